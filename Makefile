@@ -1,0 +1,40 @@
+# Keyplane — the two commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv test test-all lint typecheck demo bench bench-small clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test,bench]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest
+
+test-all: lint typecheck
+	$(BIN)/pytest -m ''
+
+demo: $(STAMP)
+	$(BIN)/python -m keyplane.demo
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+bench-small: $(STAMP)
+	$(BIN)/python bench/run.py --small
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

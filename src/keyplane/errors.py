@@ -1,0 +1,241 @@
+"""Keyplane's whole error tree, in one place.
+
+Every error has a stable string ``code`` (what clients match on), a human ``message``,
+optional structured ``details`` and, where OpenFGA defines one, the numeric ``fga_code``
+OpenFGA clients expect (2000 validation, 2002 resolution too complex, 2021 type not found,
+2022 relation not found, 2027 invalid tuple, ...). Domain errors carry no HTTP status:
+each surface (REST, CLI, MCP) maps them in one table of its own.
+
+::
+
+    KeyplaneError                       internal_error
+    ├── ValidationError                 validation_error        (2000)
+    │   ├── InvalidModelError           invalid_model           (2036) .errors: list[ModelIssue]
+    │   ├── InvalidTupleError           invalid_tuple           (2027)
+    │   ├── TypeNotFoundError           type_not_found          (2021)
+    │   ├── RelationNotFoundError       relation_not_found      (2022)
+    │   ├── ConditionError              condition_error         (2000) missing/ill-typed params
+    │   ├── InvalidContinuationToken    invalid_continuation_token (2007)
+    │   └── LimitExceededError          limit_exceeded          (2000)
+    ├── ResolutionTooComplexError       resolution_too_complex  (2002) depth/cycle limits
+    ├── NotFoundError                   not_found
+    │   ├── StoreNotFoundError          store_not_found         (5002)
+    │   └── ModelNotFoundError          model_not_found         (2001)
+    ├── ConflictError                   conflict
+    │   ├── TupleExistsError            tuple_exists            (2017)
+    │   ├── TupleMissingError           tuple_missing           (2017)
+    │   └── StoreExistsError            store_exists
+    ├── ConsistencyTimeoutError         consistency_timeout     a revision was not reached in time
+    └── StorageError                    storage_error           the database failed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+__all__ = [
+    "ConditionError",
+    "ConflictError",
+    "ConsistencyTimeoutError",
+    "InvalidContinuationToken",
+    "InvalidModelError",
+    "InvalidTupleError",
+    "KeyplaneError",
+    "LimitExceededError",
+    "ModelIssue",
+    "ModelNotFoundError",
+    "NotFoundError",
+    "RelationNotFoundError",
+    "ResolutionTooComplexError",
+    "StorageError",
+    "StoreExistsError",
+    "StoreNotFoundError",
+    "TupleExistsError",
+    "TupleMissingError",
+    "TypeNotFoundError",
+    "ValidationError",
+    "all_error_classes",
+]
+
+
+class KeyplaneError(Exception):
+    """Base of every error Keyplane raises on purpose."""
+
+    code: ClassVar[str] = "internal_error"
+    fga_code: ClassVar[int | None] = 4000
+
+    def __init__(self, message: str, *, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as the ``error`` member of Keyplane's JSON error envelope."""
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            out["details"] = self.details
+        if self.fga_code is not None:
+            out["fga_code"] = self.fga_code
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+class ValidationError(KeyplaneError):
+    """The input is malformed or does not fit the model."""
+
+    code = "validation_error"
+    fga_code = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class ModelIssue:
+    """One problem found in a model, positioned like the reference implementation.
+
+    ``line`` and ``column`` are 0-based ``(start, end)`` pairs as in openfga/language's test
+    data; they are ``None`` when the model came as JSON and carries no positions.
+    """
+
+    message: str
+    error_type: str | None = None
+    line: tuple[int, int] | None = None
+    column: tuple[int, int] | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"message": self.message}
+        if self.error_type:
+            out["error_type"] = self.error_type
+        if self.line is not None:
+            out["line"] = {"start": self.line[0], "end": self.line[1]}
+        if self.column is not None:
+            out["column"] = {"start": self.column[0], "end": self.column[1]}
+        if self.metadata:
+            out["metadata"] = dict(self.metadata)
+        return out
+
+
+class InvalidModelError(ValidationError):
+    """An authorization model failed to parse or validate; ``errors`` lists every issue."""
+
+    code = "invalid_model"
+    fga_code = 2036
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: list[ModelIssue] | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.errors: list[ModelIssue] = list(errors or [])
+        merged = dict(details or {})
+        if self.errors:
+            merged.setdefault("errors", [e.to_dict() for e in self.errors])
+        super().__init__(message, details=merged)
+
+
+class InvalidTupleError(ValidationError):
+    code = "invalid_tuple"
+    fga_code = 2027
+
+
+class TypeNotFoundError(ValidationError):
+    code = "type_not_found"
+    fga_code = 2021
+
+
+class RelationNotFoundError(ValidationError):
+    code = "relation_not_found"
+    fga_code = 2022
+
+
+class ConditionError(ValidationError):
+    """A condition could not be evaluated: a missing or ill-typed parameter, a bad expression."""
+
+    code = "condition_error"
+    fga_code = 2000
+
+
+class InvalidContinuationToken(ValidationError):
+    code = "invalid_continuation_token"
+    fga_code = 2007
+
+
+class LimitExceededError(ValidationError):
+    """A request exceeded a configured limit (batch size, page size, payload size...)."""
+
+    code = "limit_exceeded"
+    fga_code = 2000
+
+
+class ResolutionTooComplexError(KeyplaneError):
+    """Resolution exceeded the depth limit (default 25) or the breadth limits."""
+
+    code = "resolution_too_complex"
+    fga_code = 2002
+
+
+class NotFoundError(KeyplaneError):
+    code = "not_found"
+    fga_code = None
+
+
+class StoreNotFoundError(NotFoundError):
+    code = "store_not_found"
+    fga_code = 5002
+
+
+class ModelNotFoundError(NotFoundError):
+    code = "model_not_found"
+    fga_code = 2001
+
+
+class ConflictError(KeyplaneError):
+    code = "conflict"
+    fga_code = None
+
+
+class TupleExistsError(ConflictError):
+    """A write named a tuple that already exists (and the caller did not ask for idempotence)."""
+
+    code = "tuple_exists"
+    fga_code = 2017
+
+
+class TupleMissingError(ConflictError):
+    """A delete named a tuple that does not exist (and the caller did not ask for idempotence)."""
+
+    code = "tuple_missing"
+    fga_code = 2017
+
+
+class StoreExistsError(ConflictError):
+    code = "store_exists"
+    fga_code = None
+
+
+class ConsistencyTimeoutError(KeyplaneError):
+    """The process did not catch up with the requested revision within the allowed time."""
+
+    code = "consistency_timeout"
+    fga_code = None
+
+
+class StorageError(KeyplaneError):
+    code = "storage_error"
+    fga_code = 4000
+
+
+def all_error_classes() -> list[type[KeyplaneError]]:
+    """Every error class, for the docs test and the surfaces' mapping tables."""
+    seen: list[type[KeyplaneError]] = []
+    stack: list[type[KeyplaneError]] = [KeyplaneError]
+    while stack:
+        cls = stack.pop(0)
+        seen.append(cls)
+        stack.extend(cls.__subclasses__())
+    return seen

@@ -1,0 +1,163 @@
+"""Relationship tuples: ``object#relation@user`` — the edges of the identity graph.
+
+A tuple's identity is ``(object, relation, user)``; its condition (name and context) and
+its ``expires_at`` are attributes of the edge, not part of its key — writing the same key
+twice is a conflict whatever the condition, as in OpenFGA.
+
+* ``object`` is ``type:id``;
+* ``user`` is ``type:id``, ``type:*`` (every object of the type) or ``type:id#relation``
+  (a userset);
+* ``expires_at`` (seconds since the epoch, UTC) makes the edge stop granting at that
+  instant, without any clean-up job.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from keyplane.errors import InvalidTupleError
+
+__all__ = [
+    "Tuple",
+    "TupleChange",
+    "format_tuple",
+    "parse_tuple",
+    "split_object",
+    "split_user",
+]
+
+# OpenFGA's limits: type names are [^:#@\s]{1,254}; object ids may not contain #, :, spaces.
+_TYPE_RE = re.compile(r"^[^:#@\s]{1,254}$")
+_ID_RE = re.compile(r"^[^#:\s*][a-zA-Z0-9_|*@.+\-/=%~!$&'(),;?\[\]^`{}<>\\\"]*$")
+_REL_RE = re.compile(r"^[^:#@\s]{1,50}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Tuple:
+    """One relationship. Equality and hashing use the key ``(object, relation, user)`` only."""
+
+    object: str
+    relation: str
+    user: str
+    condition: str | None = field(default=None, compare=False)
+    context: Mapping[str, Any] | None = field(default=None, compare=False)
+    expires_at: float | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.object, self.relation, self.user)
+
+    def __str__(self) -> str:
+        return format_tuple(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """OpenFGA's TupleKey JSON shape, plus ``expires_at`` (RFC 3339) when set."""
+        out: dict[str, Any] = {"object": self.object, "relation": self.relation, "user": self.user}
+        if self.condition:
+            out["condition"] = {"name": self.condition, "context": dict(self.context or {})}
+        if self.expires_at is not None:
+            out["expires_at"] = (
+                datetime.fromtimestamp(self.expires_at, UTC).isoformat().replace("+00:00", "Z")
+            )
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Tuple:
+        """Build from OpenFGA's TupleKey JSON (``condition: {name, context}``), validating syntax."""
+        try:
+            obj, rel, user = data["object"], data["relation"], data["user"]
+        except KeyError as exc:
+            raise InvalidTupleError(f"tuple is missing the field {exc.args[0]!r}") from None
+        cond = data.get("condition")
+        name: str | None = None
+        ctx: Mapping[str, Any] | None = None
+        if cond:
+            if not isinstance(cond, Mapping) or not cond.get("name"):
+                raise InvalidTupleError("a tuple's condition needs a name")
+            name = str(cond["name"])
+            ctx = cond.get("context") or None
+        exp = data.get("expires_at")
+        t = cls(str(obj), str(rel), str(user), name, ctx, _parse_time(exp))
+        validate_syntax(t)
+        return t
+
+
+@dataclass(frozen=True, slots=True)
+class TupleChange:
+    """One entry of a store's changelog."""
+
+    tuple: Tuple
+    operation: str  # "write" | "delete"
+    revision: int
+    timestamp: float
+
+
+def _parse_time(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        try:
+            dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidTupleError(f"expires_at {value!r} is not an RFC 3339 time") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def split_object(obj: str) -> tuple[str, str]:
+    """``"document:1"`` → ``("document", "1")``; raises InvalidTupleError if malformed."""
+    t, sep, i = obj.partition(":")
+    if not sep or not t or not i or not _TYPE_RE.match(t) or "#" in i or " " in i:
+        raise InvalidTupleError(f"invalid object {obj!r}: expected 'type:id'")
+    return t, i
+
+
+def split_user(user: str) -> tuple[str, str, str]:
+    """``"group:eng#member"`` → ``("group", "eng", "member")``; relation is ``""`` if absent."""
+    head, sep, rel = user.partition("#")
+    if sep and not rel:
+        raise InvalidTupleError(f"invalid user {user!r}: empty relation after '#'")
+    t, sep2, i = head.partition(":")
+    if not sep2 or not t or not i or not _TYPE_RE.match(t) or " " in i:
+        raise InvalidTupleError(
+            f"invalid user {user!r}: expected 'type:id', 'type:*' or 'type:id#relation'"
+        )
+    if rel and i == "*":
+        raise InvalidTupleError(f"invalid user {user!r}: a wildcard cannot carry a relation")
+    return t, i, rel
+
+
+def validate_syntax(t: Tuple) -> None:
+    """Check the shape of a tuple (not its fit to a model)."""
+    split_object(t.object)
+    if t.object.endswith(":*"):
+        raise InvalidTupleError(f"invalid object {t.object!r}: the object cannot be a wildcard")
+    if not t.relation or not _REL_RE.match(t.relation):
+        raise InvalidTupleError(f"invalid relation {t.relation!r}")
+    split_user(t.user)
+
+
+_TEXT_RE = re.compile(r"^(?P<object>[^#@\s]+)#(?P<relation>[^@\s]+)@(?P<user>\S+)$")
+
+
+def parse_tuple(text: str) -> Tuple:
+    """Parse ``document:roadmap#viewer@group:eng#member``."""
+    m = _TEXT_RE.match(text.strip())
+    if not m:
+        raise InvalidTupleError(f"invalid tuple {text!r}: expected 'type:id#relation@user'")
+    t = Tuple(m["object"], m["relation"], m["user"])
+    validate_syntax(t)
+    return t
+
+
+def format_tuple(t: Tuple) -> str:
+    return f"{t.object}#{t.relation}@{t.user}"
