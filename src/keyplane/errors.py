@@ -181,7 +181,7 @@ class ResolutionTooComplexError(KeyplaneError):
 
 class NotFoundError(KeyplaneError):
     code = "not_found"
-    fga_code = None
+    fga_code: ClassVar[int | None] = None
 
 
 class StoreNotFoundError(NotFoundError):
@@ -196,7 +196,7 @@ class ModelNotFoundError(NotFoundError):
 
 class ConflictError(KeyplaneError):
     code = "conflict"
-    fga_code = None
+    fga_code: ClassVar[int | None] = None
 
 
 class TupleExistsError(ConflictError):
@@ -215,14 +215,14 @@ class TupleMissingError(ConflictError):
 
 class StoreExistsError(ConflictError):
     code = "store_exists"
-    fga_code = None
+    fga_code: ClassVar[int | None] = None
 
 
 class ConsistencyTimeoutError(KeyplaneError):
     """The process did not catch up with the requested revision within the allowed time."""
 
     code = "consistency_timeout"
-    fga_code = None
+    fga_code: ClassVar[int | None] = None
 
 
 class StorageError(KeyplaneError):
