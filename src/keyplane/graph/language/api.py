@@ -1,0 +1,60 @@
+"""Public entry points of the language package (see ``__init__``)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from keyplane.errors import InvalidModelError, ModelIssue
+from keyplane.graph.language.parser import parse
+
+__all__ = ["load_model", "parse_dsl", "validate_dsl", "validate_model", "validate_object_id"]
+
+
+def _raise(errors: list[ModelIssue]) -> None:
+    count = len(errors)
+    summary = errors[0].message if count == 1 else f"{count} errors in the model"
+    raise InvalidModelError(summary, errors=errors)
+
+
+def validate_dsl(text: str) -> list[ModelIssue]:
+    """Every syntax and semantic issue in DSL text (empty when the model is valid)."""
+    result = parse(text)
+    return result.errors
+
+
+def parse_dsl(text: str) -> dict[str, Any]:
+    """DSL text → model JSON dict; raises InvalidModelError listing every issue."""
+    result = parse(text)
+    if result.errors:
+        _raise(result.errors)
+    return result.model
+
+
+def validate_model(model: Mapping[str, Any]) -> list[ModelIssue]:
+    """Semantic issues of a model given as JSON (no positions)."""
+    return []
+
+
+def load_model(source: str | Mapping[str, Any]) -> dict[str, Any]:
+    """DSL text, JSON text or a dict → validated model dict (raises InvalidModelError)."""
+    if isinstance(source, Mapping):
+        model = dict(source)
+    elif source.lstrip().startswith("{"):
+        model = json.loads(source)
+    else:
+        return parse_dsl(source)
+    errors = validate_model(model)
+    if errors:
+        _raise(errors)
+    return model
+
+
+_OBJECT_ID = re.compile(r"^[^#:\s*][^#:\s]*$")
+
+
+def validate_object_id(object_id: str) -> bool:
+    """Whether ``object_id`` is an acceptable object id."""
+    return bool(_OBJECT_ID.match(object_id))
