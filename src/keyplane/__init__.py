@@ -1,5 +1,56 @@
-"""Keyplane: a headless identity control plane for humans, workloads and AI agents."""
+"""Keyplane: a headless identity control plane for humans, workloads and AI agents.
+
+The public embedding API. Names are imported lazily, so ``import keyplane.errors`` (or any
+submodule) does not load the whole engine and storage stack.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from keyplane.clock import Clock, FixedClock, SystemClock
+    from keyplane.config import Settings
+    from keyplane.embedded import Keyplane
+    from keyplane.errors import KeyplaneError
+    from keyplane.graph.tuples import Tuple
+    from keyplane.service.access import BatchItem, BatchItemResult, Decision
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["__version__"]
+_EXPORTS = {
+    "BatchItem": "keyplane.service.access",
+    "BatchItemResult": "keyplane.service.access",
+    "Clock": "keyplane.clock",
+    "Decision": "keyplane.service.access",
+    "FixedClock": "keyplane.clock",
+    "Keyplane": "keyplane.embedded",
+    "KeyplaneError": "keyplane.errors",
+    "Settings": "keyplane.config",
+    "SystemClock": "keyplane.clock",
+    "Tuple": "keyplane.graph.tuples",
+}
+
+__all__ = [
+    "BatchItem",
+    "BatchItemResult",
+    "Clock",
+    "Decision",
+    "FixedClock",
+    "Keyplane",
+    "KeyplaneError",
+    "Settings",
+    "SystemClock",
+    "Tuple",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keyplane' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,529 @@
+"""``keyplane`` — the command line: stores, models, tuples and access queries.
+
+Every command opens the database named by ``--db`` (or ``KEYPLANE_DATABASE_URL``, default
+``sqlite:///keyplane.db``), calls one service function through :class:`keyplane.Keyplane`,
+and prints a table or, with ``--json``, machine-readable JSON. Errors print one line —
+``error[<code>]: <message>`` — and exit with status 1 (2 for usage errors).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from keyplane.config import Settings
+from keyplane.embedded import Keyplane
+from keyplane.errors import InvalidModelError, KeyplaneError
+from keyplane.graph.language import validate_dsl
+from keyplane.service.models import render_model
+
+app = typer.Typer(
+    name="keyplane",
+    help="Keyplane — a headless identity control plane for humans, workloads and AI agents.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+store_app = typer.Typer(help="Stores (tenants).", no_args_is_help=True)
+model_app = typer.Typer(help="Authorization models (OpenFGA DSL or JSON).", no_args_is_help=True)
+tuple_app = typer.Typer(help="Relationship tuples: object#relation@user.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+app.add_typer(model_app, name="model")
+app.add_typer(tuple_app, name="tuple")
+
+out = Console()
+err = Console(stderr=True)
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", envvar="KEYPLANE_DATABASE_URL", help="Database URL or SQLite path."),
+]
+StoreOpt = Annotated[str, typer.Option("--store", "-s", envvar="KEYPLANE_STORE", help="Store id.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ContextOpt = Annotated[
+    str | None, typer.Option("--context", "-c", help="Request context as a JSON object.")
+]
+CtxTuplesOpt = Annotated[
+    list[str] | None,
+    typer.Option("--with", "-w", help="A contextual tuple (repeatable): object#relation@user."),
+]
+FreshOpt = Annotated[
+    int | None, typer.Option("--at-least-as-fresh", help="Wait until this revision is applied.")
+]
+ModelIdOpt = Annotated[
+    str | None, typer.Option("--model-id", help="Model version (default latest).")
+]
+
+T = TypeVar("T")
+
+
+@contextmanager
+def _open(db: str | None) -> Iterator[Keyplane]:
+    settings = Settings.from_env(database_url=db, poll_interval=0.0)
+    try:
+        kp = Keyplane.open(settings=settings)
+    except KeyplaneError as exc:
+        _fail(exc)
+    try:
+        yield kp
+    except KeyplaneError as exc:
+        _fail(exc)
+    finally:
+        kp.close()
+
+
+def _fail(exc: KeyplaneError) -> typer.Exit:
+    err.print(f"[red]error[{exc.code}][/red]: {exc.message}", highlight=False, markup=True)
+    if isinstance(exc, InvalidModelError):
+        for issue in exc.errors:
+            where = (
+                f"{issue.line[0] + 1}:{issue.column[0] + 1}: "
+                if issue.line and issue.column
+                else ""
+            )
+            err.print(f"  {where}{issue.message}", highlight=False, markup=False)
+    raise typer.Exit(1)
+
+
+def _json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def _context(raw: str | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        err.print(f"error[validation_error]: --context is not valid JSON: {exc}")
+        raise typer.Exit(2) from None
+    if not isinstance(value, dict):
+        err.print("error[validation_error]: --context must be a JSON object")
+        raise typer.Exit(2)
+    return value
+
+
+def _time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _table(*columns: str) -> Table:
+    t = Table(show_header=True, header_style="bold")
+    for c in columns:
+        t.add_column(c)
+    return t
+
+
+# ---------------------------------------------------------------------------- stores
+
+
+@store_app.command("create")
+def store_create(
+    name: str,
+    db: DbOpt = None,
+    store_id: Annotated[str | None, typer.Option("--id")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a store."""
+    with _open(db) as kp:
+        info = kp.create_store(name, store_id=store_id)
+    if as_json:
+        _json({"id": info.id, "name": info.name, "created_at": _time(info.created_at)})
+    else:
+        out.print(f"created store [bold]{info.id}[/bold] ({info.name})")
+
+
+@store_app.command("list")
+def store_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """List stores."""
+    with _open(db) as kp:
+        items, token = [], None
+        while True:
+            page = kp.list_stores(page_size=100, continuation_token=token)
+            items.extend(page.items)
+            token = page.continuation_token
+            if not token:
+                break
+    if as_json:
+        _json([{"id": s.id, "name": s.name, "created_at": _time(s.created_at)} for s in items])
+        return
+    t = _table("id", "name", "created")
+    for s in items:
+        t.add_row(s.id, s.name, _time(s.created_at))
+    out.print(t)
+
+
+@store_app.command("delete")
+def store_delete(store_id: str, db: DbOpt = None) -> None:
+    """Delete a store and everything in it."""
+    with _open(db) as kp:
+        kp.delete_store(store_id)
+    out.print(f"deleted store {store_id}")
+
+
+# ---------------------------------------------------------------------------- models
+
+
+@model_app.command("write")
+def model_write(
+    path: Annotated[Path, typer.Argument(help="A .fga (DSL) or .json model file; '-' for stdin.")],
+    db: DbOpt = None,
+    store: StoreOpt = "default",
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a new model version; it becomes the store's latest."""
+    text = sys.stdin.read() if str(path) == "-" else path.read_text()
+    with _open(db) as kp:
+        rec = kp.write_model(text, store=store)
+    if as_json:
+        _json({"authorization_model_id": rec.id})
+    else:
+        out.print(f"wrote model [bold]{rec.id}[/bold] to store {store}")
+
+
+@model_app.command("get")
+def model_get(
+    model_id: Annotated[str | None, typer.Argument()] = None,
+    db: DbOpt = None,
+    store: StoreOpt = "default",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="dsl or json")] = "dsl",
+) -> None:
+    """Print a model (the latest by default) as DSL or JSON."""
+    with _open(db) as kp:
+        rec = kp.read_model(model_id, store=store)
+        sys.stdout.write(render_model(rec, fmt).rstrip("\n") + "\n")
+
+
+@model_app.command("list")
+def model_list(db: DbOpt = None, store: StoreOpt = "default", as_json: JsonOpt = False) -> None:
+    """List model versions, newest first."""
+    with _open(db) as kp:
+        page = kp.list_models(store=store, page_size=100)
+    if as_json:
+        _json([{"id": m.id, "created_at": _time(m.created_at)} for m in page.items])
+        return
+    t = _table("id", "created", "types")
+    for m in page.items:
+        t.add_row(m.id, _time(m.created_at), str(len(m.model.get("type_definitions", []))))
+    out.print(t)
+
+
+@model_app.command("validate")
+def model_validate(path: Path, as_json: JsonOpt = False) -> None:
+    """Validate a DSL model file offline; prints every issue with its line and column."""
+    issues = validate_dsl(path.read_text())
+    if as_json:
+        _json([i.to_dict() for i in issues])
+    for i in issues if not as_json else ():
+        where = f"{path}:{i.line[0] + 1}:{i.column[0] + 1}" if i.line and i.column else str(path)
+        err.print(f"{where}: {i.message}", highlight=False, markup=False)
+    if issues:
+        raise typer.Exit(1)
+    if not as_json:
+        out.print(f"{path}: valid")
+
+
+# ---------------------------------------------------------------------------- tuples
+
+
+@tuple_app.command("write")
+def tuple_write(
+    tuples: Annotated[list[str], typer.Argument(help="object#relation@user ...")],
+    db: DbOpt = None,
+    store: StoreOpt = "default",
+    condition: Annotated[str | None, typer.Option(help="Condition name for every tuple.")] = None,
+    condition_context: Annotated[str | None, typer.Option(help="Condition context JSON.")] = None,
+    expires_at: Annotated[str | None, typer.Option(help="RFC 3339 expiry for every tuple.")] = None,
+    idempotent: Annotated[bool, typer.Option(help="Skip tuples that already exist.")] = False,
+) -> None:
+    """Write tuples atomically; prints the new revision."""
+    items: list[Any] = []
+    for text in tuples:
+        obj_rel, _, user = text.partition("@")
+        obj, _, rel = obj_rel.partition("#")
+        item: dict[str, Any] = {"object": obj, "relation": rel, "user": user}
+        if condition:
+            item["condition"] = {"name": condition, "context": _context(condition_context) or {}}
+        if expires_at:
+            item["expires_at"] = expires_at
+        items.append(item if (condition or expires_at) else text)
+    with _open(db) as kp:
+        res = kp.write_tuples(items, store=store, idempotent=idempotent)
+    out.print(f"wrote {res.written} tuple(s) at revision {res.revision}")
+
+
+@tuple_app.command("delete")
+def tuple_delete(
+    tuples: Annotated[list[str], typer.Argument(help="object#relation@user ...")],
+    db: DbOpt = None,
+    store: StoreOpt = "default",
+    idempotent: Annotated[bool, typer.Option(help="Skip tuples that do not exist.")] = False,
+) -> None:
+    """Delete tuples atomically; prints the new revision."""
+    with _open(db) as kp:
+        res = kp.delete_tuples(tuples, store=store, idempotent=idempotent)
+    out.print(f"deleted {res.deleted} tuple(s) at revision {res.revision}")
+
+
+@tuple_app.command("read")
+def tuple_read(
+    db: DbOpt = None,
+    store: StoreOpt = "default",
+    object: Annotated[
+        str | None, typer.Option("--object", help="type:id, or type: for all")
+    ] = None,
+    relation: Annotated[str | None, typer.Option("--relation")] = None,
+    user: Annotated[str | None, typer.Option("--user")] = None,
+    limit: Annotated[int, typer.Option(help="Stop after this many tuples.")] = 1000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Read stored tuples matching the filters."""
+    found = []
+    with _open(db) as kp:
+        token = None
+        while len(found) < limit:
+            page = kp.read_tuples(
+                object=object,
+                relation=relation,
+                user=user,
+                store=store,
+                page_size=min(100, limit - len(found)),
+                continuation_token=token,
+            )
+            found.extend(page.items)
+            token = page.continuation_token
+            if not token:
+                break
+    if as_json:
+        _json([t.to_dict() for t in found])
+        return
+    t = _table("object", "relation", "user", "condition", "expires")
+    for tp in found:
+        t.add_row(
+            tp.object,
+            tp.relation,
+            tp.user,
+            tp.condition or "",
+            _time(tp.expires_at) if tp.expires_at is not None else "",
+        )
+    out.print(t)
+
+
+@tuple_app.command("changes")
+def tuple_changes(
+    db: DbOpt = None,
+    store: StoreOpt = "default",
+    after: Annotated[int, typer.Option("--after", help="Changes after this revision.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """The changelog: every tuple write and delete after a revision."""
+    with _open(db) as kp:
+        page = kp.read_changes(after_revision=after, store=store, page_size=1000)
+    if as_json:
+        _json(
+            {
+                "changes": [
+                    {
+                        "revision": c.revision,
+                        "operation": c.operation,
+                        "tuple": c.tuple.to_dict(),
+                        "timestamp": _time(c.timestamp),
+                    }
+                    for c in page.changes
+                ],
+                "last_revision": page.last_revision,
+            }
+        )
+        return
+    t = _table("revision", "op", "tuple", "time")
+    for c in page.changes:
+        t.add_row(str(c.revision), c.operation, str(c.tuple), _time(c.timestamp))
+    out.print(t)
+
+
+@tuple_app.command("gc")
+def tuple_gc(db: DbOpt = None, store: StoreOpt = "default") -> None:
+    """Delete expired tuples (they already stopped granting at their expiry)."""
+    with _open(db) as kp:
+        n = kp.gc_expired(store=store)
+    out.print(f"removed {n} expired tuple(s)")
+
+
+# ---------------------------------------------------------------------------- queries
+
+
+def _ask(db: str | None, fn: Callable[[Keyplane], T]) -> T:
+    with _open(db) as kp:
+        return fn(kp)
+
+
+@app.command()
+def check(
+    user: str,
+    relation: str,
+    object: str,
+    db: DbOpt = None,
+    store: StoreOpt = "default",
+    context: ContextOpt = None,
+    with_: CtxTuplesOpt = None,
+    fresh: FreshOpt = None,
+    model_id: ModelIdOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """May USER have RELATION on OBJECT? Exit status 0 if allowed, 3 if denied."""
+    d = _ask(
+        db,
+        lambda kp: kp.check(
+            user,
+            relation,
+            object,
+            context=_context(context),
+            contextual_tuples=with_ or (),
+            store=store,
+            model_id=model_id,
+            at_least_as_fresh=fresh,
+        ),
+    )
+    if as_json:
+        _json({"allowed": d.allowed, "model_id": d.model_id, "revision": d.revision})
+    else:
+        out.print("[green]allowed[/green]" if d.allowed else "[red]denied[/red]")
+    raise typer.Exit(0 if d.allowed else 3)
+
+
+@app.command("list-objects")
+def list_objects(
+    user: str,
+    relation: str,
+    object_type: str,
+    db: DbOpt = None,
+    store: StoreOpt = "default",
+    context: ContextOpt = None,
+    with_: CtxTuplesOpt = None,
+    fresh: FreshOpt = None,
+    model_id: ModelIdOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every OBJECT_TYPE object on which USER has RELATION (streamed)."""
+    with _open(db) as kp:
+        it = kp.list_objects(
+            user,
+            relation,
+            object_type,
+            context=_context(context),
+            contextual_tuples=with_ or (),
+            store=store,
+            model_id=model_id,
+            at_least_as_fresh=fresh,
+        )
+        if as_json:
+            _json({"objects": list(it)})
+        else:
+            for obj in it:
+                sys.stdout.write(obj + "\n")
+
+
+@app.command("list-users")
+def list_users(
+    object: str,
+    relation: str,
+    filter_: Annotated[list[str], typer.Option("--filter", "-f", help="type or type#relation")],
+    db: DbOpt = None,
+    store: StoreOpt = "default",
+    context: ContextOpt = None,
+    with_: CtxTuplesOpt = None,
+    fresh: FreshOpt = None,
+    model_id: ModelIdOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every user (of the filter types) with RELATION on OBJECT."""
+    users = _ask(
+        db,
+        lambda kp: kp.list_users(
+            object,
+            relation,
+            filter_,
+            context=_context(context),
+            contextual_tuples=with_ or (),
+            store=store,
+            model_id=model_id,
+            at_least_as_fresh=fresh,
+        ),
+    )
+    if as_json:
+        _json({"users": users})
+    else:
+        for u in users:
+            sys.stdout.write(u + "\n")
+
+
+@app.command()
+def expand(
+    object: str,
+    relation: str,
+    db: DbOpt = None,
+    store: StoreOpt = "default",
+    context: ContextOpt = None,
+    with_: CtxTuplesOpt = None,
+    fresh: FreshOpt = None,
+    model_id: ModelIdOpt = None,
+) -> None:
+    """The userset tree of RELATION on OBJECT (JSON)."""
+    tree = _ask(
+        db,
+        lambda kp: kp.expand(
+            object,
+            relation,
+            context=_context(context),
+            contextual_tuples=with_ or (),
+            store=store,
+            model_id=model_id,
+            at_least_as_fresh=fresh,
+        ),
+    )
+    _json(tree)
+
+
+@app.command()
+def explain(
+    user: str,
+    relation: str,
+    object: str,
+    db: DbOpt = None,
+    store: StoreOpt = "default",
+    context: ContextOpt = None,
+    with_: CtxTuplesOpt = None,
+    fresh: FreshOpt = None,
+    model_id: ModelIdOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Why USER does (or does not) have RELATION on OBJECT: the granting paths or the reasons."""
+    ex = _ask(
+        db,
+        lambda kp: kp.explain(
+            user,
+            relation,
+            object,
+            context=_context(context),
+            contextual_tuples=with_ or (),
+            store=store,
+            model_id=model_id,
+            at_least_as_fresh=fresh,
+        ),
+    )
+    if as_json:
+        _json(ex.to_dict())
+    else:
+        sys.stdout.write(ex.render().rstrip("\n") + "\n")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

@@ -1,0 +1,78 @@
+"""Every Keyplane setting: its environment variable, its default and what it does.
+
+Settings are read once, from the environment, into a frozen :class:`Settings`. The
+embedding API and every surface take a ``Settings`` (or build one with
+:func:`Settings.from_env`), so tests set values explicitly instead of patching globals.
+
+==================================  =====================  ==========================================
+variable                            default                meaning
+==================================  =====================  ==========================================
+``KEYPLANE_DATABASE_URL``           ``sqlite:///keyplane.db``  where the truth lives: a SQLite file or
+                                                           ``postgresql://…``
+``KEYPLANE_MAX_DEPTH``              ``25``                 resolution depth limit (error 2002 past it)
+``KEYPLANE_CONSISTENCY_TIMEOUT``    ``5``                  seconds a request with ``at_least_as_fresh``
+                                                           waits for its revision before failing
+``KEYPLANE_POLL_INTERVAL``          ``0.2``                seconds between changelog polls of the
+                                                           background tailer (0 disables it)
+``KEYPLANE_MAX_WRITE_TUPLES``       ``1000``               tuples (writes + deletes) in one write
+``KEYPLANE_MAX_BATCH_CHECK``        ``1000``               items in one batch check
+``KEYPLANE_MAX_CONTEXTUAL_TUPLES``  ``100``                contextual tuples in one request
+``KEYPLANE_MAX_PAGE_SIZE``          ``1000``               largest page of any paginated read
+``KEYPLANE_DEFAULT_STORE``          ``default``            the store a call names when it names none
+==================================  =====================  ==========================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+__all__ = ["SETTINGS_ENV", "Settings"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = "sqlite:///keyplane.db"
+    max_depth: int = 25
+    consistency_timeout: float = 5.0
+    poll_interval: float = 0.2
+    max_write_tuples: int = 1000
+    max_batch_check: int = 1000
+    max_contextual_tuples: int = 100
+    max_page_size: int = 1000
+    default_store: str = "default"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read every ``KEYPLANE_*`` variable; keyword overrides win over the environment."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            var = SETTINGS_ENV[f.name]
+            if var in env:
+                raw = env[var]
+                default = f.default
+                if isinstance(default, bool):
+                    values[f.name] = raw.lower() in {"1", "true", "yes", "on"}
+                elif isinstance(default, int):
+                    values[f.name] = int(raw)
+                elif isinstance(default, float):
+                    values[f.name] = float(raw)
+                else:
+                    values[f.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+
+SETTINGS_ENV: dict[str, str] = {
+    "database_url": "KEYPLANE_DATABASE_URL",
+    "max_depth": "KEYPLANE_MAX_DEPTH",
+    "consistency_timeout": "KEYPLANE_CONSISTENCY_TIMEOUT",
+    "poll_interval": "KEYPLANE_POLL_INTERVAL",
+    "max_write_tuples": "KEYPLANE_MAX_WRITE_TUPLES",
+    "max_batch_check": "KEYPLANE_MAX_BATCH_CHECK",
+    "max_contextual_tuples": "KEYPLANE_MAX_CONTEXTUAL_TUPLES",
+    "max_page_size": "KEYPLANE_MAX_PAGE_SIZE",
+    "default_store": "KEYPLANE_DEFAULT_STORE",
+}

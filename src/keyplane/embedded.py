@@ -1,0 +1,314 @@
+"""The embedding API: Keyplane in your own Python process.
+
+>>> kp = Keyplane.open("sqlite:///keyplane.db")          # doctest: +SKIP
+>>> kp.write_model(DSL)                                   # doctest: +SKIP
+>>> rev = kp.write_tuples(["document:roadmap#viewer@user:anne"]).revision   # doctest: +SKIP
+>>> kp.check("user:anne", "viewer", "document:roadmap", at_least_as_fresh=rev)  # doctest: +SKIP
+Decision(allowed=True, ...)
+
+Every method takes ``store=`` (default: the ``default`` store, created on first open) and
+calls exactly one service function; the REST API, CLI and MCP server call the same ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from keyplane.clock import Clock
+from keyplane.config import Settings
+from keyplane.errors import StoreNotFoundError
+from keyplane.graph.explain import Explanation
+from keyplane.graph.tuples import Tuple
+from keyplane.service import access, models, stores, tuples
+from keyplane.service.access import BatchItem, BatchItemResult, Decision
+from keyplane.service.context import Services
+from keyplane.service.inputs import TupleLike
+from keyplane.service.tuples import WriteResult
+from keyplane.storage.base import ChangesPage, ModelRecord, Page, StoreInfo
+
+__all__ = ["Keyplane"]
+
+
+class Keyplane:
+    """One handle on a Keyplane database and the in-memory graphs of its stores."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    @classmethod
+    def open(
+        cls,
+        database_url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+        create_default_store: bool = True,
+    ) -> Keyplane:
+        """Open (and migrate) the database; ``database_url`` overrides ``KEYPLANE_DATABASE_URL``."""
+        settings = settings or Settings.from_env(database_url=database_url)
+        kp = cls(Services.open(settings, clock=clock))
+        if create_default_store:
+            try:
+                kp.services.storage.get_store(settings.default_store)
+            except StoreNotFoundError:
+                stores.create_store(
+                    kp.services, settings.default_store, store_id=settings.default_store
+                )
+        return kp
+
+    def close(self) -> None:
+        self.services.close()
+
+    def __enter__(self) -> Keyplane:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _store(self, store: str | None) -> str:
+        return store or self.services.settings.default_store
+
+    # stores -------------------------------------------------------------------------------
+
+    def create_store(self, name: str, *, store_id: str | None = None) -> StoreInfo:
+        return stores.create_store(self.services, name, store_id=store_id)
+
+    def get_store(self, store_id: str) -> StoreInfo:
+        return stores.get_store(self.services, store_id)
+
+    def list_stores(
+        self, *, page_size: int = 100, continuation_token: str | None = None
+    ) -> Page[StoreInfo]:
+        return stores.list_stores(
+            self.services, page_size=page_size, continuation_token=continuation_token
+        )
+
+    def delete_store(self, store_id: str) -> None:
+        stores.delete_store(self.services, store_id)
+
+    # models -------------------------------------------------------------------------------
+
+    def write_model(
+        self, source: str | Mapping[str, Any], *, store: str | None = None
+    ) -> ModelRecord:
+        return models.write_model(self.services, self._store(store), source)
+
+    def read_model(self, model_id: str | None = None, *, store: str | None = None) -> ModelRecord:
+        return models.read_model(self.services, self._store(store), model_id)
+
+    def list_models(
+        self,
+        *,
+        store: str | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[ModelRecord]:
+        return models.list_models(
+            self.services,
+            self._store(store),
+            page_size=page_size,
+            continuation_token=continuation_token,
+        )
+
+    # tuples -------------------------------------------------------------------------------
+
+    def write_tuples(
+        self,
+        writes: Iterable[TupleLike] | None = None,
+        *,
+        deletes: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        idempotent: bool = False,
+    ) -> WriteResult:
+        return tuples.write_tuples(
+            self.services,
+            self._store(store),
+            writes=writes,
+            deletes=deletes,
+            model_id=model_id,
+            idempotent=idempotent,
+        )
+
+    def delete_tuples(
+        self, deletes: Iterable[TupleLike], *, store: str | None = None, idempotent: bool = False
+    ) -> WriteResult:
+        return tuples.write_tuples(
+            self.services, self._store(store), deletes=deletes, idempotent=idempotent
+        )
+
+    def read_tuples(
+        self,
+        *,
+        object: str | None = None,
+        relation: str | None = None,
+        user: str | None = None,
+        store: str | None = None,
+        page_size: int = 100,
+        continuation_token: str | None = None,
+    ) -> Page[Tuple]:
+        return tuples.read_tuples(
+            self.services,
+            self._store(store),
+            object=object,
+            relation=relation,
+            user=user,
+            page_size=page_size,
+            continuation_token=continuation_token,
+        )
+
+    def read_changes(
+        self,
+        *,
+        after_revision: int = 0,
+        store: str | None = None,
+        page_size: int = 100,
+        object_type: str | None = None,
+    ) -> ChangesPage:
+        return tuples.read_changes(
+            self.services,
+            self._store(store),
+            after_revision=after_revision,
+            page_size=page_size,
+            object_type=object_type,
+        )
+
+    def gc_expired(self, *, store: str | None = None) -> int:
+        return tuples.gc_expired(self.services, self._store(store))
+
+    # access queries -----------------------------------------------------------------------
+
+    def check(
+        self,
+        user: str,
+        relation: str,
+        object: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> Decision:
+        return access.check(
+            self.services,
+            self._store(store),
+            user,
+            relation,
+            object,
+            context=context,
+            contextual_tuples=contextual_tuples,
+            model_id=model_id,
+            at_least_as_fresh=at_least_as_fresh,
+        )
+
+    def batch_check(
+        self,
+        items: Sequence[BatchItem],
+        *,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> list[BatchItemResult]:
+        return access.batch_check(
+            self.services,
+            self._store(store),
+            items,
+            model_id=model_id,
+            at_least_as_fresh=at_least_as_fresh,
+        )
+
+    def expand(
+        self,
+        object: str,
+        relation: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> dict[str, Any]:
+        return access.expand(
+            self.services,
+            self._store(store),
+            object,
+            relation,
+            context=context,
+            contextual_tuples=contextual_tuples,
+            model_id=model_id,
+            at_least_as_fresh=at_least_as_fresh,
+        )
+
+    def list_objects(
+        self,
+        user: str,
+        relation: str,
+        object_type: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> Iterator[str]:
+        return access.list_objects(
+            self.services,
+            self._store(store),
+            user,
+            relation,
+            object_type,
+            context=context,
+            contextual_tuples=contextual_tuples,
+            model_id=model_id,
+            at_least_as_fresh=at_least_as_fresh,
+        )
+
+    def list_users(
+        self,
+        object: str,
+        relation: str,
+        filters: Sequence[str],
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> list[str]:
+        return access.list_users(
+            self.services,
+            self._store(store),
+            object,
+            relation,
+            filters,
+            context=context,
+            contextual_tuples=contextual_tuples,
+            model_id=model_id,
+            at_least_as_fresh=at_least_as_fresh,
+        )
+
+    def explain(
+        self,
+        user: str,
+        relation: str,
+        object: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> Explanation:
+        return access.explain(
+            self.services,
+            self._store(store),
+            user,
+            relation,
+            object,
+            context=context,
+            contextual_tuples=contextual_tuples,
+            model_id=model_id,
+            at_least_as_fresh=at_least_as_fresh,
+        )

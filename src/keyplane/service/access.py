@@ -1,0 +1,186 @@
+"""Access queries: check, batch check, expand, list objects, list users, explain.
+
+Every query runs on the process's in-memory graph — never on the database — against the
+store's latest model or the one named by ``model_id``. ``at_least_as_fresh=N`` makes the
+query wait until this process has applied revision ``N`` (see :mod:`keyplane.service.graphs`).
+Every result names the model id and the revision it was computed at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyplane.errors import KeyplaneError
+from keyplane.graph.engine import Engine
+from keyplane.graph.explain import Explanation
+from keyplane.service.context import Services
+from keyplane.service.graphs import StoreGraph
+from keyplane.service.inputs import TupleLike, check_limit, to_tuples
+
+__all__ = [
+    "BatchItem",
+    "BatchItemResult",
+    "Decision",
+    "batch_check",
+    "check",
+    "expand",
+    "explain",
+    "list_objects",
+    "list_users",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer to a check. Truthy when allowed."""
+
+    allowed: bool
+    model_id: str
+    revision: int
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    user: str
+    relation: str
+    object: str
+    context: Mapping[str, Any] | None = None
+    contextual_tuples: Sequence[TupleLike] = ()
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItemResult:
+    """One batch item's answer: ``allowed``, or the ``error`` that prevented one."""
+
+    correlation_id: str | None
+    allowed: bool
+    error: KeyplaneError | None = field(default=None)
+
+
+def _prepare(
+    svc: Services,
+    store_id: str,
+    model_id: str | None,
+    at_least_as_fresh: int | None,
+    contextual: Iterable[TupleLike] | None,
+) -> tuple[Engine, StoreGraph, list[Any]]:
+    engine, graph = svc.graphs.engine(store_id, model_id)
+    if at_least_as_fresh is not None and graph.revision < at_least_as_fresh:
+        svc.graphs.wait_for(store_id, at_least_as_fresh, timeout=svc.settings.consistency_timeout)
+    ctx = to_tuples(contextual)
+    check_limit("contextual_tuples", ctx, svc.settings.max_contextual_tuples)
+    return engine, graph, ctx
+
+
+def check(
+    svc: Services,
+    store_id: str,
+    user: str,
+    relation: str,
+    object: str,
+    *,
+    context: Mapping[str, Any] | None = None,
+    contextual_tuples: Iterable[TupleLike] | None = None,
+    model_id: str | None = None,
+    at_least_as_fresh: int | None = None,
+) -> Decision:
+    engine, graph, ctx = _prepare(svc, store_id, model_id, at_least_as_fresh, contextual_tuples)
+    allowed = engine.check(user, relation, object, context=context, contextual_tuples=ctx)
+    return Decision(allowed, engine.model.model_id or "", graph.revision)
+
+
+def batch_check(
+    svc: Services,
+    store_id: str,
+    items: Sequence[BatchItem],
+    *,
+    model_id: str | None = None,
+    at_least_as_fresh: int | None = None,
+) -> list[BatchItemResult]:
+    """Check many tuples at once; one item's error does not fail the others."""
+    check_limit("checks", items, svc.settings.max_batch_check)
+    engine, _graph, _ = _prepare(svc, store_id, model_id, at_least_as_fresh, None)
+    out: list[BatchItemResult] = []
+    for it in items:
+        try:
+            ctx = to_tuples(it.contextual_tuples)
+            check_limit("contextual_tuples", ctx, svc.settings.max_contextual_tuples)
+            ok = engine.check(
+                it.user, it.relation, it.object, context=it.context, contextual_tuples=ctx
+            )
+            out.append(BatchItemResult(it.correlation_id, ok))
+        except KeyplaneError as exc:
+            out.append(BatchItemResult(it.correlation_id, False, exc))
+    return out
+
+
+def expand(
+    svc: Services,
+    store_id: str,
+    object: str,
+    relation: str,
+    *,
+    context: Mapping[str, Any] | None = None,
+    contextual_tuples: Iterable[TupleLike] | None = None,
+    model_id: str | None = None,
+    at_least_as_fresh: int | None = None,
+) -> dict[str, Any]:
+    engine, _g, ctx = _prepare(svc, store_id, model_id, at_least_as_fresh, contextual_tuples)
+    return engine.expand(object, relation, context=context, contextual_tuples=ctx)
+
+
+def list_objects(
+    svc: Services,
+    store_id: str,
+    user: str,
+    relation: str,
+    object_type: str,
+    *,
+    context: Mapping[str, Any] | None = None,
+    contextual_tuples: Iterable[TupleLike] | None = None,
+    model_id: str | None = None,
+    at_least_as_fresh: int | None = None,
+) -> Iterator[str]:
+    """Every object of ``object_type`` the user holds ``relation`` on — complete, streamed."""
+    engine, _g, ctx = _prepare(svc, store_id, model_id, at_least_as_fresh, contextual_tuples)
+    return iter(
+        engine.list_objects(user, relation, object_type, context=context, contextual_tuples=ctx)
+    )
+
+
+def list_users(
+    svc: Services,
+    store_id: str,
+    object: str,
+    relation: str,
+    filters: Sequence[str],
+    *,
+    context: Mapping[str, Any] | None = None,
+    contextual_tuples: Iterable[TupleLike] | None = None,
+    model_id: str | None = None,
+    at_least_as_fresh: int | None = None,
+) -> list[str]:
+    engine, _g, ctx = _prepare(svc, store_id, model_id, at_least_as_fresh, contextual_tuples)
+    return engine.list_users(object, relation, filters, context=context, contextual_tuples=ctx)
+
+
+def explain(
+    svc: Services,
+    store_id: str,
+    user: str,
+    relation: str,
+    object: str,
+    *,
+    context: Mapping[str, Any] | None = None,
+    contextual_tuples: Iterable[TupleLike] | None = None,
+    model_id: str | None = None,
+    at_least_as_fresh: int | None = None,
+) -> Explanation:
+    engine, _g, ctx = _prepare(svc, store_id, model_id, at_least_as_fresh, contextual_tuples)
+    return engine.explain(user, relation, object, context=context, contextual_tuples=ctx)

@@ -1,0 +1,38 @@
+"""The things every service function needs, bundled: settings, storage, graphs, clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keyplane.clock import Clock, SystemClock
+from keyplane.config import Settings
+from keyplane.service.graphs import GraphRegistry
+from keyplane.storage import open_storage
+from keyplane.storage.base import Storage
+
+__all__ = ["Services"]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    storage: Storage
+    graphs: GraphRegistry
+    clock: Clock
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, clock: Clock | None = None) -> Services:
+        settings = settings or Settings.from_env()
+        clock = clock or SystemClock()
+        storage = open_storage(settings.database_url)
+        graphs = GraphRegistry(
+            storage,
+            poll_interval=settings.poll_interval,
+            clock=clock,
+            max_depth=settings.max_depth,
+        )
+        return cls(settings, storage, graphs, clock)
+
+    def close(self) -> None:
+        self.graphs.close()
+        self.storage.close()

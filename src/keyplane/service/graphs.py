@@ -1,0 +1,220 @@
+"""The in-memory graphs a process serves, kept current from the database's changelog.
+
+Decisions never wait on the database: each store's tuples live in a
+:class:`~keyplane.graph.index.TupleIndex`, built once from a storage snapshot and then
+advanced by applying the store's changelog (``revision > applied``). Three things advance
+it:
+
+* a background tailer thread that polls every ``poll_interval`` seconds, so a write made
+  by another process is seen within about that long;
+* this process's own writes, which catch up right after they commit (read-your-writes in
+  one process without waiting for the tailer);
+* a request that carries ``at_least_as_fresh=N``: if the index is behind ``N`` it pulls
+  the changelog itself, polling until it reaches ``N`` or ``consistency_timeout`` passes
+  (then :class:`~keyplane.errors.ConsistencyTimeoutError`). This is what makes a write on
+  one replica visible to a read on another — no new-enemy problem.
+
+Compiled models are cached by id; a store's index is shared by all its model versions, so
+writing a new model never disturbs decisions that name an old one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from keyplane.clock import Clock, SystemClock
+from keyplane.errors import ConsistencyTimeoutError, ModelNotFoundError
+from keyplane.graph.compiled import CompiledModel
+from keyplane.graph.engine import Engine
+from keyplane.graph.index import TupleIndex
+from keyplane.storage.base import Storage
+
+__all__ = ["GraphRegistry", "StoreGraph"]
+
+_CHANGES_PAGE = 5000
+
+
+@dataclass
+class StoreGraph:
+    """One store's in-memory graph and the revision it reflects."""
+
+    store_id: str
+    index: TupleIndex
+    revision: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class GraphRegistry:
+    """Loads, caches and advances the graphs and compiled models of the stores served."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        poll_interval: float = 0.2,
+        clock: Clock | None = None,
+        max_depth: int = 25,
+    ) -> None:
+        self._storage = storage
+        self._clock: Clock = clock or SystemClock()
+        self._max_depth = max_depth
+        self._engines: dict[tuple[str, str], Engine] = {}
+        self._graphs: dict[str, StoreGraph] = {}
+        self._models: dict[tuple[str, str], CompiledModel] = {}
+        self._latest: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._poll_interval = poll_interval
+        self._stop = threading.Event()
+        self._tailer: threading.Thread | None = None
+
+    # ---------------------------------------------------------------- graphs
+
+    def graph(self, store_id: str) -> StoreGraph:
+        """The store's graph, loading it from a snapshot on first use."""
+        g = self._graphs.get(store_id)
+        if g is not None:
+            return g
+        with self._lock:
+            g = self._graphs.get(store_id)
+            if g is None:
+                g = self._load(store_id)
+                self._graphs[store_id] = g
+                self._ensure_tailer()
+        return g
+
+    def _load(self, store_id: str) -> StoreGraph:
+        index = TupleIndex()
+        revision, rows = self._storage.snapshot_rows(store_id)
+        index.load_rows(rows)
+        index.revision = revision
+        return StoreGraph(store_id, index, revision)
+
+    def catch_up(self, store_id: str) -> int:
+        """Apply every change committed after the graph's revision; return the new revision."""
+        g = self.graph(store_id)
+        with g.lock:
+            while True:
+                page = self._storage.read_changes(
+                    store_id, after_revision=g.revision, page_size=_CHANGES_PAGE
+                )
+                if not page.changes:
+                    break
+                writes = [c.tuple for c in page.changes if c.operation == "write"]
+                deletes = [c.tuple for c in page.changes if c.operation == "delete"]
+                # changes within one page are ordered; apply in order so a delete followed by
+                # a re-write of the same key (or the reverse) ends in the right state.
+                if writes and deletes:
+                    for c in page.changes:
+                        if c.operation == "write":
+                            g.index.apply((c.tuple,), ())
+                        else:
+                            g.index.apply((), (c.tuple,))
+                else:
+                    g.index.apply(writes, deletes)
+                g.revision = page.last_revision
+                g.index.revision = g.revision
+                if len(page.changes) < _CHANGES_PAGE:
+                    break
+        return g.revision
+
+    def wait_for(self, store_id: str, revision: int, *, timeout: float) -> int:
+        """Block until the graph reflects ``revision`` (pulling the changelog), or time out."""
+        g = self.graph(store_id)
+        if g.revision >= revision:
+            return g.revision
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            if self.catch_up(store_id) >= revision:
+                return g.revision
+            if time.monotonic() >= deadline:
+                raise ConsistencyTimeoutError(
+                    f"store {store_id!r} did not reach revision {revision} within {timeout:g}s "
+                    f"(this process is at revision {g.revision})",
+                    details={"requested": revision, "applied": g.revision},
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    def forget(self, store_id: str) -> None:
+        with self._lock:
+            self._graphs.pop(store_id, None)
+            self._latest.pop(store_id, None)
+            for key in [k for k in self._models if k[0] == store_id]:
+                del self._models[key]
+            for key in [k for k in self._engines if k[0] == store_id]:
+                del self._engines[key]
+
+    def loaded(self) -> Iterator[StoreGraph]:
+        return iter(list(self._graphs.values()))
+
+    # ---------------------------------------------------------------- models
+
+    def model(self, store_id: str, model_id: str | None = None) -> CompiledModel:
+        """The compiled model ``model_id``, or the store's latest when ``None``.
+
+        The latest model's id is cached per store (refreshed by the tailer and by this
+        process's own model writes), so a decision naming no model does not touch the
+        database.
+        """
+        if model_id is None:
+            model_id = self._latest.get(store_id) or self.refresh_latest(store_id)
+        key = (store_id, model_id)
+        cached = self._models.get(key)
+        if cached is None:
+            rec = self._storage.read_model(store_id, model_id)
+            cached = CompiledModel.compile(rec.model, model_id=rec.id)
+            self._models[key] = cached
+        return cached
+
+    def refresh_latest(self, store_id: str) -> str:
+        """Re-read the store's latest model id from the database."""
+        latest = self._storage.latest_model(store_id)
+        if latest is None:
+            raise ModelNotFoundError(
+                f"store {store_id!r} has no authorization model yet; write one first",
+                details={"store": store_id},
+            )
+        key = (store_id, latest.id)
+        if key not in self._models:
+            self._models[key] = CompiledModel.compile(latest.model, model_id=latest.id)
+        self._latest[store_id] = latest.id
+        return latest.id
+
+    def engine(self, store_id: str, model_id: str | None = None) -> tuple[Engine, StoreGraph]:
+        """The engine for (store, model) over the store's shared in-memory graph."""
+        model = self.model(store_id, model_id)
+        key = (store_id, model.model_id or "")
+        eng = self._engines.get(key)
+        g = self.graph(store_id)
+        if eng is None:
+            eng = Engine(model, g.index, clock=self._clock, max_depth=self._max_depth)
+            self._engines[key] = eng
+        return eng, g
+
+    # ---------------------------------------------------------------- tailer
+
+    def _ensure_tailer(self) -> None:
+        if self._poll_interval <= 0 or self._tailer is not None:
+            return
+        self._tailer = threading.Thread(target=self._tail, name="keyplane-tailer", daemon=True)
+        self._tailer.start()
+
+    def _tail(self) -> None:
+        while not self._stop.wait(self._poll_interval):
+            for g in self.loaded():
+                try:
+                    self.catch_up(g.store_id)
+                    if g.store_id in self._latest:
+                        self.refresh_latest(g.store_id)
+                except Exception:  # keep tailing; the next poll retries
+                    continue
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._tailer is not None:
+            self._tailer.join(timeout=2)
+            self._tailer = None

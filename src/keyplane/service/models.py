@@ -1,0 +1,55 @@
+"""Authorization models: write (DSL or JSON), read, list, render.
+
+Models are immutable and versioned: writing one adds a version and makes it the store's
+latest; decisions may still name any earlier version by id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from keyplane.errors import ValidationError
+from keyplane.graph.compiled import CompiledModel
+from keyplane.graph.language import load_model, write_dsl
+from keyplane.service.context import Services
+from keyplane.storage.base import ModelRecord, Page
+
+__all__ = ["list_models", "read_model", "render_model", "write_model"]
+
+
+def write_model(svc: Services, store_id: str, source: str | Mapping[str, Any]) -> ModelRecord:
+    """Validate ``source`` (DSL text, JSON text or a JSON dict) and store it as a new version."""
+    svc.storage.get_store(store_id)
+    model = load_model(source)
+    CompiledModel.compile(model)  # the engine's own structural checks, before anything is stored
+    rec = svc.storage.write_model(store_id, model)
+    svc.graphs.refresh_latest(store_id)
+    return rec
+
+
+def read_model(svc: Services, store_id: str, model_id: str | None = None) -> ModelRecord:
+    if model_id is None:
+        rec = svc.storage.latest_model(store_id)
+        if rec is None:
+            svc.graphs.refresh_latest(store_id)  # raises ModelNotFoundError with a clear message
+            raise AssertionError("unreachable")
+        return rec
+    return svc.storage.read_model(store_id, model_id)
+
+
+def list_models(
+    svc: Services, store_id: str, *, page_size: int = 50, continuation_token: str | None = None
+) -> Page[ModelRecord]:
+    size = min(page_size, svc.settings.max_page_size)
+    return svc.storage.list_models(store_id, page_size=size, continuation_token=continuation_token)
+
+
+def render_model(rec: ModelRecord, fmt: str = "dsl") -> str:
+    """The model as canonical DSL (``dsl``) or OpenFGA JSON (``json``)."""
+    if fmt == "dsl":
+        return write_dsl(rec.model)
+    if fmt == "json":
+        return json.dumps({"id": rec.id, **dict(rec.model)}, indent=2, sort_keys=False)
+    raise ValidationError(f"unknown model format {fmt!r}; use 'dsl' or 'json'")

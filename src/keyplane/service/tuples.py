@@ -1,0 +1,88 @@
+"""Tuples: atomic writes with preconditions, filtered reads, the changelog, expiry clean-up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from keyplane.graph.tuples import Tuple
+from keyplane.service.context import Services
+from keyplane.service.inputs import TupleLike, check_limit, to_tuples
+from keyplane.storage.base import ChangesPage, Page
+
+__all__ = ["WriteResult", "gc_expired", "read_changes", "read_tuples", "write_tuples"]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    revision: int
+    written: int
+    deleted: int
+
+
+def write_tuples(
+    svc: Services,
+    store_id: str,
+    *,
+    writes: Iterable[TupleLike] | None = None,
+    deletes: Iterable[TupleLike] | None = None,
+    model_id: str | None = None,
+    idempotent: bool = False,
+) -> WriteResult:
+    """Write and delete tuples atomically; returns the revision that holds the change.
+
+    Written tuples are validated against the model (the latest, or ``model_id``): unknown
+    types (2021), unknown relations (2022), user types or conditions the relation does not
+    allow (2027). Writing an existing tuple or deleting a missing one is a conflict unless
+    ``idempotent``. Nothing is written when anything fails.
+    """
+    w, d = to_tuples(writes), to_tuples(deletes)
+    check_limit("writes+deletes", [*w, *d], svc.settings.max_write_tuples)
+    model = svc.graphs.model(store_id, model_id)
+    for t in w:
+        model.validate_tuple(t)
+    revision = svc.storage.write(store_id, writes=w, deletes=d, idempotent=idempotent)
+    svc.graphs.catch_up(store_id)
+    return WriteResult(revision, len(w), len(d))
+
+
+def read_tuples(
+    svc: Services,
+    store_id: str,
+    *,
+    object: str | None = None,
+    relation: str | None = None,
+    user: str | None = None,
+    page_size: int = 100,
+    continuation_token: str | None = None,
+) -> Page[Tuple]:
+    size = min(page_size, svc.settings.max_page_size)
+    return svc.storage.read_tuples(
+        store_id,
+        object=object,
+        relation=relation,
+        user=user,
+        page_size=size,
+        continuation_token=continuation_token,
+    )
+
+
+def read_changes(
+    svc: Services,
+    store_id: str,
+    *,
+    after_revision: int = 0,
+    page_size: int = 100,
+    object_type: str | None = None,
+) -> ChangesPage:
+    size = min(page_size, svc.settings.max_page_size)
+    return svc.storage.read_changes(
+        store_id, after_revision=after_revision, page_size=size, object_type=object_type
+    )
+
+
+def gc_expired(svc: Services, store_id: str) -> int:
+    """Delete tuples whose ``expires_at`` has passed (they already stopped granting)."""
+    removed = svc.storage.gc_expired(store_id, now=svc.clock.now())
+    svc.graphs.catch_up(store_id)
+    return removed
