@@ -29,7 +29,7 @@ def _prune(value: Any) -> Any:
 def test_dsl_to_json(case_dir: Path) -> None:
     dsl = (case_dir / "authorization-model.fga").read_text()
     expected = json.loads((case_dir / "authorization-model.json").read_text())
-    assert _prune(parse_dsl(dsl)) == _prune(expected)
+    assert _prune(parse_dsl(dsl, validate=False)) == _prune(expected)
 
 
 @pytest.mark.parametrize("case_dir", _DIRS, ids=[p.name for p in _DIRS])
@@ -42,4 +42,4 @@ def test_json_to_dsl(case_dir: Path) -> None:
 @pytest.mark.parametrize("case_dir", _DIRS, ids=[p.name for p in _DIRS])
 def test_round_trip_is_stable(case_dir: Path) -> None:
     dsl = (case_dir / "authorization-model.fga").read_text()
-    assert write_dsl(parse_dsl(dsl)) == dsl
+    assert write_dsl(parse_dsl(dsl, validate=False)) == dsl

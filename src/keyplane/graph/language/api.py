@@ -9,6 +9,7 @@ from typing import Any
 
 from keyplane.errors import InvalidModelError, ModelIssue
 from keyplane.graph.language.parser import parse
+from keyplane.graph.language.validation import validate
 
 __all__ = ["load_model", "parse_dsl", "validate_dsl", "validate_model", "validate_object_id"]
 
@@ -22,20 +23,34 @@ def _raise(errors: list[ModelIssue]) -> None:
 def validate_dsl(text: str) -> list[ModelIssue]:
     """Every syntax and semantic issue in DSL text (empty when the model is valid)."""
     result = parse(text)
-    return result.errors
-
-
-def parse_dsl(text: str) -> dict[str, Any]:
-    """DSL text → model JSON dict; raises InvalidModelError listing every issue."""
-    result = parse(text)
     if result.errors:
-        _raise(result.errors)
+        return result.errors
+    return validate_model_lines(result.model, text)
+
+
+def parse_dsl(text: str, *, validate: bool = True) -> dict[str, Any]:
+    """DSL text → model JSON dict; raises InvalidModelError listing every issue.
+
+    With ``validate=False`` only the syntax is checked, as ``fga model transform`` does:
+    the conformance transformer cases include models that parse but are semantically
+    invalid (an undefined condition, a non-direct tupleset).
+    """
+    result = parse(text)
+    errors = result.errors
+    if not errors and validate:
+        errors = validate_model_lines(result.model, text)
+    if errors:
+        _raise(errors)
     return result.model
+
+
+def validate_model_lines(model: Mapping[str, Any], text: str) -> list[ModelIssue]:
+    return validate(model, text.split("\n"))
 
 
 def validate_model(model: Mapping[str, Any]) -> list[ModelIssue]:
     """Semantic issues of a model given as JSON (no positions)."""
-    return []
+    return validate(model)
 
 
 def load_model(source: str | Mapping[str, Any]) -> dict[str, Any]:

@@ -62,6 +62,8 @@ class _Parser:
         self.tokens = tokens
         self.pos = 0
         self.errors: list[ModelIssue] = []
+        self.module: str | None = None
+        self.extended: set[str] = set()
 
     # -- token helpers -------------------------------------------------------------------
 
@@ -121,11 +123,16 @@ class _Parser:
         model: dict[str, Any] = {}
         self.optional(lx.WHITESPACE)
         self.optional(lx.NEWLINE)
-        self.match(lx.MODEL)
-        self.match(lx.NEWLINE)
-        self.match(lx.SCHEMA)
-        self.match(lx.WHITESPACE)
-        model["schema_version"] = self.match(lx.SCHEMA_VERSION).text
+        if self.la() == lx.MODULE:
+            self.consume()
+            self.match(lx.WHITESPACE)
+            self.module = self.match_set(_IDENTIFIER).text
+        else:
+            self.match(lx.MODEL, lx.MODULE)
+            self.match(lx.NEWLINE)
+            self.match(lx.SCHEMA)
+            self.match(lx.WHITESPACE)
+            model["schema_version"] = self.match(lx.SCHEMA_VERSION).text
         self.optional(lx.WHITESPACE)
         types: list[dict[str, Any]] = []
         conditions: dict[str, Any] = {}
@@ -144,12 +151,24 @@ class _Parser:
 
     def type_def(self) -> dict[str, Any]:
         self.match(lx.NEWLINE)
+        extend = self.optional(lx.EXTEND) is not None
+        if extend:
+            self.match(lx.WHITESPACE)
         self.match(lx.TYPE)
         self.match(lx.WHITESPACE)
-        name = self.match_set(_EXTENDED_IDENTIFIER).text
+        name_tok = self.match_set(_EXTENDED_IDENTIFIER)
+        name = name_tok.text
+        if extend and self.module is None:
+            self.error("extend can only be used in a modular model", name_tok)
+        elif extend and name in self.extended:
+            self.error(f"'{name}' is already extended in file.", name_tok)
+        if extend:
+            self.extended.add(name)
         relations: dict[str, Any] = {}
         metadata: dict[str, Any] = {}
         type_def: dict[str, Any] = {"type": name, "relations": relations, "metadata": None}
+        if self.module is not None:
+            type_def["metadata"] = {"module": self.module}
         if self.la() == lx.NEWLINE and self.la(2) == lx.RELATIONS:
             self.consume()
             self.consume()
@@ -157,7 +176,7 @@ class _Parser:
             while self.la() == lx.NEWLINE and self.la(2) == lx.DEFINE:
                 self.relation_declaration(type_def, relations, metadata)
         if metadata:
-            type_def["metadata"] = {"relations": metadata}
+            type_def["metadata"] = {**(type_def["metadata"] or {}), "relations": metadata}
         return type_def
 
     def relation_declaration(

@@ -1,0 +1,488 @@
+"""Semantic validation of an OpenFGA model (schema 1.1), given as its protojson dict.
+
+The checks, their order, messages and error types follow openfga/language's reference
+validator (``pkg/js/validator/validate-dsl.ts``), so DSL and JSON models are judged alike:
+
+1. names: reserved ``self``/``this`` (``reserved-type-keywords``,
+   ``reserved-relation-keywords``) and the naming rules ``^[^:#@\\*\\s]{1,254}$`` for types,
+   ``{1,50}`` for relations (``invalid-name``); the schema version (``invalid-schema``,
+   ``schema-version-required``);
+2. references, only if 1 found nothing: unknown types (``invalid-type``), relations
+   (``missing-definition``, ``invalid-relation-type``), tuplesets that are not plain direct
+   relations (``tupleuserset-not-direct``), ``X from Y`` where no type of ``Y`` has ``X``
+   (``invalid-relation-on-tupleset``), undefined conditions (``condition-not-defined``);
+3. duplicates (``duplicated-error``): types, type restrictions, operands of one operator;
+4. entry points: a relation no tuple can ever satisfy is an "impossible relation"
+   (``relation-no-entry-point``), flagged "(potential loop)" when a cycle is the cause;
+5. conditions: key/name mismatch (``different-nested-condition-name``), unused conditions
+   (``condition-not-used``).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from keyplane.errors import ModelIssue
+from keyplane.graph.language.positions import Collector, Locator
+
+__all__ = ["RELATION_RULE", "TYPE_RULE", "validate"]
+
+TYPE_RULE = r"^[^:#@\*\s]{1,254}$"
+RELATION_RULE = r"^[^:#@\*\s]{1,50}$"
+_RESERVED = ("self", "this")
+_SUPPORTED_SCHEMAS = ("1.1", "1.2")
+
+Userset = Mapping[str, Any]
+Visited = dict[str, dict[str, bool]]
+
+
+@dataclass(frozen=True)
+class _Child:
+    """One leaf of a rewrite: direct (``this``), ``target`` or ``target from tupleset``."""
+
+    target: str | None = None
+    tupleset: str | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.tupleset:
+            return "ttu"
+        return "computed" if self.target else "direct"
+
+    @property
+    def name(self) -> str | None:
+        if self.kind == "ttu":
+            return f"{self.target} from {self.tupleset}"
+        return self.target
+
+
+def _leaf(userset: Userset) -> _Child:
+    if userset.get("computedUserset") is not None:
+        return _Child(target=userset["computedUserset"].get("relation") or None)
+    ttu = userset.get("tupleToUserset") or {}
+    return _Child(
+        target=(ttu.get("computedUserset") or {}).get("relation") or None,
+        tupleset=(ttu.get("tupleset") or {}).get("relation") or None,
+    )
+
+
+def restriction_string(ref: Mapping[str, Any]) -> str:
+    """``type``, ``type:*`` or ``type#relation``, plus `` with cond`` — as the DSL writes it."""
+    out = str(ref.get("type", ""))
+    if ref.get("wildcard") is not None:
+        out += ":*"
+    elif ref.get("relation"):
+        out += f"#{ref['relation']}"
+    if ref.get("condition"):
+        out += f" with {ref['condition']}"
+    return out
+
+
+def _decode(item: str) -> tuple[str, str | None, bool, str | None]:
+    """Split a restriction string into (type, relation, is_wildcard, condition)."""
+    base, _, condition = item.partition(" with ")
+    wildcard = ":*" in base
+    type_name, _, relation = base.replace(":*", "", 1).partition("#")
+    return type_name, relation or None, wildcard, condition or None
+
+
+class _Validator:
+    def __init__(self, model: Mapping[str, Any], collector: Collector) -> None:
+        self.model = model
+        self.c = collector
+        self.loc = collector.locator
+        self.type_defs: list[Mapping[str, Any]] = list(model.get("type_definitions") or [])
+        self.types: dict[str, Mapping[str, Any]] = {str(t.get("type")): t for t in self.type_defs}
+        self.conditions: Mapping[str, Any] = model.get("conditions") or {}
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def relations(self, type_name: str) -> Mapping[str, Userset]:
+        return self.types[type_name].get("relations") or {}
+
+    def restrictions(self, type_name: str, relation: str) -> list[str]:
+        meta = (self.types[type_name].get("metadata") or {}).get("relations") or {}
+        refs = (meta.get(relation) or {}).get("directly_related_user_types") or []
+        return [restriction_string(r) for r in refs]
+
+    def line(self, type_name: str, relation: str) -> int | None:
+        return self.loc.relation_in_type(type_name, relation)
+
+    # -- 1. names and schema ----------------------------------------------------------------
+
+    def names(self) -> None:
+        for type_def in self.type_defs:
+            name = str(type_def.get("type", ""))
+            if name in _RESERVED:
+                self.c.add(
+                    "a type cannot be named 'self' or 'this'.",
+                    "reserved-type-keywords",
+                    name,
+                    self.loc.type_line(name),
+                )
+            if not re.search(TYPE_RULE, name):
+                self.c.add(
+                    f"type '{name}' does not match naming rule: '{TYPE_RULE}'.",
+                    "invalid-name",
+                    name,
+                    self.loc.type_line(name),
+                )
+            for rel in type_def.get("relations") or {}:
+                if rel in _RESERVED:
+                    self.c.add(
+                        "a relation cannot be named 'self' or 'this'.",
+                        "reserved-relation-keywords",
+                        rel,
+                        self.line(name, rel),
+                    )
+                if not re.search(RELATION_RULE, rel):
+                    self.c.add(
+                        f"relation '{rel}' of type '{name}' does not match naming rule: "
+                        f"'{RELATION_RULE}'.",
+                        "invalid-name",
+                        rel,
+                        self.line(name, rel),
+                    )
+
+    def run(self) -> None:
+        self.names()
+        schema = self.model.get("schema_version")
+        if not schema:
+            self.c.add("schema version required", "schema-version-required", "", 0)
+        elif schema in _SUPPORTED_SCHEMAS:
+            self.model_checks()
+        else:
+            self.c.add(
+                f"invalid schema {schema}", "invalid-schema", schema, self.loc.schema_line(schema)
+            )
+
+    # -- 2..5 ------------------------------------------------------------------------------
+
+    def model_checks(self) -> None:
+        if self.c.issues:
+            return
+        for type_def in self.type_defs:
+            for rel in type_def.get("relations") or {}:
+                self.references(str(type_def.get("type")), rel)
+        if not self.c.issues:
+            self.duplicates()
+        if not self.c.issues:
+            self.entry_points()
+        self.condition_checks()
+
+    def references(self, type_name: str, relation: str) -> None:
+        relations = self.relations(type_name)
+        if relation not in relations:
+            return
+        queue: list[Userset] = [relations[relation]]
+        while queue:
+            child = queue.pop(0)
+            if (child.get("union") or {}).get("child"):
+                queue.extend(child["union"]["child"])
+            elif (child.get("intersection") or {}).get("child"):
+                queue.extend(child["intersection"]["child"])
+            elif (diff := child.get("difference")) and diff.get("base") and diff.get("subtract"):
+                queue.extend([diff["base"], diff["subtract"]])
+            else:
+                self.leaf_defined(type_name, relation, _leaf(child))
+
+    def leaf_defined(self, type_name: str, relation: str, leaf: _Child) -> None:
+        relations = self.relations(type_name)
+        if leaf.kind == "direct":
+            self.direct_defined(type_name, relation)
+        elif leaf.kind == "computed":
+            if leaf.target and leaf.target not in relations:
+                self.c.add(
+                    f"the relation `{leaf.target}` does not exist.",
+                    "missing-definition",
+                    leaf.target,
+                    self.line(type_name, relation),
+                )
+        elif leaf.target and leaf.tupleset:
+            self.tupleset_defined(type_name, relation, leaf.target, leaf.tupleset)
+
+    def direct_defined(self, type_name: str, relation: str) -> None:
+        items = self.restrictions(type_name, relation)
+        line = self.line(type_name, relation)
+        if not items:
+            self.c.add(
+                f"assignable relation '{relation}' must have types",
+                "assignable-relation-must-have-type",
+                relation,
+                line,
+            )
+        for item in items:
+            target_type, target_rel, wildcard, condition = _decode(item)
+            if target_type not in self.types:
+                self.c.add(
+                    f"`{target_type}` is not a valid type.",
+                    "invalid-type",
+                    target_type,
+                    line,
+                    resolver=_after_colon,
+                )
+            if condition and condition not in self.conditions:
+                self.c.add(
+                    f"`{condition}` is not a defined condition in the model.",
+                    "condition-not-defined",
+                    condition,
+                    line,
+                    resolver=_condition_column,
+                )
+            if (
+                target_rel
+                and not wildcard
+                and (target_type not in self.types or target_rel not in self.relations(target_type))
+            ):
+                self.c.add(
+                    f"`{target_rel}` is not a valid relation for `{target_type}`.",
+                    "invalid-relation-type",
+                    f"{target_type}#{target_rel}",
+                    line,
+                )
+
+    def not_direct(self, type_name: str, relation: str, tupleset: str) -> None:
+        def resolve(_word: int, raw: str, value: str) -> int:
+            start = raw.find("from") + len("from") + 1
+            return start + raw[start:].find(value) + 1
+
+        self.c.add(
+            f"`{tupleset}` relation used inside from allows only direct relation.",
+            "tupleuserset-not-direct",
+            tupleset,
+            self.line(type_name, relation),
+            resolver=resolve,
+        )
+
+    def tupleset_defined(self, type_name: str, relation: str, target: str, tupleset: str) -> None:
+        relations = self.relations(type_name)
+        # A tupleset must be a plain direct relation: no rewrite at all.
+        if tupleset in relations and relations[tupleset].get("this") is None:
+            self.not_direct(type_name, relation, tupleset)
+            return
+        line = self.line(type_name, relation)
+        if tupleset not in relations:
+            self.c.add(
+                f"`{tupleset}` is not a valid relation for `{type_name}`.",
+                "invalid-relation-type",
+                f"{target} from {tupleset}",
+                line,
+            )
+            return
+        tupleset_rewrite = relations[tupleset]
+        if not _is_leaf(tupleset_rewrite):
+            self.not_direct(type_name, relation, tupleset)
+            return
+        from_types = (
+            self.restrictions(type_name, tupleset)
+            if _leaf(tupleset_rewrite).kind == "direct"
+            else []
+        )
+        missing: list[str] = []
+        for item in from_types:
+            target_type, target_rel, wildcard, _ = _decode(item)
+            if wildcard or target_rel:
+                self.not_direct(type_name, relation, tupleset)
+            elif target_type not in self.types or target not in self.relations(target_type):
+                missing.append(target_type)
+        if len(missing) == len(from_types):
+            for target_type in missing:
+                self.c.add(
+                    f"the `{target}` relation definition on type `{type_name}` is not valid: "
+                    f"`{target}` does not exist on `{tupleset}`, which is of type `{target_type}`.",
+                    "invalid-relation-on-tupleset",
+                    f"{target} from {tupleset}",
+                    line,
+                )
+
+    def duplicates(self) -> None:
+        seen_types: set[str] = set()
+        for type_def in self.type_defs:
+            name = str(type_def.get("type"))
+            if name in seen_types:
+                self.c.add(
+                    f"the type `{name}` is a duplicate.",
+                    "duplicated-error",
+                    name,
+                    self.loc.type_line(name),
+                )
+            seen_types.add(name)
+            meta = (type_def.get("metadata") or {}).get("relations") or {}
+            for rel, rel_meta in meta.items():
+                seen: set[str] = set()
+                for ref in (rel_meta or {}).get("directly_related_user_types") or []:
+                    item = restriction_string(ref)
+                    if item in seen:
+                        # The reference looks the line up from the *restricted* type's line.
+                        line = self.loc.relation_line(rel, self.loc.type_line(str(ref.get("type"))))
+                        self.c.add(
+                            f"the type restriction `{item}` is a duplicate in the relation `{rel}`.",
+                            "duplicated-error",
+                            item,
+                            line,
+                        )
+                    seen.add(item)
+                self.duplicate_operands(type_def, rel)
+
+    def duplicate_operands(self, type_def: Mapping[str, Any], rel: str) -> None:
+        name = str(type_def.get("type"))
+        rewrite = (type_def.get("relations") or {}).get(rel)
+        if rewrite is None:
+            return
+
+        def report(operand: str) -> None:
+            self.c.add(
+                f"the partial relation definition `{operand}` is a duplicate in the relation `{rel}`.",
+                "duplicated-error",
+                operand,
+                self.line(name, rel),
+            )
+
+        for key in ("union", "intersection"):
+            seen: set[str | None] = set()
+            for child in (rewrite.get(key) or {}).get("child") or []:
+                operand = _leaf(child).name if _is_leaf(child) else None
+                if operand and operand in seen:
+                    report(operand)
+                seen.add(operand)
+        if rewrite.get("difference") is not None:
+            diff = rewrite["difference"]
+            base = _leaf(diff.get("base") or {}).name if _is_leaf(diff.get("base") or {}) else None
+            sub = _leaf(diff.get("subtract") or {})
+            if base and _is_leaf(diff.get("subtract") or {}) and base == sub.name:
+                report(base)
+
+    def entry_points(self) -> None:
+        for type_def in self.type_defs:
+            name = str(type_def.get("type"))
+            for rel in type_def.get("relations") or {}:
+                has_entry, loop = self.has_entry_or_loop(name, rel, self.relations(name)[rel], {})
+                if not has_entry:
+                    kind = "potential loop" if loop else "no entrypoint"
+                    self.c.add(
+                        f"`{rel}` is an impossible relation for `{name}` ({kind}).",
+                        "relation-no-entry-point",
+                        rel,
+                        self.line(name, rel),
+                    )
+
+    def has_entry_or_loop(
+        self, type_name: str, relation: str, rewrite: Userset, visited_in: Visited
+    ) -> tuple[bool, bool]:
+        """Whether some tuple can satisfy ``rewrite``, and whether a cycle was met."""
+        visited = copy.deepcopy(visited_in)
+        visited.setdefault(type_name, {})[relation] = True
+        relations = self.relations(type_name)
+        if relation not in relations:
+            return False, False
+        if rewrite.get("this") is not None:
+            for item in self.restrictions(type_name, relation):
+                target_type, target_rel, wildcard, _ = _decode(item)
+                if not target_rel or wildcard:
+                    return True, False
+                target = self.relations(target_type).get(target_rel)
+                if target is None:
+                    return False, False
+                if visited.get(target_type, {}).get(target_rel):
+                    continue
+                if self.has_entry_or_loop(target_type, target_rel, target, visited)[0]:
+                    return True, False
+            return False, False
+        if rewrite.get("computedUserset") is not None:
+            computed = rewrite["computedUserset"].get("relation")
+            if not computed or computed not in relations:
+                return False, False
+            if visited[type_name].get(computed):
+                return False, True
+            return self.has_entry_or_loop(type_name, computed, relations[computed], visited)
+        if rewrite.get("tupleToUserset") is not None:
+            leaf = _leaf(rewrite)
+            if not leaf.tupleset or not leaf.target or leaf.tupleset not in relations:
+                return False, False
+            for item in self.restrictions(type_name, leaf.tupleset):
+                target_type = _decode(item)[0]
+                if target_type not in self.types:
+                    continue
+                target = self.relations(target_type).get(leaf.target)
+                if target is None or visited.get(target_type, {}).get(leaf.target):
+                    continue
+                if self.has_entry_or_loop(target_type, leaf.target, target, visited)[0]:
+                    return True, False
+            return False, False
+        if rewrite.get("union") is not None:
+            any_loop = False
+            for child in rewrite["union"].get("child") or []:
+                entry, loop = self.has_entry_or_loop(type_name, relation, child, visited)
+                if entry:
+                    return True, False
+                any_loop = any_loop or loop
+            return False, any_loop
+        if rewrite.get("intersection") is not None:
+            for child in rewrite["intersection"].get("child") or []:
+                entry, loop = self.has_entry_or_loop(type_name, relation, child, visited)
+                if not entry:
+                    return False, loop
+            return True, False
+        if rewrite.get("difference") is not None:
+            diff = rewrite["difference"]
+            for part in (diff.get("base") or {}, diff.get("subtract") or {}):
+                entry, loop = self.has_entry_or_loop(type_name, relation, part, visited_in)
+                if not entry:
+                    return False, loop
+            return True, False
+        return False, False
+
+    def condition_checks(self) -> None:
+        used: set[str] = set()
+        for type_def in self.type_defs:
+            meta = (type_def.get("metadata") or {}).get("relations") or {}
+            for rel_meta in meta.values():
+                for ref in (rel_meta or {}).get("directly_related_user_types") or []:
+                    if ref.get("condition"):
+                        used.add(str(ref["condition"]))
+        for key, condition in self.conditions.items():
+            nested = (condition or {}).get("name")
+            if key != nested:
+                self.c.add(
+                    f"condition key is `{key}` but nested name property is {nested}",
+                    "different-nested-condition-name",
+                    str(nested),
+                    None,
+                )
+            if key not in used:
+                self.c.add(
+                    f"`{key}` condition is not used in the model.",
+                    "condition-not-used",
+                    key,
+                    self.loc.condition_line(key),
+                )
+
+
+def _word_at(raw: str, symbol: str, start: int) -> int:
+    m = re.compile(r"\b" + re.escape(symbol) + r"\b").search(raw, max(start, 0))
+    return m.start() + 1 if m else 1
+
+
+def _after_colon(word: int, raw: str, symbol: str) -> int:
+    """An unknown type is marked in the restriction, not in the relation's name."""
+    return _word_at(raw, symbol, raw.find(":") + 1)
+
+
+def _condition_column(word: int, raw: str, symbol: str) -> int:
+    m = re.search(r"\bwith\s+" + re.escape(symbol) + r"\b", raw)
+    return m.end() - len(symbol) + 1 if m else word
+
+
+def _is_leaf(userset: Userset) -> bool:
+    return all(userset.get(k) is None for k in ("union", "intersection", "difference"))
+
+
+def validate(model: Mapping[str, Any], lines: Sequence[str] | None = None) -> list[ModelIssue]:
+    """Semantic issues of ``model``; ``lines`` (the DSL text's lines) adds positions."""
+    collector = Collector(Locator(list(lines) if lines is not None else None))
+    _Validator(model, collector).run()
+    return collector.issues
