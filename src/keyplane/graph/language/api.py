@@ -67,7 +67,9 @@ def load_model(source: str | Mapping[str, Any]) -> dict[str, Any]:
     return model
 
 
-_OBJECT_ID = re.compile(r"^[^#:\s*][^#:\s]*$")
+# Letters, digits and ``_ | * @ . + / -``; never ``#``, ``:`` or white space, and no
+# leading ``*`` (``type:*`` is the wildcard).
+_OBJECT_ID = re.compile(r"^[A-Za-z0-9_|@.+/\-][A-Za-z0-9_|*@.+/\-]*$")
 
 
 def validate_object_id(object_id: str) -> bool:

@@ -98,6 +98,17 @@ class _Validator:
         self.type_defs: list[Mapping[str, Any]] = list(model.get("type_definitions") or [])
         self.types: dict[str, Mapping[str, Any]] = {str(t.get("type")): t for t in self.type_defs}
         self.conditions: Mapping[str, Any] = model.get("conditions") or {}
+        # file -> modules declared in it (insertion-ordered), for modular models.
+        self.file_modules: dict[str, dict[str, None]] = {}
+
+    def track_module(self, *metas: Any) -> None:
+        """Record the (file, module) of an element; the first metadata that has one wins."""
+        file = next(
+            (f for m in metas if (f := ((m or {}).get("source_info") or {}).get("file"))), None
+        )
+        module = next((mod for m in metas if (mod := (m or {}).get("module"))), None)
+        if file and module:
+            self.file_modules.setdefault(file, {})[module] = None
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -117,6 +128,7 @@ class _Validator:
     def names(self) -> None:
         for type_def in self.type_defs:
             name = str(type_def.get("type", ""))
+            self.track_module(type_def.get("metadata"))
             if name in _RESERVED:
                 self.c.add(
                     "a type cannot be named 'self' or 'this'.",
@@ -159,6 +171,16 @@ class _Validator:
             self.c.add(
                 f"invalid schema {schema}", "invalid-schema", schema, self.loc.schema_line(schema)
             )
+        for file, modules in self.file_modules.items():
+            if len(modules) > 1:
+                self.c.add(
+                    f"file {file} would contain multiple module definitions "
+                    f"({', '.join(modules)}) when transforming to DSL. "
+                    "Only one module can be defined per file.",
+                    "multiple-modules-in-file",
+                    file,
+                    None,
+                )
 
     # -- 2..5 ------------------------------------------------------------------------------
 
@@ -359,7 +381,9 @@ class _Validator:
     def entry_points(self) -> None:
         for type_def in self.type_defs:
             name = str(type_def.get("type"))
+            type_meta = type_def.get("metadata") or {}
             for rel in type_def.get("relations") or {}:
+                self.track_module((type_meta.get("relations") or {}).get(rel), type_meta)
                 has_entry, loop = self.has_entry_or_loop(name, rel, self.relations(name)[rel], {})
                 if not has_entry:
                     kind = "potential loop" if loop else "no entrypoint"
@@ -445,6 +469,7 @@ class _Validator:
                     if ref.get("condition"):
                         used.add(str(ref["condition"]))
         for key, condition in self.conditions.items():
+            self.track_module((condition or {}).get("metadata"))
             nested = (condition or {}).get("name")
             if key != nested:
                 self.c.add(

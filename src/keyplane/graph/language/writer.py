@@ -53,7 +53,8 @@ def _is_first_position(userset: Mapping[str, Any]) -> bool:
     for key in ("intersection", "union"):
         group = userset.get(key)
         if group and group.get("child"):
-            return _is_first_position(group["child"][0])
+            # The writer moves direct assignment first in a union or intersection.
+            return _is_first_position(_prioritize_direct(group["child"])[0])
     return False
 
 
