@@ -320,3 +320,13 @@ def test_param_type_from_json() -> None:
     t = ParamType.from_json(ptype("list", ptype("map", ptype("string"))))
     assert str(t) == "list<map<string>>"
     assert t.convert([{"a": "b"}]) == [{"a": "b"}]
+
+
+@pytest.mark.parametrize(
+    "bad", [float("inf"), float("-inf"), float("nan"), "1.8e+309", "-1.8e+309", "nan"]
+)
+def test_double_rejects_non_finite_and_out_of_range(bad: Any) -> None:
+    c = one("x > 0.0", x=ptype("double"))
+    with pytest.raises(ConditionError):
+        ok(c, x=bad)
+    assert ok(c, x=1.7976931348623157e308) is True
