@@ -1,0 +1,470 @@
+"""Check: is ``user`` related to ``object`` by ``relation``? — OpenFGA schema 1.1 semantics.
+
+Every ``(type, relation)`` of a model is compiled once into a *node*: a closure that
+resolves ``object#relation`` for the user of the current request. Nodes call each other
+directly (a computed userset is a plain function call, a tuple-to-userset looks the
+parent's node up by the parent's type prefix) so that resolution never interprets the
+model's JSON, allocates no objects beyond one key tuple per node visit, raises no
+exceptions and logs nothing on the common path.
+
+A node answers one of three ints, mirroring OpenFGA's ``ResolveCheckResponse``:
+
+* ``ALLOW`` (1) — allowed;
+* ``DENY`` (0) — not allowed, and the answer did not depend on a cycle;
+* ``CYCLE`` (2) — not allowed because the path came back to an ``object#relation`` already
+  being resolved (OpenFGA's ``CycleDetected``). It propagates like OpenFGA's flag: a union
+  keeps looking, an intersection or an exclusion with a cyclic operand answers "not
+  allowed", and such answers are not memoized (they depend on the path).
+
+Errors (a condition whose parameters are missing, the depth limit) are exceptions, combined
+exactly as the reference combines concurrent branches (``internal/graph/check.go``):
+a union is allowed if any branch is, and fails only if no branch allows and one failed; an
+intersection is denied if any branch denies; an exclusion is denied if its base denies or
+its subtract allows; otherwise the error wins. So an error surfaces only when the answer
+depends on it.
+
+Depth: like OpenFGA, only *dispatches* (following a userset edge or a tuple-to-userset
+edge) count; a computed userset does not. Reaching ``max_depth`` (25) raises
+:class:`ResolutionTooComplexError` (2002).
+
+Tuples that do not fit the model version being evaluated (their user kind or condition is
+not allowed by the relation's type restrictions) are ignored, as OpenFGA's read filter does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from keyplane.errors import KeyplaneError, ResolutionTooComplexError, ValidationError
+from keyplane.graph.compiled import CompiledModel, RelationInfo, Rewrite
+from keyplane.graph.index import Edge, View
+
+__all__ = ["ALLOW", "CYCLE", "DENY", "Checker", "Req", "checker_for", "parse_request_user"]
+
+DENY = 0
+ALLOW = 1
+CYCLE = 2
+
+NodeFn = Callable[["Req", str, int], int]
+
+
+class Req:
+    """The state of one resolution: the user, the graph view, the context, the memo."""
+
+    __slots__ = (
+        "conds",
+        "ctx",
+        "is_userset",
+        "max_depth",
+        "memo",
+        "now",
+        "plain",
+        "special",
+        "u",
+        "ukind",
+        "usersets",
+        "uw",
+        "uwkind",
+        "visiting",
+    )
+
+    def __init__(
+        self,
+        user: str,
+        ukind: str,
+        utype: str,
+        is_userset: bool,
+        view: View,
+        ctx: Mapping[str, Any] | None,
+        now: float,
+        conds: Mapping[str, Any],
+        max_depth: int,
+        memo: dict[tuple[str, str], int] | None = None,
+    ) -> None:
+        self.u = user
+        self.ukind = ukind
+        self.uw = utype + ":*"
+        # a typed wildcard grants objects of its type, never a userset of that type
+        self.uwkind = "" if is_userset else self.uw
+        self.is_userset = is_userset
+        self.plain = view.plain
+        self.usersets = view.usersets
+        self.special = view.special
+        self.ctx = ctx
+        self.now = now
+        self.conds = conds
+        self.max_depth = max_depth
+        self.memo: dict[tuple[str, str], int] = {} if memo is None else memo
+        self.visiting: set[tuple[str, str]] = set()
+        if is_userset:
+            # OpenFGA: Check(group:1#member@group:1#member) is always true.
+            obj, _, rel = user.partition("#")
+            self.memo[(obj, rel)] = ALLOW
+
+
+def parse_request_user(model: CompiledModel, user: str) -> tuple[str, str, str]:
+    """Validate a request's user; returns (type, kind, user). Raises ValidationError (2000)."""
+    head, sep, urel = user.partition("#")
+    utype, sep2, uid = head.partition(":")
+    if (
+        not sep2
+        or not utype
+        or not uid
+        or ":" in uid
+        or " " in user
+        or (sep and not urel)
+        or (urel and uid == "*")
+        or "@" in user
+    ):
+        raise ValidationError(
+            f"invalid 'user' field {user!r}: expected 'type:id', 'type:*' or 'type:id#relation'",
+            details={"user": user},
+        )
+    rels = model.types.get(utype)
+    if rels is None:
+        raise ValidationError(
+            f"type '{utype}' not found", details={"type": utype, "reason": "type_not_found"}
+        )
+    if urel:
+        if urel not in rels:
+            raise ValidationError(
+                f"relation '{utype}#{urel}' not found",
+                details={"type": utype, "relation": urel, "reason": "relation_not_found"},
+            )
+        return utype, f"{utype}#{urel}", user
+    if uid == "*":
+        return utype, f"{utype}:*", user
+    return utype, utype, user
+
+
+def _depth_error(max_depth: int) -> ResolutionTooComplexError:
+    return ResolutionTooComplexError(
+        f"resolution exceeded the maximum depth of {max_depth}",
+        details={"max_depth": max_depth},
+    )
+
+
+def eval_condition(r: Req, e: Edge, obj: str, rel: str, user: str) -> bool:
+    """Evaluate an edge's condition (raises ConditionError); an unknown condition is false."""
+    c = r.conds.get(e[3]) if e[3] else None
+    if c is None:
+        return False
+    ok: bool = c.evaluate(e[4], r.ctx, tuple_key=f"{obj}#{rel}@{user}")
+    return ok
+
+
+class Checker:
+    """The compiled nodes of one model: ``nodes[type][relation](req, object, depth)``."""
+
+    def __init__(self, model: CompiledModel) -> None:
+        self.model = model
+        self.nodes: dict[str, dict[str, NodeFn]] = {}
+        self._bodies: dict[tuple[str, str], list[NodeFn]] = {}
+        for tname, rels in model.types.items():
+            self.nodes[tname] = {}
+            for rname in rels:
+                cell: list[NodeFn] = []
+                self._bodies[(tname, rname)] = cell
+                self.nodes[tname][rname] = _make_node(rname, cell)
+        for tname, rels in model.types.items():
+            for rname, info in rels.items():
+                self._bodies[(tname, rname)].append(self._compile(info, info.rewrite))
+
+    def _compile(self, info: RelationInfo, rw: Rewrite) -> NodeFn:
+        op = rw[0]
+        if op == "this":
+            return _make_direct(info, self._kind_nodes(info))
+        if op == "computed":
+            return self.nodes[info.type][rw[1]]
+        if op == "ttu":
+            return self._make_ttu(info, rw[1], rw[2])
+        if op == "union":
+            return _make_union([self._compile(info, c) for c in rw[1]])
+        if op == "intersection":
+            return _make_intersection([self._compile(info, c) for c in rw[1]])
+        if op == "difference":
+            return _make_difference(self._compile(info, rw[1]), self._compile(info, rw[2]))
+        raise AssertionError(f"unknown rewrite {op}")  # pragma: no cover - compile validates
+
+    def _kind_nodes(self, info: RelationInfo) -> dict[str, NodeFn]:
+        """Userset kinds this relation allows (``group#member``) → that userset's node."""
+        out: dict[str, NodeFn] = {}
+        for kind in set(info.plain) | set(info.conditional):
+            t, sep, r = kind.partition("#")
+            if sep and r in self.nodes.get(t, {}):
+                out[kind] = self.nodes[t][r]
+        return out
+
+    def _make_ttu(self, info: RelationInfo, tupleset: str, computed: str) -> NodeFn:
+        ts = self.model.types[info.type][tupleset]
+        targets: list[tuple[str, str, str, NodeFn]] = []  # (prefix, wildcard, kind, node)
+        for kind in sorted(set(ts.plain) | set(ts.conditional)):
+            if "#" in kind or kind.endswith(":*"):
+                continue
+            node = self.nodes.get(kind, {}).get(computed)
+            if node is not None:
+                targets.append((kind + ":", kind + ":*", kind, node))
+        plain_targets = tuple(t for t in targets if t[2] in ts.plain)
+        all_targets = {t[2]: t[3] for t in targets}
+        ts_plain = ts.plain
+        ts_cond = ts.conditional
+        return _ttu_closure(tupleset, plain_targets, all_targets, ts_plain, ts_cond)
+
+
+def _make_node(rel: str, cell: list[NodeFn]) -> NodeFn:
+    def node(r: Req, obj: str, depth: int) -> int:
+        key = (obj, rel)
+        memo = r.memo
+        res = memo.get(key)
+        if res is not None:
+            return res
+        if depth >= r.max_depth:
+            raise _depth_error(r.max_depth)
+        visiting = r.visiting
+        if key in visiting:
+            return CYCLE
+        visiting.add(key)
+        try:
+            res = cell[0](r, obj, depth)
+        finally:
+            visiting.discard(key)
+        if res != CYCLE:
+            memo[key] = res
+        return res
+
+    return node
+
+
+def _make_direct(info: RelationInfo, kind_nodes: dict[str, NodeFn]) -> NodeFn:
+    rel = info.name
+    plain_kinds = info.plain
+    cond_kinds = info.conditional
+    plain_usersets = {k: f for k, f in kind_nodes.items() if k in plain_kinds}
+    has_usersets = bool(plain_usersets)
+
+    def direct(r: Req, obj: str, depth: int) -> int:
+        key = (obj, rel)
+        ukind = r.ukind
+        s: Any = None
+        if ukind in plain_kinds:
+            if r.is_userset:
+                us0 = r.usersets(key)
+                if us0 is not None and r.u in us0:
+                    return ALLOW
+            else:
+                s = r.plain(key)
+                if s is not None:
+                    if s.__class__ is str:
+                        if s == r.u:
+                            return ALLOW
+                    elif r.u in s:
+                        return ALLOW
+        if r.uwkind in plain_kinds:
+            if s is None:
+                s = r.plain(key)
+            if s is not None:
+                if s.__class__ is str:
+                    if s == r.uw:
+                        return ALLOW
+                elif r.uw in s:
+                    return ALLOW
+        res = DENY
+        err: KeyplaneError | None = None
+        if has_usersets:
+            us = r.usersets(key)
+            if us is not None:
+                d1 = depth + 1
+                for e in us.values():
+                    f = plain_usersets.get(e[2])
+                    if f is None:
+                        continue
+                    try:
+                        x = f(r, e[0], d1)
+                    except KeyplaneError as exc:
+                        err = exc
+                        continue
+                    if x == ALLOW:
+                        return ALLOW
+                    if x == CYCLE:
+                        res = CYCLE
+        sp = r.special(key)
+        if sp is not None:
+            for user, e in sp.items():
+                exp = e[5]
+                if exp is not None and exp <= r.now:
+                    continue
+                kind = e[2]
+                cond = e[3]
+                if cond:
+                    ck = cond_kinds.get(kind)
+                    if ck is None or cond not in ck:
+                        continue
+                elif kind not in plain_kinds:
+                    continue
+                hit = user == r.u or kind == r.uwkind
+                g: NodeFn | None = None
+                if not hit:
+                    if not e[1]:
+                        continue
+                    g = kind_nodes.get(kind)
+                    if g is None:
+                        continue
+                try:
+                    if cond and not eval_condition(r, e, obj, rel, user):
+                        continue
+                    if g is None:
+                        return ALLOW
+                    x = g(r, e[0], depth + 1)
+                except KeyplaneError as exc:
+                    err = exc
+                    continue
+                if x == ALLOW:
+                    return ALLOW
+                if x == CYCLE:
+                    res = CYCLE
+        if err is not None:
+            raise err
+        return res
+
+    return direct
+
+
+def _ttu_closure(
+    tupleset: str,
+    plain_targets: tuple[tuple[str, str, str, NodeFn], ...],
+    all_targets: dict[str, NodeFn],
+    ts_plain: frozenset[str],
+    ts_cond: dict[str, frozenset[str]],
+) -> NodeFn:
+    def ttu(r: Req, obj: str, depth: int) -> int:
+        key = (obj, tupleset)
+        res = DENY
+        err: KeyplaneError | None = None
+        d1 = depth + 1
+        s = r.plain(key)
+        if s is not None:
+            parents: Any = (s,) if s.__class__ is str else s
+            for p in parents:
+                for prefix, wild, _k, f in plain_targets:
+                    if p.startswith(prefix) and p != wild:
+                        try:
+                            x = f(r, p, d1)
+                        except KeyplaneError as exc:
+                            err = exc
+                            break
+                        if x == ALLOW:
+                            return ALLOW
+                        if x == CYCLE:
+                            res = CYCLE
+                        break
+        sp = r.special(key)
+        if sp is not None:
+            for user, e in sp.items():
+                exp = e[5]
+                if exp is not None and exp <= r.now:
+                    continue
+                kind = e[2]
+                if e[1]:
+                    continue
+                tf = all_targets.get(kind)
+                if tf is None:
+                    continue
+                cond = e[3]
+                if cond:
+                    ck = ts_cond.get(kind)
+                    if ck is None or cond not in ck:
+                        continue
+                elif kind not in ts_plain:
+                    continue
+                try:
+                    if cond and not eval_condition(r, e, obj, tupleset, user):
+                        continue
+                    x = tf(r, e[0], d1)
+                except KeyplaneError as exc:
+                    err = exc
+                    continue
+                if x == ALLOW:
+                    return ALLOW
+                if x == CYCLE:
+                    res = CYCLE
+        if err is not None:
+            raise err
+        return res
+
+    return ttu
+
+
+def _make_union(children: list[NodeFn]) -> NodeFn:
+    kids = tuple(children)
+
+    def union(r: Req, obj: str, depth: int) -> int:
+        res = DENY
+        err: KeyplaneError | None = None
+        for c in kids:
+            try:
+                x = c(r, obj, depth)
+            except KeyplaneError as exc:
+                err = exc
+                continue
+            if x == ALLOW:
+                return ALLOW
+            if x == CYCLE:
+                res = CYCLE
+        if err is not None:
+            raise err
+        return res
+
+    return union
+
+
+def _make_intersection(children: list[NodeFn]) -> NodeFn:
+    kids = tuple(children)
+
+    def intersection(r: Req, obj: str, depth: int) -> int:
+        err: KeyplaneError | None = None
+        for c in kids:
+            try:
+                x = c(r, obj, depth)
+            except KeyplaneError as exc:
+                err = exc
+                continue
+            if x != ALLOW:
+                return x
+        if err is not None:
+            raise err
+        return ALLOW
+
+    return intersection
+
+
+def _make_difference(base: NodeFn, subtract: NodeFn) -> NodeFn:
+    def difference(r: Req, obj: str, depth: int) -> int:
+        berr: KeyplaneError | None = None
+        try:
+            b = base(r, obj, depth)
+            if b != ALLOW:
+                return b
+        except KeyplaneError as exc:
+            berr = exc
+        try:
+            s = subtract(r, obj, depth)
+        except KeyplaneError as exc:
+            raise berr or exc from None
+        if s == CYCLE:
+            return CYCLE
+        if s == ALLOW:
+            return DENY
+        if berr is not None:
+            raise berr
+        return ALLOW
+
+    return difference
+
+
+def checker_for(model: CompiledModel) -> Checker:
+    """The model's compiled checker, built on first use and cached on the model."""
+    c = model._engine_cache
+    if c is None:
+        c = model._engine_cache = Checker(model)
+    return c  # type: ignore[no-any-return]

@@ -1,0 +1,240 @@
+"""The engine facade: one compiled model + one tuple index → check, batch check, expand,
+list objects, list users and explain.
+
+An :class:`Engine` is cheap (it holds references only): the service layer makes one per
+request or caches one per (store, model version). Requests validate their inputs as OpenFGA
+does (a check's malformed or unknown user/object/relation is a 2000 validation error; list
+objects and list users report unknown types and relations as 2021 and 2022), validate
+contextual tuples as writes (any failure is 2027, as the reference reports it), and lay
+the contextual tuples over the shared index in an :class:`~keyplane.graph.index.Overlay`
+for that request only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyplane.clock import Clock, SystemClock
+from keyplane.errors import InvalidTupleError, KeyplaneError, ValidationError
+from keyplane.graph.check import ALLOW, Req, checker_for, parse_request_user
+from keyplane.graph.compiled import CompiledModel
+from keyplane.graph.index import Overlay, TupleIndex, View
+from keyplane.graph.tuples import Tuple
+
+__all__ = ["CheckItem", "CheckOutcome", "Engine"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckItem:
+    """One question of a batch check."""
+
+    user: str
+    relation: str
+    object: str
+    context: Mapping[str, Any] | None = None
+    contextual_tuples: Sequence[Tuple] = ()
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOutcome:
+    """One answer of a batch check: ``allowed``, or the error that item raised."""
+
+    allowed: bool
+    error: KeyplaneError | None = None
+    correlation_id: str | None = field(default=None)
+
+
+class Engine:
+    """Answers authorization questions against one model version and one tuple index."""
+
+    __slots__ = ("_checker", "clock", "index", "max_depth", "model")
+
+    def __init__(
+        self,
+        model: CompiledModel,
+        index: TupleIndex,
+        *,
+        clock: Clock | None = None,
+        max_depth: int = 25,
+    ) -> None:
+        self.model = model
+        self.index = index
+        self.clock: Clock = clock or SystemClock()
+        self.max_depth = max_depth
+        self._checker = checker_for(model)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def view(self, contextual_tuples: Sequence[Tuple] = ()) -> View:
+        """The graph a request reads: the index, plus its validated contextual tuples."""
+        if not contextual_tuples:
+            return self.index.view()
+        for t in contextual_tuples:
+            try:
+                self.model.validate_tuple(t)
+            except InvalidTupleError:
+                raise
+            except ValidationError as exc:
+                raise InvalidTupleError(
+                    f"invalid contextual tuple '{t}': {exc.message}",
+                    details={"tuple": t.to_dict(), **exc.details},
+                ) from None
+        return Overlay(self.index, contextual_tuples).view()
+
+    def _object_relation(self, obj: str, relation: str) -> str:
+        """Validate a check's object and relation (2000 as OpenFGA's check reports them)."""
+        otype, sep, oid = obj.partition(":")
+        if not sep or not otype or not oid or ":" in oid or "#" in oid or " " in obj:
+            raise ValidationError(
+                f"invalid 'object' field {obj!r}: expected 'type:id'", details={"object": obj}
+            )
+        if oid == "*":
+            raise ValidationError(
+                "the 'object' field cannot reference a typed wildcard", details={"object": obj}
+            )
+        rels = self.model.types.get(otype)
+        if rels is None:
+            raise ValidationError(
+                f"type '{otype}' not found", details={"type": otype, "reason": "type_not_found"}
+            )
+        if relation not in rels:
+            raise ValidationError(
+                f"relation '{otype}#{relation}' not found",
+                details={"type": otype, "relation": relation, "reason": "relation_not_found"},
+            )
+        return otype
+
+    def request(
+        self,
+        user: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Sequence[Tuple] = (),
+        view: View | None = None,
+        memo: dict[tuple[str, str], int] | None = None,
+    ) -> Req:
+        """Build the resolution state for ``user`` (validated; 2000 on a bad user)."""
+        utype, ukind, u = parse_request_user(self.model, user)
+        if view is None:
+            view = self.view(contextual_tuples)
+        return Req(
+            u,
+            ukind,
+            utype,
+            "#" in u,
+            view,
+            context,
+            self.clock.now(),
+            self.model.conditions,
+            self.max_depth,
+            memo,
+        )
+
+    # -- check -------------------------------------------------------------------------------
+
+    def check(
+        self,
+        user: str,
+        relation: str,
+        object: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Sequence[Tuple] = (),
+    ) -> bool:
+        """Whether ``user`` has ``relation`` on ``object`` (OpenFGA Check)."""
+        otype = self._object_relation(object, relation)
+        r = self.request(user, context=context, contextual_tuples=contextual_tuples)
+        return self._checker.nodes[otype][relation](r, object, 0) == ALLOW
+
+    def batch_check(self, items: Sequence[CheckItem]) -> list[CheckOutcome]:
+        """Check many items; each gets its answer or its own error. Items for the same user
+        without context or contextual tuples share one memo."""
+        out: list[CheckOutcome] = []
+        memos: dict[str, dict[tuple[str, str], int]] = {}
+        base_view: View | None = None
+        nodes = self._checker.nodes
+        for it in items:
+            try:
+                otype = self._object_relation(it.object, it.relation)
+                if it.context or it.contextual_tuples:
+                    r = self.request(
+                        it.user, context=it.context, contextual_tuples=it.contextual_tuples
+                    )
+                else:
+                    if base_view is None:
+                        base_view = self.index.view()
+                    memo = memos.get(it.user)
+                    if memo is None:
+                        memo = memos[it.user] = {}
+                    r = self.request(it.user, view=base_view, memo=memo)
+                allowed = nodes[otype][it.relation](r, it.object, 0) == ALLOW
+                out.append(CheckOutcome(allowed, None, it.correlation_id))
+            except KeyplaneError as exc:
+                out.append(CheckOutcome(False, exc, it.correlation_id))
+        return out
+
+    # -- expand, list, explain ------------------------------------------------------------------
+
+    def expand(
+        self,
+        object: str,
+        relation: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Sequence[Tuple] = (),
+    ) -> dict[str, Any]:
+        """One level of the relation's userset tree, in OpenFGA's Expand JSON shape."""
+        from keyplane.graph.expand import expand
+
+        return expand(self, object, relation, context=context, contextual_tuples=contextual_tuples)
+
+    def list_objects(
+        self,
+        user: str,
+        relation: str,
+        object_type: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Sequence[Tuple] = (),
+    ) -> Iterator[str]:
+        """Every object of ``object_type`` the user has ``relation`` on, streamed, no repeats."""
+        from keyplane.graph.listing import list_objects
+
+        return list_objects(
+            self, user, relation, object_type, context=context, contextual_tuples=contextual_tuples
+        )
+
+    def list_users(
+        self,
+        object: str,
+        relation: str,
+        filters: Sequence[str],
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Sequence[Tuple] = (),
+    ) -> list[str]:
+        """Every user (of the filtered types/usersets) with ``relation`` on ``object``."""
+        from keyplane.graph.listing import list_users
+
+        return list_users(
+            self, object, relation, filters, context=context, contextual_tuples=contextual_tuples
+        )
+
+    def explain(
+        self,
+        user: str,
+        relation: str,
+        object: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Sequence[Tuple] = (),
+    ) -> Any:
+        """Why a check is allowed (the granting paths) or denied (the failing branches)."""
+        from keyplane.graph.explain import explain
+
+        return explain(
+            self, user, relation, object, context=context, contextual_tuples=contextual_tuples
+        )
