@@ -1,0 +1,259 @@
+"""The storage contract: what every backend (SQLite, PostgreSQL) MUST do.
+
+Modelled on openfga's ``pkg/storage/storage.go``: small role protocols whose docstrings
+state the ordering, error and changelog duties, combined into :class:`Storage`. One
+conformance suite (``tests/storage/``) runs against every backend.
+
+Shared rules for every method taking a ``store_id``:
+
+* it MUST raise :class:`~keyplane.errors.StoreNotFoundError` when the store does not
+  exist (or was deleted);
+* it MUST NOT see or touch any other store's data (every table is keyed by store id);
+* errors of the database itself MUST surface as :class:`~keyplane.errors.StorageError`,
+  never as a driver exception.
+
+Times are seconds since the Unix epoch (UTC) as ``float``, like ``Tuple.expires_at`` and
+:class:`keyplane.clock.Clock`. Expired tuples are still stored until :meth:`gc_expired`
+removes them: storage returns them, the graph ignores them at check time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from keyplane.graph.tuples import Tuple, TupleChange
+
+__all__ = [
+    "ChangeReader",
+    "ChangesPage",
+    "ModelRecord",
+    "ModelStore",
+    "Page",
+    "SnapshotReader",
+    "SnapshotRow",
+    "Storage",
+    "StoreAdmin",
+    "StoreInfo",
+    "TupleReader",
+    "TupleWriter",
+]
+
+T = TypeVar("T")
+
+#: A raw tuple row, the fastest shape to bulk-load into the in-memory graph:
+#: ``(object_type, object_id, relation, user_type, user_id, user_relation,
+#: condition_name, context_json, expires_at)`` — ``user_relation`` is ``""`` when the user
+#: is not a userset; ``condition_name``, ``context_json`` and ``expires_at`` may be None.
+SnapshotRow = tuple[str, str, str, str, str, str, str | None, str | None, float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreInfo:
+    id: str
+    name: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRecord:
+    """One version of a store's authorization model, as the JSON document it was written as."""
+
+    id: str
+    store_id: str
+    model: dict[str, Any]
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of results. ``continuation_token`` is None on the last page."""
+
+    items: list[T]
+    continuation_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangesPage:
+    """Changelog entries in ``(revision, seq)`` order, and where to resume.
+
+    ``last_revision`` is the value to pass as ``after_revision`` next time. It is at
+    least the revision of the last change returned, and when the page reached the end of
+    the changelog it is the store's current revision (so a tailer filtering by object
+    type still moves past revisions that hold nothing of that type).
+
+    ``has_more`` is True when changes after ``last_revision`` existed at read time. A page
+    may hold fewer than ``page_size`` changes and still have more (it never splits a
+    revision), so tailers MUST loop on ``has_more``, not on the page length.
+    """
+
+    changes: list[TupleChange] = field(default_factory=list)
+    last_revision: int = 0
+    has_more: bool = False
+
+
+class StoreAdmin(Protocol):
+    def create_store(self, name: str, *, store_id: str | None = None) -> StoreInfo:
+        """Create a store at revision 0.
+
+        The id MUST be a new 26-character Crockford base32 ULID (sortable by creation
+        time) unless ``store_id`` is given (e.g. ``"default"``); a clash MUST raise
+        StoreExistsError. An invalid ``store_id`` MUST raise ValidationError.
+        """
+        ...
+
+    def get_store(self, store_id: str) -> StoreInfo:
+        """The store, or StoreNotFoundError."""
+        ...
+
+    def list_stores(
+        self, *, page_size: int = 50, continuation_token: str | None = None
+    ) -> Page[StoreInfo]:
+        """Stores ordered by id. Tokens are opaque; a bad one MUST raise InvalidContinuationToken."""
+        ...
+
+    def delete_store(self, store_id: str) -> None:
+        """Remove the store and all its data (models, tuples, changelog), atomically.
+
+        MUST raise StoreNotFoundError if it does not exist. Afterwards the id is free again.
+        """
+        ...
+
+
+class ModelStore(Protocol):
+    def write_model(self, store_id: str, model: Mapping[str, Any]) -> ModelRecord:
+        """Store a new model version with a new ULID id; ids MUST sort by creation order.
+
+        Storage does not validate the model (the graph layer does): it stores JSON.
+        """
+        ...
+
+    def read_model(self, store_id: str, model_id: str) -> ModelRecord:
+        """The model version, or ModelNotFoundError (also when it belongs to another store)."""
+        ...
+
+    def latest_model(self, store_id: str) -> ModelRecord | None:
+        """The newest model version, or None if the store has none."""
+        ...
+
+    def list_models(
+        self, store_id: str, *, page_size: int = 50, continuation_token: str | None = None
+    ) -> Page[ModelRecord]:
+        """Model versions, newest first."""
+        ...
+
+
+class TupleWriter(Protocol):
+    def write(
+        self,
+        store_id: str,
+        *,
+        writes: Sequence[Tuple] = (),
+        deletes: Sequence[Tuple] = (),
+        idempotent: bool = False,
+    ) -> int:
+        """Apply deletes then writes in ONE transaction and return the new revision.
+
+        * It MUST be atomic: on any error nothing is written, the changelog is unchanged and
+          the revision is not bumped.
+        * Writing a key ``(object, relation, user)`` that exists MUST raise TupleExistsError
+          and deleting a missing key MUST raise TupleMissingError, each naming the tuple —
+          unless ``idempotent``, where such entries are skipped silently.
+        * A key appearing twice in one request (in writes, deletes or both) MUST raise
+          InvalidTupleError; so MUST an empty request or a malformed tuple.
+        * A successful call MUST bump the store's revision by exactly 1 and append every
+          change actually made (operation ``"write"``/``"delete"``, the full tuple with
+          condition, context and expires_at — for deletes, as it was stored) to the
+          changelog at that revision.
+        * Revisions MUST be assigned in commit order: once a reader sees revision N, every
+          change with a revision <= N is visible to it (no late-committing gaps).
+        """
+        ...
+
+    def bulk_load(self, store_id: str, tuples: Iterable[Tuple]) -> int:
+        """Insert many new tuples fast, as ONE revision, and return it.
+
+        MUST be atomic, MUST record every tuple in the changelog (so tailers stay
+        correct) and MUST raise TupleExistsError (without naming which one) if any tuple
+        exists already or appears twice.
+        """
+        ...
+
+    def gc_expired(self, store_id: str, *, now: float) -> int:
+        """Delete the tuples whose ``expires_at <= now`` and return how many.
+
+        When any are deleted it MUST be as one new revision with a changelog ``"delete"``
+        per tuple, so replicas drop them too; when none are, the revision MUST NOT change.
+        """
+        ...
+
+
+class TupleReader(Protocol):
+    def read_tuples(
+        self,
+        store_id: str,
+        *,
+        object: str | None = None,
+        relation: str | None = None,
+        user: str | None = None,
+        page_size: int = 100,
+        continuation_token: str | None = None,
+    ) -> Page[Tuple]:
+        """Tuples matching every given filter, in a stable key order.
+
+        ``object`` is ``"type:id"`` or ``"type:"`` (every object of the type); ``user`` is
+        an exact user (``"type:id"``, ``"type:*"``, ``"type:id#rel"``) or ``"type:"``.
+        A continuation token MUST only be accepted with the same store and filters;
+        anything else MUST raise InvalidContinuationToken.
+        """
+        ...
+
+    def current_revision(self, store_id: str) -> int:
+        """The store's latest committed revision (0 for a new store)."""
+        ...
+
+
+class ChangeReader(Protocol):
+    def read_changes(
+        self,
+        store_id: str,
+        *,
+        after_revision: int = 0,
+        page_size: int = 100,
+        object_type: str | None = None,
+    ) -> ChangesPage:
+        """Changes with ``revision > after_revision`` in ``(revision, seq)`` order.
+
+        A page MUST NOT split a revision: it ends on a revision boundary, so a tailer can
+        apply each revision atomically. ``page_size`` is therefore a soft limit: a page
+        holding a single revision larger than ``page_size`` (e.g. a bulk load) MUST hold it
+        whole. Read in one consistent snapshot.
+        """
+        ...
+
+
+class SnapshotReader(Protocol):
+    def snapshot(self, store_id: str) -> tuple[int, Iterator[Tuple]]:
+        """Every stored tuple at one consistent revision: ``(revision, tuples)``.
+
+        The iterator MUST stream (server-side cursor / fetchmany), MUST reflect exactly
+        the changes up to the revision returned, and holds a read transaction (and a
+        connection) until exhausted or closed — consume it promptly. Order is unspecified.
+        """
+        ...
+
+    def snapshot_rows(self, store_id: str) -> tuple[int, Iterator[SnapshotRow]]:
+        """Like :meth:`snapshot`, yielding raw :data:`SnapshotRow` tuples (the fastest path)."""
+        ...
+
+
+class Storage(
+    StoreAdmin, ModelStore, TupleWriter, TupleReader, ChangeReader, SnapshotReader, Protocol
+):
+    """Everything a backend offers. Implementations MUST be safe to call from many threads."""
+
+    def close(self) -> None:
+        """Release every connection. Calls after close MAY fail."""
+        ...

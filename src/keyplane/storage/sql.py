@@ -1,0 +1,547 @@
+"""The storage contract implemented once, in SQL both SQLite and PostgreSQL understand.
+
+:class:`SQLStorage` holds every query and all the logic (atomic writes, revisions,
+changelog, pagination); a backend subclass supplies only what differs: how to run a write
+transaction (SQLite: ``BEGIN IMMEDIATE`` on the single writer connection; PostgreSQL: a
+pooled connection whose writers serialize on the store row), a read transaction at one
+consistent snapshot, a streaming cursor for snapshots, and the fastest bulk insert.
+
+Queries are written with ``?`` placeholders; a backend rewrites them (``%s``) in
+:meth:`SQLStorage._q`. Both databases support everything used here: ``RETURNING``,
+``ON CONFLICT DO NOTHING``, row-value comparison and ``row_number()``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from keyplane.clock import Clock, SystemClock
+from keyplane.errors import (
+    InvalidTupleError,
+    ModelNotFoundError,
+    StoreExistsError,
+    StoreNotFoundError,
+    TupleExistsError,
+    TupleMissingError,
+    ValidationError,
+)
+from keyplane.graph.tuples import Tuple, TupleChange, split_object, split_user, validate_syntax
+from keyplane.storage.base import ChangesPage, ModelRecord, Page, SnapshotRow, StoreInfo
+from keyplane.storage.ids import UlidGenerator
+from keyplane.storage.paging import check_page_size, decode_token, encode_token
+
+__all__ = ["Cursor", "SQLStorage", "tuple_columns"]
+
+R = TypeVar("R")
+
+#: A DB-API cursor (sqlite3.Cursor or psycopg.Cursor); typed loosely on purpose, the two
+#: drivers' signatures differ in details that do not matter here.
+Cursor = Any
+
+_STORE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+_KEY = "object_type, object_id, relation, user_type, user_id, user_relation"
+_COLS = f"{_KEY}, condition_name, condition_context, expires_at"
+_KEY_MATCH = (
+    "store_id = ? AND object_type = ? AND object_id = ? AND relation = ?"
+    " AND user_type = ? AND user_id = ? AND user_relation = ?"
+)
+_CHANGELOG_INSERT = (
+    f"INSERT INTO changelog (store_id, revision, seq, operation, {_COLS}, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# Snapshots build the "type:id" strings in SQL (in C) to keep per-row Python work minimal.
+SNAPSHOT_TUPLES_SQL = (
+    "SELECT object_type || ':' || object_id, relation,"
+    " CASE WHEN user_relation = '' THEN user_type || ':' || user_id"
+    " ELSE user_type || ':' || user_id || '#' || user_relation END,"
+    " condition_name, condition_context, expires_at FROM tuples WHERE store_id = ?"
+)
+SNAPSHOT_ROWS_SQL = f"SELECT {_COLS} FROM tuples WHERE store_id = ?"
+
+TupleColumns = tuple[str, str, str, str, str, str, str | None, str | None, float | None]
+
+
+def _dump_context(context: Mapping[str, Any] | None) -> str | None:
+    return json.dumps(dict(context), separators=(",", ":"), sort_keys=True) if context else None
+
+
+def tuple_columns(t: Tuple) -> TupleColumns:
+    """Validate a tuple's syntax and split it into its stored columns."""
+    validate_syntax(t)
+    ot, oid = split_object(t.object)
+    ut, uid, urel = split_user(t.user)
+    exp = None if t.expires_at is None else float(t.expires_at)
+    return (ot, oid, t.relation, ut, uid, urel, t.condition or None, _dump_context(t.context), exp)
+
+
+def bulk_rows(store_id: str, revision: int, tuples: Iterable[Tuple]) -> Iterator[tuple[Any, ...]]:
+    """Rows for the ``tuples`` table, with the cheapest checks that keep the table sane."""
+    for t in tuples:
+        ot, _, oid = t.object.partition(":")
+        head, _, urel = t.user.partition("#")
+        ut, _, uid = head.partition(":")
+        if not (ot and oid and ut and uid and t.relation):
+            raise InvalidTupleError(f"invalid tuple {t}", details={"tuple": t.to_dict()})
+        ctx = t.context
+        yield (
+            store_id,
+            ot,
+            oid,
+            t.relation,
+            ut,
+            uid,
+            urel,
+            t.condition or None,
+            _dump_context(ctx) if ctx else None,
+            t.expires_at,
+            revision,
+        )
+
+
+def _row_tuple(r: Sequence[Any]) -> Tuple:
+    """A ``tuples``/``changelog`` row's 9 tuple columns (from index 0) back to a Tuple."""
+    ot, oid, rel, ut, uid, urel, cname, ctx, exp = r[:9]
+    user = f"{ut}:{uid}#{urel}" if urel else f"{ut}:{uid}"
+    return Tuple(f"{ot}:{oid}", rel, user, cname, None if ctx is None else json.loads(ctx), exp)
+
+
+def tuples_from_batches(batches: Iterable[list[Any]]) -> Iterator[Tuple]:
+    """Snapshot rows (from :data:`SNAPSHOT_TUPLES_SQL`) to Tuples; parses JSON only when present."""
+    loads = json.loads
+    for rows in batches:
+        for o, r, u, cn, cc, e in rows:
+            yield Tuple(o, r, u, cn, None if cc is None else loads(cc), e)
+
+
+class _NoChange(Exception):
+    """Raised inside a write transaction to roll it back when there is nothing to record."""
+
+
+class SQLStorage:
+    """Backend-independent implementation of :class:`keyplane.storage.base.Storage`."""
+
+    #: appended to the store lookup in write transactions that must keep the store alive
+    _FOR_SHARE = ""
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock or SystemClock()
+        self._ids = UlidGenerator(self._clock)
+
+    # -- what a backend provides -------------------------------------------------------
+
+    def _q(self, sql: str) -> str:
+        return sql
+
+    def _write_tx(self, fn: Callable[[Cursor], R]) -> R:
+        raise NotImplementedError
+
+    def _read_tx(self, fn: Callable[[Cursor], R]) -> R:
+        raise NotImplementedError
+
+    def _stream(self, store_id: str, sql: str) -> tuple[int, Iterator[list[Any]]]:
+        """Open a snapshot: the revision, and batches of rows of ``sql`` (one ``?``: store id)."""
+        raise NotImplementedError
+
+    def _bulk_insert(self, cur: Cursor, rows: Iterator[tuple[Any, ...]]) -> None:
+        """Insert ``tuples`` rows; a key clash MUST raise TupleExistsError."""
+        raise NotImplementedError
+
+    def _dump_model(self, model: Mapping[str, Any]) -> Any:
+        return json.dumps(dict(model), separators=(",", ":"))
+
+    def _load_model(self, value: Any) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(value) if isinstance(value, str | bytes) else value
+        return loaded
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _revision(self, cur: Cursor, store_id: str, suffix: str = "") -> int:
+        cur.execute(self._q("SELECT revision FROM stores WHERE id = ?" + suffix), (store_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise StoreNotFoundError(
+                f"store {store_id!r} not found", details={"store_id": store_id}
+            )
+        return int(row[0])
+
+    def _bump(self, cur: Cursor, store_id: str) -> int:
+        # In PostgreSQL this UPDATE takes the store row's lock until commit, so writers of a
+        # store are serialized and revision order equals commit order.
+        cur.execute(
+            self._q("UPDATE stores SET revision = revision + 1 WHERE id = ? RETURNING revision"),
+            (store_id,),
+        )
+        row = cur.fetchone()
+        if row is None:
+            raise StoreNotFoundError(
+                f"store {store_id!r} not found", details={"store_id": store_id}
+            )
+        return int(row[0])
+
+    # -- stores -----------------------------------------------------------------------
+
+    def create_store(self, name: str, *, store_id: str | None = None) -> StoreInfo:
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationError("a store needs a non-empty name")
+        if store_id is None:
+            store_id = self._ids.new()
+        elif not isinstance(store_id, str) or not _STORE_ID_RE.match(store_id):
+            raise ValidationError(
+                f"invalid store id {store_id!r}: 1-64 letters, digits, '_', '-' or '.'",
+                details={"store_id": store_id},
+            )
+        now = self._clock.now()
+        sid = store_id
+
+        def tx(cur: Cursor) -> None:
+            cur.execute(
+                self._q(
+                    "INSERT INTO stores (id, name, created_at, updated_at, revision)"
+                    " VALUES (?, ?, ?, ?, 0) ON CONFLICT (id) DO NOTHING"
+                ),
+                (sid, name, now, now),
+            )
+            if cur.rowcount != 1:
+                raise StoreExistsError(f"store {sid!r} already exists", details={"store_id": sid})
+
+        self._write_tx(tx)
+        return StoreInfo(sid, name, now, now)
+
+    def get_store(self, store_id: str) -> StoreInfo:
+        def tx(cur: Cursor) -> StoreInfo:
+            cur.execute(
+                self._q("SELECT id, name, created_at, updated_at FROM stores WHERE id = ?"),
+                (store_id,),
+            )
+            row = cur.fetchone()
+            if row is None:
+                raise StoreNotFoundError(
+                    f"store {store_id!r} not found", details={"store_id": store_id}
+                )
+            return StoreInfo(row[0], row[1], row[2], row[3])
+
+        return self._read_tx(tx)
+
+    def list_stores(
+        self, *, page_size: int = 50, continuation_token: str | None = None
+    ) -> Page[StoreInfo]:
+        check_page_size(page_size)
+        query = ("stores",)
+        after = decode_token(continuation_token, query, 1)[0] if continuation_token else None
+
+        def tx(cur: Cursor) -> list[Any]:
+            sql = "SELECT id, name, created_at, updated_at FROM stores"
+            params: list[Any] = []
+            if after is not None:
+                sql += " WHERE id > ?"
+                params.append(after)
+            cur.execute(self._q(sql + " ORDER BY id LIMIT ?"), (*params, page_size + 1))
+            return list(cur.fetchall())
+
+        rows = self._read_tx(tx)
+        items = [StoreInfo(r[0], r[1], r[2], r[3]) for r in rows[:page_size]]
+        token = encode_token(query, [items[-1].id]) if len(rows) > page_size else None
+        return Page(items, token)
+
+    def delete_store(self, store_id: str) -> None:
+        def tx(cur: Cursor) -> None:
+            cur.execute(self._q("DELETE FROM stores WHERE id = ?"), (store_id,))
+            if cur.rowcount != 1:
+                raise StoreNotFoundError(
+                    f"store {store_id!r} not found", details={"store_id": store_id}
+                )
+            for table in ("tuples", "changelog", "authorization_models"):
+                cur.execute(self._q(f"DELETE FROM {table} WHERE store_id = ?"), (store_id,))
+
+        self._write_tx(tx)
+
+    # -- models -----------------------------------------------------------------------
+
+    def write_model(self, store_id: str, model: Mapping[str, Any]) -> ModelRecord:
+        if not isinstance(model, Mapping):
+            raise ValidationError("a model must be a JSON object")
+        model_id = self._ids.new()
+        now = self._clock.now()
+        doc = dict(model)
+
+        def tx(cur: Cursor) -> None:
+            self._revision(cur, store_id, self._FOR_SHARE)
+            cur.execute(
+                self._q(
+                    "INSERT INTO authorization_models (store_id, id, model, created_at)"
+                    " VALUES (?, ?, ?, ?)"
+                ),
+                (store_id, model_id, self._dump_model(doc), now),
+            )
+
+        self._write_tx(tx)
+        return ModelRecord(model_id, store_id, json.loads(json.dumps(doc)), now)
+
+    def _model_rows(self, store_id: str, where: str, params: Sequence[Any]) -> list[Any]:
+        def tx(cur: Cursor) -> list[Any]:
+            self._revision(cur, store_id)
+            cur.execute(
+                self._q(
+                    "SELECT id, model, created_at FROM authorization_models"
+                    f" WHERE store_id = ?{where}"
+                ),
+                (store_id, *params),
+            )
+            return list(cur.fetchall())
+
+        return self._read_tx(tx)
+
+    def read_model(self, store_id: str, model_id: str) -> ModelRecord:
+        rows = self._model_rows(store_id, " AND id = ?", (model_id,))
+        if not rows:
+            raise ModelNotFoundError(
+                f"model {model_id!r} not found in store {store_id!r}",
+                details={"store_id": store_id, "model_id": model_id},
+            )
+        r = rows[0]
+        return ModelRecord(r[0], store_id, self._load_model(r[1]), r[2])
+
+    def latest_model(self, store_id: str) -> ModelRecord | None:
+        rows = self._model_rows(store_id, " ORDER BY id DESC LIMIT 1", ())
+        if not rows:
+            return None
+        r = rows[0]
+        return ModelRecord(r[0], store_id, self._load_model(r[1]), r[2])
+
+    def list_models(
+        self, store_id: str, *, page_size: int = 50, continuation_token: str | None = None
+    ) -> Page[ModelRecord]:
+        check_page_size(page_size)
+        query = ("models", store_id)
+        where, params = "", []
+        if continuation_token:
+            where, params = " AND id < ?", decode_token(continuation_token, query, 1)
+        rows = self._model_rows(
+            store_id, f"{where} ORDER BY id DESC LIMIT ?", (*params, page_size + 1)
+        )
+        items = [ModelRecord(r[0], store_id, self._load_model(r[1]), r[2]) for r in rows]
+        token = None
+        if len(items) > page_size:
+            items = items[:page_size]
+            token = encode_token(query, [items[-1].id])
+        return Page(items, token)
+
+    # -- tuples: writes ---------------------------------------------------------------
+
+    def write(
+        self,
+        store_id: str,
+        *,
+        writes: Sequence[Tuple] = (),
+        deletes: Sequence[Tuple] = (),
+        idempotent: bool = False,
+    ) -> int:
+        if not writes and not deletes:
+            raise InvalidTupleError("a write needs at least one tuple to write or delete")
+        seen: set[tuple[str, str, str]] = set()
+        for t in itertools.chain(deletes, writes):
+            if t.key in seen:
+                raise InvalidTupleError(
+                    f"duplicate tuple in one write request: {t}", details={"tuple": t.to_dict()}
+                )
+            seen.add(t.key)
+        del_cols = [(t, tuple_columns(t)) for t in deletes]
+        write_cols = [(t, tuple_columns(t)) for t in writes]
+        now = self._clock.now()
+        q_delete = self._q(
+            f"DELETE FROM tuples WHERE {_KEY_MATCH}"
+            " RETURNING condition_name, condition_context, expires_at"
+        )
+        q_insert = self._q(
+            f"INSERT INTO tuples (store_id, {_COLS}, revision)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        )
+        q_log = self._q(_CHANGELOG_INSERT)
+
+        def tx(cur: Cursor) -> int:
+            rev = self._bump(cur, store_id)
+            log: list[tuple[Any, ...]] = []
+            for t, cols in del_cols:
+                cur.execute(q_delete, (store_id, *cols[:6]))
+                row = cur.fetchone()
+                if row is None:
+                    if idempotent:
+                        continue
+                    raise TupleMissingError(
+                        f"cannot delete {t}: it does not exist", details={"tuple": t.to_dict()}
+                    )
+                log.append((store_id, rev, len(log), "delete", *cols[:6], *row, now))
+            for t, cols in write_cols:
+                cur.execute(q_insert, (store_id, *cols, rev))
+                if cur.rowcount != 1:
+                    if idempotent:
+                        continue
+                    raise TupleExistsError(
+                        f"cannot write {t}: it already exists", details={"tuple": t.to_dict()}
+                    )
+                log.append((store_id, rev, len(log), "write", *cols, now))
+            if log:
+                cur.executemany(q_log, log)
+            return rev
+
+        return self._write_tx(tx)
+
+    def bulk_load(self, store_id: str, tuples: Iterable[Tuple]) -> int:
+        now = self._clock.now()
+        # The changelog is filled from the rows just inserted, in SQL: every tuple is still
+        # logged (tailers stay correct) without a second pass in Python.
+        q_log = self._q(
+            f"INSERT INTO changelog (store_id, revision, seq, operation, {_COLS}, created_at)"
+            f" SELECT store_id, revision, row_number() OVER (), 'write', {_COLS}, ?"
+            " FROM tuples WHERE store_id = ? AND revision = ?"
+        )
+
+        def tx(cur: Cursor) -> int:
+            rev = self._bump(cur, store_id)
+            self._bulk_insert(cur, bulk_rows(store_id, rev, tuples))
+            cur.execute(q_log, (now, store_id, rev))
+            return rev
+
+        return self._write_tx(tx)
+
+    def gc_expired(self, store_id: str, *, now: float) -> int:
+        stamp = self._clock.now()
+        q_delete = self._q(
+            "DELETE FROM tuples WHERE store_id = ? AND expires_at IS NOT NULL"
+            f" AND expires_at <= ? RETURNING {_COLS}"
+        )
+        q_log = self._q(_CHANGELOG_INSERT)
+
+        def tx(cur: Cursor) -> int:
+            rev = self._bump(cur, store_id)
+            cur.execute(q_delete, (store_id, float(now)))
+            rows = cur.fetchall()
+            if not rows:
+                raise _NoChange
+            log = [(store_id, rev, i, "delete", *r, stamp) for i, r in enumerate(rows)]
+            cur.executemany(q_log, log)
+            return len(rows)
+
+        try:
+            return self._write_tx(tx)
+        except _NoChange:
+            return 0
+
+    # -- tuples: reads ----------------------------------------------------------------
+
+    def current_revision(self, store_id: str) -> int:
+        return self._read_tx(lambda cur: self._revision(cur, store_id))
+
+    def read_tuples(
+        self,
+        store_id: str,
+        *,
+        object: str | None = None,
+        relation: str | None = None,
+        user: str | None = None,
+        page_size: int = 100,
+        continuation_token: str | None = None,
+    ) -> Page[Tuple]:
+        check_page_size(page_size)
+        where = ["store_id = ?"]
+        params: list[Any] = [store_id]
+        if object:
+            otype, sep, oid = object.partition(":")
+            if not sep or not otype:
+                raise InvalidTupleError(f"invalid object filter {object!r}: 'type:id' or 'type:'")
+            where.append("object_type = ?")
+            params.append(otype)
+            if oid:
+                where.append("object_id = ?")
+                params.append(oid)
+        if relation:
+            where.append("relation = ?")
+            params.append(relation)
+        if user:
+            head, _, urel = user.partition("#")
+            utype, sep, uid = head.partition(":")
+            if not sep or not utype or (urel and not uid):
+                raise InvalidTupleError(f"invalid user filter {user!r}: 'type:id[#rel]' or 'type:'")
+            where.append("user_type = ?")
+            params.append(utype)
+            if uid:
+                where.append("user_id = ? AND user_relation = ?")
+                params += [uid, urel]
+        query = ("tuples", store_id, object, relation, user)
+        if continuation_token:
+            key = decode_token(continuation_token, query, 6)
+            where.append(f"({_KEY}) > (?, ?, ?, ?, ?, ?)")
+            params += key
+        sql = self._q(
+            f"SELECT {_COLS} FROM tuples WHERE {' AND '.join(where)} ORDER BY {_KEY} LIMIT ?"
+        )
+
+        def tx(cur: Cursor) -> list[Any]:
+            self._revision(cur, store_id)
+            cur.execute(sql, (*params, page_size + 1))
+            return list(cur.fetchall())
+
+        rows = self._read_tx(tx)
+        token = None
+        if len(rows) > page_size:
+            rows = rows[:page_size]
+            token = encode_token(query, list(rows[-1][:6]))
+        return Page([_row_tuple(r) for r in rows], token)
+
+    def read_changes(
+        self,
+        store_id: str,
+        *,
+        after_revision: int = 0,
+        page_size: int = 100,
+        object_type: str | None = None,
+    ) -> ChangesPage:
+        check_page_size(page_size)
+        select = (
+            f"SELECT {_COLS}, revision, operation, created_at FROM changelog WHERE store_id = ?"
+        )
+        params: list[Any] = [store_id]
+        if object_type:
+            select += " AND object_type = ?"
+            params.append(object_type)
+        q_page = self._q(f"{select} AND revision > ? ORDER BY revision, seq LIMIT ?")
+        q_one = self._q(f"{select} AND revision = ? ORDER BY seq")
+
+        def tx(cur: Cursor) -> tuple[list[Any], int, bool]:
+            current = self._revision(cur, store_id)
+            cur.execute(q_page, (*params, after_revision, page_size + 1))
+            rows = list(cur.fetchall())
+            if len(rows) <= page_size:
+                # reached the end of the log as of this snapshot: we are at `current`
+                return rows, max(current, after_revision), False
+            last, extra = rows[page_size - 1][9], rows[page_size][9]
+            rows = rows[:page_size]
+            if extra != last:
+                return rows, last, True
+            # the page would split revision `last`: stop before it, or if it is the only
+            # revision in the page, return that revision whole (page_size is soft)
+            whole = [r for r in rows if r[9] != last]
+            if whole:
+                return whole, whole[-1][9], True
+            cur.execute(q_one, (*params, last))
+            return list(cur.fetchall()), last, last < current
+
+        rows, last_revision, has_more = self._read_tx(tx)
+        changes = [TupleChange(_row_tuple(r), r[10], r[9], r[11]) for r in rows]
+        return ChangesPage(changes, last_revision, has_more)
+
+    def snapshot(self, store_id: str) -> tuple[int, Iterator[Tuple]]:
+        rev, batches = self._stream(store_id, self._q(SNAPSHOT_TUPLES_SQL))
+        return rev, tuples_from_batches(batches)
+
+    def snapshot_rows(self, store_id: str) -> tuple[int, Iterator[SnapshotRow]]:
+        rev, batches = self._stream(store_id, self._q(SNAPSHOT_ROWS_SQL))
+        return rev, itertools.chain.from_iterable(batches)
