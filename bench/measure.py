@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,7 @@ __all__ = [
     "Result",
     "latencies",
     "rss_bytes",
-    "throughput",
+    "throughput_rounds",
     "timed",
 ]
 
@@ -61,36 +61,59 @@ class Latency:
     mean_us: float
 
 
-def latencies(call: Callable[..., Any], args: Sequence[tuple[Any, ...]]) -> Latency:
-    """Per-call latency of ``call(*a)`` for each ``a`` (timer overhead subtracted)."""
+def latencies(
+    call: Callable[..., Any], args: Sequence[tuple[Any, ...]], *, passes: int = 3
+) -> Latency:
+    """Per-call latency of ``call(*a)`` for each ``a`` (timer overhead subtracted).
+
+    Each percentile is the lowest over ``passes`` passes: on a shared machine another
+    process can only add time, never remove it.
+    """
     over = _timer_overhead_ns()
     pc = time.perf_counter_ns
-    out = []
     for a in args[: min(1000, len(args))]:  # warm-up
         call(*a)
-    gc.collect()
-    for a in args:
-        t0 = pc()
-        call(*a)
-        out.append(pc() - t0 - over)
-    out.sort()
-    n = len(out)
-    return Latency(
-        p50_us=out[n // 2] / 1000,
-        p99_us=out[min(n - 1, (n * 99) // 100)] / 1000,
-        mean_us=sum(out) / n / 1000,
-    )
-
-
-def throughput(run_all: Callable[[], Any], count: int, *, repeat: int = 3) -> float:
-    """Operations per second: ``count`` operations per ``run_all()``, best of ``repeat``.
-
-    Best-of is the usual choice on a shared machine: interference only ever slows a run.
-    """
-    best = float("inf")
-    for _ in range(repeat):
+    best: Latency | None = None
+    for _ in range(passes):
+        out = []
         gc.collect()
-        t0 = time.perf_counter()
-        run_all()
-        best = min(best, time.perf_counter() - t0)
-    return count / best
+        for a in args:
+            t0 = pc()
+            call(*a)
+            out.append(pc() - t0 - over)
+        out.sort()
+        n = len(out)
+        lat = Latency(
+            p50_us=out[n // 2] / 1000,
+            p99_us=out[min(n - 1, (n * 99) // 100)] / 1000,
+            mean_us=sum(out) / n / 1000,
+        )
+        if best is None:
+            best = lat
+        else:
+            best = Latency(
+                min(best.p50_us, lat.p50_us),
+                min(best.p99_us, lat.p99_us),
+                min(best.mean_us, lat.mean_us),
+            )
+    assert best is not None
+    return best
+
+
+def throughput_rounds(
+    loops: Mapping[str, Callable[[], Any]], count: int, *, rounds: int = 3
+) -> dict[str, float]:
+    """Operations per second of each loop (``count`` operations per call), best of ``rounds``.
+
+    The loops are run interleaved — every loop once per round — so a noisy neighbour on a
+    shared machine slows all of them alike, and best-of keeps the least disturbed run:
+    interference only ever adds time.
+    """
+    best = dict.fromkeys(loops, float("inf"))
+    for _ in range(rounds):
+        for name, loop in loops.items():
+            gc.collect()
+            t0 = time.perf_counter()
+            loop()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return {name: count / t for name, t in best.items()}

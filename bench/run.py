@@ -29,7 +29,7 @@ from typing import Any
 import floor as floor_mod
 import gen
 from keyplane_side import NOT_YET, Keyplane, Missing, guarded
-from measure import Latency, Result, latencies, rss_bytes, throughput, timed
+from measure import Latency, Result, latencies, rss_bytes, throughput_rounds, timed
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -220,12 +220,75 @@ def run_probe(kind: str, args: argparse.Namespace, **extra: Any) -> Result:
 # ----------------------------------------------------------------------------- main
 
 
+def timed_by_outcome(
+    call: Callable[..., Any],
+    args: Sequence[tuple[Any, ...]],
+    sample: Sequence[tuple[str, str, bool]],
+) -> tuple[Latency, float, float]:
+    """Latency over the whole sample, and p50 over its allowed and its denied halves."""
+    lat = latencies(call, args)
+    allowed = [a for a, s in zip(args, sample, strict=True) if s[2]]
+    denied = [a for a, s in zip(args, sample, strict=True) if not s[2]]
+    return lat, latencies(call, allowed).p50_us, latencies(call, denied).p50_us
+
+
+def set_latency(rows: dict[str, Row], col: str, got: tuple[Latency, float, float]) -> None:
+    lat, allowed, denied = got
+    setattr(rows["p50"], col, Result(lat.p50_us))
+    setattr(rows["p99"], col, Result(lat.p99_us))
+    setattr(rows["p50_allow"], col, Result(allowed))
+    setattr(rows["p50_deny"], col, Result(denied))
+
+
+def make_rows(n_tuples: int, narrow: int, wide: int) -> dict[str, Row]:
+    def kp_at_most(limit: float, scale: float = 1.0) -> Callable[[Row], bool | None]:
+        return lambda x: None if x.kp.value is None else x.kp.value * scale <= limit
+
+    def cps_met(x: Row) -> bool | None:
+        if x.kp.value is None or x.cedar.value is None or x.floor.value is None:
+            return None
+        return x.kp.value >= 5 * x.cedar.value and x.kp.value >= x.floor.value / 3
+
+    per_1m = 1e6 / n_tuples
+    return {
+        "load_sqlite": Row(
+            "load graph from SQLite",
+            "s",
+            "low",
+            target="≤ 15 s per 1M",
+            met=kp_at_most(15, per_1m),
+        ),
+        "load_pg": Row("load graph from PostgreSQL", "s", "low"),
+        "build": Row("build graph from memory", "s", "low"),
+        "mem": Row(
+            "memory per tuple, RSS delta", "B", "low", target="≤ 400 B", met=kp_at_most(400)
+        ),
+        "p50": Row("check p50", "µs", "low", target="≤ 15 µs", met=kp_at_most(15)),
+        "p99": Row("check p99", "µs", "low", target="≤ 100 µs", met=kp_at_most(100)),
+        "p50_allow": Row("check p50, allowed", "µs", "low"),
+        "p50_deny": Row("check p50, denied", "µs", "low"),
+        "cps": Row(
+            "checks/s, one thread", "checks/s", "high", target="≥ 5x Cedar, ≥ floor/3", met=cps_met
+        ),
+        "batch": Row(f"batch check ({BATCH}/call)", "checks/s", "high"),
+        "list_narrow": Row(
+            f"list objects, {narrow:,} visible", "ms", "low", target="≤ 20 ms", met=kp_at_most(20)
+        ),
+        "list_wide": Row(f"list objects, {wide:,} visible", "ms", "low"),
+        "write_sqlite": Row(f"write SQLite, {BATCH} tuples/write", "tuples/s", "high"),
+        "write_pg": Row(f"write PostgreSQL, {BATCH} tuples/write", "tuples/s", "high"),
+        "bulk_sqlite": Row("bulk load into SQLite", "tuples/s", "high"),
+        "bulk_pg": Row("bulk load into PostgreSQL", "tuples/s", "high"),
+    }
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--small", action="store_true", help=f"~{SMALL_TUPLES:,} tuples")
     ap.add_argument("--tuples", type=int, default=None, help="tuple budget (default ~1M)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--checks", type=int, default=None, help="checks in the random sample")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved throughput rounds")
     ap.add_argument("--no-postgres", action="store_true")
     ap.add_argument("--probe", choices=("floor", "cedar", "keyplane"), help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
@@ -242,14 +305,15 @@ def main() -> None:
     started = time.time()
     report: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
-    # ---- the organisation and the floor
+    # ---- the organisation, the floor and the check sample
     scale = gen.Scale.for_tuples(args.tuples, seed=args.seed)
     org = gen.Org()
     t_gen, triples = timed(lambda: list(gen.generate(scale, org)))
     n_tuples = len(triples)
     say(
         f"generated {n_tuples:,} tuples in {t_gen:.1f}s: {len(org.users):,} users, "
-        f"{len(org.groups):,} groups, {len(org.folders):,} folders, {len(org.documents):,} documents"
+        f"{len(org.groups):,} groups, {len(org.folders):,} folders, "
+        f"{len(org.documents):,} documents"
     )
     t_floor, fl = timed(lambda: floor_mod.Floor.build(triples))
     narrow_vis = fl.list_viewable(gen.NARROW_USER)
@@ -261,61 +325,20 @@ def main() -> None:
         f"{len(sample):,} checks (half allowed); {gen.NARROW_USER} sees {len(narrow_vis):,} "
         f"documents, {gen.WIDE_USER} sees {len(wide_vis):,}"
     )
-
-    rows = {
-        "load_sqlite": Row("load graph from SQLite", "s", "low", target="≤ 15 s per 1M"),
-        "load_pg": Row("load graph from PostgreSQL", "s", "low"),
-        "build": Row("build graph from memory", "s", "low"),
-        "mem": Row("memory per tuple, RSS delta", "B", "low", target="≤ 400 B"),
-        "p50": Row("check p50", "µs", "low", target="≤ 15 µs"),
-        "p99": Row("check p99", "µs", "low", target="≤ 100 µs"),
-        "p50_allow": Row("check p50, allowed", "µs", "low"),
-        "p50_deny": Row("check p50, denied", "µs", "low"),
-        "cps": Row("checks/s, one thread", "checks/s", "high", target="≥ 5x Cedar, ≥ floor/3"),
-        "batch": Row(f"batch check ({BATCH}/call)", "checks/s", "high"),
-        "list_narrow": Row(
-            f"list objects, {len(narrow_vis):,} visible", "ms", "low", target="≤ 20 ms"
-        ),
-        "list_wide": Row(f"list objects, {len(wide_vis):,} visible", "ms", "low"),
-        "write_sqlite": Row(f"write SQLite, {BATCH} tuples/write", "tuples/s", "high"),
-        "write_pg": Row(f"write PostgreSQL, {BATCH} tuples/write", "tuples/s", "high"),
-        "bulk_sqlite": Row("bulk load into SQLite", "tuples/s", "high"),
-        "bulk_pg": Row("bulk load into PostgreSQL", "tuples/s", "high"),
-    }
-    r = rows
-    r["load_sqlite"].met = lambda x: (
-        None if x.kp.value is None else x.kp.value * 1e6 / n_tuples <= 15
-    )
-    r["mem"].met = lambda x: None if x.kp.value is None else x.kp.value <= 400
-    r["p50"].met = lambda x: None if x.kp.value is None else x.kp.value <= 15
-    r["p99"].met = lambda x: None if x.kp.value is None else x.kp.value <= 100
-    r["list_narrow"].met = lambda x: None if x.kp.value is None else x.kp.value <= 20
-
-    def cps_met(x: Row) -> bool | None:
-        if x.kp.value is None or x.cedar.value is None or x.floor.value is None:
-            return None
-        return x.kp.value >= 5 * x.cedar.value and x.kp.value >= x.floor.value / 3
-
-    r["cps"].met = cps_met
-    r["build"].floor = Result(t_floor)
+    r = make_rows(n_tuples, len(narrow_vis), len(wide_vis))
+    rates: dict[str, Callable[[], Any]] = {}  # throughput loops, timed interleaved later
 
     # ---- floor
     say("floor: checks and list objects")
+    r["build"].floor = Result(t_floor)
     can_view = fl.can_view
-    lat = latencies(can_view, pairs)
-    r["p50"].floor, r["p99"].floor = Result(lat.p50_us), Result(lat.p99_us)
-    r["p50_allow"].floor = Result(
-        latencies(can_view, [p for p, s in zip(pairs, sample, strict=True) if s[2]]).p50_us
-    )
-    r["p50_deny"].floor = Result(
-        latencies(can_view, [p for p, s in zip(pairs, sample, strict=True) if not s[2]]).p50_us
-    )
+    set_latency(r, "floor", timed_by_outcome(can_view, pairs, sample))
 
     def floor_all() -> None:
         for u, d in pairs:
             can_view(u, d)
 
-    r["cps"].floor = Result(throughput(floor_all, len(pairs)))
+    rates["floor"] = floor_all
     r["list_narrow"].floor = Result(best_time(lambda: fl.list_viewable(gen.NARROW_USER))[0] * 1000)
     r["list_wide"].floor = Result(best_time(lambda: fl.list_viewable(gen.WIDE_USER))[0] * 1000)
 
@@ -325,129 +348,81 @@ def main() -> None:
         import cedar
     except ImportError as exc:
         print(f"  [cedar] not installed ({exc}): pip install -e '.[bench]'")
-        cedar = None  # type: ignore[assignment]
-    if cedar is not None:
-        say("cedar: entities, checks, batches")
+    else:
+        say("cedar: entities, checks")
         t_json, (text, n_ent) = timed(lambda: cedar.entities_json(triples))
         report["cedar_entities_json_s"] = t_json
+        report["cedar_entities"] = n_ent
         t_parse, cg = timed(lambda: cedar.CedarGraph(text))
         del text
         r["build"].cedar = Result(t_parse)
-        report["cedar_entities"] = n_ent
         reqs = [cedar.CedarGraph.request(u, d) for u, d in pairs]
-        lat = latencies(cg.check, [(q,) for q in reqs])
-        r["p50"].cedar, r["p99"].cedar = Result(lat.p50_us), Result(lat.p99_us)
-        r["p50_allow"].cedar = Result(
-            latencies(cg.check, [(q,) for q, s in zip(reqs, sample, strict=True) if s[2]]).p50_us
-        )
-        r["p50_deny"].cedar = Result(
-            latencies(
-                cg.check, [(q,) for q, s in zip(reqs, sample, strict=True) if not s[2]]
-            ).p50_us
-        )
+        set_latency(r, "cedar", timed_by_outcome(cg.check, [(q,) for q in reqs], sample))
         chunks = [reqs[i : i + BATCH] for i in range(0, len(reqs), BATCH)]
+        cedar_answers = [a for c in chunks for a in cg.batch(c)]
+        cedar_check, cedar_batch = cg.check, cg.batch
 
         def cedar_batches() -> None:
             for c in chunks:
-                cg.batch(c)
+                cedar_batch(c)
 
-        r["batch"].cedar = Result(throughput(cedar_batches, len(reqs)))
-        r["cps"].cedar = r["batch"].cedar  # Cedar's best one-thread rate is its batch call
-        report["cedar_single_call_checks_per_s"] = (
-            len(reqs) / best_time(lambda: [cg.check(q) for q in reqs], 1)[0]
-        )
-        cedar_answers = [a for c in chunks for a in cg.batch(c)]
-        del cg, reqs, chunks
-        gc.collect()
+        def cedar_singles() -> None:
+            for q in reqs:
+                cedar_check(q)
 
-    # ---- Keyplane
+        rates["cedar_batch"] = cedar_batches
+        rates["cedar_single"] = cedar_singles
+        del cg
+
+    # ---- Keyplane on SQLite: bulk load, graph load, checks, list objects
     kp = Keyplane(gen.MODEL_DSL)
     tmp = Path(tempfile.mkdtemp(prefix="keyplane-bench-"))
-    db = tmp / "bench.db"
-    sqlite_store: str | None = None
     kp_answers: list[bool] | None = None
     kp_lists: dict[str, set[str]] = {}
     try:
+        sq = SQLiteSide(kp, tmp / "bench.db")
         say("keyplane: SQLite bulk load and graph load")
-        sqlite_storage: Any = None
-
-        def sqlite_bulk() -> Result:
-            nonlocal sqlite_storage, sqlite_store
-            sqlite_storage = kp.open_storage(f"sqlite:///{db}")
-            sqlite_store = kp.create_store(sqlite_storage, "bench")
-            t, _ = timed(lambda: kp.bulk_load(sqlite_storage, sqlite_store, triples))
-            return Result(n_tuples / t)
-
-        r["bulk_sqlite"].kp = guarded("bulk load SQLite", sqlite_bulk)
-
-        def sqlite_load() -> Result:
-            if sqlite_store is None:
-                raise Missing("SQLite store")
-            gc.collect()
-            t, index = timed(lambda: kp.load(kp.open_storage(f"sqlite:///{db}"), sqlite_store))
-            kp.index = index
-            return Result(t)
-
-        r["load_sqlite"].kp = guarded("load from SQLite", sqlite_load)
-
-        def engine() -> Result:
-            if kp.index is None:
-                raise Missing("graph loaded from SQLite")
-            kp.make_engine(kp.index)
-            return Result(0)
-
-        guarded("engine", engine)
-
-        def kp_agree() -> Result:
-            nonlocal kp_answers
-            check = kp.check_fn()
-            kp_answers = [bool(check(*a)) for a in kp_args]
-            return Result(0)
-
-        guarded("agreement", kp_agree)
-
-        def build_from_memory() -> Result:
-            if sqlite_store is None:
-                raise Missing("SQLite store")
-            _, rows_it = sqlite_storage.snapshot_rows(sqlite_store)
-            rows_list = list(rows_it)
-            gc.collect()
-            t, _ = timed(lambda: kp.new_index().load_rows(rows_list))
-            return Result(t)
-
-        r["build"].kp = guarded("build from memory", build_from_memory)
+        r["bulk_sqlite"].kp = guarded("bulk load SQLite", lambda: sq.bulk(triples))
+        r["load_sqlite"].kp = guarded("load from SQLite", sq.load)
+        r["build"].kp = guarded("build from memory", sq.build_from_memory)
+        guarded("engine", sq.engine)
         gc.collect()
-
         if kp.engine is not None:
-            say("keyplane: checks, batches, list objects")
-        r["p50"].kp = guarded("check latency", lambda: _kp_latency(kp, sample, r))
+            say("keyplane: checks, list objects")
 
-        def kp_cps() -> Result:
+        def kp_agreement() -> list[bool]:
+            check = kp.check_fn()
+            return [bool(check(*a)) for a in kp_args]
+
+        def kp_latency() -> Result:
+            set_latency(r, "kp", timed_by_outcome(kp.check_fn(), kp_args, sample))
+            return r["p50"].kp
+
+        kp_answers = guarded_value("agreement", kp_agreement)
+        guarded("check latency", kp_latency)
+
+        def kp_rates() -> Result:
             check = kp.check_fn()
 
-            def run_all() -> None:
+            def kp_all() -> None:
                 for a in kp_args:
                     check(*a)
 
-            return Result(throughput(run_all, len(kp_args)))
-
-        r["cps"].kp = guarded("checks/s", kp_cps)
-
-        def kp_batch() -> Result:
+            rates["keyplane"] = kp_all
             batch = kp.batch_fn()
             items = kp.batch_items(kp_args)
-            chunks = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
-            got = [a for c in chunks for a in batch(c)]
-            if kp_answers is not None and got != kp_answers:
+            kchunks = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
+            if [a for c in kchunks for a in batch(c)] != kp_answers:
                 print("!!! WARNING: keyplane batch_check and check disagree")
 
-            def run_all() -> None:
-                for c in chunks:
+            def kp_batches() -> None:
+                for c in kchunks:
                     batch(c)
 
-            return Result(throughput(run_all, len(kp_args)))
+            rates["keyplane_batch"] = kp_batches
+            return Result(0)
 
-        r["batch"].kp = guarded("batch check", kp_batch)
+        guarded("checks/s", kp_rates)
 
         def kp_list(user: str) -> Result:
             lo = kp.list_fn()
@@ -458,49 +433,52 @@ def main() -> None:
         r["list_narrow"].kp = guarded("list objects narrow", lambda: kp_list(gen.NARROW_USER))
         r["list_wide"].kp = guarded("list objects wide", lambda: kp_list(gen.WIDE_USER))
 
-        def sqlite_writes() -> Result:
-            if sqlite_store is None:
-                raise Missing("SQLite store")
-            batches = write_batches(org, 50 if n_tuples < 200_000 else 100, rng, "s")
-            t = kp.write_batches(sqlite_storage, sqlite_store, batches)
-            return Result(sum(map(len, batches)) / t)
+        # ---- throughput, interleaved so that a noisy neighbour slows every engine alike
+        say(f"throughput: {args.rounds} interleaved rounds of {', '.join(rates)}")
+        best = throughput_rounds(rates, len(sample), rounds=args.rounds)
+        na = Result.na(NOT_YET)
+        r["cps"].floor = Result(best.get("floor"))
+        r["cps"].cedar = r["batch"].cedar = Result(best.get("cedar_batch"))
+        r["cps"].kp = Result(best["keyplane"]) if "keyplane" in best else na
+        r["batch"].kp = Result(best["keyplane_batch"]) if "keyplane_batch" in best else na
+        report["cedar_single_call_checks_per_s"] = best.get("cedar_single")
+        rates.clear()  # frees Cedar's entities
+        gc.collect()
 
         say("keyplane: SQLite writes")
-        r["write_sqlite"].kp = guarded("write SQLite", sqlite_writes)
-
-        if sqlite_store is not None:
-            say("memory probes (subprocesses)")
-            r["mem"].kp = run_probe("keyplane", args, db=db, store=sqlite_store, count=n_tuples)
-        if sqlite_storage is not None:
-            sqlite_storage.close()
+        r["write_sqlite"].kp = guarded("write SQLite", lambda: sq.writes(org, rng))
+        say("memory probes (subprocesses)")
+        if sq.store is not None:
+            r["mem"].kp = run_probe("keyplane", args, db=sq.db, store=sq.store, count=n_tuples)
+        else:
+            r["mem"].kp = Result.na(NOT_YET)
+        sq.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     r["mem"].floor = run_probe("floor", args)
-    if "cedar" in sys.modules:
+    if cedar_answers is not None:
         r["mem"].cedar = run_probe("cedar", args)
-
-    # keep only what the report needs before PostgreSQL's own load
     kp.engine = kp.index = None
     gc.collect()
 
-    # ---- PostgreSQL
+    # ---- Keyplane on PostgreSQL
     if args.no_postgres:
         for k in ("load_pg", "write_pg", "bulk_pg"):
             r[k].kp = Result.na("skipped")
     else:
         say("keyplane: PostgreSQL bulk load, graph load, writes")
-        _postgres(kp, triples, org, rng, r, n_tuples)
+        _postgres(kp, triples, org, rng, r)
 
-    # ---- agreement
+    # ---- agreement, the table, the JSON
     print()
     report["agreement"] = _agreement(
         sample, cedar_answers, kp_answers, kp_lists, narrow_vis, wide_vis
     )
-
+    size = "--small" if args.small else f"--tuples {args.tuples:,}"
     title = (
-        f"Keyplane bench — {n_tuples:,} tuples ({'small' if args.small else 'scale ' + str(args.tuples)}), "
-        f"{len(sample):,} checks, seed {args.seed}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+        f"Keyplane bench — {n_tuples:,} tuples ({size}), {len(sample):,} checks, "
+        f"seed {args.seed}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
     print()
     table = print_table(list(r.values()), title)
@@ -509,7 +487,6 @@ def main() -> None:
         "above 1x is better for ↑ rows (rates)."
     )
     print(f"total {time.time() - started:.0f}s")
-
     RESULTS.mkdir(exist_ok=True)
     report.update(
         tuples=n_tuples,
@@ -533,75 +510,133 @@ def main() -> None:
     print(f"wrote {RESULTS / 'latest.json'}")
 
 
-def _kp_latency(kp: Keyplane, sample: list[tuple[str, str, bool]], r: dict[str, Row]) -> Result:
-    check = kp.check_fn()
-    args = [(u, "viewer", d) for u, d, _ in sample]
-    lat: Latency = latencies(check, args)
-    r["p99"].kp = Result(lat.p99_us)
-    allowed = [(u, "viewer", d) for u, d, ok in sample if ok]
-    denied = [(u, "viewer", d) for u, d, ok in sample if not ok]
-    r["p50_allow"].kp = Result(latencies(check, allowed).p50_us)
-    r["p50_deny"].kp = Result(latencies(check, denied).p50_us)
-    return Result(lat.p50_us)
+def guarded_value(label: str, fn: Callable[[], Any]) -> Any:
+    """Like :func:`guarded`, for a step that returns a value (``None`` if it could not run)."""
+    box: list[Any] = []
+
+    def run() -> Result:
+        box.append(fn())
+        return Result(0)
+
+    guarded(label, run)
+    return box[0] if box else None
+
+
+class SQLiteSide:
+    """Keyplane's graph in a fresh SQLite file: the store, its load, its writes."""
+
+    def __init__(self, kp: Keyplane, db: Path) -> None:
+        self.kp = kp
+        self.db = db
+        self.url = f"sqlite:///{db}"
+        self.storage: Any = None
+        self.store: str | None = None
+
+    def bulk(self, triples: list[Triple]) -> Result:
+        self.storage = self.kp.open_storage(self.url)
+        store = self.kp.create_store(self.storage, "bench")
+        t, _ = timed(lambda: self.kp.bulk_load(self.storage, store, triples))
+        self.store = store
+        return Result(len(triples) / t)
+
+    def _store(self) -> str:
+        if self.store is None:
+            raise Missing("a SQLite store holding the graph")
+        return self.store
+
+    def load(self) -> Result:
+        store = self._store()
+        gc.collect()
+        t, index = timed(lambda: self.kp.load(self.kp.open_storage(self.url), store))
+        self.kp.index = index
+        return Result(t)
+
+    def build_from_memory(self) -> Result:
+        _, rows_it = self.storage.snapshot_rows(self._store())
+        rows = list(rows_it)
+        gc.collect()
+        t, _ = timed(lambda: self.kp.new_index().load_rows(rows))
+        return Result(t)
+
+    def engine(self) -> Result:
+        if self.kp.index is None:
+            raise Missing("a graph loaded from SQLite")
+        self.kp.make_engine(self.kp.index)
+        return Result(0)
+
+    def writes(self, org: gen.Org, rng: random.Random) -> Result:
+        count = 50 if len(org.documents) < 60_000 else 100
+        batches = write_batches(org, count, rng, "s")
+        t = self.kp.write_batches(self.storage, self._store(), batches)
+        return Result(sum(map(len, batches)) / t)
+
+    def close(self) -> None:
+        if self.storage is not None:
+            self.storage.close()
 
 
 def _postgres(
-    kp: Keyplane,
-    triples: list[Triple],
-    org: gen.Org,
-    rng: random.Random,
-    r: dict[str, Row],
-    n_tuples: int,
+    kp: Keyplane, triples: list[Triple], org: gen.Org, rng: random.Random, r: dict[str, Row]
 ) -> None:
-    storage: Any = None
-    store: str | None = None
+    """Bulk load, graph load and writes on PostgreSQL, in a schema of its own, dropped after."""
+    keys = ("load_pg", "write_pg", "bulk_pg")
     try:
-        storage = kp.open_storage(PG_URL)
-    except (Missing, ImportError):
-        for k in ("load_pg", "write_pg", "bulk_pg"):
-            r[k].kp = Result.na(NOT_YET)
+        import psycopg
+    except ImportError:
+        for k in keys:
+            r[k].kp = Result.na("no psycopg")
         return
+    schema = f"keyplane_bench_{os.getpid()}"
+    try:
+        admin = psycopg.connect(PG_URL, autocommit=True, connect_timeout=5)
     except Exception as exc:
         print(f"  [keyplane] PostgreSQL at {PG_URL} unavailable: {exc}")
-        for k in ("load_pg", "write_pg", "bulk_pg"):
+        for k in keys:
             r[k].kp = Result.na("no PostgreSQL")
         return
+    sep = "&" if "?" in PG_URL else "?"
+    url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    storage: Any = None
     try:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            storage = kp.open_storage(url)
+        except (Missing, ImportError):
+            for k in keys:
+                r[k].kp = Result.na(NOT_YET)
+            return
+        store: list[str] = []
 
         def bulk() -> Result:
-            nonlocal store
-            store = kp.create_store(storage, "bench")
-            t, _ = timed(lambda: kp.bulk_load(storage, store, triples))
-            return Result(n_tuples / t)
-
-        r["bulk_pg"].kp = guarded("bulk load PostgreSQL", bulk)
+            store.append(kp.create_store(storage, "bench"))
+            t, _ = timed(lambda: kp.bulk_load(storage, store[0], triples))
+            return Result(len(triples) / t)
 
         def load() -> Result:
-            if store is None:
-                raise Missing("PostgreSQL store")
+            if not store:
+                raise Missing("a PostgreSQL store holding the graph")
             gc.collect()
-            t, index = timed(lambda: kp.load(storage, store))
+            t, index = timed(lambda: kp.load(kp.open_storage(url), store[0]))
             del index
             return Result(t)
 
-        r["load_pg"].kp = guarded("load from PostgreSQL", load)
-        gc.collect()
-
         def writes() -> Result:
-            if store is None:
-                raise Missing("PostgreSQL store")
-            batches = write_batches(org, 50 if n_tuples < 200_000 else 100, rng, "p")
-            t = kp.write_batches(storage, store, batches)
+            if not store:
+                raise Missing("a PostgreSQL store holding the graph")
+            count = 50 if len(org.documents) < 60_000 else 100
+            batches = write_batches(org, count, rng, "p")
+            t = kp.write_batches(storage, store[0], batches)
             return Result(sum(map(len, batches)) / t)
 
+        r["bulk_pg"].kp = guarded("bulk load PostgreSQL", bulk)
+        r["load_pg"].kp = guarded("load from PostgreSQL", load)
+        gc.collect()
         r["write_pg"].kp = guarded("write PostgreSQL", writes)
     finally:
-        if store is not None:
-            try:
-                storage.delete_store(store)  # the benchmark leaves nothing behind
-            except Exception as exc:
-                print(f"  [keyplane] could not delete bench store {store} from PostgreSQL: {exc}")
-        storage.close()
+        if storage is not None:
+            storage.close()
+        admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')  # leave nothing behind
+        admin.close()
 
 
 def _agreement(
