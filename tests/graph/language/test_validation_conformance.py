@@ -14,36 +14,9 @@ from fga_cases import load_cases
 from keyplane.errors import InvalidModelError, ModelIssue
 from keyplane.graph.language import parse_dsl, validate_dsl
 
-# Cases whose expected errors come from ANTLR's error *recovery* (several errors after
-# the first one, found by re-synchronising the token stream). Our parser reports the
-# first error exactly and stops; these are kept as strict xfails so a fix is noticed.
-_RECOVERY = "expects ANTLR error-recovery output (message wording or follow-up errors)"
-SYNTAX_XFAIL: dict[str, str] = {
-    "no model header": _RECOVERY,
-    "no relations keyword": _RECOVERY,
-    "mixed operators with mulitple operations and paren sets": _RECOVERY,
-    "mixed operators with mixed operations and paren sets #2": _RECOVERY,
-    "misspelled define": _RECOVERY,
-    "mixture of 1.0 and 1.1 should yield error": _RECOVERY,
-    "empty directly assignable relations with spaces should yield error": _RECOVERY,
-    "empty directly assignable relations without spaces should yield error": _RECOVERY,
-    "model 1.1 has no directly allowed types in viewer": _RECOVERY,
-    "mixing 1.0 and 1.1 should not be allowed as non assignable self is not allowed": _RECOVERY,
-    "should not allow no model schema": _RECOVERY,
-    "incorrect wildcard restriction should be raised": _RECOVERY,
-    "exclusion target not allow to reference itself in TTU": _RECOVERY,
-    "detect if every child in union are related": _RECOVERY,
-    "intersection child to reference other relations for same type": _RECOVERY,
-    "exclusion base to reference other relations for same type": _RECOVERY,
-    "exclusion target to reference other relations for same type": _RECOVERY,
-    "union child to reference other relations for same type": _RECOVERY,
-    "type restriction cannot contains both wildcard and relation": _RECOVERY,
-    "having no parameter name should fail": _RECOVERY,
-    "an invalid model with multiple type restriction instances in a relation definition": _RECOVERY,
-    "an invalid model with the type definition not in the first place x1": _RECOVERY,
-    "an invalid model with the type definition not in the first place x2": _RECOVERY,
-    "does not allow module and model": _RECOVERY,
-}
+# Cases that cannot pass, by test id, with the reason (none today). They would run as
+# strict xfails so that a fix is noticed.
+SYNTAX_XFAIL: dict[str, str] = {}
 
 
 def _expected(error: dict[str, Any]) -> tuple[Any, ...]:
