@@ -21,7 +21,7 @@ _NAME_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 SCHEMA_MIGRATIONS_DDL = (
     "CREATE TABLE IF NOT EXISTS schema_migrations ("
-    " version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    " version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
 )
 
 

@@ -93,6 +93,14 @@ class PostgresStorage(SQLStorage):
         return Jsonb(dict(model))
 
     def _migrate(self) -> None:
+        wanted = {mig.version for mig in load_migrations("postgres")}
+        with self._pool.connection() as conn:
+            exists = conn.execute("SELECT to_regclass('schema_migrations')").fetchone()
+            if exists and exists[0] is not None:
+                rows = conn.execute("SELECT version FROM schema_migrations").fetchall()
+                if wanted <= {row[0] for row in rows}:
+                    return  # up to date: no lock, no DDL
+
         def tx(cur: Cursor) -> None:
             # one migrator at a time, even across processes
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
@@ -112,15 +120,16 @@ class PostgresStorage(SQLStorage):
 
     # -- transactions -----------------------------------------------------------------
 
-    def _write_tx(self, fn: Callable[[Cursor], R]) -> R:
+    def _write_tx(self, fn: Callable[[Cursor], R], *, retry: bool = True) -> R:
         delay = 0.01
-        for attempt in range(self._max_retries + 1):
+        attempts = self._max_retries + 1 if retry else 1
+        for attempt in range(attempts):
             try:
                 with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
                     return fn(cur)
             except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected) as exc:
-                if attempt == self._max_retries:
-                    raise StorageError(f"PostgreSQL write kept conflicting: {exc}") from exc
+                if attempt == attempts - 1:
+                    raise StorageError(f"PostgreSQL write conflicted: {exc}") from exc
             except psycopg.Error as exc:
                 raise StorageError(f"PostgreSQL write failed: {exc}") from exc
             except PoolTimeout as exc:

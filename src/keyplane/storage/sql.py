@@ -137,7 +137,12 @@ class SQLStorage:
     def _q(self, sql: str) -> str:
         return sql
 
-    def _write_tx(self, fn: Callable[[Cursor], R]) -> R:
+    def _write_tx(self, fn: Callable[[Cursor], R], *, retry: bool = True) -> R:
+        """Run ``fn`` in one write transaction; commit if it returns, roll back if it raises.
+
+        With ``retry`` the backend MAY run ``fn`` again after a transient conflict, so ``fn``
+        must then be repeatable (it is, unless it consumes a one-shot iterator).
+        """
         raise NotImplementedError
 
     def _read_tx(self, fn: Callable[[Cursor], R]) -> R:
@@ -410,7 +415,8 @@ class SQLStorage:
             cur.execute(q_log, (now, store_id, rev))
             return rev
 
-        return self._write_tx(tx)
+        # `tuples` may be a one-shot iterator: never run the body twice
+        return self._write_tx(tx, retry=False)
 
     def gc_expired(self, store_id: str, *, now: float) -> int:
         stamp = self._clock.now()

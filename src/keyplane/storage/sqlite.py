@@ -92,6 +92,14 @@ class SQLiteStorage(SQLStorage):
         return conn
 
     def _migrate(self) -> None:
+        wanted = {mig.version for mig in load_migrations("sqlite")}
+        try:
+            rows = self._writer.execute("SELECT version FROM schema_migrations").fetchall()
+            if wanted <= {row[0] for row in rows}:
+                return  # up to date: opening takes no write lock
+        except sqlite3.OperationalError:
+            pass  # no schema_migrations yet
+
         def tx(cur: Cursor) -> None:
             cur.execute(SCHEMA_MIGRATIONS_DDL)
             done = {row[0] for row in cur.execute("SELECT version FROM schema_migrations")}
@@ -121,7 +129,8 @@ class SQLiteStorage(SQLStorage):
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
 
-    def _write_tx(self, fn: Callable[[Cursor], R]) -> R:
+    def _write_tx(self, fn: Callable[[Cursor], R], *, retry: bool = True) -> R:
+        # only BEGIN IMMEDIATE is ever retried, so `fn` runs once whatever `retry` says
         with self._write_lock:
             if self._closed:
                 raise StorageError("storage is closed")
