@@ -1,13 +1,18 @@
-"""Public entry points of the language package (see ``__init__``)."""
+"""Public entry points of the language package (see ``__init__``): parse, validate, load.
+
+Errors are :class:`~keyplane.errors.InvalidModelError` carrying every
+:class:`~keyplane.errors.ModelIssue` found, each with the reference implementation's
+message, error type and (for DSL input) 0-based line and column ranges.
+"""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from keyplane.errors import InvalidModelError, ModelIssue
+from keyplane.graph.language.json_model import normalize_model, read_json, shape_issues
 from keyplane.graph.language.parser import parse
 from keyplane.graph.language.validation import validate
 
@@ -49,22 +54,29 @@ def validate_model_lines(model: Mapping[str, Any], text: str) -> list[ModelIssue
 
 
 def validate_model(model: Mapping[str, Any]) -> list[ModelIssue]:
-    """Semantic issues of a model given as JSON (no positions)."""
-    return validate(model)
+    """Issues of a model given as JSON (no positions): its shape, then its semantics."""
+    normalized = normalize_model(model)
+    return shape_issues(normalized) or validate(normalized)
 
 
 def load_model(source: str | Mapping[str, Any]) -> dict[str, Any]:
-    """DSL text, JSON text or a dict → validated model dict (raises InvalidModelError)."""
+    """DSL text, JSON text or a dict → validated model dict (raises InvalidModelError).
+
+    The result is in the canonical spelling (:func:`.json_model.normalize_model`).
+    """
     if isinstance(source, Mapping):
-        model = dict(source)
+        model: dict[str, Any] | None = dict(source)
     elif source.lstrip().startswith("{"):
-        model = json.loads(source)
+        model, issues = read_json(source)
+        if issues:
+            _raise(issues)
     else:
-        return parse_dsl(source)
+        return normalize_model(parse_dsl(source))
+    assert model is not None
     errors = validate_model(model)
     if errors:
         _raise(errors)
-    return model
+    return normalize_model(model)
 
 
 # Letters, digits and ``_ | * @ . + / -``; never ``#``, ``:`` or white space, and no

@@ -20,14 +20,22 @@ validator (``pkg/js/validator/validate-dsl.ts``), so DSL and JSON models are jud
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from keyplane.errors import ModelIssue
+from keyplane.graph.language.entrypoints import has_entry_or_loop
 from keyplane.graph.language.positions import Collector, Locator
+from keyplane.graph.language.usersets import (
+    Leaf,
+    TypeIndex,
+    Userset,
+    decode_restriction,
+    is_leaf,
+    leaf,
+    restriction_string,
+)
 
 __all__ = ["RELATION_RULE", "TYPE_RULE", "validate"]
 
@@ -36,67 +44,15 @@ RELATION_RULE = r"^[^:#@\*\s]{1,50}$"
 _RESERVED = ("self", "this")
 _SUPPORTED_SCHEMAS = ("1.1", "1.2")
 
-Userset = Mapping[str, Any]
-Visited = dict[str, dict[str, bool]]
-
-
-@dataclass(frozen=True)
-class _Child:
-    """One leaf of a rewrite: direct (``this``), ``target`` or ``target from tupleset``."""
-
-    target: str | None = None
-    tupleset: str | None = None
-
-    @property
-    def kind(self) -> str:
-        if self.tupleset:
-            return "ttu"
-        return "computed" if self.target else "direct"
-
-    @property
-    def name(self) -> str | None:
-        if self.kind == "ttu":
-            return f"{self.target} from {self.tupleset}"
-        return self.target
-
-
-def _leaf(userset: Userset) -> _Child:
-    if userset.get("computedUserset") is not None:
-        return _Child(target=userset["computedUserset"].get("relation") or None)
-    ttu = userset.get("tupleToUserset") or {}
-    return _Child(
-        target=(ttu.get("computedUserset") or {}).get("relation") or None,
-        tupleset=(ttu.get("tupleset") or {}).get("relation") or None,
-    )
-
-
-def restriction_string(ref: Mapping[str, Any]) -> str:
-    """``type``, ``type:*`` or ``type#relation``, plus `` with cond`` — as the DSL writes it."""
-    out = str(ref.get("type", ""))
-    if ref.get("wildcard") is not None:
-        out += ":*"
-    elif ref.get("relation"):
-        out += f"#{ref['relation']}"
-    if ref.get("condition"):
-        out += f" with {ref['condition']}"
-    return out
-
-
-def _decode(item: str) -> tuple[str, str | None, bool, str | None]:
-    """Split a restriction string into (type, relation, is_wildcard, condition)."""
-    base, _, condition = item.partition(" with ")
-    wildcard = ":*" in base
-    type_name, _, relation = base.replace(":*", "", 1).partition("#")
-    return type_name, relation or None, wildcard, condition or None
-
 
 class _Validator:
     def __init__(self, model: Mapping[str, Any], collector: Collector) -> None:
         self.model = model
         self.c = collector
         self.loc = collector.locator
-        self.type_defs: list[Mapping[str, Any]] = list(model.get("type_definitions") or [])
-        self.types: dict[str, Mapping[str, Any]] = {str(t.get("type")): t for t in self.type_defs}
+        self.index = TypeIndex(model)
+        self.type_defs = self.index.type_defs
+        self.types = self.index.types
         self.conditions: Mapping[str, Any] = model.get("conditions") or {}
         # file -> modules declared in it (insertion-ordered), for modular models.
         self.file_modules: dict[str, dict[str, None]] = {}
@@ -113,12 +69,10 @@ class _Validator:
     # -- helpers -------------------------------------------------------------------------
 
     def relations(self, type_name: str) -> Mapping[str, Userset]:
-        return self.types[type_name].get("relations") or {}
+        return self.index.relations(type_name)
 
     def restrictions(self, type_name: str, relation: str) -> list[str]:
-        meta = (self.types[type_name].get("metadata") or {}).get("relations") or {}
-        refs = (meta.get(relation) or {}).get("directly_related_user_types") or []
-        return [restriction_string(r) for r in refs]
+        return self.index.restrictions(type_name, relation)
 
     def line(self, type_name: str, relation: str) -> int | None:
         return self.loc.relation_in_type(type_name, relation)
@@ -210,22 +164,22 @@ class _Validator:
             elif (diff := child.get("difference")) and diff.get("base") and diff.get("subtract"):
                 queue.extend([diff["base"], diff["subtract"]])
             else:
-                self.leaf_defined(type_name, relation, _leaf(child))
+                self.leaf_defined(type_name, relation, leaf(child))
 
-    def leaf_defined(self, type_name: str, relation: str, leaf: _Child) -> None:
+    def leaf_defined(self, type_name: str, relation: str, node: Leaf) -> None:
         relations = self.relations(type_name)
-        if leaf.kind == "direct":
+        if node.kind == "direct":
             self.direct_defined(type_name, relation)
-        elif leaf.kind == "computed":
-            if leaf.target and leaf.target not in relations:
+        elif node.kind == "computed":
+            if node.target and node.target not in relations:
                 self.c.add(
-                    f"the relation `{leaf.target}` does not exist.",
+                    f"the relation `{node.target}` does not exist.",
                     "missing-definition",
-                    leaf.target,
+                    node.target,
                     self.line(type_name, relation),
                 )
-        elif leaf.target and leaf.tupleset:
-            self.tupleset_defined(type_name, relation, leaf.target, leaf.tupleset)
+        elif node.target and node.tupleset:
+            self.tupleset_defined(type_name, relation, node.target, node.tupleset)
 
     def direct_defined(self, type_name: str, relation: str) -> None:
         items = self.restrictions(type_name, relation)
@@ -238,7 +192,7 @@ class _Validator:
                 line,
             )
         for item in items:
-            target_type, target_rel, wildcard, condition = _decode(item)
+            target_type, target_rel, wildcard, condition = decode_restriction(item)
             if target_type not in self.types:
                 self.c.add(
                     f"`{target_type}` is not a valid type.",
@@ -296,17 +250,17 @@ class _Validator:
             )
             return
         tupleset_rewrite = relations[tupleset]
-        if not _is_leaf(tupleset_rewrite):
+        if not is_leaf(tupleset_rewrite):
             self.not_direct(type_name, relation, tupleset)
             return
         from_types = (
             self.restrictions(type_name, tupleset)
-            if _leaf(tupleset_rewrite).kind == "direct"
+            if leaf(tupleset_rewrite).kind == "direct"
             else []
         )
         missing: list[str] = []
         for item in from_types:
-            target_type, target_rel, wildcard, _ = _decode(item)
+            target_type, target_rel, wildcard, _ = decode_restriction(item)
             if wildcard or target_rel:
                 self.not_direct(type_name, relation, tupleset)
             elif target_type not in self.types or target not in self.relations(target_type):
@@ -367,15 +321,15 @@ class _Validator:
         for key in ("union", "intersection"):
             seen: set[str | None] = set()
             for child in (rewrite.get(key) or {}).get("child") or []:
-                operand = _leaf(child).name if _is_leaf(child) else None
+                operand = leaf(child).name if is_leaf(child) else None
                 if operand and operand in seen:
                     report(operand)
                 seen.add(operand)
         if rewrite.get("difference") is not None:
             diff = rewrite["difference"]
-            base = _leaf(diff.get("base") or {}).name if _is_leaf(diff.get("base") or {}) else None
-            sub = _leaf(diff.get("subtract") or {})
-            if base and _is_leaf(diff.get("subtract") or {}) and base == sub.name:
+            base = leaf(diff.get("base") or {}).name if is_leaf(diff.get("base") or {}) else None
+            sub = leaf(diff.get("subtract") or {})
+            if base and is_leaf(diff.get("subtract") or {}) and base == sub.name:
                 report(base)
 
     def entry_points(self) -> None:
@@ -384,7 +338,9 @@ class _Validator:
             type_meta = type_def.get("metadata") or {}
             for rel in type_def.get("relations") or {}:
                 self.track_module((type_meta.get("relations") or {}).get(rel), type_meta)
-                has_entry, loop = self.has_entry_or_loop(name, rel, self.relations(name)[rel], {})
+                has_entry, loop = has_entry_or_loop(
+                    self.index, name, rel, self.relations(name)[rel], {}
+                )
                 if not has_entry:
                     kind = "potential loop" if loop else "no entrypoint"
                     self.c.add(
@@ -393,72 +349,6 @@ class _Validator:
                         rel,
                         self.line(name, rel),
                     )
-
-    def has_entry_or_loop(
-        self, type_name: str, relation: str, rewrite: Userset, visited_in: Visited
-    ) -> tuple[bool, bool]:
-        """Whether some tuple can satisfy ``rewrite``, and whether a cycle was met."""
-        visited = copy.deepcopy(visited_in)
-        visited.setdefault(type_name, {})[relation] = True
-        relations = self.relations(type_name)
-        if relation not in relations:
-            return False, False
-        if rewrite.get("this") is not None:
-            for item in self.restrictions(type_name, relation):
-                target_type, target_rel, wildcard, _ = _decode(item)
-                if not target_rel or wildcard:
-                    return True, False
-                target = self.relations(target_type).get(target_rel)
-                if target is None:
-                    return False, False
-                if visited.get(target_type, {}).get(target_rel):
-                    continue
-                if self.has_entry_or_loop(target_type, target_rel, target, visited)[0]:
-                    return True, False
-            return False, False
-        if rewrite.get("computedUserset") is not None:
-            computed = rewrite["computedUserset"].get("relation")
-            if not computed or computed not in relations:
-                return False, False
-            if visited[type_name].get(computed):
-                return False, True
-            return self.has_entry_or_loop(type_name, computed, relations[computed], visited)
-        if rewrite.get("tupleToUserset") is not None:
-            leaf = _leaf(rewrite)
-            if not leaf.tupleset or not leaf.target or leaf.tupleset not in relations:
-                return False, False
-            for item in self.restrictions(type_name, leaf.tupleset):
-                target_type = _decode(item)[0]
-                if target_type not in self.types:
-                    continue
-                target = self.relations(target_type).get(leaf.target)
-                if target is None or visited.get(target_type, {}).get(leaf.target):
-                    continue
-                if self.has_entry_or_loop(target_type, leaf.target, target, visited)[0]:
-                    return True, False
-            return False, False
-        if rewrite.get("union") is not None:
-            any_loop = False
-            for child in rewrite["union"].get("child") or []:
-                entry, loop = self.has_entry_or_loop(type_name, relation, child, visited)
-                if entry:
-                    return True, False
-                any_loop = any_loop or loop
-            return False, any_loop
-        if rewrite.get("intersection") is not None:
-            for child in rewrite["intersection"].get("child") or []:
-                entry, loop = self.has_entry_or_loop(type_name, relation, child, visited)
-                if not entry:
-                    return False, loop
-            return True, False
-        if rewrite.get("difference") is not None:
-            diff = rewrite["difference"]
-            for part in (diff.get("base") or {}, diff.get("subtract") or {}):
-                entry, loop = self.has_entry_or_loop(type_name, relation, part, visited_in)
-                if not entry:
-                    return False, loop
-            return True, False
-        return False, False
 
     def condition_checks(self) -> None:
         used: set[str] = set()
@@ -500,10 +390,6 @@ def _after_colon(word: int, raw: str, symbol: str) -> int:
 def _condition_column(word: int, raw: str, symbol: str) -> int:
     m = re.search(r"\bwith\s+" + re.escape(symbol) + r"\b", raw)
     return m.end() - len(symbol) + 1 if m else word
-
-
-def _is_leaf(userset: Userset) -> bool:
-    return all(userset.get(k) is None for k in ("union", "intersection", "difference"))
 
 
 def validate(model: Mapping[str, Any], lines: Sequence[str] | None = None) -> list[ModelIssue]:

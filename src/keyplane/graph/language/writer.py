@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from keyplane.errors import InvalidModelError, ModelIssue
+from keyplane.graph.language.json_model import normalize_model
 
 __all__ = ["write_dsl"]
 
@@ -147,6 +148,7 @@ def _condition(key: str, condition: Mapping[str, Any]) -> str:
 
 def write_dsl(model: Mapping[str, Any]) -> str:
     """Render a model JSON dict as canonical DSL text (ends with a newline)."""
+    model = normalize_model(model)
     schema = model.get("schema_version") or "1.1"
     type_defs = model.get("type_definitions")
     out = f"model\n  schema {schema}\n"
