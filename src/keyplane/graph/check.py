@@ -38,13 +38,14 @@ from typing import Any
 
 from keyplane.errors import KeyplaneError, ResolutionTooComplexError, ValidationError
 from keyplane.graph.compiled import CompiledModel, RelationInfo, Rewrite
-from keyplane.graph.index import Edge, View
+from keyplane.graph.index import Edge, View, values_of
 
 __all__ = ["ALLOW", "CYCLE", "DENY", "Checker", "Req", "checker_for", "parse_request_user"]
 
 DENY = 0
 ALLOW = 1
 CYCLE = 2
+OPEN = 3  # memo marker: being resolved on the current path
 
 NodeFn = Callable[["Req", str, int], int]
 
@@ -53,20 +54,23 @@ class Req:
     """The state of one resolution: the user, the graph view, the context, the memo."""
 
     __slots__ = (
+        "closures",
         "conds",
         "ctx",
+        "has_special",
         "is_userset",
         "max_depth",
         "memo",
         "now",
         "plain",
+        "rev",
+        "rev_special",
         "special",
         "u",
         "ukind",
         "usersets",
         "uw",
         "uwkind",
-        "visiting",
     )
 
     def __init__(
@@ -96,7 +100,10 @@ class Req:
         self.conds = conds
         self.max_depth = max_depth
         self.memo: dict[tuple[str, str], int] = {} if memo is None else memo
-        self.visiting: set[tuple[str, str]] = set()
+        self.has_special = view.has_special
+        self.rev = view.rev
+        self.rev_special = view.rev_special
+        self.closures: dict[tuple[str, str], dict[str, int]] | None = None
         if is_userset:
             # OpenFGA: Check(group:1#member@group:1#member) is always true.
             obj, _, rel = user.partition("#")
@@ -157,19 +164,56 @@ def eval_condition(r: Req, e: Edge, obj: str, rel: str, user: str) -> bool:
 class Checker:
     """The compiled nodes of one model: ``nodes[type][relation](req, object, depth)``."""
 
-    def __init__(self, model: CompiledModel) -> None:
+    def __init__(self, model: CompiledModel, *, wrap_all: bool = False) -> None:
         self.model = model
-        self.nodes: dict[str, dict[str, NodeFn]] = {}
-        self._bodies: dict[tuple[str, str], list[NodeFn]] = {}
-        for tname, rels in model.types.items():
-            self.nodes[tname] = {}
-            for rname in rels:
+        self.nodes: dict[str, dict[str, NodeFn]] = {t: {} for t in model.types}
+        self._safe: Checker | None = self if wrap_all else None
+        deps = {
+            (t, r): _deps(model, info)
+            for t, rels in model.types.items()
+            for r, info in rels.items()
+        }
+        cyclic = set(deps) if wrap_all else _cyclic(deps)
+        #: nodes that need the memo/cycle wrapper (those on a cycle of the relation graph)
+        self.cyclic = cyclic
+        cells: dict[tuple[str, str], list[NodeFn]] = {}
+        for (t, r), _ in deps.items():
+            info = model.types[t][r]
+            if _is_recursive_direct(info):
+                self.nodes[t][r] = _make_recursive(info)
+            elif (t, r) in cyclic:
                 cell: list[NodeFn] = []
-                self._bodies[(tname, rname)] = cell
-                self.nodes[tname][rname] = _make_node(rname, cell)
-        for tname, rels in model.types.items():
-            for rname, info in rels.items():
-                self._bodies[(tname, rname)].append(self._compile(info, info.rewrite))
+                cells[(t, r)] = cell
+                self.nodes[t][r] = _make_node(r, cell)
+        # Nodes on no cycle are their body itself (no wrapper): compile them dependencies
+        # first, so every reference they hold is already final.
+        done: set[tuple[str, str]] = set()
+
+        def build(n: tuple[str, str]) -> None:
+            if n in done:
+                return
+            done.add(n)
+            for d in deps[n]:
+                build(d)
+            if n[1] not in self.nodes[n[0]]:
+                info = model.types[n[0]][n[1]]
+                self.nodes[n[0]][n[1]] = self._compile(info, info.rewrite)
+
+        for n in deps:
+            build(n)
+        for (t, r), cell in cells.items():
+            info = model.types[t][r]
+            cell.append(self._compile(info, info.rewrite))
+
+    def table(self, r: Req) -> dict[str, dict[str, NodeFn]]:
+        """The nodes to resolve ``r`` with. A userset user (``group:x#member``) needs the
+        memo on every node, because the memo is where "a userset is a member of itself"
+        is recorded; every other user gets the lean table."""
+        if not r.is_userset:
+            return self.nodes
+        if self._safe is None:
+            self._safe = Checker(self.model, wrap_all=True)
+        return self._safe.nodes
 
     def _compile(self, info: RelationInfo, rw: Rewrite) -> NodeFn:
         op = rw[0]
@@ -212,24 +256,181 @@ class Checker:
         return _ttu_closure(tupleset, plain_targets, all_targets, ts_plain, ts_cond)
 
 
+def _deps(model: CompiledModel, info: RelationInfo) -> set[tuple[str, str]]:
+    """The (type, relation) nodes a relation's rewrite refers to."""
+    out: set[tuple[str, str]] = set()
+    stack = [info.rewrite]
+    while stack:
+        rw = stack.pop()
+        op = rw[0]
+        if op == "this":
+            for kind in set(info.plain) | set(info.conditional):
+                t, sep, r = kind.partition("#")
+                if sep and r in model.types.get(t, {}):
+                    out.add((t, r))
+        elif op == "computed":
+            out.add((info.type, rw[1]))
+        elif op == "ttu":
+            ts = model.types[info.type][rw[1]]
+            for kind in set(ts.plain) | set(ts.conditional):
+                if "#" not in kind and rw[2] in model.types.get(kind, {}):
+                    out.add((kind, rw[2]))
+        elif op in ("union", "intersection"):
+            stack.extend(rw[1])
+        else:
+            stack.extend((rw[1], rw[2]))
+    return out
+
+
+def _cyclic(deps: dict[tuple[str, str], set[tuple[str, str]]]) -> set[tuple[str, str]]:
+    """Nodes from which the node itself can be reached again."""
+    out: set[tuple[str, str]] = set()
+    for start in deps:
+        seen: set[tuple[str, str]] = set()
+        stack = list(deps[start])
+        while stack:
+            n = stack.pop()
+            if n == start:
+                out.add(start)
+                break
+            if n not in seen:
+                seen.add(n)
+                stack.extend(deps.get(n, ()))
+    return out
+
+
+def _is_recursive_direct(info: RelationInfo) -> bool:
+    """``define member: [user, user:*, group#member]`` on ``group``: direct only, no
+    conditions, and the only userset it admits is itself."""
+    if info.rewrite != ("this",) or info.conditional:
+        return False
+    own = f"{info.type}#{info.name}"
+    usersets = [k for k in info.plain if "#" in k]
+    return bool(usersets) and all(k == own for k in usersets)
+
+
+def _make_recursive(info: RelationInfo) -> NodeFn:
+    """Membership in a recursive direct relation, answered from the user's side.
+
+    Top-down, ``group:root#member`` would visit every nested group below the root; instead
+    the first visit of the request walks *up* from the user through the reverse index
+    (``user -> groups -> their parent groups ...``), recording each group's distance, and
+    every visit is then a dict lookup. The distance is the number of dispatches the
+    top-down walk would need, so the depth limit (2002) is enforced as OpenFGA would when
+    the user is a member; a cycle simply ends the walk.
+    """
+    t, rel = info.type, info.name
+    ckey = (t, rel)
+    own = f"{t}#{rel}"
+    user_kinds = frozenset(k for k in info.plain if "#" not in k)
+
+    suffix = "#" + rel
+
+    def walk(r: Req) -> dict[str, int]:
+        rev = r.rev
+        special = r.has_special
+        dist: dict[str, int] = {}
+        frontier: list[str] = []
+        if r.is_userset:
+            if r.ukind == own:
+                g0 = r.u.partition("#")[0]
+                dist[g0] = 0
+                frontier.append(g0)
+        else:
+            starts = []
+            if r.ukind in user_kinds:
+                starts.append(r.u)
+            if r.uwkind in user_kinds:
+                starts.append(r.uw)
+            for subj in starts:
+                v = rev((subj, t, rel))
+                if special:
+                    v = _with_special(r, v, subj, t, rel)
+                if v is not None:
+                    for g in (v,) if v.__class__ is str else v:
+                        if g not in dist:
+                            dist[g] = 1
+                            frontier.append(g)
+        d = 1
+        while frontier:
+            d += 1
+            nxt: list[str] = []
+            for g in frontier:
+                subj = g + suffix
+                v = rev((subj, t, rel))
+                if special:
+                    v = _with_special(r, v, subj, t, rel)
+                if v is None:
+                    continue
+                if v.__class__ is str:
+                    if v not in dist:
+                        dist[v] = d
+                        nxt.append(v)
+                else:
+                    for p in v:
+                        if p not in dist:
+                            dist[p] = d
+                            nxt.append(p)
+            frontier = nxt
+        return dist
+
+    def node(r: Req, obj: str, depth: int) -> int:
+        if depth >= r.max_depth:
+            raise _depth_error(r.max_depth)
+        cls = r.closures
+        if cls is None:
+            cls = r.closures = {}
+        cl = cls.get(ckey)
+        if cl is None:
+            cl = cls[ckey] = walk(r)
+        d = cl.get(obj)
+        if d is None:
+            return DENY
+        if d > 1 and depth + d - 1 >= r.max_depth:
+            raise _depth_error(r.max_depth)
+        return ALLOW
+
+    return node
+
+
+def _with_special(r: Req, v: Any, subj: str, t: str, rel: str) -> Any:
+    """``v`` plus the objects of unconditional expiring ``o#rel@subj`` edges still valid."""
+    extra = r.rev_special((subj, t, rel))
+    if extra is None:
+        return v
+    out = set(values_of(v))
+    for o in values_of(extra):
+        sp = r.special((o, rel))
+        e = sp.get(subj) if sp else None
+        if e is not None and not e[3] and (e[5] is None or e[5] > r.now):
+            out.add(o)
+    return out
+
+
 def _make_node(rel: str, cell: list[NodeFn]) -> NodeFn:
+    # The memo doubles as the set of nodes being resolved on the current path (OPEN), so a
+    # visit costs one dict lookup and one store; answers that hit a cycle are not kept.
     def node(r: Req, obj: str, depth: int) -> int:
         key = (obj, rel)
         memo = r.memo
         res = memo.get(key)
         if res is not None:
-            return res
+            if res != OPEN:
+                return res
+            if depth >= r.max_depth:
+                raise _depth_error(r.max_depth)
+            return CYCLE
         if depth >= r.max_depth:
             raise _depth_error(r.max_depth)
-        visiting = r.visiting
-        if key in visiting:
-            return CYCLE
-        visiting.add(key)
+        memo[key] = OPEN
         try:
             res = cell[0](r, obj, depth)
-        finally:
-            visiting.discard(key)
-        if res != CYCLE:
+        except BaseException:
+            del memo[key]
+            raise
+        if res == CYCLE:
+            del memo[key]
+        else:
             memo[key] = res
         return res
 
@@ -279,6 +480,9 @@ def _make_direct(info: RelationInfo, kind_nodes: dict[str, NodeFn]) -> NodeFn:
                     f = plain_usersets.get(e[2])
                     if f is None:
                         continue
+                    if d1 >= r.max_depth:
+                        err = _depth_error(r.max_depth)
+                        continue
                     try:
                         x = f(r, e[0], d1)
                     except KeyplaneError as exc:
@@ -288,7 +492,7 @@ def _make_direct(info: RelationInfo, kind_nodes: dict[str, NodeFn]) -> NodeFn:
                         return ALLOW
                     if x == CYCLE:
                         res = CYCLE
-        sp = r.special(key)
+        sp = r.special(key) if r.has_special else None
         if sp is not None:
             for user, e in sp.items():
                 exp = e[5]
@@ -315,6 +519,8 @@ def _make_direct(info: RelationInfo, kind_nodes: dict[str, NodeFn]) -> NodeFn:
                         continue
                     if g is None:
                         return ALLOW
+                    if depth + 1 >= r.max_depth:
+                        raise _depth_error(r.max_depth)
                     x = g(r, e[0], depth + 1)
                 except KeyplaneError as exc:
                     err = exc
@@ -348,6 +554,9 @@ def _ttu_closure(
             for p in parents:
                 for prefix, wild, _k, f in plain_targets:
                     if p.startswith(prefix) and p != wild:
+                        if d1 >= r.max_depth:
+                            err = _depth_error(r.max_depth)
+                            break
                         try:
                             x = f(r, p, d1)
                         except KeyplaneError as exc:
@@ -358,7 +567,7 @@ def _ttu_closure(
                         if x == CYCLE:
                             res = CYCLE
                         break
-        sp = r.special(key)
+        sp = r.special(key) if r.has_special else None
         if sp is not None:
             for user, e in sp.items():
                 exp = e[5]
@@ -380,6 +589,8 @@ def _ttu_closure(
                 try:
                     if cond and not eval_condition(r, e, obj, tupleset, user):
                         continue
+                    if d1 >= r.max_depth:
+                        raise _depth_error(r.max_depth)
                     x = tf(r, e[0], d1)
                 except KeyplaneError as exc:
                     err = exc

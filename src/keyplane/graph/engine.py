@@ -147,7 +147,7 @@ class Engine:
         """Whether ``user`` has ``relation`` on ``object`` (OpenFGA Check)."""
         otype = self._object_relation(object, relation)
         r = self.request(user, context=context, contextual_tuples=contextual_tuples)
-        return self._checker.nodes[otype][relation](r, object, 0) == ALLOW
+        return self._checker.table(r)[otype][relation](r, object, 0) == ALLOW
 
     def batch_check(self, items: Sequence[CheckItem]) -> list[CheckOutcome]:
         """Check many items; each gets its answer or its own error. Items for the same user
@@ -155,7 +155,6 @@ class Engine:
         out: list[CheckOutcome] = []
         memos: dict[str, dict[tuple[str, str], int]] = {}
         base_view: View | None = None
-        nodes = self._checker.nodes
         for it in items:
             try:
                 otype = self._object_relation(it.object, it.relation)
@@ -170,7 +169,7 @@ class Engine:
                     if memo is None:
                         memo = memos[it.user] = {}
                     r = self.request(it.user, view=base_view, memo=memo)
-                allowed = nodes[otype][it.relation](r, it.object, 0) == ALLOW
+                allowed = self._checker.table(r)[otype][it.relation](r, it.object, 0) == ALLOW
                 out.append(CheckOutcome(allowed, None, it.correlation_id))
             except KeyplaneError as exc:
                 out.append(CheckOutcome(False, exc, it.correlation_id))

@@ -111,7 +111,16 @@ def edge_tuple(obj: str, rel: str, user: str, edge: Edge | None) -> Tuple:
 class TupleIndex:
     """All tuples of one store, indexed for check, list objects, list users and expand."""
 
-    __slots__ = ("_count", "plain", "rev", "rev_special", "revision", "special", "usersets")
+    __slots__ = (
+        "_count",
+        "_view",
+        "plain",
+        "rev",
+        "rev_special",
+        "revision",
+        "special",
+        "usersets",
+    )
 
     def __init__(self) -> None:
         self.plain: dict[Key, Val] = {}
@@ -121,6 +130,7 @@ class TupleIndex:
         self.rev_special: dict[RKey, Val] = {}
         self.revision: int = 0
         self._count = 0
+        self._view: View | None = None
 
     def __len__(self) -> int:
         return self._count
@@ -171,6 +181,8 @@ class TupleIndex:
             if sp is None:
                 self.special[key] = sp = {}
             sp[user] = edge
+            if self._view is not None:
+                self._view.has_special = True
             _add(self.rev_special, (user, otype, rel), obj)
         elif urel:
             us = self.usersets.get(key)
@@ -316,15 +328,24 @@ class TupleIndex:
 
     # getters shared with Overlay (the engine calls these through a View)
     def view(self) -> View:
-        return View(
-            self.plain.get, self.usersets.get, self.special.get, self.rev.get, self.rev_special.get
-        )
+        """The getters of this index (cached: the dicts are never replaced)."""
+        v = self._view
+        if v is None:
+            v = self._view = View(
+                self.plain.get,
+                self.usersets.get,
+                self.special.get,
+                self.rev.get,
+                self.rev_special.get,
+                bool(self.special),
+            )
+        return v
 
 
 class View:
     """The five getters the engine reads the graph through (an index, or an overlay)."""
 
-    __slots__ = ("plain", "rev", "rev_special", "special", "usersets")
+    __slots__ = ("has_special", "plain", "rev", "rev_special", "special", "usersets")
 
     def __init__(
         self,
@@ -333,7 +354,9 @@ class View:
         special: Callable[[Key], dict[str, Edge] | None],
         rev: Callable[[RKey], Val | None],
         rev_special: Callable[[RKey], Val | None],
+        has_special: bool = True,
     ) -> None:
+        self.has_special = has_special  # False: no conditional/expiring edge anywhere
         self.plain = plain
         self.usersets = usersets
         self.special = special
@@ -358,6 +381,7 @@ class Overlay:
             _merge_dict(b.special.get, x.special.get),
             _merge_val(b.rev.get, x.rev.get),
             _merge_val(b.rev_special.get, x.rev_special.get),
+            bool(b.special) or bool(x.special),
         )
 
 

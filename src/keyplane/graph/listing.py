@@ -208,7 +208,7 @@ def _reverse(
     while queue or candidates:
         if not queue:
             # settle candidates reached only through intersections / exclusions
-            node = engine._checker.nodes[object_type][relation]
+            node = engine._checker.table(r)[object_type][relation]
             for o in candidates:
                 if o not in emitted and state.get((o, relation)) is False:
                     emitted.add(o)
