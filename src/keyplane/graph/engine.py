@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keyplane.clock import Clock, SystemClock
 from keyplane.errors import InvalidTupleError, KeyplaneError, ValidationError
@@ -22,6 +22,9 @@ from keyplane.graph.check import ALLOW, Req, checker_for, parse_request_user
 from keyplane.graph.compiled import CompiledModel
 from keyplane.graph.index import Overlay, TupleIndex, View
 from keyplane.graph.tuples import Tuple
+
+if TYPE_CHECKING:
+    from keyplane.graph.explain import Explanation
 
 __all__ = ["CheckItem", "CheckOutcome", "Engine"]
 
@@ -230,7 +233,7 @@ class Engine:
         *,
         context: Mapping[str, Any] | None = None,
         contextual_tuples: Sequence[Tuple] = (),
-    ) -> Any:
+    ) -> Explanation:
         """Why a check is allowed (the granting paths) or denied (the failing branches)."""
         from keyplane.graph.explain import explain
 
