@@ -7,7 +7,10 @@ Cycles follow OpenFGA's ``LocalChecker`` (``internal/graph/check.go``): revisiti
 ``object#relation`` already on the path answers ``C`` — "not allowed, a cycle was
 detected". A union keeps looking past it; an intersection answers its first operand that
 is not ``T`` (operands in model order); an exclusion answers ``C`` when its subtract does,
-``F`` when its subtract is ``T``. ``user == object#relation`` is ``T`` (self-defining).
+``F`` when its subtract is ``T``. ``user == object#relation`` is ``T`` (self-defining). A direct relation whose only
+userset is itself (``define member: [user, group#member]``) is answered for a plain user the
+way OpenFGA's recursive strategy does: by walking the nested groups, where a loop ends the
+walk without a cycle flag (OpenFGA's default strategy would flag it; the planner picks).
 
 For list users each ``T`` also says whether it is *explicit*: reached through a tuple
 naming this very user (or userset), rather than only through a typed wildcard. OpenFGA
@@ -49,6 +52,15 @@ class Reference:
                         kinds.add(f"{r['type']}#{r['relation']}")
                     else:
                         kinds.add(f"{r['type']}:*" if "wildcard" in r else r["type"])
+        # direct-only relations whose only userset is themselves (``[user, group#member]``)
+        self.recursive = {
+            (t, r)
+            for (t, r), kinds in allowed.items()
+            if self.rewrites[(t, r)] == {"this": {}}
+            and any("#" in k for k in kinds)
+            and all(k == f"{t}#{r}" for k in kinds if "#" in k)
+        }
+        self.saw_cycle = False
         self.edges: dict[tuple[str, str], list[str]] = {}
         for obj, rel, user in tuples:  # only tuples that fit the model count
             if _kind(user) in allowed.get((obj.split(":")[0], rel), set()):
@@ -56,13 +68,31 @@ class Reference:
 
     def value(self, user: str, obj: str, rel: str, path: frozenset[Any] = frozenset()) -> Result:
         if (obj, rel) in path:
+            self.saw_cycle = True
             return (C, False)
         if user == f"{obj}#{rel}":
             return (T, True)
         rw = self.rewrites.get((obj.split(":")[0], rel))
         if rw is None:
             return (F, False)
+        if "#" not in user and (obj.split(":")[0], rel) in self.recursive:
+            return self._reach(user, obj, rel)
         return self._eval(user, obj, rel, rw, path | {(obj, rel)})
+
+    def _reach(self, user: str, obj: str, rel: str) -> Result:
+        """OpenFGA's recursive strategy for ``define member: [user, group#member]``: walk
+        the nested groups; a loop just ends the walk (no cycle flag)."""
+        best, seen, todo = (F, False), {obj}, [obj]
+        while todo:
+            for u in self.edges.get((todo.pop(), rel), []):
+                if u == user:
+                    return (T, True)
+                if u.endswith(":*") and user.split(":")[0] == u[:-2] and user != u:
+                    best = (T, False)
+                elif "#" in u and u.partition("#")[0] not in seen:
+                    seen.add(u.partition("#")[0])
+                    todo.append(u.partition("#")[0])
+        return best
 
     def _eval(self, user: str, obj: str, rel: str, rw: Mapping[str, Any], path: Any) -> Result:
         if "this" in rw:
@@ -109,5 +139,17 @@ class Reference:
     def list_objects(self, user: str, relation: str, candidates: Iterable[str]) -> set[str]:
         return {o for o in candidates if self.check(user, relation, o)}
 
-    def list_users(self, obj: str, relation: str, candidates: Iterable[str]) -> set[str]:
-        return {u for u in candidates if self.value(u, obj, relation) == (T, True)}
+    def list_users(
+        self, obj: str, relation: str, candidates: Iterable[str]
+    ) -> tuple[set[str], set[str]]:
+        """(listed, undecided): a candidate whose answer met a cycle is undecided, because
+        OpenFGA's ListUsers handles cycles its own way (an exclusion whose subtract loops
+        lists nothing; a loop in a base is just skipped) and can disagree with its Check."""
+        listed, undecided = set(), set()
+        for u in candidates:
+            self.saw_cycle = False
+            if self.value(u, obj, relation) == (T, True):
+                listed.add(u)
+            if self.saw_cycle:
+                undecided.add(u)
+        return listed - undecided, undecided
