@@ -41,7 +41,10 @@ already compiled program, on the conformance conditions (``x < 100``, ``x == 10`
 =======================================  ==========================  =====================
 
 Both gave the right answers on every case; the Rust core is 30–120× faster, so it is the
-one used here (already a dependency). Its gaps, and how they are closed:
+one used here (already a dependency). End to end, :meth:`CompiledCondition.evaluate`
+(context merge, type conversion, CEL) measured 2.4–3 µs for ``x < 100``, 4–6 µs for a
+timestamp comparison, 11–17 µs for ``in_cidr`` or timestamp + duration arithmetic (the
+machine shared with other jobs). Its gaps, and how they are closed:
 
 * it has no static type checker: undeclared variables and a non-``bool`` result are caught
   at compile time by evaluating the program once on zero values of the declared types (a
