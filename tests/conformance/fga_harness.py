@@ -186,6 +186,10 @@ class EngineRunner:
         )
 
 
+#: every surface the suites run through; the service layer and REST register theirs here
+RUNNERS: dict[str, RunnerFactory] = {"engine": EngineRunner}
+
+
 # --- results --------------------------------------------------------------------------------
 
 

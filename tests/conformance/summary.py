@@ -1,4 +1,6 @@
-"""Print the conformance pass counts: ``python tests/conformance/summary.py [-v] [files...]``.
+"""Print the conformance pass counts.
+
+``python tests/conformance/summary.py [-v] [--runner=engine] [files...]``
 
 Per file and per kind (check, list objects, list users; the contextual-tuple reruns and
 the matrix checks run as list queries apart; expected errors counted again on their own),
@@ -13,16 +15,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fga_harness import FILES, EngineRunner, StageResult, cases, run_case, summarize
+from fga_harness import FILES, RUNNERS, StageResult, cases, run_case, summarize
 
 
 def main(argv: list[str]) -> int:
     verbose = "-v" in argv
+    runner = next((a.split("=", 1)[1] for a in argv if a.startswith("--runner=")), "engine")
     files = [a for a in argv if not a.startswith("-")] or list(FILES)
     results: list[StageResult] = []
     t0 = time.perf_counter()
     for case in cases(files):
-        results.extend(run_case(case, EngineRunner))
+        results.extend(run_case(case, RUNNERS[runner]))
     elapsed = time.perf_counter() - t0
     table = summarize(results)
     total_ok = total = 0
@@ -39,7 +42,8 @@ def main(argv: list[str]) -> int:
             print(f"  {bucket:42} {ok:5} / {n:<5} {'ok' if ok == n else 'FAIL'}")
     stages = [r for r in results if not r.skipped]
     green = sum(1 for r in stages if not r.failures)
-    print(f"\nassertions: {total_ok} / {total} passed; stages: {green} / {len(stages)} green")
+    print(f"\nrunner: {runner}")
+    print(f"assertions: {total_ok} / {total} passed; stages: {green} / {len(stages)} green")
     print(f"({elapsed:.1f} s)")
     if verbose:
         for r in results:
