@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 from keyplane.errors import InvalidTupleError, TupleExistsError
@@ -120,3 +123,28 @@ def test_gc_expired_is_per_store(storage: Storage, sid: str) -> None:
     storage.write(other, writes=[Tuple("doc:1", "viewer", "user:a", expires_at=1.0)])
     assert storage.gc_expired(sid, now=10.0) == 0
     assert len(storage.read_tuples(other).items) == 1
+
+
+def test_snapshot_parses_json_only_where_there_is_context(
+    storage: Storage, sid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a call-count guard on the hot path, not a wall-clock one
+    storage.bulk_load(sid, (T(f"doc:{i}#viewer@user:a") for i in range(2000)))
+    storage.write(
+        sid, writes=[Tuple(f"doc:c{i}", "viewer", "user:a", "c", {"i": i}) for i in range(3)]
+    )
+    calls = 0
+    real_loads = json.loads
+
+    def counting_loads(s: str | bytes, **kw: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return real_loads(s, **kw)
+
+    monkeypatch.setattr(json, "loads", counting_loads)
+    _, it = storage.snapshot(sid)
+    assert sum(1 for _ in it) == 2003
+    assert calls == 3
+    _, rows = storage.snapshot_rows(sid)
+    assert sum(1 for _ in rows) == 2003
+    assert calls == 3  # raw rows hand the JSON text over unparsed
