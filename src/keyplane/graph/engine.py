@@ -156,7 +156,7 @@ class Engine:
         """Check many items; each gets its answer or its own error. Items for the same user
         without context or contextual tuples share one memo."""
         out: list[CheckOutcome] = []
-        memos: dict[str, dict[tuple[str, str], int]] = {}
+        shared: dict[str, Req] = {}
         base_view: View | None = None
         for it in items:
             try:
@@ -166,12 +166,13 @@ class Engine:
                         it.user, context=it.context, contextual_tuples=it.contextual_tuples
                     )
                 else:
-                    if base_view is None:
-                        base_view = self.index.view()
-                    memo = memos.get(it.user)
-                    if memo is None:
-                        memo = memos[it.user] = {}
-                    r = self.request(it.user, view=base_view, memo=memo)
+                    # same user, no context: one resolution state (memo, group walks) for all
+                    got = shared.get(it.user)
+                    if got is None:
+                        if base_view is None:
+                            base_view = self.index.view()
+                        got = shared[it.user] = self.request(it.user, view=base_view)
+                    r = got
                 allowed = self._checker.table(r)[otype][it.relation](r, it.object, 0) == ALLOW
                 out.append(CheckOutcome(allowed, None, it.correlation_id))
             except KeyplaneError as exc:

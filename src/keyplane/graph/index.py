@@ -24,6 +24,13 @@ thousands of tuples is stored once):
     the reverse edges (user → objects, same str-or-set values), for list objects, which
     walks the graph from the user's side.
 
+Concurrency: one writer, many readers. :meth:`TupleIndex.add`, :meth:`~TupleIndex.remove`
+and :meth:`~TupleIndex.apply` never mutate a set or dict a reader may be iterating: they
+build the new value and swap it in (copy-on-write, a single reference store under the
+GIL), so checks running in other threads see either the old or the new edge set, never a
+broken one. :meth:`~TupleIndex.load_rows` mutates in place and is meant for building an
+index before it serves.
+
 Expired edges are not removed by a timer: readers compare ``expires_at`` with their clock,
 and :meth:`TupleIndex.purge_expired` drops them whenever the owner wants the memory back.
 
@@ -71,7 +78,9 @@ def _add(d: dict[Any, Val], key: Any, val: str) -> bool:
         return True
     if val in cur:
         return False
-    cur.add(val)  # type: ignore[union-attr]
+    new = set(cur)  # copy-on-write: readers may be iterating ``cur`` right now
+    new.add(val)
+    d[key] = new
     return True
 
 
@@ -86,9 +95,10 @@ def _discard(d: dict[Any, Val], key: Any, val: str) -> bool:
         return True
     if val not in cur:
         return False
-    cur.discard(val)  # type: ignore[union-attr]
-    if len(cur) == 1:
-        d[key] = next(iter(cur))
+    if len(cur) == 2:
+        d[key] = next(x for x in cur if x != val)
+    else:
+        d[key] = {x for x in cur if x != val}  # copy-on-write
     return True
 
 
@@ -177,17 +187,14 @@ class TupleIndex:
         if cond or exp is not None:
             uobj = _intern(f"{utype}:{uid}") if urel else user
             edge: Edge = (uobj, _intern(urel), _kind(utype, uid, urel), cond or None, ctx, exp)
-            sp = self.special.get(key)
-            if sp is None:
-                self.special[key] = sp = {}
+            sp = dict(self.special.get(key) or {})  # copy-on-write
             sp[user] = edge
+            self.special[key] = sp
             if self._view is not None:
                 self._view.has_special = True
             _add(self.rev_special, (user, otype, rel), obj)
         elif urel:
-            us = self.usersets.get(key)
-            if us is None:
-                self.usersets[key] = us = {}
+            us = dict(self.usersets.get(key) or {})  # copy-on-write
             us[user] = (
                 _intern(f"{utype}:{uid}"),
                 _intern(urel),
@@ -196,6 +203,7 @@ class TupleIndex:
                 None,
                 None,
             )
+            self.usersets[key] = us
             _add(self.rev, (user, otype, rel), obj)
         else:
             _add(self.plain, key, user)
@@ -209,18 +217,20 @@ class TupleIndex:
         else:
             us = self.usersets.get(key)
             if us is not None and user in us:
-                del us[user]
-                if not us:
+                if len(us) == 1:
                     del self.usersets[key]
+                else:
+                    self.usersets[key] = {u: e for u, e in us.items() if u != user}
                 found = True
         if found:
             _discard(self.rev, (user, otype, key[1]), key[0])
         else:
             sp = self.special.get(key)
             if sp is not None and user in sp:
-                del sp[user]
-                if not sp:
+                if len(sp) == 1:
                     del self.special[key]
+                else:
+                    self.special[key] = {u: e for u, e in sp.items() if u != user}
                 _discard(self.rev_special, (user, otype, key[1]), key[0])
                 found = True
         if found:
