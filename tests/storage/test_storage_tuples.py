@@ -85,6 +85,25 @@ def test_idempotent_skips_existing_and_missing(storage: Storage, sid: str) -> No
     assert [(c.operation, str(c.tuple)) for c in changes] == [("write", "doc:2#viewer@user:a")]
 
 
+def test_idempotent_write_of_a_different_tuple_still_conflicts(storage: Storage, sid: str) -> None:
+    storage.write(sid, writes=[Tuple("doc:1", "viewer", "user:a", "c", {"x": 1, "y": 2}, 10.0)])
+    # identical (context key order does not matter): a no-op
+    same = Tuple("doc:1", "viewer", "user:a", "c", {"y": 2, "x": 1}, 10)
+    assert storage.write(sid, writes=[same], idempotent=True) == 2
+    for other in [
+        Tuple("doc:1", "viewer", "user:a"),
+        Tuple("doc:1", "viewer", "user:a", "d", {"x": 1, "y": 2}, 10.0),
+        Tuple("doc:1", "viewer", "user:a", "c", {"x": 1}, 10.0),
+        Tuple("doc:1", "viewer", "user:a", "c", {"x": 1, "y": 2}, 20.0),
+        Tuple("doc:1", "viewer", "user:a", "c", {"x": 1, "y": 2}),
+    ]:
+        with pytest.raises(TupleExistsError, match="another condition or expiry"):
+            storage.write(sid, writes=[other], idempotent=True)
+    assert storage.current_revision(sid) == 2
+    (got,) = storage.read_tuples(sid).items
+    assert (got.condition, got.context, got.expires_at) == ("c", {"x": 1, "y": 2}, 10.0)
+
+
 def test_delete_and_rewrite_with_new_condition_in_separate_writes(
     storage: Storage, sid: str
 ) -> None:

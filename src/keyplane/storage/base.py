@@ -160,7 +160,11 @@ class TupleWriter(Protocol):
           the revision is not bumped.
         * Writing a key ``(object, relation, user)`` that exists MUST raise TupleExistsError
           and deleting a missing key MUST raise TupleMissingError, each naming the tuple —
-          unless ``idempotent``, where such entries are skipped silently.
+          unless ``idempotent``, where such entries are skipped silently. As with OpenFGA's
+          ``on_duplicate: ignore``, only an *identical* existing tuple (same condition name,
+          context and expires_at) is skipped; one that differs MUST still raise
+          TupleExistsError, so a changed condition or expiry is never silently dropped
+          (delete it and write it again, in two requests).
         * A key appearing twice in one request (in writes, deletes or both) MUST raise
           InvalidTupleError; so MUST an empty request or a malformed tuple.
         * A successful call MUST bump the store's revision by exactly 1 and append every

@@ -369,6 +369,9 @@ class SQLStorage:
             f"INSERT INTO tuples (store_id, {_COLS}, revision)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
         )
+        q_attrs = self._q(
+            f"SELECT condition_name, condition_context, expires_at FROM tuples WHERE {_KEY_MATCH}"
+        )
         q_log = self._q(_CHANGELOG_INSERT)
 
         def tx(cur: Cursor) -> int:
@@ -388,7 +391,14 @@ class SQLStorage:
                 cur.execute(q_insert, (store_id, *cols, rev))
                 if cur.rowcount != 1:
                     if idempotent:
-                        continue
+                        # as OpenFGA's on_duplicate=ignore: only an identical tuple is a no-op
+                        cur.execute(q_attrs, (store_id, *cols[:6]))
+                        if tuple(cur.fetchone()) == cols[6:]:
+                            continue
+                        raise TupleExistsError(
+                            f"cannot write {t}: it exists with another condition or expiry",
+                            details={"tuple": t.to_dict()},
+                        )
                     raise TupleExistsError(
                         f"cannot write {t}: it already exists", details={"tuple": t.to_dict()}
                     )
