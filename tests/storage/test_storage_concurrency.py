@@ -115,3 +115,27 @@ def test_concurrent_readers_and_writers_share_one_storage(storage: Storage) -> N
         th.join()
     assert not errors
     assert storage.current_revision(sid) == 50
+
+
+def test_two_instances_on_one_database_share_revisions(storage_url: str) -> None:
+    # two Storage objects = two processes' worth of connections (own writer, own pool)
+    a, b = open_storage(storage_url), open_storage(storage_url)
+    try:
+        sid = a.create_store("s").id
+
+        def writer(st: Storage, tag: str) -> list[int]:
+            return [
+                st.write(sid, writes=[Tuple(f"doc:{tag}{i}", "viewer", "user:a")])
+                for i in range(25)
+            ]
+
+        with ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(writer, st, f"{n}-") for n, st in enumerate([a, b, a, b])]
+            revs = sorted(r for f in futures for r in f.result())
+        assert revs == list(range(1, 101))
+        assert a.current_revision(sid) == b.current_revision(sid) == 100
+        log = b.read_changes(sid, page_size=1000).changes
+        assert [c.revision for c in log] == list(range(1, 101))
+    finally:
+        a.close()
+        b.close()
