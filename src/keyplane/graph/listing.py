@@ -37,6 +37,11 @@ from keyplane.graph.tuples import Tuple
 __all__ = ["ReversePlan", "list_objects", "list_users"]
 
 Node = tuple[str, str]  # (object, relation)
+ConsumerRow = tuple[
+    tuple[tuple[str, bool], ...],
+    tuple[tuple[str, str, bool, RelationInfo, bool], ...],
+    tuple[tuple[str, str, str, bool, RelationInfo, bool], ...],
+]
 
 
 # -- the reverse plan of a model -------------------------------------------------------------
@@ -59,6 +64,7 @@ class ReversePlan:
         self.ttu: dict[Node, list[tuple[str, str, str, bool]]] = {}
         self.direct: dict[str, list[tuple[str, str, bool]]] = {}
         self._relevant: dict[Node, frozenset[Node]] = {}
+        self._consumers: dict[Node, dict[Node, ConsumerRow]] = {}
         for tname, rels in model.types.items():
             for rname, info in rels.items():
                 self._leaves(tname, rname, info, info.rewrite, True)
@@ -89,6 +95,34 @@ class ReversePlan:
                 self._leaves(t, r, info, c, False)
         elif op == "difference":
             self._leaves(t, r, info, rw[1], False)
+
+    def consumers(self, target: Node) -> dict[Node, ConsumerRow]:
+        """Per reached ``(type, relation)``, its consumers that can lead to ``target``:
+        (computed, userset, tuple-to-userset) rows with the model lookups done."""
+        got = self._consumers.get(target)
+        if got is not None:
+            return got
+        relevant = self.relevant(target)
+        types = self.model.types
+        out: dict[Node, ConsumerRow] = {}
+        for node in set(self.computed) | set(self.usersets) | set(self.ttu):
+            t, rel = node
+            comp = tuple((r2, ex) for r2, ex in self.computed.get(node, ()) if (t, r2) in relevant)
+            kind = f"{t}#{rel}"
+            uss = tuple(
+                (t2, r2, ex, types[t2][r2], kind in types[t2][r2].plain)
+                for t2, r2, ex in self.usersets.get(node, ())
+                if (t2, r2) in relevant
+            )
+            ttus = tuple(
+                (t2, r2, ts, ex, types[t2][ts], t in types[t2][ts].plain)
+                for t2, r2, ts, ex in self.ttu.get(node, ())
+                if (t2, r2) in relevant
+            )
+            if comp or uss or ttus:
+                out[node] = (comp, uss, ttus)
+        self._consumers[target] = out
+        return out
 
     def relevant(self, target: Node) -> frozenset[Node]:
         """Every (type, relation) from which ``target`` can be reached."""
@@ -165,6 +199,8 @@ def _reverse(
     plan = _plan(model)
     target = (object_type, relation)
     relevant = plan.relevant(target)
+    table = plan.consumers(target)
+    has_special = view.has_special
     rev = view.rev
     rev_special = view.rev_special
     special = view.special
@@ -226,37 +262,34 @@ def _reverse(
                     yield obj
             else:
                 candidates.append(obj)
-        for r2, ex in plan.computed.get((t, rel), ()):
-            if (t, r2) in relevant:
-                reach(obj, t, r2, exact and ex)
-        us_cons = plan.usersets.get((t, rel))
-        if us_cons:
+        cons = table.get((t, rel))
+        if cons is None:
+            continue
+        comp, uss, ttus = cons
+        for r2, ex in comp:
+            reach(obj, t, r2, exact and ex)
+        if uss:
             subject = f"{obj}#{rel}"
-            kind = f"{t}#{rel}"
-            for t2, r2, ex in us_cons:
-                if (t2, r2) not in relevant:
-                    continue
-                info = types[t2][r2]
-                if kind in info.plain:
+            for t2, r2, ex, info, plain_ok in uss:
+                if plain_ok:
                     for o in values_of(rev((subject, t2, r2))):
                         reach(o, t2, r2, exact and ex)
-                for o in values_of(rev_special((subject, t2, r2))):
-                    sp = special((o, r2))
-                    e = sp.get(subject) if sp else None
-                    if e is not None and _edge_ok(info, e, r, o, r2, subject):
-                        reach(o, t2, r2, exact and ex)
-        for t2, r2, ts, ex in plan.ttu.get((t, rel), ()):
-            if (t2, r2) not in relevant:
-                continue
-            tsinfo = types[t2][ts]
-            if t in tsinfo.plain:
+                if has_special:
+                    for o in values_of(rev_special((subject, t2, r2))):
+                        sp = special((o, r2))
+                        e = sp.get(subject) if sp else None
+                        if e is not None and _edge_ok(info, e, r, o, r2, subject):
+                            reach(o, t2, r2, exact and ex)
+        for t2, r2, ts, ex, tsinfo, plain_ok in ttus:
+            if plain_ok:
                 for o in values_of(rev((obj, t2, ts))):
                     reach(o, t2, r2, exact and ex)
-            for o in values_of(rev_special((obj, t2, ts))):
-                sp = special((o, ts))
-                e = sp.get(obj) if sp else None
-                if e is not None and _edge_ok(tsinfo, e, r, o, ts, obj):
-                    reach(o, t2, r2, exact and ex)
+            if has_special:
+                for o in values_of(rev_special((obj, t2, ts))):
+                    sp = special((o, ts))
+                    e = sp.get(obj) if sp else None
+                    if e is not None and _edge_ok(tsinfo, e, r, o, ts, obj):
+                        reach(o, t2, r2, exact and ex)
 
 
 # -- list users --------------------------------------------------------------------------------
