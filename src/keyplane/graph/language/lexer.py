@@ -256,9 +256,45 @@ def clean_dsl(text: str) -> str:
     return "\n".join(out)
 
 
-def _longest(rules: list[tuple[int, re.Pattern[str]]], text: str, pos: int) -> tuple[int, int]:
-    best_type, best_len = 0, 0
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"
+_DIGITS = "0123456789"
+# The characters each non-literal rule can start with (literal rules start with their
+# first character); used to try only the rules that can match at a position.
+_FIRST_CHARS = {
+    SCHEMA_VERSION: _DIGITS,
+    WHITESPACE: "\t \f",
+    CEL_COMMENT: "/",
+    NUM_FLOAT: _DIGITS + ".",
+    NUM_INT: _DIGITS,
+    NUM_UINT: _DIGITS,
+    STRING: "\"'rR",
+    BYTES: "bB",
+    IDENTIFIER: _LETTERS,
+    EXTENDED_IDENTIFIER: _LETTERS,
+    NEWLINE: "\t \f\r\n",
+    CONDITION_PARAM_CONTAINER: "ml",
+    CONDITION_PARAM_TYPE: "bsiudt",
+}
+
+Rules = list[tuple[int, re.Pattern[str]]]
+
+
+def _by_first_char(rules: Rules) -> dict[str, Rules]:
+    index: dict[str, Rules] = {}
     for token_type, pattern in rules:
+        firsts = _FIRST_CHARS.get(token_type) or pattern.pattern.lstrip("\\")[:1]
+        for char in firsts:
+            index.setdefault(char, []).append((token_type, pattern))
+    return index
+
+
+_DEFAULT_INDEX = _by_first_char(_DEFAULT_RULES)
+_CONDITION_INDEX = _by_first_char(_CONDITION_RULES)
+
+
+def _longest(index: dict[str, Rules], text: str, pos: int) -> tuple[int, int]:
+    best_type, best_len = 0, 0
+    for token_type, pattern in index.get(text[pos], ()):
         m = pattern.match(text, pos)
         if m is not None and len(m.group()) > best_len:
             best_type, best_len = token_type, len(m.group())
@@ -273,7 +309,7 @@ def tokenize(text: str) -> tuple[list[Token], list[LexError]]:
     condition_mode = False
     while pos < len(text):
         token_type, length = _longest(
-            _CONDITION_RULES if condition_mode else _DEFAULT_RULES, text, pos
+            _CONDITION_INDEX if condition_mode else _DEFAULT_INDEX, text, pos
         )
         if length == 0:
             errors.append(LexError(text[pos], line, col))

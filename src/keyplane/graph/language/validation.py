@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from keyplane.errors import ModelIssue
-from keyplane.graph.language.entrypoints import has_entry_or_loop
+from keyplane.graph.language.entrypoints import EntryPoints
 from keyplane.graph.language.positions import Collector, Locator
 from keyplane.graph.language.usersets import (
     Leaf,
@@ -183,13 +183,16 @@ class _Validator:
 
     def direct_defined(self, type_name: str, relation: str) -> None:
         items = self.restrictions(type_name, relation)
-        line = self.line(type_name, relation)
+
+        def line() -> int | None:  # looked up only when an issue is reported
+            return self.line(type_name, relation)
+
         if not items:
             self.c.add(
                 f"assignable relation '{relation}' must have types",
                 "assignable-relation-must-have-type",
                 relation,
-                line,
+                line(),
             )
         for item in items:
             target_type, target_rel, wildcard, condition = decode_restriction(item)
@@ -198,7 +201,7 @@ class _Validator:
                     f"`{target_type}` is not a valid type.",
                     "invalid-type",
                     target_type,
-                    line,
+                    line(),
                     resolver=_after_colon,
                 )
             if condition and condition not in self.conditions:
@@ -206,7 +209,7 @@ class _Validator:
                     f"`{condition}` is not a defined condition in the model.",
                     "condition-not-defined",
                     condition,
-                    line,
+                    line(),
                     resolver=_condition_column,
                 )
             if (
@@ -218,7 +221,7 @@ class _Validator:
                     f"`{target_rel}` is not a valid relation for `{target_type}`.",
                     "invalid-relation-type",
                     f"{target_type}#{target_rel}",
-                    line,
+                    line(),
                 )
 
     def not_direct(self, type_name: str, relation: str, tupleset: str) -> None:
@@ -240,13 +243,16 @@ class _Validator:
         if tupleset in relations and relations[tupleset].get("this") is None:
             self.not_direct(type_name, relation, tupleset)
             return
-        line = self.line(type_name, relation)
+
+        def line() -> int | None:  # looked up only when an issue is reported
+            return self.line(type_name, relation)
+
         if tupleset not in relations:
             self.c.add(
                 f"`{tupleset}` is not a valid relation for `{type_name}`.",
                 "invalid-relation-type",
                 f"{target} from {tupleset}",
-                line,
+                line(),
             )
             return
         tupleset_rewrite = relations[tupleset]
@@ -272,7 +278,7 @@ class _Validator:
                     f"`{target}` does not exist on `{tupleset}`, which is of type `{target_type}`.",
                     "invalid-relation-on-tupleset",
                     f"{target} from {tupleset}",
-                    line,
+                    line(),
                 )
 
     def duplicates(self) -> None:
@@ -333,14 +339,13 @@ class _Validator:
                 report(base)
 
     def entry_points(self) -> None:
+        entry_points = EntryPoints(self.index)
         for type_def in self.type_defs:
             name = str(type_def.get("type"))
             type_meta = type_def.get("metadata") or {}
             for rel in type_def.get("relations") or {}:
                 self.track_module((type_meta.get("relations") or {}).get(rel), type_meta)
-                has_entry, loop = has_entry_or_loop(
-                    self.index, name, rel, self.relations(name)[rel], {}
-                )
+                has_entry, loop = entry_points.check(name, rel)
                 if not has_entry:
                     kind = "potential loop" if loop else "no entrypoint"
                     self.c.add(
