@@ -52,7 +52,7 @@ condition office_hours(hour: int) {
 }
 """
 
-console = Console()
+console = Console(width=110, soft_wrap=True)
 
 
 def step(title: str) -> None:
@@ -60,7 +60,9 @@ def step(title: str) -> None:
 
 
 def show(label: str, value: object) -> None:
-    console.print(f"  {label:<58} [bold]{value}[/bold]")
+    if isinstance(value, bool):
+        value = "allowed" if value else "denied"
+    console.print(f"  {label:<48} [bold]{value}[/bold]", highlight=False)
 
 
 def main() -> None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -38,11 +37,15 @@ condition in_hours(hour: int) {
 """
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'keyplane.db'}"
-    return PG_URL
+@pytest.fixture
+def model_dsl() -> str:
+    return MODEL
+
+
+@pytest.fixture
+def database_url(storage_url: str) -> str:
+    """Each service test runs on SQLite and on PostgreSQL (``storage_url`` in tests/conftest.py)."""
+    return storage_url
 
 
 @pytest.fixture

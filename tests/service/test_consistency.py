@@ -14,13 +14,12 @@ import sys
 import textwrap
 import time
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
 from keyplane import Keyplane, Settings
 from keyplane.errors import ConsistencyTimeoutError
-
-from .conftest import MODEL, PG_URL
 
 pytestmark = pytest.mark.postgres
 
@@ -35,9 +34,9 @@ WRITER = textwrap.dedent(
 )
 
 
-def _write_in_other_process(store: str, tuples: list[str]) -> int:
+def _write_in_other_process(url: str, store: str, tuples: list[str]) -> int:
     out = subprocess.run(
-        [sys.executable, "-c", WRITER, PG_URL, store, json.dumps(tuples)],
+        [sys.executable, "-c", WRITER, url, store, json.dumps(tuples)],
         check=True,
         capture_output=True,
         text=True,
@@ -47,13 +46,16 @@ def _write_in_other_process(store: str, tuples: list[str]) -> int:
 
 
 @pytest.fixture
-def reader() -> Keyplane:
+def reader(postgres_schema_url: str, model_dsl: str) -> Iterator[Keyplane]:
     store = f"c-{uuid.uuid4().hex[:12]}"
     settings = Settings(
-        database_url=PG_URL, poll_interval=0.0, consistency_timeout=2.0, default_store=store
+        database_url=postgres_schema_url,
+        poll_interval=0.0,
+        consistency_timeout=2.0,
+        default_store=store,
     )
     kp = Keyplane.open(settings=settings)
-    kp.write_model(MODEL)
+    kp.write_model(model_dsl)
     yield kp
     kp.delete_store(store)
     kp.close()
@@ -63,7 +65,8 @@ def test_write_on_one_process_is_seen_by_a_check_on_another(reader: Keyplane) ->
     store = reader.services.settings.default_store
     # load the reader's in-memory graph before the other process writes
     assert not reader.check("user:anne", "viewer", "document:d1").allowed
-    rev = _write_in_other_process(store, ["document:d1#owner@user:anne"])
+    url = reader.services.settings.database_url
+    rev = _write_in_other_process(url, store, ["document:d1#owner@user:anne"])
     # without a revision, the reader (tailer off) still answers from its stale graph...
     assert not reader.check("user:anne", "viewer", "document:d1").allowed
     # ...with at_least_as_fresh it catches up first and honours the write
@@ -80,14 +83,14 @@ def test_unreached_revision_times_out(reader: Keyplane) -> None:
     assert info.value.details["requested"] == current + 50
 
 
-def test_background_tailer_picks_up_remote_writes() -> None:
+def test_background_tailer_picks_up_remote_writes(postgres_schema_url: str, model_dsl: str) -> None:
     store = f"c-{uuid.uuid4().hex[:12]}"
-    settings = Settings(database_url=PG_URL, poll_interval=0.05, default_store=store)
+    settings = Settings(database_url=postgres_schema_url, poll_interval=0.05, default_store=store)
     with Keyplane.open(settings=settings) as kp:
-        kp.write_model(MODEL)
+        kp.write_model(model_dsl)
         try:
             assert not kp.check("user:bob", "viewer", "document:d2").allowed
-            _write_in_other_process(store, ["document:d2#owner@user:bob"])
+            _write_in_other_process(postgres_schema_url, store, ["document:d2#owner@user:bob"])
             deadline = time.monotonic() + 10
             while not kp.check("user:bob", "viewer", "document:d2").allowed:
                 assert time.monotonic() < deadline, "tailer never applied the remote write"

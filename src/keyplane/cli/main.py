@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from keyplane.config import Settings
@@ -81,7 +82,7 @@ def _open(db: str | None) -> Iterator[Keyplane]:
 
 
 def _fail(exc: KeyplaneError) -> typer.Exit:
-    err.print(f"[red]error[{exc.code}][/red]: {exc.message}", highlight=False, markup=True)
+    err.print(f"[red]error\\[{exc.code}][/red]: {escape(exc.message)}", highlight=False)
     if isinstance(exc, InvalidModelError):
         for issue in exc.errors:
             where = (
@@ -286,7 +287,7 @@ def tuple_read(
     as_json: JsonOpt = False,
 ) -> None:
     """Read stored tuples matching the filters."""
-    found = []
+    found: list[Any] = []
     with _open(db) as kp:
         token = None
         while len(found) < limit:

@@ -91,7 +91,8 @@ def check(
     at_least_as_fresh: int | None = None,
 ) -> Decision:
     engine, graph, ctx = _prepare(svc, store_id, model_id, at_least_as_fresh, contextual_tuples)
-    allowed = engine.check(user, relation, object, context=context, contextual_tuples=ctx)
+    with graph.lock:
+        allowed = engine.check(user, relation, object, context=context, contextual_tuples=ctx)
     return Decision(allowed, engine.model.model_id or "", graph.revision)
 
 
@@ -105,8 +106,15 @@ def batch_check(
 ) -> list[BatchItemResult]:
     """Check many tuples at once; one item's error does not fail the others."""
     check_limit("checks", items, svc.settings.max_batch_check)
-    engine, _graph, _ = _prepare(svc, store_id, model_id, at_least_as_fresh, None)
+    engine, graph, _ = _prepare(svc, store_id, model_id, at_least_as_fresh, None)
     out: list[BatchItemResult] = []
+    with graph.lock:
+        return _batch(svc, engine, items, out)
+
+
+def _batch(
+    svc: Services, engine: Engine, items: Sequence[BatchItem], out: list[BatchItemResult]
+) -> list[BatchItemResult]:
     for it in items:
         try:
             ctx = to_tuples(it.contextual_tuples)
@@ -131,8 +139,9 @@ def expand(
     model_id: str | None = None,
     at_least_as_fresh: int | None = None,
 ) -> dict[str, Any]:
-    engine, _g, ctx = _prepare(svc, store_id, model_id, at_least_as_fresh, contextual_tuples)
-    return engine.expand(object, relation, context=context, contextual_tuples=ctx)
+    engine, g, ctx = _prepare(svc, store_id, model_id, at_least_as_fresh, contextual_tuples)
+    with g.lock:
+        return engine.expand(object, relation, context=context, contextual_tuples=ctx)
 
 
 def list_objects(
@@ -148,10 +157,14 @@ def list_objects(
     at_least_as_fresh: int | None = None,
 ) -> Iterator[str]:
     """Every object of ``object_type`` the user holds ``relation`` on — complete, streamed."""
-    engine, _g, ctx = _prepare(svc, store_id, model_id, at_least_as_fresh, contextual_tuples)
-    return iter(
-        engine.list_objects(user, relation, object_type, context=context, contextual_tuples=ctx)
-    )
+    engine, g, ctx = _prepare(svc, store_id, model_id, at_least_as_fresh, contextual_tuples)
+    # materialised under the graph lock: the engine's generator walks live index sets, which
+    # the changelog tailer may mutate between two items of a lazily consumed stream
+    with g.lock:
+        found = list(
+            engine.list_objects(user, relation, object_type, context=context, contextual_tuples=ctx)
+        )
+    return iter(found)
 
 
 def list_users(
@@ -166,8 +179,9 @@ def list_users(
     model_id: str | None = None,
     at_least_as_fresh: int | None = None,
 ) -> list[str]:
-    engine, _g, ctx = _prepare(svc, store_id, model_id, at_least_as_fresh, contextual_tuples)
-    return engine.list_users(object, relation, filters, context=context, contextual_tuples=ctx)
+    engine, g, ctx = _prepare(svc, store_id, model_id, at_least_as_fresh, contextual_tuples)
+    with g.lock:
+        return engine.list_users(object, relation, filters, context=context, contextual_tuples=ctx)
 
 
 def explain(
@@ -182,5 +196,6 @@ def explain(
     model_id: str | None = None,
     at_least_as_fresh: int | None = None,
 ) -> Explanation:
-    engine, _g, ctx = _prepare(svc, store_id, model_id, at_least_as_fresh, contextual_tuples)
-    return engine.explain(user, relation, object, context=context, contextual_tuples=ctx)
+    engine, g, ctx = _prepare(svc, store_id, model_id, at_least_as_fresh, contextual_tuples)
+    with g.lock:
+        return engine.explain(user, relation, object, context=context, contextual_tuples=ctx)

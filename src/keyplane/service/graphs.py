@@ -30,6 +30,7 @@ from keyplane.errors import ConsistencyTimeoutError, ModelNotFoundError
 from keyplane.graph.compiled import CompiledModel
 from keyplane.graph.engine import Engine
 from keyplane.graph.index import TupleIndex
+from keyplane.graph.tuples import Tuple
 from keyplane.storage.base import Storage
 
 __all__ = ["GraphRegistry", "StoreGraph"]
@@ -44,7 +45,12 @@ class StoreGraph:
     store_id: str
     index: TupleIndex
     revision: int
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    # ``lock`` guards the index: held by queries while they read it and by catch-up while it
+    # mutates it (a query iterating a set must never see it change size). ``catch_up_lock``
+    # serialises catch-ups, which read the database while holding it — queries never wait
+    # on the database, only on the in-memory apply.
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    catch_up_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class GraphRegistry:
@@ -95,30 +101,37 @@ class GraphRegistry:
     def catch_up(self, store_id: str) -> int:
         """Apply every change committed after the graph's revision; return the new revision."""
         g = self.graph(store_id)
-        with g.lock:
+        with g.catch_up_lock:
             while True:
                 page = self._storage.read_changes(
                     store_id, after_revision=g.revision, page_size=_CHANGES_PAGE
                 )
-                if not page.changes:
+                if not page.changes and page.last_revision <= g.revision:
                     break
-                writes = [c.tuple for c in page.changes if c.operation == "write"]
-                deletes = [c.tuple for c in page.changes if c.operation == "delete"]
-                # changes within one page are ordered; apply in order so a delete followed by
-                # a re-write of the same key (or the reverse) ends in the right state.
-                if writes and deletes:
+                with g.lock:
+                    # apply in changelog order, so a delete then a re-write of one key (or the
+                    # reverse) within a page ends in the right state
+                    run_op, run = "", list[Tuple]()
                     for c in page.changes:
-                        if c.operation == "write":
-                            g.index.apply((c.tuple,), ())
-                        else:
-                            g.index.apply((), (c.tuple,))
-                else:
-                    g.index.apply(writes, deletes)
-                g.revision = page.last_revision
-                g.index.revision = g.revision
-                if len(page.changes) < _CHANGES_PAGE:
+                        if c.operation != run_op and run:
+                            self._apply(g, run_op, run)
+                            run = []
+                        run_op = c.operation
+                        run.append(c.tuple)
+                    if run:
+                        self._apply(g, run_op, run)
+                    g.revision = max(g.revision, page.last_revision)
+                    g.index.revision = g.revision
+                if not page.has_more:
                     break
         return g.revision
+
+    @staticmethod
+    def _apply(g: StoreGraph, op: str, run: list[Tuple]) -> None:
+        if op == "write":
+            g.index.apply(run, ())
+        else:
+            g.index.apply((), run)
 
     def wait_for(self, store_id: str, revision: int, *, timeout: float) -> int:
         """Block until the graph reflects ``revision`` (pulling the changelog), or time out."""
