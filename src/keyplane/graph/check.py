@@ -168,6 +168,8 @@ class Checker:
         self.model = model
         self.nodes: dict[str, dict[str, NodeFn]] = {t: {} for t in model.types}
         self._safe: Checker | None = self if wrap_all else None
+        #: request user -> parse_request_user(...) result (users repeat; validation is pure)
+        self.users: dict[str, tuple[str, str, str]] = {}
         deps = {
             (t, r): _deps(model, info)
             for t, rels in model.types.items()

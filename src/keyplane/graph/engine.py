@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CheckItem", "CheckOutcome", "Engine"]
 
+_USER_CACHE = 65_536  # validated request users remembered per model (cleared when full)
+
 
 @dataclass(frozen=True, slots=True)
 class CheckItem:
@@ -120,7 +122,14 @@ class Engine:
         memo: dict[tuple[str, str], int] | None = None,
     ) -> Req:
         """Build the resolution state for ``user`` (validated; 2000 on a bad user)."""
-        utype, ukind, u = parse_request_user(self.model, user)
+        users = self._checker.users
+        parsed = users.get(user)
+        if parsed is None:
+            parsed = parse_request_user(self.model, user)
+            if len(users) >= _USER_CACHE:
+                users.clear()
+            users[user] = parsed
+        utype, ukind, u = parsed
         if view is None:
             view = self.view(contextual_tuples)
         return Req(
@@ -149,8 +158,13 @@ class Engine:
     ) -> bool:
         """Whether ``user`` has ``relation`` on ``object`` (OpenFGA Check)."""
         otype = self._object_relation(object, relation)
-        r = self.request(user, context=context, contextual_tuples=contextual_tuples)
-        return self._checker.table(r)[otype][relation](r, object, 0) == ALLOW
+        r = self.request(
+            user,
+            context=context,
+            view=self.view(contextual_tuples) if contextual_tuples else self.index.view(),
+        )
+        nodes = self._checker.table(r) if r.is_userset else self._checker.nodes
+        return nodes[otype][relation](r, object, 0) == ALLOW
 
     def batch_check(self, items: Sequence[CheckItem]) -> list[CheckOutcome]:
         """Check many items; each gets its answer or its own error. Items for the same user
