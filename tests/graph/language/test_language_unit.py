@@ -170,3 +170,23 @@ def test_cyclic_models_are_checked_quickly() -> None:
 )
 def test_object_ids(object_id: str, valid: bool) -> None:
     assert validate_object_id(object_id) is valid
+
+
+def test_deep_nesting_is_an_issue_not_a_crash() -> None:
+    deep_dsl = (
+        "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user]\n"
+        "    define b: " + "(" * 3000 + "a" + ")" * 3000 + "\n"
+    )
+    assert [i.message for i in validate_dsl(deep_dsl)] == ["the model is nested too deeply"]
+    userset: dict[str, object] = {"computedUserset": {"relation": "a"}}
+    for _ in range(200):
+        userset = {"union": {"child": [userset, {"computedUserset": {"relation": "a"}}]}}
+    model = {
+        "schema_version": "1.1",
+        "type_definitions": [{"type": "doc", "relations": {"a": userset}}],
+    }
+    assert [i.message for i in validate_model(model)] == ["the model is nested too deeply"]
+    with pytest.raises(InvalidModelError):
+        write_dsl(model)
+    with pytest.raises(InvalidModelError):
+        load_model(json.dumps(model))

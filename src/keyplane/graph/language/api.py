@@ -12,7 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from keyplane.errors import InvalidModelError, ModelIssue
-from keyplane.graph.language.json_model import normalize_model, read_json, shape_issues
+from keyplane.graph.language.json_model import (
+    depth_issue,
+    normalize_model,
+    read_json,
+    shape_issues,
+)
 from keyplane.graph.language.parser import parse
 from keyplane.graph.language.validation import validate
 
@@ -55,6 +60,9 @@ def validate_model_lines(model: Mapping[str, Any], text: str) -> list[ModelIssue
 
 def validate_model(model: Mapping[str, Any]) -> list[ModelIssue]:
     """Issues of a model given as JSON (no positions): its shape, then its semantics."""
+    issue = depth_issue(model)
+    if issue is not None:
+        return [issue]
     normalized = normalize_model(model)
     return shape_issues(normalized) or validate(normalized)
 

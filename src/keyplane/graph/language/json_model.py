@@ -18,9 +18,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from keyplane.errors import ModelIssue
+from keyplane.errors import InvalidModelError, ModelIssue
 
-__all__ = ["normalize_model", "read_json", "shape_issues"]
+__all__ = ["MAX_DEPTH", "depth_issue", "normalize_model", "read_json", "shape_issues"]
+
+# Deepest nesting of JSON objects and arrays accepted in a model (a rewrite operator takes
+# three levels), so that recursive processing can never exhaust the stack.
+MAX_DEPTH = 100
+TOO_DEEP = "the model is nested too deeply"
 
 _ALIASES = {
     "schemaVersion": "schema_version",
@@ -52,8 +57,25 @@ def _normalize(value: Any, *, names: bool = False) -> Any:
     return value
 
 
+def depth_issue(value: Any) -> ModelIssue | None:
+    """An issue when ``value`` nests objects and arrays deeper than :data:`MAX_DEPTH`."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return ModelIssue(TOO_DEEP, _SHAPE)
+        if isinstance(item, Mapping):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return None
+
+
 def normalize_model(model: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``model`` in the canonical spelling, without ``null`` members."""
+    issue = depth_issue(model)
+    if issue is not None:
+        raise InvalidModelError(issue.message, errors=[issue])
     result: dict[str, Any] = _normalize(model)
     return result
 
@@ -62,6 +84,8 @@ def read_json(text: str) -> tuple[dict[str, Any] | None, list[ModelIssue]]:
     """Parse JSON text into a model dict, or say why it is not one."""
     try:
         value = json.loads(text)
+    except RecursionError:
+        return None, [ModelIssue(TOO_DEEP, _SHAPE)]
     except json.JSONDecodeError as err:
         return None, [ModelIssue(f"invalid JSON: {err.msg}", _SHAPE, line=(err.lineno - 1,) * 2)]
     if not isinstance(value, dict):

@@ -380,5 +380,16 @@ def parse(text: str) -> ParseResult:
                 column=(err.column, err.column + 1),
             )
         )
-    parser.main()
+    try:
+        parser.main()
+    except RecursionError:
+        tok = parser.lt()
+        parser.errors.append(
+            ModelIssue(
+                message="the model is nested too deeply",
+                error_type="nesting-too-deep",
+                line=(tok.line, tok.line),
+                column=(tok.column, tok.column + len(tok.text)),
+            )
+        )
     return ParseResult(model=parser.model, errors=parser.errors + parser.listener_errors)
