@@ -22,6 +22,7 @@ from keyplane.graph.explain import Explanation
 from keyplane.graph.tuples import Tuple
 from keyplane.service import access, models, stores, tuples
 from keyplane.service.access import BatchItem, BatchItemResult, Decision
+from keyplane.service.auth import Caller
 from keyplane.service.context import Services
 from keyplane.service.inputs import TupleLike
 from keyplane.service.tuples import WriteResult
@@ -33,8 +34,10 @@ __all__ = ["Keyplane"]
 class Keyplane:
     """One handle on a Keyplane database and the in-memory graphs of its stores."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, *, caller: Caller | None = None) -> None:
         self.services = services
+        # in-process embedding is trusted: whoever holds the database holds everything
+        self.caller = caller or Caller.system_caller()
 
     @classmethod
     def open(
@@ -53,7 +56,7 @@ class Keyplane:
                 kp.services.storage.get_store(settings.default_store)
             except StoreNotFoundError:
                 stores.create_store(
-                    kp.services, settings.default_store, store_id=settings.default_store
+                    kp.services, kp.caller, settings.default_store, store_id=settings.default_store
                 )
         return kp
 
@@ -72,30 +75,30 @@ class Keyplane:
     # stores -------------------------------------------------------------------------------
 
     def create_store(self, name: str, *, store_id: str | None = None) -> StoreInfo:
-        return stores.create_store(self.services, name, store_id=store_id)
+        return stores.create_store(self.services, self.caller, name, store_id=store_id)
 
     def get_store(self, store_id: str) -> StoreInfo:
-        return stores.get_store(self.services, store_id)
+        return stores.get_store(self.services, self.caller, store_id)
 
     def list_stores(
         self, *, page_size: int = 100, continuation_token: str | None = None
     ) -> Page[StoreInfo]:
         return stores.list_stores(
-            self.services, page_size=page_size, continuation_token=continuation_token
+            self.services, self.caller, page_size=page_size, continuation_token=continuation_token
         )
 
     def delete_store(self, store_id: str) -> None:
-        stores.delete_store(self.services, store_id)
+        stores.delete_store(self.services, self.caller, store_id)
 
     # models -------------------------------------------------------------------------------
 
     def write_model(
         self, source: str | Mapping[str, Any], *, store: str | None = None
     ) -> ModelRecord:
-        return models.write_model(self.services, self._store(store), source)
+        return models.write_model(self.services, self.caller, self._store(store), source)
 
     def read_model(self, model_id: str | None = None, *, store: str | None = None) -> ModelRecord:
-        return models.read_model(self.services, self._store(store), model_id)
+        return models.read_model(self.services, self.caller, self._store(store), model_id)
 
     def list_models(
         self,
@@ -106,6 +109,7 @@ class Keyplane:
     ) -> Page[ModelRecord]:
         return models.list_models(
             self.services,
+            self.caller,
             self._store(store),
             page_size=page_size,
             continuation_token=continuation_token,
@@ -124,6 +128,7 @@ class Keyplane:
     ) -> WriteResult:
         return tuples.write_tuples(
             self.services,
+            self.caller,
             self._store(store),
             writes=writes,
             deletes=deletes,
@@ -135,7 +140,7 @@ class Keyplane:
         self, deletes: Iterable[TupleLike], *, store: str | None = None, idempotent: bool = False
     ) -> WriteResult:
         return tuples.write_tuples(
-            self.services, self._store(store), deletes=deletes, idempotent=idempotent
+            self.services, self.caller, self._store(store), deletes=deletes, idempotent=idempotent
         )
 
     def read_tuples(
@@ -150,6 +155,7 @@ class Keyplane:
     ) -> Page[Tuple]:
         return tuples.read_tuples(
             self.services,
+            self.caller,
             self._store(store),
             object=object,
             relation=relation,
@@ -168,6 +174,7 @@ class Keyplane:
     ) -> ChangesPage:
         return tuples.read_changes(
             self.services,
+            self.caller,
             self._store(store),
             after_revision=after_revision,
             page_size=page_size,
@@ -175,7 +182,7 @@ class Keyplane:
         )
 
     def gc_expired(self, *, store: str | None = None) -> int:
-        return tuples.gc_expired(self.services, self._store(store))
+        return tuples.gc_expired(self.services, self.caller, self._store(store))
 
     # access queries -----------------------------------------------------------------------
 
@@ -193,6 +200,7 @@ class Keyplane:
     ) -> Decision:
         return access.check(
             self.services,
+            self.caller,
             self._store(store),
             user,
             relation,
@@ -213,6 +221,7 @@ class Keyplane:
     ) -> list[BatchItemResult]:
         return access.batch_check(
             self.services,
+            self.caller,
             self._store(store),
             items,
             model_id=model_id,
@@ -232,6 +241,7 @@ class Keyplane:
     ) -> dict[str, Any]:
         return access.expand(
             self.services,
+            self.caller,
             self._store(store),
             object,
             relation,
@@ -255,6 +265,7 @@ class Keyplane:
     ) -> Iterator[str]:
         return access.list_objects(
             self.services,
+            self.caller,
             self._store(store),
             user,
             relation,
@@ -279,6 +290,7 @@ class Keyplane:
     ) -> list[str]:
         return access.list_users(
             self.services,
+            self.caller,
             self._store(store),
             object,
             relation,
@@ -303,6 +315,7 @@ class Keyplane:
     ) -> Explanation:
         return access.explain(
             self.services,
+            self.caller,
             self._store(store),
             user,
             relation,

@@ -25,6 +25,8 @@ each surface (REST, CLI, MCP) maps them in one table of its own.
     │   ├── TupleExistsError            tuple_exists            (2017)
     │   ├── TupleMissingError           tuple_missing           (2017)
     │   └── StoreExistsError            store_exists
+    ├── AuthenticationError             unauthenticated         no, unknown, expired or revoked key
+    ├── PermissionDeniedError           permission_denied       the caller's roles do not allow it
     ├── ConsistencyTimeoutError         consistency_timeout     a revision was not reached in time
     └── StorageError                    storage_error           the database failed
 """
@@ -36,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 __all__ = [
+    "AuthenticationError",
     "ConditionError",
     "ConflictError",
     "ConsistencyTimeoutError",
@@ -47,6 +50,7 @@ __all__ = [
     "ModelIssue",
     "ModelNotFoundError",
     "NotFoundError",
+    "PermissionDeniedError",
     "RelationNotFoundError",
     "ResolutionTooComplexError",
     "StorageError",
@@ -215,6 +219,20 @@ class TupleMissingError(ConflictError):
 
 class StoreExistsError(ConflictError):
     code = "store_exists"
+    fga_code: ClassVar[int | None] = None
+
+
+class AuthenticationError(KeyplaneError):
+    """The caller did not prove who it is: no key, an unknown, expired or revoked key."""
+
+    code = "unauthenticated"
+    fga_code: ClassVar[int | None] = None
+
+
+class PermissionDeniedError(KeyplaneError):
+    """The caller is known, but Keyplane's own model does not let it do this."""
+
+    code = "permission_denied"
     fga_code: ClassVar[int | None] = None
 
 

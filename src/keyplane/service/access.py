@@ -15,6 +15,7 @@ from typing import Any
 from keyplane.errors import KeyplaneError
 from keyplane.graph.engine import Engine
 from keyplane.graph.explain import Explanation
+from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
 from keyplane.service.graphs import StoreGraph
 from keyplane.service.inputs import TupleLike, check_limit, to_tuples
@@ -65,11 +66,13 @@ class BatchItemResult:
 
 def _prepare(
     svc: Services,
+    caller: Caller,
     store_id: str,
     model_id: str | None,
     at_least_as_fresh: int | None,
     contextual: Iterable[TupleLike] | None,
 ) -> tuple[Engine, StoreGraph, list[Any]]:
+    authorize(svc, caller, Permission.QUERY, store_id)
     engine, graph = svc.graphs.engine(store_id, model_id)
     if at_least_as_fresh is not None and graph.revision < at_least_as_fresh:
         svc.graphs.wait_for(store_id, at_least_as_fresh, timeout=svc.settings.consistency_timeout)
@@ -80,6 +83,7 @@ def _prepare(
 
 def check(
     svc: Services,
+    caller: Caller,
     store_id: str,
     user: str,
     relation: str,
@@ -90,7 +94,9 @@ def check(
     model_id: str | None = None,
     at_least_as_fresh: int | None = None,
 ) -> Decision:
-    engine, graph, ctx = _prepare(svc, store_id, model_id, at_least_as_fresh, contextual_tuples)
+    engine, graph, ctx = _prepare(
+        svc, caller, store_id, model_id, at_least_as_fresh, contextual_tuples
+    )
     with graph.lock:
         allowed = engine.check(user, relation, object, context=context, contextual_tuples=ctx)
     return Decision(allowed, engine.model.model_id or "", graph.revision)
@@ -98,6 +104,7 @@ def check(
 
 def batch_check(
     svc: Services,
+    caller: Caller,
     store_id: str,
     items: Sequence[BatchItem],
     *,
@@ -106,7 +113,7 @@ def batch_check(
 ) -> list[BatchItemResult]:
     """Check many tuples at once; one item's error does not fail the others."""
     check_limit("checks", items, svc.settings.max_batch_check)
-    engine, graph, _ = _prepare(svc, store_id, model_id, at_least_as_fresh, None)
+    engine, graph, _ = _prepare(svc, caller, store_id, model_id, at_least_as_fresh, None)
     out: list[BatchItemResult] = []
     with graph.lock:
         return _batch(svc, engine, items, out)
@@ -130,6 +137,7 @@ def _batch(
 
 def expand(
     svc: Services,
+    caller: Caller,
     store_id: str,
     object: str,
     relation: str,
@@ -139,13 +147,14 @@ def expand(
     model_id: str | None = None,
     at_least_as_fresh: int | None = None,
 ) -> dict[str, Any]:
-    engine, g, ctx = _prepare(svc, store_id, model_id, at_least_as_fresh, contextual_tuples)
+    engine, g, ctx = _prepare(svc, caller, store_id, model_id, at_least_as_fresh, contextual_tuples)
     with g.lock:
         return engine.expand(object, relation, context=context, contextual_tuples=ctx)
 
 
 def list_objects(
     svc: Services,
+    caller: Caller,
     store_id: str,
     user: str,
     relation: str,
@@ -157,7 +166,7 @@ def list_objects(
     at_least_as_fresh: int | None = None,
 ) -> Iterator[str]:
     """Every object of ``object_type`` the user holds ``relation`` on — complete, streamed."""
-    engine, g, ctx = _prepare(svc, store_id, model_id, at_least_as_fresh, contextual_tuples)
+    engine, g, ctx = _prepare(svc, caller, store_id, model_id, at_least_as_fresh, contextual_tuples)
     # materialised under the graph lock: the engine's generator walks live index sets, which
     # the changelog tailer may mutate between two items of a lazily consumed stream
     with g.lock:
@@ -169,6 +178,7 @@ def list_objects(
 
 def list_users(
     svc: Services,
+    caller: Caller,
     store_id: str,
     object: str,
     relation: str,
@@ -179,13 +189,14 @@ def list_users(
     model_id: str | None = None,
     at_least_as_fresh: int | None = None,
 ) -> list[str]:
-    engine, g, ctx = _prepare(svc, store_id, model_id, at_least_as_fresh, contextual_tuples)
+    engine, g, ctx = _prepare(svc, caller, store_id, model_id, at_least_as_fresh, contextual_tuples)
     with g.lock:
         return engine.list_users(object, relation, filters, context=context, contextual_tuples=ctx)
 
 
 def explain(
     svc: Services,
+    caller: Caller,
     store_id: str,
     user: str,
     relation: str,
@@ -196,6 +207,6 @@ def explain(
     model_id: str | None = None,
     at_least_as_fresh: int | None = None,
 ) -> Explanation:
-    engine, g, ctx = _prepare(svc, store_id, model_id, at_least_as_fresh, contextual_tuples)
+    engine, g, ctx = _prepare(svc, caller, store_id, model_id, at_least_as_fresh, contextual_tuples)
     with g.lock:
         return engine.explain(user, relation, object, context=context, contextual_tuples=ctx)

@@ -13,14 +13,18 @@ from typing import Any
 from keyplane.errors import ValidationError
 from keyplane.graph.compiled import CompiledModel
 from keyplane.graph.language import load_model, write_dsl
+from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
 from keyplane.storage.base import ModelRecord, Page
 
 __all__ = ["list_models", "read_model", "render_model", "write_model"]
 
 
-def write_model(svc: Services, store_id: str, source: str | Mapping[str, Any]) -> ModelRecord:
+def write_model(
+    svc: Services, caller: Caller, store_id: str, source: str | Mapping[str, Any]
+) -> ModelRecord:
     """Validate ``source`` (DSL text, JSON text or a JSON dict) and store it as a new version."""
+    authorize(svc, caller, Permission.WRITE_MODEL, store_id)
     svc.storage.get_store(store_id)
     model = load_model(source)
     CompiledModel.compile(model)  # the engine's own structural checks, before anything is stored
@@ -29,7 +33,10 @@ def write_model(svc: Services, store_id: str, source: str | Mapping[str, Any]) -
     return rec
 
 
-def read_model(svc: Services, store_id: str, model_id: str | None = None) -> ModelRecord:
+def read_model(
+    svc: Services, caller: Caller, store_id: str, model_id: str | None = None
+) -> ModelRecord:
+    authorize(svc, caller, Permission.READ_STORE, store_id)
     if model_id is None:
         rec = svc.storage.latest_model(store_id)
         if rec is None:
@@ -40,8 +47,14 @@ def read_model(svc: Services, store_id: str, model_id: str | None = None) -> Mod
 
 
 def list_models(
-    svc: Services, store_id: str, *, page_size: int = 50, continuation_token: str | None = None
+    svc: Services,
+    caller: Caller,
+    store_id: str,
+    *,
+    page_size: int = 50,
+    continuation_token: str | None = None,
 ) -> Page[ModelRecord]:
+    authorize(svc, caller, Permission.READ_STORE, store_id)
     size = min(page_size, svc.settings.max_page_size)
     return svc.storage.list_models(store_id, page_size=size, continuation_token=continuation_token)
 

@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
+from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
 from keyplane.storage.base import Page, StoreInfo
 
 __all__ = ["create_store", "delete_store", "get_store", "list_stores"]
 
 
-def create_store(svc: Services, name: str, *, store_id: str | None = None) -> StoreInfo:
+def create_store(
+    svc: Services, caller: Caller, name: str, *, store_id: str | None = None
+) -> StoreInfo:
+    authorize(svc, caller, Permission.CREATE_STORE)
     return svc.storage.create_store(name, store_id=store_id)
 
 
-def get_store(svc: Services, store_id: str) -> StoreInfo:
+def get_store(svc: Services, caller: Caller, store_id: str) -> StoreInfo:
+    authorize(svc, caller, Permission.READ_STORE, store_id)
     return svc.storage.get_store(store_id)
 
 
 def list_stores(
-    svc: Services, *, page_size: int = 100, continuation_token: str | None = None
+    svc: Services, caller: Caller, *, page_size: int = 100, continuation_token: str | None = None
 ) -> Page[StoreInfo]:
+    authorize(svc, caller, Permission.LIST_STORES)
     size = min(page_size, svc.settings.max_page_size)
     return svc.storage.list_stores(page_size=size, continuation_token=continuation_token)
 
 
-def delete_store(svc: Services, store_id: str) -> None:
+def delete_store(svc: Services, caller: Caller, store_id: str) -> None:
+    authorize(svc, caller, Permission.DELETE_STORE, store_id)
     svc.storage.delete_store(store_id)
     svc.graphs.forget(store_id)

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from keyplane.graph.tuples import Tuple
+from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
 from keyplane.service.inputs import TupleLike, check_limit, to_tuples
 from keyplane.storage.base import ChangesPage, Page
@@ -22,6 +23,7 @@ class WriteResult:
 
 def write_tuples(
     svc: Services,
+    caller: Caller,
     store_id: str,
     *,
     writes: Iterable[TupleLike] | None = None,
@@ -36,6 +38,7 @@ def write_tuples(
     allow (2027). Writing an existing tuple or deleting a missing one is a conflict unless
     ``idempotent``. Nothing is written when anything fails.
     """
+    authorize(svc, caller, Permission.WRITE_TUPLES, store_id)
     w, d = to_tuples(writes), to_tuples(deletes)
     check_limit("writes+deletes", [*w, *d], svc.settings.max_write_tuples)
     model = svc.graphs.model(store_id, model_id)
@@ -48,6 +51,7 @@ def write_tuples(
 
 def read_tuples(
     svc: Services,
+    caller: Caller,
     store_id: str,
     *,
     object: str | None = None,
@@ -56,6 +60,7 @@ def read_tuples(
     page_size: int = 100,
     continuation_token: str | None = None,
 ) -> Page[Tuple]:
+    authorize(svc, caller, Permission.READ_TUPLES, store_id)
     size = min(page_size, svc.settings.max_page_size)
     return svc.storage.read_tuples(
         store_id,
@@ -69,20 +74,23 @@ def read_tuples(
 
 def read_changes(
     svc: Services,
+    caller: Caller,
     store_id: str,
     *,
     after_revision: int = 0,
     page_size: int = 100,
     object_type: str | None = None,
 ) -> ChangesPage:
+    authorize(svc, caller, Permission.READ_CHANGES, store_id)
     size = min(page_size, svc.settings.max_page_size)
     return svc.storage.read_changes(
         store_id, after_revision=after_revision, page_size=size, object_type=object_type
     )
 
 
-def gc_expired(svc: Services, store_id: str) -> int:
+def gc_expired(svc: Services, caller: Caller, store_id: str) -> int:
     """Delete tuples whose ``expires_at`` has passed (they already stopped granting)."""
+    authorize(svc, caller, Permission.WRITE_TUPLES, store_id)
     removed = svc.storage.gc_expired(store_id, now=svc.clock.now())
     svc.graphs.catch_up(store_id)
     return removed

@@ -1,0 +1,103 @@
+"""Who is calling, and may they? The control plane authorizes its own callers.
+
+Every service function takes a :class:`Caller` and calls :func:`authorize` with one of the
+permissions below before doing anything. In-process embedding uses :meth:`Caller.system`
+(whoever holds the database holds everything); every network surface authenticates a
+bearer API key into a key caller, whose permissions are decided by Keyplane's own engine
+on the built-in system model (see :mod:`keyplane.service.system`). Deny by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from keyplane.errors import PermissionDeniedError
+
+if TYPE_CHECKING:
+    from keyplane.service.context import Services
+
+__all__ = ["PERMISSIONS", "Caller", "Permission", "authorize"]
+
+
+class Permission:
+    """The permissions service operations ask for; relations of the system model."""
+
+    # on the system object
+    CREATE_STORE = "can_create_store"
+    LIST_STORES = "can_list_stores"
+    MANAGE_KEYS = "can_manage_keys"
+    # on a store object
+    READ_STORE = "can_read_store"  # get the store, read models
+    QUERY = "can_query"  # check, batch check, expand, list objects/users, explain
+    READ_TUPLES = "can_read_tuples"
+    READ_CHANGES = "can_read_changes"
+    WRITE_TUPLES = "can_write_tuples"
+    WRITE_MODEL = "can_write_model"
+    DELETE_STORE = "can_delete_store"
+
+
+PERMISSIONS: tuple[str, ...] = tuple(
+    v for k, v in vars(Permission).items() if k.isupper() and isinstance(v, str)
+)
+
+SYSTEM_PERMISSIONS = frozenset(
+    {Permission.CREATE_STORE, Permission.LIST_STORES, Permission.MANAGE_KEYS}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated principal behind a call.
+
+    ``principal`` is the subject checked against the system model (``key:<id>``);
+    ``system`` marks the trusted in-process caller. ``read_only`` callers (e.g. an MCP
+    server started read-only) are refused every write whatever their roles.
+    """
+
+    principal: str
+    key_id: str | None = None
+    owner: str | None = None
+    system: bool = False
+    read_only: bool = False
+
+    @classmethod
+    def system_caller(cls) -> Caller:
+        return cls(principal="system", system=True)
+
+    def with_read_only(self) -> Caller:
+        return Caller(self.principal, self.key_id, self.owner, self.system, True)
+
+
+_WRITES = frozenset(
+    {
+        Permission.CREATE_STORE,
+        Permission.MANAGE_KEYS,
+        Permission.WRITE_TUPLES,
+        Permission.WRITE_MODEL,
+        Permission.DELETE_STORE,
+    }
+)
+
+
+def authorize(svc: Services, caller: Caller, permission: str, store_id: str | None = None) -> None:
+    """Raise :class:`PermissionDeniedError` unless ``caller`` holds ``permission``.
+
+    Store permissions are checked on ``store:<store_id>``; system permissions on
+    ``system:keyplane``. The decision is made by the engine over the system store.
+    """
+    if caller.read_only and permission in _WRITES:
+        raise PermissionDeniedError(
+            f"{permission.removeprefix('can_').replace('_', ' ')} refused: this caller is read-only",
+            details={"permission": permission, "read_only": True},
+        )
+    if caller.system:
+        return
+    from keyplane.service.system import allowed  # local: system.py imports this module
+
+    if not allowed(svc, caller, permission, store_id):
+        target = "the system" if store_id is None else f"store {store_id!r}"
+        raise PermissionDeniedError(
+            f"{caller.principal} may not {permission.removeprefix('can_').replace('_', ' ')} on {target}",
+            details={"permission": permission, "store": store_id, "principal": caller.principal},
+        )
