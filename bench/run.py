@@ -163,6 +163,19 @@ def best_time(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
     return best, out
 
 
+def profile(loop: Callable[[], Any], what: str, top: int = 15) -> None:
+    """Print the functions ``loop`` spends its own time in (cProfile, by tottime)."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    loop()
+    prof.disable()
+    print(f"\n--- cProfile: {what} (profiled run, slower than the timed one) ---")
+    pstats.Stats(prof, stream=sys.stdout).strip_dirs().sort_stats("tottime").print_stats(top)
+
+
 def say(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -290,6 +303,7 @@ def main() -> None:
     ap.add_argument("--checks", type=int, default=None, help="checks in the random sample")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved throughput rounds")
     ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="print a cProfile of Keyplane checks")
     ap.add_argument("--probe", choices=("floor", "cedar", "keyplane"), help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
     ap.add_argument("--store", help=argparse.SUPPRESS)
@@ -423,6 +437,8 @@ def main() -> None:
             return Result(0)
 
         guarded("checks/s", kp_rates)
+        if args.profile and "keyplane" in rates:
+            profile(rates["keyplane"], "Keyplane check loop over the sample")
 
         def kp_list(user: str) -> Result:
             lo = kp.list_fn()
@@ -432,6 +448,9 @@ def main() -> None:
 
         r["list_narrow"].kp = guarded("list objects narrow", lambda: kp_list(gen.NARROW_USER))
         r["list_wide"].kp = guarded("list objects wide", lambda: kp_list(gen.WIDE_USER))
+        if args.profile and gen.WIDE_USER in kp_lists:
+            lister = kp.list_fn()
+            profile(lambda: lister(gen.WIDE_USER), f"Keyplane list objects for {gen.WIDE_USER}")
 
         # ---- throughput, interleaved so that a noisy neighbour slows every engine alike
         say(f"throughput: {args.rounds} interleaved rounds of {', '.join(rates)}")
