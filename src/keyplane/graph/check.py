@@ -68,6 +68,7 @@ class Req:
         "special",
         "u",
         "ukind",
+        "up",
         "usersets",
         "uw",
         "uwkind",
@@ -103,7 +104,8 @@ class Req:
         self.has_special = view.has_special
         self.rev = view.rev
         self.rev_special = view.rev_special
-        self.closures: dict[tuple[str, str], dict[str, int]] | None = None
+        self.up = view.up
+        self.closures: dict[tuple[str, str], Any] | None = None
         if is_userset:
             # OpenFGA: Check(group:1#member@group:1#member) is always true.
             obj, _, rel = user.partition("#")
@@ -323,6 +325,7 @@ def _make_recursive(info: RelationInfo) -> NodeFn:
     """
     t, rel = info.type, info.name
     ckey = (t, rel)
+    dkey = (t, rel + "#")
     own = f"{t}#{rel}"
     user_kinds = frozenset(k for k in info.plain if "#" not in k)
 
@@ -354,14 +357,17 @@ def _make_recursive(info: RelationInfo) -> NodeFn:
                             dist[g] = 1
                             frontier.append(g)
         d = 1
+        up = r.up((t, rel, rel))
+        if up is None and not special:
+            return dist
+        get = up.get if up is not None else _none
         while frontier:
             d += 1
             nxt: list[str] = []
             for g in frontier:
-                subj = g + suffix
-                v = rev((subj, t, rel))
+                v = get(g)
                 if special:
-                    v = _with_special(r, v, subj, t, rel)
+                    v = _with_special(r, v, g + suffix, t, rel)
                 if v is None:
                     continue
                 if v.__class__ is str:
@@ -376,6 +382,44 @@ def _make_recursive(info: RelationInfo) -> NodeFn:
             frontier = nxt
         return dist
 
+    def members(r: Req) -> set[str]:
+        """Every group the user is in (the walk without distances: a set and a stack)."""
+        special = r.has_special
+        seen: set[str] = set()
+        stack: list[str] = []
+        if r.is_userset:
+            if r.ukind == own:
+                stack.append(r.u.partition("#")[0])
+        else:
+            for subj, ok in ((r.u, r.ukind in user_kinds), (r.uw, r.uwkind in user_kinds)):
+                if not ok:
+                    continue
+                v = r.rev((subj, t, rel))
+                if special:
+                    v = _with_special(r, v, subj, t, rel)
+                if v is not None:
+                    if v.__class__ is str:
+                        stack.append(v)
+                    else:
+                        stack.extend(v)
+        up = r.up((t, rel, rel))
+        get = up.get if up is not None else _none
+        pop, push, extend, add = stack.pop, stack.append, stack.extend, seen.add
+        while stack:
+            g = pop()
+            if g in seen:
+                continue
+            add(g)
+            v = get(g)
+            if special:
+                v = _with_special(r, v, g + suffix, t, rel)
+            if v is not None:
+                if v.__class__ is str:
+                    push(v)
+                else:
+                    extend(v)
+        return seen
+
     def node(r: Req, obj: str, depth: int) -> int:
         if depth >= r.max_depth:
             raise _depth_error(r.max_depth)
@@ -384,15 +428,24 @@ def _make_recursive(info: RelationInfo) -> NodeFn:
             cls = r.closures = {}
         cl = cls.get(ckey)
         if cl is None:
-            cl = cls[ckey] = walk(r)
-        d = cl.get(obj)
-        if d is None:
+            cl = cls[ckey] = members(r)
+        if obj not in cl:
             return DENY
-        if d > 1 and depth + d - 1 >= r.max_depth:
-            raise _depth_error(r.max_depth)
+        if depth + len(cl) - 1 >= r.max_depth:
+            # the path to obj might be long enough to exceed the limit: measure it
+            dist = cls.get(dkey)
+            if dist is None:
+                dist = cls[dkey] = walk(r)
+            d = dist[obj]
+            if d > 1 and depth + d - 1 >= r.max_depth:
+                raise _depth_error(r.max_depth)
         return ALLOW
 
     return node
+
+
+def _none(key: str) -> None:
+    return None
 
 
 def _with_special(r: Req, v: Any, subj: str, t: str, rel: str) -> Any:

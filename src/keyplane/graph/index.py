@@ -21,8 +21,13 @@ thousands of tuples is stored once):
     ``{user: (user_obj, user_rel, kind, condition, context, expires_at)}``. Kept apart so
     the unconditional fast path never pays for them.
 ``rev[(user, object_type, relation)]`` / ``rev_special[...]``
-    the reverse edges (user → objects, same str-or-set values), for list objects, which
-    walks the graph from the user's side.
+    the reverse edges of plain users and wildcards (user → objects, same str-or-set
+    values), for list objects, which walks the graph from the user's side.
+``up[(object_type, relation, userset_relation)][userset_object]``
+    the reverse userset edges, one small dict per relation: ``up[("group", "member",
+    "member")]["group:eng"]`` holds the groups ``group:eng#member`` is a member of. Walking
+    a user's nested groups upwards is then one lookup per group on an interned string,
+    with no key to build — the same cost as a hand-written ``member_of`` dict.
 
 Concurrency: one writer, many readers. :meth:`TupleIndex.add`, :meth:`~TupleIndex.remove`
 and :meth:`~TupleIndex.apply` never mutate a set or dict a reader may be iterating: they
@@ -129,6 +134,7 @@ class TupleIndex:
         "rev_special",
         "revision",
         "special",
+        "up",
         "usersets",
     )
 
@@ -138,6 +144,7 @@ class TupleIndex:
         self.special: dict[Key, dict[str, Edge]] = {}
         self.rev: dict[RKey, Val] = {}
         self.rev_special: dict[RKey, Val] = {}
+        self.up: dict[RKey, dict[str, Val]] = {}
         self.revision: int = 0
         self._count = 0
         self._view: View | None = None
@@ -204,7 +211,11 @@ class TupleIndex:
                 None,
             )
             self.usersets[key] = us
-            _add(self.rev, (user, otype, rel), obj)
+            ukey = (otype, rel, us[user][1])
+            up = self.up.get(ukey)
+            if up is None:
+                self.up[ukey] = up = {}
+            _add(up, us[user][0], obj)
         else:
             _add(self.plain, key, user)
             _add(self.rev, (user, otype, rel), obj)
@@ -217,11 +228,15 @@ class TupleIndex:
         else:
             us = self.usersets.get(key)
             if us is not None and user in us:
+                e = us[user]
+                up = self.up.get((otype, key[1], e[1]))
+                if up is not None:
+                    _discard(up, e[0], key[0])
                 if len(us) == 1:
                     del self.usersets[key]
                 else:
-                    self.usersets[key] = {u: e for u, e in us.items() if u != user}
-                found = True
+                    self.usersets[key] = {u: x for u, x in us.items() if u != user}
+                return self._removed()
         if found:
             _discard(self.rev, (user, otype, key[1]), key[0])
         else:
@@ -236,6 +251,10 @@ class TupleIndex:
         if found:
             self._count -= 1
         return found
+
+    def _removed(self) -> bool:
+        self._count -= 1
+        return True
 
     def remove(self, t: Tuple) -> None:
         """Remove the edge with ``t``'s key; a missing edge is not an error."""
@@ -348,6 +367,7 @@ class TupleIndex:
                 self.rev.get,
                 self.rev_special.get,
                 bool(self.special),
+                self.up.get,
             )
         return v
 
@@ -355,7 +375,7 @@ class TupleIndex:
 class View:
     """The five getters the engine reads the graph through (an index, or an overlay)."""
 
-    __slots__ = ("has_special", "plain", "rev", "rev_special", "special", "usersets")
+    __slots__ = ("has_special", "plain", "rev", "rev_special", "special", "up", "usersets")
 
     def __init__(
         self,
@@ -365,8 +385,10 @@ class View:
         rev: Callable[[RKey], Val | None],
         rev_special: Callable[[RKey], Val | None],
         has_special: bool = True,
+        up: Callable[[RKey], Mapping[str, Val] | None] | None = None,
     ) -> None:
         self.has_special = has_special  # False: no conditional/expiring edge anywhere
+        self.up = up or (lambda key: None)
         self.plain = plain
         self.usersets = usersets
         self.special = special
@@ -392,6 +414,7 @@ class Overlay:
             _merge_val(b.rev.get, x.rev.get),
             _merge_val(b.rev_special.get, x.rev_special.get),
             bool(b.special) or bool(x.special),
+            _merge_map(b.up.get, x.up.get),
         )
 
 
@@ -425,5 +448,42 @@ def _merge_dict(
         out = dict(b)
         out.update(e)
         return out
+
+    return get
+
+
+class _MergedMap:
+    """Read-only ``get`` over two str-or-set valued maps (base and contextual)."""
+
+    __slots__ = ("base", "extra")
+
+    def __init__(self, base: Mapping[str, Val], extra: Mapping[str, Val]) -> None:
+        self.base = base
+        self.extra = extra
+
+    def get(self, key: str, default: Val | None = None) -> Val | None:
+        e = self.extra.get(key)
+        b = self.base.get(key)
+        if e is None:
+            return default if b is None else b
+        if b is None:
+            return e
+        out = set(values_of(b))
+        out.update(values_of(e))
+        return out
+
+
+def _merge_map(
+    base: Callable[[RKey], Mapping[str, Val] | None],
+    extra: Callable[[RKey], Mapping[str, Val] | None],
+) -> Callable[[RKey], Mapping[str, Val] | None]:
+    def get(key: RKey) -> Mapping[str, Val] | None:
+        e = extra(key)
+        if e is None:
+            return base(key)
+        b = base(key)
+        if b is None:
+            return e
+        return _MergedMap(b, e)  # type: ignore[return-value]
 
     return get

@@ -201,6 +201,7 @@ def _reverse(
     relevant = plan.relevant(target)
     table = plan.consumers(target)
     has_special = view.has_special
+    up = view.up
     rev = view.rev
     rev_special = view.rev_special
     special = view.special
@@ -272,8 +273,10 @@ def _reverse(
             subject = f"{obj}#{rel}"
             for t2, r2, ex, info, plain_ok in uss:
                 if plain_ok:
-                    for o in values_of(rev((subject, t2, r2))):
-                        reach(o, t2, r2, exact and ex)
+                    upm = up((t2, r2, rel))
+                    if upm is not None:
+                        for o in values_of(upm.get(obj)):
+                            reach(o, t2, r2, exact and ex)
                 if has_special:
                     for o in values_of(rev_special((subject, t2, r2))):
                         sp = special((o, r2))
