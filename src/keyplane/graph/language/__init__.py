@@ -12,14 +12,17 @@ data: ``schema_version``, ``type_definitions`` (``type``, ``relations`` of rewri
   :class:`~keyplane.errors.ModelIssue` (0-based positions for DSL input);
 * :func:`load_model` — DSL text, JSON text or a dict → validated, canonical model dict;
 * :func:`normalize_model` — rename protojson's alternative spellings to the canonical ones;
-* :func:`validate_object_id` — whether a string may be an object id.
+* :func:`validate_object_id` — whether a string may be an object id;
+* modular models (schema 1.2): :func:`transform_modules` (module files → one model),
+  :func:`validate_modules`, :func:`model_modules`; ``write_dsl(..., source_info=True)``.
 
 Errors are raised as :class:`~keyplane.errors.InvalidModelError` with ``errors`` listing
 every issue, messages and error types as the reference implementation reports them.
 
 Modules: ``lexer`` (tokens), ``recognizer`` (ANTLR-compatible error recovery), ``parser``
 and ``expressions`` (grammar rules), ``writer`` (JSON → DSL), ``json_model`` (JSON input),
-``validation``, ``entrypoints``, ``usersets`` and ``positions`` (semantic checks), ``api``.
+``validation``, ``entrypoints``, ``usersets`` and ``positions`` (semantic checks), ``modules``
+(modular models), ``api``.
 """
 
 from __future__ import annotations
@@ -32,14 +35,18 @@ from keyplane.graph.language.api import (
     validate_object_id,
 )
 from keyplane.graph.language.json_model import normalize_model
+from keyplane.graph.language.modules import model_modules, transform_modules, validate_modules
 from keyplane.graph.language.writer import write_dsl
 
 __all__ = [
     "load_model",
+    "model_modules",
     "normalize_model",
     "parse_dsl",
+    "transform_modules",
     "validate_dsl",
     "validate_model",
+    "validate_modules",
     "validate_object_id",
     "write_dsl",
 ]

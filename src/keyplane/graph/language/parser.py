@@ -43,6 +43,10 @@ class ParseResult:
 
     model: dict[str, Any]
     errors: list[ModelIssue] = field(default_factory=list)
+    module: str | None = None
+    """The name in ``module <name>`` for a module file, else ``None``."""
+    extensions: set[int] = field(default_factory=set)
+    """Indexes in ``type_definitions`` declared with ``extend type``."""
 
 
 class _Parser(ExpressionRules):
@@ -54,6 +58,7 @@ class _Parser(ExpressionRules):
         self.conditions: dict[str, Any] = {}
         self.module: str | None = None
         self.extended: set[str] = set()
+        self.extensions: set[int] = set()
 
     def listener_error(self, msg: str, tok: Token) -> None:
         self.listener_errors.append(
@@ -212,6 +217,7 @@ class _Parser(ExpressionRules):
             self.listener_error(f"'{name}' is already extended in file.", name_tok)
         if extend:
             self.extended.add(name)
+            self.extensions.add(len(self.types))
         relations: dict[str, Any] = {}
         metadata: dict[str, Any] = {}
         type_def: dict[str, Any] = {"type": name, "relations": relations, "metadata": None}
@@ -392,4 +398,9 @@ def parse(text: str) -> ParseResult:
                 column=(tok.column, tok.column + len(tok.text)),
             )
         )
-    return ParseResult(model=parser.model, errors=parser.errors + parser.listener_errors)
+    return ParseResult(
+        model=parser.model,
+        errors=parser.errors + parser.listener_errors,
+        module=parser.module,
+        extensions=parser.extensions,
+    )

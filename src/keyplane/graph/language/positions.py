@@ -18,7 +18,7 @@ from typing import Any
 
 from keyplane.errors import ModelIssue
 
-__all__ = ["Collector", "Locator"]
+__all__ = ["Collector", "Locator", "Where"]
 
 Resolver = Callable[[int, str, str], int]
 
@@ -32,43 +32,92 @@ def _js_find(lines: list[str], skip: int, pred: Callable[[str], bool]) -> int:
     return -1 + skip
 
 
-@dataclass
+Where = tuple[str | None, int]
+"""A line of a file: ``(file name or None for the single DSL text, 0-based index)``."""
+
+
 class Locator:
-    """Line look-ups in the DSL text; every method returns ``None`` without text."""
+    """Line look-ups in the DSL text; every method returns ``None`` without text.
 
-    lines: list[str] | None
+    Subclasses for modular models say which file declares a type, relation or condition.
+    """
 
-    def _declaration(
-        self, prefix: str, rest_ok: Callable[[str], bool], skip: int = 0, *, collapse: bool = False
-    ) -> int | None:
-        if self.lines is None:
-            return None
+    def __init__(self, lines: list[str] | None) -> None:
+        self.files: dict[str | None, list[str]] = {} if lines is None else {None: lines}
 
+    def lines_of(self, file: str | None) -> list[str] | None:
+        return self.files.get(file)
+
+    def file_of_type(self, type_name: str) -> str | None:
+        return None
+
+    def file_of_relation(self, type_name: str, relation: str) -> str | None:
+        return None
+
+    def file_of_condition(self, condition: str) -> str | None:
+        return None
+
+    @staticmethod
+    def declaration(
+        lines: list[str],
+        prefix: str,
+        rest_ok: Callable[[str], bool],
+        skip: int = 0,
+        *,
+        collapse: bool = False,
+    ) -> int:
         def pred(line: str) -> bool:
             text = line.strip()
             if collapse:
                 text = re.sub(" {2,}", " ", text)
             return text.startswith(prefix) and rest_ok(text[len(prefix) :])
 
-        return _js_find(self.lines, skip, pred)
+        return _js_find(lines, skip, pred)
 
-    def type_line(self, type_name: str, skip: int = 0) -> int | None:
-        return self._declaration(f"type {type_name}", _end_or_comment, skip)
+    def type_index(self, lines: list[str], type_name: str) -> int:
+        return self.declaration(lines, f"type {type_name}", _end_or_comment)
 
-    def relation_line(self, relation: str, skip: int | None = 0) -> int | None:
-        return self._declaration(
-            f"define {relation}", lambda rest: _starts_with(rest, ":"), skip or 0, collapse=True
+    def relation_index(self, lines: list[str], relation: str, skip: int) -> int:
+        return self.declaration(
+            lines, f"define {relation}", lambda rest: _starts_with(rest, ":"), skip, collapse=True
         )
 
-    def relation_in_type(self, type_name: str, relation: str) -> int | None:
-        return self.relation_line(relation, self.type_line(type_name))
+    def type_line(self, type_name: str) -> Where | None:
+        file = self.file_of_type(type_name)
+        lines = self.lines_of(file)
+        return None if lines is None else (file, self.type_index(lines, type_name))
 
-    def condition_line(self, condition: str) -> int | None:
-        return self._declaration(f"condition {condition}", lambda rest: _starts_with(rest, "("))
+    def relation_in_type(self, type_name: str, relation: str) -> Where | None:
+        """The ``define relation:`` line after the declaration of its type."""
+        file = self.file_of_relation(type_name, relation)
+        lines = self.lines_of(file)
+        if lines is None:
+            return None
+        return file, self.relation_index(lines, relation, self.type_index(lines, type_name))
 
-    def schema_line(self, schema: str) -> int | None:
-        index = self._declaration(f"schema {schema}", _end_or_comment, collapse=True)
-        return None if index is None else max(index, 0)
+    def restriction_line(self, type_name: str, relation: str, restricted: str) -> Where | None:
+        """Where the reference places a duplicate type restriction: it looks the relation up
+        after the declaration of the *restricted* type."""
+        file = self.file_of_relation(type_name, relation)
+        lines = self.lines_of(file)
+        if lines is None:
+            return None
+        return file, self.relation_index(lines, relation, self.type_index(lines, restricted))
+
+    def condition_line(self, condition: str) -> Where | None:
+        file = self.file_of_condition(condition)
+        lines = self.lines_of(file)
+        if lines is None:
+            return None
+        prefix = f"condition {condition}"
+        return file, self.declaration(lines, prefix, lambda rest: _starts_with(rest, "("))
+
+    def schema_line(self, schema: str) -> Where | None:
+        lines = self.lines_of(None)
+        if lines is None:
+            return None
+        index = self.declaration(lines, f"schema {schema}", _end_or_comment, collapse=True)
+        return None, max(index, 0)
 
 
 def _end_or_comment(rest: str) -> bool:
@@ -98,16 +147,19 @@ class Collector:
         message: str,
         error_type: str,
         symbol: str,
-        line_index: int | None,
+        where: Where | None,
         *,
         resolver: Resolver | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> None:
         metadata: dict[str, Any] = {"symbol": symbol, "errorType": error_type, **(extra or {})}
-        lines = self.locator.lines
-        if not lines or line_index is None:
+        lines = None if where is None else self.locator.lines_of(where[0])
+        if not lines or where is None:
             self.issues.append(ModelIssue(message, error_type, metadata=metadata))
             return
+        file, line_index = where
+        if file is not None:
+            metadata["file"] = file
         raw = lines[line_index] if 0 <= line_index < len(lines) else None
         word = 1
         if raw is not None:

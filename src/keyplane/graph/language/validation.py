@@ -26,7 +26,7 @@ from typing import Any
 
 from keyplane.errors import ModelIssue
 from keyplane.graph.language.entrypoints import EntryPoints
-from keyplane.graph.language.positions import Collector, Locator
+from keyplane.graph.language.positions import Collector, Locator, Where
 from keyplane.graph.language.usersets import (
     Leaf,
     TypeIndex,
@@ -74,7 +74,7 @@ class _Validator:
     def restrictions(self, type_name: str, relation: str) -> list[str]:
         return self.index.restrictions(type_name, relation)
 
-    def line(self, type_name: str, relation: str) -> int | None:
+    def line(self, type_name: str, relation: str) -> Where | None:
         return self.loc.relation_in_type(type_name, relation)
 
     # -- 1. names and schema ----------------------------------------------------------------
@@ -118,7 +118,7 @@ class _Validator:
         self.names()
         schema = self.model.get("schema_version")
         if not schema:
-            self.c.add("schema version required", "schema-version-required", "", 0)
+            self.c.add("schema version required", "schema-version-required", "", (None, 0))
         elif schema in _SUPPORTED_SCHEMAS:
             self.model_checks()
         else:
@@ -184,7 +184,7 @@ class _Validator:
     def direct_defined(self, type_name: str, relation: str) -> None:
         items = self.restrictions(type_name, relation)
 
-        def line() -> int | None:  # looked up only when an issue is reported
+        def line() -> Where | None:  # looked up only when an issue is reported
             return self.line(type_name, relation)
 
         if not items:
@@ -244,7 +244,7 @@ class _Validator:
             self.not_direct(type_name, relation, tupleset)
             return
 
-        def line() -> int | None:  # looked up only when an issue is reported
+        def line() -> Where | None:  # looked up only when an issue is reported
             return self.line(type_name, relation)
 
         if tupleset not in relations:
@@ -300,7 +300,7 @@ class _Validator:
                     item = restriction_string(ref)
                     if item in seen:
                         # The reference looks the line up from the *restricted* type's line.
-                        line = self.loc.relation_line(rel, self.loc.type_line(str(ref.get("type"))))
+                        line = self.loc.restriction_line(name, rel, str(ref.get("type")))
                         self.c.add(
                             f"the type restriction `{item}` is a duplicate in the relation `{rel}`.",
                             "duplicated-error",
@@ -397,8 +397,18 @@ def _condition_column(word: int, raw: str, symbol: str) -> int:
     return m.end() - len(symbol) + 1 if m else word
 
 
-def validate(model: Mapping[str, Any], lines: Sequence[str] | None = None) -> list[ModelIssue]:
-    """Semantic issues of ``model``; ``lines`` (the DSL text's lines) adds positions."""
-    collector = Collector(Locator(list(lines) if lines is not None else None))
+def validate(
+    model: Mapping[str, Any],
+    lines: Sequence[str] | None = None,
+    *,
+    locator: Locator | None = None,
+) -> list[ModelIssue]:
+    """Semantic issues of ``model``; ``lines`` (the DSL text's lines) adds positions.
+
+    A modular model passes a ``locator`` that knows which module file declares what.
+    """
+    if locator is None:
+        locator = Locator(list(lines) if lines is not None else None)
+    collector = Collector(locator)
     _Validator(model, collector).run()
     return collector.issues

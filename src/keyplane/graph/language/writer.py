@@ -116,15 +116,37 @@ def _relation(type_name: str, name: str, userset: Mapping[str, Any], meta: Any) 
     raise InvalidModelError(unsupported, errors=[ModelIssue(unsupported)])
 
 
-def _type(type_def: Mapping[str, Any]) -> str:
+def _origin(meta: Any, default: tuple[str, str] = ("", "")) -> tuple[str, str]:
+    """(module, file) recorded in an element's metadata, else ``default``."""
+    meta = meta or {}
+    module = str(meta.get("module") or "")
+    file = str((meta.get("source_info") or {}).get("file") or "")
+    return (module, file) if module or file else default
+
+
+def _type(type_def: Mapping[str, Any], *, modular: bool, source_info: bool) -> str:
     name = str(type_def.get("type", ""))
+    type_origin = _origin(type_def.get("metadata"))
     out = f"\ntype {name}"
+    if source_info and modular:
+        out += f" # module: {type_origin[0]}, file: {type_origin[1]}"
     relations = type_def.get("relations") or {}
     meta = ((type_def.get("metadata") or {}).get("relations")) or {}
-    if relations:
+    names = list(relations)
+    if modular:
+        # The type's own relations first, then those added by each extending module.
+        def order(relation: str) -> tuple[bool, str, str, str]:
+            origin = _origin(meta.get(relation), type_origin)
+            return (origin != type_origin, *origin, relation)
+
+        names.sort(key=order)
+    if names:
         out += "\n  relations"
-        for rel_name, userset in relations.items():
-            out += "\n" + _relation(name, rel_name, userset or {}, meta.get(rel_name))
+        for rel_name in names:
+            out += "\n" + _relation(name, rel_name, relations[rel_name] or {}, meta.get(rel_name))
+            origin = _origin(meta.get(rel_name), type_origin)
+            if source_info and modular and origin != type_origin:
+                out += f" # extended by: module: {origin[0]}, file: {origin[1]}"
     return out
 
 
@@ -137,24 +159,41 @@ def _param_type(param: Mapping[str, Any]) -> str:
     return base
 
 
-def _condition(key: str, condition: Mapping[str, Any]) -> str:
+def _condition(key: str, condition: Mapping[str, Any], *, source_info: bool = False) -> str:
     if key != condition.get("name"):
         msg = f"condition key '{key}' does not match condition name '{condition.get('name')}'"
         raise InvalidModelError(msg, errors=[ModelIssue(msg)])
     params = condition.get("parameters") or {}
     params_text = ", ".join(f"{p}: {_param_type(params[p])}" for p in sorted(params))
-    return f"condition {key}({params_text}) {{\n  {condition.get('expression', '')}\n}}\n"
+    out = f"condition {key}({params_text}) {{\n  {condition.get('expression', '')}\n}}"
+    origin = _origin(condition.get("metadata"))
+    if source_info and origin != ("", ""):
+        out += f" # module: {origin[0]}, file: {origin[1]}"
+    return out + "\n"
 
 
-def write_dsl(model: Mapping[str, Any]) -> str:
-    """Render a model JSON dict as canonical DSL text (ends with a newline)."""
+def write_dsl(model: Mapping[str, Any], *, source_info: bool = False) -> str:
+    """Render a model JSON dict as canonical DSL text (ends with a newline).
+
+    A modular model (types carrying ``metadata.module``) is written module by module:
+    types, relations and conditions ordered by (module, file, name). With ``source_info``
+    each type and condition is annotated with its module and file, and each relation added
+    by ``extend type`` with the module and file that added it.
+    """
     model = normalize_model(model)
     schema = model.get("schema_version") or "1.1"
-    type_defs = model.get("type_definitions")
+    type_defs = list(model.get("type_definitions") or [])
+    modular = any((t.get("metadata") or {}).get("module") for t in type_defs)
+    if modular:
+        type_defs.sort(key=lambda t: (*_origin(t.get("metadata")), str(t.get("type", ""))))
     out = f"model\n  schema {schema}\n"
     if type_defs:
-        out += "\n".join(_type(t) for t in type_defs) + "\n"
+        out += "\n".join(_type(t, modular=modular, source_info=source_info) for t in type_defs)
+        out += "\n"
     conditions = model.get("conditions") or {}
-    for key in sorted(conditions):
-        out += "\n" + _condition(key, conditions[key])
+    keys = sorted(conditions)
+    if modular:
+        keys.sort(key=lambda k: (*_origin(conditions[k].get("metadata")), k))
+    for key in keys:
+        out += "\n" + _condition(key, conditions[key], source_info=source_info)
     return out
