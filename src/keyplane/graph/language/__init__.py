@@ -14,7 +14,8 @@ data: ``schema_version``, ``type_definitions`` (``type``, ``relations`` of rewri
 * :func:`normalize_model` — rename protojson's alternative spellings to the canonical ones;
 * :func:`validate_object_id` — whether a string may be an object id;
 * modular models (schema 1.2): :func:`transform_modules` (module files → one model),
-  :func:`validate_modules`, :func:`model_modules`; ``write_dsl(..., source_info=True)``.
+  :func:`validate_modules`, :func:`model_modules`; ``write_dsl(..., source_info=True)``;
+  the ``fga.mod`` manifest: :func:`parse_fga_mod`, :func:`validate_fga_mod`.
 
 Errors are raised as :class:`~keyplane.errors.InvalidModelError` with ``errors`` listing
 every issue, messages and error types as the reference implementation reports them.
@@ -22,7 +23,7 @@ every issue, messages and error types as the reference implementation reports th
 Modules: ``lexer`` (tokens), ``recognizer`` (ANTLR-compatible error recovery), ``parser``
 and ``expressions`` (grammar rules), ``writer`` (JSON → DSL), ``json_model`` (JSON input),
 ``validation``, ``entrypoints``, ``usersets`` and ``positions`` (semantic checks), ``modules``
-(modular models), ``api``.
+and ``fga_mod`` (modular models), ``api``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from keyplane.graph.language.api import (
     validate_model,
     validate_object_id,
 )
+from keyplane.graph.language.fga_mod import parse_fga_mod, validate_fga_mod
 from keyplane.graph.language.json_model import normalize_model
 from keyplane.graph.language.modules import model_modules, transform_modules, validate_modules
 from keyplane.graph.language.writer import write_dsl
@@ -43,8 +45,10 @@ __all__ = [
     "model_modules",
     "normalize_model",
     "parse_dsl",
+    "parse_fga_mod",
     "transform_modules",
     "validate_dsl",
+    "validate_fga_mod",
     "validate_model",
     "validate_modules",
     "validate_object_id",
