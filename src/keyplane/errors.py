@@ -28,7 +28,8 @@ each surface (REST, CLI, MCP) maps them in one table of its own.
     ├── AuthenticationError             unauthenticated         no, unknown, expired or revoked key
     ├── PermissionDeniedError           permission_denied       the caller's roles do not allow it
     ├── ConsistencyTimeoutError         consistency_timeout     a revision was not reached in time
-    └── StorageError                    storage_error           the database failed
+    ├── StorageError                    storage_error           the database failed
+    └── TransportError                  transport_error         (SDK) the server could not be reached
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ __all__ = [
     "StorageError",
     "StoreExistsError",
     "StoreNotFoundError",
+    "TransportError",
     "TupleExistsError",
     "TupleMissingError",
     "TypeNotFoundError",
@@ -69,6 +71,8 @@ class KeyplaneError(Exception):
 
     code: ClassVar[str] = "internal_error"
     fga_code: ClassVar[int | None] = 4000
+    #: set by the HTTP SDK: the server's request id, to quote when reporting a problem
+    request_id: str | None = None
 
     def __init__(self, message: str, *, details: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -246,6 +250,14 @@ class ConsistencyTimeoutError(KeyplaneError):
 class StorageError(KeyplaneError):
     code = "storage_error"
     fga_code = 4000
+
+
+class TransportError(KeyplaneError):
+    """The HTTP SDK could not reach the server or read its answer (connection, timeout,
+    a response that is not Keyplane's). Raised by :mod:`keyplane.sdk` only."""
+
+    code = "transport_error"
+    fga_code: ClassVar[int | None] = None
 
 
 def all_error_classes() -> list[type[KeyplaneError]]:

@@ -67,6 +67,19 @@ class Explanation:
             out["error"] = self.error
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Explanation:
+        """The inverse of :meth:`to_dict` (the HTTP SDK rebuilds the server's answer)."""
+        return cls(
+            allowed=bool(data["allowed"]),
+            user=str(data["user"]),
+            relation=str(data["relation"]),
+            object=str(data["object"]),
+            paths=list(data.get("paths") or []),
+            reasons=list(data.get("reasons") or []),
+            error=data.get("error"),
+        )
+
     def render(self) -> str:
         verdict = "ALLOWED" if self.allowed else "DENIED"
         lines = [f"{verdict}: {self.user} {self.relation} {self.object}"]
