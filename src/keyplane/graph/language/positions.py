@@ -18,7 +18,7 @@ from typing import Any
 
 from keyplane.errors import ModelIssue
 
-__all__ = ["Collector", "Locator", "Where"]
+__all__ = ["Collector", "Locator", "Where", "after_colon", "after_from", "condition_column"]
 
 Resolver = Callable[[int, str, str], int]
 
@@ -180,3 +180,27 @@ class Collector:
                 metadata=metadata,
             )
         )
+
+
+# -- column rules of particular issues (``customResolver`` in the reference) ---------------
+
+
+def _word_at(raw: str, symbol: str, start: int) -> int:
+    m = re.compile(r"\b" + re.escape(symbol) + r"\b").search(raw, max(start, 0))
+    return m.start() + 1 if m else 1
+
+
+def after_colon(word: int, raw: str, symbol: str) -> int:
+    """An unknown type is marked in the restriction, not in the relation's name."""
+    return _word_at(raw, symbol, raw.find(":") + 1)
+
+
+def condition_column(word: int, raw: str, symbol: str) -> int:
+    m = re.search(r"\bwith\s+" + re.escape(symbol) + r"\b", raw)
+    return m.end() - len(symbol) + 1 if m else word
+
+
+def after_from(word: int, raw: str, symbol: str) -> int:
+    """A tupleset is marked where it follows ``from``."""
+    start = raw.find("from") + len("from") + 1
+    return start + raw[start:].find(symbol) + 1

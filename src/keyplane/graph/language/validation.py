@@ -26,7 +26,14 @@ from typing import Any
 
 from keyplane.errors import ModelIssue
 from keyplane.graph.language.entrypoints import EntryPoints
-from keyplane.graph.language.positions import Collector, Locator, Where
+from keyplane.graph.language.positions import (
+    Collector,
+    Locator,
+    Where,
+    after_colon,
+    after_from,
+    condition_column,
+)
 from keyplane.graph.language.usersets import (
     Leaf,
     TypeIndex,
@@ -202,7 +209,7 @@ class _Validator:
                     "invalid-type",
                     target_type,
                     line(),
-                    resolver=_after_colon,
+                    resolver=after_colon,
                 )
             if condition and condition not in self.conditions:
                 self.c.add(
@@ -210,7 +217,7 @@ class _Validator:
                     "condition-not-defined",
                     condition,
                     line(),
-                    resolver=_condition_column,
+                    resolver=condition_column,
                 )
             if (
                 target_rel
@@ -225,16 +232,12 @@ class _Validator:
                 )
 
     def not_direct(self, type_name: str, relation: str, tupleset: str) -> None:
-        def resolve(_word: int, raw: str, value: str) -> int:
-            start = raw.find("from") + len("from") + 1
-            return start + raw[start:].find(value) + 1
-
         self.c.add(
             f"`{tupleset}` relation used inside from allows only direct relation.",
             "tupleuserset-not-direct",
             tupleset,
             self.line(type_name, relation),
-            resolver=resolve,
+            resolver=after_from,
         )
 
     def tupleset_defined(self, type_name: str, relation: str, target: str, tupleset: str) -> None:
@@ -380,21 +383,6 @@ class _Validator:
                     key,
                     self.loc.condition_line(key),
                 )
-
-
-def _word_at(raw: str, symbol: str, start: int) -> int:
-    m = re.compile(r"\b" + re.escape(symbol) + r"\b").search(raw, max(start, 0))
-    return m.start() + 1 if m else 1
-
-
-def _after_colon(word: int, raw: str, symbol: str) -> int:
-    """An unknown type is marked in the restriction, not in the relation's name."""
-    return _word_at(raw, symbol, raw.find(":") + 1)
-
-
-def _condition_column(word: int, raw: str, symbol: str) -> int:
-    m = re.search(r"\bwith\s+" + re.escape(symbol) + r"\b", raw)
-    return m.end() - len(symbol) + 1 if m else word
 
 
 def validate(
