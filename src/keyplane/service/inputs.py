@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from keyplane.errors import InvalidTupleError, LimitExceededError
+from keyplane.errors import InvalidTupleError, LimitExceededError, ValidationError
 from keyplane.graph.tuples import Tuple, parse_tuple
 
-__all__ = ["TupleLike", "check_limit", "to_tuple", "to_tuples"]
+__all__ = ["TupleLike", "check_limit", "check_page_size", "to_tuple", "to_tuples"]
 
 TupleLike = Tuple | str | Mapping[str, Any]
 
@@ -34,3 +34,18 @@ def check_limit(name: str, items: Sequence[Any], limit: int) -> None:
             f"{name}: {len(items)} items exceed the limit of {limit}",
             details={"limit": limit, "received": len(items), "field": name},
         )
+
+
+def check_page_size(page_size: int, limit: int) -> int:
+    """A page size within ``1..limit`` (``KEYPLANE_MAX_PAGE_SIZE``), or a clear error."""
+    if page_size < 1:
+        raise ValidationError(
+            f"page_size must be at least 1 (got {page_size})",
+            details={"field": "page_size", "received": page_size},
+        )
+    if page_size > limit:
+        raise LimitExceededError(
+            f"page_size {page_size} exceeds the limit of {limit}",
+            details={"limit": limit, "received": page_size, "field": "page_size"},
+        )
+    return page_size

@@ -15,6 +15,7 @@ from keyplane.graph.compiled import CompiledModel
 from keyplane.graph.language import load_model, write_dsl
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
+from keyplane.service.inputs import check_page_size
 from keyplane.storage.base import ModelRecord, Page
 
 __all__ = ["list_models", "read_model", "render_model", "write_model"]
@@ -55,7 +56,7 @@ def list_models(
     continuation_token: str | None = None,
 ) -> Page[ModelRecord]:
     authorize(svc, caller, Permission.READ_STORE, store_id)
-    size = min(page_size, svc.settings.max_page_size)
+    size = check_page_size(page_size, svc.settings.max_page_size)
     return svc.storage.list_models(store_id, page_size=size, continuation_token=continuation_token)
 
 

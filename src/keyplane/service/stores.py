@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
+from keyplane.service.inputs import check_page_size
 from keyplane.storage.base import Page, StoreInfo
 
 __all__ = ["create_store", "delete_store", "get_store", "list_stores"]
@@ -25,7 +26,7 @@ def list_stores(
     svc: Services, caller: Caller, *, page_size: int = 100, continuation_token: str | None = None
 ) -> Page[StoreInfo]:
     authorize(svc, caller, Permission.LIST_STORES)
-    size = min(page_size, svc.settings.max_page_size)
+    size = check_page_size(page_size, svc.settings.max_page_size)
     return svc.storage.list_stores(page_size=size, continuation_token=continuation_token)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from keyplane.graph.tuples import Tuple
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
-from keyplane.service.inputs import TupleLike, check_limit, to_tuples
+from keyplane.service.inputs import TupleLike, check_limit, check_page_size, to_tuples
 from keyplane.storage.base import ChangesPage, Page
 
 __all__ = ["WriteResult", "gc_expired", "read_changes", "read_tuples", "write_tuples"]
@@ -61,7 +61,7 @@ def read_tuples(
     continuation_token: str | None = None,
 ) -> Page[Tuple]:
     authorize(svc, caller, Permission.READ_TUPLES, store_id)
-    size = min(page_size, svc.settings.max_page_size)
+    size = check_page_size(page_size, svc.settings.max_page_size)
     return svc.storage.read_tuples(
         store_id,
         object=object,
@@ -82,7 +82,7 @@ def read_changes(
     object_type: str | None = None,
 ) -> ChangesPage:
     authorize(svc, caller, Permission.READ_CHANGES, store_id)
-    size = min(page_size, svc.settings.max_page_size)
+    size = check_page_size(page_size, svc.settings.max_page_size)
     return svc.storage.read_changes(
         store_id, after_revision=after_revision, page_size=size, object_type=object_type
     )
