@@ -364,6 +364,7 @@ def main() -> None:
         print(f"  [cedar] not installed ({exc}): pip install -e '.[bench]'")
     else:
         say("cedar: entities, checks")
+        report["cedarpy"] = _version("cedarpy")
         t_json, (text, n_ent) = timed(lambda: cedar.entities_json(triples))
         report["cedar_entities_json_s"] = t_json
         report["cedar_entities"] = n_ent
@@ -496,7 +497,8 @@ def main() -> None:
     size = "--small" if args.small else f"--tuples {args.tuples:,}"
     title = (
         f"Keyplane bench — {n_tuples:,} tuples ({size}), {len(sample):,} checks, "
-        f"seed {args.seed}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"seed {args.seed}, Python {platform.python_version()}, "
+        f"cedarpy {report.get('cedarpy', '-')}, {os.cpu_count()} CPUs, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
     print()
@@ -527,6 +529,15 @@ def main() -> None:
     )
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {RESULTS / 'latest.json'}")
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "?"
 
 
 def guarded_value(label: str, fn: Callable[[], Any]) -> Any:
