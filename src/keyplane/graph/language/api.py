@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from keyplane.errors import InvalidModelError, ModelIssue
 from keyplane.graph.language.json_model import (
@@ -19,12 +19,12 @@ from keyplane.graph.language.json_model import (
     shape_issues,
 )
 from keyplane.graph.language.parser import parse
-from keyplane.graph.language.validation import validate
+from keyplane.graph.language.validation import validate as semantic_issues
 
 __all__ = ["load_model", "parse_dsl", "validate_dsl", "validate_model", "validate_object_id"]
 
 
-def _raise(errors: list[ModelIssue]) -> None:
+def _raise(errors: list[ModelIssue]) -> NoReturn:
     count = len(errors)
     summary = errors[0].message if count == 1 else f"{count} errors in the model"
     raise InvalidModelError(summary, errors=errors)
@@ -35,7 +35,7 @@ def validate_dsl(text: str) -> list[ModelIssue]:
     result = parse(text)
     if result.errors:
         return result.errors
-    return validate_model_lines(result.model, text)
+    return _semantic_with_positions(result.model, text)
 
 
 def parse_dsl(text: str, *, validate: bool = True) -> dict[str, Any]:
@@ -48,14 +48,14 @@ def parse_dsl(text: str, *, validate: bool = True) -> dict[str, Any]:
     result = parse(text)
     errors = result.errors
     if not errors and validate:
-        errors = validate_model_lines(result.model, text)
+        errors = _semantic_with_positions(result.model, text)
     if errors:
         _raise(errors)
     return result.model
 
 
-def validate_model_lines(model: Mapping[str, Any], text: str) -> list[ModelIssue]:
-    return validate(model, text.split("\n"))
+def _semantic_with_positions(model: Mapping[str, Any], text: str) -> list[ModelIssue]:
+    return semantic_issues(model, text.split("\n"))
 
 
 def validate_model(model: Mapping[str, Any]) -> list[ModelIssue]:
@@ -64,7 +64,7 @@ def validate_model(model: Mapping[str, Any]) -> list[ModelIssue]:
     if issue is not None:
         return [issue]
     normalized = normalize_model(model)
-    return shape_issues(normalized) or validate(normalized)
+    return shape_issues(normalized) or semantic_issues(normalized)
 
 
 def load_model(source: str | Mapping[str, Any]) -> dict[str, Any]:
@@ -73,14 +73,14 @@ def load_model(source: str | Mapping[str, Any]) -> dict[str, Any]:
     The result is in the canonical spelling (:func:`.json_model.normalize_model`).
     """
     if isinstance(source, Mapping):
-        model: dict[str, Any] | None = dict(source)
+        model: Mapping[str, Any] = source
     elif source.lstrip().startswith("{"):
-        model, issues = read_json(source)
-        if issues:
+        parsed, issues = read_json(source)
+        if parsed is None:
             _raise(issues)
+        model = parsed
     else:
         return normalize_model(parse_dsl(source))
-    assert model is not None
     errors = validate_model(model)
     if errors:
         _raise(errors)
@@ -89,9 +89,9 @@ def load_model(source: str | Mapping[str, Any]) -> dict[str, Any]:
 
 # Letters, digits and ``_ | * @ . + / -``; never ``#``, ``:`` or white space, and no
 # leading ``*`` (``type:*`` is the wildcard).
-_OBJECT_ID = re.compile(r"^[A-Za-z0-9_|@.+/\-][A-Za-z0-9_|*@.+/\-]*$")
+_OBJECT_ID = re.compile(r"[A-Za-z0-9_|@.+/\-][A-Za-z0-9_|*@.+/\-]*")
 
 
 def validate_object_id(object_id: str) -> bool:
     """Whether ``object_id`` is an acceptable object id."""
-    return bool(_OBJECT_ID.match(object_id))
+    return _OBJECT_ID.fullmatch(object_id) is not None
