@@ -20,7 +20,7 @@ finish). We compute the same verdicts in polynomial time:
   (or else the subtract) of a difference. Direct assignments and ``from`` never carry it.
   So the flag is "a cycle of such edges is reachable", found with one graph search.
 
-``tests/graph/language/test_entrypoints_property.py`` checks both against a transcription of
+``tests/graph/language/test_language_entrypoints.py`` checks both against a transcription of
 the reference search on random models.
 """
 

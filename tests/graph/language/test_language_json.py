@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from fga_cases import case_params
+from language_cases import case_params
 
 from keyplane.errors import InvalidModelError
 from keyplane.graph.language import (

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fga_cases import load_cases
+from language_cases import load_cases
 
 from keyplane.errors import InvalidModelError, ModelIssue
 from keyplane.graph.language import parse_dsl, validate_dsl

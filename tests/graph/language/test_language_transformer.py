@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fga_cases import DATA
+from language_cases import DATA
 
 from keyplane.graph.language import parse_dsl, write_dsl
 

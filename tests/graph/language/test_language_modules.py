@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fga_cases import DATA
+from language_cases import DATA
 
 from keyplane.errors import InvalidModelError
 from keyplane.graph.language import (
