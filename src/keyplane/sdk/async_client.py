@@ -1,0 +1,350 @@
+"""``keyplane.AsyncClient``: :class:`keyplane.Client` for asyncio — the same methods,
+arguments, results and errors, each a coroutine.
+
+>>> async with AsyncClient("http://127.0.0.1:8080", api_key="kp_…") as kp:  # doctest: +SKIP
+...     decision = await kp.check("user:anne", "viewer", "document:roadmap")
+...     async for doc in await kp.list_objects("user:anne", "viewer", "document"):
+...         print(doc)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import httpx
+
+from keyplane.errors import TransportError
+from keyplane.graph.explain import Explanation
+from keyplane.graph.tuples import Tuple
+from keyplane.sdk import wire
+from keyplane.sdk.client import (
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+    RETRYABLE,
+    backoff,
+    decode_json,
+    headers_for,
+    transport_error,
+)
+from keyplane.sdk.wire import Call
+from keyplane.service.access import BatchItem, BatchItemResult, Decision
+from keyplane.service.inputs import TupleLike
+from keyplane.service.tuples import WriteResult
+from keyplane.storage.base import ChangesPage, ModelRecord, Page, StoreInfo
+
+__all__ = ["AsyncClient"]
+
+R = TypeVar("R")
+
+
+class AsyncClient:
+    """A Keyplane server for asyncio code; see :class:`keyplane.Client` for the arguments."""
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        default_store: str = "default",
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.retries = max(0, retries)
+        self.default_store = default_store
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            timeout=timeout,
+            headers=headers_for(api_key, headers),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"AsyncClient({self.url!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ---------------------------------------------------------------------- plumbing
+
+    def _store(self, store: str | None) -> str:
+        return store or self.default_store
+
+    async def _response(self, call: Call[Any], *, stream: bool = False) -> httpx.Response:
+        attempts = 1 + (self.retries if call.idempotent else 0)
+        for attempt in range(attempts):
+            request = self._http.build_request(
+                call.method, call.path, params=call.params or None, json=call.body
+            )
+            try:
+                resp = await self._http.send(request, stream=stream)
+            except RETRYABLE as exc:
+                if attempt + 1 < attempts:
+                    await asyncio.sleep(backoff(attempt))
+                    continue
+                raise transport_error(self.url, exc, self.timeout) from exc
+            except httpx.HTTPError as exc:
+                raise transport_error(self.url, exc, self.timeout) from exc
+            if resp.status_code >= 400:
+                try:
+                    content = await resp.aread()
+                except httpx.HTTPError as exc:
+                    raise transport_error(self.url, exc, self.timeout) from exc
+                finally:
+                    await resp.aclose()
+                raise wire.error_from_response(resp.status_code, content, resp.headers)
+            return resp
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(self, call: Call[R]) -> R:
+        return call.decode(decode_json(self.url, await self._response(call)))
+
+    async def _ndjson(self, resp: httpx.Response) -> AsyncIterator[str]:
+        try:
+            async for line in resp.aiter_lines():
+                obj = wire.ndjson_object(line)
+                if obj is not None:
+                    yield obj
+        except httpx.HTTPError as exc:
+            raise transport_error(self.url, exc, self.timeout) from exc
+        except (ValueError, KeyError) as exc:
+            raise TransportError(f"unreadable list-objects stream from {self.url}: {exc}") from exc
+        finally:
+            await resp.aclose()
+
+    # ---------------------------------------------------------------------- stores
+
+    async def create_store(self, name: str, *, store_id: str | None = None) -> StoreInfo:
+        return await self._send(wire.create_store(name, store_id))
+
+    async def get_store(self, store_id: str) -> StoreInfo:
+        return await self._send(wire.get_store(store_id))
+
+    async def list_stores(
+        self, *, page_size: int = 100, continuation_token: str | None = None
+    ) -> Page[StoreInfo]:
+        return await self._send(wire.list_stores(page_size, continuation_token))
+
+    async def delete_store(self, store_id: str) -> None:
+        await self._send(wire.delete_store(store_id))
+
+    # ---------------------------------------------------------------------- models
+
+    async def write_model(
+        self, source: str | Mapping[str, Any], *, store: str | None = None
+    ) -> ModelRecord:
+        return await self._send(wire.write_model(self._store(store), source))
+
+    async def read_model(
+        self, model_id: str | None = None, *, store: str | None = None
+    ) -> ModelRecord:
+        return await self._send(wire.read_model(self._store(store), model_id))
+
+    async def list_models(
+        self,
+        *,
+        store: str | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[ModelRecord]:
+        return await self._send(wire.list_models(self._store(store), page_size, continuation_token))
+
+    # ---------------------------------------------------------------------- tuples
+
+    async def write_tuples(
+        self,
+        writes: Iterable[TupleLike] | None = None,
+        *,
+        deletes: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        idempotent: bool = False,
+    ) -> WriteResult:
+        return await self._send(
+            wire.write_tuples(self._store(store), writes, deletes, model_id, idempotent)
+        )
+
+    async def delete_tuples(
+        self, deletes: Iterable[TupleLike], *, store: str | None = None, idempotent: bool = False
+    ) -> WriteResult:
+        return await self._send(
+            wire.write_tuples(self._store(store), None, deletes, None, idempotent)
+        )
+
+    async def read_tuples(
+        self,
+        *,
+        object: str | None = None,
+        relation: str | None = None,
+        user: str | None = None,
+        store: str | None = None,
+        page_size: int = 100,
+        continuation_token: str | None = None,
+    ) -> Page[Tuple]:
+        return await self._send(
+            wire.read_tuples(
+                self._store(store), object, relation, user, page_size, continuation_token
+            )
+        )
+
+    async def read_changes(
+        self,
+        *,
+        after_revision: int = 0,
+        store: str | None = None,
+        page_size: int = 100,
+        object_type: str | None = None,
+    ) -> ChangesPage:
+        return await self._send(
+            wire.read_changes(self._store(store), after_revision, page_size, object_type)
+        )
+
+    # ---------------------------------------------------------------------- queries
+
+    async def check(
+        self,
+        user: str,
+        relation: str,
+        object: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> Decision:
+        return await self._send(
+            wire.check(
+                self._store(store),
+                user,
+                relation,
+                object,
+                context=context,
+                contextual_tuples=contextual_tuples,
+                model_id=model_id,
+                at_least_as_fresh=at_least_as_fresh,
+            )
+        )
+
+    async def batch_check(
+        self,
+        items: Sequence[BatchItem],
+        *,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> list[BatchItemResult]:
+        return await self._send(
+            wire.batch_check(self._store(store), items, model_id, at_least_as_fresh)
+        )
+
+    async def expand(
+        self,
+        object: str,
+        relation: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> dict[str, Any]:
+        return await self._send(
+            wire.expand(
+                self._store(store),
+                object,
+                relation,
+                context=context,
+                contextual_tuples=contextual_tuples,
+                model_id=model_id,
+                at_least_as_fresh=at_least_as_fresh,
+            )
+        )
+
+    async def list_objects(
+        self,
+        user: str,
+        relation: str,
+        object_type: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> AsyncIterator[str]:
+        """Streams the server's NDJSON answer: ``async for o in await c.list_objects(…)``.
+
+        Errors before the first object raise when awaited."""
+        call = wire.list_objects(
+            self._store(store),
+            user,
+            relation,
+            object_type,
+            context=context,
+            contextual_tuples=contextual_tuples,
+            model_id=model_id,
+            at_least_as_fresh=at_least_as_fresh,
+        )
+        return self._ndjson(await self._response(call, stream=True))
+
+    async def list_users(
+        self,
+        object: str,
+        relation: str,
+        filters: Sequence[str],
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> list[str]:
+        return await self._send(
+            wire.list_users(
+                self._store(store),
+                object,
+                relation,
+                filters,
+                context=context,
+                contextual_tuples=contextual_tuples,
+                model_id=model_id,
+                at_least_as_fresh=at_least_as_fresh,
+            )
+        )
+
+    async def explain(
+        self,
+        user: str,
+        relation: str,
+        object: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> Explanation:
+        return await self._send(
+            wire.explain(
+                self._store(store),
+                user,
+                relation,
+                object,
+                context=context,
+                contextual_tuples=contextual_tuples,
+                model_id=model_id,
+                at_least_as_fresh=at_least_as_fresh,
+            )
+        )

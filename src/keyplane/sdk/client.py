@@ -1,0 +1,385 @@
+"""``keyplane.Client``: Keyplane over HTTP, with the embedded API's methods and results.
+
+>>> with Client("http://127.0.0.1:8080", api_key="kp_…") as kp:      # doctest: +SKIP
+...     rev = kp.write_tuples(["document:roadmap#viewer@user:anne"]).revision
+...     kp.check("user:anne", "viewer", "document:roadmap", at_least_as_fresh=rev)
+Decision(allowed=True, ...)
+
+Every method sends one request to Keyplane's REST API (``/v1``) and returns the same
+typed result :class:`keyplane.Keyplane` returns in-process; a server error raises the same
+:mod:`keyplane.errors` class, with ``details`` and the server's ``request_id``. Reads and
+queries are retried (bounded, with backoff) when the connection fails; writes never are.
+Connection failures and timeouts raise :class:`keyplane.errors.TransportError`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import httpx
+
+from keyplane import __version__
+from keyplane.errors import TransportError
+from keyplane.graph.explain import Explanation
+from keyplane.graph.tuples import Tuple
+from keyplane.sdk import wire
+from keyplane.sdk.wire import Call
+from keyplane.service.access import BatchItem, BatchItemResult, Decision
+from keyplane.service.inputs import TupleLike
+from keyplane.service.tuples import WriteResult
+from keyplane.storage.base import ChangesPage, ModelRecord, Page, StoreInfo
+
+__all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT", "Client"]
+
+R = TypeVar("R")
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_RETRIES = 2
+# errors after which a read may safely be sent again: the request never arrived, or the
+# connection died before an answer (a read has no effect to repeat)
+RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError)
+
+
+def headers_for(api_key: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
+    h = {"user-agent": f"keyplane-python/{__version__}", "accept": "application/json"}
+    if api_key:
+        h["authorization"] = f"Bearer {api_key}"
+    h.update(extra or {})
+    return h
+
+
+def transport_error(url: str, exc: httpx.HTTPError, timeout: float | None) -> TransportError:
+    if isinstance(exc, httpx.TimeoutException):
+        return TransportError(
+            f"no answer from Keyplane at {url} within {timeout}s ({type(exc).__name__})",
+            details={"url": url, "timeout": timeout},
+        )
+    return TransportError(
+        f"cannot reach Keyplane at {url}: {exc or type(exc).__name__}", details={"url": url}
+    )
+
+
+def backoff(attempt: int) -> float:
+    return float(min(0.1 * 2**attempt, 2.0))
+
+
+def decode_json(url: str, resp: httpx.Response) -> Any:
+    if resp.status_code == 204 or not resp.content:
+        return None
+    try:
+        return resp.json()
+    except ValueError:
+        raise TransportError(
+            f"the answer from {url} is not JSON: {resp.text[:200]!r}", details={"url": url}
+        ) from None
+
+
+class Client:
+    """A Keyplane server, with :class:`keyplane.Keyplane`'s interface.
+
+    ``url`` is the server's base URL; ``api_key`` a ``kp_…`` key. ``timeout`` (seconds)
+    bounds each request; ``retries`` bounds the re-sends of a read after a connection
+    error. ``default_store`` is the store a call names when it passes no ``store=``.
+    ``transport`` lets tests (or an app) use any httpx transport, e.g. ASGI in-process.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        default_store: str = "default",
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.retries = max(0, retries)
+        self.default_store = default_store
+        self._http = httpx.Client(
+            base_url=self.url,
+            timeout=timeout,
+            headers=headers_for(api_key, headers),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"Client({self.url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------------- plumbing
+
+    def _store(self, store: str | None) -> str:
+        return store or self.default_store
+
+    def _response(self, call: Call[Any], *, stream: bool = False) -> httpx.Response:
+        attempts = 1 + (self.retries if call.idempotent else 0)
+        for attempt in range(attempts):
+            request = self._http.build_request(
+                call.method, call.path, params=call.params or None, json=call.body
+            )
+            try:
+                resp = self._http.send(request, stream=stream)
+            except RETRYABLE as exc:
+                if attempt + 1 < attempts:
+                    time.sleep(backoff(attempt))
+                    continue
+                raise transport_error(self.url, exc, self.timeout) from exc
+            except httpx.HTTPError as exc:
+                raise transport_error(self.url, exc, self.timeout) from exc
+            if resp.status_code >= 400:
+                try:
+                    content = resp.read()
+                except httpx.HTTPError as exc:
+                    raise transport_error(self.url, exc, self.timeout) from exc
+                finally:
+                    resp.close()
+                raise wire.error_from_response(resp.status_code, content, resp.headers)
+            return resp
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(self, call: Call[R]) -> R:
+        return call.decode(decode_json(self.url, self._response(call)))
+
+    def _ndjson(self, resp: httpx.Response) -> Iterator[str]:
+        try:
+            for line in resp.iter_lines():
+                obj = wire.ndjson_object(line)
+                if obj is not None:
+                    yield obj
+        except httpx.HTTPError as exc:
+            raise transport_error(self.url, exc, self.timeout) from exc
+        except (ValueError, KeyError) as exc:
+            raise TransportError(f"unreadable list-objects stream from {self.url}: {exc}") from exc
+        finally:
+            resp.close()
+
+    # ---------------------------------------------------------------------- stores
+
+    def create_store(self, name: str, *, store_id: str | None = None) -> StoreInfo:
+        return self._send(wire.create_store(name, store_id))
+
+    def get_store(self, store_id: str) -> StoreInfo:
+        return self._send(wire.get_store(store_id))
+
+    def list_stores(
+        self, *, page_size: int = 100, continuation_token: str | None = None
+    ) -> Page[StoreInfo]:
+        return self._send(wire.list_stores(page_size, continuation_token))
+
+    def delete_store(self, store_id: str) -> None:
+        self._send(wire.delete_store(store_id))
+
+    # ---------------------------------------------------------------------- models
+
+    def write_model(
+        self, source: str | Mapping[str, Any], *, store: str | None = None
+    ) -> ModelRecord:
+        return self._send(wire.write_model(self._store(store), source))
+
+    def read_model(self, model_id: str | None = None, *, store: str | None = None) -> ModelRecord:
+        return self._send(wire.read_model(self._store(store), model_id))
+
+    def list_models(
+        self,
+        *,
+        store: str | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[ModelRecord]:
+        return self._send(wire.list_models(self._store(store), page_size, continuation_token))
+
+    # ---------------------------------------------------------------------- tuples
+
+    def write_tuples(
+        self,
+        writes: Iterable[TupleLike] | None = None,
+        *,
+        deletes: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        idempotent: bool = False,
+    ) -> WriteResult:
+        return self._send(
+            wire.write_tuples(self._store(store), writes, deletes, model_id, idempotent)
+        )
+
+    def delete_tuples(
+        self, deletes: Iterable[TupleLike], *, store: str | None = None, idempotent: bool = False
+    ) -> WriteResult:
+        return self._send(wire.write_tuples(self._store(store), None, deletes, None, idempotent))
+
+    def read_tuples(
+        self,
+        *,
+        object: str | None = None,
+        relation: str | None = None,
+        user: str | None = None,
+        store: str | None = None,
+        page_size: int = 100,
+        continuation_token: str | None = None,
+    ) -> Page[Tuple]:
+        return self._send(
+            wire.read_tuples(
+                self._store(store), object, relation, user, page_size, continuation_token
+            )
+        )
+
+    def read_changes(
+        self,
+        *,
+        after_revision: int = 0,
+        store: str | None = None,
+        page_size: int = 100,
+        object_type: str | None = None,
+    ) -> ChangesPage:
+        return self._send(
+            wire.read_changes(self._store(store), after_revision, page_size, object_type)
+        )
+
+    # ---------------------------------------------------------------------- queries
+
+    def check(
+        self,
+        user: str,
+        relation: str,
+        object: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> Decision:
+        return self._send(
+            wire.check(
+                self._store(store),
+                user,
+                relation,
+                object,
+                context=context,
+                contextual_tuples=contextual_tuples,
+                model_id=model_id,
+                at_least_as_fresh=at_least_as_fresh,
+            )
+        )
+
+    def batch_check(
+        self,
+        items: Sequence[BatchItem],
+        *,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> list[BatchItemResult]:
+        return self._send(wire.batch_check(self._store(store), items, model_id, at_least_as_fresh))
+
+    def expand(
+        self,
+        object: str,
+        relation: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> dict[str, Any]:
+        return self._send(
+            wire.expand(
+                self._store(store),
+                object,
+                relation,
+                context=context,
+                contextual_tuples=contextual_tuples,
+                model_id=model_id,
+                at_least_as_fresh=at_least_as_fresh,
+            )
+        )
+
+    def list_objects(
+        self,
+        user: str,
+        relation: str,
+        object_type: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> Iterator[str]:
+        """Streams the server's NDJSON answer; errors before the first object raise here."""
+        call = wire.list_objects(
+            self._store(store),
+            user,
+            relation,
+            object_type,
+            context=context,
+            contextual_tuples=contextual_tuples,
+            model_id=model_id,
+            at_least_as_fresh=at_least_as_fresh,
+        )
+        return self._ndjson(self._response(call, stream=True))
+
+    def list_users(
+        self,
+        object: str,
+        relation: str,
+        filters: Sequence[str],
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> list[str]:
+        return self._send(
+            wire.list_users(
+                self._store(store),
+                object,
+                relation,
+                filters,
+                context=context,
+                contextual_tuples=contextual_tuples,
+                model_id=model_id,
+                at_least_as_fresh=at_least_as_fresh,
+            )
+        )
+
+    def explain(
+        self,
+        user: str,
+        relation: str,
+        object: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> Explanation:
+        return self._send(
+            wire.explain(
+                self._store(store),
+                user,
+                relation,
+                object,
+                context=context,
+                contextual_tuples=contextual_tuples,
+                model_id=model_id,
+                at_least_as_fresh=at_least_as_fresh,
+            )
+        )

@@ -1,0 +1,321 @@
+"""The one interface every way of talking to Keyplane from Python satisfies.
+
+:class:`KeyplaneAPI` is what the embedded :class:`keyplane.Keyplane` and the HTTP
+:class:`keyplane.Client` have in common — the same method names, keyword arguments and
+result types — so code written against it (the CLI is) runs in-process or against a
+server unchanged. :class:`AsyncKeyplaneAPI` is its coroutine twin, which
+:class:`keyplane.AsyncClient` satisfies. mypy checks both claims at the bottom of this
+module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from keyplane.graph.explain import Explanation
+from keyplane.graph.tuples import Tuple
+from keyplane.service.access import BatchItem, BatchItemResult, Decision
+from keyplane.service.inputs import TupleLike
+from keyplane.service.tuples import WriteResult
+from keyplane.storage.base import ChangesPage, ModelRecord, Page, StoreInfo
+
+__all__ = ["AsyncKeyplaneAPI", "KeyplaneAPI"]
+
+
+class KeyplaneAPI(Protocol):
+    """Stores, models, tuples and access queries; ``store=None`` means the default store."""
+
+    def close(self) -> None: ...
+
+    # stores
+    def create_store(self, name: str, *, store_id: str | None = None) -> StoreInfo: ...
+
+    def get_store(self, store_id: str) -> StoreInfo: ...
+
+    def list_stores(
+        self, *, page_size: int = 100, continuation_token: str | None = None
+    ) -> Page[StoreInfo]: ...
+
+    def delete_store(self, store_id: str) -> None: ...
+
+    # models
+    def write_model(
+        self, source: str | Mapping[str, Any], *, store: str | None = None
+    ) -> ModelRecord: ...
+
+    def read_model(
+        self, model_id: str | None = None, *, store: str | None = None
+    ) -> ModelRecord: ...
+
+    def list_models(
+        self,
+        *,
+        store: str | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[ModelRecord]: ...
+
+    # tuples
+    def write_tuples(
+        self,
+        writes: Iterable[TupleLike] | None = None,
+        *,
+        deletes: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        idempotent: bool = False,
+    ) -> WriteResult: ...
+
+    def delete_tuples(
+        self, deletes: Iterable[TupleLike], *, store: str | None = None, idempotent: bool = False
+    ) -> WriteResult: ...
+
+    def read_tuples(
+        self,
+        *,
+        object: str | None = None,
+        relation: str | None = None,
+        user: str | None = None,
+        store: str | None = None,
+        page_size: int = 100,
+        continuation_token: str | None = None,
+    ) -> Page[Tuple]: ...
+
+    def read_changes(
+        self,
+        *,
+        after_revision: int = 0,
+        store: str | None = None,
+        page_size: int = 100,
+        object_type: str | None = None,
+    ) -> ChangesPage: ...
+
+    # access queries
+    def check(
+        self,
+        user: str,
+        relation: str,
+        object: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> Decision: ...
+
+    def batch_check(
+        self,
+        items: Sequence[BatchItem],
+        *,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> list[BatchItemResult]: ...
+
+    def expand(
+        self,
+        object: str,
+        relation: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> dict[str, Any]: ...
+
+    def list_objects(
+        self,
+        user: str,
+        relation: str,
+        object_type: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> Iterator[str]: ...
+
+    def list_users(
+        self,
+        object: str,
+        relation: str,
+        filters: Sequence[str],
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> list[str]: ...
+
+    def explain(
+        self,
+        user: str,
+        relation: str,
+        object: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> Explanation: ...
+
+
+class AsyncKeyplaneAPI(Protocol):
+    """:class:`KeyplaneAPI` with every method a coroutine (``list_objects`` resolves to an
+    async iterator: ``async for o in await client.list_objects(...)``)."""
+
+    async def aclose(self) -> None: ...
+
+    async def create_store(self, name: str, *, store_id: str | None = None) -> StoreInfo: ...
+
+    async def get_store(self, store_id: str) -> StoreInfo: ...
+
+    async def list_stores(
+        self, *, page_size: int = 100, continuation_token: str | None = None
+    ) -> Page[StoreInfo]: ...
+
+    async def delete_store(self, store_id: str) -> None: ...
+
+    async def write_model(
+        self, source: str | Mapping[str, Any], *, store: str | None = None
+    ) -> ModelRecord: ...
+
+    async def read_model(
+        self, model_id: str | None = None, *, store: str | None = None
+    ) -> ModelRecord: ...
+
+    async def list_models(
+        self,
+        *,
+        store: str | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[ModelRecord]: ...
+
+    async def write_tuples(
+        self,
+        writes: Iterable[TupleLike] | None = None,
+        *,
+        deletes: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        idempotent: bool = False,
+    ) -> WriteResult: ...
+
+    async def delete_tuples(
+        self, deletes: Iterable[TupleLike], *, store: str | None = None, idempotent: bool = False
+    ) -> WriteResult: ...
+
+    async def read_tuples(
+        self,
+        *,
+        object: str | None = None,
+        relation: str | None = None,
+        user: str | None = None,
+        store: str | None = None,
+        page_size: int = 100,
+        continuation_token: str | None = None,
+    ) -> Page[Tuple]: ...
+
+    async def read_changes(
+        self,
+        *,
+        after_revision: int = 0,
+        store: str | None = None,
+        page_size: int = 100,
+        object_type: str | None = None,
+    ) -> ChangesPage: ...
+
+    async def check(
+        self,
+        user: str,
+        relation: str,
+        object: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> Decision: ...
+
+    async def batch_check(
+        self,
+        items: Sequence[BatchItem],
+        *,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> list[BatchItemResult]: ...
+
+    async def expand(
+        self,
+        object: str,
+        relation: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> dict[str, Any]: ...
+
+    async def list_objects(
+        self,
+        user: str,
+        relation: str,
+        object_type: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> AsyncIterator[str]: ...
+
+    async def list_users(
+        self,
+        object: str,
+        relation: str,
+        filters: Sequence[str],
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> list[str]: ...
+
+    async def explain(
+        self,
+        user: str,
+        relation: str,
+        object: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        contextual_tuples: Iterable[TupleLike] | None = None,
+        store: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> Explanation: ...
+
+
+if TYPE_CHECKING:  # mypy proves each implementation satisfies its protocol
+    from keyplane.embedded import Keyplane
+    from keyplane.sdk.async_client import AsyncClient
+    from keyplane.sdk.client import Client
+
+    def _embedded(kp: Keyplane) -> KeyplaneAPI:
+        return kp
+
+    def _client(c: Client) -> KeyplaneAPI:
+        return c
+
+    def _async_client(c: AsyncClient) -> AsyncKeyplaneAPI:
+        return c
