@@ -2,30 +2,39 @@
 
 Every ``(type, relation)`` of a model is compiled once into a *node*: a closure that
 resolves ``object#relation`` for the user of the current request. Nodes call each other
-directly (a computed userset is a plain function call, a tuple-to-userset looks the
-parent's node up by the parent's type prefix) so that resolution never interprets the
-model's JSON, allocates no objects beyond one key tuple per node visit, raises no
-exceptions and logs nothing on the common path.
+directly (a computed userset is a plain function call, a tuple-to-userset finds the
+parent's node by the parent's type prefix) so that resolution never interprets the
+model's JSON, allocates nothing beyond a key tuple per visit, raises no exceptions and logs
+nothing on the common path. Three kinds of node:
+
+* a relation that lies on a cycle of the model's relation graph (``viewer from parent`` on
+  ``folder``) is wrapped with the per-request memo, which doubles as the set of
+  ``object#relation`` being resolved on the current path (cycle detection);
+* a relation on no cycle *is* its rewrite's closure — no wrapper, no memo: it cannot be
+  re-entered, and the depth limit is enforced where dispatches happen;
+* a *recursive direct* relation (``group#member: [user, group#member]``) is answered from
+  the user's side: the first visit walks up the reverse index (user → groups → parent
+  groups ...) once per request, every later visit is a set lookup, and the ``this`` of
+  other relations tests ``group:x`` against that set inline.
 
 A node answers one of three ints, mirroring OpenFGA's ``ResolveCheckResponse``:
+``ALLOW`` (1); ``DENY`` (0), not allowed and independent of any cycle; ``CYCLE`` (2), not
+allowed because the path came back to an ``object#relation`` being resolved (OpenFGA's
+``CycleDetected``): a union keeps looking, an intersection or exclusion with a cyclic
+operand answers "not allowed", and such answers are never memoized.
 
-* ``ALLOW`` (1) — allowed;
-* ``DENY`` (0) — not allowed, and the answer did not depend on a cycle;
-* ``CYCLE`` (2) — not allowed because the path came back to an ``object#relation`` already
-  being resolved (OpenFGA's ``CycleDetected``). It propagates like OpenFGA's flag: a union
-  keeps looking, an intersection or an exclusion with a cyclic operand answers "not
-  allowed", and such answers are not memoized (they depend on the path).
+Errors (a condition whose parameters are missing, the depth limit) are exceptions combined
+as the reference combines its concurrent branches (``internal/graph/check.go``): a union is
+allowed if any branch is, and fails only if none allows and one failed; an intersection is
+denied if any branch denies; an exclusion is denied if its base denies or its subtract
+allows; otherwise the error wins — an error surfaces only when the answer depends on it.
 
-Errors (a condition whose parameters are missing, the depth limit) are exceptions, combined
-exactly as the reference combines concurrent branches (``internal/graph/check.go``):
-a union is allowed if any branch is, and fails only if no branch allows and one failed; an
-intersection is denied if any branch denies; an exclusion is denied if its base denies or
-its subtract allows; otherwise the error wins. So an error surfaces only when the answer
-depends on it.
-
-Depth: like OpenFGA, only *dispatches* (following a userset edge or a tuple-to-userset
-edge) count; a computed userset does not. Reaching ``max_depth`` (25) raises
-:class:`ResolutionTooComplexError` (2002).
+Depth: as in OpenFGA only *dispatches* (following a userset or a tuple-to-userset edge)
+count, a computed userset does not; reaching ``max_depth`` (25) raises
+:class:`ResolutionTooComplexError` (2002). The user-side walk measures exact path lengths
+when a path could be that long, so a member found too deep still gets 2002; a *non*-member
+of a group nested deeper than the limit gets "denied" where the reference's top-down walk
+would report 2002 (documented deviation, only reachable with 25+ levels of nesting).
 
 Tuples that do not fit the model version being evaluated (their user kind or condition is
 not allowed by the relation's type restrictions) are ignored, as OpenFGA's read filter does.
@@ -69,6 +78,7 @@ class Req:
         "u",
         "ukind",
         "up",
+        "us_count",
         "usersets",
         "uw",
         "uwkind",
@@ -105,6 +115,7 @@ class Req:
         self.rev = view.rev
         self.rev_special = view.rev_special
         self.up = view.up
+        self.us_count = view.us_count
         self.closures: dict[tuple[str, str], Any] | None = None
         if is_userset:
             # OpenFGA: Check(group:1#member@group:1#member) is always true.
@@ -170,6 +181,8 @@ class Checker:
         self.model = model
         self.nodes: dict[str, dict[str, NodeFn]] = {t: {} for t in model.types}
         self._safe: Checker | None = self if wrap_all else None
+        #: recursive relations ("group#member") -> the user's cached member set of it
+        self._members: dict[str, Callable[[Req], set[str]]] = {}
         #: request user -> parse_request_user(...) result (users repeat; validation is pure)
         self.users: dict[str, tuple[str, str, str]] = {}
         deps = {
@@ -184,7 +197,9 @@ class Checker:
         for (t, r), _ in deps.items():
             info = model.types[t][r]
             if _is_recursive_direct(info):
-                self.nodes[t][r] = _make_recursive(info)
+                node, members = _make_recursive(info)
+                self.nodes[t][r] = node
+                self._members[f"{t}#{r}"] = members
             elif (t, r) in cyclic:
                 cell: list[NodeFn] = []
                 cells[(t, r)] = cell
@@ -222,7 +237,7 @@ class Checker:
     def _compile(self, info: RelationInfo, rw: Rewrite) -> NodeFn:
         op = rw[0]
         if op == "this":
-            return _make_direct(info, self._kind_nodes(info))
+            return _make_direct(info, self._kind_nodes(info), self._members)
         if op == "computed":
             return self.nodes[info.type][rw[1]]
         if op == "ttu":
@@ -313,7 +328,7 @@ def _is_recursive_direct(info: RelationInfo) -> bool:
     return bool(usersets) and all(k == own for k in usersets)
 
 
-def _make_recursive(info: RelationInfo) -> NodeFn:
+def _make_recursive(info: RelationInfo) -> tuple[NodeFn, Callable[[Req], set[str]]]:
     """Membership in a recursive direct relation, answered from the user's side.
 
     Top-down, ``group:root#member`` would visit every nested group below the root; instead
@@ -420,19 +435,24 @@ def _make_recursive(info: RelationInfo) -> NodeFn:
                     extend(v)
         return seen
 
-    def node(r: Req, obj: str, depth: int) -> int:
-        if depth >= r.max_depth:
-            raise _depth_error(r.max_depth)
+    def cached(r: Req) -> set[str]:
         cls = r.closures
         if cls is None:
             cls = r.closures = {}
-        cl = cls.get(ckey)
+        cl: set[str] | None = cls.get(ckey)
         if cl is None:
             cl = cls[ckey] = members(r)
+        return cl
+
+    def node(r: Req, obj: str, depth: int) -> int:
+        if depth >= r.max_depth:
+            raise _depth_error(r.max_depth)
+        cl = cached(r)
         if obj not in cl:
             return DENY
         if depth + len(cl) - 1 >= r.max_depth:
             # the path to obj might be long enough to exceed the limit: measure it
+            cls: dict[tuple[str, str], Any] = r.closures  # type: ignore[assignment]
             dist = cls.get(dkey)
             if dist is None:
                 dist = cls[dkey] = walk(r)
@@ -441,7 +461,11 @@ def _make_recursive(info: RelationInfo) -> NodeFn:
                 raise _depth_error(r.max_depth)
         return ALLOW
 
-    return node
+    return node, cached
+
+
+def _no_members(r: Req) -> set[str]:
+    return set()
 
 
 def _none(key: str) -> None:
@@ -492,12 +516,21 @@ def _make_node(rel: str, cell: list[NodeFn]) -> NodeFn:
     return node
 
 
-def _make_direct(info: RelationInfo, kind_nodes: dict[str, NodeFn]) -> NodeFn:
+def _make_direct(
+    info: RelationInfo,
+    kind_nodes: dict[str, NodeFn],
+    recursive: Mapping[str, Callable[[Req], set[str]]],
+) -> NodeFn:
     rel = info.name
     plain_kinds = info.plain
     cond_kinds = info.conditional
     plain_usersets = {k: f for k, f in kind_nodes.items() if k in plain_kinds}
     has_usersets = bool(plain_usersets)
+    trkey = (info.type, rel)
+    has_wild = any(k.endswith(":*") for k in plain_kinds)
+    # userset kinds answered by a recursive relation's member set: test membership inline
+    inline = {k: recursive[k] for k in plain_usersets if k in recursive}
+    kind1, members1 = next(iter(inline.items())) if len(inline) == 1 else ("", _no_members)
 
     def direct(r: Req, obj: str, depth: int) -> int:
         key = (obj, rel)
@@ -516,7 +549,7 @@ def _make_direct(info: RelationInfo, kind_nodes: dict[str, NodeFn]) -> NodeFn:
                             return ALLOW
                     elif r.u in s:
                         return ALLOW
-        if r.uwkind in plain_kinds:
+        if has_wild and r.uwkind in plain_kinds:
             if s is None:
                 s = r.plain(key)
             if s is not None:
@@ -527,17 +560,36 @@ def _make_direct(info: RelationInfo, kind_nodes: dict[str, NodeFn]) -> NodeFn:
                     return ALLOW
         res = DENY
         err: KeyplaneError | None = None
-        if has_usersets:
+        if has_usersets and r.us_count(trkey):
             us = r.usersets(key)
             if us is not None:
                 d1 = depth + 1
+                maxd = r.max_depth
+                cl: set[str] | None = None
                 for e in us.values():
-                    f = plain_usersets.get(e[2])
+                    k = e[2]
+                    f = plain_usersets.get(k)
                     if f is None:
                         continue
-                    if d1 >= r.max_depth:
-                        err = _depth_error(r.max_depth)
+                    if d1 >= maxd:
+                        err = _depth_error(maxd)
                         continue
+                    if k == kind1:
+                        # the one recursive userset kind (group#member): a set lookup
+                        if cl is None:
+                            cl = members1(r)
+                        if e[0] not in cl:
+                            continue
+                        if d1 + len(cl) - 1 < maxd:
+                            return ALLOW
+                    elif inline:
+                        m = inline.get(k)
+                        if m is not None:
+                            ms = m(r)
+                            if e[0] not in ms:
+                                continue
+                            if d1 + len(ms) - 1 < maxd:
+                                return ALLOW
                     try:
                         x = f(r, e[0], d1)
                     except KeyplaneError as exc:

@@ -157,13 +157,25 @@ class Engine:
         contextual_tuples: Sequence[Tuple] = (),
     ) -> bool:
         """Whether ``user`` has ``relation`` on ``object`` (OpenFGA Check)."""
+        # the hot path: validation, one Req, one call into the compiled nodes
         otype = self._object_relation(object, relation)
-        r = self.request(
-            user,
-            context=context,
-            view=self.view(contextual_tuples) if contextual_tuples else self.index.view(),
-        )
-        nodes = self._checker.table(r) if r.is_userset else self._checker.nodes
+        checker = self._checker
+        parsed = checker.users.get(user)
+        if parsed is None:
+            r = self.request(user, context=context, contextual_tuples=contextual_tuples)
+        else:
+            r = Req(
+                parsed[2],
+                parsed[1],
+                parsed[0],
+                "#" in user,
+                self.view(contextual_tuples) if contextual_tuples else self.index.view(),
+                context,
+                self.clock.now(),
+                self.model.conditions,
+                self.max_depth,
+            )
+        nodes = checker.table(r) if r.is_userset else checker.nodes
         return nodes[otype][relation](r, object, 0) == ALLOW
 
     def batch_check(self, items: Sequence[CheckItem]) -> list[CheckOutcome]:

@@ -135,6 +135,7 @@ class TupleIndex:
         "revision",
         "special",
         "up",
+        "us_count",
         "usersets",
     )
 
@@ -145,6 +146,9 @@ class TupleIndex:
         self.rev: dict[RKey, Val] = {}
         self.rev_special: dict[RKey, Val] = {}
         self.up: dict[RKey, dict[str, Val]] = {}
+        #: (object_type, relation) -> how many unconditional userset edges it has, so that a
+        #: relation without any (a document's viewers are users) skips the usersets lookup
+        self.us_count: dict[Key, int] = {}
         self.revision: int = 0
         self._count = 0
         self._view: View | None = None
@@ -211,6 +215,8 @@ class TupleIndex:
                 None,
             )
             self.usersets[key] = us
+            trk = (otype, rel)
+            self.us_count[trk] = self.us_count.get(trk, 0) + 1
             ukey = (otype, rel, us[user][1])
             up = self.up.get(ukey)
             if up is None:
@@ -229,6 +235,8 @@ class TupleIndex:
             us = self.usersets.get(key)
             if us is not None and user in us:
                 e = us[user]
+                trk = (otype, key[1])
+                self.us_count[trk] = self.us_count.get(trk, 1) - 1
                 up = self.up.get((otype, key[1], e[1]))
                 if up is not None:
                     _discard(up, e[0], key[0])
@@ -368,6 +376,7 @@ class TupleIndex:
                 self.rev_special.get,
                 bool(self.special),
                 self.up.get,
+                self.us_count.get,
             )
         return v
 
@@ -375,7 +384,16 @@ class TupleIndex:
 class View:
     """The five getters the engine reads the graph through (an index, or an overlay)."""
 
-    __slots__ = ("has_special", "plain", "rev", "rev_special", "special", "up", "usersets")
+    __slots__ = (
+        "has_special",
+        "plain",
+        "rev",
+        "rev_special",
+        "special",
+        "up",
+        "us_count",
+        "usersets",
+    )
 
     def __init__(
         self,
@@ -386,9 +404,12 @@ class View:
         rev_special: Callable[[RKey], Val | None],
         has_special: bool = True,
         up: Callable[[RKey], Mapping[str, Val] | None] | None = None,
+        us_count: Callable[[Key], int | None] | None = None,
     ) -> None:
         self.has_special = has_special  # False: no conditional/expiring edge anywhere
         self.up = up or (lambda key: None)
+        # None means "unknown": callers must then look the usersets up
+        self.us_count = us_count or (lambda key: 1)
         self.plain = plain
         self.usersets = usersets
         self.special = special
@@ -415,6 +436,7 @@ class Overlay:
             _merge_val(b.rev_special.get, x.rev_special.get),
             bool(b.special) or bool(x.special),
             _merge_map(b.up.get, x.up.get),
+            lambda k: (b.us_count.get(k) or 0) + (x.us_count.get(k) or 0),
         )
 
 
