@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from keyplane import __version__
 from keyplane.api.errors import envelope, install_error_handlers
+from keyplane.api.openfga import router as openfga_router
 from keyplane.service.context import Services
 
 __all__ = ["create_app"]
@@ -54,5 +55,7 @@ def create_app(services: Services, *, max_body_bytes: int = MAX_BODY_BYTES_DEFAU
         response = await call_next(request)
         response.headers["x-request-id"] = request.state.request_id
         return response
+
+    app.include_router(openfga_router)  # OpenFGA's HTTP API shape at /stores…
 
     return app
