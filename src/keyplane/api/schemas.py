@@ -19,7 +19,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from keyplane.graph.tuples import Tuple, TupleChange
 from keyplane.storage.base import ModelRecord, StoreInfo
@@ -91,6 +98,15 @@ class _Response(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class _Sparse(_Request):
+    """Omits unset optional fields on output, as OpenFGA's JSON does (no ``"condition": null``)."""
+
+    @model_serializer(mode="wrap")
+    def _drop_none(self, handler: SerializerFunctionWrapHandler) -> Any:
+        out = handler(self)
+        return {k: v for k, v in out.items() if v is not None} if isinstance(out, dict) else out
+
+
 # ------------------------------------------------------------------------ building blocks
 
 
@@ -124,7 +140,7 @@ def _relation_field() -> Any:
     )
 
 
-class Condition(_Request):
+class Condition(_Sparse):
     """A condition attached to a tuple: the tuple grants only when the condition holds."""
 
     name: str = Field(
@@ -141,7 +157,7 @@ class Condition(_Request):
     )
 
 
-class TupleKey(_Request):
+class TupleKey(_Sparse):
     """One relationship `object#relation@user`, in OpenFGA's TupleKey shape."""
 
     object: str = _object_field()
@@ -332,6 +348,10 @@ class WriteModelRequest(_Request):
 class ModelSummary(_Response):
     id: str = Field(description="The model version id (a ULID; ids sort by creation).")
     created_at: datetime
+
+    @classmethod
+    def from_record(cls, rec: ModelRecord) -> ModelSummary:
+        return cls(id=rec.id, created_at=datetime.fromtimestamp(rec.created_at, UTC))
 
 
 class Model(_Response):

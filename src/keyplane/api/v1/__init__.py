@@ -1,0 +1,18 @@
+"""Keyplane's own REST API, version 1: ``/v1/stores/{store}/…`` (and ``/v1/keys``).
+
+Each module is one area's router; :data:`router` gathers them under ``/v1``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from keyplane.api.v1 import models, queries, stores, tuples
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1")
+router.include_router(stores.router)
+router.include_router(models.router)
+router.include_router(tuples.router)
+router.include_router(queries.router)

@@ -1,0 +1,232 @@
+"""``/v1/stores/{store}/…`` access queries: check, batch check, expand, list objects,
+list users, explain. Each is a POST with a JSON body (contexts and contextual tuples do
+not fit a query string), answered from the in-memory graph."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from keyplane.api.deps import CallerDep, ServicesDep
+from keyplane.api.metrics import observe_decisions
+from keyplane.api.schemas import (
+    BatchCheckItemResult,
+    BatchCheckRequest,
+    BatchCheckResponse,
+    BatchItemError,
+    CheckRequest,
+    CheckResponse,
+    ExpandRequest,
+    ExpandResponse,
+    ExplainRequest,
+    ExplainResponse,
+    ListObjectsRequest,
+    ListObjectsResponse,
+    ListUsersRequest,
+    ListUsersResponse,
+    StreamedObject,
+)
+from keyplane.api.v1.common import StoreId, error_responses
+from keyplane.service import access
+from keyplane.service.access import BatchItem
+
+router = APIRouter(prefix="/stores/{store}", tags=["queries"])
+
+QUERY_ERRORS = error_responses(422, 504)
+
+
+@router.post("/check", operation_id="check", responses=QUERY_ERRORS, summary="Check access")
+def check(
+    store: StoreId, body: CheckRequest, request: Request, svc: ServicesDep, caller: CallerDep
+) -> CheckResponse:
+    """Does `user` hold `relation` on `object`? The decision names the model and revision."""
+    d = access.check(
+        svc,
+        caller,
+        store,
+        body.user,
+        body.relation,
+        body.object,
+        context=body.context,
+        contextual_tuples=body.contextual(),
+        model_id=body.model_id,
+        at_least_as_fresh=body.at_least_as_fresh,
+    )
+    observe_decisions(request, "check", allowed=int(d.allowed), denied=int(not d.allowed))
+    return CheckResponse(allowed=d.allowed, model_id=d.model_id, revision=d.revision)
+
+
+@router.post(
+    "/batch-check", operation_id="batch_check", responses=QUERY_ERRORS, summary="Check many"
+)
+def batch_check(
+    store: StoreId, body: BatchCheckRequest, request: Request, svc: ServicesDep, caller: CallerDep
+) -> BatchCheckResponse:
+    """Many checks in one call. An error in one check (an unknown relation, a missing
+    condition parameter) is reported on that check's result; the others are decided."""
+    items = [
+        BatchItem(
+            c.user,
+            c.relation,
+            c.object,
+            context=c.context,
+            contextual_tuples=[t.to_dict() for t in c.contextual_tuples or ()],
+            correlation_id=c.correlation_id,
+        )
+        for c in body.checks
+    ]
+    results = access.batch_check(
+        svc,
+        caller,
+        store,
+        items,
+        model_id=body.model_id,
+        at_least_as_fresh=body.at_least_as_fresh,
+    )
+    out = [
+        BatchCheckItemResult(
+            correlation_id=r.correlation_id,
+            allowed=r.allowed,
+            error=None
+            if r.error is None
+            else BatchItemError(code=r.error.code, message=r.error.message),
+        )
+        for r in results
+    ]
+    observe_decisions(
+        request,
+        "batch_check",
+        allowed=sum(1 for r in results if r.allowed),
+        denied=sum(1 for r in results if not r.allowed and r.error is None),
+        error=sum(1 for r in results if r.error is not None),
+    )
+    return BatchCheckResponse(results=out)
+
+
+@router.post("/expand", operation_id="expand", responses=QUERY_ERRORS, summary="Expand")
+def expand(
+    store: StoreId, body: ExpandRequest, svc: ServicesDep, caller: CallerDep
+) -> ExpandResponse:
+    """Who holds `relation` on `object`, as OpenFGA's userset tree, one level deep."""
+    tree = access.expand(
+        svc,
+        caller,
+        store,
+        body.object,
+        body.relation,
+        context=body.context,
+        contextual_tuples=body.contextual(),
+        model_id=body.model_id,
+        at_least_as_fresh=body.at_least_as_fresh,
+    )
+    return ExpandResponse(tree=tree)
+
+
+def _objects(
+    svc: ServicesDep, caller: CallerDep, store: str, body: ListObjectsRequest
+) -> Iterator[str]:
+    return access.list_objects(
+        svc,
+        caller,
+        store,
+        body.user,
+        body.relation,
+        body.type,
+        context=body.context,
+        contextual_tuples=body.contextual(),
+        model_id=body.model_id,
+        at_least_as_fresh=body.at_least_as_fresh,
+    )
+
+
+@router.post(
+    "/list-objects",
+    operation_id="list_objects",
+    responses=QUERY_ERRORS,
+    summary="List objects a user can reach",
+)
+def list_objects(
+    store: StoreId, body: ListObjectsRequest, svc: ServicesDep, caller: CallerDep
+) -> ListObjectsResponse:
+    """Every object of `type` on which `user` holds `relation` — complete, not paginated."""
+    return ListObjectsResponse(objects=list(_objects(svc, caller, store, body)))
+
+
+@router.post(
+    "/streamed-list-objects",
+    operation_id="streamed_list_objects",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": 'One JSON object per line (NDJSON): `{"object": "type:id"}`.',
+            "content": {"application/x-ndjson": {"schema": StreamedObject.model_json_schema()}},
+        },
+        **QUERY_ERRORS,
+    },
+    summary="List objects, streamed as NDJSON",
+)
+def streamed_list_objects(
+    store: StoreId, body: ListObjectsRequest, svc: ServicesDep, caller: CallerDep
+) -> StreamingResponse:
+    """As list objects, but each object is sent as soon as it is found, one JSON line each.
+
+    Errors found before the first line (authentication, an unknown store or type) are the
+    usual error envelope with its status."""
+    found = _objects(svc, caller, store, body)  # resolved here: errors before the 200
+    lines = (json.dumps({"object": o}) + "\n" for o in found)
+    return StreamingResponse(lines, media_type="application/x-ndjson")
+
+
+@router.post(
+    "/list-users",
+    operation_id="list_users",
+    responses=QUERY_ERRORS,
+    summary="List users who hold a relation",
+)
+def list_users(
+    store: StoreId, body: ListUsersRequest, svc: ServicesDep, caller: CallerDep
+) -> ListUsersResponse:
+    """Every user of the `filters` kinds holding `relation` on `object`."""
+    users = access.list_users(
+        svc,
+        caller,
+        store,
+        body.object,
+        body.relation,
+        body.filters,
+        context=body.context,
+        contextual_tuples=body.contextual(),
+        model_id=body.model_id,
+        at_least_as_fresh=body.at_least_as_fresh,
+    )
+    return ListUsersResponse(users=users)
+
+
+@router.post(
+    "/explain",
+    operation_id="explain",
+    responses=QUERY_ERRORS,
+    summary="Explain a decision",
+)
+def explain(
+    store: StoreId, body: ExplainRequest, svc: ServicesDep, caller: CallerDep
+) -> ExplainResponse:
+    """Why `user` does or does not hold `relation` on `object`: the granting paths when
+    allowed, the failed branches (missing tuple, false condition, expiry, exclusion…)
+    when denied."""
+    e = access.explain(
+        svc,
+        caller,
+        store,
+        body.user,
+        body.relation,
+        body.object,
+        context=body.context,
+        contextual_tuples=body.contextual(),
+        model_id=body.model_id,
+        at_least_as_fresh=body.at_least_as_fresh,
+    )
+    return ExplainResponse.model_validate(e.to_dict())
