@@ -18,6 +18,7 @@ variable                            default                meaning
 ``KEYPLANE_MAX_BATCH_CHECK``        ``1000``               items in one batch check
 ``KEYPLANE_MAX_CONTEXTUAL_TUPLES``  ``100``                contextual tuples in one request
 ``KEYPLANE_MAX_PAGE_SIZE``          ``1000``               largest page of any paginated read
+``KEYPLANE_MAX_BODY_BYTES``         ``1048576``            largest HTTP request body (413 past it)
 ``KEYPLANE_DEFAULT_STORE``          ``default``            the store a call names when it names none
 ==================================  =====================  ==========================================
 """
@@ -41,6 +42,7 @@ class Settings:
     max_batch_check: int = 1000
     max_contextual_tuples: int = 100
     max_page_size: int = 1000
+    max_body_bytes: int = 1_048_576
     default_store: str = "default"
 
     @classmethod
@@ -74,5 +76,6 @@ SETTINGS_ENV: dict[str, str] = {
     "max_batch_check": "KEYPLANE_MAX_BATCH_CHECK",
     "max_contextual_tuples": "KEYPLANE_MAX_CONTEXTUAL_TUPLES",
     "max_page_size": "KEYPLANE_MAX_PAGE_SIZE",
+    "max_body_bytes": "KEYPLANE_MAX_BODY_BYTES",
     "default_store": "KEYPLANE_DEFAULT_STORE",
 }
