@@ -11,19 +11,22 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 
 from keyplane import __version__
-from keyplane.api.errors import envelope, install_error_handlers
+from keyplane.api import health, metrics, v1
+from keyplane.api.errors import install_error_handlers
+from keyplane.api.limits import BodyLimitMiddleware
+from keyplane.config import Settings
 from keyplane.api.openfga import router as openfga_router
 from keyplane.service.context import Services
 
 __all__ = ["create_app"]
 
-MAX_BODY_BYTES_DEFAULT = 1_048_576
+MAX_BODY_BYTES_DEFAULT = Settings().max_body_bytes
 
 
-def create_app(services: Services, *, max_body_bytes: int = MAX_BODY_BYTES_DEFAULT) -> FastAPI:
+def create_app(services: Services, *, max_body_bytes: int | None = None) -> FastAPI:
+    """``max_body_bytes`` defaults to ``KEYPLANE_MAX_BODY_BYTES`` (services.settings)."""
     app = FastAPI(
         title="Keyplane",
         version=__version__,
@@ -34,6 +37,9 @@ def create_app(services: Services, *, max_body_bytes: int = MAX_BODY_BYTES_DEFAU
     )
     app.state.services = services
     install_error_handlers(app)
+    limit = services.settings.max_body_bytes if max_body_bytes is None else max_body_bytes
+    # middleware order, outermost first: metrics → request id → body limit → routes
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=limit)
 
     @app.middleware("http")
     async def request_context(
@@ -41,20 +47,14 @@ def create_app(services: Services, *, max_body_bytes: int = MAX_BODY_BYTES_DEFAU
     ) -> Response:
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         request.state.request_id = rid[:128]
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_body_bytes:
-            return JSONResponse(
-                envelope(
-                    "limit_exceeded",
-                    f"request body of {length} bytes exceeds the limit of {max_body_bytes}",
-                    request.state.request_id,
-                    {"limit": max_body_bytes},
-                ),
-                status_code=413,
-            )
         response = await call_next(request)
         response.headers["x-request-id"] = request.state.request_id
         return response
+
+    metrics.install_metrics(app)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    app.include_router(v1.router)  # Keyplane's REST API at /v1
 
     app.include_router(openfga_router)  # OpenFGA's HTTP API shape at /stores…
 
