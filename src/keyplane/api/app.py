@@ -16,8 +16,8 @@ from keyplane import __version__
 from keyplane.api import health, metrics, v1
 from keyplane.api.errors import install_error_handlers
 from keyplane.api.limits import BodyLimitMiddleware
-from keyplane.config import Settings
 from keyplane.api.openfga import router as openfga_router
+from keyplane.config import Settings
 from keyplane.service.context import Services
 
 __all__ = ["create_app"]
