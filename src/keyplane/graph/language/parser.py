@@ -11,9 +11,10 @@ are in :mod:`.expressions`, conditions in :mod:`.conditions`)::
     relationDeclaration : (NL comment)? NL 'define' WS relationName WS? ':' WS? relationDef
 
 The model is built as the reference listener (``pkg/js/transformer/dsltojson.ts``) builds
-it. Like the reference, the
-listener's own checks (a relation or condition defined twice, a parameter repeated,
-``extend`` outside a module) are reported after every syntax error.
+it. Like the reference, the listener's own checks (a relation or condition defined twice,
+a parameter repeated, ``extend`` outside a module) are reported after every syntax error.
+Syntax errors follow ANTLR's recovery (:mod:`.recognizer`), so one mistake can yield the
+same follow-up errors the reference reports.
 """
 
 from __future__ import annotations
