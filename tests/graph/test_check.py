@@ -208,3 +208,32 @@ def test_load_rows() -> None:
     assert n == 4 and len(idx) == 4
     tuples = {str(t) for t in idx.iter_tuples()}
     assert "document:1#viewer@group:eng#member" in tuples
+
+
+def test_nested_group_edges_expire_and_overlay() -> None:
+    """The user-side group walk honours expiring edges and contextual tuples."""
+    clock = FixedClock(1000.0)
+    e = engine(
+        DOCS,
+        [
+            Tuple("group:eng", "member", "user:ann", expires_at=1100.0),
+            Tuple("group:all", "member", "group:eng#member", expires_at=1050.0),
+            "folder:f#viewer@group:all#member",
+            "folder:g#viewer@group:eng#member",
+        ],
+        clock=clock,
+    )
+    assert e.check("user:ann", "viewer", "folder:f")
+    assert e.check("user:ann", "member", "group:all")
+    clock.advance(60)  # the nesting edge expired, the membership did not
+    assert not e.check("user:ann", "viewer", "folder:f")
+    assert e.check("user:ann", "viewer", "folder:g")
+    ct = [Tuple("group:all", "member", "group:eng#member")]
+    assert e.check("user:ann", "viewer", "folder:f", contextual_tuples=ct)
+    assert set(e.list_objects("user:ann", "viewer", "folder", contextual_tuples=ct)) == {
+        "folder:f",
+        "folder:g",
+    }
+    clock.advance(60)  # now the membership expired too
+    assert not e.check("user:ann", "viewer", "folder:g")
+    assert not e.check("user:ann", "viewer", "folder:f", contextual_tuples=ct)

@@ -78,6 +78,7 @@ class Req:
         "u",
         "ukind",
         "up",
+        "up_us",
         "us_count",
         "usersets",
         "uw",
@@ -116,6 +117,7 @@ class Req:
         self.rev_special = view.rev_special
         self.up = view.up
         self.us_count = view.us_count
+        self.up_us = view.up_us
         self.closures: dict[tuple[str, str], Any] | None = None
         if is_userset:
             # OpenFGA: Check(group:1#member@group:1#member) is always true.
@@ -398,13 +400,14 @@ def _make_recursive(info: RelationInfo) -> tuple[NodeFn, Callable[[Req], set[str
         return dist
 
     def members(r: Req) -> set[str]:
-        """Every group the user is in (the walk without distances: a set and a stack)."""
+        """Every group the user is in, as usersets (``group:x#member``): the walk without
+        distances — a set and a stack, on strings the index already holds."""
         special = r.has_special
         seen: set[str] = set()
         stack: list[str] = []
         if r.is_userset:
             if r.ukind == own:
-                stack.append(r.u.partition("#")[0])
+                stack.append(r.u)
         else:
             for subj, ok in ((r.u, r.ukind in user_kinds), (r.uw, r.uwkind in user_kinds)):
                 if not ok:
@@ -412,22 +415,21 @@ def _make_recursive(info: RelationInfo) -> tuple[NodeFn, Callable[[Req], set[str
                 v = r.rev((subj, t, rel))
                 if special:
                     v = _with_special(r, v, subj, t, rel)
-                if v is not None:
-                    if v.__class__ is str:
-                        stack.append(v)
-                    else:
-                        stack.extend(v)
-        up = r.up((t, rel, rel))
-        get = up.get if up is not None else _none
+                stack.extend(g + suffix for g in values_of(v))
+        upm = r.up_us((t, rel))
+        get = upm.get if upm is not None else _none
         pop, push, extend, add = stack.pop, stack.append, stack.extend, seen.add
         while stack:
-            g = pop()
-            if g in seen:
+            gs = pop()
+            if gs in seen:
                 continue
-            add(g)
-            v = get(g)
+            add(gs)
+            v = get(gs)
             if special:
-                v = _with_special(r, v, g + suffix, t, rel)
+                extra = r.rev_special((gs, t, rel))
+                if extra is not None:
+                    v = set(values_of(v))
+                    v.update(o + suffix for o in _with_special(r, None, gs, t, rel) or ())
             if v is not None:
                 if v.__class__ is str:
                     push(v)
@@ -435,7 +437,7 @@ def _make_recursive(info: RelationInfo) -> tuple[NodeFn, Callable[[Req], set[str
                     extend(v)
         return seen
 
-    def cached(r: Req) -> set[str]:
+    def cached_us(r: Req) -> set[str]:
         cls = r.closures
         if cls is None:
             cls = r.closures = {}
@@ -447,8 +449,8 @@ def _make_recursive(info: RelationInfo) -> tuple[NodeFn, Callable[[Req], set[str
     def node(r: Req, obj: str, depth: int) -> int:
         if depth >= r.max_depth:
             raise _depth_error(r.max_depth)
-        cl = cached(r)
-        if obj not in cl:
+        cl = cached_us(r)
+        if obj + suffix not in cl:
             return DENY
         if depth + len(cl) - 1 >= r.max_depth:
             # the path to obj might be long enough to exceed the limit: measure it
@@ -461,11 +463,14 @@ def _make_recursive(info: RelationInfo) -> tuple[NodeFn, Callable[[Req], set[str
                 raise _depth_error(r.max_depth)
         return ALLOW
 
-    return node, cached
+    return node, cached_us
 
 
 def _no_members(r: Req) -> set[str]:
     return set()
+
+
+_NO_EDGES: dict[str, Edge] = {}
 
 
 def _none(key: str) -> None:
@@ -531,6 +536,7 @@ def _make_direct(
     # userset kinds answered by a recursive relation's member set: test membership inline
     inline = {k: recursive[k] for k in plain_usersets if k in recursive}
     kind1, members1 = next(iter(inline.items())) if len(inline) == 1 else ("", _no_members)
+    only1 = bool(kind1) and len(plain_usersets) == 1
 
     def direct(r: Req, obj: str, depth: int) -> int:
         key = (obj, rel)
@@ -565,28 +571,31 @@ def _make_direct(
             if us is not None:
                 d1 = depth + 1
                 maxd = r.max_depth
-                cl: set[str] | None = None
-                for e in us.values():
+                skip1 = False
+                if kind1 and d1 < maxd:
+                    # the recursive userset kind (group#member): one C-level set test
+                    cl = members1(r)
+                    if d1 + len(cl) - 1 < maxd:
+                        if not cl.isdisjoint(us):
+                            return ALLOW
+                        if only1:
+                            us = _NO_EDGES
+                        skip1 = True
+                for u, e in us.items():
                     k = e[2]
+                    if skip1 and k == kind1:
+                        continue
                     f = plain_usersets.get(k)
                     if f is None:
                         continue
                     if d1 >= maxd:
                         err = _depth_error(maxd)
                         continue
-                    if k == kind1:
-                        # the one recursive userset kind (group#member): a set lookup
-                        if cl is None:
-                            cl = members1(r)
-                        if e[0] not in cl:
-                            continue
-                        if d1 + len(cl) - 1 < maxd:
-                            return ALLOW
-                    elif inline:
+                    if inline:
                         m = inline.get(k)
                         if m is not None:
                             ms = m(r)
-                            if e[0] not in ms:
+                            if u not in ms:
                                 continue
                             if d1 + len(ms) - 1 < maxd:
                                 return ALLOW

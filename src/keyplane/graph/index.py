@@ -135,6 +135,7 @@ class TupleIndex:
         "revision",
         "special",
         "up",
+        "up_us",
         "us_count",
         "usersets",
     )
@@ -146,6 +147,10 @@ class TupleIndex:
         self.rev: dict[RKey, Val] = {}
         self.rev_special: dict[RKey, Val] = {}
         self.up: dict[RKey, dict[str, Val]] = {}
+        #: (object_type, relation) -> {"group:eng#member": "group:all#member" | {...}}: the
+        #: same userset edges, userset to userset, for walking nested groups on strings
+        #: that already exist (no concatenation per step)
+        self.up_us: dict[Key, dict[str, Val]] = {}
         #: (object_type, relation) -> how many unconditional userset edges it has, so that a
         #: relation without any (a document's viewers are users) skips the usersets lookup
         self.us_count: dict[Key, int] = {}
@@ -222,6 +227,10 @@ class TupleIndex:
             if up is None:
                 self.up[ukey] = up = {}
             _add(up, us[user][0], obj)
+            upu = self.up_us.get(trk)
+            if upu is None:
+                self.up_us[trk] = upu = {}
+            _add(upu, user, _intern(f"{obj}#{rel}"))
         else:
             _add(self.plain, key, user)
             _add(self.rev, (user, otype, rel), obj)
@@ -240,6 +249,9 @@ class TupleIndex:
                 up = self.up.get((otype, key[1], e[1]))
                 if up is not None:
                     _discard(up, e[0], key[0])
+                upu = self.up_us.get(trk)
+                if upu is not None:
+                    _discard(upu, user, f"{key[0]}#{key[1]}")
                 if len(us) == 1:
                     del self.usersets[key]
                 else:
@@ -377,6 +389,7 @@ class TupleIndex:
                 bool(self.special),
                 self.up.get,
                 self.us_count.get,
+                self.up_us.get,
             )
         return v
 
@@ -391,6 +404,7 @@ class View:
         "rev_special",
         "special",
         "up",
+        "up_us",
         "us_count",
         "usersets",
     )
@@ -405,11 +419,13 @@ class View:
         has_special: bool = True,
         up: Callable[[RKey], Mapping[str, Val] | None] | None = None,
         us_count: Callable[[Key], int | None] | None = None,
+        up_us: Callable[[Key], Mapping[str, Val] | None] | None = None,
     ) -> None:
         self.has_special = has_special  # False: no conditional/expiring edge anywhere
         self.up = up or (lambda key: None)
         # None means "unknown": callers must then look the usersets up
         self.us_count = us_count or (lambda key: 1)
+        self.up_us = up_us or (lambda key: None)
         self.plain = plain
         self.usersets = usersets
         self.special = special
@@ -437,6 +453,7 @@ class Overlay:
             bool(b.special) or bool(x.special),
             _merge_map(b.up.get, x.up.get),
             lambda k: (b.us_count.get(k) or 0) + (x.us_count.get(k) or 0),
+            _merge_map(b.up_us.get, x.up_us.get),  # type: ignore[arg-type]
         )
 
 
