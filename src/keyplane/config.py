@@ -20,6 +20,10 @@ variable                            default                meaning
 ``KEYPLANE_MAX_PAGE_SIZE``          ``1000``               largest page of any paginated read
 ``KEYPLANE_MAX_BODY_BYTES``         ``1048576``            largest HTTP request body (413 past it)
 ``KEYPLANE_DEFAULT_STORE``          ``default``            the store a call names when it names none
+``KEYPLANE_MCP_READ_ONLY``          ``false``              the MCP server hides and refuses its write tools
+``KEYPLANE_KEY_CACHE_TTL``          ``5``                  seconds an authenticated API key is cached in
+                                                           a process: a revocation made by *another*
+                                                           process takes effect within this long
 ==================================  =====================  ==========================================
 """
 
@@ -44,6 +48,8 @@ class Settings:
     max_page_size: int = 1000
     max_body_bytes: int = 1_048_576
     default_store: str = "default"
+    mcp_read_only: bool = False
+    key_cache_ttl: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -78,4 +84,6 @@ SETTINGS_ENV: dict[str, str] = {
     "max_page_size": "KEYPLANE_MAX_PAGE_SIZE",
     "max_body_bytes": "KEYPLANE_MAX_BODY_BYTES",
     "default_store": "KEYPLANE_DEFAULT_STORE",
+    "mcp_read_only": "KEYPLANE_MCP_READ_ONLY",
+    "key_cache_ttl": "KEYPLANE_KEY_CACHE_TTL",
 }

@@ -17,7 +17,17 @@ from keyplane.errors import PermissionDeniedError
 if TYPE_CHECKING:
     from keyplane.service.context import Services
 
-__all__ = ["PERMISSIONS", "Caller", "Permission", "authorize"]
+__all__ = [
+    "PERMISSIONS",
+    "SYSTEM_PERMISSIONS",
+    "SYSTEM_STORE_ID",
+    "Caller",
+    "Permission",
+    "authorize",
+]
+
+#: the reserved store holding the system model and the role grants of API keys
+SYSTEM_STORE_ID = "_system"
 
 
 class Permission:
@@ -80,6 +90,11 @@ _WRITES = frozenset(
 )
 
 
+_SYSTEM_STORE_LOCKED = frozenset(
+    {Permission.WRITE_TUPLES, Permission.WRITE_MODEL, Permission.DELETE_STORE}
+)
+
+
 def authorize(svc: Services, caller: Caller, permission: str, store_id: str | None = None) -> None:
     """Raise :class:`PermissionDeniedError` unless ``caller`` holds ``permission``.
 
@@ -90,6 +105,13 @@ def authorize(svc: Services, caller: Caller, permission: str, store_id: str | No
         raise PermissionDeniedError(
             f"{permission.removeprefix('can_').replace('_', ' ')} refused: this caller is read-only",
             details={"permission": permission, "read_only": True},
+        )
+    if store_id == SYSTEM_STORE_ID and permission in _SYSTEM_STORE_LOCKED:
+        # role grants change only through API keys, so they always match the keys table
+        raise PermissionDeniedError(
+            f"the system store {SYSTEM_STORE_ID!r} is managed by Keyplane: grant and revoke "
+            "roles through API keys",
+            details={"permission": permission, "store": store_id},
         )
     if caller.system:
         return

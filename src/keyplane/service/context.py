@@ -1,11 +1,12 @@
-"""The things every service function needs, bundled: settings, storage, graphs, clock."""
+"""What every service function needs, bundled: settings, storage, graphs, clock, auth cache."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from keyplane.clock import Clock, SystemClock
 from keyplane.config import Settings
+from keyplane.service.authcache import AuthCache
 from keyplane.service.graphs import GraphRegistry
 from keyplane.storage import open_storage
 from keyplane.storage.base import Storage
@@ -19,6 +20,8 @@ class Services:
     storage: Storage
     graphs: GraphRegistry
     clock: Clock
+    #: recently authenticated API keys and last-used throttling (see service/authcache.py)
+    auth: AuthCache = field(default_factory=AuthCache)
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, clock: Clock | None = None) -> Services:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from keyplane.service.auth import Caller, Permission, authorize
+from keyplane.service import system
+from keyplane.service.auth import SYSTEM_STORE_ID, Caller, Permission, authorize
 from keyplane.service.context import Services
 from keyplane.service.inputs import check_page_size
 from keyplane.storage.base import Page, StoreInfo
@@ -14,7 +15,9 @@ def create_store(
     svc: Services, caller: Caller, name: str, *, store_id: str | None = None
 ) -> StoreInfo:
     authorize(svc, caller, Permission.CREATE_STORE)
-    return svc.storage.create_store(name, store_id=store_id)
+    info = svc.storage.create_store(name, store_id=store_id)
+    system.link_store(svc, info.id)  # store:<id>#system@system:keyplane — see system.py
+    return info
 
 
 def get_store(svc: Services, caller: Caller, store_id: str) -> StoreInfo:
@@ -27,10 +30,15 @@ def list_stores(
 ) -> Page[StoreInfo]:
     authorize(svc, caller, Permission.LIST_STORES)
     size = check_page_size(page_size, svc.settings.max_page_size)
-    return svc.storage.list_stores(page_size=size, continuation_token=continuation_token)
+    page = svc.storage.list_stores(page_size=size, continuation_token=continuation_token)
+    # the reserved system store is Keyplane's own; it is never listed
+    items = [s for s in page.items if s.id != SYSTEM_STORE_ID]
+    return page if len(items) == len(page.items) else Page(items, page.continuation_token)
 
 
 def delete_store(svc: Services, caller: Caller, store_id: str) -> None:
     authorize(svc, caller, Permission.DELETE_STORE, store_id)
+    svc.storage.get_store(store_id)  # a missing store is store_not_found, before any clean-up
+    system.unlink_store(svc, store_id)  # grants go first: a failure below leaves none behind
     svc.storage.delete_store(store_id)
     svc.graphs.forget(store_id)

@@ -29,6 +29,8 @@ from keyplane.clock import Clock
 from keyplane.storage.base import (
     ChangeReader,
     ChangesPage,
+    KeyRecord,
+    KeyStore,
     ModelRecord,
     ModelStore,
     Page,
@@ -44,6 +46,8 @@ from keyplane.storage.base import (
 __all__ = [
     "ChangeReader",
     "ChangesPage",
+    "KeyRecord",
+    "KeyStore",
     "ModelRecord",
     "ModelStore",
     "Page",

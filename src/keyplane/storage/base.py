@@ -28,6 +28,8 @@ from keyplane.graph.tuples import Tuple, TupleChange
 __all__ = [
     "ChangeReader",
     "ChangesPage",
+    "KeyRecord",
+    "KeyStore",
     "ModelRecord",
     "ModelStore",
     "Page",
@@ -253,8 +255,81 @@ class SnapshotReader(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """An API key as stored: never the secret, only its hash (see :mod:`keyplane.service.keys`).
+
+    ``previous_secret_hash`` is the secret a rotation replaced; it still authenticates until
+    ``previous_expires_at``. ``roles`` are the role names the key was created with.
+    """
+
+    id: str
+    secret_hash: str
+    owner: str
+    roles: tuple[str, ...]
+    description: str
+    created_at: float
+    expires_at: float | None = None
+    last_used_at: float | None = None
+    rotated_at: float | None = None
+    revoked_at: float | None = None
+    previous_secret_hash: str | None = None
+    previous_expires_at: float | None = None
+
+
+class KeyStore(Protocol):
+    """API key records and the reserved stores the control plane keeps for itself."""
+
+    def create_key(self, record: KeyRecord) -> None:
+        """Insert a new key. An existing id MUST raise ConflictError (ids are never reused)."""
+        ...
+
+    def get_key(self, key_id: str) -> KeyRecord | None:
+        """The key, revoked or not, or None when no key has that id."""
+        ...
+
+    def list_keys(
+        self, *, page_size: int = 100, continuation_token: str | None = None
+    ) -> Page[KeyRecord]:
+        """Every key (revoked ones included) ordered by id, i.e. by creation time."""
+        ...
+
+    def rotate_key(
+        self, key_id: str, *, secret_hash: str, previous_expires_at: float, now: float
+    ) -> KeyRecord:
+        """Replace the key's secret hash atomically, keeping the current one as the previous
+        secret until ``previous_expires_at`` (an older previous secret dies at once).
+
+        MUST raise NotFoundError for an unknown key and ConflictError for a revoked one.
+        """
+        ...
+
+    def revoke_key(self, key_id: str, *, now: float) -> KeyRecord:
+        """Set ``revoked_at`` (once: revoking again keeps the first time) and return the key.
+
+        MUST raise NotFoundError for an unknown key.
+        """
+        ...
+
+    def touch_key(self, key_id: str, *, at: float) -> None:
+        """Record a use: ``last_used_at = max(last_used_at, at)``. Callers throttle this."""
+        ...
+
+    def ensure_reserved_store(self, store_id: str, name: str) -> bool:
+        """Create a store with a reserved id (one :meth:`create_store` refuses, e.g.
+        ``_system``) unless it exists; return True if it was created now. Safe to race."""
+        ...
+
+
 class Storage(
-    StoreAdmin, ModelStore, TupleWriter, TupleReader, ChangeReader, SnapshotReader, Protocol
+    StoreAdmin,
+    ModelStore,
+    TupleWriter,
+    TupleReader,
+    ChangeReader,
+    SnapshotReader,
+    KeyStore,
+    Protocol,
 ):
     """Everything a backend offers. Implementations MUST be safe to call from many threads."""
 

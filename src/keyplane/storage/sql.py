@@ -21,8 +21,10 @@ from typing import Any, TypeVar
 
 from keyplane.clock import Clock, SystemClock
 from keyplane.errors import (
+    ConflictError,
     InvalidTupleError,
     ModelNotFoundError,
+    NotFoundError,
     StoreExistsError,
     StoreNotFoundError,
     TupleExistsError,
@@ -30,11 +32,18 @@ from keyplane.errors import (
     ValidationError,
 )
 from keyplane.graph.tuples import Tuple, TupleChange, split_object, split_user, validate_syntax
-from keyplane.storage.base import ChangesPage, ModelRecord, Page, SnapshotRow, StoreInfo
+from keyplane.storage.base import (
+    ChangesPage,
+    KeyRecord,
+    ModelRecord,
+    Page,
+    SnapshotRow,
+    StoreInfo,
+)
 from keyplane.storage.ids import UlidGenerator
 from keyplane.storage.paging import check_page_size, decode_token, encode_token
 
-__all__ = ["Cursor", "SQLStorage", "tuple_columns"]
+__all__ = ["STORE_ID_RE", "Cursor", "SQLStorage", "tuple_columns"]
 
 R = TypeVar("R")
 
@@ -42,7 +51,9 @@ R = TypeVar("R")
 #: drivers' signatures differ in details that do not matter here.
 Cursor = Any
 
-_STORE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+#: what a store id given to create_store must look like (reserved ids such as ``_system``
+#: start with ``_`` and so can never be created through it)
+STORE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 _KEY = "object_type, object_id, relation, user_type, user_id, user_relation"
 _COLS = f"{_KEY}, condition_name, condition_context, expires_at"
@@ -116,6 +127,23 @@ def tuples_from_batches(batches: Iterable[list[Any]]) -> Iterator[Tuple]:
     for rows in batches:
         for o, r, u, cn, cc, e in rows:
             yield Tuple(o, r, u, cn, None if cc is None else loads(cc), e)
+
+
+_KEY_COLS = (
+    "id, secret_hash, owner, roles, description, created_at, expires_at, last_used_at,"
+    " rotated_at, revoked_at, previous_secret_hash, previous_expires_at"
+)
+
+
+def _key_record(r: Sequence[Any]) -> KeyRecord:
+    roles = json.loads(r[3])
+    return KeyRecord(
+        r[0], r[1], r[2], tuple(roles), r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11]
+    )
+
+
+def _key_missing(key_id: str) -> NotFoundError:
+    return NotFoundError(f"API key {key_id!r} not found", details={"key_id": key_id})
 
 
 class _NoChange(Exception):
@@ -198,7 +226,7 @@ class SQLStorage:
             raise ValidationError("a store needs a non-empty name")
         if store_id is None:
             store_id = self._ids.new()
-        elif not isinstance(store_id, str) or not _STORE_ID_RE.match(store_id):
+        elif not isinstance(store_id, str) or not STORE_ID_RE.match(store_id):
             raise ValidationError(
                 f"invalid store id {store_id!r}: 1-64 letters, digits, '_', '-' or '.'",
                 details={"store_id": store_id},
@@ -561,3 +589,132 @@ class SQLStorage:
     def snapshot_rows(self, store_id: str) -> tuple[int, Iterator[SnapshotRow]]:
         rev, batches = self._stream(store_id, self._q(SNAPSHOT_ROWS_SQL))
         return rev, itertools.chain.from_iterable(batches)
+
+    # -- API keys ---------------------------------------------------------------------
+
+    def create_key(self, record: KeyRecord) -> None:
+        r = record
+
+        def tx(cur: Cursor) -> None:
+            cur.execute(
+                self._q(
+                    f"INSERT INTO api_keys ({_KEY_COLS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+                ),
+                (
+                    r.id,
+                    r.secret_hash,
+                    r.owner,
+                    json.dumps(list(r.roles)),
+                    r.description,
+                    r.created_at,
+                    r.expires_at,
+                    r.last_used_at,
+                    r.rotated_at,
+                    r.revoked_at,
+                    r.previous_secret_hash,
+                    r.previous_expires_at,
+                ),
+            )
+            if cur.rowcount != 1:
+                raise ConflictError(f"API key {r.id!r} already exists", details={"key_id": r.id})
+
+        self._write_tx(tx)
+
+    def _select_key(self, cur: Cursor, key_id: str) -> KeyRecord | None:
+        cur.execute(self._q(f"SELECT {_KEY_COLS} FROM api_keys WHERE id = ?"), (key_id,))
+        row = cur.fetchone()
+        return None if row is None else _key_record(row)
+
+    def get_key(self, key_id: str) -> KeyRecord | None:
+        return self._read_tx(lambda cur: self._select_key(cur, key_id))
+
+    def list_keys(
+        self, *, page_size: int = 100, continuation_token: str | None = None
+    ) -> Page[KeyRecord]:
+        check_page_size(page_size)
+        query = ("api_keys",)
+        after = decode_token(continuation_token, query, 1)[0] if continuation_token else None
+
+        def tx(cur: Cursor) -> list[Any]:
+            sql = f"SELECT {_KEY_COLS} FROM api_keys"
+            params: list[Any] = []
+            if after is not None:
+                sql += " WHERE id > ?"
+                params.append(after)
+            cur.execute(self._q(sql + " ORDER BY id LIMIT ?"), (*params, page_size + 1))
+            return list(cur.fetchall())
+
+        rows = self._read_tx(tx)
+        items = [_key_record(r) for r in rows[:page_size]]
+        token = encode_token(query, [items[-1].id]) if len(rows) > page_size else None
+        return Page(items, token)
+
+    def rotate_key(
+        self, key_id: str, *, secret_hash: str, previous_expires_at: float, now: float
+    ) -> KeyRecord:
+        def tx(cur: Cursor) -> KeyRecord:
+            # one UPDATE reads the current hash and moves it: no lost rotation under a race
+            cur.execute(
+                self._q(
+                    "UPDATE api_keys SET previous_secret_hash = secret_hash,"
+                    " previous_expires_at = ?, secret_hash = ?, rotated_at = ?"
+                    " WHERE id = ? AND revoked_at IS NULL"
+                ),
+                (previous_expires_at, secret_hash, now, key_id),
+            )
+            changed = cur.rowcount == 1
+            rec = self._select_key(cur, key_id)
+            if rec is None:
+                raise _key_missing(key_id)
+            if not changed:
+                raise ConflictError(
+                    f"API key {key_id!r} is revoked; create a new key instead",
+                    details={"key_id": key_id},
+                )
+            return rec
+
+        return self._write_tx(tx)
+
+    def revoke_key(self, key_id: str, *, now: float) -> KeyRecord:
+        def tx(cur: Cursor) -> KeyRecord:
+            cur.execute(
+                self._q(
+                    "UPDATE api_keys SET revoked_at = ?, previous_secret_hash = NULL,"
+                    " previous_expires_at = NULL WHERE id = ? AND revoked_at IS NULL"
+                ),
+                (now, key_id),
+            )
+            rec = self._select_key(cur, key_id)
+            if rec is None:
+                raise _key_missing(key_id)
+            return rec
+
+        return self._write_tx(tx)
+
+    def touch_key(self, key_id: str, *, at: float) -> None:
+        def tx(cur: Cursor) -> None:
+            cur.execute(
+                self._q(
+                    "UPDATE api_keys SET last_used_at = ?"
+                    " WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)"
+                ),
+                (at, key_id, at),
+            )
+
+        self._write_tx(tx)
+
+    def ensure_reserved_store(self, store_id: str, name: str) -> bool:
+        now = self._clock.now()
+
+        def tx(cur: Cursor) -> bool:
+            cur.execute(
+                self._q(
+                    "INSERT INTO stores (id, name, created_at, updated_at, revision)"
+                    " VALUES (?, ?, ?, ?, 0) ON CONFLICT (id) DO NOTHING"
+                ),
+                (store_id, name, now, now),
+            )
+            return bool(cur.rowcount == 1)
+
+        return self._write_tx(tx)

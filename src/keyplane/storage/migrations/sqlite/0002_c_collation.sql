@@ -1,0 +1,3 @@
+-- Intentionally empty for SQLite: its default BINARY collation already compares ids
+-- byte by byte, which is what PostgreSQL's migration 0002 switches to. The file keeps
+-- migration numbers aligned across dialects (0003 is 0003 everywhere).
