@@ -1,0 +1,47 @@
+"""``keyplane serve`` — everything on one port, for operators (issue 3 §9).
+
+Opens the database named by ``--db`` / ``KEYPLANE_DATABASE_URL`` (creating the default
+store on first use, like every other command) and runs uvicorn on
+:func:`keyplane.api.create_app`: Keyplane's REST API (``/v1``), the OpenFGA-compatible API
+(``/stores``), MCP over streamable HTTP (``/mcp``), ``/healthz``, ``/readyz``, ``/metrics``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from keyplane.config import Settings
+from keyplane.errors import KeyplaneError
+
+__all__ = ["serve"]
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port to listen on.")] = 8080,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", envvar="KEYPLANE_DATABASE_URL", help="Database URL or SQLite path."),
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="uvicorn log level: info, warning, debug…")
+    ] = "info",
+) -> None:
+    """Serve the REST API, the OpenFGA-compatible API and MCP (/mcp) on one port."""
+    import uvicorn
+
+    from keyplane.api import create_app
+    from keyplane.embedded import Keyplane
+
+    settings = Settings.from_env(database_url=db)
+    try:
+        kp = Keyplane.open(settings=settings)
+    except KeyplaneError as exc:
+        typer.echo(f"error[{exc.code}]: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        uvicorn.run(create_app(kp.services), host=host, port=port, log_level=log_level)
+    finally:
+        kp.close()
