@@ -526,5 +526,10 @@ def explain(
         sys.stdout.write(ex.render().rstrip("\n") + "\n")
 
 
+from keyplane.cli.serve import serve  # noqa: E402  (the server command lives in its own module)
+
+app.command("serve")(serve)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
