@@ -1,9 +1,13 @@
 """``keyplane`` — the command line: stores, models, tuples and access queries.
 
-Every command opens the database named by ``--db`` (or ``KEYPLANE_DATABASE_URL``, default
-``sqlite:///keyplane.db``), calls one service function through :class:`keyplane.Keyplane`,
-and prints a table or, with ``--json``, machine-readable JSON. Errors print one line —
-``error[<code>]: <message>`` — and exit with status 1 (2 for usage errors).
+Every command talks to a server when ``--url`` (or ``KEYPLANE_URL``) is given —
+authenticated with ``--api-key`` / ``KEYPLANE_API_KEY`` — else to the database named by
+``--db`` (or ``KEYPLANE_DATABASE_URL``, default ``sqlite:///keyplane.db``), in-process. Either
+way it gets an object satisfying :class:`keyplane.sdk.KeyplaneAPI` (see
+:mod:`keyplane.cli.common`) and calls one method of it; it never branches on the mode. It
+prints a table for people or, with ``--output json`` (alias ``--json``), JSON for scripts.
+Errors print one line — ``error[<code>]: <message>`` — and exit with status 1 (2 for usage
+errors).
 """
 
 from __future__ import annotations
@@ -12,19 +16,32 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
+from keyplane.cli.common import (
+    ApiKeyOpt,
+    DbOpt,
+    JsonOpt,
+    OutputOpt,
+    UrlOpt,
+    connect,
+    emit_json,
+    err,
+    explanation_tree,
+    fail,
+    out,
+    table,
+    timestamp,
+    wants_json,
+)
 from keyplane.config import Settings
-from keyplane.embedded import Keyplane
-from keyplane.errors import InvalidModelError, KeyplaneError
+from keyplane.errors import KeyplaneError
 from keyplane.graph.language import validate_dsl
+from keyplane.sdk.protocol import KeyplaneAPI
 from keyplane.service.models import render_model
 
 app = typer.Typer(
@@ -40,15 +57,7 @@ app.add_typer(store_app, name="store")
 app.add_typer(model_app, name="model")
 app.add_typer(tuple_app, name="tuple")
 
-out = Console()
-err = Console(stderr=True)
-
-DbOpt = Annotated[
-    str | None,
-    typer.Option("--db", envvar="KEYPLANE_DATABASE_URL", help="Database URL or SQLite path."),
-]
 StoreOpt = Annotated[str, typer.Option("--store", "-s", envvar="KEYPLANE_STORE", help="Store id.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ContextOpt = Annotated[
     str | None, typer.Option("--context", "-c", help="Request context as a JSON object.")
 ]
@@ -67,35 +76,17 @@ T = TypeVar("T")
 
 
 @contextmanager
-def _open(db: str | None) -> Iterator[Keyplane]:
-    settings = Settings.from_env(database_url=db, poll_interval=0.0)
-    try:
-        kp = Keyplane.open(settings=settings)
-    except KeyplaneError as exc:
-        _fail(exc)
-    try:
+def _open(
+    db: str | None, url: str | None = None, api_key: str | None = None
+) -> Iterator[KeyplaneAPI]:
+    with connect(db, url, api_key) as kp:
         yield kp
-    except KeyplaneError as exc:
-        _fail(exc)
-    finally:
-        kp.close()
 
 
-def _fail(exc: KeyplaneError) -> typer.Exit:
-    err.print(f"[red]error\\[{exc.code}][/red]: {escape(exc.message)}", highlight=False)
-    if isinstance(exc, InvalidModelError):
-        for issue in exc.errors:
-            where = (
-                f"{issue.line[0] + 1}:{issue.column[0] + 1}: "
-                if issue.line and issue.column
-                else ""
-            )
-            err.print(f"  {where}{issue.message}", highlight=False, markup=False)
-    raise typer.Exit(1)
-
-
-def _json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+_fail = fail
+_json = emit_json
+_time = timestamp
+_table = table
 
 
 def _context(raw: str | None) -> dict[str, Any] | None:
@@ -112,17 +103,6 @@ def _context(raw: str | None) -> dict[str, Any] | None:
     return value
 
 
-def _time(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _table(*columns: str) -> Table:
-    t = Table(show_header=True, header_style="bold")
-    for c in columns:
-        t.add_column(c)
-    return t
-
-
 # ---------------------------------------------------------------------------- stores
 
 
@@ -130,22 +110,31 @@ def _table(*columns: str) -> Table:
 def store_create(
     name: str,
     db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
     store_id: Annotated[str | None, typer.Option("--id")] = None,
     as_json: JsonOpt = False,
+    output: OutputOpt = None,
 ) -> None:
     """Create a store."""
-    with _open(db) as kp:
+    with _open(db, url, api_key) as kp:
         info = kp.create_store(name, store_id=store_id)
-    if as_json:
+    if wants_json(as_json, output):
         _json({"id": info.id, "name": info.name, "created_at": _time(info.created_at)})
     else:
         out.print(f"created store [bold]{info.id}[/bold] ({info.name})")
 
 
 @store_app.command("list")
-def store_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
+def store_list(
+    db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
+) -> None:
     """List stores."""
-    with _open(db) as kp:
+    with _open(db, url, api_key) as kp:
         items, token = [], None
         while True:
             page = kp.list_stores(page_size=100, continuation_token=token)
@@ -153,7 +142,7 @@ def store_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
             token = page.continuation_token
             if not token:
                 break
-    if as_json:
+    if wants_json(as_json, output):
         _json([{"id": s.id, "name": s.name, "created_at": _time(s.created_at)} for s in items])
         return
     t = _table("id", "name", "created")
@@ -163,11 +152,21 @@ def store_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
 
 
 @store_app.command("delete")
-def store_delete(store_id: str, db: DbOpt = None) -> None:
+def store_delete(
+    store_id: str,
+    db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
+) -> None:
     """Delete a store and everything in it."""
-    with _open(db) as kp:
+    with _open(db, url, api_key) as kp:
         kp.delete_store(store_id)
-    out.print(f"deleted store {store_id}")
+    if wants_json(as_json, output):
+        _json({"deleted": store_id})
+    else:
+        out.print(f"deleted store {store_id}")
 
 
 # ---------------------------------------------------------------------------- models
@@ -177,14 +176,17 @@ def store_delete(store_id: str, db: DbOpt = None) -> None:
 def model_write(
     path: Annotated[Path, typer.Argument(help="A .fga (DSL) or .json model file; '-' for stdin.")],
     db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
     store: StoreOpt = "default",
     as_json: JsonOpt = False,
+    output: OutputOpt = None,
 ) -> None:
     """Write a new model version; it becomes the store's latest."""
     text = sys.stdin.read() if str(path) == "-" else path.read_text()
-    with _open(db) as kp:
+    with _open(db, url, api_key) as kp:
         rec = kp.write_model(text, store=store)
-    if as_json:
+    if wants_json(as_json, output):
         _json({"authorization_model_id": rec.id})
     else:
         out.print(f"wrote model [bold]{rec.id}[/bold] to store {store}")
@@ -194,35 +196,45 @@ def model_write(
 def model_get(
     model_id: Annotated[str | None, typer.Argument()] = None,
     db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
     store: StoreOpt = "default",
     fmt: Annotated[str, typer.Option("--format", "-f", help="dsl or json")] = "dsl",
 ) -> None:
     """Print a model (the latest by default) as DSL or JSON."""
-    with _open(db) as kp:
+    with _open(db, url, api_key) as kp:
         rec = kp.read_model(model_id, store=store)
         sys.stdout.write(render_model(rec, fmt).rstrip("\n") + "\n")
 
 
 @model_app.command("list")
-def model_list(db: DbOpt = None, store: StoreOpt = "default", as_json: JsonOpt = False) -> None:
+def model_list(
+    db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    store: StoreOpt = "default",
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
+) -> None:
     """List model versions, newest first."""
-    with _open(db) as kp:
+    with _open(db, url, api_key) as kp:
         page = kp.list_models(store=store, page_size=100)
-    if as_json:
+    if wants_json(as_json, output):
         _json([{"id": m.id, "created_at": _time(m.created_at)} for m in page.items])
         return
-    t = _table("id", "created", "types")
+    t = _table("id", "created")
     for m in page.items:
-        t.add_row(m.id, _time(m.created_at), str(len(m.model.get("type_definitions", []))))
+        t.add_row(m.id, _time(m.created_at))
     out.print(t)
 
 
 @model_app.command("validate")
-def model_validate(path: Path, as_json: JsonOpt = False) -> None:
+def model_validate(path: Path, as_json: JsonOpt = False, output: OutputOpt = None) -> None:
     """Validate a DSL model file offline; prints every issue with its line and column."""
     issues = validate_dsl(path.read_text())
-    if as_json:
+    if wants_json(as_json, output):
         _json([i.to_dict() for i in issues])
+    as_json = wants_json(as_json, output)
     for i in issues if not as_json else ():
         where = f"{path}:{i.line[0] + 1}:{i.column[0] + 1}" if i.line and i.column else str(path)
         err.print(f"{where}: {i.message}", highlight=False, markup=False)
@@ -239,11 +251,15 @@ def model_validate(path: Path, as_json: JsonOpt = False) -> None:
 def tuple_write(
     tuples: Annotated[list[str], typer.Argument(help="object#relation@user ...")],
     db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
     store: StoreOpt = "default",
     condition: Annotated[str | None, typer.Option(help="Condition name for every tuple.")] = None,
     condition_context: Annotated[str | None, typer.Option(help="Condition context JSON.")] = None,
     expires_at: Annotated[str | None, typer.Option(help="RFC 3339 expiry for every tuple.")] = None,
     idempotent: Annotated[bool, typer.Option(help="Skip tuples that already exist.")] = False,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
 ) -> None:
     """Write tuples atomically; prints the new revision."""
     items: list[Any] = []
@@ -256,27 +272,39 @@ def tuple_write(
         if expires_at:
             item["expires_at"] = expires_at
         items.append(item if (condition or expires_at) else text)
-    with _open(db) as kp:
+    with _open(db, url, api_key) as kp:
         res = kp.write_tuples(items, store=store, idempotent=idempotent)
-    out.print(f"wrote {res.written} tuple(s) at revision {res.revision}")
+    if wants_json(as_json, output):
+        _json({"revision": res.revision, "written": res.written, "deleted": res.deleted})
+    else:
+        out.print(f"wrote {res.written} tuple(s) at revision {res.revision}")
 
 
 @tuple_app.command("delete")
 def tuple_delete(
     tuples: Annotated[list[str], typer.Argument(help="object#relation@user ...")],
     db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
     store: StoreOpt = "default",
     idempotent: Annotated[bool, typer.Option(help="Skip tuples that do not exist.")] = False,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
 ) -> None:
     """Delete tuples atomically; prints the new revision."""
-    with _open(db) as kp:
+    with _open(db, url, api_key) as kp:
         res = kp.delete_tuples(tuples, store=store, idempotent=idempotent)
-    out.print(f"deleted {res.deleted} tuple(s) at revision {res.revision}")
+    if wants_json(as_json, output):
+        _json({"revision": res.revision, "written": res.written, "deleted": res.deleted})
+    else:
+        out.print(f"deleted {res.deleted} tuple(s) at revision {res.revision}")
 
 
 @tuple_app.command("read")
 def tuple_read(
     db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
     store: StoreOpt = "default",
     object: Annotated[
         str | None, typer.Option("--object", help="type:id, or type: for all")
@@ -285,10 +313,11 @@ def tuple_read(
     user: Annotated[str | None, typer.Option("--user")] = None,
     limit: Annotated[int, typer.Option(help="Stop after this many tuples.")] = 1000,
     as_json: JsonOpt = False,
+    output: OutputOpt = None,
 ) -> None:
     """Read stored tuples matching the filters."""
     found: list[Any] = []
-    with _open(db) as kp:
+    with _open(db, url, api_key) as kp:
         token = None
         while len(found) < limit:
             page = kp.read_tuples(
@@ -303,7 +332,7 @@ def tuple_read(
             token = page.continuation_token
             if not token:
                 break
-    if as_json:
+    if wants_json(as_json, output):
         _json([t.to_dict() for t in found])
         return
     t = _table("object", "relation", "user", "condition", "expires")
@@ -321,14 +350,17 @@ def tuple_read(
 @tuple_app.command("changes")
 def tuple_changes(
     db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
     store: StoreOpt = "default",
     after: Annotated[int, typer.Option("--after", help="Changes after this revision.")] = 0,
     as_json: JsonOpt = False,
+    output: OutputOpt = None,
 ) -> None:
     """The changelog: every tuple write and delete after a revision."""
-    with _open(db) as kp:
+    with _open(db, url, api_key) as kp:
         page = kp.read_changes(after_revision=after, store=store, page_size=1000)
-    if as_json:
+    if wants_json(as_json, output):
         _json(
             {
                 "changes": [
@@ -351,18 +383,28 @@ def tuple_changes(
 
 
 @tuple_app.command("gc")
-def tuple_gc(db: DbOpt = None, store: StoreOpt = "default") -> None:
+def tuple_gc(
+    db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    store: StoreOpt = "default",
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
+) -> None:
     """Delete expired tuples (they already stopped granting at their expiry)."""
-    with _open(db) as kp:
+    with _open(db, url, api_key) as kp:
         n = kp.gc_expired(store=store)
-    out.print(f"removed {n} expired tuple(s)")
+    if wants_json(as_json, output):
+        _json({"removed": n})
+    else:
+        out.print(f"removed {n} expired tuple(s)")
 
 
 # ---------------------------------------------------------------------------- queries
 
 
-def _ask(db: str | None, fn: Callable[[Keyplane], T]) -> T:
-    with _open(db) as kp:
+def _ask(db: str | None, url: str | None, api_key: str | None, fn: Callable[[KeyplaneAPI], T]) -> T:
+    with _open(db, url, api_key) as kp:
         return fn(kp)
 
 
@@ -372,16 +414,21 @@ def check(
     relation: str,
     object: str,
     db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
     store: StoreOpt = "default",
     context: ContextOpt = None,
     with_: CtxTuplesOpt = None,
     fresh: FreshOpt = None,
     model_id: ModelIdOpt = None,
     as_json: JsonOpt = False,
+    output: OutputOpt = None,
 ) -> None:
     """May USER have RELATION on OBJECT? Exit status 0 if allowed, 3 if denied."""
     d = _ask(
         db,
+        url,
+        api_key,
         lambda kp: kp.check(
             user,
             relation,
@@ -393,7 +440,7 @@ def check(
             at_least_as_fresh=fresh,
         ),
     )
-    if as_json:
+    if wants_json(as_json, output):
         _json({"allowed": d.allowed, "model_id": d.model_id, "revision": d.revision})
     else:
         out.print("[green]allowed[/green]" if d.allowed else "[red]denied[/red]")
@@ -406,15 +453,18 @@ def list_objects(
     relation: str,
     object_type: str,
     db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
     store: StoreOpt = "default",
     context: ContextOpt = None,
     with_: CtxTuplesOpt = None,
     fresh: FreshOpt = None,
     model_id: ModelIdOpt = None,
     as_json: JsonOpt = False,
+    output: OutputOpt = None,
 ) -> None:
     """Every OBJECT_TYPE object on which USER has RELATION (streamed)."""
-    with _open(db) as kp:
+    with _open(db, url, api_key) as kp:
         it = kp.list_objects(
             user,
             relation,
@@ -425,7 +475,7 @@ def list_objects(
             model_id=model_id,
             at_least_as_fresh=fresh,
         )
-        if as_json:
+        if wants_json(as_json, output):
             _json({"objects": list(it)})
         else:
             for obj in it:
@@ -438,16 +488,21 @@ def list_users(
     relation: str,
     filter_: Annotated[list[str], typer.Option("--filter", "-f", help="type or type#relation")],
     db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
     store: StoreOpt = "default",
     context: ContextOpt = None,
     with_: CtxTuplesOpt = None,
     fresh: FreshOpt = None,
     model_id: ModelIdOpt = None,
     as_json: JsonOpt = False,
+    output: OutputOpt = None,
 ) -> None:
     """Every user (of the filter types) with RELATION on OBJECT."""
     users = _ask(
         db,
+        url,
+        api_key,
         lambda kp: kp.list_users(
             object,
             relation,
@@ -459,7 +514,7 @@ def list_users(
             at_least_as_fresh=fresh,
         ),
     )
-    if as_json:
+    if wants_json(as_json, output):
         _json({"users": users})
     else:
         for u in users:
@@ -471,6 +526,8 @@ def expand(
     object: str,
     relation: str,
     db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
     store: StoreOpt = "default",
     context: ContextOpt = None,
     with_: CtxTuplesOpt = None,
@@ -480,6 +537,8 @@ def expand(
     """The userset tree of RELATION on OBJECT (JSON)."""
     tree = _ask(
         db,
+        url,
+        api_key,
         lambda kp: kp.expand(
             object,
             relation,
@@ -499,16 +558,21 @@ def explain(
     relation: str,
     object: str,
     db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
     store: StoreOpt = "default",
     context: ContextOpt = None,
     with_: CtxTuplesOpt = None,
     fresh: FreshOpt = None,
     model_id: ModelIdOpt = None,
     as_json: JsonOpt = False,
+    output: OutputOpt = None,
 ) -> None:
     """Why USER does (or does not) have RELATION on OBJECT: the granting paths or the reasons."""
     ex = _ask(
         db,
+        url,
+        api_key,
         lambda kp: kp.explain(
             user,
             relation,
@@ -520,10 +584,51 @@ def explain(
             at_least_as_fresh=fresh,
         ),
     )
-    if as_json:
+    if wants_json(as_json, output):
         _json(ex.to_dict())
     else:
-        sys.stdout.write(ex.render().rstrip("\n") + "\n")
+        # a terminal wraps the tree to its width; a pipe or a file gets whole lines
+        (out if out.is_terminal else Console(width=10_000)).print(explanation_tree(ex))
+
+
+# ---------------------------------------------------------------------------- MCP
+
+
+@app.command("mcp")
+def mcp_stdio(
+    db: DbOpt = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store", "-s", envvar="KEYPLANE_STORE", help="Default store for tool calls."
+        ),
+    ] = None,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="Hide and refuse the write tools.")
+    ] = False,
+) -> None:
+    """Serve MCP over stdio for an agent host; the API key comes from KEYPLANE_API_KEY."""
+    import os
+
+    from keyplane.mcp.stdio import API_KEY_ENV, serve_stdio
+    from keyplane.service.context import Services
+
+    settings = Settings.from_env(database_url=db)
+    try:
+        svc = Services.open(settings)
+    except KeyplaneError as exc:
+        _fail(exc)
+    try:
+        serve_stdio(
+            svc,
+            os.environ.get(API_KEY_ENV),
+            read_only=read_only or settings.mcp_read_only,
+            default_store=store,
+        )
+    except KeyplaneError as exc:
+        _fail(exc)
+    finally:
+        svc.close()
 
 
 from keyplane.cli.serve import serve  # noqa: E402  (the server command lives in its own module)

@@ -210,6 +210,10 @@ class AsyncClient:
             wire.read_changes(self._store(store), after_revision, page_size, object_type)
         )
 
+    async def gc_expired(self, *, store: str | None = None) -> int:
+        """Delete expired tuples (they already stopped granting); how many were removed."""
+        return await self._send(wire.gc_expired(self._store(store)))
+
     # ---------------------------------------------------------------------- queries
 
     async def check(

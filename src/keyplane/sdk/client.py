@@ -249,6 +249,10 @@ class Client:
             wire.read_changes(self._store(store), after_revision, page_size, object_type)
         )
 
+    def gc_expired(self, *, store: str | None = None) -> int:
+        """Delete expired tuples (they already stopped granting); how many were removed."""
+        return self._send(wire.gc_expired(self._store(store)))
+
     # ---------------------------------------------------------------------- queries
 
     def check(

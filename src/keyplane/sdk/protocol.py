@@ -91,6 +91,8 @@ class KeyplaneAPI(Protocol):
         object_type: str | None = None,
     ) -> ChangesPage: ...
 
+    def gc_expired(self, *, store: str | None = None) -> int: ...
+
     # access queries
     def check(
         self,
@@ -231,6 +233,8 @@ class AsyncKeyplaneAPI(Protocol):
         page_size: int = 100,
         object_type: str | None = None,
     ) -> ChangesPage: ...
+
+    async def gc_expired(self, *, store: str | None = None) -> int: ...
 
     async def check(
         self,

@@ -210,7 +210,7 @@ def make_error(
     cls = ERRORS_BY_CODE.get(code) or _BY_STATUS.get(status or 0) or e.KeyplaneError
     det = dict(details or {})
     # the envelope repeats the class's own fga_code in details; the class already carries it
-    if det.get("fga_code") == cls.fga_code:
+    if "fga_code" in det and det["fga_code"] == cls.fga_code:
         det.pop("fga_code")
     if code and code != cls.code:
         det.setdefault("server_code", code)
