@@ -46,9 +46,10 @@ import hmac
 import math
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from keyplane.errors import (
     AuthenticationError,
@@ -105,6 +106,45 @@ class ApiKey:
     expires_at: float | None
     last_used_at: float | None
     revoked_at: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The key as JSON (REST, CLI, SDK): times in RFC 3339 UTC, absent ones null."""
+        return {
+            "id": self.id,
+            "owner": self.owner,
+            "roles": list(self.roles),
+            "description": self.description,
+            "created_at": _when(self.created_at),
+            "expires_at": None if self.expires_at is None else _when(self.expires_at),
+            "last_used_at": None if self.last_used_at is None else _when(self.last_used_at),
+            "revoked_at": None if self.revoked_at is None else _when(self.revoked_at),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ApiKey:
+        """The inverse of :meth:`to_dict` (what the SDK client decodes)."""
+
+        def t(v: Any) -> float | None:
+            return None if v is None else datetime.fromisoformat(str(v)).timestamp()
+
+        return cls(
+            str(d["id"]),
+            str(d["owner"]),
+            tuple(str(r) for r in d.get("roles", ())),
+            str(d.get("description", "")),
+            t(d["created_at"]) or 0.0,
+            t(d.get("expires_at")),
+            t(d.get("last_used_at")),
+            t(d.get("revoked_at")),
+        )
+
+    def status(self, now: float) -> str:
+        """``active``, ``expired`` or ``revoked`` at time ``now``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and now >= self.expires_at:
+            return "expired"
+        return "active"
 
 
 def _public(rec: KeyRecord) -> ApiKey:
