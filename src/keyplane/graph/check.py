@@ -415,7 +415,11 @@ def _make_recursive(info: RelationInfo) -> tuple[NodeFn, Callable[[Req], set[str
                 v = r.rev((subj, t, rel))
                 if special:
                     v = _with_special(r, v, subj, t, rel)
-                stack.extend(g + suffix for g in values_of(v))
+                if v is not None:
+                    if v.__class__ is str:
+                        stack.append(v + suffix)
+                    else:
+                        stack.extend([g + suffix for g in v])
         upm = r.up_us((t, rel))
         get = upm.get if upm is not None else _none
         pop, push, extend, add = stack.pop, stack.append, stack.extend, seen.add
