@@ -335,10 +335,12 @@ def _make_recursive(info: RelationInfo) -> tuple[NodeFn, Callable[[Req], set[str
 
     Top-down, ``group:root#member`` would visit every nested group below the root; instead
     the first visit of the request walks *up* from the user through the reverse index
-    (``user -> groups -> their parent groups ...``), recording each group's distance, and
-    every visit is then a dict lookup. The distance is the number of dispatches the
-    top-down walk would need, so the depth limit (2002) is enforced as OpenFGA would when
-    the user is a member; a cycle simply ends the walk.
+    (``user -> groups -> their parent groups ...``) into a set of usersets
+    (``group:x#member``), and every later visit — or a ``[group#member]`` grant tested by
+    another relation's ``this`` — is a set lookup. Only when a path could be long enough
+    for the depth limit does a second walk record distances (the number of dispatches the
+    top-down walk would need), so 2002 is raised as OpenFGA would when the user is a
+    member. A cycle simply ends the walk.
     """
     t, rel = info.type, info.name
     ckey = (t, rel)
