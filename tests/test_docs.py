@@ -1,4 +1,4 @@
-"""Docs held in place by tests: every setting, error code and CLI command is documented."""
+"""Docs held in place by tests: every setting, error code, CLI command and MCP tool is documented."""
 
 from __future__ import annotations
 
@@ -49,3 +49,15 @@ def _commands(group: typer.Typer, prefix: str = "") -> list[str]:
 def test_every_cli_command_is_documented(command: str) -> None:
     text = (ROOT / "docs" / "cli.md").read_text()
     assert f"keyplane {command}" in text, f"`keyplane {command}` missing from docs/cli.md"
+
+
+def _mcp_tools() -> list[str]:
+    from keyplane.mcp import build_tools
+
+    return sorted(build_tools("default"))
+
+
+@pytest.mark.parametrize("tool", _mcp_tools())
+def test_every_mcp_tool_is_documented(tool: str) -> None:
+    text = (ROOT / "docs" / "mcp.md").read_text()
+    assert f"| `{tool}` |" in text, f"MCP tool `{tool}` missing from the tools table of docs/mcp.md"

@@ -58,4 +58,10 @@ def create_app(services: Services, *, max_body_bytes: int | None = None) -> Fast
 
     app.include_router(openfga_router)  # OpenFGA's HTTP API shape at /stores…
 
+    # MCP over streamable HTTP at /mcp (keyplane.mcp.http). mount_mcp WRAPS
+    # app.router.lifespan_context to run the MCP SDK's session manager: compose other lifespan
+    # work with it (FastAPI(lifespan=...) above is fine), never assign lifespan_context after it.
+    from keyplane.mcp.http import mount_mcp  # local: keyplane.mcp imports keyplane.api.schemas
+
+    mount_mcp(app, services)
     return app

@@ -1,0 +1,527 @@
+"""Keyplane's MCP tools: one tool, one service function.
+
+Each tool's input schema is the REST API's request model (:mod:`keyplane.api.schemas`) plus
+a ``store`` argument, and its output schema is the REST response model, so an agent sees
+exactly the contract a REST client sees. Descriptions are written for the agent: what the
+tool answers, when to call it, what the inputs mean, and an example.
+
+A tool's ``run`` is synchronous (the service layer is); the server calls it in a worker
+thread with the caller it authenticated, and the service function authorizes that caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import mcp.types as types
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from keyplane.api import schemas as s
+from keyplane.service import access, models, tuples
+from keyplane.service.access import BatchItem
+from keyplane.service.auth import Caller
+from keyplane.service.context import Services
+
+__all__ = ["READ_TOOLS", "WRITE_TOOLS", "ToolSpec", "build_tools"]
+
+#: run(services, caller, store_id, validated arguments) -> (result model, short text)
+Runner = Callable[[Services, Caller, str, Any], tuple[BaseModel, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """One MCP tool: its name, agent-facing description, schemas and service call."""
+
+    name: str
+    title: str
+    description: str
+    input: type[BaseModel]
+    output: type[BaseModel]
+    run: Runner
+    writes: bool = False
+
+    def to_mcp(self) -> types.Tool:
+        return types.Tool(
+            name=self.name,
+            title=self.title,
+            description=self.description,
+            input_schema=self.input.model_json_schema(),
+            output_schema=self.output.model_json_schema(mode="serialization"),
+            annotations=types.ToolAnnotations(
+                title=self.title,
+                read_only_hint=not self.writes,
+                destructive_hint=self.name == "delete_tuples",
+                idempotent_hint=not self.writes,
+                open_world_hint=False,
+            ),
+        )
+
+
+# ------------------------------------------------------------------ inputs without a REST body
+# (the REST API takes these as query parameters; the fields mirror them one for one)
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReadTuplesArgs(_Args):
+    """Stored tuples matching every given filter."""
+
+    object: str | None = Field(
+        default=None,
+        max_length=s.MAX_OBJECT,
+        description="Only tuples on this object: `type:id`, or `type:` for every object of a type.",
+        examples=["document:roadmap"],
+    )
+    relation: str | None = Field(
+        default=None, max_length=s.MAX_RELATION, description="Only tuples with this relation."
+    )
+    user: str | None = Field(
+        default=None,
+        max_length=s.MAX_USER,
+        description="Only tuples for this user: `type:id`, `type:*`, `type:id#relation` or `type:`.",
+    )
+    page_size: int = Field(default=100, ge=1, description="At most this many tuples (capped).")
+    continuation_token: str | None = Field(
+        default=None, description="The previous page's `continuation_token`, to read on."
+    )
+
+
+class ReadChangesArgs(_Args):
+    """The store's changelog after a revision."""
+
+    after_revision: int = Field(
+        default=0, ge=0, description="Changes after this revision (0: from the beginning)."
+    )
+    page_size: int = Field(default=100, ge=1, description="About this many changes per page.")
+    object_type: str | None = Field(
+        default=None, max_length=s.MAX_TYPE, description="Only changes on objects of this type."
+    )
+
+
+class ReadModelArgs(_Args):
+    """One authorization model version."""
+
+    model_id: str | None = Field(
+        default=None, max_length=s.MAX_ID, description="The version to read; the latest if omitted."
+    )
+
+
+class DeleteTuplesArgs(_Args):
+    """Tuples to remove, atomically."""
+
+    # the same fields as the REST write body's, descriptions included
+    deletes: list[s.TupleKey] = Field(
+        min_length=1, description=s.WriteRequest.model_fields["deletes"].description
+    )
+    idempotent: bool = Field(
+        default=False, description=s.WriteRequest.model_fields["idempotent"].description
+    )
+
+
+# ------------------------------------------------------------------ runners
+
+
+def _check(svc: Services, caller: Caller, store: str, a: s.CheckRequest) -> tuple[BaseModel, str]:
+    d = access.check(
+        svc,
+        caller,
+        store,
+        a.user,
+        a.relation,
+        a.object,
+        context=a.context,
+        contextual_tuples=a.contextual(),
+        model_id=a.model_id,
+        at_least_as_fresh=a.at_least_as_fresh,
+    )
+    verdict = "allowed" if d.allowed else "denied"
+    has = "has" if d.allowed else "does not have"
+    return (
+        s.CheckResponse(allowed=d.allowed, model_id=d.model_id, revision=d.revision),
+        f"{verdict}: {a.user} {has} {a.relation} on {a.object} (revision {d.revision})",
+    )
+
+
+def _batch_check(
+    svc: Services, caller: Caller, store: str, a: s.BatchCheckRequest
+) -> tuple[BaseModel, str]:
+    items = [
+        BatchItem(
+            c.user,
+            c.relation,
+            c.object,
+            context=c.context,
+            contextual_tuples=[t.to_dict() for t in c.contextual_tuples or ()],
+            correlation_id=c.correlation_id,
+        )
+        for c in a.checks
+    ]
+    results = access.batch_check(
+        svc, caller, store, items, model_id=a.model_id, at_least_as_fresh=a.at_least_as_fresh
+    )
+    out = s.BatchCheckResponse(
+        results=[
+            s.BatchCheckItemResult(
+                correlation_id=r.correlation_id,
+                allowed=r.allowed,
+                error=None
+                if r.error is None
+                else s.BatchItemError(code=r.error.code, message=r.error.message),
+            )
+            for r in results
+        ]
+    )
+    allowed = sum(r.allowed for r in results)
+    failed = sum(r.error is not None for r in results)
+    return out, (
+        f"{len(results)} checks: {allowed} allowed, {len(results) - allowed - failed} denied, "
+        f"{failed} errors"
+    )
+
+
+def _listing(kind: str, items: list[str]) -> str:
+    shown = ", ".join(items[:20]) + (f", … ({len(items) - 20} more)" if len(items) > 20 else "")
+    return f"{len(items)} {kind}" + (f": {shown}" if items else "")
+
+
+def _list_objects(
+    svc: Services, caller: Caller, store: str, a: s.ListObjectsRequest
+) -> tuple[BaseModel, str]:
+    objects = list(
+        access.list_objects(
+            svc,
+            caller,
+            store,
+            a.user,
+            a.relation,
+            a.type,
+            context=a.context,
+            contextual_tuples=a.contextual(),
+            model_id=a.model_id,
+            at_least_as_fresh=a.at_least_as_fresh,
+        )
+    )
+    return s.ListObjectsResponse(objects=objects), _listing("objects", objects)
+
+
+def _list_users(
+    svc: Services, caller: Caller, store: str, a: s.ListUsersRequest
+) -> tuple[BaseModel, str]:
+    users = access.list_users(
+        svc,
+        caller,
+        store,
+        a.object,
+        a.relation,
+        a.filters,
+        context=a.context,
+        contextual_tuples=a.contextual(),
+        model_id=a.model_id,
+        at_least_as_fresh=a.at_least_as_fresh,
+    )
+    return s.ListUsersResponse(users=users), _listing("users", users)
+
+
+def _expand(svc: Services, caller: Caller, store: str, a: s.ExpandRequest) -> tuple[BaseModel, str]:
+    tree = access.expand(
+        svc,
+        caller,
+        store,
+        a.object,
+        a.relation,
+        context=a.context,
+        contextual_tuples=a.contextual(),
+        model_id=a.model_id,
+        at_least_as_fresh=a.at_least_as_fresh,
+    )
+    # the engine answers OpenFGA's whole expand body, {"tree": {"root": …}}
+    return s.ExpandResponse.model_validate(
+        tree
+    ), f"userset tree of {a.object}#{a.relation} (one level deep)"
+
+
+def _explain(
+    svc: Services, caller: Caller, store: str, a: s.ExplainRequest
+) -> tuple[BaseModel, str]:
+    ex = access.explain(
+        svc,
+        caller,
+        store,
+        a.user,
+        a.relation,
+        a.object,
+        context=a.context,
+        contextual_tuples=a.contextual(),
+        model_id=a.model_id,
+        at_least_as_fresh=a.at_least_as_fresh,
+    )
+    return s.ExplainResponse.model_validate(ex.to_dict()), ex.render().rstrip("\n")
+
+
+def _read_tuples(
+    svc: Services, caller: Caller, store: str, a: ReadTuplesArgs
+) -> tuple[BaseModel, str]:
+    page = tuples.read_tuples(
+        svc,
+        caller,
+        store,
+        object=a.object,
+        relation=a.relation,
+        user=a.user,
+        page_size=a.page_size,
+        continuation_token=a.continuation_token,
+    )
+    out = s.TupleList(
+        tuples=[s.TupleKey.from_tuple(t) for t in page.items],
+        continuation_token=page.continuation_token,
+    )
+    text = _listing("tuples", [f"{t.object}#{t.relation}@{t.user}" for t in page.items])
+    if page.continuation_token:
+        text += " (more: pass continuation_token)"
+    return out, text
+
+
+def _read_changes(
+    svc: Services, caller: Caller, store: str, a: ReadChangesArgs
+) -> tuple[BaseModel, str]:
+    page = tuples.read_changes(
+        svc,
+        caller,
+        store,
+        after_revision=a.after_revision,
+        page_size=a.page_size,
+        object_type=a.object_type,
+    )
+    out = s.ChangesResponse(
+        changes=[s.Change.from_change(c) for c in page.changes],
+        last_revision=page.last_revision,
+        has_more=page.has_more,
+    )
+    more = "; more after it" if page.has_more else ""
+    return out, f"{len(page.changes)} changes up to revision {page.last_revision}{more}"
+
+
+def _read_model(
+    svc: Services, caller: Caller, store: str, a: ReadModelArgs
+) -> tuple[BaseModel, str]:
+    rec = models.read_model(svc, caller, store, a.model_id)
+    dsl = models.render_model(rec, "dsl")
+    return s.Model.from_record(rec, dsl), f"model {rec.id}:\n{dsl}"
+
+
+def _write_tuples(
+    svc: Services, caller: Caller, store: str, a: s.WriteRequest
+) -> tuple[BaseModel, str]:
+    r = tuples.write_tuples(
+        svc,
+        caller,
+        store,
+        writes=[t.to_dict() for t in a.writes],
+        deletes=[t.to_dict() for t in a.deletes],
+        model_id=a.model_id,
+        idempotent=a.idempotent,
+    )
+    return (
+        s.WriteResponse(revision=r.revision, written=r.written, deleted=r.deleted),
+        f"wrote {r.written}, deleted {r.deleted} at revision {r.revision}",
+    )
+
+
+def _delete_tuples(
+    svc: Services, caller: Caller, store: str, a: DeleteTuplesArgs
+) -> tuple[BaseModel, str]:
+    r = tuples.write_tuples(
+        svc, caller, store, deletes=[t.to_dict() for t in a.deletes], idempotent=a.idempotent
+    )
+    return (
+        s.WriteResponse(revision=r.revision, written=r.written, deleted=r.deleted),
+        f"deleted {r.deleted} at revision {r.revision}",
+    )
+
+
+# ------------------------------------------------------------------ descriptions
+
+_FRESH = (
+    " After writing tuples, pass the write's `revision` as `at_least_as_fresh` so the answer "
+    "reflects your write."
+)
+
+_SPECS: list[tuple[str, str, str, type[BaseModel], type[BaseModel], Runner, bool]] = [
+    (
+        "check",
+        "Check a permission",
+        "Answer one yes/no authorization question: does `user` hold `relation` on `object`? "
+        "Call it before acting on a resource on someone's behalf. Returns `allowed`, plus "
+        "the model version and store revision the decision used. Use `explain` to learn why, "
+        "`batch_check` for many questions at once." + _FRESH + " Example: "
+        '{"user": "user:anne", "relation": "viewer", "object": "document:roadmap"}.',
+        s.CheckRequest,
+        s.CheckResponse,
+        _check,
+        False,
+    ),
+    (
+        "batch_check",
+        "Check many permissions",
+        "Answer many yes/no authorization questions in one call (e.g. which of these "
+        "documents may the user open?). Each item has its own user, relation and object and "
+        "an optional `correlation_id` echoed in its result; one item's error does not fail "
+        "the others (its result carries `error`). Example: "
+        '{"checks": [{"user": "user:anne", "relation": "viewer", "object": "document:a", '
+        '"correlation_id": "a"}, {"user": "user:anne", "relation": "editor", '
+        '"object": "document:a", "correlation_id": "b"}]}.',
+        s.BatchCheckRequest,
+        s.BatchCheckResponse,
+        _batch_check,
+        False,
+    ),
+    (
+        "list_objects",
+        "List accessible objects",
+        "List every object of one type on which `user` holds `relation` — e.g. all documents "
+        "Anne can view. Use it to filter or search what a user may see; the list is "
+        "complete, not paginated. Example: "
+        '{"user": "user:anne", "relation": "viewer", "type": "document"}.',
+        s.ListObjectsRequest,
+        s.ListObjectsResponse,
+        _list_objects,
+        False,
+    ),
+    (
+        "list_users",
+        "List users with access",
+        "List who holds `relation` on `object` — e.g. every user who can edit a document, or "
+        "every group whose members can. `filters` names the kinds of users to return: a type "
+        "(`user`) or a userset (`group#member`). A result `type:*` means every object of "
+        "that type. Example: "
+        '{"object": "document:roadmap", "relation": "editor", "filters": ["user"]}.',
+        s.ListUsersRequest,
+        s.ListUsersResponse,
+        _list_users,
+        False,
+    ),
+    (
+        "expand",
+        "Expand a relation",
+        "Show how `relation` on `object` is made up, one level deep, as OpenFGA's userset "
+        "tree: direct users, usersets (e.g. `group:eng#member`) and the computed and "
+        "tuple-to-userset rewrites the model defines. Use it to inspect or debug sharing; "
+        "to answer a yes/no question use `check`, to ask why use `explain`. Example: "
+        '{"object": "document:roadmap", "relation": "viewer"}.',
+        s.ExpandRequest,
+        s.ExpandResponse,
+        _expand,
+        False,
+    ),
+    (
+        "explain",
+        "Explain a decision",
+        "Explain why `user` does or does not hold `relation` on `object`. When allowed: the "
+        "granting paths, each the chain of steps from the object to the user (e.g. viewer ← "
+        "editor ← member of group:eng). When denied: why each branch failed (no tuple, a "
+        "condition false, an expired tuple, an exclusion). Call it to justify a decision to "
+        "a person or to find the missing relationship. Example: "
+        '{"user": "user:anne", "relation": "viewer", "object": "document:roadmap"}.',
+        s.ExplainRequest,
+        s.ExplainResponse,
+        _explain,
+        False,
+    ),
+    (
+        "read_tuples",
+        "Read stored tuples",
+        "Read the relationship tuples stored in the store (`object#relation@user`), "
+        "filtered by object, relation and/or user; paginated. Use it to see which "
+        "relationships exist as facts — for effective access (inherited through groups or "
+        "parents) use `check` or `list_objects` instead. Example: "
+        '{"object": "document:roadmap"} or {"user": "user:anne", "object": "document:"}.',
+        ReadTuplesArgs,
+        s.TupleList,
+        _read_tuples,
+        False,
+    ),
+    (
+        "read_changes",
+        "Read the changelog",
+        "Read the store's changelog: every tuple written or deleted after `after_revision`, "
+        "in commit order, with the revision and time of each change. Use it to audit "
+        "recent changes or to follow the store; call again with `last_revision` while "
+        "`has_more` is true. Needs a writer, auditor or admin key. Example: "
+        '{"after_revision": 0, "object_type": "document"}.',
+        ReadChangesArgs,
+        s.ChangesResponse,
+        _read_changes,
+        False,
+    ),
+    (
+        "read_model",
+        "Read the authorization model",
+        "Read the store's authorization model (the latest version, or `model_id`) as OpenFGA "
+        "DSL and JSON: the types, their relations and how relations derive from each other, "
+        "and conditions. Call it first to learn which types, relations and user formats "
+        "the other tools accept. Example: {}.",
+        ReadModelArgs,
+        s.Model,
+        _read_model,
+        False,
+    ),
+    (
+        "write_tuples",
+        "Write tuples",
+        "Grant access by writing relationship tuples (and optionally delete others) in one "
+        "atomic change: all of it happens or none. Each written tuple must fit the model "
+        "(read it with `read_model`). Writing an existing tuple or deleting a missing one "
+        "fails unless `idempotent` is true. Returns the new `revision`; pass it as "
+        "`at_least_as_fresh` to queries that must see the change. Only listed for keys "
+        "that may write. Example: "
+        '{"writes": [{"object": "document:roadmap", "relation": "viewer", '
+        '"user": "user:anne"}]}.',
+        s.WriteRequest,
+        s.WriteResponse,
+        _write_tuples,
+        True,
+    ),
+    (
+        "delete_tuples",
+        "Delete tuples",
+        "Revoke access by deleting relationship tuples, atomically. Deleting a tuple that "
+        "does not exist fails unless `idempotent` is true. Access granted some other way "
+        "(a group, a parent folder) remains: `explain` shows the paths. Returns the new "
+        "`revision`. Only listed for keys that may write. Example: "
+        '{"deletes": [{"object": "document:roadmap", "relation": "viewer", '
+        '"user": "user:anne"}]}.',
+        DeleteTuplesArgs,
+        s.WriteResponse,
+        _delete_tuples,
+        True,
+    ),
+]
+
+READ_TOOLS: tuple[str, ...] = tuple(n for n, *_rest, w in _SPECS if not w)
+WRITE_TOOLS: tuple[str, ...] = tuple(n for n, *_rest, w in _SPECS if w)
+
+
+def _with_store(model: type[BaseModel], default_store: str) -> type[BaseModel]:
+    """``model`` plus the ``store`` argument every tool takes."""
+    store_field: Any = (
+        str | None,
+        Field(
+            default=None,
+            min_length=1,
+            max_length=s.MAX_ID,
+            description=f"The store (tenant) to use; `{default_store}` when omitted.",
+        ),
+    )
+    return create_model(model.__name__, __base__=model, __doc__=model.__doc__, store=store_field)
+
+
+def build_tools(default_store: str) -> dict[str, ToolSpec]:
+    """Every tool, by name, for a server whose default store is ``default_store``."""
+    return {
+        name: ToolSpec(name, title, desc, _with_store(inp, default_store), out, run, writes)
+        for name, title, desc, inp, out, run, writes in _SPECS
+    }
