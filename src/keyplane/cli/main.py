@@ -22,6 +22,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from keyplane.cli import bulk
 from keyplane.cli.common import (
     ApiKeyOpt,
     DbOpt,
@@ -400,6 +401,10 @@ def tuple_gc(
         out.print(f"removed {n} expired tuple(s)")
 
 
+tuple_app.command("import")(bulk.tuple_import)
+tuple_app.command("export")(bulk.tuple_export)
+
+
 # ---------------------------------------------------------------------------- queries
 
 
@@ -634,6 +639,11 @@ def mcp_stdio(
 from keyplane.cli.serve import serve  # noqa: E402  (the server command lives in its own module)
 
 app.command("serve")(serve)
+
+from keyplane.cli.keys import init, key_app  # noqa: E402  (keyplane init, keyplane key …)
+
+app.command("init")(init)
+app.add_typer(key_app, name="key")
 
 
 def main() -> None:  # pragma: no cover - console entry point
