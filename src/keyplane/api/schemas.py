@@ -528,7 +528,12 @@ class ExpandRequest(_Query):
 
 
 class ExpandResponse(_Response):
-    tree: dict[str, Any] = Field(description="OpenFGA's UsersetTree JSON (`{root: {…}}`).")
+    tree: dict[str, Any] = Field(
+        description=(
+            "OpenFGA's UsersetTree JSON: `{root: {name, leaf | union | intersection | "
+            "difference}}`; leaves list users, computed usersets or tuple-to-usersets."
+        )
+    )
 
 
 class ListObjectsRequest(_Query):

@@ -122,7 +122,7 @@ def expand(
         model_id=body.model_id,
         at_least_as_fresh=body.at_least_as_fresh,
     )
-    return ExpandResponse(tree=tree)
+    return ExpandResponse.model_validate(tree)
 
 
 def _objects(
