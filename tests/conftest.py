@@ -24,7 +24,7 @@ from keyplane.storage import Storage, open_storage
 POSTGRES_URL = os.environ.get(
     "KEYPLANE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-_DATA_TABLES = ("changelog", "tuples", "authorization_models", "stores")
+_DATA_TABLES = ("changelog", "tuples", "authorization_models", "stores", "api_keys")
 
 
 def _with_search_path(url: str, schema: str) -> str:
