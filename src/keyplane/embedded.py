@@ -20,11 +20,12 @@ from keyplane.config import Settings
 from keyplane.errors import StoreNotFoundError
 from keyplane.graph.explain import Explanation
 from keyplane.graph.tuples import Tuple
-from keyplane.service import access, models, stores, tuples
+from keyplane.service import access, keys, models, stores, tuples
 from keyplane.service.access import BatchItem, BatchItemResult, Decision
 from keyplane.service.auth import Caller
 from keyplane.service.context import Services
 from keyplane.service.inputs import TupleLike
+from keyplane.service.keys import ApiKey
 from keyplane.service.tuples import WriteResult
 from keyplane.storage.base import ChangesPage, ModelRecord, Page, StoreInfo
 
@@ -325,3 +326,40 @@ class Keyplane:
             model_id=model_id,
             at_least_as_fresh=at_least_as_fresh,
         )
+
+    # API keys ------------------------------------------------------------------------------
+
+    def create_key(
+        self,
+        *,
+        owner: str,
+        roles: Sequence[str],
+        expires_in: float | None = None,
+        description: str = "",
+    ) -> tuple[ApiKey, str]:
+        """Mint a key; returns its record and the secret (``kp_…``), shown this once."""
+        return keys.create_key(
+            self.services,
+            self.caller,
+            owner=owner,
+            roles=roles,
+            expires_in=expires_in,
+            description=description,
+        )
+
+    def list_keys(
+        self, *, page_size: int = 100, continuation_token: str | None = None
+    ) -> Page[ApiKey]:
+        return keys.list_keys(
+            self.services, self.caller, page_size=page_size, continuation_token=continuation_token
+        )
+
+    def get_key(self, key_id: str) -> ApiKey:
+        return keys.get_key(self.services, self.caller, key_id)
+
+    def rotate_key(self, key_id: str, *, overlap_seconds: float = 3600) -> tuple[ApiKey, str]:
+        """A new secret for the key; the old one works for ``overlap_seconds`` more."""
+        return keys.rotate_key(self.services, self.caller, key_id, overlap_seconds=overlap_seconds)
+
+    def revoke_key(self, key_id: str) -> None:
+        keys.revoke_key(self.services, self.caller, key_id)

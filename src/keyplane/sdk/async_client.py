@@ -31,6 +31,7 @@ from keyplane.sdk.client import (
 from keyplane.sdk.wire import Call
 from keyplane.service.access import BatchItem, BatchItemResult, Decision
 from keyplane.service.inputs import TupleLike
+from keyplane.service.keys import ApiKey
 from keyplane.service.tuples import WriteResult
 from keyplane.storage.base import ChangesPage, ModelRecord, Page, StoreInfo
 
@@ -352,3 +353,31 @@ class AsyncClient:
                 at_least_as_fresh=at_least_as_fresh,
             )
         )
+
+    # ---------------------------------------------------------------------- API keys
+
+    async def create_key(
+        self,
+        *,
+        owner: str,
+        roles: Sequence[str],
+        expires_in: float | None = None,
+        description: str = "",
+    ) -> tuple[ApiKey, str]:
+        """Mint a key; returns its record and the secret (``kp_…``), shown this once."""
+        return await self._send(wire.create_key(owner, roles, expires_in, description))
+
+    async def list_keys(
+        self, *, page_size: int = 100, continuation_token: str | None = None
+    ) -> Page[ApiKey]:
+        return await self._send(wire.list_keys(page_size, continuation_token))
+
+    async def get_key(self, key_id: str) -> ApiKey:
+        return await self._send(wire.get_key(key_id))
+
+    async def rotate_key(self, key_id: str, *, overlap_seconds: float = 3600) -> tuple[ApiKey, str]:
+        """A new secret for the key; the old one works for ``overlap_seconds`` more."""
+        return await self._send(wire.rotate_key(key_id, overlap_seconds))
+
+    async def revoke_key(self, key_id: str) -> None:
+        await self._send(wire.revoke_key(key_id))

@@ -17,6 +17,7 @@ from keyplane.graph.explain import Explanation
 from keyplane.graph.tuples import Tuple
 from keyplane.service.access import BatchItem, BatchItemResult, Decision
 from keyplane.service.inputs import TupleLike
+from keyplane.service.keys import ApiKey
 from keyplane.service.tuples import WriteResult
 from keyplane.storage.base import ChangesPage, ModelRecord, Page, StoreInfo
 
@@ -167,6 +168,26 @@ class KeyplaneAPI(Protocol):
         at_least_as_fresh: int | None = None,
     ) -> Explanation: ...
 
+    # API keys (admin)
+    def create_key(
+        self,
+        *,
+        owner: str,
+        roles: Sequence[str],
+        expires_in: float | None = None,
+        description: str = "",
+    ) -> tuple[ApiKey, str]: ...
+
+    def list_keys(
+        self, *, page_size: int = 100, continuation_token: str | None = None
+    ) -> Page[ApiKey]: ...
+
+    def get_key(self, key_id: str) -> ApiKey: ...
+
+    def rotate_key(self, key_id: str, *, overlap_seconds: float = 3600) -> tuple[ApiKey, str]: ...
+
+    def revoke_key(self, key_id: str) -> None: ...
+
 
 class AsyncKeyplaneAPI(Protocol):
     """:class:`KeyplaneAPI` with every method a coroutine (``list_objects`` resolves to an
@@ -308,6 +329,28 @@ class AsyncKeyplaneAPI(Protocol):
         model_id: str | None = None,
         at_least_as_fresh: int | None = None,
     ) -> Explanation: ...
+
+    # API keys (admin)
+    async def create_key(
+        self,
+        *,
+        owner: str,
+        roles: Sequence[str],
+        expires_in: float | None = None,
+        description: str = "",
+    ) -> tuple[ApiKey, str]: ...
+
+    async def list_keys(
+        self, *, page_size: int = 100, continuation_token: str | None = None
+    ) -> Page[ApiKey]: ...
+
+    async def get_key(self, key_id: str) -> ApiKey: ...
+
+    async def rotate_key(
+        self, key_id: str, *, overlap_seconds: float = 3600
+    ) -> tuple[ApiKey, str]: ...
+
+    async def revoke_key(self, key_id: str) -> None: ...
 
 
 if TYPE_CHECKING:  # mypy proves each implementation satisfies its protocol

@@ -22,6 +22,7 @@ from keyplane.graph.explain import Explanation
 from keyplane.graph.tuples import Tuple, TupleChange
 from keyplane.service.access import BatchItem, BatchItemResult, Decision
 from keyplane.service.inputs import TupleLike, to_tuple
+from keyplane.service.keys import ApiKey
 from keyplane.service.tuples import WriteResult
 from keyplane.storage.base import ChangesPage, ModelRecord, Page, StoreInfo
 
@@ -405,7 +406,15 @@ def batch_check(
 
 
 def expand(store: str, object: str, relation: str, **q: Any) -> Call[dict[str, Any]]:
-    return _query(store, "expand", lambda d: dict(d["tree"]), object=object, relation=relation, **q)
+    return _query(store, "expand", _tree, object=object, relation=relation, **q)
+
+
+def _tree(d: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenFGA's expand answer, ``{"tree": {"root": …}}``, as the engine returns it."""
+    inner = d.get("tree")
+    if isinstance(inner, Mapping) and "tree" in inner:  # a server that wrapped it twice
+        return dict(inner)
+    return dict(d)
 
 
 def list_objects(store: str, user: str, relation: str, object_type: str, **q: Any) -> Call[None]:
@@ -439,6 +448,48 @@ def explain(store: str, user: str, relation: str, object: str, **q: Any) -> Call
     return _query(
         store, "explain", Explanation.from_dict, user=user, relation=relation, object=object, **q
     )
+
+
+def _key(d: Mapping[str, Any]) -> ApiKey:
+    return ApiKey.from_dict(d)
+
+
+def _key_secret(d: Mapping[str, Any]) -> tuple[ApiKey, str]:
+    return ApiKey.from_dict(d["key"]), str(d["secret"])
+
+
+def create_key(
+    owner: str, roles: Sequence[str], expires_in: float | None, description: str
+) -> Call[tuple[ApiKey, str]]:
+    body = _body(owner=owner, roles=list(roles), expires_in=expires_in, description=description)
+    return Call("POST", "/v1/keys", _key_secret, body=body)
+
+
+def list_keys(page_size: int, token: str | None) -> Call[Page[ApiKey]]:
+    return Call(
+        "GET",
+        "/v1/keys",
+        _page("keys", _key),
+        params=_params(page_size=page_size, continuation_token=token),
+        idempotent=True,
+    )
+
+
+def get_key(key_id: str) -> Call[ApiKey]:
+    return Call("GET", f"/v1/keys/{seg(key_id)}", _key, idempotent=True)
+
+
+def rotate_key(key_id: str, overlap_seconds: float) -> Call[tuple[ApiKey, str]]:
+    return Call(
+        "POST",
+        f"/v1/keys/{seg(key_id)}/rotate",
+        _key_secret,
+        body={"overlap_seconds": overlap_seconds},
+    )
+
+
+def revoke_key(key_id: str) -> Call[None]:
+    return Call("DELETE", f"/v1/keys/{seg(key_id)}", _none)
 
 
 def ndjson_object(line: str) -> str | None:

@@ -1,0 +1,55 @@
+"""The issue's promise: one scenario through the embedded Keyplane, the HTTP Client and the
+AsyncClient (each against a real uvicorn server with a real admin key) gets the same
+answers, errors included."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import scenario
+from sdk_helpers import Server, SyncOverAsync
+
+from keyplane import Client, Keyplane
+
+
+@pytest.fixture
+def embedded_answers(embedded: Keyplane) -> list[tuple[str, Any]]:
+    return scenario.run(embedded)
+
+
+def _compare(expected: list[tuple[str, Any]], got: list[tuple[str, Any]]) -> None:
+    assert [label for label, _ in got] == [label for label, _ in expected]
+    for (label, want), (_, have) in zip(expected, got, strict=True):
+        assert have == want, label
+
+
+def test_client_answers_like_embedded(
+    embedded_answers: list[tuple[str, Any]], client: Client
+) -> None:
+    _compare(embedded_answers, scenario.run(client))
+
+
+def test_async_client_answers_like_embedded(
+    embedded_answers: list[tuple[str, Any]], async_client: SyncOverAsync
+) -> None:
+    _compare(embedded_answers, scenario.run(async_client))  # type: ignore[arg-type]
+
+
+def test_scenario_exercises_every_error_kind(embedded_answers: list[tuple[str, Any]]) -> None:
+    raised = {v[1] for label, v in embedded_answers if isinstance(v, tuple) and len(v) == 4
+              and isinstance(v[1], str) and label not in ()}
+    assert {
+        "model_not_found", "invalid_model", "tuple_exists", "tuple_missing", "type_not_found",
+        "relation_not_found", "invalid_tuple", "store_not_found", "store_exists",
+        "invalid_continuation_token", "validation_error", "condition_error",
+        "consistency_timeout", "limit_exceeded",
+    } <= raised
+
+
+def test_server_fixture_is_real(server: Server) -> None:
+    """The parity above runs over real HTTP with a real key: no key is refused."""
+    from keyplane.errors import AuthenticationError
+
+    with Client(server.url) as anonymous, pytest.raises(AuthenticationError):
+        anonymous.list_stores()
