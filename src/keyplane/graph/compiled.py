@@ -107,6 +107,7 @@ class CompiledModel:
             for name, c in (model.get("conditions") or {}).items()
         }
         self._engine_cache: Any = None  # compiled check closures, built by keyplane.graph.check
+        self._reverse_plan: Any = None  # list-objects plan, built by keyplane.graph.listing
 
     # -- construction ----------------------------------------------------------------------
 

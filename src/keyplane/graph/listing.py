@@ -154,11 +154,10 @@ class ReversePlan:
 
 
 def _plan(model: CompiledModel) -> ReversePlan:
-    plan = getattr(model, "_reverse_plan", None)
+    plan = model._reverse_plan
     if plan is None:
-        plan = ReversePlan(model)
-        model._reverse_plan = plan  # type: ignore[attr-defined]
-    return plan
+        plan = model._reverse_plan = ReversePlan(model)
+    return plan  # type: ignore[no-any-return]
 
 
 def _edge_ok(info: RelationInfo, e: Edge, r: Req, obj: str, rel: str, user: str) -> bool:
