@@ -58,9 +58,9 @@ from keyplane.sdk.protocol import KeyplaneAPI
 
 __all__ = [
     "COLUMNS",
-    "BadRow",
     "Format",
     "ImportStats",
+    "bad_row",
     "chunks",
     "export_rows",
     "import_rows",
@@ -79,12 +79,12 @@ class Format(StrEnum):
     jsonl = "jsonl"
 
 
-class BadRow(InvalidTupleError):
-    """A row of an import file is not a tuple; ``line`` is its (1-based) line number."""
+def bad_row(line: int, message: str) -> InvalidTupleError:
+    """A row of an import file that is not a tuple: ``invalid_tuple`` naming its line.
 
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(f"line {line}: {message}", details={"line": line})
-        self.line = line
+    A plain :class:`InvalidTupleError` (not a subclass: every error class is a code of its
+    own, and the surfaces' tables are built from the subclasses)."""
+    return InvalidTupleError(f"line {line}: {message}", details={"line": line})
 
 
 def format_of(path: str, given: Format | None) -> Format:
@@ -114,7 +114,7 @@ def _text_lines(raw: Iterable[bytes], counter: list[int]) -> Iterator[str]:
 
 
 def read_rows(lines: Iterable[str], fmt: Format) -> Iterator[tuple[int, Tuple]]:
-    """``(line number, tuple)`` for each row, lazily; a bad row raises :class:`BadRow`."""
+    """``(line number, tuple)`` for each row, lazily; a bad row raises :func:`bad_row`'s error."""
     if fmt is Format.jsonl:
         yield from _jsonl_rows(lines)
     else:
@@ -128,13 +128,13 @@ def _jsonl_rows(lines: Iterable[str]) -> Iterator[tuple[int, Tuple]]:
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise BadRow(n, f"not JSON: {exc.msg}") from None
+            raise bad_row(n, f"not JSON: {exc.msg}") from None
         if not isinstance(data, dict):
-            raise BadRow(n, "expected a JSON object (a TupleKey)")
+            raise bad_row(n, "expected a JSON object (a TupleKey)")
         try:
             yield n, Tuple.from_dict(data)
         except KeyplaneError as exc:
-            raise BadRow(n, exc.message) from None
+            raise bad_row(n, exc.message) from None
 
 
 def _csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, Tuple]]:
@@ -144,11 +144,11 @@ def _csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, Tuple]]:
     except StopIteration:
         return
     except csv.Error as exc:
-        raise BadRow(reader.line_num, f"malformed CSV: {exc}") from None
+        raise bad_row(reader.line_num, f"malformed CSV: {exc}") from None
     unknown = [h for h in header if h not in COLUMNS]
     missing = [c for c in REQUIRED if c not in header]
     if unknown or missing:
-        raise BadRow(
+        raise bad_row(
             1,
             f"the header must name {', '.join(REQUIRED)} and optionally "
             f"{', '.join(COLUMNS[3:])}"
@@ -161,12 +161,12 @@ def _csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, Tuple]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise BadRow(reader.line_num, f"malformed CSV: {exc}") from None
+            raise bad_row(reader.line_num, f"malformed CSV: {exc}") from None
         n = reader.line_num
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != len(header):
-            raise BadRow(n, f"expected {len(header)} cells, found {len(cells)}")
+            raise bad_row(n, f"expected {len(header)} cells, found {len(cells)}")
         row = {h: c.strip() for h, c in zip(header, cells, strict=True) if c.strip()}
         yield n, _csv_tuple(n, row)
 
@@ -179,18 +179,18 @@ def _csv_tuple(n: int, row: dict[str, str]) -> Tuple:
             try:
                 ctx = json.loads(row["condition_context"])
             except json.JSONDecodeError as exc:
-                raise BadRow(n, f"condition_context is not JSON: {exc.msg}") from None
+                raise bad_row(n, f"condition_context is not JSON: {exc.msg}") from None
             if not isinstance(ctx, dict):
-                raise BadRow(n, "condition_context must be a JSON object")
+                raise bad_row(n, "condition_context must be a JSON object")
         data["condition"] = {"name": row["condition_name"], "context": ctx}
     elif "condition_context" in row:
-        raise BadRow(n, "condition_context without condition_name")
+        raise bad_row(n, "condition_context without condition_name")
     if "expires_at" in row:
         data["expires_at"] = row["expires_at"]
     try:
         return Tuple.from_dict(data)
     except KeyplaneError as exc:
-        raise BadRow(n, exc.message) from None
+        raise bad_row(n, exc.message) from None
 
 
 def chunks(rows: Iterable[tuple[int, Tuple]], size: int) -> Iterator[list[tuple[int, Tuple]]]:
