@@ -1,0 +1,244 @@
+"""The role matrix: each role can do exactly its operations, at the service layer.
+
+Two tables drive everything:
+
+* ``ALLOWED`` — for every :class:`~keyplane.service.auth.Permission`, the roles granted it
+  on store ``S`` (``writer:S`` / ``reader:S`` are keys scoped to ``S``; ``writer:O`` is a
+  writer of *another* store). A Permission without a row fails
+  :func:`test_every_permission_has_a_row`.
+* ``OPERATIONS`` — every service operation (a function ``fn(svc, caller, …)`` in
+  ``keyplane.service.*``) with the permission it needs and a call exercising it on ``S``.
+  An operation without an entry fails :func:`test_every_service_operation_is_in_the_matrix`.
+
+For every role × operation the call must succeed when the table allows it and raise
+:class:`~keyplane.errors.PermissionDeniedError` when it does not — nothing else. Real keys,
+real authentication, Keyplane's engine deciding on the system model; SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import itertools
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from auth_helpers import MODEL, SYSTEM
+
+import keyplane.service
+from keyplane.errors import PermissionDeniedError
+from keyplane.service import access, keys, models, observability, stores, tuples
+from keyplane.service.access import BatchItem
+from keyplane.service.auth import PERMISSIONS, Caller, Permission
+from keyplane.service.context import Services
+from keyplane.service.keys import authenticate, create_key
+
+S, O = "store-s", "store-o"  # noqa: E741  (the store under test, and another one)
+
+ROLES: dict[str, tuple[str, ...]] = {
+    "admin": ("admin",),
+    "auditor": ("auditor",),
+    "writer": ("writer",),
+    "reader": ("reader",),
+    "writer:S": (f"writer:{S}",),
+    "reader:S": (f"reader:{S}",),
+    "writer:O": (f"writer:{O}",),
+    "no roles": (),
+}
+
+_ON_S = {"admin", "auditor", "writer", "reader", "writer:S", "reader:S"}
+ALLOWED: dict[str, set[str]] = {
+    Permission.CREATE_STORE: {"admin"},
+    Permission.LIST_STORES: {"admin", "auditor", "writer", "reader"},
+    Permission.MANAGE_KEYS: {"admin"},
+    Permission.READ_STORE: _ON_S,
+    Permission.QUERY: _ON_S,
+    Permission.READ_TUPLES: _ON_S,
+    Permission.READ_CHANGES: {"admin", "auditor", "writer", "writer:S"},
+    Permission.WRITE_TUPLES: {"admin", "writer", "writer:S"},
+    Permission.WRITE_MODEL: {"admin", "writer", "writer:S"},
+    Permission.DELETE_STORE: {"admin"},
+}
+
+
+@dataclass
+class World:
+    svc: Services
+    caller: Caller
+    victim_key: str  # a key the caller may try to rotate or revoke
+    n: itertools.count  # type: ignore[type-arg]
+
+
+Op = Callable[[World], Any]
+_ids = itertools.count()
+
+# operation name → (permission, call). Destructive calls come last (dicts keep order).
+OPERATIONS: dict[str, tuple[str, Op]] = {
+    "stores.list_stores": (Permission.LIST_STORES, lambda w: stores.list_stores(w.svc, w.caller)),
+    "stores.get_store": (Permission.READ_STORE, lambda w: stores.get_store(w.svc, w.caller, S)),
+    "stores.create_store": (
+        Permission.CREATE_STORE,
+        lambda w: stores.create_store(w.svc, w.caller, "new", store_id=f"new-{next(w.n)}"),
+    ),
+    "models.read_model": (Permission.READ_STORE, lambda w: models.read_model(w.svc, w.caller, S)),
+    "models.list_models": (
+        Permission.READ_STORE,
+        lambda w: models.list_models(w.svc, w.caller, S),
+    ),
+    "models.write_model": (
+        Permission.WRITE_MODEL,
+        lambda w: models.write_model(w.svc, w.caller, S, MODEL),
+    ),
+    "tuples.read_tuples": (
+        Permission.READ_TUPLES,
+        lambda w: tuples.read_tuples(w.svc, w.caller, S),
+    ),
+    "tuples.read_changes": (
+        Permission.READ_CHANGES,
+        lambda w: tuples.read_changes(w.svc, w.caller, S),
+    ),
+    "tuples.write_tuples": (
+        Permission.WRITE_TUPLES,
+        lambda w: tuples.write_tuples(
+            w.svc, w.caller, S, writes=[f"document:d{next(w.n)}#owner@user:anne"]
+        ),
+    ),
+    "tuples.gc_expired": (Permission.WRITE_TUPLES, lambda w: tuples.gc_expired(w.svc, w.caller, S)),
+    "access.check": (
+        Permission.QUERY,
+        lambda w: access.check(w.svc, w.caller, S, "user:anne", "viewer", "document:plan"),
+    ),
+    "access.batch_check": (
+        Permission.QUERY,
+        lambda w: access.batch_check(
+            w.svc, w.caller, S, [BatchItem("user:anne", "viewer", "document:plan")]
+        ),
+    ),
+    "access.expand": (
+        Permission.QUERY,
+        lambda w: access.expand(w.svc, w.caller, S, "document:plan", "viewer"),
+    ),
+    "access.list_objects": (
+        Permission.QUERY,
+        lambda w: list(access.list_objects(w.svc, w.caller, S, "user:anne", "viewer", "document")),
+    ),
+    "access.list_users": (
+        Permission.QUERY,
+        lambda w: access.list_users(w.svc, w.caller, S, "document:plan", "viewer", ["user"]),
+    ),
+    "access.explain": (
+        Permission.QUERY,
+        lambda w: access.explain(w.svc, w.caller, S, "user:anne", "viewer", "document:plan"),
+    ),
+    "observability.graph_stats": (
+        Permission.LIST_STORES,
+        lambda w: observability.graph_stats(w.svc, w.caller),
+    ),
+    "keys.list_keys": (Permission.MANAGE_KEYS, lambda w: keys.list_keys(w.svc, w.caller)),
+    "keys.get_key": (Permission.MANAGE_KEYS, lambda w: keys.get_key(w.svc, w.caller, w.victim_key)),
+    "keys.create_key": (
+        Permission.MANAGE_KEYS,
+        lambda w: keys.create_key(w.svc, w.caller, owner="new", roles=[f"reader:{S}"]),
+    ),
+    "keys.rotate_key": (
+        Permission.MANAGE_KEYS,
+        lambda w: keys.rotate_key(w.svc, w.caller, w.victim_key),
+    ),
+    "keys.revoke_key": (
+        Permission.MANAGE_KEYS,
+        lambda w: keys.revoke_key(w.svc, w.caller, w.victim_key),
+    ),
+    "stores.delete_store": (
+        Permission.DELETE_STORE,
+        lambda w: stores.delete_store(w.svc, w.caller, S),
+    ),
+}
+
+
+def test_every_permission_has_a_row() -> None:
+    assert set(ALLOWED) == set(PERMISSIONS), (
+        "a Permission was added or removed: give it a row in ALLOWED (who may use it)"
+    )
+    for roles in ALLOWED.values():
+        assert roles <= set(ROLES)
+    assert {perm for perm, _ in OPERATIONS.values()} == set(PERMISSIONS), (
+        "every permission must be exercised by at least one operation"
+    )
+
+
+def _service_operations() -> set[str]:
+    """Every ``fn(svc, caller, …)`` exported by a ``keyplane.service`` module."""
+    found: set[str] = set()
+    for info in pkgutil.iter_modules(keyplane.service.__path__):
+        mod = importlib.import_module(f"keyplane.service.{info.name}")
+        for name in getattr(mod, "__all__", ()):
+            fn = getattr(mod, name)
+            if not inspect.isfunction(fn):
+                continue
+            params = list(inspect.signature(fn).parameters)
+            if params[:2] == ["svc", "caller"]:
+                found.add(f"{info.name}.{name}")
+    return found
+
+
+#: functions shaped like operations that are not operations: the authorization decision itself
+NOT_OPERATIONS = {
+    "auth.authorize": "raises unless the caller holds a permission: the check, not an operation",
+    "system.allowed": "the system model's decision behind authorize",
+}
+
+
+def test_every_service_operation_is_in_the_matrix() -> None:
+    missing = _service_operations() - set(OPERATIONS) - set(NOT_OPERATIONS)
+    assert not missing, f"add these operations to OPERATIONS (and so to the matrix): {missing}"
+    assert set(OPERATIONS) <= _service_operations()
+
+
+def _world(svc: Services, roles: tuple[str, ...]) -> World:
+    for sid in (S, O):
+        stores.create_store(svc, SYSTEM, sid, store_id=sid)
+        models.write_model(svc, SYSTEM, sid, MODEL)
+        tuples.write_tuples(svc, SYSTEM, sid, writes=["document:plan#viewer@user:anne"])
+    _, secret = create_key(svc, SYSTEM, owner="subject", roles=roles)
+    victim, _ = create_key(svc, SYSTEM, owner="victim", roles=[f"reader:{S}"])
+    return World(svc, authenticate(svc, secret), victim.id, itertools.count())
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_role_can_do_exactly_its_operations(svc: Services, role: str) -> None:
+    world = _world(svc, ROLES[role])
+    wrong: list[str] = []
+    for name, (permission, call) in OPERATIONS.items():
+        expected = role in ALLOWED[permission]
+        try:
+            call(world)
+            got = True
+        except PermissionDeniedError:
+            got = False
+        if got != expected:
+            wrong.append(
+                f"{name} ({permission}): expected {'allow' if expected else 'deny'}, "
+                f"got {'allow' if got else 'deny'}"
+            )
+    assert not wrong, f"role {role!r}:\n  " + "\n  ".join(wrong)
+
+
+def test_read_only_callers_are_refused_every_write(svc: Services) -> None:
+    world = _world(svc, ("admin",))
+    world.caller = world.caller.with_read_only()
+    for permission, call in OPERATIONS.values():
+        writes = permission in {
+            Permission.CREATE_STORE,
+            Permission.MANAGE_KEYS,
+            Permission.WRITE_TUPLES,
+            Permission.WRITE_MODEL,
+            Permission.DELETE_STORE,
+        }
+        if writes:
+            with pytest.raises(PermissionDeniedError):
+                call(world)
+        else:
+            call(world)
