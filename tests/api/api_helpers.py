@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+from keyplane.config import Settings
 
 MODEL = """\
 model
@@ -31,6 +34,20 @@ condition in_hours(hour: int) {
   hour >= 9 && hour < 18
 }
 """
+
+
+BASE_URL = "http://keyplane.test"
+
+
+def make_settings(path: Path, **overrides: Any) -> Settings:
+    # no tailer thread (this process makes every write) and a short consistency wait
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{path}",
+        "poll_interval": 0.0,
+        "consistency_timeout": 0.2,
+    }
+    values.update(overrides)
+    return Settings(**values)
 
 
 async def new_store(client: httpx.AsyncClient, *, model: str | None = MODEL) -> str:

@@ -11,35 +11,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from api_helpers import BASE_URL, make_settings
 from fastapi import FastAPI
 
 from keyplane.api import create_app
-from keyplane.config import Settings
 from keyplane.service.auth import Caller
 from keyplane.service.context import Services
 from keyplane.service.keys import bootstrap_admin, create_key
-
-BASE_URL = "http://keyplane.test"
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def make_settings(path: Path, **overrides: Any) -> Settings:
-    # no tailer thread (this process makes every write) and a short consistency wait
-    values: dict[str, Any] = {
-        "database_url": f"sqlite:///{path}",
-        "poll_interval": 0.0,
-        "consistency_timeout": 0.2,
-    }
-    values.update(overrides)
-    return Settings(**values)
 
 
 @pytest.fixture

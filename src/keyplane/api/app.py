@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request, Response
 from keyplane import __version__
 from keyplane.api import health, metrics, v1
 from keyplane.api.errors import install_error_handlers
-from keyplane.api.limits import BodyLimitMiddleware
+from keyplane.api.limits import install_body_limit
 from keyplane.api.openfga import router as openfga_router
 from keyplane.config import Settings
 from keyplane.service.context import Services
@@ -39,7 +39,7 @@ def create_app(services: Services, *, max_body_bytes: int | None = None) -> Fast
     install_error_handlers(app)
     limit = services.settings.max_body_bytes if max_body_bytes is None else max_body_bytes
     # middleware order, outermost first: metrics → request id → body limit → routes
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=limit)
+    install_body_limit(app, limit)
 
     @app.middleware("http")
     async def request_context(

@@ -10,12 +10,35 @@ from __future__ import annotations
 
 import json
 
-from fastapi import HTTPException
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from keyplane.api.errors import envelope
+from keyplane.api.errors import envelope, request_id_of
 
-__all__ = ["BodyLimitMiddleware", "BodyTooLarge"]
+__all__ = ["BodyLimitMiddleware", "BodyTooLarge", "install_body_limit"]
+
+
+def install_body_limit(app: FastAPI, max_body_bytes: int) -> None:
+    """Refuse request bodies over ``max_body_bytes`` on every route of ``app``."""
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
+
+    async def _too_large(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, BodyTooLarge)
+        return JSONResponse(
+            envelope(
+                "limit_exceeded", str(exc.detail), request_id_of(request), _details(exc.limit)
+            ),
+            status_code=413,
+            headers={"connection": "close"},
+        )
+
+    # more specific than the generic HTTPException handler, so it wins for this class
+    app.add_exception_handler(BodyTooLarge, _too_large)
+
+
+def _details(limit: int) -> dict[str, int | str]:
+    return {"limit": limit, "field": "body", "fga_code": 2000}
 
 
 class BodyTooLarge(HTTPException):
@@ -23,6 +46,7 @@ class BodyTooLarge(HTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"request body exceeds the limit of {limit} bytes")
+        self.limit = limit
 
 
 class BodyLimitMiddleware:
@@ -60,7 +84,7 @@ class BodyLimitMiddleware:
                 "limit_exceeded",
                 f"{message} of {self.limit} bytes",
                 rid,
-                {"limit": self.limit, "fga_code": 2000},
+                _details(self.limit),
             )
         ).encode()
         await send(
