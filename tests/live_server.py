@@ -2,7 +2,8 @@
 
 ``serve(services)`` yields the base URL of ``create_app(services)`` served by uvicorn on
 ``127.0.0.1`` (a port the OS picks), and stops it afterwards. ``admin_key(services)``
-mints the first admin key the way ``keyplane init`` does.
+mints the first admin key the way ``keyplane init`` does. :class:`Server` bundles the
+URL, that key and the server's services.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 
 from keyplane.api import create_app
+from keyplane.sdk import Client
 from keyplane.service.context import Services
 
 
@@ -49,3 +52,11 @@ def admin_key(services: Services) -> str:
 
     _, secret = bootstrap_admin(services)
     return secret
+
+
+class Server:
+    def __init__(self, url: str, key: str, services: Services) -> None:
+        self.url, self.key, self.services = url, key, services
+
+    def client(self, **kw: Any) -> Client:
+        return Client(self.url, self.key, **kw)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+
 import pytest
-from live_server import admin_key, serve
-from sdk_helpers import Server, SyncOverAsync
+from sdk_helpers import SyncOverAsync
 
 from keyplane import Client, Keyplane, Settings
 from keyplane.service.context import Services
+from live_server import Server, admin_key, serve
 
 
 def settings(path: Path) -> Settings:

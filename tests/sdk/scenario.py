@@ -102,13 +102,19 @@ def run(kp: KeyplaneAPI) -> list[tuple[str, Any]]:
     r.add("read_model latest", (r.mid(latest.id), latest.model))
     r.add("read_model by id", r.mid(kp.read_model(m1.id, store=STORE).id))
     m2 = kp.write_model(
-        {"schema_version": "1.1", "type_definitions": m1.model["type_definitions"],
-         "conditions": m1.model.get("conditions", {})},
+        {
+            "schema_version": "1.1",
+            "type_definitions": m1.model["type_definitions"],
+            "conditions": m1.model.get("conditions", {}),
+        },
         store=STORE,
     )
     r.add("write_model json", r.mid(m2.id))
     models = kp.list_models(store=STORE, page_size=1)
-    r.add("list_models page", ([r.mid(m.id) for m in models.items], models.continuation_token is not None))
+    r.add(
+        "list_models page",
+        ([r.mid(m.id) for m in models.items], models.continuation_token is not None),
+    )
     r.error("invalid model", lambda: kp.write_model(BAD_MODEL, store=STORE))
     r.error("unknown model id", lambda: kp.read_model("01JBOGUSMODEL0000000000000", store=STORE))
 
@@ -122,12 +128,24 @@ def run(kp: KeyplaneAPI) -> list[tuple[str, Any]]:
             "document:roadmap#parent@folder:plans",
             "document:roadmap#owner@user:carol",
             "document:public#viewer@user:*",
-            {"object": "document:shift", "relation": "viewer", "user": "user:dave",
-             "condition": {"name": "in_hours", "context": {}}},
-            {"object": "document:temp", "relation": "viewer", "user": "user:erin",
-             "expires_at": "2999-01-01T00:00:00Z"},
-            {"object": "document:old", "relation": "viewer", "user": "user:erin",
-             "expires_at": "2001-01-01T00:00:00Z"},
+            {
+                "object": "document:shift",
+                "relation": "viewer",
+                "user": "user:dave",
+                "condition": {"name": "in_hours", "context": {}},
+            },
+            {
+                "object": "document:temp",
+                "relation": "viewer",
+                "user": "user:erin",
+                "expires_at": "2999-01-01T00:00:00Z",
+            },
+            {
+                "object": "document:old",
+                "relation": "viewer",
+                "user": "user:erin",
+                "expires_at": "2001-01-01T00:00:00Z",
+            },
         ],
         store=STORE,
     )
@@ -137,14 +155,27 @@ def run(kp: KeyplaneAPI) -> list[tuple[str, Any]]:
     r.add("write_tuples 2", (w2.revision, w2.written))
     r.add(
         "idempotent rewrite",
-        tuple(vars_of(kp.write_tuples(["document:roadmap#blocked@user:bob"], store=STORE,
-                                       idempotent=True))),
+        tuple(
+            vars_of(
+                kp.write_tuples(["document:roadmap#blocked@user:bob"], store=STORE, idempotent=True)
+            )
+        ),
     )
-    r.error("tuple exists", lambda: kp.write_tuples(["document:roadmap#blocked@user:bob"], store=STORE))
-    r.error("tuple missing", lambda: kp.delete_tuples(["document:roadmap#blocked@user:zed"], store=STORE))
+    r.error(
+        "tuple exists", lambda: kp.write_tuples(["document:roadmap#blocked@user:bob"], store=STORE)
+    )
+    r.error(
+        "tuple missing",
+        lambda: kp.delete_tuples(["document:roadmap#blocked@user:zed"], store=STORE),
+    )
     r.error("type not found", lambda: kp.write_tuples(["robot:1#viewer@user:anne"], store=STORE))
-    r.error("relation not found", lambda: kp.write_tuples(["document:1#reader@user:anne"], store=STORE))
-    r.error("user type not allowed", lambda: kp.write_tuples(["document:1#owner@group:eng#member"], store=STORE))
+    r.error(
+        "relation not found", lambda: kp.write_tuples(["document:1#reader@user:anne"], store=STORE)
+    )
+    r.error(
+        "user type not allowed",
+        lambda: kp.write_tuples(["document:1#owner@group:eng#member"], store=STORE),
+    )
     r.error("bad tuple syntax", lambda: kp.write_tuples(["document:1#owner"], store=STORE))
     r.error("store not found", lambda: kp.write_tuples(["document:1#owner@user:a"], store="nope"))
     r.error("store exists", lambda: kp.create_store("again", store_id=STORE))
@@ -159,14 +190,30 @@ def run(kp: KeyplaneAPI) -> list[tuple[str, Any]]:
         if not token:
             break
     r.add("read_tuples all", sorted(found, key=str))
-    r.add("read_tuples filtered", [t.to_dict() for t in kp.read_tuples(
-        object="document:roadmap", relation="owner", store=STORE).items])
-    r.add("read_tuples by type", sorted(str(t) for t in kp.read_tuples(object="group:", store=STORE).items))
-    r.error("bad continuation token", lambda: kp.read_tuples(store=STORE, continuation_token="garbage"))
+    r.add(
+        "read_tuples filtered",
+        [
+            t.to_dict()
+            for t in kp.read_tuples(object="document:roadmap", relation="owner", store=STORE).items
+        ],
+    )
+    r.add(
+        "read_tuples by type",
+        sorted(str(t) for t in kp.read_tuples(object="group:", store=STORE).items),
+    )
+    r.error(
+        "bad continuation token", lambda: kp.read_tuples(store=STORE, continuation_token="garbage")
+    )
     r.error("page size 0", lambda: kp.read_tuples(store=STORE, page_size=0))
     ch = kp.read_changes(store=STORE, page_size=5)
-    r.add("read_changes", ([(c.revision, c.operation, c.tuple.to_dict()) for c in ch.changes],
-                           ch.last_revision, ch.has_more))
+    r.add(
+        "read_changes",
+        (
+            [(c.revision, c.operation, c.tuple.to_dict()) for c in ch.changes],
+            ch.last_revision,
+            ch.has_more,
+        ),
+    )
     ch2 = kp.read_changes(store=STORE, after_revision=rev, object_type="document")
     r.add("read_changes after", [(c.revision, str(c.tuple)) for c in ch2.changes])
 
@@ -184,18 +231,42 @@ def run(kp: KeyplaneAPI) -> list[tuple[str, Any]]:
     r.add("check expired", decide("user:erin", "viewer", "document:old"))
     r.add("check cond true", decide("user:dave", "viewer", "document:shift", context={"hour": 10}))
     r.add("check cond false", decide("user:dave", "viewer", "document:shift", context={"hour": 20}))
-    r.add("check contextual", decide("user:frank", "viewer", "document:roadmap",
-                                     contextual_tuples=["group:eng#member@user:frank"]))
+    r.add(
+        "check contextual",
+        decide(
+            "user:frank",
+            "viewer",
+            "document:roadmap",
+            contextual_tuples=["group:eng#member@user:frank"],
+        ),
+    )
     r.add("check old model", decide("user:anne", "viewer", "document:roadmap", model_id=m1.id))
     r.add("check intersection", decide("user:carol", "editor", "document:roadmap"))
-    r.error("check missing condition param", lambda: kp.check("user:dave", "viewer", "document:shift", store=STORE))
-    r.error("check unknown relation", lambda: kp.check("user:anne", "reader", "document:roadmap", store=STORE))
+    r.error(
+        "check missing condition param",
+        lambda: kp.check("user:dave", "viewer", "document:shift", store=STORE),
+    )
+    r.error(
+        "check unknown relation",
+        lambda: kp.check("user:anne", "reader", "document:roadmap", store=STORE),
+    )
     r.error("check unknown type", lambda: kp.check("user:anne", "viewer", "robot:1", store=STORE))
-    r.error("check too fresh", lambda: kp.check("user:anne", "viewer", "document:roadmap",
-                                                store=STORE, at_least_as_fresh=10**9))
-    r.error("too many contextual tuples", lambda: kp.check(
-        "user:anne", "viewer", "document:roadmap", store=STORE,
-        contextual_tuples=[f"group:g{i}#member@user:anne" for i in range(101)]))
+    r.error(
+        "check too fresh",
+        lambda: kp.check(
+            "user:anne", "viewer", "document:roadmap", store=STORE, at_least_as_fresh=10**9
+        ),
+    )
+    r.error(
+        "too many contextual tuples",
+        lambda: kp.check(
+            "user:anne",
+            "viewer",
+            "document:roadmap",
+            store=STORE,
+            contextual_tuples=[f"group:g{i}#member@user:anne" for i in range(101)],
+        ),
+    )
 
     # batch check: one item's error does not fail the others
     results = kp.batch_check(
@@ -203,41 +274,79 @@ def run(kp: KeyplaneAPI) -> list[tuple[str, Any]]:
             BatchItem("user:anne", "viewer", "document:roadmap", correlation_id="a"),
             BatchItem("user:bob", "viewer", "document:roadmap", correlation_id="b"),
             BatchItem("user:anne", "reader", "document:roadmap", correlation_id="c"),
-            BatchItem("user:dave", "viewer", "document:shift", context={"hour": 9},
-                      correlation_id="d"),
-            BatchItem("user:gus", "viewer", "document:roadmap", correlation_id="e",
-                      contextual_tuples=["document:roadmap#owner@user:gus"]),
+            BatchItem(
+                "user:dave", "viewer", "document:shift", context={"hour": 9}, correlation_id="d"
+            ),
+            BatchItem(
+                "user:gus",
+                "viewer",
+                "document:roadmap",
+                correlation_id="e",
+                contextual_tuples=["document:roadmap#owner@user:gus"],
+            ),
         ],
         store=STORE,
     )
-    r.add("batch_check", [
-        (x.correlation_id, x.allowed, None if x.error is None else
-         (type(x.error).__name__, x.error.code, x.error.message))
-        for x in results
-    ])
+    r.add(
+        "batch_check",
+        [
+            (
+                x.correlation_id,
+                x.allowed,
+                None
+                if x.error is None
+                else (type(x.error).__name__, x.error.code, x.error.message),
+            )
+            for x in results
+        ],
+    )
 
     # expand, list objects, list users, explain
     r.add("expand", kp.expand("document:roadmap", "viewer", store=STORE))
     r.add("expand group", kp.expand("group:eng", "member", store=STORE))
-    r.add("list_objects anne", sorted(kp.list_objects("user:anne", "viewer", "document", store=STORE)))
-    r.add("list_objects carol", sorted(kp.list_objects("user:carol", "viewer", "document", store=STORE)))
-    r.add("list_objects ctx", sorted(kp.list_objects(
-        "user:dave", "viewer", "document", store=STORE, context={"hour": 12})))
-    r.error("list_objects bad type", lambda: list(kp.list_objects("user:anne", "viewer", "robot", store=STORE)))
+    r.add(
+        "list_objects anne", sorted(kp.list_objects("user:anne", "viewer", "document", store=STORE))
+    )
+    r.add(
+        "list_objects carol",
+        sorted(kp.list_objects("user:carol", "viewer", "document", store=STORE)),
+    )
+    r.add(
+        "list_objects ctx",
+        sorted(
+            kp.list_objects("user:dave", "viewer", "document", store=STORE, context={"hour": 12})
+        ),
+    )
+    r.error(
+        "list_objects bad type",
+        lambda: list(kp.list_objects("user:anne", "viewer", "robot", store=STORE)),
+    )
     r.add("list_users", sorted(kp.list_users("document:roadmap", "viewer", ["user"], store=STORE)))
-    r.add("list_users usersets", sorted(kp.list_users("folder:plans", "viewer", ["group#member"], store=STORE)))
-    for user, obj in [("user:anne", "document:roadmap"), ("user:bob", "document:roadmap"),
-                      ("user:dave", "document:shift"), ("user:erin", "document:old")]:
+    r.add(
+        "list_users usersets",
+        sorted(kp.list_users("folder:plans", "viewer", ["group#member"], store=STORE)),
+    )
+    for user, obj in [
+        ("user:anne", "document:roadmap"),
+        ("user:bob", "document:roadmap"),
+        ("user:dave", "document:shift"),
+        ("user:erin", "document:old"),
+    ]:
         ex = kp.explain(user, "viewer", obj, store=STORE, context={"hour": 7})
         r.add(f"explain {user} {obj}", (ex.allowed, ex.to_dict(), ex.render()))
 
     # deletes and the store's end
     d = kp.delete_tuples(["document:roadmap#blocked@user:bob"], store=STORE)
     r.add("delete_tuples", (d.revision, d.written, d.deleted))
-    r.add("check bob unblocked", decide("user:bob", "viewer", "document:roadmap",
-                                        at_least_as_fresh=d.revision))
-    mixed = kp.write_tuples(["document:roadmap#blocked@user:anne"],
-                            deletes=["document:public#viewer@user:*"], store=STORE)
+    r.add(
+        "check bob unblocked",
+        decide("user:bob", "viewer", "document:roadmap", at_least_as_fresh=d.revision),
+    )
+    mixed = kp.write_tuples(
+        ["document:roadmap#blocked@user:anne"],
+        deletes=["document:public#viewer@user:*"],
+        store=STORE,
+    )
     r.add("write+delete", (mixed.revision, mixed.written, mixed.deleted))
     kp.delete_store(STORE)
     r.error("deleted store", lambda: kp.get_store(STORE))

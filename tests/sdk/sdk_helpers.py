@@ -6,16 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from keyplane import AsyncClient, Client
-from keyplane.service.context import Services
-
-
-class Server:
-    def __init__(self, url: str, key: str, services: Services) -> None:
-        self.url, self.key, self.services = url, key, services
-
-    def client(self, **kw: Any) -> Client:
-        return Client(self.url, self.key, **kw)
+from keyplane import AsyncClient
 
 
 class SyncOverAsync:
