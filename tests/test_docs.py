@@ -61,3 +61,22 @@ def _mcp_tools() -> list[str]:
 def test_every_mcp_tool_is_documented(tool: str) -> None:
     text = (ROOT / "docs" / "mcp.md").read_text()
     assert f"| `{tool}` |" in text, f"MCP tool `{tool}` missing from the tools table of docs/mcp.md"
+
+
+def _openfga_routes() -> list[str]:
+    from fastapi.routing import APIRoute
+
+    from keyplane.api.openfga import router
+
+    return sorted(
+        f"{method} {r.path}"
+        for r in router.routes
+        if isinstance(r, APIRoute)
+        for method in r.methods
+    )
+
+
+@pytest.mark.parametrize("route", _openfga_routes())
+def test_every_openfga_compatible_endpoint_is_documented(route: str) -> None:
+    text = (ROOT / "docs" / "openfga-compat.md").read_text()
+    assert f"| `{route}` |" in text, f"`{route}` missing from the table of docs/openfga-compat.md"

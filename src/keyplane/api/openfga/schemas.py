@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 __all__ = [
     "AuthorizationModel",
@@ -45,6 +45,18 @@ __all__ = [
     "WriteRequest",
 ]
 
+
+class Message(BaseModel):
+    """A protobuf message read as protojson does: a ``null`` field means "not set"."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_unset(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
+
+
 Consistency = Literal["UNSPECIFIED", "MINIMIZE_LATENCY", "HIGHER_CONSISTENCY"]
 ModelId = Field(default=None, max_length=26, description="An authorization model id (a ULID).")
 
@@ -59,25 +71,25 @@ class FgaErrorBody(BaseModel):
 # --- tuples ---------------------------------------------------------------------------------
 
 
-class RelationshipCondition(BaseModel):
+class RelationshipCondition(Message):
     name: str = Field(min_length=1, max_length=256)
     context: dict[str, Any] | None = None
 
 
-class TupleKey(BaseModel):
+class TupleKey(Message):
     user: str = Field(min_length=1, max_length=512)
     relation: str = Field(min_length=1, max_length=50)
     object: str = Field(min_length=1, max_length=256)
     condition: RelationshipCondition | None = None
 
 
-class TupleKeyWithoutCondition(BaseModel):
+class TupleKeyWithoutCondition(Message):
     user: str = Field(min_length=1, max_length=512)
     relation: str = Field(min_length=1, max_length=50)
     object: str = Field(min_length=1, max_length=256)
 
 
-class ContextualTupleKeys(BaseModel):
+class ContextualTupleKeys(Message):
     tuple_keys: list[TupleKey] = Field(default_factory=list)
 
 
@@ -96,7 +108,7 @@ class TupleKeyOut(BaseModel):
 # --- stores ---------------------------------------------------------------------------------
 
 
-class CreateStoreRequest(BaseModel):
+class CreateStoreRequest(Message):
     name: str = Field(min_length=1, max_length=64)
 
 
@@ -115,7 +127,7 @@ class ListStoresResponse(BaseModel):
 # --- models ---------------------------------------------------------------------------------
 
 
-class WriteAuthorizationModelRequest(BaseModel):
+class WriteAuthorizationModelRequest(Message):
     type_definitions: list[dict[str, Any]] = Field(min_length=1)
     schema_version: str = Field(min_length=1)
     conditions: dict[str, Any] | None = None
@@ -144,29 +156,29 @@ class ReadAuthorizationModelsResponse(BaseModel):
 # --- write / read / changes -----------------------------------------------------------------
 
 
-class WriteRequestWrites(BaseModel):
+class WriteRequestWrites(Message):
     tuple_keys: list[TupleKey] = Field(min_length=1)
     on_duplicate: Literal["error", "ignore"] = "error"
 
 
-class WriteRequestDeletes(BaseModel):
+class WriteRequestDeletes(Message):
     tuple_keys: list[TupleKeyWithoutCondition] = Field(min_length=1)
     on_missing: Literal["error", "ignore"] = "error"
 
 
-class WriteRequest(BaseModel):
+class WriteRequest(Message):
     writes: WriteRequestWrites | None = None
     deletes: WriteRequestDeletes | None = None
     authorization_model_id: str | None = ModelId
 
 
-class ReadRequestTupleKey(BaseModel):
+class ReadRequestTupleKey(Message):
     user: str | None = Field(default=None, max_length=512)
     relation: str | None = Field(default=None, max_length=50)
     object: str | None = Field(default=None, max_length=256)
 
 
-class ReadRequest(BaseModel):
+class ReadRequest(Message):
     tuple_key: ReadRequestTupleKey | None = None
     page_size: int | None = Field(default=None, ge=1, le=100)
     continuation_token: str | None = None
@@ -197,13 +209,13 @@ class ReadChangesResponse(BaseModel):
 # --- queries --------------------------------------------------------------------------------
 
 
-class CheckRequestTupleKey(BaseModel):
+class CheckRequestTupleKey(Message):
     user: str = Field(min_length=1, max_length=512)
     relation: str = Field(min_length=1, max_length=50)
     object: str = Field(min_length=1, max_length=256)
 
 
-class CheckRequest(BaseModel):
+class CheckRequest(Message):
     tuple_key: CheckRequestTupleKey
     contextual_tuples: ContextualTupleKeys | None = None
     authorization_model_id: str | None = ModelId
@@ -217,14 +229,14 @@ class CheckResponse(BaseModel):
     resolution: str = ""
 
 
-class BatchCheckItem(BaseModel):
+class BatchCheckItem(Message):
     tuple_key: CheckRequestTupleKey
     contextual_tuples: ContextualTupleKeys | None = None
     context: dict[str, Any] | None = None
     correlation_id: str = Field(pattern=r"^[\w\d-]{1,36}$")
 
 
-class BatchCheckRequest(BaseModel):
+class BatchCheckRequest(Message):
     checks: list[BatchCheckItem] = Field(min_length=1)
     authorization_model_id: str | None = ModelId
     consistency: Consistency = "UNSPECIFIED"
@@ -245,12 +257,12 @@ class BatchCheckResponse(BaseModel):
     result: dict[str, BatchCheckSingleResult]
 
 
-class ExpandRequestTupleKey(BaseModel):
+class ExpandRequestTupleKey(Message):
     relation: str = Field(min_length=1, max_length=50)
     object: str = Field(min_length=1, max_length=256)
 
 
-class ExpandRequest(BaseModel):
+class ExpandRequest(Message):
     tuple_key: ExpandRequestTupleKey
     authorization_model_id: str | None = ModelId
     consistency: Consistency = "UNSPECIFIED"
@@ -261,7 +273,7 @@ class ExpandResponse(BaseModel):
     tree: dict[str, Any]
 
 
-class ListObjectsRequest(BaseModel):
+class ListObjectsRequest(Message):
     authorization_model_id: str | None = ModelId
     type: str = Field(min_length=1, max_length=254)
     relation: str = Field(min_length=1, max_length=50)
@@ -275,17 +287,17 @@ class ListObjectsResponse(BaseModel):
     objects: list[str]
 
 
-class FgaObject(BaseModel):
+class FgaObject(Message):
     type: str = Field(min_length=1, max_length=254)
     id: str = Field(min_length=1, max_length=256)
 
 
-class UserTypeFilter(BaseModel):
+class UserTypeFilter(Message):
     type: str = Field(min_length=1, max_length=254)
     relation: str | None = Field(default=None, max_length=50)
 
 
-class ListUsersRequest(BaseModel):
+class ListUsersRequest(Message):
     authorization_model_id: str | None = ModelId
     object: FgaObject
     relation: str = Field(min_length=1, max_length=50)
