@@ -622,7 +622,7 @@ def mcp_stdio(
     try:
         svc = Services.open(settings)
     except KeyplaneError as exc:
-        _fail(exc)
+        fail(exc)
     try:
         serve_stdio(
             svc,
@@ -631,7 +631,7 @@ def mcp_stdio(
             default_store=store,
         )
     except KeyplaneError as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         svc.close()
 
