@@ -37,13 +37,13 @@ condition from_office(ip: ipaddress) {
 """
 
 
-def fga(server: FgaServer, *args: str, token: str | None = None) -> Any:
+def fga(server: FgaServer, *args: str, home: Path) -> Any:
     proc = subprocess.run(
-        [str(FGA), *args, "--api-url", server.url, "--api-token", token or server.key],
+        [str(FGA), *args, "--api-url", server.url, "--api-token", server.key],
         capture_output=True,
         text=True,
         timeout=60,
-        env={"HOME": str(Path.cwd()), "PATH": "/usr/bin:/bin"},
+        env={"HOME": str(home), "PATH": "/usr/bin:/bin"},  # no ~/.fga.yaml, no FGA_* vars
     )
     out = proc.stdout.strip()
     if proc.returncode != 0:
@@ -54,24 +54,26 @@ def fga(server: FgaServer, *args: str, token: str | None = None) -> Any:
 
 
 def test_fga_cli_store_model_tuples_and_queries(fga_server: FgaServer, tmp_path: Path) -> None:
-    store = fga(fga_server, "store", "create", "--name", "cli")["store"]
+    def run(*args: str) -> Any:
+        return fga(fga_server, *args, home=tmp_path)
+
+    store = run("store", "create", "--name", "cli")["store"]
     sid = store["id"]
     model_file = tmp_path / "model.fga"
     model_file.write_text(MODEL)
-    written = fga(fga_server, "model", "write", "--store-id", sid, "--file", str(model_file))
+    written = run("model", "write", "--store-id", sid, "--file", str(model_file))
     model_id = written["authorization_model_id"]
-    got = fga(fga_server, "model", "get", "--store-id", sid, "--format", "json")
+    got = run("model", "get", "--store-id", sid, "--format", "json")
     assert {t["type"] for t in got["type_definitions"]} == {"user", "team", "repo"}
     assert (
         got["conditions"]["from_office"]["parameters"]["ip"]["type_name"] == "TYPE_NAME_IPADDRESS"
     )
-    listed = fga(fga_server, "model", "list", "--store-id", sid)
+    listed = run("model", "list", "--store-id", sid)
     assert [m["id"] for m in listed["authorization_models"]] == [model_id]
 
-    fga(fga_server, "tuple", "write", "--store-id", sid, "team:core#member", "admin", "repo:kp")
-    fga(fga_server, "tuple", "write", "--store-id", sid, "user:ann", "member", "team:core")
-    fga(
-        fga_server,
+    run("tuple", "write", "--store-id", sid, "team:core#member", "admin", "repo:kp")
+    run("tuple", "write", "--store-id", sid, "user:ann", "member", "team:core")
+    run(
         "tuple",
         "write",
         "--store-id",
@@ -82,11 +84,8 @@ def test_fga_cli_store_model_tuples_and_queries(fga_server: FgaServer, tmp_path:
         "--condition-name",
         "from_office",
     )
-    assert fga(fga_server, "query", "check", "--store-id", sid, "user:ann", "reader", "repo:kp")[
-        "allowed"
-    ]
-    inside = fga(
-        fga_server,
+    assert run("query", "check", "--store-id", sid, "user:ann", "reader", "repo:kp")["allowed"]
+    inside = run(
         "query",
         "check",
         "--store-id",
@@ -97,8 +96,7 @@ def test_fga_cli_store_model_tuples_and_queries(fga_server: FgaServer, tmp_path:
         "--context",
         '{"ip": "10.1.2.3"}',
     )
-    outside = fga(
-        fga_server,
+    outside = run(
         "query",
         "check",
         "--store-id",
@@ -110,12 +108,9 @@ def test_fga_cli_store_model_tuples_and_queries(fga_server: FgaServer, tmp_path:
         '{"ip": "192.168.0.1"}',
     )
     assert (inside["allowed"], outside["allowed"]) == (True, False)
-    objects = fga(
-        fga_server, "query", "list-objects", "--store-id", sid, "user:ann", "admin", "repo"
-    )
+    objects = run("query", "list-objects", "--store-id", sid, "user:ann", "admin", "repo")
     assert objects["objects"] == ["repo:kp"]
-    users = fga(
-        fga_server,
+    users = run(
         "query",
         "list-users",
         "--store-id",
@@ -128,7 +123,7 @@ def test_fga_cli_store_model_tuples_and_queries(fga_server: FgaServer, tmp_path:
         "user",
     )
     assert users["users"] == [{"object": {"type": "user", "id": "ann"}}]
-    read = fga(fga_server, "tuple", "read", "--store-id", sid, "--output-format", "simple-json")
+    read = run("tuple", "read", "--store-id", sid, "--output-format", "simple-json")
     assert len(read) == 3
-    changes = fga(fga_server, "tuple", "changes", "--store-id", sid)
+    changes = run("tuple", "changes", "--store-id", sid)
     assert len(changes["changes"]) == 3
