@@ -335,6 +335,13 @@ def run(kp: KeyplaneAPI) -> list[tuple[str, Any]]:
         ex = kp.explain(user, "viewer", obj, store=STORE, context={"hour": 7})
         r.add(f"explain {user} {obj}", (ex.allowed, ex.to_dict(), ex.render()))
 
+    # expired tuples stop granting at once; gc only reclaims them
+    r.add("gc_expired", kp.gc_expired(store=STORE))
+    r.add("gc_expired again", kp.gc_expired(store=STORE))
+    r.add(
+        "expired gone", [str(t) for t in kp.read_tuples(object="document:old", store=STORE).items]
+    )
+
     # deletes and the store's end
     d = kp.delete_tuples(["document:roadmap#blocked@user:bob"], store=STORE)
     r.add("delete_tuples", (d.revision, d.written, d.deleted))

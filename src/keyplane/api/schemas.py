@@ -51,6 +51,7 @@ __all__ = [
     "ExpandResponse",
     "ExplainRequest",
     "ExplainResponse",
+    "GcResponse",
     "HealthResponse",
     "KeyList",
     "KeyWithSecret",
@@ -461,6 +462,10 @@ class ChangesResponse(_Response):
             "splits a revision, so it may be shorter than `page_size` and still have more."
         )
     )
+
+
+class GcResponse(_Response):
+    removed: int = Field(description="How many expired tuples were deleted.")
 
 
 # ------------------------------------------------------------------------ queries

@@ -1,4 +1,5 @@
-"""``/v1/stores/{store}/tuples`` and ``/changes`` — write, read, and tail the changelog."""
+"""``/v1/stores/{store}/tuples`` and ``/changes`` — write, read, tail the changelog, and
+remove expired tuples."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from keyplane.api.deps import CallerDep, ServicesDep
 from keyplane.api.schemas import (
     Change,
     ChangesResponse,
+    GcResponse,
     TupleKey,
     TupleList,
     WriteRequest,
@@ -132,3 +134,15 @@ def read_changes(
         last_revision=page.last_revision,
         has_more=page.has_more,
     )
+
+
+@router.post(
+    "/tuples/gc",
+    operation_id="gc_expired",
+    responses=error_responses(),
+    summary="Remove expired tuples",
+)
+def gc_expired(store: StoreId, svc: ServicesDep, caller: CallerDep) -> GcResponse:
+    """Delete the tuples whose `expires_at` has passed. They already stopped granting at
+    that instant; this only reclaims their storage (writers and admins)."""
+    return GcResponse(removed=tuples.gc_expired(svc, caller, store))
