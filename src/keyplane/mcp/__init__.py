@@ -9,6 +9,13 @@ Keyplane error code (:mod:`.errors`). Two transports: stdio for a local agent ho
 """
 
 from keyplane.mcp.server import build_server
-from keyplane.mcp.tools import READ_TOOLS, WRITE_TOOLS, build_tools
+from keyplane.mcp.tools import NOT_EXPOSED, READ_TOOLS, SERVICE_OF_TOOL, WRITE_TOOLS, build_tools
 
-__all__ = ["READ_TOOLS", "WRITE_TOOLS", "build_server", "build_tools"]
+__all__ = [
+    "NOT_EXPOSED",
+    "READ_TOOLS",
+    "SERVICE_OF_TOOL",
+    "WRITE_TOOLS",
+    "build_server",
+    "build_tools",
+]

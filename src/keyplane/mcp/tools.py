@@ -24,7 +24,14 @@ from keyplane.service.access import BatchItem
 from keyplane.service.auth import Caller
 from keyplane.service.context import Services
 
-__all__ = ["READ_TOOLS", "WRITE_TOOLS", "ToolSpec", "build_tools"]
+__all__ = [
+    "NOT_EXPOSED",
+    "READ_TOOLS",
+    "SERVICE_OF_TOOL",
+    "WRITE_TOOLS",
+    "ToolSpec",
+    "build_tools",
+]
 
 #: run(services, caller, store_id, validated arguments) -> (result model, short text)
 Runner = Callable[[Services, Caller, str, Any], tuple[BaseModel, str]]
@@ -500,6 +507,33 @@ _SPECS: list[tuple[str, str, str, type[BaseModel], type[BaseModel], Runner, bool
         True,
     ),
 ]
+
+#: The service function each tool calls (for the surface-parity test).
+SERVICE_OF_TOOL: dict[str, Callable[..., Any]] = {
+    "check": access.check,
+    "batch_check": access.batch_check,
+    "list_objects": access.list_objects,
+    "list_users": access.list_users,
+    "expand": access.expand,
+    "explain": access.explain,
+    "read_tuples": tuples.read_tuples,
+    "read_changes": tuples.read_changes,
+    "read_model": models.read_model,
+    "write_tuples": tuples.write_tuples,
+    "delete_tuples": tuples.write_tuples,
+}
+
+#: Service operations deliberately not offered to agents, and why.
+NOT_EXPOSED: dict[str, str] = {
+    "stores.create_store": "administration: stores are provisioned by operators, not agents",
+    "stores.delete_store": "administration, and irreversible",
+    "stores.get_store": "agents name a store; read_model already fails on an unknown one",
+    "stores.list_stores": "administration: an agent works in the stores it is given",
+    "models.write_model": "changing the model changes every decision; an operator's act",
+    "models.list_models": "agents use the latest model or one a result named (read_model)",
+    "tuples.gc_expired": "maintenance: expired tuples already stop granting",
+    "keys.*": "credentials are never handed to or minted by agents",
+}
 
 READ_TOOLS: tuple[str, ...] = tuple(n for n, *_rest, w in _SPECS if not w)
 WRITE_TOOLS: tuple[str, ...] = tuple(n for n, *_rest, w in _SPECS if w)
