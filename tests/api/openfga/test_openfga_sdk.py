@@ -38,6 +38,7 @@ from openfga_sdk.exceptions import (
     ValidationException,
 )
 from openfga_sdk.models import (
+    ConsistencyPreference,
     CreateStoreRequest,
     FgaObject,
     ReadRequestTupleKey,
@@ -290,6 +291,13 @@ def test_check_with_context_and_contextual_tuples(fga: OpenFgaClient) -> None:
         {"authorization_model_id": model_id},
     )
     assert resp.allowed is True
+    # both consistency preferences are accepted (docs/openfga-compat.md: they change nothing)
+    for pref in (ConsistencyPreference.MINIMIZE_LATENCY, ConsistencyPreference.HIGHER_CONSISTENCY):
+        resp = fga.check(
+            ClientCheckRequest(user="user:anne", relation="owner", object="document:roadmap"),
+            {"consistency": pref},
+        )
+        assert resp.allowed is True
 
 
 def test_check_errors(fga: OpenFgaClient) -> None:
