@@ -168,7 +168,9 @@ def test_missing_or_invalid_key_is_401(base_url: str, auth: str | None) -> None:
     r = httpx.post(f"{base_url}/mcp", json=INIT, headers=headers)
     assert r.status_code == 401
     assert r.headers["www-authenticate"].startswith("Bearer")
-    assert r.json()["error"]["code"] == "unauthenticated"
+    error = r.json()["error"]
+    assert error["code"] == "unauthenticated"
+    assert error["request_id"] == r.headers["x-request-id"]  # the REST envelope, exactly
 
 
 def _mcp_errors(exc: BaseException) -> list[MCPError]:
