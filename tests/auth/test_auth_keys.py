@@ -101,6 +101,8 @@ def test_revoke_reaches_another_process_within_the_cache_ttl(
 ) -> None:
     a = open_services(key_cache_ttl=5.0)
     b = open_services(key_cache_ttl=5.0)
+    _, admin_secret = bootstrap_admin(a)
+    stores.list_stores(b, authenticate(b, admin_secret))  # B has loaded its system graph
     rec, secret = create_key(a, SYSTEM, owner="x", roles=["reader"])
     # a key minted by process A works in B at once (B catches up its system graph)
     caller = authenticate(b, secret)
