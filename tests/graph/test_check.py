@@ -190,9 +190,9 @@ def test_index_remove_and_apply() -> None:
     idx.apply([a, b], [])
     assert len(idx) == 2
     idx.apply([], [a])
-    assert len(idx) == 1 and idx.plain[("document:1", "owner")] == "user:b"
+    assert len(idx) == 1 and idx.fwd["document#owner"]["document:1"] == "user:b"
     idx.remove(b)
-    assert len(idx) == 0 and not idx.plain and not idx.rev
+    assert len(idx) == 0 and not idx.fwd["document#owner"] and not idx.rev["document#owner"]
 
 
 def test_load_rows() -> None:

@@ -42,6 +42,7 @@ not allowed by the relation's type restrictions) are ignored, as OpenFGA's read 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -66,21 +67,20 @@ class Req:
         "closures",
         "conds",
         "ctx",
+        "fus",
+        "fwd",
         "has_special",
         "is_userset",
         "max_depth",
         "memo",
         "now",
-        "plain",
-        "rev",
         "rev_special",
+        "revr",
         "special",
         "u",
         "ukind",
         "up",
         "up_us",
-        "us_count",
-        "usersets",
         "uw",
         "uwkind",
     )
@@ -104,8 +104,8 @@ class Req:
         # a typed wildcard grants objects of its type, never a userset of that type
         self.uwkind = "" if is_userset else self.uw
         self.is_userset = is_userset
-        self.plain = view.plain
-        self.usersets = view.usersets
+        self.fwd = view.fwd
+        self.fus = view.fus
         self.special = view.special
         self.ctx = ctx
         self.now = now
@@ -113,10 +113,9 @@ class Req:
         self.max_depth = max_depth
         self.memo: dict[tuple[str, str], int] = {} if memo is None else memo
         self.has_special = view.has_special
-        self.rev = view.rev
+        self.revr = view.revr
         self.rev_special = view.rev_special
         self.up = view.up
-        self.us_count = view.us_count
         self.up_us = view.up_us
         self.closures: dict[tuple[str, str], Any] | None = None
         if is_userset:
@@ -274,7 +273,8 @@ class Checker:
         all_targets = {t[2]: t[3] for t in targets}
         ts_plain = ts.plain
         ts_cond = ts.conditional
-        return _ttu_closure(tupleset, plain_targets, all_targets, ts_plain, ts_cond)
+        relkey = sys.intern(f"{info.type}#{tupleset}")
+        return _ttu_closure(relkey, tupleset, plain_targets, all_targets, ts_plain, ts_cond)
 
 
 def _deps(model: CompiledModel, info: RelationInfo) -> set[tuple[str, str]]:
@@ -351,7 +351,7 @@ def _make_recursive(info: RelationInfo) -> tuple[NodeFn, Callable[[Req], set[str
     suffix = "#" + rel
 
     def walk(r: Req) -> dict[str, int]:
-        rev = r.rev
+        rv = r.revr(own) or _NOTHING
         special = r.has_special
         dist: dict[str, int] = {}
         frontier: list[str] = []
@@ -367,7 +367,7 @@ def _make_recursive(info: RelationInfo) -> tuple[NodeFn, Callable[[Req], set[str
             if r.uwkind in user_kinds:
                 starts.append(r.uw)
             for subj in starts:
-                v = rev((subj, t, rel))
+                v = rv.get(subj)
                 if special:
                     v = _with_special(r, v, subj, t, rel)
                 if v is not None:
@@ -414,7 +414,7 @@ def _make_recursive(info: RelationInfo) -> tuple[NodeFn, Callable[[Req], set[str
             for subj, ok in ((r.u, r.ukind in user_kinds), (r.uw, r.uwkind in user_kinds)):
                 if not ok:
                     continue
-                v = r.rev((subj, t, rel))
+                v = (r.revr(own) or _NOTHING).get(subj)
                 if special:
                     v = _with_special(r, v, subj, t, rel)
                 if v is not None:
@@ -422,7 +422,7 @@ def _make_recursive(info: RelationInfo) -> tuple[NodeFn, Callable[[Req], set[str
                         stack.append(v + suffix)
                     else:
                         stack.extend([g + suffix for g in v])
-        upm = r.up_us((t, rel))
+        upm = r.up_us(own)
         get = upm.get if upm is not None else _none
         pop, push, extend, add = stack.pop, stack.append, stack.extend, seen.add
         while stack:
@@ -477,6 +477,7 @@ def _no_members(r: Req) -> set[str]:
 
 
 _NO_EDGES: dict[str, Edge] = {}
+_NOTHING: dict[str, Any] = {}
 
 
 def _none(key: str) -> None:
@@ -537,7 +538,7 @@ def _make_direct(
     cond_kinds = info.conditional
     plain_usersets = {k: f for k, f in kind_nodes.items() if k in plain_kinds}
     has_usersets = bool(plain_usersets)
-    trkey = (info.type, rel)
+    relkey = sys.intern(f"{info.type}#{rel}")
     has_wild = any(k.endswith(":*") for k in plain_kinds)
     # userset kinds answered by a recursive relation's member set: test membership inline
     inline = {k: recursive[k] for k in plain_usersets if k in recursive}
@@ -545,25 +546,28 @@ def _make_direct(
     only1 = bool(kind1) and len(plain_usersets) == 1
 
     def direct(r: Req, obj: str, depth: int) -> int:
-        key = (obj, rel)
         ukind = r.ukind
         s: Any = None
         if ukind in plain_kinds:
             if r.is_userset:
-                us0 = r.usersets(key)
+                per0 = r.fus(relkey)
+                us0 = per0.get(obj) if per0 is not None else None
                 if us0 is not None and r.u in us0:
                     return ALLOW
             else:
-                s = r.plain(key)
-                if s is not None:
-                    if s.__class__ is str:
-                        if s == r.u:
+                fw = r.fwd(relkey)
+                if fw is not None:
+                    s = fw.get(obj)
+                    if s is not None:
+                        if s.__class__ is str:
+                            if s == r.u:
+                                return ALLOW
+                        elif r.u in s:
                             return ALLOW
-                    elif r.u in s:
-                        return ALLOW
         if has_wild and r.uwkind in plain_kinds:
             if s is None:
-                s = r.plain(key)
+                fw = r.fwd(relkey)
+                s = fw.get(obj) if fw is not None else None
             if s is not None:
                 if s.__class__ is str:
                     if s == r.uw:
@@ -572,8 +576,9 @@ def _make_direct(
                     return ALLOW
         res = DENY
         err: KeyplaneError | None = None
-        if has_usersets and r.us_count(trkey):
-            us = r.usersets(key)
+        if has_usersets:
+            per = r.fus(relkey)
+            us = per.get(obj) if per is not None else None
             if us is not None:
                 d1 = depth + 1
                 maxd = r.max_depth
@@ -614,7 +619,7 @@ def _make_direct(
                         return ALLOW
                     if x == CYCLE:
                         res = CYCLE
-        sp = r.special(key) if r.has_special else None
+        sp = r.special((obj, rel)) if r.has_special else None
         if sp is not None:
             for user, e in sp.items():
                 exp = e[5]
@@ -659,6 +664,7 @@ def _make_direct(
 
 
 def _ttu_closure(
+    relkey: str,
     tupleset: str,
     plain_targets: tuple[tuple[str, str, str, NodeFn], ...],
     all_targets: dict[str, NodeFn],
@@ -666,11 +672,11 @@ def _ttu_closure(
     ts_cond: dict[str, frozenset[str]],
 ) -> NodeFn:
     def ttu(r: Req, obj: str, depth: int) -> int:
-        key = (obj, tupleset)
         res = DENY
         err: KeyplaneError | None = None
         d1 = depth + 1
-        s = r.plain(key)
+        fw = r.fwd(relkey)
+        s = fw.get(obj) if fw is not None else None
         if s is not None:
             parents: Any = (s,) if s.__class__ is str else s
             for p in parents:
@@ -689,7 +695,7 @@ def _ttu_closure(
                         if x == CYCLE:
                             res = CYCLE
                         break
-        sp = r.special(key) if r.has_special else None
+        sp = r.special((obj, tupleset)) if r.has_special else None
         if sp is not None:
             for user, e in sp.items():
                 exp = e[5]

@@ -5,29 +5,32 @@ is a set of edges, arranged so that the commonest question — "is this user dir
 ``object#relation``?" — is one dict lookup and one set membership test.
 
 Layout (all strings interned with :func:`sys.intern`, so a user or object named by
-thousands of tuples is stored once):
+thousands of tuples is stored once). Most maps are *per relation*: one dict for each
+``"type#relation"`` (a :data:`RelKey`), keyed by plain strings. Compared with one big dict
+keyed by ``(object, relation)`` tuples this builds no key tuple per lookup, keeps each
+dict small enough to stay warm, and stores no 64-byte tuple per key.
 
-``plain[(object, relation)]``
+``fwd["document#viewer"][object]``
     unconditional, non-expiring edges to plain users and typed wildcards
     (``user:anne``, ``user:*``). The value is a ``str`` while there is a single edge and
-    becomes a ``set`` from the second one on: most ``(object, relation)`` keys hold exactly
-    one user (a document's parent, its owner), and a one-element set costs ~200 bytes
-    where a reference to an interned string costs 8.
-``usersets[(object, relation)]``
-    unconditional, non-expiring userset edges: ``{"group:eng#member": (obj, rel, kind)}``,
-    pre-split so that resolution never parses strings.
+    becomes a ``set`` from the second one on: most keys hold exactly one user (a
+    document's parent, its owner), and a one-element set costs ~200 bytes where a
+    reference to an interned string costs 8.
+``fus["folder#viewer"][object]``
+    unconditional, non-expiring userset edges: ``{"group:eng#member": edge}``, each edge
+    pre-split (:data:`Edge`) so that resolution never parses strings. A relation with no
+    userset edge at all has no entry, and check skips the lookup.
 ``special[(object, relation)]``
-    edges with a condition or an expiry, of any user kind:
-    ``{user: (user_obj, user_rel, kind, condition, context, expires_at)}``. Kept apart so
+    edges with a condition or an expiry, of any user kind: ``{user: edge}``. Kept apart so
     the unconditional fast path never pays for them.
-``rev[(user, object_type, relation)]`` / ``rev_special[...]``
-    the reverse edges of plain users and wildcards (user → objects, same str-or-set
-    values), for list objects, which walks the graph from the user's side.
-``up[(object_type, relation, userset_relation)][userset_object]``
-    the reverse userset edges, one small dict per relation: ``up[("group", "member",
-    "member")]["group:eng"]`` holds the groups ``group:eng#member`` is a member of. Walking
-    a user's nested groups upwards is then one lookup per group on an interned string,
-    with no key to build — the same cost as a hand-written ``member_of`` dict.
+``rev["document#viewer"][user]`` / ``rev_special[(user, object_type, relation)]``
+    the reverse edges of plain users and wildcards (user → objects, str-or-set values),
+    for list objects, which walks the graph from the user's side.
+``up[(object_type, relation, userset_relation)][userset_object]`` and
+``up_us["group#member"]["group:eng#member"]``
+    the reverse userset edges: the objects, and the ``object#relation`` usersets, that a
+    userset is directly in. Walking a user's nested groups upwards is one lookup per group
+    on a string the index already holds — the cost of a hand-written ``member_of`` dict.
 
 Concurrency: one writer, many readers. :meth:`TupleIndex.add`, :meth:`~TupleIndex.remove`
 and :meth:`~TupleIndex.apply` never mutate a set or dict a reader may be iterating: they
@@ -60,6 +63,7 @@ _intern = sys.intern
 Edge = tuple[str, str, str, str | None, Mapping[str, Any] | None, float | None]
 Key = tuple[str, str]
 RKey = tuple[str, str, str]
+RelKey = str  # "object_type#relation", interned
 Val = str | set[str]
 
 
@@ -128,44 +132,45 @@ class TupleIndex:
 
     __slots__ = (
         "_count",
+        "_relkeys",
         "_view",
-        "plain",
+        "fus",
+        "fwd",
         "rev",
         "rev_special",
         "revision",
         "special",
         "up",
         "up_us",
-        "us_count",
-        "usersets",
     )
 
     def __init__(self) -> None:
-        self.plain: dict[Key, Val] = {}
-        self.usersets: dict[Key, dict[str, Edge]] = {}
+        self.fwd: dict[RelKey, dict[str, Val]] = {}
+        self.fus: dict[RelKey, dict[str, dict[str, Edge]]] = {}
         self.special: dict[Key, dict[str, Edge]] = {}
-        self.rev: dict[RKey, Val] = {}
+        self.rev: dict[RelKey, dict[str, Val]] = {}
         self.rev_special: dict[RKey, Val] = {}
         self.up: dict[RKey, dict[str, Val]] = {}
-        #: (object_type, relation) -> {"group:eng#member": "group:all#member" | {...}}: the
-        #: same userset edges, userset to userset, for walking nested groups on strings
-        #: that already exist (no concatenation per step)
-        self.up_us: dict[Key, dict[str, Val]] = {}
-        #: (object_type, relation) -> how many unconditional userset edges it has, so that a
-        #: relation without any (a document's viewers are users) skips the usersets lookup
-        self.us_count: dict[Key, int] = {}
+        self.up_us: dict[RelKey, dict[str, Val]] = {}
         self.revision: int = 0
         self._count = 0
         self._view: View | None = None
+        self._relkeys: dict[tuple[str, str], str] = {}
 
     def __len__(self) -> int:
         return self._count
+
+    def _relkey(self, otype: str, rel: str) -> str:
+        rk = self._relkeys.get((otype, rel))
+        if rk is None:
+            rk = self._relkeys[(otype, rel)] = _intern(f"{otype}#{rel}")
+        return rk
 
     # -- writes ----------------------------------------------------------------------------
 
     def add(self, t: Tuple) -> None:
         """Insert or replace the edge with ``t``'s key (condition and expiry are attributes)."""
-        otype, _, _oid = t.object.partition(":")
+        otype = t.object.partition(":")[0]
         head, _, urel = t.user.partition("#")
         utype, _, uid = head.partition(":")
         self._insert(
@@ -198,9 +203,10 @@ class TupleIndex:
         rel = _intern(rel)
         user = _intern(user)
         otype = _intern(otype)
-        key = (obj, rel)
-        self._remove_key(key, otype, user)
+        rk = self._relkey(otype, rel)
+        self._remove_key(obj, rel, otype, rk, user)
         if cond or exp is not None:
+            key = (obj, rel)
             uobj = _intern(f"{utype}:{uid}") if urel else user
             edge: Edge = (uobj, _intern(urel), _kind(utype, uid, urel), cond or None, ctx, exp)
             sp = dict(self.special.get(key) or {})  # copy-on-write
@@ -210,8 +216,7 @@ class TupleIndex:
                 self._view.has_special = True
             _add(self.rev_special, (user, otype, rel), obj)
         elif urel:
-            us = dict(self.usersets.get(key) or {})  # copy-on-write
-            us[user] = (
+            e: Edge = (
                 _intern(f"{utype}:{uid}"),
                 _intern(urel),
                 _kind(utype, uid, urel),
@@ -219,66 +224,57 @@ class TupleIndex:
                 None,
                 None,
             )
-            self.usersets[key] = us
-            trk = (otype, rel)
-            self.us_count[trk] = self.us_count.get(trk, 0) + 1
-            ukey = (otype, rel, us[user][1])
-            up = self.up.get(ukey)
-            if up is None:
-                self.up[ukey] = up = {}
-            _add(up, us[user][0], obj)
-            upu = self.up_us.get(trk)
-            if upu is None:
-                self.up_us[trk] = upu = {}
-            _add(upu, user, _intern(f"{obj}#{rel}"))
+            per = self.fus.get(rk)
+            if per is None:
+                self.fus[rk] = per = {}
+            us = dict(per.get(obj) or {})  # copy-on-write
+            us[user] = e
+            per[obj] = us
+            _add(_sub(self.up, (otype, rel, e[1])), e[0], obj)
+            _add(_sub(self.up_us, rk), user, _intern(f"{obj}#{rel}"))
         else:
-            _add(self.plain, key, user)
-            _add(self.rev, (user, otype, rel), obj)
+            _add(_sub(self.fwd, rk), obj, user)
+            _add(_sub(self.rev, rk), user, obj)
         self._count += 1
 
-    def _remove_key(self, key: Key, otype: str, user: str) -> bool:
-        found = False
-        if _discard(self.plain, key, user):
-            found = True
-        else:
-            us = self.usersets.get(key)
-            if us is not None and user in us:
-                e = us[user]
-                trk = (otype, key[1])
-                self.us_count[trk] = self.us_count.get(trk, 1) - 1
-                up = self.up.get((otype, key[1], e[1]))
-                if up is not None:
-                    _discard(up, e[0], key[0])
-                upu = self.up_us.get(trk)
-                if upu is not None:
-                    _discard(upu, user, f"{key[0]}#{key[1]}")
-                if len(us) == 1:
-                    del self.usersets[key]
-                else:
-                    self.usersets[key] = {u: x for u, x in us.items() if u != user}
-                return self._removed()
-        if found:
-            _discard(self.rev, (user, otype, key[1]), key[0])
-        else:
-            sp = self.special.get(key)
-            if sp is not None and user in sp:
-                if len(sp) == 1:
-                    del self.special[key]
-                else:
-                    self.special[key] = {u: e for u, e in sp.items() if u != user}
-                _discard(self.rev_special, (user, otype, key[1]), key[0])
-                found = True
-        if found:
+    def _remove_key(self, obj: str, rel: str, otype: str, rk: str, user: str) -> bool:
+        fw = self.fwd.get(rk)
+        if fw is not None and _discard(fw, obj, user):
+            _discard(self.rev[rk], user, obj)
             self._count -= 1
-        return found
-
-    def _removed(self) -> bool:
-        self._count -= 1
-        return True
+            return True
+        per = self.fus.get(rk)
+        us = per.get(obj) if per is not None else None
+        if us is not None and user in us:
+            e = us[user]
+            up = self.up.get((otype, rel, e[1]))
+            if up is not None:
+                _discard(up, e[0], obj)
+            upu = self.up_us.get(rk)
+            if upu is not None:
+                _discard(upu, user, f"{obj}#{rel}")
+            if len(us) == 1:
+                del per[obj]  # type: ignore[union-attr]
+            else:
+                per[obj] = {u: x for u, x in us.items() if u != user}  # type: ignore[index]
+            self._count -= 1
+            return True
+        key = (obj, rel)
+        sp = self.special.get(key)
+        if sp is not None and user in sp:
+            if len(sp) == 1:
+                del self.special[key]
+            else:
+                self.special[key] = {u: x for u, x in sp.items() if u != user}
+            _discard(self.rev_special, (user, otype, rel), obj)
+            self._count -= 1
+            return True
+        return False
 
     def remove(self, t: Tuple) -> None:
         """Remove the edge with ``t``'s key; a missing edge is not an error."""
-        self._remove_key((t.object, t.relation), t.object.partition(":")[0], t.user)
+        otype = t.object.partition(":")[0]
+        self._remove_key(t.object, t.relation, otype, self._relkey(otype, t.relation), t.user)
 
     def apply(self, writes: Iterable[Tuple], deletes: Iterable[Tuple]) -> None:
         """Apply one committed write: deletes first, then writes (as OpenFGA orders them)."""
@@ -297,9 +293,8 @@ class TupleIndex:
         condition_name, context_json, expires_at)``. The common row (no condition, no expiry,
         no userset) takes a dedicated path with no function call per row.
         """
-        plain = self.plain
-        rev = self.rev
         intern = _intern
+        tables: dict[tuple[str, str], tuple[dict[str, Val], dict[str, Val]]] = {}
         n = 0
         added = 0
         for ot, oid, rel, ut, uid, urel, cond, ctxj, exp in rows:
@@ -322,27 +317,29 @@ class TupleIndex:
                 added += self._count - before
                 self._count = before
                 continue
+            pair = tables.get((ot, rel))
+            if pair is None:
+                rk = self._relkey(intern(ot), intern(rel))
+                pair = tables[(ot, rel)] = (_sub(self.fwd, rk), _sub(self.rev, rk))
+            fw, rv = pair
             obj = intern(f"{ot}:{oid}")
-            rel = intern(rel)
             user = intern(f"{ut}:{uid}")
-            key = (obj, rel)
-            cur = plain.get(key)
+            cur = fw.get(obj)
             if cur is None:
-                plain[key] = user
+                fw[obj] = user
             elif cur.__class__ is str:
                 if cur == user:
                     continue
-                plain[key] = {cur, user}  # type: ignore[arg-type]
+                fw[obj] = {cur, user}  # type: ignore[arg-type]
             elif user in cur:
                 continue
             else:
                 cur.add(user)  # type: ignore[union-attr]
-            rkey = (user, intern(ot), rel)
-            rcur = rev.get(rkey)
+            rcur = rv.get(user)
             if rcur is None:
-                rev[rkey] = obj
+                rv[user] = obj
             elif rcur.__class__ is str:
-                rev[rkey] = {rcur, obj}  # type: ignore[arg-type]
+                rv[user] = {rcur, obj}  # type: ignore[arg-type]
             else:
                 rcur.add(obj)  # type: ignore[union-attr]
             added += 1
@@ -358,79 +355,110 @@ class TupleIndex:
             if e[5] is not None and e[5] <= now
         ]
         for (obj, rel), user in doomed:
-            self._remove_key((obj, rel), obj.partition(":")[0], user)
+            otype = obj.partition(":")[0]
+            self._remove_key(obj, rel, otype, self._relkey(otype, rel), user)
         return len(doomed)
 
     # -- reads -----------------------------------------------------------------------------
 
     def iter_tuples(self) -> Iterator[Tuple]:
         """Every edge as a Tuple (for tests, dumps and the reference evaluator)."""
-        for (obj, rel), v in self.plain.items():
-            for u in values_of(v):
-                yield Tuple(obj, rel, u)
-        for (obj, rel), us in self.usersets.items():
-            for u in us:
-                yield Tuple(obj, rel, u)
+        for rk, fw in self.fwd.items():
+            rel = rk.partition("#")[2]
+            for obj, v in fw.items():
+                for u in values_of(v):
+                    yield Tuple(obj, rel, u)
+        for rk, per in self.fus.items():
+            rel = rk.partition("#")[2]
+            for obj, us in per.items():
+                for u in us:
+                    yield Tuple(obj, rel, u)
         for (obj, rel), sp in self.special.items():
             for u, e in sp.items():
                 yield Tuple(obj, rel, u, e[3], e[4], e[5])
 
-    # getters shared with Overlay (the engine calls these through a View)
     def view(self) -> View:
         """The getters of this index (cached: the dicts are never replaced)."""
         v = self._view
         if v is None:
             v = self._view = View(
-                self.plain.get,
-                self.usersets.get,
+                self.fwd.get,
+                self.fus.get,
                 self.special.get,
                 self.rev.get,
                 self.rev_special.get,
-                bool(self.special),
                 self.up.get,
-                self.us_count.get,
                 self.up_us.get,
+                bool(self.special),
             )
         return v
 
 
+def _sub(d: dict[Any, Any], key: Any) -> dict[str, Any]:
+    sub = d.get(key)
+    if sub is None:
+        sub = d[key] = {}
+    return sub  # type: ignore[no-any-return]
+
+
+_NOTHING: Mapping[str, Any] = {}
+
+
 class View:
-    """The five getters the engine reads the graph through (an index, or an overlay)."""
+    """The getters the engine reads the graph through (an index, or an overlay).
+
+    ``fwd``, ``fus``, ``revr``, ``up_us`` take a ``"type#relation"`` key and return that
+    relation's map (or None); ``plain``, ``usersets`` and ``rev`` are the same data
+    addressed by ``(object, relation)`` / ``(user, type, relation)``, for callers off the
+    hot path.
+    """
 
     __slots__ = (
+        "fus",
+        "fwd",
         "has_special",
         "plain",
         "rev",
         "rev_special",
+        "revr",
         "special",
         "up",
         "up_us",
-        "us_count",
         "usersets",
     )
 
     def __init__(
         self,
-        plain: Callable[[Key], Val | None],
-        usersets: Callable[[Key], dict[str, Edge] | None],
+        fwd: Callable[[RelKey], Mapping[str, Val] | None],
+        fus: Callable[[RelKey], Mapping[str, dict[str, Edge]] | None],
         special: Callable[[Key], dict[str, Edge] | None],
-        rev: Callable[[RKey], Val | None],
+        revr: Callable[[RelKey], Mapping[str, Val] | None],
         rev_special: Callable[[RKey], Val | None],
+        up: Callable[[RKey], Mapping[str, Val] | None],
+        up_us: Callable[[RelKey], Mapping[str, Val] | None],
         has_special: bool = True,
-        up: Callable[[RKey], Mapping[str, Val] | None] | None = None,
-        us_count: Callable[[Key], int | None] | None = None,
-        up_us: Callable[[Key], Mapping[str, Val] | None] | None = None,
     ) -> None:
+        self.fwd = fwd
+        self.fus = fus
+        self.special = special
+        self.revr = revr
+        self.rev_special = rev_special
+        self.up = up
+        self.up_us = up_us
         self.has_special = has_special  # False: no conditional/expiring edge anywhere
-        self.up = up or (lambda key: None)
-        # None means "unknown": callers must then look the usersets up
-        self.us_count = us_count or (lambda key: 1)
-        self.up_us = up_us or (lambda key: None)
+
+        def plain(key: Key) -> Val | None:
+            return (fwd(f"{key[0].partition(':')[0]}#{key[1]}") or _NOTHING).get(key[0])
+
+        def usersets(key: Key) -> dict[str, Edge] | None:
+            return (fus(f"{key[0].partition(':')[0]}#{key[1]}") or _NOTHING).get(key[0])
+
+        def rev(key: RKey) -> Val | None:
+            return (revr(f"{key[1]}#{key[2]}") or _NOTHING).get(key[0])
+
         self.plain = plain
         self.usersets = usersets
-        self.special = special
         self.rev = rev
-        self.rev_special = rev_special
 
 
 class Overlay:
@@ -445,15 +473,14 @@ class Overlay:
     def view(self) -> View:
         b, x = self.base, self.extra
         return View(
-            _merge_val(b.plain.get, x.plain.get),
-            _merge_dict(b.usersets.get, x.usersets.get),
+            _merge_map(b.fwd.get, x.fwd.get),
+            _merge_map(b.fus.get, x.fus.get, _MergedEdges),  # type: ignore[arg-type]
             _merge_dict(b.special.get, x.special.get),
-            _merge_val(b.rev.get, x.rev.get),
+            _merge_map(b.rev.get, x.rev.get),
             _merge_val(b.rev_special.get, x.rev_special.get),
+            _merge_map(b.up.get, x.up.get),  # type: ignore[arg-type]
+            _merge_map(b.up_us.get, x.up_us.get),
             bool(b.special) or bool(x.special),
-            _merge_map(b.up.get, x.up.get),
-            lambda k: (b.us_count.get(k) or 0) + (x.us_count.get(k) or 0),
-            _merge_map(b.up_us.get, x.up_us.get),  # type: ignore[arg-type]
         )
 
 
@@ -496,11 +523,11 @@ class _MergedMap:
 
     __slots__ = ("base", "extra")
 
-    def __init__(self, base: Mapping[str, Val], extra: Mapping[str, Val]) -> None:
+    def __init__(self, base: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
         self.base = base
         self.extra = extra
 
-    def get(self, key: str, default: Val | None = None) -> Val | None:
+    def get(self, key: str, default: Any = None) -> Any:
         e = self.extra.get(key)
         b = self.base.get(key)
         if e is None:
@@ -512,17 +539,35 @@ class _MergedMap:
         return out
 
 
+class _MergedEdges(_MergedMap):
+    """Read-only ``get`` over two ``{object: {user: edge}}`` maps."""
+
+    __slots__ = ()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        e = self.extra.get(key)
+        b = self.base.get(key)
+        if e is None:
+            return default if b is None else b
+        if b is None:
+            return e
+        out = dict(b)
+        out.update(e)
+        return out
+
+
 def _merge_map(
-    base: Callable[[RKey], Mapping[str, Val] | None],
-    extra: Callable[[RKey], Mapping[str, Val] | None],
-) -> Callable[[RKey], Mapping[str, Val] | None]:
-    def get(key: RKey) -> Mapping[str, Val] | None:
+    base: Callable[[Any], Mapping[str, Any] | None],
+    extra: Callable[[Any], Mapping[str, Any] | None],
+    merged: type[_MergedMap] = _MergedMap,
+) -> Callable[[Any], Mapping[str, Any] | None]:
+    def get(key: Any) -> Mapping[str, Any] | None:
         e = extra(key)
         if e is None:
             return base(key)
         b = base(key)
         if b is None:
             return e
-        return _MergedMap(b, e)  # type: ignore[return-value]
+        return merged(b, e)  # type: ignore[return-value]
 
     return get
