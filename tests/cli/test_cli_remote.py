@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from keyplane import Client, Settings
 from keyplane.cli.main import app
+from keyplane.errors import AuthenticationError
 from keyplane.service.context import Services
 from live_server import Server, admin_key, serve
 
@@ -245,3 +246,19 @@ def test_explain_tree_shows_the_path(remote: Run) -> None:
     assert leaf > userset and lines[leaf].index("direct") > lines[userset].index("document:")
     denied = remote("explain", "user:zed", "viewer", "document:roadmap")
     assert denied.startswith("DENIED") and "no tuple grants user:zed" in denied
+
+
+def test_key_commands_against_the_server(server: Server, remote: Run) -> None:
+    created = json.loads(
+        remote("key", "create", "--owner", "ci", "--role", "reader:default", "-o", "json")
+    )
+    key_id, secret = created["key"]["id"], created["secret"]
+    with Client(server.url, secret) as c:
+        assert c.get_store("default").id == "default"
+    assert key_id in {k["id"] for k in json.loads(remote("key", "list", "-o", "json"))["keys"]}
+    assert json.loads(remote("key", "get", key_id, "--json"))["owner"] == "ci"
+    rotated = json.loads(remote("key", "rotate", key_id, "--overlap", "0", "-o", "json"))
+    assert rotated["secret"] != secret
+    assert "Revoked" in remote("key", "revoke", key_id)
+    with Client(server.url, rotated["secret"]) as c, pytest.raises(AuthenticationError):
+        c.get_store("default")

@@ -1,20 +1,34 @@
 """``keyplane init`` and ``keyplane key create|list|get|rotate|revoke``.
 
-These work on the local database (``--db`` / ``KEYPLANE_DATABASE_URL``) as the trusted
-in-process caller: holding the database is what entitles you to mint keys. Over HTTP, keys
-are managed by an admin key through ``/v1/keys``. Secrets are printed once, when a key is
+``keyplane init`` works on the local database (``--db`` / ``KEYPLANE_DATABASE_URL``) as the
+trusted in-process caller: holding the database is what entitles you to mint the first
+key. ``keyplane key …`` works there too, or — with ``--url`` / ``KEYPLANE_URL`` — against a
+server through ``/v1/keys``, as an admin key (``--api-key`` / ``KEYPLANE_API_KEY``). Secrets are printed once, when a key is
 created or rotated, and never again.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 
-from keyplane.cli.common import DbOpt, JsonOpt, OutputOpt, emit_json, fail, out, table, timestamp
+from keyplane.cli.common import (
+    ApiKeyOpt,
+    DbOpt,
+    JsonOpt,
+    OutputOpt,
+    UrlOpt,
+    connect,
+    emit_json,
+    fail,
+    out,
+    table,
+    timestamp,
+)
 from keyplane.cli.common import wants_json as _wants_json
 from keyplane.config import Settings
 from keyplane.errors import KeyplaneError
@@ -26,7 +40,7 @@ from keyplane.service.keys import ApiKey
 __all__ = ["init", "key_app"]
 
 key_app = typer.Typer(
-    help="API keys (on the local database): create, list, get, rotate, revoke.",
+    help="API keys (local database, or a server with --url): create, list, get, rotate, revoke.",
     no_args_is_help=True,
 )
 
@@ -119,14 +133,14 @@ def key_create(
     ] = None,
     description: Annotated[str, typer.Option("--description", "-d")] = "",
     db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
     output: OutputOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create an API key; prints its secret once."""
-    with _local(db) as svc:
-        rec, secret = keys.create_key(
-            svc,
-            _SYSTEM,
+    with connect(db, url, api_key) as kp:
+        rec, secret = kp.create_key(
             owner=owner,
             roles=role or [],
             expires_in=expires_in,
@@ -136,18 +150,24 @@ def key_create(
 
 
 @key_app.command("list")
-def key_list(db: DbOpt = None, output: OutputOpt = None, as_json: JsonOpt = False) -> None:
+def key_list(
+    db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    output: OutputOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Every API key (revoked and expired ones too), oldest first; never secrets."""
     found: list[ApiKey] = []
-    with _local(db) as svc:
+    with connect(db, url, api_key) as kp:
         token: str | None = None
         while True:
-            page = keys.list_keys(svc, _SYSTEM, page_size=1000, continuation_token=token)
+            page = kp.list_keys(page_size=1000, continuation_token=token)
             found.extend(page.items)
             token = page.continuation_token
             if token is None:
                 break
-        now = svc.clock.now()
+    now = time.time()
     if _wants_json(as_json, output):
         emit_json({"keys": [k.to_dict() for k in found]})
         return
@@ -167,12 +187,17 @@ def key_list(db: DbOpt = None, output: OutputOpt = None, as_json: JsonOpt = Fals
 
 @key_app.command("get")
 def key_get(
-    key_id: str, db: DbOpt = None, output: OutputOpt = None, as_json: JsonOpt = False
+    key_id: str,
+    db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    output: OutputOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show one API key (never its secret)."""
-    with _local(db) as svc:
-        rec = keys.get_key(svc, _SYSTEM, key_id)
-        now = svc.clock.now()
+    with connect(db, url, api_key) as kp:
+        rec = kp.get_key(key_id)
+    now = time.time()
     if _wants_json(as_json, output):
         emit_json(rec.to_dict())
         return
@@ -198,18 +223,22 @@ def key_rotate(
         typer.Option("--overlap", help="Seconds the old secret keeps working."),
     ] = 3600.0,
     db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
     output: OutputOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Give a key a new secret (printed once); the old one works for --overlap seconds."""
-    with _local(db) as svc:
-        rec, secret = keys.rotate_key(svc, _SYSTEM, key_id, overlap_seconds=overlap)
+    with connect(db, url, api_key) as kp:
+        rec, secret = kp.rotate_key(key_id, overlap_seconds=overlap)
     _show_secret(rec, secret, _wants_json(as_json, output), "Rotated")
 
 
 @key_app.command("revoke")
-def key_revoke(key_id: str, db: DbOpt = None) -> None:
+def key_revoke(
+    key_id: str, db: DbOpt = None, url: UrlOpt = None, api_key: ApiKeyOpt = None
+) -> None:
     """Revoke a key for good (its role grants are deleted)."""
-    with _local(db) as svc:
-        keys.revoke_key(svc, _SYSTEM, key_id)
+    with connect(db, url, api_key) as kp:
+        kp.revoke_key(key_id)
     out.print(f"Revoked API key {key_id}.", markup=False, highlight=False)
