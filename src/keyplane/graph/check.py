@@ -4,8 +4,8 @@ Every ``(type, relation)`` of a model is compiled once into a *node*: a closure 
 resolves ``object#relation`` for the user of the current request. Nodes call each other
 directly (a computed userset is a plain function call, a tuple-to-userset finds the
 parent's node by the parent's type prefix) so that resolution never interprets the
-model's JSON, allocates nothing beyond a key tuple per visit, raises no exceptions and logs
-nothing on the common path. Three kinds of node:
+model's JSON, allocates nothing but a memo key (on relations that lie on a cycle), raises
+no exceptions and logs nothing on the common path. Three kinds of node:
 
 * a relation that lies on a cycle of the model's relation graph (``viewer from parent`` on
   ``folder``) is wrapped with the per-request memo, which doubles as the set of

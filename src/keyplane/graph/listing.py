@@ -40,7 +40,7 @@ Node = tuple[str, str]  # (object, relation)
 ConsumerRow = tuple[
     tuple[tuple[str, bool], ...],
     tuple[tuple[str, str, bool, RelationInfo, bool], ...],
-    tuple[tuple[str, str, str, bool, RelationInfo, bool], ...],
+    tuple[tuple[str, str, str, bool, RelationInfo, bool, str], ...],
 ]
 
 
@@ -115,7 +115,7 @@ class ReversePlan:
                 if (t2, r2) in relevant
             )
             ttus = tuple(
-                (t2, r2, ts, ex, types[t2][ts], t in types[t2][ts].plain)
+                (t2, r2, ts, ex, types[t2][ts], t in types[t2][ts].plain, f"{t2}#{ts}")
                 for t2, r2, ts, ex in self.ttu.get(node, ())
                 if (t2, r2) in relevant
             )
@@ -202,6 +202,7 @@ def _reverse(
     has_special = view.has_special
     up = view.up
     rev = view.rev
+    revr = view.revr
     rev_special = view.rev_special
     special = view.special
     types = model.types
@@ -282,10 +283,12 @@ def _reverse(
                         e = sp.get(subject) if sp else None
                         if e is not None and _edge_ok(info, e, r, o, r2, subject):
                             reach(o, t2, r2, exact and ex)
-        for t2, r2, ts, ex, tsinfo, plain_ok in ttus:
+        for t2, r2, ts, ex, tsinfo, plain_ok, tsrel in ttus:
             if plain_ok:
-                for o in values_of(rev((obj, t2, ts))):
-                    reach(o, t2, r2, exact and ex)
+                rv = revr(tsrel)
+                if rv is not None:
+                    for o in values_of(rv.get(obj)):
+                        reach(o, t2, r2, exact and ex)
             if has_special:
                 for o in values_of(rev_special((obj, t2, ts))):
                     sp = special((o, ts))
