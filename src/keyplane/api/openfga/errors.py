@@ -12,6 +12,7 @@ own envelope.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -23,6 +24,8 @@ from fastapi.routing import APIRoute
 from keyplane import errors as e
 
 __all__ = ["FGA_CODE_NAMES", "FgaRoute", "fga_error", "fga_error_response", "unimplemented"]
+
+_log = logging.getLogger("keyplane.api.openfga")
 
 #: OpenFGA's numeric error codes and their names (``ErrorCode``, ``AuthErrorCode``,
 #: ``InternalErrorCode``, ``NotFoundErrorCode`` in openfga/api).
@@ -146,6 +149,13 @@ class FgaRoute(APIRoute):
                 return JSONResponse(
                     {"code": "validation_error", "message": _validation_message(exc)},
                     status_code=400,
+                )
+            except Exception:
+                # a bug: log it, and never leak internals (OpenFGA's own message for 4000)
+                _log.exception("unexpected error on %s %s", request.method, request.url.path)
+                return JSONResponse(
+                    {"code": "internal_error", "message": "Internal Server Error"},
+                    status_code=500,
                 )
 
         return route
