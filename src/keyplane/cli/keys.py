@@ -33,7 +33,6 @@ from keyplane.cli.common import wants_json as _wants_json
 from keyplane.config import Settings
 from keyplane.errors import KeyplaneError
 from keyplane.service import keys
-from keyplane.service.auth import Caller
 from keyplane.service.context import Services
 from keyplane.service.keys import ApiKey
 
@@ -60,9 +59,6 @@ def _local(db: str | None) -> Iterator[Services]:
         fail(exc)
     finally:
         kp.close()
-
-
-_SYSTEM = Caller.system_caller()
 
 
 def _show_secret(rec: ApiKey, secret: str, as_json: bool, what: str) -> None:
