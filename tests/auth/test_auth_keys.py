@@ -180,6 +180,8 @@ def test_unknown_and_forged_keys_are_unauthenticated(svc: Services, mint: Mint) 
     unknown = "kp_01ARZ3NDEKTSV4RRFFQ69G5FAV_" + a_part
     forged = f"kp_{a_id}_" + ("b" if a_part[0] != "b" else "c") + a_part[1:]
     swapped = f"kp_{a_id}_{b_part}"  # B's real secret under A's id
+    for padded in (a_secret + "\n", a_secret + " ", "\t" + a_secret):
+        _fails(svc, padded, says="malformed")
     for token in (unknown, forged, swapped):
         err = _fails(svc, token, says="invalid API key")
         # the same message whatever is wrong: no oracle, and never the secret

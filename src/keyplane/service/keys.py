@@ -81,7 +81,7 @@ __all__ = [
 
 KEY_PREFIX = "kp_"
 _SECRET_BYTES = 32
-_TOKEN_RE = re.compile(r"^kp_([0-7][0-9A-HJKMNP-TV-Z]{25})_([a-z2-7]{52})$")
+_TOKEN_RE = re.compile(r"kp_([0-7][0-9A-HJKMNP-TV-Z]{25})_([a-z2-7]{52})")  # fullmatch
 _HASH_DOMAIN = b"keyplane/api-key/v1\x00"
 _MAX_OWNER = 256
 _MAX_DESCRIPTION = 1024
@@ -372,7 +372,7 @@ def _when(ts: float) -> str:
 
 def authenticate(svc: Services, token: str) -> Caller:
     """The caller a bearer token stands for, or AuthenticationError. Fails closed."""
-    m = _TOKEN_RE.match(token) if isinstance(token, str) else None
+    m = _TOKEN_RE.fullmatch(token) if isinstance(token, str) else None
     if m is None:
         raise AuthenticationError("malformed API key: Keyplane API keys look like kp_<id>_<secret>")
     key_id, secret = m.group(1), m.group(2)
