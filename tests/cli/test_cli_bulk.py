@@ -344,9 +344,11 @@ def test_unknown_extension_needs_format(remote: Invoke, tmp_path: Path) -> None:
     assert rc == 2 and "--format" in err
 
 
-def test_chunks_shrink_to_the_server_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chunks_and_pages_shrink_to_the_server_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
-    for srv in _server(tmp_path, max_write_tuples=100):
+    for srv in _server(tmp_path, max_write_tuples=100, max_page_size=100):
         invoke = _invoker({"KEYPLANE_URL": srv.url, "KEYPLANE_API_KEY": srv.key})
         write_jsonl(tmp_path / "in.jsonl", tuple_keys(1050))
         rc, out, err = invoke("tuple", "import", "in.jsonl", "--chunk-size", "1000", "-o", "json")
@@ -355,6 +357,10 @@ def test_chunks_shrink_to_the_server_limit(tmp_path: Path, monkeypatch: pytest.M
         assert (
             summary["chunk_size"] == 100 and summary["chunks"] == 11 and summary["tuples"] == 1050
         )
+        # export asks for pages of 1000; the server's page limit is 100: pages shrink
+        rc, out, err = invoke("tuple", "export", "--page-size", "1000")
+        assert rc == 0, err
+        assert canonical([json.loads(x) for x in out.splitlines()]) == canonical(tuple_keys(1050))
 
 
 # ---------------------------------------------------------------------------- streaming

@@ -309,17 +309,26 @@ def export_rows(
     user: str | None = None,
     page_size: int = 1000,
 ) -> Iterator[Tuple]:
-    """Every matching tuple, one page at a time."""
+    """Every matching tuple, one page at a time (pages shrink to a server's lower limit)."""
     token: str | None = None
     while True:
-        page = kp.read_tuples(
-            object=object,
-            relation=relation,
-            user=user,
-            store=store,
-            page_size=page_size,
-            continuation_token=token,
-        )
+        try:
+            page = kp.read_tuples(
+                object=object,
+                relation=relation,
+                user=user,
+                store=store,
+                page_size=page_size,
+                continuation_token=token,
+            )
+        except LimitExceededError as exc:
+            limit = exc.details.get("limit")
+            if exc.details.get("field") != "page_size" or not isinstance(limit, int):
+                raise
+            if not 0 < limit < page_size:
+                raise
+            page_size = limit
+            continue
         yield from page.items
         token = page.continuation_token
         if not token:
