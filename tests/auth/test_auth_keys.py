@@ -351,3 +351,47 @@ def test_missing_store_is_not_found_for_admins_but_denied_to_others(
         stores.get_store(svc, scoped, "no-such-store")
     with pytest.raises(PermissionDeniedError):
         stores.get_store(svc, scoped, "bad id with spaces")
+
+
+class _CountingStorage:
+    """The real storage, counting the calls that reach it (a call-count guard, not a mock)."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        attr = getattr(self.inner, name)
+        if callable(attr):
+
+            def counted(*args: object, **kwargs: object) -> object:
+                self.calls.append(name)
+                return attr(*args, **kwargs)
+
+            return counted
+        return attr
+
+
+def test_a_cached_key_costs_no_database_call(svc: Services, clock: FixedClock, mint: Mint) -> None:
+    """Authentication and the system-model decision of a busy key stay in memory: the
+    database sees the key once per cache TTL, and a last-used write once a minute."""
+    _, secret = mint("writer:" + svc.settings.default_store)
+    store = svc.settings.default_store
+    caller = authenticate(svc, secret)
+    counting = _CountingStorage(svc.storage)
+    svc.storage = counting  # type: ignore[assignment]
+    svc.graphs._storage = counting  # type: ignore[assignment]
+    from keyplane.service.auth import Permission, authorize
+
+    for _ in range(100):
+        caller = authenticate(svc, secret)
+        authorize(svc, caller, Permission.WRITE_TUPLES, store)
+        authorize(svc, caller, Permission.READ_STORE, store)
+    assert counting.calls == []
+    clock.advance(svc.settings.key_cache_ttl)  # the cache entry ages out: one read again
+    authenticate(svc, secret)
+    assert "get_key" in counting.calls and "touch_key" not in counting.calls
+    clock.advance(60)
+    counting.calls.clear()
+    authenticate(svc, secret)
+    assert counting.calls.count("touch_key") == 1
