@@ -80,3 +80,15 @@ def _openfga_routes() -> list[str]:
 def test_every_openfga_compatible_endpoint_is_documented(route: str) -> None:
     text = (ROOT / "docs" / "openfga-compat.md").read_text()
     assert f"| `{route}` |" in text, f"`{route}` missing from the table of docs/openfga-compat.md"
+
+
+def _sdk_methods() -> list[str]:
+    from keyplane.sdk import KeyplaneAPI
+
+    return sorted(n for n, v in vars(KeyplaneAPI).items() if callable(v) and not n.startswith("_"))
+
+
+@pytest.mark.parametrize("method", [m for m in _sdk_methods() if m != "close"])
+def test_every_sdk_method_is_documented(method: str) -> None:
+    text = (ROOT / "docs" / "sdk.md").read_text()
+    assert f"`{method}(" in text, f"`{method}(…)` missing from the methods table of docs/sdk.md"
