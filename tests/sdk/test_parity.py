@@ -34,6 +34,14 @@ def test_client_answers_like_embedded(
     _compare(embedded_answers, scenario.run(client))
 
 
+@pytest.mark.postgres
+def test_client_on_postgres_answers_like_embedded_on_sqlite(
+    embedded_answers: list[tuple[str, Any]], pg_server: Server
+) -> None:
+    with pg_server.client() as c:
+        _compare(embedded_answers, scenario.run(c))
+
+
 def test_async_client_answers_like_embedded(
     embedded_answers: list[tuple[str, Any]], async_client: SyncOverAsync
 ) -> None:
