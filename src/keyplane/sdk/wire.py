@@ -410,10 +410,7 @@ def expand(store: str, object: str, relation: str, **q: Any) -> Call[dict[str, A
 
 
 def _tree(d: Mapping[str, Any]) -> dict[str, Any]:
-    """OpenFGA's expand answer, ``{"tree": {"root": …}}``, as the engine returns it."""
-    inner = d.get("tree")
-    if isinstance(inner, Mapping) and "tree" in inner:  # a server that wrapped it twice
-        return dict(inner)
+    """OpenFGA's expand answer, ``{"tree": {"root": …}}``, exactly as the engine returns it."""
     return dict(d)
 
 
