@@ -77,10 +77,6 @@ def seconds(value: Any) -> float:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
 
 
-def maybe_seconds(value: Any) -> float | None:
-    return None if value is None else seconds(value)
-
-
 def _params(**kw: Any) -> dict[str, Any]:
     return {k: v for k, v in kw.items() if v is not None}
 
