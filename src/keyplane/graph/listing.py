@@ -199,6 +199,7 @@ def _reverse(
     target = (object_type, relation)
     relevant = plan.relevant(target)
     table = plan.consumers(target)
+    leaf = target not in table  # the target relation feeds no other relevant relation
     has_special = view.has_special
     up = view.up
     rev = view.rev
@@ -287,8 +288,17 @@ def _reverse(
             if plain_ok:
                 rv = revr(tsrel)
                 if rv is not None:
-                    for o in values_of(rv.get(obj)):
-                        reach(o, t2, r2, exact and ex)
+                    if exact and ex and t2 == object_type and r2 == relation and leaf:
+                        # children proven to hold the target relation, feeding nothing
+                        # else: stream them straight out (the common list-objects hop)
+                        for o in values_of(rv.get(obj)):
+                            if o not in emitted:
+                                emitted.add(o)
+                                state[(o, r2)] = True
+                                yield o
+                    else:
+                        for o in values_of(rv.get(obj)):
+                            reach(o, t2, r2, exact and ex)
             if has_special:
                 for o in values_of(rev_special((obj, t2, ts))):
                     sp = special((o, ts))
