@@ -73,9 +73,11 @@ def _prepare(
     contextual: Iterable[TupleLike] | None,
 ) -> tuple[Engine, StoreGraph, list[Any]]:
     authorize(svc, caller, Permission.QUERY, store_id)
-    engine, graph = svc.graphs.engine(store_id, model_id)
-    if at_least_as_fresh is not None and graph.revision < at_least_as_fresh:
+    if at_least_as_fresh is not None:
+        # catch up first (which may switch the latest model or reload a recreated store),
+        # then take the engine, so the decision uses what that revision implies
         svc.graphs.wait_for(store_id, at_least_as_fresh, timeout=svc.settings.consistency_timeout)
+    engine, graph = svc.graphs.engine(store_id, model_id)
     ctx = to_tuples(contextual)
     check_limit("contextual_tuples", ctx, svc.settings.max_contextual_tuples)
     return engine, graph, ctx

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from keyplane.clock import Clock, SystemClock
-from keyplane.errors import ConsistencyTimeoutError, ModelNotFoundError
+from keyplane.errors import ConsistencyTimeoutError, ModelNotFoundError, StoreNotFoundError
 from keyplane.graph.compiled import CompiledModel
 from keyplane.graph.engine import Engine
 from keyplane.graph.index import TupleIndex
@@ -45,6 +45,9 @@ class StoreGraph:
     store_id: str
     index: TupleIndex
     revision: int
+    # the store's generation when loaded: a recreated store (same id, revisions restarting
+    # at 0) has another one, and the graph is then reloaded rather than advanced
+    generation: str = ""
     # ``lock`` guards the index: held by queries while they read it and by catch-up while it
     # mutates it (a query iterating a set must never see it change size). ``catch_up_lock``
     # serialises catch-ups, which read the database while holding it — queries never wait
@@ -92,14 +95,39 @@ class GraphRegistry:
         return g
 
     def _load(self, store_id: str) -> StoreGraph:
+        head = self._storage.store_head(store_id)
         index = TupleIndex()
         revision, rows = self._storage.snapshot_rows(store_id)
         index.load_rows(rows)
         index.revision = revision
-        return StoreGraph(store_id, index, revision)
+        return StoreGraph(store_id, index, revision, head.generation)
+
+    def _reload(self, store_id: str) -> StoreGraph:
+        """Replace the store's graph by a fresh snapshot (the store was recreated)."""
+        fresh = self._load(store_id)
+        with self._lock:
+            self._graphs[store_id] = fresh
+            self._latest.pop(store_id, None)
+            for key in [k for k in self._engines if k[0] == store_id]:
+                del self._engines[key]
+            for key in [k for k in self._models if k[0] == store_id]:
+                del self._models[key]
+        return fresh
 
     def catch_up(self, store_id: str) -> int:
-        """Apply every change committed after the graph's revision; return the new revision."""
+        """Apply every change committed after the graph's revision; return the new revision.
+
+        After the changelog, the store's head is read: a store deleted meanwhile is dropped
+        from memory (StoreNotFoundError), a recreated one is reloaded from a snapshot, and a
+        newer latest model becomes the one decisions use — all by the revision returned.
+        """
+        try:
+            return self._catch_up(store_id)
+        except StoreNotFoundError:
+            self.forget(store_id)
+            raise
+
+    def _catch_up(self, store_id: str) -> int:
         g = self.graph(store_id)
         with g.catch_up_lock:
             while True:
@@ -124,6 +152,12 @@ class GraphRegistry:
                     g.index.revision = g.revision
                 if not page.has_more:
                     break
+            # read after the changelog, so the head is at least as new as what was applied
+            head = self._storage.store_head(store_id)
+        if head.generation != g.generation:
+            return self._reload(store_id).revision
+        if head.latest_model_id is not None and head.latest_model_id != self._latest.get(store_id):
+            self._set_latest(store_id, head.latest_model_id)
         return g.revision
 
     @staticmethod
@@ -141,13 +175,14 @@ class GraphRegistry:
         deadline = time.monotonic() + timeout
         delay = 0.005
         while True:
-            if self.catch_up(store_id) >= revision:
-                return g.revision
+            applied = self.catch_up(store_id)
+            if applied >= revision:
+                return applied
             if time.monotonic() >= deadline:
                 raise ConsistencyTimeoutError(
                     f"store {store_id!r} did not reach revision {revision} within {timeout:g}s "
-                    f"(this process is at revision {g.revision})",
-                    details={"requested": revision, "applied": g.revision},
+                    f"(this process is at revision {applied})",
+                    details={"requested": revision, "applied": applied},
                 )
             time.sleep(delay)
             delay = min(delay * 2, 0.1)
@@ -185,17 +220,21 @@ class GraphRegistry:
 
     def refresh_latest(self, store_id: str) -> str:
         """Re-read the store's latest model id from the database."""
-        latest = self._storage.latest_model(store_id)
-        if latest is None:
+        head = self._storage.store_head(store_id)
+        if head.latest_model_id is None:
             raise ModelNotFoundError(
                 f"store {store_id!r} has no authorization model yet; write one first",
                 details={"store": store_id},
             )
-        key = (store_id, latest.id)
+        self._set_latest(store_id, head.latest_model_id)
+        return head.latest_model_id
+
+    def _set_latest(self, store_id: str, model_id: str) -> None:
+        key = (store_id, model_id)
         if key not in self._models:
-            self._models[key] = CompiledModel.compile(latest.model, model_id=latest.id)
-        self._latest[store_id] = latest.id
-        return latest.id
+            rec = self._storage.read_model(store_id, model_id)
+            self._models[key] = CompiledModel.compile(rec.model, model_id=rec.id)
+        self._latest[store_id] = model_id
 
     def engine(self, store_id: str, model_id: str | None = None) -> tuple[Engine, StoreGraph]:
         """The engine for (store, model) over the store's shared in-memory graph."""
@@ -221,8 +260,6 @@ class GraphRegistry:
             for g in self.loaded():
                 try:
                     self.catch_up(g.store_id)
-                    if g.store_id in self._latest:
-                        self.refresh_latest(g.store_id)
                 except Exception:  # keep tailing; the next poll retries
                     continue
 

@@ -30,7 +30,7 @@ def write_model(
     model = load_model(source)
     CompiledModel.compile(model)  # the engine's own structural checks, before anything is stored
     rec = svc.storage.write_model(store_id, model)
-    svc.graphs.refresh_latest(store_id)
+    svc.graphs.catch_up(store_id)  # this process switches to the new model at once
     return rec
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "SnapshotRow",
     "Storage",
     "StoreAdmin",
+    "StoreHead",
     "StoreInfo",
     "TupleReader",
     "TupleWriter",
@@ -67,6 +68,18 @@ class ModelRecord:
     store_id: str
     model: dict[str, Any]
     created_at: float
+    # the store revision the write produced (a model write is a revision, so replicas can be
+    # asked for ``at_least_as_fresh`` it); None when the record was read back
+    revision: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreHead:
+    """Where a store stands now: its revision, generation and latest model id."""
+
+    revision: int
+    generation: str
+    latest_model_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +121,15 @@ class StoreAdmin(Protocol):
 
     def get_store(self, store_id: str) -> StoreInfo:
         """The store, or StoreNotFoundError."""
+        ...
+
+    def store_head(self, store_id: str) -> StoreHead:
+        """The store's current revision, generation and latest model id, in ONE cheap read.
+
+        Replicas call it on every changelog poll. The generation MUST change whenever a
+        store is (re)created, so a replica can tell a recreated store (whose revisions
+        restart at 0) from the one it holds. MUST raise StoreNotFoundError for a missing store.
+        """
         ...
 
     def list_stores(

@@ -38,6 +38,7 @@ from keyplane.storage.base import (
     ModelRecord,
     Page,
     SnapshotRow,
+    StoreHead,
     StoreInfo,
 )
 from keyplane.storage.ids import UlidGenerator
@@ -237,10 +238,10 @@ class SQLStorage:
         def tx(cur: Cursor) -> None:
             cur.execute(
                 self._q(
-                    "INSERT INTO stores (id, name, created_at, updated_at, revision)"
-                    " VALUES (?, ?, ?, ?, 0) ON CONFLICT (id) DO NOTHING"
+                    "INSERT INTO stores (id, name, created_at, updated_at, revision, generation)"
+                    " VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (id) DO NOTHING"
                 ),
-                (sid, name, now, now),
+                (sid, name, now, now, self._ids.new()),
             )
             if cur.rowcount != 1:
                 raise StoreExistsError(f"store {sid!r} already exists", details={"store_id": sid})
@@ -260,6 +261,25 @@ class SQLStorage:
                     f"store {store_id!r} not found", details={"store_id": store_id}
                 )
             return StoreInfo(row[0], row[1], row[2], row[3])
+
+        return self._read_tx(tx)
+
+    def store_head(self, store_id: str) -> StoreHead:
+        def tx(cur: Cursor) -> StoreHead:
+            cur.execute(
+                self._q(
+                    "SELECT s.revision, s.generation, (SELECT m.id FROM authorization_models m"
+                    " WHERE m.store_id = s.id ORDER BY m.id DESC LIMIT 1)"
+                    " FROM stores s WHERE s.id = ?"
+                ),
+                (store_id,),
+            )
+            row = cur.fetchone()
+            if row is None:
+                raise StoreNotFoundError(
+                    f"store {store_id!r} not found", details={"store_id": store_id}
+                )
+            return StoreHead(int(row[0]), str(row[1]), row[2])
 
         return self._read_tx(tx)
 
@@ -305,8 +325,10 @@ class SQLStorage:
         now = self._clock.now()
         doc = dict(model)
 
-        def tx(cur: Cursor) -> None:
-            self._revision(cur, store_id, self._FOR_SHARE)
+        def tx(cur: Cursor) -> int:
+            # a model write is a revision of the store (with no tuple changes), so a replica
+            # asked for at_least_as_fresh that revision also switches to this model
+            revision = self._bump(cur, store_id)
             cur.execute(
                 self._q(
                     "INSERT INTO authorization_models (store_id, id, model, created_at)"
@@ -314,9 +336,10 @@ class SQLStorage:
                 ),
                 (store_id, model_id, self._dump_model(doc), now),
             )
+            return revision
 
-        self._write_tx(tx)
-        return ModelRecord(model_id, store_id, json.loads(json.dumps(doc)), now)
+        revision = self._write_tx(tx)
+        return ModelRecord(model_id, store_id, json.loads(json.dumps(doc)), now, revision)
 
     def _model_rows(self, store_id: str, where: str, params: Sequence[Any]) -> list[Any]:
         def tx(cur: Cursor) -> list[Any]:
