@@ -93,9 +93,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "limit_exceeded"}.get(
-            exc.status_code, "http_error"
-        )
+        # 400 here is a body FastAPI could not even decode (not UTF-8, not JSON at all)
+        code = {
+            400: "validation_error",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "limit_exceeded",
+        }.get(exc.status_code, "http_error")
         return JSONResponse(
             envelope(code, str(exc.detail), request_id_of(request)),
             status_code=exc.status_code,

@@ -17,8 +17,8 @@ metric                                     meaning
 ``keyplane_graph_revision_lag``            database revision − applied revision, per store
 =========================================  ==========================================================
 
-Reading ``/metrics`` needs an API key allowed to list stores (admin, auditor): the graph
-metrics name every store.
+Reading ``/metrics`` needs an API key allowed to list stores (admin, auditor, or an
+all-store writer or reader): the graph metrics name every store.
 """
 
 from __future__ import annotations
@@ -171,7 +171,8 @@ _TEXT: dict[int | str, dict[str, Any]] = {
 )
 def metrics(request: Request, svc: ServicesDep, caller: CallerDep) -> Response:
     """Request counts and latencies per operation, decisions by outcome, graph sizes and
-    revision lag per store. Needs a key allowed to list stores (admin, auditor)."""
+    revision lag per store. Needs a key allowed to list stores (admin, auditor, or an
+    all-store writer or reader)."""
     m: Metrics = request.app.state.metrics
     m.set_graphs(observability.graph_stats(svc, caller))
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

@@ -31,10 +31,13 @@ BASE = (400, 401, 403, 404, 413, 503)
 def error_responses(*extra: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for the error statuses a route can return.
 
-    Declaring 400 and 422 here also replaces FastAPI's default 422 validation response:
-    Keyplane answers validation errors with 400 and its one error envelope.
+    ``4XX`` covers the rest (405 on a wrong method, …) with the same envelope; declaring
+    it also keeps FastAPI from documenting a 422 validation response: Keyplane answers
+    validation errors with 400 and its one error envelope.
     """
-    return {
+    out: dict[int | str, dict[str, Any]] = {
         status: {"model": ErrorEnvelope, "description": _DESCRIPTIONS[status]}
         for status in sorted({*BASE, *extra})
     }
+    out["4XX"] = {"model": ErrorEnvelope, "description": "Any other client error, same envelope."}
+    return out

@@ -69,7 +69,7 @@ def graph_stats(svc: Services, caller: Caller) -> list[GraphStats]:
     """Size and revision lag of every store graph loaded in this process.
 
     Store ids are visible in the result, so the caller needs the right to list stores
-    (admin, auditor).
+    (admin, auditor, or an all-store writer or reader).
     """
     authorize(svc, caller, Permission.LIST_STORES)
     out: list[GraphStats] = []
