@@ -92,3 +92,23 @@ def _sdk_methods() -> list[str]:
 def test_every_sdk_method_is_documented(method: str) -> None:
     text = (ROOT / "docs" / "sdk.md").read_text()
     assert f"`{method}(" in text, f"`{method}(…)` missing from the methods table of docs/sdk.md"
+
+
+def _rest_routes() -> list[str]:
+    from fastapi.routing import APIRoute
+
+    from keyplane.api import health, metrics, v1
+
+    return sorted(
+        f"{method} {r.path}"
+        for router in (v1.router, health.router, metrics.router)
+        for r in router.routes
+        if isinstance(r, APIRoute)
+        for method in r.methods
+    )
+
+
+@pytest.mark.parametrize("route", _rest_routes())
+def test_every_rest_endpoint_is_documented(route: str) -> None:
+    text = (ROOT / "docs" / "api.md").read_text()
+    assert f"| `{route}` |" in text, f"`{route}` missing from the tables of docs/api.md"
