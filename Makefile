@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-all lint typecheck demo bench bench-small clean
+.PHONY: venv test test-all lint typecheck demo bench bench-small openapi clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: lint typecheck
 
 test-all: lint typecheck
 	$(BIN)/pytest -m ''
+
+# regenerate the committed OpenAPI document (tests/api/test_api_openapi.py checks it)
+openapi: $(STAMP)
+	$(BIN)/python -m keyplane.api.openapi docs/openapi.json
 
 demo: $(STAMP)
 	$(BIN)/python -m keyplane.demo
