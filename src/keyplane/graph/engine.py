@@ -13,8 +13,7 @@ for that request only.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from keyplane.clock import Clock, SystemClock
 from keyplane.errors import InvalidTupleError, KeyplaneError, ValidationError
@@ -31,9 +30,8 @@ __all__ = ["CheckItem", "CheckOutcome", "Engine"]
 _USER_CACHE = 65_536  # validated request users remembered per model (cleared when full)
 
 
-@dataclass(frozen=True, slots=True)
-class CheckItem:
-    """One question of a batch check."""
+class CheckItem(NamedTuple):
+    """One question of a batch check (a named tuple: cheap to build by the thousand)."""
 
     user: str
     relation: str
@@ -43,13 +41,12 @@ class CheckItem:
     correlation_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CheckOutcome:
+class CheckOutcome(NamedTuple):
     """One answer of a batch check: ``allowed``, or the error that item raised."""
 
     allowed: bool
     error: KeyplaneError | None = None
-    correlation_id: str | None = field(default=None)
+    correlation_id: str | None = None
 
 
 class Engine:
@@ -182,27 +179,31 @@ class Engine:
         """Check many items; each gets its answer or its own error. Items for the same user
         without context or contextual tuples share one memo."""
         out: list[CheckOutcome] = []
+        append = out.append
         shared: dict[str, Req] = {}
-        base_view: View | None = None
+        checker = self._checker
+        nodes = checker.nodes
+        objrel = self._object_relation
         for it in items:
             try:
-                otype = self._object_relation(it.object, it.relation)
+                otype = objrel(it.object, it.relation)
                 if it.context or it.contextual_tuples:
                     r = self.request(
                         it.user, context=it.context, contextual_tuples=it.contextual_tuples
                     )
                 else:
                     # same user, no context: one resolution state (memo, group walks) for all
-                    got = shared.get(it.user)
-                    if got is None:
-                        if base_view is None:
-                            base_view = self.index.view()
-                        got = shared[it.user] = self.request(it.user, view=base_view)
-                    r = got
-                allowed = self._checker.table(r)[otype][it.relation](r, it.object, 0) == ALLOW
-                out.append(CheckOutcome(allowed, None, it.correlation_id))
+                    r = shared.get(it.user)  # type: ignore[assignment]
+                    if r is None:
+                        r = shared[it.user] = self.request(it.user, view=self.index.view())
+                table = checker.table(r) if r.is_userset else nodes
+                append(
+                    CheckOutcome(
+                        table[otype][it.relation](r, it.object, 0) == ALLOW, None, it.correlation_id
+                    )
+                )
             except KeyplaneError as exc:
-                out.append(CheckOutcome(False, exc, it.correlation_id))
+                append(CheckOutcome(False, exc, it.correlation_id))
         return out
 
     # -- expand, list, explain ------------------------------------------------------------------
