@@ -20,6 +20,7 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keyplane import errors as e
 
@@ -149,6 +150,13 @@ class FgaRoute(APIRoute):
                 return JSONResponse(
                     {"code": "validation_error", "message": _validation_message(exc)},
                     status_code=400,
+                )
+            except StarletteHTTPException as exc:
+                # raised before the handler runs: a body that is not JSON at all (400), or
+                # one past KEYPLANE_MAX_BODY_BYTES (413) — a client error, never a 500
+                code = "validation_error" if exc.status_code < 500 else "internal_error"
+                return JSONResponse(
+                    {"code": code, "message": str(exc.detail)}, status_code=exc.status_code
                 )
             except Exception:
                 # a bug: log it, and never leak internals (OpenFGA's own message for 4000)
