@@ -17,10 +17,10 @@ other      ``writer:other``    write on store ``other`` only; nothing on ``defau
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from mcp_seed import Seeded
 
 from keyplane.config import Settings
 from keyplane.service import models, stores, tuples
@@ -50,16 +50,6 @@ TUPLES = [
     "document:roadmap#editor@group:eng#member",
     "document:notes#viewer@user:carol",
 ]
-
-
-@dataclass(frozen=True)
-class Seeded:
-    url: str
-    keys: dict[str, str]  # role name → secret
-    key_ids: dict[str, str]
-
-    def settings(self, **overrides: object) -> Settings:
-        return Settings.from_env(database_url=self.url, **overrides)
 
 
 @pytest.fixture

@@ -25,9 +25,9 @@ from mcp_scenario import (
     ok,
     tool_names,
 )
+from mcp_seed import Seeded
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from conftest import Seeded
 from keyplane.mcp import READ_TOOLS, WRITE_TOOLS
 from mcp import Client, ClientSession, MCPError, StdioServerParameters, stdio_client
 

@@ -152,6 +152,32 @@ def store_list(
     out.print(t)
 
 
+@store_app.command("get")
+def store_get(
+    store_id: str,
+    db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """Show one store."""
+    with _open(db, url, api_key) as kp:
+        info = kp.get_store(store_id)
+    row = {
+        "id": info.id,
+        "name": info.name,
+        "created_at": _time(info.created_at),
+        "updated_at": _time(info.updated_at),
+    }
+    if wants_json(as_json, output):
+        _json(row)
+        return
+    t = _table(*row)
+    t.add_row(*row.values())
+    out.print(t)
+
+
 @store_app.command("delete")
 def store_delete(
     store_id: str,

@@ -533,6 +533,7 @@ NOT_EXPOSED: dict[str, str] = {
     "models.list_models": "agents use the latest model or one a result named (read_model)",
     "tuples.gc_expired": "maintenance: expired tuples already stop granting",
     "keys.*": "credentials are never handed to or minted by agents",
+    "observability.graph_stats": "operator telemetry, scraped from /metrics",
 }
 
 READ_TOOLS: tuple[str, ...] = tuple(n for n, *_rest, w in _SPECS if not w)

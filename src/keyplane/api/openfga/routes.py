@@ -39,7 +39,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     )
 }
 
-router = APIRouter(route_class=FgaRoute, tags=["OpenFGA-compatible API"], responses=_ERRORS)
+router = APIRouter(
+    route_class=FgaRoute,
+    tags=["OpenFGA-compatible API"],
+    responses=_ERRORS,
+    # stable, readable operation ids (openfga_check, openfga_write, ...) in the OpenAPI doc
+    generate_unique_id_function=lambda route: f"openfga_{route.name}",
+)
 
 PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (1..100).")]
 Token = Annotated[str | None, Query(description="Where the previous page ended.")]

@@ -1,0 +1,160 @@
+"""Surface parity: every service operation is on REST, the SDK, the CLI and MCP — or is
+listed here with the reason it is not. Adding a service function without exposing it (or
+saying why) fails this test."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import typer.main
+
+import keyplane.service as service_pkg
+from keyplane.api import create_app
+from keyplane.cli.main import app as cli_app
+from keyplane.config import Settings
+from keyplane.mcp import NOT_EXPOSED, SERVICE_OF_TOOL
+from keyplane.sdk import AsyncClient, Client
+from keyplane.service.context import Services
+
+# Functions shaped fn(svc, caller, ...) that are not operations callers invoke.
+INTERNAL = {
+    "auth.authorize": "the authorization step every operation runs first",
+    "system.allowed": "the system model's decision, used by authorize",
+}
+
+# operation -> CLI command (None: not on the CLI, with the reason in CLI_WHY)
+CLI = {
+    "stores.create_store": "store create",
+    "stores.get_store": "store get",
+    "stores.list_stores": "store list",
+    "stores.delete_store": "store delete",
+    "models.write_model": "model write",
+    "models.read_model": "model get",
+    "models.list_models": "model list",
+    "tuples.write_tuples": "tuple write",
+    "tuples.read_tuples": "tuple read",
+    "tuples.read_changes": "tuple changes",
+    "tuples.gc_expired": "tuple gc",
+    "access.check": "check",
+    "access.batch_check": None,
+    "access.expand": "expand",
+    "access.list_objects": "list-objects",
+    "access.list_users": "list-users",
+    "access.explain": "explain",
+    "keys.create_key": "key create",
+    "keys.list_keys": "key list",
+    "keys.get_key": "key get",
+    "keys.rotate_key": "key rotate",
+    "keys.revoke_key": "key revoke",
+    "observability.graph_stats": None,
+}
+CLI_WHY = {
+    "access.batch_check": "a shell loops over `keyplane check`; batches are for programs (SDK, REST)",
+    "observability.graph_stats": "an operator reads it from /metrics (Prometheus)",
+}
+
+# operation -> REST operation id, where it differs from the function name
+REST_ID = {"observability.graph_stats": "metrics"}
+# operation -> SDK method, where it differs; None = not in the SDK
+SDK = {"observability.graph_stats": None}
+SDK_WHY = {"observability.graph_stats": "scraped from /metrics by Prometheus, not called"}
+
+
+def _operations() -> Iterator[str]:
+    for info in pkgutil.iter_modules(service_pkg.__path__):
+        mod = importlib.import_module(f"keyplane.service.{info.name}")
+        for name, fn in vars(mod).items():
+            if (
+                inspect.isfunction(fn)
+                and fn.__module__ == mod.__name__
+                and not name.startswith("_")
+            ):
+                params = list(inspect.signature(fn).parameters)
+                if params[:2] == ["svc", "caller"]:
+                    op = f"{info.name}.{name}"
+                    if op not in INTERNAL:
+                        yield op
+
+
+OPERATIONS = sorted(_operations())
+
+
+@pytest.fixture(scope="module")
+def rest_ids(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+    db = tmp_path_factory.mktemp("parity") / "kp.db"
+    svc = Services.open(Settings(database_url=f"sqlite:///{db}", poll_interval=0.0))
+    try:
+        spec = create_app(svc).openapi()
+    finally:
+        svc.close()
+    return {
+        op["operationId"]
+        for path in spec["paths"].values()
+        for op in path.values()
+        if isinstance(op, dict) and "operationId" in op
+    }
+
+
+def _cli_commands() -> set[str]:
+    found: set[str] = set()
+
+    def walk(group: object, prefix: str) -> None:
+        for name, cmd in group.commands.items():  # type: ignore[attr-defined]
+            if hasattr(cmd, "commands"):
+                walk(cmd, f"{prefix}{name} ")
+            else:
+                found.add(f"{prefix}{name}")
+
+    walk(typer.main.get_command(cli_app), "")
+    return found
+
+
+def test_operations_were_found() -> None:
+    assert len(OPERATIONS) >= 20
+    assert set(CLI) == set(OPERATIONS), "update the CLI table for new or removed operations"
+
+
+@pytest.mark.parametrize("op", OPERATIONS)
+def test_on_rest(op: str, rest_ids: set[str]) -> None:
+    assert REST_ID.get(op, op.split(".")[1]) in rest_ids
+
+
+@pytest.mark.parametrize("op", OPERATIONS)
+def test_on_sdk(op: str) -> None:
+    method = SDK.get(op, op.split(".")[1])
+    if method is None:
+        assert SDK_WHY.get(op)
+        return
+    assert callable(getattr(Client, method, None)), f"Client.{method} missing"
+    assert callable(getattr(AsyncClient, method, None)), f"AsyncClient.{method} missing"
+
+
+@pytest.mark.parametrize("op", OPERATIONS)
+def test_on_cli(op: str) -> None:
+    command = CLI[op]
+    if command is None:
+        assert CLI_WHY.get(op)
+        return
+    assert command in _cli_commands()
+
+
+@pytest.mark.parametrize("op", OPERATIONS)
+def test_on_mcp(op: str) -> None:
+    exposed = {
+        f"{fn.__module__.rsplit('.', 1)[1]}.{fn.__name__}" for fn in SERVICE_OF_TOOL.values()
+    }
+    area = op.split(".")[0]
+    assert op in exposed or op in NOT_EXPOSED or f"{area}.*" in NOT_EXPOSED, (
+        f"{op} is neither an MCP tool nor listed in keyplane.mcp.NOT_EXPOSED with a reason"
+    )
+
+
+def test_parity_table_is_documented() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "surfaces.md").read_text()
+    for op in OPERATIONS:
+        assert f"`{op}`" in text, f"{op} missing from docs/surfaces.md"
