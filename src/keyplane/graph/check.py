@@ -49,6 +49,7 @@ from typing import Any
 from keyplane.errors import KeyplaneError, ResolutionTooComplexError, ValidationError
 from keyplane.graph.compiled import CompiledModel, RelationInfo, Rewrite
 from keyplane.graph.index import Edge, View, values_of
+from keyplane.graph.tuples import user_error
 
 __all__ = ["ALLOW", "CYCLE", "DENY", "Checker", "Req", "checker_for", "parse_request_user"]
 
@@ -126,22 +127,11 @@ class Req:
 
 def parse_request_user(model: CompiledModel, user: str) -> tuple[str, str, str]:
     """Validate a request's user; returns (type, kind, user). Raises ValidationError (2000)."""
-    head, sep, urel = user.partition("#")
-    utype, sep2, uid = head.partition(":")
-    if (
-        not sep2
-        or not utype
-        or not uid
-        or ":" in uid
-        or " " in user
-        or (sep and not urel)
-        or (urel and uid == "*")
-        or "@" in user
-    ):
-        raise ValidationError(
-            f"invalid 'user' field {user!r}: expected 'type:id', 'type:*' or 'type:id#relation'",
-            details={"user": user},
-        )
+    why = user_error(user)  # the syntax rule writes use: anything writable is queryable
+    if why is not None:
+        raise ValidationError(f"invalid 'user' field {user!r}: {why}", details={"user": user})
+    head, _, urel = user.partition("#")
+    utype, _, uid = head.partition(":")
     rels = model.types.get(utype)
     if rels is None:
         raise ValidationError(

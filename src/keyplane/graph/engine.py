@@ -20,7 +20,7 @@ from keyplane.errors import InvalidTupleError, KeyplaneError, ValidationError
 from keyplane.graph.check import ALLOW, Req, checker_for, parse_request_user
 from keyplane.graph.compiled import CompiledModel
 from keyplane.graph.index import Overlay, TupleIndex, View
-from keyplane.graph.tuples import Tuple
+from keyplane.graph.tuples import Tuple, object_error
 
 if TYPE_CHECKING:
     from keyplane.graph.explain import Explanation
@@ -88,15 +88,10 @@ class Engine:
 
     def _object_relation(self, obj: str, relation: str) -> str:
         """Validate a check's object and relation (2000 as OpenFGA's check reports them)."""
-        otype, sep, oid = obj.partition(":")
-        if not sep or not otype or not oid or ":" in oid or "#" in oid or " " in obj:
-            raise ValidationError(
-                f"invalid 'object' field {obj!r}: expected 'type:id'", details={"object": obj}
-            )
-        if oid == "*":
-            raise ValidationError(
-                "the 'object' field cannot reference a typed wildcard", details={"object": obj}
-            )
+        why = object_error(obj)
+        if why is not None:
+            raise ValidationError(f"invalid 'object' field {obj!r}: {why}", details={"object": obj})
+        otype = obj.partition(":")[0]
         rels = self.model.types.get(otype)
         if rels is None:
             raise ValidationError(

@@ -32,7 +32,7 @@ from keyplane.errors import (
 from keyplane.graph.check import ALLOW, Req, _depth_error, eval_condition
 from keyplane.graph.compiled import CompiledModel, RelationInfo, Rewrite
 from keyplane.graph.index import Edge, View, values_of
-from keyplane.graph.tuples import Tuple
+from keyplane.graph.tuples import Tuple, object_error
 
 __all__ = ["ReversePlan", "list_objects", "list_users"]
 
@@ -320,9 +320,12 @@ def list_users(
     contextual_tuples: Sequence[Tuple] = (),
 ) -> list[str]:
     model: CompiledModel = engine.model
-    otype, sep, oid = object.partition(":")
-    if not sep or not otype or not oid or "#" in oid or ":" in oid or oid == "*":
-        raise ValidationError(f"invalid 'object' field {object!r}", details={"object": object})
+    why = object_error(object)
+    if why is not None:
+        raise ValidationError(
+            f"invalid 'object' field {object!r}: {why}", details={"object": object}
+        )
+    otype = object.partition(":")[0]
     model.relation(otype, relation)
     if not filters:
         raise ValidationError("list users needs at least one user filter")

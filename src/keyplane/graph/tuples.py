@@ -25,15 +25,66 @@ __all__ = [
     "Tuple",
     "TupleChange",
     "format_tuple",
+    "object_error",
     "parse_tuple",
     "split_object",
     "split_user",
+    "user_error",
 ]
 
-# OpenFGA's limits: type names are [^:#@\s]{1,254}; object ids may not contain #, :, spaces.
-_TYPE_RE = re.compile(r"^[^:#@\s]{1,254}$")
-_ID_RE = re.compile(r"^[^#:\s*][a-zA-Z0-9_|*@.+\-/=%~!$&'(),;?\[\]^`{}<>\\\"]*$")
-_REL_RE = re.compile(r"^[^:#@\s]{1,50}$")
+# OpenFGA's syntax rules, from its API (openfga/api ``openfga/v1/openfga.proto``: TupleKey and
+# Object) and its tuple package (openfga/openfga ``pkg/tuple/tuple.go``): a type is
+# ``[^:#@\s]{1,254}``, a relation ``[^:#@\s]{1,50}``, an object ``type:id`` of at most 256
+# characters whose id has no ``#``, ``:`` or white space, a user at most 512 bytes. Beyond the
+# reference, ids also refuse ASCII control characters (NUL cannot even be stored in PostgreSQL
+# text): every "white space" below is ``[\x00-\x20\x7f]``.
+_NAME = r"[^:#@\x00-\x20\x7f]"
+_ID = r"[^#:\x00-\x20\x7f]"
+_REL_RE = re.compile(rf"{_NAME}{{1,50}}")
+_OBJECT_RE = re.compile(rf"({_NAME}{{1,254}}):({_ID}+)")
+_USER_RE = re.compile(rf"({_NAME}{{1,254}}):({_ID}+)(?:#({_NAME}{{1,50}}))?")
+MAX_OBJECT_LENGTH = 256  # characters, as the reference's ``^[^\s]{2,256}$``
+MAX_USER_BYTES = 512  # UTF-8 bytes, as the reference's ``max_bytes: 512``
+
+
+def object_error(obj: object) -> str | None:
+    """Why ``obj`` is not a valid object ``type:id`` — ``None`` when it is.
+
+    The one syntax rule for objects: writes (:func:`split_object`) and every query (check,
+    expand, list users) use it, so anything that can be written can be queried."""
+    if not isinstance(obj, str):
+        return "expected a string"
+    if len(obj) > MAX_OBJECT_LENGTH:
+        return f"longer than {MAX_OBJECT_LENGTH} characters"
+    m = _OBJECT_RE.fullmatch(obj)
+    if m is None:
+        return (
+            "expected 'type:id' (the id may not contain '#', ':', white space or control "
+            "characters)"
+        )
+    if m[2] == "*":
+        return "the object cannot be a typed wildcard"
+    return None
+
+
+def user_error(user: object) -> str | None:
+    """Why ``user`` is not a valid user (``type:id``, ``type:*``, ``type:id#relation``) —
+    ``None`` when it is. The one syntax rule for users, at write and at query time."""
+    if not isinstance(user, str):
+        return "expected a string"
+    if len(user) > MAX_USER_BYTES // 4 and len(user.encode()) > MAX_USER_BYTES:
+        return f"longer than {MAX_USER_BYTES} bytes"
+    m = _USER_RE.fullmatch(user)
+    if m is None:
+        if user.endswith("#"):
+            return "empty relation after '#'"
+        return (
+            "expected 'type:id', 'type:*' or 'type:id#relation' (the id may not contain "
+            "'#', ':', white space or control characters)"
+        )
+    if m[3] and m[2] == "*":
+        return "a wildcard cannot carry a relation"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,33 +166,27 @@ def _parse_time(value: Any) -> float | None:
 
 def split_object(obj: str) -> tuple[str, str]:
     """``"document:1"`` → ``("document", "1")``; raises InvalidTupleError if malformed."""
-    t, sep, i = obj.partition(":")
-    if not sep or not t or not i or not _TYPE_RE.match(t) or "#" in i or " " in i:
-        raise InvalidTupleError(f"invalid object {obj!r}: expected 'type:id'")
+    why = object_error(obj)
+    if why is not None:
+        raise InvalidTupleError(f"invalid object {obj!r}: {why}", details={"object": obj})
+    t, _, i = obj.partition(":")
     return t, i
 
 
 def split_user(user: str) -> tuple[str, str, str]:
     """``"group:eng#member"`` → ``("group", "eng", "member")``; relation is ``""`` if absent."""
-    head, sep, rel = user.partition("#")
-    if sep and not rel:
-        raise InvalidTupleError(f"invalid user {user!r}: empty relation after '#'")
-    t, sep2, i = head.partition(":")
-    if not sep2 or not t or not i or not _TYPE_RE.match(t) or " " in i:
-        raise InvalidTupleError(
-            f"invalid user {user!r}: expected 'type:id', 'type:*' or 'type:id#relation'"
-        )
-    if rel and i == "*":
-        raise InvalidTupleError(f"invalid user {user!r}: a wildcard cannot carry a relation")
+    why = user_error(user)
+    if why is not None:
+        raise InvalidTupleError(f"invalid user {user!r}: {why}", details={"user": user})
+    head, _, rel = user.partition("#")
+    t, _, i = head.partition(":")
     return t, i, rel
 
 
 def validate_syntax(t: Tuple) -> None:
     """Check the shape of a tuple (not its fit to a model)."""
     split_object(t.object)
-    if t.object.endswith(":*"):
-        raise InvalidTupleError(f"invalid object {t.object!r}: the object cannot be a wildcard")
-    if not t.relation or not _REL_RE.match(t.relation):
+    if not isinstance(t.relation, str) or not _REL_RE.fullmatch(t.relation):
         raise InvalidTupleError(f"invalid relation {t.relation!r}")
     split_user(t.user)
 
