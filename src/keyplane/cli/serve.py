@@ -8,6 +8,8 @@ store on first use, like every other command) and runs uvicorn on
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -41,7 +43,16 @@ def serve(
     except KeyplaneError as exc:
         typer.echo(f"error[{exc.code}]: {exc.message}", err=True)
         raise typer.Exit(1) from None
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal with the
+    # handler it found installed: make that handler a clean exit, so the database is
+    # closed below and the process ends with status 0 instead of dying of the signal
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stopped)
     try:
         uvicorn.run(create_app(kp.services), host=host, port=port, log_level=log_level)
     finally:
         kp.close()
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
