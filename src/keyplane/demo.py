@@ -1,13 +1,20 @@
-"""``make demo``: a short scripted tour of the identity graph on a throw-away SQLite file.
+"""``make demo``: Keyplane end to end on a throw-away SQLite file, in well under a minute.
 
-Run with ``python -m keyplane.demo``. It creates a model (humans, agents, groups, folders,
-documents, with a condition), writes a small organisation, and shows check, explain, list
-objects, list users, contextual tuples, an expiring grant, conditions and read-your-writes
-with ``at_least_as_fresh``.
+Run with ``python -m keyplane.demo``. Part 1 is what an operator and a developer do:
+``keyplane init`` (the first admin API key), ``keyplane serve`` (REST, OpenFGA API and MCP
+on one port), then the CLI and the Python SDK against that server — a model, an
+organisation, checks, explain, a least-privilege reader key that is refused a write.
+Part 2 tours the graph engine in-process: exclusion, contextual tuples, a CEL condition,
+an expiring grant and the errors bad input gets.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +26,7 @@ from keyplane.clock import FixedClock
 from keyplane.config import Settings
 from keyplane.embedded import Keyplane
 from keyplane.errors import KeyplaneError
+from keyplane.sdk import Client
 
 MODEL = """\
 model
@@ -66,21 +74,143 @@ def show(label: str, value: object) -> None:
 
 
 def main() -> None:
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="keyplane-demo-") as tmp:
-        db = Path(tmp) / "keyplane.db"
+        console.print(Panel.fit(f"Keyplane demo — throw-away databases in [bold]{tmp}[/bold]"))
+        server_part(Path(tmp))
+        db = Path(tmp) / "engine.db"
         clock = FixedClock(time.time())
         settings = Settings.from_env(database_url=f"sqlite:///{db}", poll_interval=0.0)
-        console.print(Panel.fit(f"Keyplane demo — a throw-away store in [bold]{db}[/bold]"))
         with Keyplane.open(settings=settings, clock=clock) as kp:
             tour(kp, clock)
+    console.print(f"\n[green]Demo finished in {time.monotonic() - started:.1f}s.[/green]")
+
+
+ORG_MODEL = """\
+model
+  schema 1.1
+
+type user
+
+type group
+  relations
+    define member: [user, group#member]
+
+type folder
+  relations
+    define viewer: [user, group#member]
+    define editor: [user, group#member]
+
+type document
+  relations
+    define parent: [folder]
+    define editor: [user, group#member] or editor from parent
+    define viewer: [user, group#member] or editor or viewer from parent
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cli(env: dict[str, str], *args: str) -> str:
+    """Run the real ``keyplane`` CLI and echo the command and its output."""
+    console.print(f"  [dim]$ keyplane {' '.join(args)}[/dim]", highlight=False)
+    res = subprocess.run(
+        [sys.executable, "-m", "keyplane", *args], env=env, capture_output=True, text=True
+    )
+    text = (res.stdout + res.stderr).rstrip()
+    for line in text.splitlines():
+        console.print(f"    {line}", highlight=False, markup=False)
+    return text
+
+
+def server_part(tmp: Path) -> None:
+    db = f"sqlite:///{tmp / 'server.db'}"
+    env = {**os.environ, "KEYPLANE_DATABASE_URL": db, "NO_COLOR": "1", "COLUMNS": "110"}
+
+    step("Part 1. keyplane init: the database and the first admin API key (shown once)")
+    admin = json.loads(_cli(env, "init", "--output", "json"))["api_key"]
+    console.print(f"  admin key: {admin[:12]}… (only its hash is stored)", highlight=False)
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    step(f"keyplane serve --port {port}: REST /v1, OpenFGA API, MCP /mcp on one port")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "keyplane", "serve", "--port", str(port), "--log-level", "warning"],
+        env=env,
+    )
+    try:
+        client = Client(url, admin)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.list_stores()
+                break
+            except KeyplaneError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        remote = {**env, "KEYPLANE_URL": url, "KEYPLANE_API_KEY": admin}
+        org_walkthrough(tmp, client, remote)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def org_walkthrough(tmp: Path, client: Client, env: dict[str, str]) -> None:
+    step("The CLI, against the server: a model and an organisation")
+    model = tmp / "org.fga"
+    model.write_text(ORG_MODEL)
+    _cli(env, "model", "write", str(model))
+    _cli(
+        env,
+        "tuple",
+        "write",
+        "group:engineering#member@user:anne",
+        "group:engineering#member@group:platform#member",
+        "group:platform#member@user:bob",
+        "folder:designs#viewer@group:engineering#member",
+        "folder:designs#editor@user:carol",
+        "document:api-spec#parent@folder:designs",
+    )
+    _cli(env, "check", "user:bob", "viewer", "document:api-spec")
+    _cli(env, "explain", "user:bob", "viewer", "document:api-spec")
+
+    step("The Python SDK, against the same server")
+    rev = client.write_tuples(["document:roadmap#viewer@user:dave"]).revision
+    d = client.check("user:dave", "viewer", "document:roadmap", at_least_as_fresh=rev)
+    show("Client.check(user:dave viewer document:roadmap)", d.allowed)
+    show(
+        "Client.list_objects(user:anne viewer document)",
+        sorted(client.list_objects("user:anne", "viewer", "document")),
+    )
+    show(
+        "Client.list_users(document:api-spec viewer, user)",
+        sorted(client.list_users("document:api-spec", "viewer", ["user"])),
+    )
+
+    step("Least privilege: a reader key may ask, not change")
+    _rec, reader = client.create_key(owner="user:anne", roles=["reader:default"])
+    reader_client = Client(client.url, reader)
+    show(
+        "reader: check user:anne viewer document:api-spec",
+        reader_client.check("user:anne", "viewer", "document:api-spec").allowed,
+    )
+    try:
+        reader_client.write_tuples(["document:roadmap#viewer@user:mallory"])
+    except KeyplaneError as exc:
+        show("reader: write a tuple", f"refused — {exc.code}: {exc.message}")
 
 
 def tour(kp: Keyplane, clock: FixedClock) -> None:
-    step("1. A model: humans, agents, groups, folders, documents")
+    step("Part 2. The engine in-process: a model with humans, agents and a condition")
     rec = kp.write_model(MODEL)
     show("model version", rec.id)
 
-    step("2. The graph: who is in which group, which folder holds what")
+    step("The graph: who is in which group, which folder holds what")
     res = kp.write_tuples(
         [
             "group:eng#member@human:anne",
@@ -96,7 +226,7 @@ def tour(kp: Keyplane, clock: FixedClock) -> None:
     )
     show("tuples written, revision", res.revision)
 
-    step("3. Checks")
+    step("Checks")
     for user, rel, obj in [
         ("human:anne", "viewer", "document:q3-plan"),
         ("human:bob", "viewer", "document:q3-plan"),
@@ -107,24 +237,24 @@ def tour(kp: Keyplane, clock: FixedClock) -> None:
         d = kp.check(user, rel, obj, at_least_as_fresh=res.revision)
         show(f"{user} {rel} {obj}", "allowed" if d else "denied")
 
-    step("4. Explain: the path that grants, or why not")
+    step("Explain: the path that grants, or why not")
     console.print(kp.explain("human:bob", "viewer", "document:q3-plan").render())
     console.print(kp.explain("human:erin", "viewer", "document:q3-plan").render())
 
-    step("5. List objects and list users")
+    step("List objects and list users")
     show("documents bob can view", sorted(kp.list_objects("human:bob", "viewer", "document")))
     show(
         "humans who can view q3-plan",
         sorted(kp.list_users("document:q3-plan", "viewer", ["human"])),
     )
 
-    step("6. Exclusion: blocking beats every grant")
+    step("Exclusion: blocking beats every grant")
     kp.write_tuples(["document:q3-plan#blocked@human:bob"])
     show(
         "bob viewer q3-plan after block", bool(kp.check("human:bob", "viewer", "document:q3-plan"))
     )
 
-    step("7. A contextual tuple: access for this request only")
+    step("A contextual tuple: access for this request only")
     d = kp.check(
         "human:erin",
         "viewer",
@@ -134,7 +264,7 @@ def tour(kp: Keyplane, clock: FixedClock) -> None:
     show("erin, if she were in eng (not stored)", "allowed" if d else "denied")
     show("erin, stored graph", bool(kp.check("human:erin", "viewer", "document:q3-plan")))
 
-    step("8. A condition: the agent may read only during office hours")
+    step("A condition: the agent may read only during office hours")
     kp.write_tuples(
         [
             {
@@ -153,7 +283,7 @@ def tour(kp: Keyplane, clock: FixedClock) -> None:
     except KeyplaneError as exc:
         show("triage-bot with no hour in the context", f"error {exc.code}")
 
-    step("9. An expiring grant: stops granting at its instant, no clean-up job")
+    step("An expiring grant: stops granting at its instant, no clean-up job")
     kp.write_tuples(
         [
             {
@@ -171,13 +301,13 @@ def tour(kp: Keyplane, clock: FixedClock) -> None:
         bool(kp.check("human:erin", "editor", "document:handbook")),
     )
 
-    step("10. Bad input gets a clear error with a stable code")
+    step("Bad input gets a clear error with a stable code")
     for bad in ["document:q3-plan#viewer@robot:x", "document:q3-plan#approver@human:anne"]:
         try:
             kp.write_tuples([bad])
         except KeyplaneError as exc:
             show(bad, f"{exc.code} ({exc.fga_code}): {exc.message}")
-    console.print("\n[green]Tour finished.[/green] Next: `keyplane --help`, README quickstart.")
+    console.print("Next: `keyplane --help`, the README quickstart, docs/.")
 
 
 if __name__ == "__main__":
