@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_helpers import BASE_URL, make_settings, new_store, tk, write
+from api_helpers import BASE_URL, make_settings, new_store, tk
 
 from keyplane.api import create_app
 from keyplane.service.context import Services
@@ -149,4 +149,5 @@ async def test_tuples_per_write(small: httpx.AsyncClient) -> None:
         ),
         4,
     )
-    assert await write(small, store, *ts[:4]) == 1
+    r = await small.post(f"/v1/stores/{store}/tuples/write", json={"writes": ts[:4]})
+    assert r.status_code == 200 and r.json()["written"] == 4
