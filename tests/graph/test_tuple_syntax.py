@@ -132,3 +132,47 @@ def test_write_and_query_syntax_agree(s: str) -> None:
     except ValidationError as exc:
         uqueryable = "not found" in exc.message
     assert uqueryable is uwritable
+
+
+@pytest.mark.parametrize(
+    "expires_at",
+    [
+        float("nan"),  # would be stored as NULL: a grant that never expires
+        float("inf"),
+        float("-inf"),
+        1e300,  # past the year 9999: cannot be written as RFC 3339
+        -1e20,
+        10**400,  # an int beyond any float
+        True,  # a bool is not a time (it would be taken as 1.0)
+        "10000-01-01T00:00:00Z",
+        "9999-12-31T23:59:59-05:00",  # year 10000 in UTC
+        "soon",
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, int) and abs(v) > 2**64 else repr(v),
+)
+def test_an_unusable_expires_at_is_an_invalid_tuple(expires_at: object) -> None:
+    data = {"object": "doc:1", "relation": "viewer", "user": "user:u", "expires_at": expires_at}
+    with pytest.raises(InvalidTupleError) as ei:
+        Tuple.from_dict(data)
+    assert ei.value.fga_code == 2027
+    if isinstance(expires_at, int | float):
+        # a Tuple built directly is refused by the same rule
+        with pytest.raises(InvalidTupleError):
+            engine(MODEL).model.validate_tuple(
+                Tuple("doc:1", "viewer", "user:u", None, None, expires_at)
+            )  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("expires_at", "text"),
+    [
+        ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z"),
+        ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z"),
+        (1_800_000_000, "2027-01-15T08:00:00Z"),
+    ],
+)
+def test_the_extreme_expiry_times_round_trip(expires_at: object, text: str) -> None:
+    t = Tuple.from_dict(
+        {"object": "doc:1", "relation": "viewer", "user": "user:u", "expires_at": expires_at}
+    )
+    assert t.to_dict()["expires_at"] == text

@@ -13,6 +13,7 @@ twice is a conflict whatever the condition, as in OpenFGA.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from keyplane.errors import InvalidTupleError
 __all__ = [
     "Tuple",
     "TupleChange",
+    "expires_at_error",
     "format_tuple",
     "object_error",
     "parse_tuple",
@@ -147,21 +149,54 @@ class TupleChange:
     timestamp: float
 
 
+# the instants an ``expires_at`` may name: those RFC 3339 can write (years 0001 to 9999)
+_MIN_TIME = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+_MAX_TIME = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC).timestamp()  # no rounding up
+
+
+def expires_at_error(value: object) -> str | None:
+    """Why ``value`` is not a usable ``expires_at`` (seconds since the epoch) — ``None`` when
+    it is. NaN would be stored as NULL (a grant that never expires), infinities and instants
+    past the year 9999 cannot be written as RFC 3339, and a bool is not a time."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"expected seconds since the epoch, got {type(value).__name__}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value!r} is not a finite time"
+    if not _MIN_TIME <= value <= _MAX_TIME:  # exact for ints of any size
+        return "the instant is outside the years 0001 to 9999"
+    return None
+
+
 def _parse_time(value: Any) -> float | None:
     if value is None or value == "":
         return None
+    if isinstance(value, bool):
+        raise InvalidTupleError(f"invalid expires_at: {value!r} is not a time")
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, datetime):
-        dt = value
-    else:
         try:
-            dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidTupleError(f"expires_at {value!r} is not an RFC 3339 time") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+            seconds = float(value)
+        except OverflowError:  # an int beyond any float
+            seconds = math.inf
+    else:
+        if isinstance(value, datetime):
+            dt = value
+        else:
+            try:
+                dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            except ValueError:
+                raise InvalidTupleError(f"expires_at {value!r} is not an RFC 3339 time") from None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        try:
+            seconds = dt.timestamp()
+        except (OverflowError, ValueError):
+            seconds = math.inf
+    why = expires_at_error(seconds)
+    if why is not None:
+        raise InvalidTupleError(f"invalid expires_at: {why}")
+    return seconds
 
 
 def split_object(obj: str) -> tuple[str, str]:
@@ -186,6 +221,9 @@ def split_user(user: str) -> tuple[str, str, str]:
 def validate_syntax(t: Tuple) -> None:
     """Check the shape of a tuple (not its fit to a model)."""
     split_object(t.object)
+    why = expires_at_error(t.expires_at)
+    if why is not None:
+        raise InvalidTupleError(f"invalid expires_at in {t.key!r}: {why}")
     if not isinstance(t.relation, str) or not _REL_RE.fullmatch(t.relation):
         raise InvalidTupleError(f"invalid relation {t.relation!r}")
     split_user(t.user)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from keyplane.errors import InvalidTupleError, LimitExceededError, ValidationError
-from keyplane.graph.tuples import Tuple, parse_tuple
+from keyplane.graph.tuples import Tuple, parse_tuple, validate_syntax
 
 __all__ = ["TupleLike", "check_limit", "check_page_size", "to_tuple", "to_tuples"]
 
@@ -16,6 +16,7 @@ TupleLike = Tuple | str | Mapping[str, Any]
 def to_tuple(value: TupleLike) -> Tuple:
     """Accept a :class:`Tuple`, ``"object#relation@user"`` text or OpenFGA TupleKey JSON."""
     if isinstance(value, Tuple):
+        validate_syntax(value)  # built by the caller: nothing has checked its fields yet
         return value
     if isinstance(value, str):
         return parse_tuple(value)
