@@ -55,7 +55,7 @@ from typing import Any
 
 from keyplane.graph.tuples import Tuple
 
-__all__ = ["Edge", "Overlay", "TupleIndex", "edge_tuple"]
+__all__ = ["Edge", "Overlay", "TupleIndex", "View", "values_of"]
 
 _intern = sys.intern
 
@@ -118,13 +118,6 @@ def values_of(v: Val | None) -> Iterable[str]:
     if v.__class__ is str:
         return (v,)  # type: ignore[return-value]
     return v
-
-
-def edge_tuple(obj: str, rel: str, user: str, edge: Edge | None) -> Tuple:
-    """Rebuild the :class:`Tuple` of an edge (for explain and expand)."""
-    if edge is None:
-        return Tuple(obj, rel, user)
-    return Tuple(obj, rel, user, edge[3], edge[4], edge[5])
 
 
 class TupleIndex:
