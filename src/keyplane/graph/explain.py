@@ -14,7 +14,8 @@ that keeps evidence instead of short-circuiting:
   the condition's name and the parameter values it saw), ``condition_error``,
   ``expired`` (a grant that existed until ``expires_at``), ``excluded`` (a ``but not``
   that applied, with the path that excluded), ``intersection_missing`` (which side of an
-  ``and`` failed), ``cycle`` and ``depth_exceeded``.
+  ``and`` failed), ``cycle`` and ``depth_exceeded``. A ``no_tuple`` with ``parent: true``
+  means a tuple-to-userset found no parent to inherit from.
 
 :meth:`Explanation.to_dict` is the structure for agents, :meth:`Explanation.render` the
 text for people. Explain is not on the hot path: clarity beats speed here.
@@ -121,7 +122,9 @@ def _render_path(path: Path, indent: str) -> list[str]:
 
 def _render_reason(r: dict[str, Any], indent: str) -> list[str]:
     k = r["kind"]
-    if k == "no_tuple":
+    if k == "no_tuple" and r.get("parent"):
+        line = f"- {r['at']}: no parent to inherit from"
+    elif k == "no_tuple":
         line = f"- {r['at']}: no tuple grants {r['user']}"
     elif k == "condition_false":
         line = f"- {r['tuple']}: condition {r['condition']} is false with {r['params']}"
@@ -378,7 +381,7 @@ class _Explainer:
             return ALLOW, paths[:MAX_PATHS], []
         if not parents:
             reasons.insert(
-                0, {"kind": "no_tuple", "at": f"{obj}#{tupleset}", "user": "(any parent)"}
+                0, {"kind": "no_tuple", "at": f"{obj}#{tupleset}", "user": self.r.u, "parent": True}
             )
         return (CYCLE if cyc else DENY), [], reasons
 
