@@ -139,3 +139,19 @@ def test_explain_expired() -> None:
         "tuple": "document:6#viewer@user:tim",
         "expired_at": "1970-01-01T00:25:00Z",
     } in ex.reasons
+
+
+def test_expand_lists_conditional_tuples_without_evaluating_them() -> None:
+    clock = FixedClock(1000.0)
+    e = engine(
+        DOCS,
+        [
+            Tuple("document:7", "viewer", "user:ann", "in_hours", None),
+            Tuple("document:7", "viewer", "user:old", expires_at=900.0),
+            "document:7#viewer@user:bob",
+        ],
+        clock=clock,
+    )
+    root = e.expand("document:7", "viewer")["tree"]["root"]
+    direct = root["difference"]["base"]["union"]["nodes"][0]
+    assert direct["leaf"]["users"]["users"] == ["user:ann", "user:bob"]  # no context needed

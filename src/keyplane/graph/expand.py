@@ -5,8 +5,9 @@
 points to (``leaf.computed``), the tuple-to-userset hops with the usersets they reach
 (``leaf.tupleToUserset``), and union / intersection / difference nodes around them. Like
 the reference it does not recurse: a client expands the usersets it finds if it wants to.
-Tuples that do not fit the model, that have expired or whose condition is false under the
-request's context are left out (an evaluation error fails the request).
+Like the reference, Expand does not evaluate conditions: a conditional tuple is listed
+when it fits the model (the ``context`` argument is accepted for symmetry and unused).
+Tuples that do not fit the model version, and grants that have expired, are left out.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any
 
 from keyplane.graph.check import Req
 from keyplane.graph.compiled import CompiledModel, RelationInfo, Rewrite
-from keyplane.graph.index import View, values_of
-from keyplane.graph.listing import _edge_ok, _kind_of
+from keyplane.graph.index import Edge, View, values_of
+from keyplane.graph.listing import _kind_of
 from keyplane.graph.tuples import Tuple, split_object
 
 __all__ = ["expand"]
@@ -61,7 +62,7 @@ def _node(
         parents = [p for p in values_of(view.plain(key)) if _kind_of(p) in ts.plain]
         sp = view.special(key)
         for p, e in (sp or {}).items():
-            if not e[1] and _edge_ok(ts, e, req, obj, rw[1], p):
+            if not e[1] and _counts(ts, e, req):
                 parents.append(p)
         computed = [
             {"userset": f"{p}#{rw[2]}"}
@@ -89,6 +90,11 @@ def _direct_users(view: View, req: Req, obj: str, info: RelationInfo) -> list[st
     out = {u for u in values_of(view.plain(key)) if _kind_of(u) in info.plain}
     out.update(u for u, e in (view.usersets(key) or {}).items() if e[2] in info.plain)
     for u, e in (view.special(key) or {}).items():
-        if _edge_ok(info, e, req, obj, info.name, u):
+        if _counts(info, e, req):
             out.add(u)
     return sorted(out)
+
+
+def _counts(info: RelationInfo, e: Edge, req: Req) -> bool:
+    """A conditional/expiring edge is listed if it fits the model and has not expired."""
+    return (e[5] is None or e[5] > req.now) and info.allows(e[2], e[3])
