@@ -25,9 +25,21 @@ from keyplane.graph.tuples import Tuple, object_error
 if TYPE_CHECKING:
     from keyplane.graph.explain import Explanation
 
-__all__ = ["CheckItem", "CheckOutcome", "Engine"]
+__all__ = ["CheckItem", "CheckOutcome", "Engine", "check_context"]
 
 _USER_CACHE = 65_536  # validated request users remembered per model (cleared when full)
+
+
+def check_context(context: object) -> None:
+    """A request's ``context`` is a JSON object: a mapping with string keys (2000 otherwise)."""
+    if context is None:
+        return
+    if not isinstance(context, Mapping) or not all(isinstance(k, str) for k in context):
+        raise ValidationError(
+            "the request 'context' must be an object with string keys, "
+            f"not {type(context).__name__}",
+            details={"field": "context"},
+        )
 
 
 class CheckItem(NamedTuple):
@@ -114,6 +126,7 @@ class Engine:
         memo: dict[tuple[str, str], int] | None = None,
     ) -> Req:
         """Build the resolution state for ``user`` (validated; 2000 on a bad user)."""
+        check_context(context)
         users = self._checker.users
         parsed = users.get(user)
         if parsed is None:
@@ -151,6 +164,8 @@ class Engine:
         """Whether ``user`` has ``relation`` on ``object`` (OpenFGA Check)."""
         # the hot path: validation, one Req, one call into the compiled nodes
         otype = self._object_relation(object, relation)
+        if context is not None:
+            check_context(context)
         checker = self._checker
         parsed = checker.users.get(user)
         if parsed is None:
@@ -214,6 +229,7 @@ class Engine:
         """One level of the relation's userset tree, in OpenFGA's Expand JSON shape."""
         from keyplane.graph.expand import expand
 
+        check_context(context)
         return expand(self, object, relation, context=context, contextual_tuples=contextual_tuples)
 
     def list_objects(
@@ -244,6 +260,7 @@ class Engine:
         """Every user (of the filtered types/usersets) with ``relation`` on ``object``."""
         from keyplane.graph.listing import list_users
 
+        check_context(context)
         return list_users(
             self, object, relation, filters, context=context, contextual_tuples=contextual_tuples
         )

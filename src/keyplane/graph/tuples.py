@@ -133,6 +133,10 @@ class Tuple:
                 raise InvalidTupleError("a tuple's condition needs a name")
             name = str(cond["name"])
             ctx = cond.get("context") or None
+            if ctx is not None and not isinstance(ctx, Mapping):
+                raise InvalidTupleError(
+                    f"a tuple's condition context must be an object, not {type(ctx).__name__}"
+                )
         exp = data.get("expires_at")
         t = cls(str(obj), str(rel), str(user), name, ctx, _parse_time(exp))
         validate_syntax(t)
@@ -227,6 +231,15 @@ def validate_syntax(t: Tuple) -> None:
     if not isinstance(t.relation, str) or not _REL_RE.fullmatch(t.relation):
         raise InvalidTupleError(f"invalid relation {t.relation!r}")
     split_user(t.user)
+    if t.condition is not None and not isinstance(t.condition, str):
+        raise InvalidTupleError(f"invalid condition name {t.condition!r}")
+    ctx = t.context
+    if ctx is not None and (
+        not isinstance(ctx, Mapping) or not all(isinstance(k, str) for k in ctx)
+    ):
+        raise InvalidTupleError(
+            f"invalid condition context on '{t}': expected an object with string keys"
+        )
 
 
 _TEXT_RE = re.compile(r"^(?P<object>[^#@\s]+)#(?P<relation>[^@\s]+)@(?P<user>\S+)$")

@@ -8,6 +8,7 @@ Every result names the model id and the revision it was computed at.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,8 @@ from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
 from keyplane.service.graphs import StoreGraph
 from keyplane.service.inputs import TupleLike, check_limit, to_tuples
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "BatchItem",
@@ -101,7 +104,8 @@ def check(
     )
     with graph.lock:
         allowed = engine.check(user, relation, object, context=context, contextual_tuples=ctx)
-    return Decision(allowed, engine.model.model_id or "", graph.revision)
+        revision = graph.revision  # the revision this answer was computed at
+    return Decision(allowed, engine.model.model_id or "", revision)
 
 
 def batch_check(
@@ -134,6 +138,10 @@ def _batch(
             out.append(BatchItemResult(it.correlation_id, ok))
         except KeyplaneError as exc:
             out.append(BatchItemResult(it.correlation_id, False, exc))
+        except Exception:  # a bug must not lose the other items' answers
+            _log.exception("batch check item %r failed unexpectedly", it.correlation_id)
+            error = KeyplaneError("internal error")
+            out.append(BatchItemResult(it.correlation_id, False, error))
     return out
 
 
