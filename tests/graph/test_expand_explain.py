@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from engine_helpers import DOCS, engine
 
 from keyplane.clock import FixedClock
-from keyplane.errors import RelationNotFoundError, TypeNotFoundError
+from keyplane.errors import ValidationError
+from keyplane.graph import expand as expand_mod
 from keyplane.graph.tuples import Tuple
 
 TUPLES = [
@@ -57,10 +59,28 @@ def test_expand_intersection_and_errors(eng) -> None:  # type: ignore[no-untyped
     leaf, comp = root["intersection"]["nodes"]
     assert leaf["leaf"]["users"]["users"] == ["user:carl", "user:dan"]
     assert comp["leaf"]["computed"]["userset"] == "document:4#editor"
-    with pytest.raises(TypeNotFoundError):
-        eng.expand("nope:1", "viewer")
-    with pytest.raises(RelationNotFoundError):
-        eng.expand("document:1", "nope")
+    # as check (and OpenFGA's expand: ValidateObject / ValidateRelation): 2000, not 2021/2022
+    for obj, rel in [("nope:1", "viewer"), ("document:1", "nope"), ("document:*", "viewer")]:
+        with pytest.raises(ValidationError) as ei:
+            eng.expand(obj, rel)
+        assert type(ei.value) is ValidationError and ei.value.fga_code == 2000
+        with pytest.raises(ValidationError) as ci:
+            eng.check("user:anne", rel, obj)
+        assert ci.value.to_dict() == ei.value.to_dict()
+
+
+def test_expand_uses_the_engine_depth_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    eng = engine(DOCS, ["document:9#viewer@user:carl"], max_depth=3)
+    captured: list[object] = []
+    real = expand_mod.Req
+
+    def spy(*args: Any) -> Any:
+        captured.append(args[8])  # the Req's max_depth
+        return real(*args)
+
+    monkeypatch.setattr(expand_mod, "Req", spy)
+    eng.expand("document:9", "viewer")
+    assert captured == [3]
 
 
 def test_explain_allowed_path(eng) -> None:  # type: ignore[no-untyped-def]

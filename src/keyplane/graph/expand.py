@@ -19,7 +19,7 @@ from keyplane.graph.check import Req
 from keyplane.graph.compiled import CompiledModel, RelationInfo, Rewrite
 from keyplane.graph.index import Edge, View, values_of
 from keyplane.graph.listing import _kind_of
-from keyplane.graph.tuples import Tuple, split_object
+from keyplane.graph.tuples import Tuple
 
 __all__ = ["expand"]
 
@@ -33,10 +33,21 @@ def expand(
     contextual_tuples: Sequence[Tuple] = (),
 ) -> dict[str, Any]:
     model: CompiledModel = engine.model
-    otype, _ = split_object(obj)
+    # validated as check validates (OpenFGA's expand: ValidateObject / ValidateRelation, 2000)
+    otype = engine._object_relation(obj, relation)
     info = model.relation(otype, relation)
     view: View = engine.view(contextual_tuples)
-    req = Req("-:-", "-", "-", False, view, context, engine.clock.now(), model.conditions, 25)
+    req = Req(
+        "-:-",
+        "-",
+        "-",
+        False,
+        view,
+        context,
+        engine.clock.now(),
+        model.conditions,
+        engine.max_depth,
+    )
     root = _node(model, view, req, obj, otype, info, info.rewrite)
     return {"tree": {"root": root}}
 
