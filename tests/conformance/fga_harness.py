@@ -186,8 +186,14 @@ class EngineRunner:
         )
 
 
-#: every surface the suites run through; the service layer and REST register theirs here
-RUNNERS: dict[str, RunnerFactory] = {"engine": EngineRunner}
+def _rest_runner() -> Runner:
+    from rest_runner import RestRunner  # tests/conformance/rest_runner.py: /v1 over HTTP
+
+    return RestRunner()
+
+
+#: every surface the suites run through; the service layer registers its runner here
+RUNNERS: dict[str, RunnerFactory] = {"engine": EngineRunner, "rest": _rest_runner}
 
 
 # --- results --------------------------------------------------------------------------------
