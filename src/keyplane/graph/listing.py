@@ -9,7 +9,12 @@ unions, computed usersets and tuple-to-usersets *proves* membership, so the obje
 yielded at once; a path through an intersection or an exclusion only makes the object a
 *candidate*, which is settled by a check at the end (sharing one memo). Results stream
 out as found, without repeats. Conditions on traversed edges are evaluated on the way; an
-evaluation error fails the request, as in the reference.
+evaluation error fails the request, as in the reference (its reverse expansion,
+``pkg/server/commands/reverseexpand/reverse_expand.go``, joins condition errors and
+``commands/list_objects.go`` returns them), even when check would allow some object through
+another path. Depth is bounded as check bounds it: a node more userset or tuple-to-userset
+hops from the user than ``max_depth`` (25) fails the request with 2002, as the reference's
+``ErrResolutionDepthExceeded`` does, so every object listed is one check allows.
 
 **List users** expands ``object#relation`` *downwards* into sets of subjects matching
 the filters (``user``, ``group#member``) with set algebra per rewrite: union, intersection
@@ -207,17 +212,34 @@ def _reverse(
     rev_special = view.rev_special
     special = view.special
     types = model.types
-    # node -> exact?  (processed at most twice: once inexact, once exact)
+    max_depth = r.max_depth
+    # node -> exact? and node -> distance from the user (userset and tuple-to-userset hops,
+    # as check counts its dispatches). A 0-1 breadth-first walk: a computed relation (0 hops)
+    # goes to the front of the queue, a hop (1) to the back, so nodes leave the queue in
+    # order of distance and a node's distance is final when it does. A node is processed
+    # again only when it becomes exact or nearer.
     state: dict[Node, bool] = {}
-    queue: deque[tuple[str, str, str, bool]] = deque()  # (obj, type, rel, exact)
+    dist: dict[Node, int] = {}
+    queue: deque[tuple[str, str, str, bool, int]] = deque()  # (obj, type, rel, exact, hops)
     emitted: set[str] = set()
     candidates: list[str] = []
+    cur = 0  # the distance of the node being expanded
 
-    def reach(obj: str, t: str, rel: str, exact: bool) -> None:
-        prev = state.get((obj, rel))
-        if prev is None or (exact and not prev):
-            state[(obj, rel)] = exact
-            queue.append((obj, t, rel, exact))
+    def reach(obj: str, t: str, rel: str, exact: bool, d: int) -> None:
+        key = (obj, rel)
+        prev = state.get(key)
+        if prev is not None:
+            pd = dist[key]
+            if d >= pd and (prev or not exact):
+                return
+            d = min(d, pd)
+            exact = exact or prev
+        state[key] = exact
+        dist[key] = d
+        if d <= cur:
+            queue.appendleft((obj, t, rel, exact, d))
+        else:
+            queue.append((obj, t, rel, exact, d))
 
     def direct_into(subject: str, kind: str, exact_in: bool) -> None:
         for t2, r2, ex in plan.direct.get(kind, ()):
@@ -226,17 +248,17 @@ def _reverse(
             info = types[t2][r2]
             if kind in info.plain:
                 for o in values_of(rev((subject, t2, r2))):
-                    reach(o, t2, r2, exact_in and ex)
+                    reach(o, t2, r2, exact_in and ex, 0)
             for o in values_of(rev_special((subject, t2, r2))):
                 sp = special((o, r2))
                 e = sp.get(subject) if sp else None
                 if e is not None and _edge_ok(info, e, r, o, r2, subject):
-                    reach(o, t2, r2, exact_in and ex)
+                    reach(o, t2, r2, exact_in and ex, 0)
 
     u = r.u
     if r.is_userset:
         uobj, _, urel = u.partition("#")
-        reach(uobj, uobj.partition(":")[0], urel, True)
+        reach(uobj, uobj.partition(":")[0], urel, True, 0)
         direct_into(u, r.ukind, True)
     else:
         direct_into(u, r.ukind, True)
@@ -254,9 +276,14 @@ def _reverse(
                         yield o
             candidates = []
             continue
-        obj, t, rel, exact = queue.popleft()
-        if state.get((obj, rel)) != exact:
-            continue  # superseded by an exact visit
+        obj, t, rel, exact, d = queue.popleft()
+        if state.get((obj, rel)) != exact or dist[(obj, rel)] != d:
+            continue  # superseded by an exact or a nearer visit
+        if d >= max_depth:
+            # as check (and the reference's reverse expansion, 2002): a path this long is
+            # beyond the resolution depth, whatever else was found
+            raise _depth_error(max_depth)
+        cur = d
         if t == object_type and rel == relation:
             if exact:
                 if obj not in emitted:
@@ -269,7 +296,8 @@ def _reverse(
             continue
         comp, uss, ttus = cons
         for r2, ex in comp:
-            reach(obj, t, r2, exact and ex)
+            reach(obj, t, r2, exact and ex, d)
+        d1 = d + 1
         if uss:
             subject = f"{obj}#{rel}"
             for t2, r2, ex, info, plain_ok in uss:
@@ -277,34 +305,43 @@ def _reverse(
                     upm = up((t2, r2, rel))
                     if upm is not None:
                         for o in values_of(upm.get(obj)):
-                            reach(o, t2, r2, exact and ex)
+                            reach(o, t2, r2, exact and ex, d1)
                 if has_special:
                     for o in values_of(rev_special((subject, t2, r2))):
                         sp = special((o, r2))
                         e = sp.get(subject) if sp else None
                         if e is not None and _edge_ok(info, e, r, o, r2, subject):
-                            reach(o, t2, r2, exact and ex)
+                            reach(o, t2, r2, exact and ex, d1)
         for t2, r2, ts, ex, tsinfo, plain_ok, tsrel in ttus:
             if plain_ok:
                 rv = revr(tsrel)
                 if rv is not None:
-                    if exact and ex and t2 == object_type and r2 == relation and leaf:
+                    if (
+                        exact
+                        and ex
+                        and t2 == object_type
+                        and r2 == relation
+                        and leaf
+                        and d1 < max_depth
+                    ):
                         # children proven to hold the target relation, feeding nothing
                         # else: stream them straight out (the common list-objects hop)
                         for o in values_of(rv.get(obj)):
                             if o not in emitted:
                                 emitted.add(o)
                                 state[(o, r2)] = True
+                                if dist.get((o, r2), d1) >= d1:
+                                    dist[(o, r2)] = d1
                                 yield o
                     else:
                         for o in values_of(rv.get(obj)):
-                            reach(o, t2, r2, exact and ex)
+                            reach(o, t2, r2, exact and ex, d1)
             if has_special:
                 for o in values_of(rev_special((obj, t2, ts))):
                     sp = special((o, ts))
                     e = sp.get(obj) if sp else None
                     if e is not None and _edge_ok(tsinfo, e, r, o, ts, obj):
-                        reach(o, t2, r2, exact and ex)
+                        reach(o, t2, r2, exact and ex, d1)
 
 
 # -- list users --------------------------------------------------------------------------------
