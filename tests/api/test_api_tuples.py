@@ -6,6 +6,9 @@ import httpx
 import pytest
 from api_helpers import new_store, tk, write
 
+from keyplane.errors import ValidationError
+from keyplane.service.context import Services
+
 pytestmark = pytest.mark.anyio
 
 
@@ -136,3 +139,24 @@ async def test_changes(client: httpx.AsyncClient) -> None:
     r = await client.get(f"/v1/stores/{store}/changes", params={"page_size": 1})
     page = r.json()
     assert len(page["changes"]) == 1 and page["has_more"] is True
+
+
+async def test_revisions_beyond_64_bits_are_refused(client: httpx.AsyncClient) -> None:
+    # found by schemathesis: this used to reach SQLite and fail with an OverflowError (500)
+    store = await new_store(client)
+    r = await client.get(f"/v1/stores/{store}/changes", params={"after_revision": 2**64})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "validation_error"
+    q = {"user": "user:a", "relation": "viewer", "object": "document:1"}
+    r = await client.post(f"/v1/stores/{store}/check", json={**q, "at_least_as_fresh": 2**64})
+    assert r.status_code == 400
+
+
+def test_the_service_refuses_them_too(services: Services) -> None:
+    from keyplane.embedded import Keyplane
+
+    kp = Keyplane(services)
+    store = kp.create_store("s").id
+    with pytest.raises(ValidationError):
+        kp.read_changes(store=store, after_revision=2**64)
+    with pytest.raises(ValidationError):
+        kp.read_changes(store=store, after_revision=-1)

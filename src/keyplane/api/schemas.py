@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from keyplane.graph.tuples import Tuple, TupleChange
+from keyplane.service.inputs import MAX_REVISION
 from keyplane.storage.base import ModelRecord, StoreInfo
 
 __all__ = [
@@ -224,6 +225,7 @@ def _fresh_field() -> Any:
     return Field(
         default=None,
         ge=0,
+        le=MAX_REVISION,
         description=(
             "A revision this answer must reflect: pass the `revision` a write returned to "
             "read your own writes on any replica. The server waits (up to "

@@ -8,7 +8,15 @@ from typing import Any
 from keyplane.errors import InvalidTupleError, LimitExceededError, ValidationError
 from keyplane.graph.tuples import Tuple, parse_tuple, validate_syntax
 
-__all__ = ["TupleLike", "check_limit", "check_page_size", "to_tuple", "to_tuples"]
+__all__ = [
+    "MAX_REVISION",
+    "TupleLike",
+    "check_limit",
+    "check_page_size",
+    "check_revision",
+    "to_tuple",
+    "to_tuples",
+]
 
 TupleLike = Tuple | str | Mapping[str, Any]
 
@@ -50,3 +58,17 @@ def check_page_size(page_size: int, limit: int) -> int:
             details={"limit": limit, "received": page_size, "field": "page_size"},
         )
     return page_size
+
+
+#: revisions are stored as 64-bit integers; anything larger can name no revision
+MAX_REVISION = 2**63 - 1
+
+
+def check_revision(name: str, value: int) -> int:
+    """A revision argument within ``0..2**63-1``, or a validation error naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_REVISION:
+        raise ValidationError(
+            f"{name} must be an integer between 0 and {MAX_REVISION} (got {value!r})",
+            details={"field": name, "received": repr(value)},
+        )
+    return value

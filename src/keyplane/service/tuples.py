@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from keyplane.graph.tuples import Tuple
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
-from keyplane.service.inputs import TupleLike, check_limit, check_page_size, to_tuples
+from keyplane.service.inputs import (
+    TupleLike,
+    check_limit,
+    check_page_size,
+    check_revision,
+    to_tuples,
+)
 from keyplane.storage.base import ChangesPage, Page
 
 __all__ = ["WriteResult", "gc_expired", "read_changes", "read_tuples", "write_tuples"]
@@ -83,8 +89,9 @@ def read_changes(
 ) -> ChangesPage:
     authorize(svc, caller, Permission.READ_CHANGES, store_id)
     size = check_page_size(page_size, svc.settings.max_page_size)
+    after = check_revision("after_revision", after_revision)
     return svc.storage.read_changes(
-        store_id, after_revision=after_revision, page_size=size, object_type=object_type
+        store_id, after_revision=after, page_size=size, object_type=object_type
     )
 
 

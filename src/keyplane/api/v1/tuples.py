@@ -19,6 +19,7 @@ from keyplane.api.schemas import (
 )
 from keyplane.api.v1.common import PageSize, StoreId, Token, error_responses
 from keyplane.service import tuples
+from keyplane.service.inputs import MAX_REVISION
 
 router = APIRouter(prefix="/stores/{store}", tags=["tuples"])
 
@@ -110,7 +111,12 @@ def read_changes(
     svc: ServicesDep,
     caller: CallerDep,
     after_revision: Annotated[
-        int, Query(ge=0, description="Return changes after this revision (0: from the start).")
+        int,
+        Query(
+            ge=0,
+            le=MAX_REVISION,
+            description="Return changes after this revision (0: from the start).",
+        ),
     ] = 0,
     page_size: PageSize = 100,
     object_type: Annotated[
