@@ -146,9 +146,19 @@ class Reference:
         OpenFGA's ListUsers handles cycles its own way (an exclusion whose subtract loops
         lists nothing; a loop in a base is just skipped) and can disagree with its Check."""
         listed, undecided = set(), set()
+        public: dict[str, bool] = {}
         for u in candidates:
             self.saw_cycle = False
-            if self.value(u, obj, relation) == (T, True):
+            status, explicit = self.value(u, obj, relation)
+            if status == T and not explicit and "#" not in u and not u.endswith(":*"):
+                # granted only through a wildcard: listed by name exactly when the wildcard
+                # itself is not granted (an exclusion spared this user, as OpenFGA's newer
+                # ListUsers reports users with an excluded wildcard but no relationship)
+                typ = u.split(":")[0]
+                if typ not in public:
+                    public[typ] = self.value(f"{typ}:*", obj, relation)[0] == T
+                explicit = not public[typ]
+            if (status, explicit) == (T, True):
                 listed.add(u)
             if self.saw_cycle:
                 undecided.add(u)
