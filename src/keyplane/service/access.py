@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyplane.errors import KeyplaneError
-from keyplane.graph.engine import Engine
+from keyplane.graph.engine import CheckItem, Engine
 from keyplane.graph.explain import Explanation
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
@@ -128,20 +128,52 @@ def batch_check(
 def _batch(
     svc: Services, engine: Engine, items: Sequence[BatchItem], out: list[BatchItemResult]
 ) -> list[BatchItemResult]:
+    """Validate each item, then answer the valid ones in one engine batch (items of one user
+    share their resolution state); an item's error never fails the others."""
+    slots: list[BatchItemResult | None] = []
+    queued: list[CheckItem] = []
     for it in items:
         try:
             ctx = to_tuples(it.contextual_tuples)
             check_limit("contextual_tuples", ctx, svc.settings.max_contextual_tuples)
-            ok = engine.check(
-                it.user, it.relation, it.object, context=it.context, contextual_tuples=ctx
-            )
-            out.append(BatchItemResult(it.correlation_id, ok))
         except KeyplaneError as exc:
-            out.append(BatchItemResult(it.correlation_id, False, exc))
-        except Exception:  # a bug must not lose the other items' answers
-            _log.exception("batch check item %r failed unexpectedly", it.correlation_id)
-            error = KeyplaneError("internal error")
-            out.append(BatchItemResult(it.correlation_id, False, error))
+            slots.append(BatchItemResult(it.correlation_id, False, exc))
+            continue
+        slots.append(None)
+        queued.append(
+            CheckItem(it.user, it.relation, it.object, it.context, ctx, it.correlation_id)
+        )
+    try:
+        answers = iter(engine.batch_check(queued))
+        for slot in slots:
+            if slot is None:
+                a = next(answers)
+                slot = BatchItemResult(a.correlation_id, a.allowed, a.error)
+            out.append(slot)
+        return out
+    except Exception:  # a bug must not lose the other items' answers: answer one by one
+        _log.exception("batch check failed unexpectedly; answering item by item")
+    out.clear()
+    pending = iter(queued)
+    for slot in slots:
+        if slot is not None:
+            out.append(slot)
+            continue
+        q = next(pending)
+        try:
+            ok = engine.check(
+                q.user,
+                q.relation,
+                q.object,
+                context=q.context,
+                contextual_tuples=q.contextual_tuples,
+            )
+            out.append(BatchItemResult(q.correlation_id, ok))
+        except KeyplaneError as exc:
+            out.append(BatchItemResult(q.correlation_id, False, exc))
+        except Exception:
+            _log.exception("batch check item %r failed unexpectedly", q.correlation_id)
+            out.append(BatchItemResult(q.correlation_id, False, KeyplaneError("internal error")))
     return out
 
 
