@@ -73,3 +73,33 @@ def test_recreated_store_is_reloaded_not_skipped(pair: tuple[Keyplane, Keyplane]
     assert b.check("user:new", "viewer", "doc:d0", store="t", at_least_as_fresh=r).allowed
     assert not b.check("user:old", "viewer", "doc:d0", store="t").allowed
     a.delete_store("t")
+
+
+def test_purging_expired_edges_frees_memory_without_changing_answers(database_url: str) -> None:
+    from keyplane import FixedClock
+
+    clock = FixedClock(1_800_000_000.0)
+    settings = Settings(database_url=database_url, poll_interval=0.0, default_store="purge")
+    with Keyplane.open(settings=settings, clock=clock) as kp:
+        kp.write_model(V1)
+        kp.write_tuples(
+            [
+                {
+                    "object": "doc:1",
+                    "relation": "viewer",
+                    "user": "user:t",
+                    "expires_at": clock.now() + 5,
+                }
+            ]
+        )
+        assert kp.check("user:t", "viewer", "doc:1").allowed
+        graphs = kp.services.graphs
+        assert graphs.purge_expired("purge") == 0
+        clock.advance(10)
+        assert not kp.check("user:t", "viewer", "doc:1").allowed
+        assert graphs.purge_expired("purge") == 1
+        assert not kp.check("user:t", "viewer", "doc:1").allowed
+        # the database still holds it until gc; gc's delete then applies cleanly
+        assert kp.gc_expired() == 1
+        assert not kp.check("user:t", "viewer", "doc:1").allowed
+        kp.delete_store("purge")

@@ -36,6 +36,9 @@ from keyplane.storage.base import Storage
 __all__ = ["GraphRegistry", "StoreGraph"]
 
 _CHANGES_PAGE = 5000
+# seconds between sweeps that drop expired edges from memory (the database's copy is
+# removed by gc_expired; expired edges never grant, sweep or not)
+_PURGE_EVERY = 60.0
 
 
 @dataclass
@@ -256,12 +259,24 @@ class GraphRegistry:
         self._tailer.start()
 
     def _tail(self) -> None:
+        last_purge = time.monotonic()
         while not self._stop.wait(self._poll_interval):
+            purge = time.monotonic() - last_purge >= _PURGE_EVERY
+            if purge:
+                last_purge = time.monotonic()
             for g in self.loaded():
                 try:
                     self.catch_up(g.store_id)
+                    if purge:
+                        self.purge_expired(g.store_id)
                 except Exception:  # keep tailing; the next poll retries
                     continue
+
+    def purge_expired(self, store_id: str) -> int:
+        """Free the memory of expired edges (they already stopped granting at their instant)."""
+        g = self.graph(store_id)
+        with g.catch_up_lock, g.lock:
+            return g.index.purge_expired(self._clock.now())
 
     def close(self) -> None:
         self._stop.set()
