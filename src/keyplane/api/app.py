@@ -18,7 +18,7 @@ from keyplane.api.errors import install_error_handlers
 from keyplane.api.limits import install_body_limit
 from keyplane.api.openfga import router as openfga_router
 from keyplane.config import Settings
-from keyplane.service.context import Services
+from keyplane.service.context import Services, request_id_var
 
 __all__ = ["create_app"]
 
@@ -47,7 +47,13 @@ def create_app(services: Services, *, max_body_bytes: int | None = None) -> Fast
     ) -> Response:
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         request.state.request_id = rid[:128]
-        response = await call_next(request)
+        # the service layer reads it from here (a context variable reaches the worker thread
+        # a sync endpoint runs in); every ledger event of this request names it
+        token = request_id_var.set(request.state.request_id)
+        try:
+            response = await call_next(request)
+        finally:
+            request_id_var.reset(token)
         response.headers["x-request-id"] = request.state.request_id
         return response
 

@@ -14,6 +14,7 @@ key of each HTTP request; :mod:`keyplane.mcp.stdio`: the key in ``KEYPLANE_API_K
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +28,7 @@ from keyplane.errors import KeyplaneError, PermissionDeniedError, ValidationErro
 from keyplane.mcp.errors import error_result
 from keyplane.mcp.tools import ToolSpec, build_tools
 from keyplane.service.auth import Caller, Permission, authorize
-from keyplane.service.context import Services
+from keyplane.service.context import Services, request_id_var
 
 __all__ = ["CallerResolver", "build_server", "may_write"]
 
@@ -94,6 +95,9 @@ def build_server(
     def call(
         ctx: ServerRequestContext[Any, Any], spec: ToolSpec, arguments: dict[str, Any]
     ) -> types.CallToolResult:
+        # one request id per tool call: the HTTP request's (X-Request-Id) when there is one
+        state = getattr(getattr(ctx, "request", None), "state", None)
+        request_id_var.set(getattr(state, "request_id", None) or uuid.uuid4().hex)
         caller = caller_of(ctx)
         if spec.writes and read_only:
             raise PermissionDeniedError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from keyplane.clock import Clock, SystemClock
@@ -11,7 +12,12 @@ from keyplane.service.graphs import GraphRegistry
 from keyplane.storage import open_storage
 from keyplane.storage.base import Storage
 
-__all__ = ["Services"]
+__all__ = ["Services", "request_id_var"]
+
+#: The id of the request being served, for the ledger's events. Each surface sets it (the
+#: REST middleware from ``X-Request-Id`` or a fresh one, the MCP server per tool call); a
+#: service call made with none set (the embedded API) gets a fresh id per call.
+request_id_var: ContextVar[str | None] = ContextVar("keyplane_request_id", default=None)
 
 
 @dataclass
