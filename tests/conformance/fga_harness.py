@@ -26,6 +26,7 @@ matched on the exception's ``fga_code`` attribute (``KeyplaneError.fga_code``).
 from __future__ import annotations
 
 import functools
+import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,8 +35,12 @@ from typing import Any, Protocol
 
 import yaml
 
+# tests/ holds conformance_paths; put it on the path when run as a script (summary.py)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from conformance_paths import ROOT as CONFORMANCE
+
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "conformance" / "openfga"
+DATA = CONFORMANCE / "openfga"
 
 #: short name -> path relative to DATA
 FILES: dict[str, str] = {

@@ -10,8 +10,6 @@ from __future__ import annotations
 import pytest
 from fga_harness import DATA, RUNNERS, Case, cases, run_case_cached
 
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"conformance data not found at {DATA}")
-
 PARAMS = [
     pytest.param(runner, case, stage, id=f"{runner}:{case.ids[stage]}")
     for runner in RUNNERS

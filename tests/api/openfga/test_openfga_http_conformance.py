@@ -39,8 +39,6 @@ from openfga_sdk.sync import OpenFgaClient
 from keyplane.api.openfga.errors import FGA_CODE_NAMES
 from keyplane.graph.language import parse_dsl
 
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"conformance data not found at {DATA}")
-
 RUNNER = "openfga-http"
 CODE_BY_NAME = {name: code for code, name in FGA_CODE_NAMES.items()}
 

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-DATA = (
-    Path(__file__).parents[3]
-    / ".."
-    / "shared"
-    / "conformance"
-    / "openfga-language"
-    / "tests"
-    / "data"
-)
+from conformance_paths import ROOT as CONFORMANCE
+
+DATA = CONFORMANCE / "openfga-language" / "tests" / "data"
 
 
 def load_cases(name: str) -> list[dict[str, Any]]:
