@@ -24,7 +24,18 @@ from keyplane.storage import Storage, open_storage
 POSTGRES_URL = os.environ.get(
     "KEYPLANE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-_DATA_TABLES = ("changelog", "tuples", "authorization_models", "stores", "api_keys")
+_DATA_TABLES = (
+    "changelog",
+    "tuples",
+    "authorization_models",
+    "stores",
+    "api_keys",
+    # the ledger outlives delete_store, so tests must empty it themselves
+    "ledger_events",
+    "ledger_heads",
+    "ledger_checkpoints",
+    "ledger_keys",
+)
 
 
 def _with_search_path(url: str, schema: str) -> str:

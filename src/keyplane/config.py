@@ -24,6 +24,18 @@ variable                            default                meaning
 ``KEYPLANE_KEY_CACHE_TTL``          ``5``                  seconds an authenticated API key is cached in
                                                            a process: a revocation made by *another*
                                                            process takes effect within this long
+``KEYPLANE_LEDGER_MODE``            ``sync``               ``sync``: a decision returns only once its
+                                                           ledger event is committed; ``async``: a
+                                                           bounded queue with back-pressure
+``KEYPLANE_LEDGER_CHECKPOINT_EVENTS``  ``1000``            sign the chain head after this many events
+``KEYPLANE_LEDGER_CHECKPOINT_SECONDS`` ``10``              ... or this many seconds after a new event
+``KEYPLANE_LEDGER_ASYNC_CAPACITY``  ``100000``             events queued in ``async`` mode before
+                                                           ``record`` blocks
+``KEYPLANE_MASTER_KEY``             (none)                 base64url 32-byte key encrypting ledger
+                                                           private keys (else the key file)
+``KEYPLANE_MASTER_KEY_FILE``        (beside the database)  the master key file, created 0600 if missing
+``KEYPLANE_LEDGER_HMAC_FIELDS``     (none)                 event fields stored as HMAC-SHA256, e.g.
+                                                           ``subject,details.context``
 ==================================  =====================  ==========================================
 """
 
@@ -31,7 +43,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 __all__ = ["SETTINGS_ENV", "Settings"]
 
@@ -50,6 +62,14 @@ class Settings:
     default_store: str = "default"
     mcp_read_only: bool = False
     key_cache_ttl: float = 5.0
+    ledger_mode: str = "sync"
+    ledger_checkpoint_events: int = 1000
+    ledger_checkpoint_seconds: float = 10.0
+    ledger_async_capacity: int = 100_000
+    #: never printed: ``repr(settings)`` leaves it out
+    master_key: str | None = field(default=None, repr=False)
+    master_key_file: str | None = None
+    ledger_hmac_fields: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -86,4 +106,11 @@ SETTINGS_ENV: dict[str, str] = {
     "default_store": "KEYPLANE_DEFAULT_STORE",
     "mcp_read_only": "KEYPLANE_MCP_READ_ONLY",
     "key_cache_ttl": "KEYPLANE_KEY_CACHE_TTL",
+    "ledger_mode": "KEYPLANE_LEDGER_MODE",
+    "ledger_checkpoint_events": "KEYPLANE_LEDGER_CHECKPOINT_EVENTS",
+    "ledger_checkpoint_seconds": "KEYPLANE_LEDGER_CHECKPOINT_SECONDS",
+    "ledger_async_capacity": "KEYPLANE_LEDGER_ASYNC_CAPACITY",
+    "master_key": "KEYPLANE_MASTER_KEY",
+    "master_key_file": "KEYPLANE_MASTER_KEY_FILE",
+    "ledger_hmac_fields": "KEYPLANE_LEDGER_HMAC_FIELDS",
 }

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from keyplane.clock import Clock, SystemClock
 from keyplane.config import Settings
+from keyplane.ledger.checkpoints import LedgerKeyring
+from keyplane.ledger.redact import HMAC_LABEL, Redactor
+from keyplane.ledger.writer import LedgerWriter
+from keyplane.secrets import MasterKey, default_key_file, load_master_key
 from keyplane.service.authcache import AuthCache
 from keyplane.service.graphs import GraphRegistry
 from keyplane.storage import open_storage
@@ -26,6 +32,12 @@ class Services:
     storage: Storage
     graphs: GraphRegistry
     clock: Clock
+    #: the provenance ledger: ``svc.ledger.record(event)`` (see keyplane/ledger/writer.py)
+    ledger: LedgerWriter
+    #: the stores' ledger signing keys (public keys for readers)
+    keyring: LedgerKeyring
+    #: HMAC of the configured sensitive fields (hash a search value with ``hash_value``)
+    redactor: Redactor
     #: recently authenticated API keys and last-used throttling (see service/authcache.py)
     auth: AuthCache = field(default_factory=AuthCache)
 
@@ -40,8 +52,57 @@ class Services:
             clock=clock,
             max_depth=settings.max_depth,
         )
-        return cls(settings, storage, graphs, clock)
+        try:
+            master = _master_key_source(settings)
+            keyring = LedgerKeyring(storage, master, clock=clock)
+            redactor = Redactor(
+                settings.ledger_hmac_fields.split(","), lambda: master().derive(HMAC_LABEL)
+            )
+            if settings.ledger_mode not in ("sync", "async"):
+                raise ValueError(
+                    f"KEYPLANE_LEDGER_MODE must be sync or async, not {settings.ledger_mode!r}"
+                )
+            ledger = LedgerWriter(
+                storage,
+                mode="async" if settings.ledger_mode == "async" else "sync",
+                async_capacity=settings.ledger_async_capacity,
+                checkpoint_every_events=settings.ledger_checkpoint_events,
+                checkpoint_every_seconds=settings.ledger_checkpoint_seconds,
+                signer=keyring,
+                redact=redactor if redactor.fields else None,
+                clock=clock,
+            )
+        except BaseException:
+            graphs.close()
+            storage.close()
+            raise
+        return cls(settings, storage, graphs, clock, ledger, keyring, redactor)
 
     def close(self) -> None:
-        self.graphs.close()
-        self.storage.close()
+        # drain the ledger first: every event recorded so far is committed (and the chain
+        # heads signed) before the storage goes away
+        try:
+            self.ledger.close()
+        finally:
+            self.graphs.close()
+            self.storage.close()
+
+
+def _master_key_source(settings: Settings) -> Callable[[], MasterKey]:
+    """The master key, loaded (the key file created) only when first needed."""
+    lock = threading.Lock()
+    loaded: list[MasterKey] = []
+
+    def get() -> MasterKey:
+        with lock:
+            if not loaded:
+                loaded.append(
+                    load_master_key(
+                        key=settings.master_key,
+                        key_file=settings.master_key_file
+                        or default_key_file(settings.database_url),
+                    )
+                )
+            return loaded[0]
+
+    return get

@@ -21,15 +21,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from keyplane.graph.tuples import Tuple, TupleChange
 
+if TYPE_CHECKING:  # the ledger's domain imports storage.ids: no import cycle at runtime
+    from keyplane.ledger.checkpoints import Checkpoint, LedgerKeyRecord
+    from keyplane.ledger.events import EventFilter, LedgerEvent
+
 __all__ = [
+    "ChainRow",
     "ChangeReader",
     "ChangesPage",
     "KeyRecord",
     "KeyStore",
+    "LedgerStore",
     "ModelRecord",
     "ModelStore",
     "Page",
@@ -44,6 +50,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+#: A raw ledger row as stored: ``(seq, body, prev_hash, hash)`` (see :meth:`LedgerStore.read_chain_rows`).
+ChainRow = tuple[int, str, str, str]
 
 #: A raw tuple row, the fastest shape to bulk-load into the in-memory graph:
 #: ``(object_type, object_id, relation, user_type, user_id, user_relation,
@@ -343,6 +352,94 @@ class KeyStore(Protocol):
         ...
 
 
+class LedgerStore(Protocol):
+    """The provenance ledger's tables: per-store hash chains, checkpoints, ledger keys.
+
+    Unlike every other role, ledger methods do NOT require the store to exist: the ledger
+    outlives its store (``delete_store`` MUST NOT touch ledger rows, and a store created
+    again with the same id continues the same chain). See :mod:`keyplane.ledger.chain`.
+    """
+
+    def append_events(self, events: Sequence[LedgerEvent]) -> list[LedgerEvent]:
+        """Append ``events`` (possibly of several stores) to their chains in ONE transaction
+        and return them chained (``seq``, ``prev_hash``, ``hash`` set), in input order.
+
+        * Per store, events MUST get consecutive seqs after the store's chain head, in input
+          order, with ``prev_hash`` the hash of the previous event (GENESIS_HASH first) and
+          ``hash = chain_hash(prev_hash, canonical_json(event))``; the stored body MUST be
+          the canonical JSON text.
+        * Chain heads MUST be locked for the transaction (PostgreSQL: ``SELECT … FOR
+          UPDATE`` on ``ledger_heads``; SQLite: the database write lock), taken in store-id
+          order, so concurrent appenders — threads or processes sharing the database —
+          interleave into one valid chain and never fork it or reuse a seq.
+        * It MUST be atomic: on any error nothing is appended and StorageError (or
+          ValueError for an event that is not JSON) is raised. Returning means committed.
+        * Events whose chain fields are already set MUST be refused (ValueError).
+        """
+        ...
+
+    def read_events(
+        self,
+        store_id: str,
+        *,
+        after_seq: int = 0,
+        limit: int = 100,
+        filters: EventFilter | None = None,
+        descending: bool = False,
+    ) -> list[LedgerEvent]:
+        """Up to ``limit`` events of the store's chain with ``seq > after_seq`` (``seq <
+        after_seq`` when ``descending`` and ``after_seq`` > 0), in seq order, matching
+        every given filter. Events are rebuilt from their stored canonical JSON body, with
+        the stored hash. MUST NOT raise for a store that has no events or no longer exists.
+        """
+        ...
+
+    def read_chain_rows(
+        self, store_id: str, *, after_seq: int = 0, limit: int = 1000
+    ) -> list[ChainRow]:
+        """Raw chain rows ``(seq, body, prev_hash, hash)`` with ``seq > after_seq``, by the
+        ``seq`` COLUMN, exactly as stored — what verification reads (it trusts nothing, not
+        even that a body still parses)."""
+        ...
+
+    def get_event_by_decision(self, decision_id: str) -> LedgerEvent | None:
+        """The event recording decision ``decision_id`` (in any store), or None."""
+        ...
+
+    def ledger_head(self, store_id: str) -> tuple[int, str]:
+        """The chain head ``(seq, hash)``; ``(0, GENESIS_HASH)`` for an empty chain."""
+        ...
+
+    def ledger_stores(self) -> list[str]:
+        """Every store id that has a chain (deleted stores included), sorted."""
+        ...
+
+    def write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Store a signed checkpoint. One per ``(store, seq)``: a second one for the same
+        seq (another process signed the same head) MUST be ignored, not raise."""
+        ...
+
+    def read_checkpoints(self, store_id: str) -> list[Checkpoint]:
+        """The store's checkpoints, by seq."""
+        ...
+
+    def put_ledger_key(
+        self,
+        store_id: str,
+        key_id: str,
+        public_key: bytes,
+        encrypted_private_key: bytes,
+        created_at: float,
+    ) -> None:
+        """Store a ledger key (the private part already encrypted); an existing
+        ``(store_id, key_id)`` MUST be left unchanged. Keys are never deleted."""
+        ...
+
+    def ledger_keys(self, store_id: str) -> list[LedgerKeyRecord]:
+        """The store's ledger keys, oldest first."""
+        ...
+
+
 class Storage(
     StoreAdmin,
     ModelStore,
@@ -351,6 +448,7 @@ class Storage(
     ChangeReader,
     SnapshotReader,
     KeyStore,
+    LedgerStore,
     Protocol,
 ):
     """Everything a backend offers. Implementations MUST be safe to call from many threads."""

@@ -54,6 +54,7 @@ class PostgresStorage(SQLStorage):
     """Storage in PostgreSQL via psycopg 3; safe to share between threads."""
 
     _FOR_SHARE = " FOR SHARE"
+    _FOR_UPDATE = " FOR UPDATE"
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from keyplane.clock import Clock, SystemClock
@@ -32,7 +33,11 @@ from keyplane.errors import (
     ValidationError,
 )
 from keyplane.graph.tuples import Tuple, TupleChange, split_object, split_user, validate_syntax
+from keyplane.ledger.chain import GENESIS_HASH, chain_hash, event_from_body
+from keyplane.ledger.checkpoints import Checkpoint, LedgerKeyRecord
+from keyplane.ledger.events import EventFilter, LedgerEvent
 from keyplane.storage.base import (
+    ChainRow,
     ChangesPage,
     KeyRecord,
     ModelRecord,
@@ -147,6 +152,20 @@ def _key_missing(key_id: str) -> NotFoundError:
     return NotFoundError(f"API key {key_id!r} not found", details={"key_id": key_id})
 
 
+_LEDGER_INSERT = (
+    "INSERT INTO ledger_events (store_id, seq, id, time, type, caller, actors, subject, action,"
+    " resource, outcome, purpose, request_id, decision_id, body, prev_hash, hash)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_json_dumps = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 class _NoChange(Exception):
     """Raised inside a write transaction to roll it back when there is nothing to record."""
 
@@ -156,6 +175,8 @@ class SQLStorage:
 
     #: appended to the store lookup in write transactions that must keep the store alive
     _FOR_SHARE = ""
+    #: appended to the ledger head lookup: locks the head until commit (PostgreSQL)
+    _FOR_UPDATE = ""
 
     def __init__(self, *, clock: Clock | None = None) -> None:
         self._clock: Clock = clock or SystemClock()
@@ -741,3 +762,232 @@ class SQLStorage:
             return bool(cur.rowcount == 1)
 
         return self._write_tx(tx)
+
+    # -- the ledger -------------------------------------------------------------------
+
+    def append_events(self, events: Sequence[LedgerEvent]) -> list[LedgerEvent]:
+        if not events:
+            return []
+        groups: dict[str, list[int]] = {}
+        for i, e in enumerate(events):
+            if e.seq is not None or e.prev_hash is not None or e.hash is not None:
+                raise ValueError(f"ledger event {e.id} is already chained")
+            groups.setdefault(e.store, []).append(i)
+        q_head = self._q("SELECT seq, hash FROM ledger_heads WHERE store_id = ?" + self._FOR_UPDATE)
+        q_new_head = self._q(
+            "INSERT INTO ledger_heads (store_id, seq, hash) VALUES (?, 0, ?)"
+            " ON CONFLICT (store_id) DO NOTHING"
+        )
+        q_set_head = self._q("UPDATE ledger_heads SET seq = ?, hash = ? WHERE store_id = ?")
+        q_insert = self._q(_LEDGER_INSERT)
+
+        def tx(cur: Cursor) -> list[LedgerEvent]:
+            chained: list[LedgerEvent | None] = [None] * len(events)
+            rows: list[tuple[Any, ...]] = []
+            for store in sorted(groups):  # one lock order for every appender: no deadlock
+                cur.execute(q_head, (store,))
+                row = cur.fetchone()
+                if row is None:
+                    cur.execute(q_new_head, (store, GENESIS_HASH))
+                    cur.execute(q_head, (store,))
+                    row = cur.fetchone()
+                seq, head = int(row[0]), str(row[1])
+                for i in groups[store]:
+                    e = events[i]
+                    seq += 1
+                    body = e.to_dict()
+                    del body["hash"]
+                    body["seq"], body["prev_hash"] = seq, head
+                    try:
+                        text = _json_dumps(body)
+                    except (TypeError, ValueError) as exc:
+                        raise ValueError(f"ledger event {e.id} is not JSON: {exc}") from exc
+                    digest = chain_hash(head, text.encode("utf-8"))
+                    rows.append(
+                        (
+                            store,
+                            seq,
+                            e.id,
+                            e.time,
+                            e.type,
+                            e.caller,
+                            _json_dumps(list(e.actor_chain)),
+                            e.subject,
+                            e.action,
+                            e.resource,
+                            e.outcome,
+                            e.purpose,
+                            e.request_id,
+                            e.decision_id,
+                            text,
+                            head,
+                            digest,
+                        )
+                    )
+                    chained[i] = replace(e, seq=seq, prev_hash=head, hash=digest)
+                    head = digest
+                cur.execute(q_set_head, (seq, head, store))
+            cur.executemany(q_insert, rows)
+            return [e for e in chained if e is not None]
+
+        return self._write_tx(tx)
+
+    def read_events(
+        self,
+        store_id: str,
+        *,
+        after_seq: int = 0,
+        limit: int = 100,
+        filters: EventFilter | None = None,
+        descending: bool = False,
+    ) -> list[LedgerEvent]:
+        where = ["store_id = ?"]
+        params: list[Any] = [store_id]
+        if descending:
+            if after_seq > 0:
+                where.append("seq < ?")
+                params.append(after_seq)
+        else:
+            where.append("seq > ?")
+            params.append(after_seq)
+        f = filters
+        if f is not None:
+            if f.since is not None:
+                where.append("time >= ?")
+                params.append(float(f.since))
+            if f.until is not None:
+                where.append("time < ?")
+                params.append(float(f.until))
+            if f.types:
+                where.append(f"type IN ({', '.join('?' for _ in f.types)})")
+                params.extend(f.types)
+            for column, value in (
+                ("subject", f.subject),
+                ("resource", f.resource),
+                ("action", f.action),
+                ("outcome", f.outcome),
+                ("purpose", f.purpose),
+                ("request_id", f.request_id),
+                ("decision_id", f.decision_id),
+            ):
+                if value is not None:
+                    where.append(f"{column} = ?")
+                    params.append(value)
+            if f.actor is not None:
+                where.append("(caller = ? OR actors LIKE ? ESCAPE '\\')")
+                params += [f.actor, "%" + _like_escape(_json_dumps(f.actor)) + "%"]
+        order = "DESC" if descending else "ASC"
+        sql = self._q(
+            f"SELECT body, hash FROM ledger_events WHERE {' AND '.join(where)}"
+            f" ORDER BY seq {order} LIMIT ?"
+        )
+
+        def tx(cur: Cursor) -> list[Any]:
+            cur.execute(sql, (*params, int(limit)))
+            return list(cur.fetchall())
+
+        return [event_from_body(r[0], r[1]) for r in self._read_tx(tx)]
+
+    def read_chain_rows(
+        self, store_id: str, *, after_seq: int = 0, limit: int = 1000
+    ) -> list[ChainRow]:
+        sql = self._q(
+            "SELECT seq, body, prev_hash, hash FROM ledger_events"
+            " WHERE store_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        )
+
+        def tx(cur: Cursor) -> list[Any]:
+            cur.execute(sql, (store_id, after_seq, int(limit)))
+            return list(cur.fetchall())
+
+        return [(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in self._read_tx(tx)]
+
+    def get_event_by_decision(self, decision_id: str) -> LedgerEvent | None:
+        sql = self._q(
+            "SELECT body, hash FROM ledger_events WHERE decision_id = ?"
+            " ORDER BY store_id, seq LIMIT 1"
+        )
+
+        def tx(cur: Cursor) -> Any:
+            cur.execute(sql, (decision_id,))
+            return cur.fetchone()
+
+        row = self._read_tx(tx)
+        return None if row is None else event_from_body(row[0], row[1])
+
+    def ledger_head(self, store_id: str) -> tuple[int, str]:
+        def tx(cur: Cursor) -> Any:
+            cur.execute(
+                self._q("SELECT seq, hash FROM ledger_heads WHERE store_id = ?"), (store_id,)
+            )
+            return cur.fetchone()
+
+        row = self._read_tx(tx)
+        return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+
+    def ledger_stores(self) -> list[str]:
+        def tx(cur: Cursor) -> list[Any]:
+            cur.execute("SELECT store_id FROM ledger_heads ORDER BY store_id")
+            return list(cur.fetchall())
+
+        return [str(r[0]) for r in self._read_tx(tx)]
+
+    def write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        cp = checkpoint
+        sql = self._q(
+            "INSERT INTO ledger_checkpoints (store_id, seq, hash, time, key_id, signature)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (store_id, seq) DO NOTHING"
+        )
+        self._write_tx(
+            lambda cur: cur.execute(
+                sql, (cp.store, cp.seq, cp.hash, cp.time, cp.key_id, bytes(cp.signature))
+            )
+        )
+
+    def read_checkpoints(self, store_id: str) -> list[Checkpoint]:
+        sql = self._q(
+            "SELECT store_id, seq, hash, time, key_id, signature FROM ledger_checkpoints"
+            " WHERE store_id = ? ORDER BY seq"
+        )
+
+        def tx(cur: Cursor) -> list[Any]:
+            cur.execute(sql, (store_id,))
+            return list(cur.fetchall())
+
+        return [
+            Checkpoint(r[0], int(r[1]), r[2], float(r[3]), r[4], bytes(r[5]))
+            for r in self._read_tx(tx)
+        ]
+
+    def put_ledger_key(
+        self,
+        store_id: str,
+        key_id: str,
+        public_key: bytes,
+        encrypted_private_key: bytes,
+        created_at: float,
+    ) -> None:
+        sql = self._q(
+            "INSERT INTO ledger_keys (store_id, key_id, public_key, encrypted_private_key,"
+            " created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (store_id, key_id) DO NOTHING"
+        )
+        self._write_tx(
+            lambda cur: cur.execute(
+                sql,
+                (store_id, key_id, bytes(public_key), bytes(encrypted_private_key), created_at),
+            )
+        )
+
+    def ledger_keys(self, store_id: str) -> list[LedgerKeyRecord]:
+        sql = self._q(
+            "SELECT key_id, public_key, encrypted_private_key, created_at FROM ledger_keys"
+            " WHERE store_id = ? ORDER BY created_at, key_id"
+        )
+
+        def tx(cur: Cursor) -> list[Any]:
+            cur.execute(sql, (store_id,))
+            return list(cur.fetchall())
+
+        return [
+            LedgerKeyRecord(r[0], bytes(r[1]), bytes(r[2]), float(r[3])) for r in self._read_tx(tx)
+        ]

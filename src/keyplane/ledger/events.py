@@ -1,0 +1,161 @@
+"""Ledger events: one immutable record of something Keyplane decided or changed.
+
+Every decision (check, batch item, list query, expand, explain) and every change (tuples,
+models, stores, API keys, expiry clean-up) becomes one :class:`LedgerEvent`. The caller
+builds the event (it knows the decision id it returns); storage fills in the chain fields
+``seq``, ``prev_hash`` and ``hash`` when it appends the event to its store's chain (see
+:mod:`keyplane.ledger.chain`).
+
+:data:`EVENT_TYPES` is the registry of event types; ``docs/ledger.md`` documents each one
+and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyplane.storage.ids import UlidGenerator
+
+__all__ = [
+    "EVENT_TYPES",
+    "OUTCOMES",
+    "SYSTEM_STORE",
+    "EventFilter",
+    "LedgerEvent",
+    "new_event_id",
+]
+
+#: the reserved store API-key and other control-plane events are chained in
+SYSTEM_STORE = "_system"
+
+#: what an event's ``outcome`` may be
+OUTCOMES = ("allow", "deny", "error", "ok")
+
+#: every event type → what it records (one line). ``docs/ledger.md`` lists each of them.
+EVENT_TYPES: dict[str, str] = {
+    "decision.check": "one check: may the subject have the relation on the object",
+    "decision.batch_check": "one item of a batch check (one event per item)",
+    "decision.list_objects": "a list-objects query: the objects the subject has the relation on",
+    "decision.list_users": "a list-users query: the users holding the relation on the object",
+    "decision.expand": "an expand query: the userset tree of a relation on an object",
+    "decision.explain": "an explain query: why the subject has (or lacks) the relation",
+    "tuples.written": "a tuple write: the keys written and deleted, and the new revision",
+    "tuples.expired_removed": "expired tuples removed by the clean-up (gc)",
+    "model.written": "a new authorization model version",
+    "store.created": "a store was created",
+    "store.deleted": "a store was deleted (its ledger is kept)",
+    "key.created": "an API key was created (never its secret)",
+    "key.rotated": "an API key's secret was rotated (never the secret)",
+    "key.revoked": "an API key was revoked",
+}
+
+_ids = UlidGenerator()
+
+
+def new_event_id() -> str:
+    """A new event id: a ULID, so ids sort by time. Decisions return it as ``decision_id``."""
+    return _ids.new()
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEvent:
+    """One ledger event.
+
+    ``details`` holds type-specific data (tuple keys written, counts, list sizes…); it must
+    be JSON (str keys, no NaN). It never holds a secret or a token value; fields named in
+    ``KEYPLANE_LEDGER_HMAC_FIELDS`` are replaced by their HMAC before the event is stored
+    (see :mod:`keyplane.ledger.redact`).
+
+    ``seq`` (per store, gap-free from 1), ``prev_hash`` and ``hash`` are None until storage
+    appends the event to its chain.
+    """
+
+    id: str
+    time: float
+    store: str
+    type: str
+    caller: str
+    subject: str | None = None
+    actor_chain: tuple[str, ...] = ()
+    purpose: str | None = None
+    action: str | None = None
+    resource: str | None = None
+    outcome: str = "ok"
+    reasons: tuple[str, ...] = ()
+    model_id: str | None = None
+    policy_version: str | None = None
+    revision: int | None = None
+    request_id: str | None = None
+    decision_id: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    seq: int | None = None
+    prev_hash: str | None = None
+    hash: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as plain JSON values (tuples as lists)."""
+        return {
+            "id": self.id,
+            "time": self.time,
+            "store": self.store,
+            "type": self.type,
+            "caller": self.caller,
+            "subject": self.subject,
+            "actor_chain": list(self.actor_chain),
+            "purpose": self.purpose,
+            "action": self.action,
+            "resource": self.resource,
+            "outcome": self.outcome,
+            "reasons": list(self.reasons),
+            "model_id": self.model_id,
+            "policy_version": self.policy_version,
+            "revision": self.revision,
+            "request_id": self.request_id,
+            "decision_id": self.decision_id,
+            "details": dict(self.details),
+            "seq": self.seq,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LedgerEvent:
+        """The inverse of :meth:`to_dict`. Unknown keys raise ``ValueError`` (a tampered or
+        foreign record must not be silently reshaped)."""
+        unknown = set(data) - _FIELDS
+        if unknown:
+            raise ValueError(f"unknown ledger event fields: {sorted(unknown)}")
+        values = dict(data)
+        values["actor_chain"] = tuple(values.get("actor_chain") or ())
+        values["reasons"] = tuple(values.get("reasons") or ())
+        values["details"] = dict(values.get("details") or {})
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ValueError(f"not a ledger event: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """What a ledger query may filter on; every given field must match (AND).
+
+    ``since`` is inclusive and ``until`` exclusive (event time, epoch seconds); ``types`` an
+    exact list of event types; ``actor`` matches the caller or any member of the actor chain.
+    """
+
+    since: float | None = None
+    until: float | None = None
+    types: tuple[str, ...] = ()
+    subject: str | None = None
+    actor: str | None = None
+    resource: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    purpose: str | None = None
+    request_id: str | None = None
+    decision_id: str | None = None
+
+
+_FIELDS = frozenset(LedgerEvent.__dataclass_fields__)

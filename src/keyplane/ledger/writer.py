@@ -1,0 +1,331 @@
+"""The ledger writer: group commit on a background thread, so durability is cheap.
+
+Every :meth:`LedgerWriter.record` call hands events to one writer thread, which appends
+everything queued at that moment in ONE storage transaction (``append_events``): while a
+transaction is in flight the next group gathers, so under load many events share each
+commit (the same idea as PostgreSQL's group commit and OPA's batched decision logs — but
+nothing is ever dropped).
+
+Modes (``KEYPLANE_LEDGER_MODE``):
+
+* ``sync`` (default): ``record`` returns only once the transaction holding the event has
+  COMMITTED. If it failed, ``record`` raises :class:`~keyplane.errors.StorageError`; the
+  caller fails closed (a decision whose event is not durable is never returned).
+* ``async``: ``record`` enqueues and returns at once. The queue is bounded
+  (``KEYPLANE_LEDGER_ASYNC_CAPACITY`` events); when it is full ``record`` BLOCKS until the
+  writer catches up (back-pressure) — events are never dropped. A failed transaction is
+  retried with backoff until it commits or the writer is closed.
+
+After commits the writer signs the chain head of each store that has had
+``checkpoint_every_events`` new events, or any new event for
+``checkpoint_every_seconds`` (see :mod:`keyplane.ledger.checkpoints`); ``close`` drains the
+queue and checkpoints every store it appended to.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from keyplane.clock import Clock, SystemClock
+from keyplane.errors import StorageError
+from keyplane.ledger.chain import canonical_json
+from keyplane.ledger.checkpoints import Checkpoint, CheckpointSigner
+from keyplane.ledger.events import LedgerEvent
+
+__all__ = ["LedgerAppender", "LedgerWriter", "WriterStats"]
+
+log = logging.getLogger("keyplane.ledger")
+
+Mode = Literal["sync", "async"]
+
+
+class LedgerAppender(Protocol):
+    """What the writer needs from storage (part of :class:`keyplane.storage.base.LedgerStore`)."""
+
+    def append_events(self, events: Sequence[LedgerEvent]) -> list[LedgerEvent]: ...
+
+    def write_checkpoint(self, checkpoint: Checkpoint) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStats:
+    """Counters for metrics: every event recorded is eventually ``committed`` (never dropped)."""
+
+    mode: str
+    recorded: int  # events handed to record()
+    committed: int  # events durably appended
+    pending: int  # recorded, not yet committed
+    transactions: int  # append transactions committed
+    failed_transactions: int
+    checkpoints: int
+    checkpoint_failures: int
+    blocked: int  # record() calls that waited for queue space (async back-pressure)
+    lost: int  # async only: events that still failed after close() (close raised)
+
+
+class _Ticket:
+    """A group of events from one record() call, and (sync) whoever waits for its commit."""
+
+    __slots__ = ("done", "error", "events")
+
+    def __init__(self, events: list[LedgerEvent], wait: bool) -> None:
+        self.events = events
+        self.done: threading.Event | None = threading.Event() if wait else None
+        self.error: BaseException | None = None
+
+
+class LedgerWriter:
+    def __init__(
+        self,
+        storage: LedgerAppender,
+        *,
+        mode: Mode = "sync",
+        max_batch: int = 2000,
+        async_capacity: int = 100_000,
+        checkpoint_every_events: int = 1000,
+        checkpoint_every_seconds: float = 10.0,
+        signer: CheckpointSigner | None = None,
+        redact: Callable[[LedgerEvent], LedgerEvent] | None = None,
+        clock: Clock | None = None,
+        retry_delay: float = 0.05,
+    ) -> None:
+        if mode not in ("sync", "async"):
+            raise ValueError(f"ledger mode must be 'sync' or 'async', not {mode!r}")
+        self._storage = storage
+        self.mode: Mode = mode
+        self._max_batch = max(1, max_batch)
+        self._capacity = max(1, async_capacity)
+        self._cp_events = max(1, checkpoint_every_events)
+        self._cp_seconds = checkpoint_every_seconds
+        self._signer = signer
+        self._redact = redact
+        self._clock = clock or SystemClock()
+        self._retry_delay = retry_delay
+        self._cond = threading.Condition()
+        self._queue: deque[_Ticket] = deque()
+        self._queued_events = 0
+        self._closed = False
+        # counters (under _cond)
+        self._recorded = 0
+        self._committed = 0
+        self._settled = 0  # committed, or failed and reported to the caller / counted lost
+        self._lost = 0  # async only: events given up on after close (logged, close() raises)
+        self._transactions = 0
+        self._failed = 0
+        self._checkpoints = 0
+        self._cp_failures = 0
+        self._blocked = 0
+        # per store: head (seq, hash) after our last commit, last checkpoint (seq, monotonic time)
+        self._heads: dict[str, tuple[int, str]] = {}
+        self._signed: dict[str, tuple[int, float]] = {}
+        self._thread = threading.Thread(target=self._run, name="keyplane-ledger", daemon=True)
+        self._thread.start()
+
+    # -- the callers' side --------------------------------------------------------------
+
+    def record(self, event: LedgerEvent) -> None:
+        """Record one event (see the module docstring for what returning means per mode)."""
+        self.record_many((event,))
+
+    def record_many(self, events: Sequence[LedgerEvent]) -> None:
+        """Record several events as one group (e.g. a batch check): in sync mode, one wait."""
+        if not events:
+            return
+        batch = [self._prepare(e) for e in events]
+        ticket = _Ticket(batch, wait=self.mode == "sync")
+        with self._cond:
+            if self._closed:
+                raise StorageError("the ledger writer is closed")
+            if self.mode == "async" and self._full(len(batch)):
+                self._blocked += 1
+                while self._full(len(batch)) and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    raise StorageError("the ledger writer is closed")
+            self._queue.append(ticket)
+            self._queued_events += len(batch)
+            self._recorded += len(batch)
+            self._cond.notify_all()
+        if ticket.done is not None:
+            ticket.done.wait()
+            if ticket.error is not None:
+                raise StorageError(
+                    f"the ledger could not record the event durably: {ticket.error}"
+                ) from ticket.error
+
+    def _full(self, adding: int) -> bool:
+        # a group larger than the whole capacity still goes in, alone, when the queue is empty
+        return self._queued_events > 0 and self._queued_events + adding > self._capacity
+
+    def _prepare(self, event: LedgerEvent) -> LedgerEvent:
+        if self._redact is not None:
+            event = self._redact(event)
+        # refuse an event storage could not encode here, in the caller's thread, so one bad
+        # event can never fail the transaction it would share with other callers' events
+        canonical_json(event)
+        return event
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every event recorded before this call is committed; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            target = self._recorded
+            while self._settled < target:
+                if not self._thread.is_alive():
+                    return False
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left if left is not None else 1.0)
+        return True
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Stop accepting events, commit everything queued, checkpoint, stop the thread."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise StorageError("the ledger writer did not drain its queue in time")
+        if self._lost:
+            raise StorageError(f"{self._lost} ledger events could not be written (see the log)")
+
+    def stats(self) -> WriterStats:
+        with self._cond:
+            return WriterStats(
+                mode=self.mode,
+                recorded=self._recorded,
+                committed=self._committed,
+                pending=self._recorded - self._committed,
+                transactions=self._transactions,
+                failed_transactions=self._failed,
+                checkpoints=self._checkpoints,
+                checkpoint_failures=self._cp_failures,
+                blocked=self._blocked,
+                lost=self._lost,
+            )
+
+    # -- the writer thread --------------------------------------------------------------
+
+    def _next_group(self) -> list[_Ticket] | None:
+        """Block until there is work; take up to max_batch events. None: closed and empty."""
+        with self._cond:
+            while not self._queue:
+                if self._closed:
+                    return None
+                self._cond.wait(self._wait_time())
+                if not self._queue:
+                    return []  # a timeout: time-based checkpoints may be due
+            group: list[_Ticket] = []
+            n = 0
+            while self._queue and (not group or n + len(self._queue[0].events) <= self._max_batch):
+                t = self._queue.popleft()
+                group.append(t)
+                n += len(t.events)
+            return group
+
+    def _wait_time(self) -> float | None:
+        """Seconds until the next time-based checkpoint is due (None: none pending)."""
+        if self._signer is None or self._cp_seconds <= 0:
+            return None
+        due = [
+            self._signed[store][1] + self._cp_seconds
+            for store, (seq, _) in self._heads.items()
+            if store in self._signed and seq > self._signed[store][0]
+        ]
+        return max(0.01, min(due) - time.monotonic()) if due else None
+
+    def _run(self) -> None:
+        while True:
+            group = self._next_group()
+            if group is None:
+                break
+            if group:
+                self._commit(group)
+            self._checkpoint(force=False)
+        self._checkpoint(force=True)
+
+    def _commit(self, group: list[_Ticket]) -> None:
+        events = [e for t in group for e in t.events]
+        attempts_after_close = 0
+        while True:
+            try:
+                chained = self._storage.append_events(events)
+                break
+            except Exception as exc:
+                with self._cond:
+                    self._failed += 1
+                    closed = self._closed
+                attempts_after_close += closed
+                if self.mode == "sync" or attempts_after_close > 3:
+                    # sync: the callers get the error and fail closed; async after close:
+                    # nobody is left to retry for — count the events lost, loudly
+                    log.error("ledger append failed (%d events): %s", len(events), exc)
+                    with self._cond:
+                        self._queued_events -= len(events)
+                        self._settled += len(events)
+                        if self.mode == "async":
+                            self._lost += len(events)
+                        self._cond.notify_all()
+                    for t in group:
+                        t.error = exc
+                        if t.done is not None:
+                            t.done.set()
+                    return
+                log.warning("ledger append failed, retrying (%d events): %s", len(events), exc)
+                time.sleep(self._retry_delay)
+        now = time.monotonic()
+        with self._cond:
+            for e in chained:
+                assert e.seq is not None and e.hash is not None
+                head = self._heads.get(e.store)
+                if head is None or e.seq > head[0]:
+                    self._heads[e.store] = (e.seq, e.hash)
+                self._signed.setdefault(e.store, (e.seq - 1, now))
+            self._queued_events -= len(events)
+            self._committed += len(events)
+            self._settled += len(events)
+            self._transactions += 1
+            self._cond.notify_all()
+        for t in group:
+            if t.done is not None:
+                t.done.set()
+
+    def _checkpoint(self, *, force: bool) -> None:
+        if self._signer is None:
+            return
+        now = time.monotonic()
+        with self._cond:
+            due = []
+            for store, (seq, h) in self._heads.items():
+                signed_seq, signed_at = self._signed.get(store, (0, now))
+                if seq <= signed_seq:
+                    continue
+                if (
+                    force
+                    or seq - signed_seq >= self._cp_events
+                    or (self._cp_seconds > 0 and now - signed_at >= self._cp_seconds)
+                ):
+                    due.append((store, seq, h))
+        for store, seq, h in due:
+            try:
+                cp = self._signer.sign(store, seq, h, self._clock.now())
+                self._storage.write_checkpoint(cp)
+            except Exception:
+                # events are durable already; a missing checkpoint only leaves an unsigned
+                # tail, which the next checkpoint covers
+                log.exception("ledger checkpoint failed for store %s at seq %d", store, seq)
+                with self._cond:
+                    self._cp_failures += 1
+                continue
+            with self._cond:
+                self._signed[store] = (seq, now)
+                self._checkpoints += 1
