@@ -671,6 +671,10 @@ from keyplane.cli.keys import init, key_app  # noqa: E402  (keyplane init, keypl
 app.command("init")(init)
 app.add_typer(key_app, name="key")
 
+from keyplane.cli.ledger import ledger_app  # noqa: E402  (keyplane ledger …)
+
+app.add_typer(ledger_app, name="ledger")
+
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
