@@ -14,6 +14,7 @@ from ledger_helpers import make_event
 from keyplane.ledger.chain import (
     GENESIS_HASH,
     canonical_json,
+    chain_body,
     chain_hash,
     read_export,
     verify,
@@ -131,7 +132,7 @@ def test_sign_and_verify_a_checkpoint() -> None:
     ):
         assert not verify_checkpoint(forged, keys[cp.key_id])
     other = _ring().sign("s1", 5, "ab" * 32, 1.0)
-    assert not verify_checkpoint(cp, _ring().public_keys("s1") or b"\0" * 32)
+    assert not verify_checkpoint(cp, bytes(32))  # not the signer's key
     assert checkpoint_message("s", 1, "h", 2.0).startswith(b"keyplane-ledger-checkpoint/v1\n")
     assert other.key_id != cp.key_id
 
@@ -275,3 +276,20 @@ def test_the_export_format_round_trips_and_verifies() -> None:
     assert (report.first_problem.kind, report.first_problem.seq) == ("modified", 2)
     with pytest.raises(ValueError, match="line 1"):
         read_export(["not json\n"])
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        {},
+        {"prev_hash": None, "seq": None},
+        {"z": {"prev_hash": None, "seq": None}, "a": ['"prev_hash":null', '"seq":null']},
+        {"note": 'x","prev_hash":null,"seq":null'},
+    ],
+)
+def test_chain_body_splices_exactly_what_canonical_json_would_encode(details: dict) -> None:
+    e = make_event(3, details=details, reasons=('"seq":null', '"prev_hash":null'))
+    e = replace(e, subject='"prev_hash":null', purpose='"seq":null')
+    template = canonical_json(e).decode()
+    for seq, prev in ((1, GENESIS_HASH), (123456789, "ab" * 32)):
+        assert chain_body(template, seq, prev) == canonical_json(e.chained(seq, prev, "h")).decode()

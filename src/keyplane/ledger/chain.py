@@ -44,6 +44,7 @@ __all__ = [
     "ProblemKind",
     "VerifyReport",
     "canonical_json",
+    "chain_body",
     "chain_hash",
     "event_from_body",
     "events_from_rows",
@@ -78,6 +79,29 @@ def canonical_json(event: LedgerEvent) -> bytes:
         return _dumps(body).encode("utf-8")
     except TypeError as exc:
         raise ValueError(f"ledger event {event.id} is not JSON: {exc}") from exc
+
+
+_PREV_NULL = '"prev_hash":null'
+_SEQ_NULL = '"seq":null'
+
+
+def chain_body(template: str, seq: int, prev_hash: str) -> str:
+    """The canonical JSON of an event given ``canonical_json`` of it UNCHAINED (its
+    ``template``): the same text as ``canonical_json(event.chained(seq, prev_hash, …))``,
+    without encoding the event again (storage's hot path).
+
+    The top-level ``"prev_hash":null`` and ``"seq":null`` are the LAST occurrences of those
+    byte sequences: keys are sorted, the only fields after them hold strings, numbers or
+    lists of strings (where a quote is always escaped), and nested ``details`` keys come
+    before them."""
+    i = template.rfind(_PREV_NULL)
+    j = template.rfind(_SEQ_NULL)
+    if i < 0 or j < i:
+        raise ValueError("not the canonical JSON of an unchained event")
+    return (
+        f'{template[:i]}"prev_hash":"{prev_hash}"{template[i + len(_PREV_NULL) : j]}'
+        f'"seq":{int(seq)}{template[j + len(_SEQ_NULL) :]}'
+    )
 
 
 def chain_hash(prev_hash: str, canonical: bytes) -> str:

@@ -49,6 +49,7 @@ EVENT_TYPES: dict[str, str] = {
     "key.created": "an API key was created (never its secret)",
     "key.rotated": "an API key's secret was rotated (never the secret)",
     "key.revoked": "an API key was revoked",
+    "access.denied": "a read operation (which records nothing when allowed) was refused",
 }
 
 _ids = UlidGenerator()
@@ -119,6 +120,34 @@ class LedgerEvent:
             "prev_hash": self.prev_hash,
             "hash": self.hash,
         }
+
+    def chained(self, seq: int, prev_hash: str, hash: str) -> LedgerEvent:
+        """This event with its chain fields set (what storage returns on append)."""
+        # positional construction: several times faster than dataclasses.replace, and
+        # storage calls this once per event on the ledger's hot path
+        return LedgerEvent(
+            self.id,
+            self.time,
+            self.store,
+            self.type,
+            self.caller,
+            self.subject,
+            self.actor_chain,
+            self.purpose,
+            self.action,
+            self.resource,
+            self.outcome,
+            self.reasons,
+            self.model_id,
+            self.policy_version,
+            self.revision,
+            self.request_id,
+            self.decision_id,
+            self.details,
+            seq,
+            prev_hash,
+            hash,
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LedgerEvent:

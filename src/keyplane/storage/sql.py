@@ -17,7 +17,6 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from keyplane.clock import Clock, SystemClock
@@ -33,7 +32,13 @@ from keyplane.errors import (
     ValidationError,
 )
 from keyplane.graph.tuples import Tuple, TupleChange, split_object, split_user, validate_syntax
-from keyplane.ledger.chain import GENESIS_HASH, chain_hash, event_from_body
+from keyplane.ledger.chain import (
+    GENESIS_HASH,
+    canonical_json,
+    chain_body,
+    chain_hash,
+    event_from_body,
+)
 from keyplane.ledger.checkpoints import Checkpoint, LedgerKeyRecord
 from keyplane.ledger.events import EventFilter, LedgerEvent
 from keyplane.storage.base import (
@@ -769,10 +774,14 @@ class SQLStorage:
         if not events:
             return []
         groups: dict[str, list[int]] = {}
+        templates: list[str] = []
         for i, e in enumerate(events):
             if e.seq is not None or e.prev_hash is not None or e.hash is not None:
                 raise ValueError(f"ledger event {e.id} is already chained")
             groups.setdefault(e.store, []).append(i)
+            # encoded once, outside the transaction (a retry does not encode again); the
+            # chain fields are spliced in below
+            templates.append(canonical_json(e).decode("utf-8"))
         q_head = self._q("SELECT seq, hash FROM ledger_heads WHERE store_id = ?" + self._FOR_UPDATE)
         q_new_head = self._q(
             "INSERT INTO ledger_heads (store_id, seq, hash) VALUES (?, 0, ?)"
@@ -795,13 +804,7 @@ class SQLStorage:
                 for i in groups[store]:
                     e = events[i]
                     seq += 1
-                    body = e.to_dict()
-                    del body["hash"]
-                    body["seq"], body["prev_hash"] = seq, head
-                    try:
-                        text = _json_dumps(body)
-                    except (TypeError, ValueError) as exc:
-                        raise ValueError(f"ledger event {e.id} is not JSON: {exc}") from exc
+                    text = chain_body(templates[i], seq, head)
                     digest = chain_hash(head, text.encode("utf-8"))
                     rows.append(
                         (
@@ -811,7 +814,7 @@ class SQLStorage:
                             e.time,
                             e.type,
                             e.caller,
-                            _json_dumps(list(e.actor_chain)),
+                            _json_dumps(list(e.actor_chain)) if e.actor_chain else "[]",
                             e.subject,
                             e.action,
                             e.resource,
@@ -824,7 +827,7 @@ class SQLStorage:
                             digest,
                         )
                     )
-                    chained[i] = replace(e, seq=seq, prev_hash=head, hash=digest)
+                    chained[i] = e.chained(seq, head, digest)
                     head = digest
                 cur.execute(q_set_head, (seq, head, store))
             cur.executemany(q_insert, rows)
