@@ -130,6 +130,15 @@ class Keyplane:
         # Call the engine directly when it already returns a bool: no wrapper in timings.
         return check if isinstance(check("user:x", "viewer", "document:x"), bool) else call
 
+    def cold_check_fn(self) -> Callable[[str, str, str], bool]:
+        """``check`` of a NEW engine on a freshly compiled model over the same index: every
+        per-model and per-engine cache (validated users and objects, plans) starts empty."""
+        if self.index is None:
+            raise Missing("a loaded graph")
+        engine_cls = _import("keyplane.graph.engine.Engine")
+        compiled_model = _import("keyplane.graph.compiled.CompiledModel")
+        return engine_cls(compiled_model.compile(self.model_dict()), self.index).check  # type: ignore[no-any-return]
+
     def batch_items(self, checks: Sequence[tuple[str, str, str]]) -> list[Any]:
         """``CheckItem`` objects, built before timing (as a request parser would)."""
         item = _import("keyplane.graph.engine.CheckItem")

@@ -62,7 +62,11 @@ class Latency:
 
 
 def latencies(
-    call: Callable[..., Any], args: Sequence[tuple[Any, ...]], *, passes: int = 3
+    call: Callable[..., Any],
+    args: Sequence[tuple[Any, ...]],
+    *,
+    passes: int = 3,
+    warmup: int = 1000,
 ) -> Latency:
     """Per-call latency of ``call(*a)`` for each ``a`` (timer overhead subtracted).
 
@@ -71,7 +75,7 @@ def latencies(
     """
     over = _timer_overhead_ns()
     pc = time.perf_counter_ns
-    for a in args[: min(1000, len(args))]:  # warm-up
+    for a in args[: min(warmup, len(args))]:
         call(*a)
     best: Latency | None = None
     for _ in range(passes):
