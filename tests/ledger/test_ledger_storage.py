@@ -142,3 +142,25 @@ def test_concurrent_appenders_on_two_storages_make_one_chain(storage_url: str) -
     finally:
         st_a.close()
         st_b.close()
+
+
+def test_a_large_batch_with_awkward_values_round_trips(storage: Storage) -> None:
+    """Large batches take the bulk path (COPY on PostgreSQL): tabs, newlines, backslashes,
+    quotes, NUL-free unicode and NULLs must come back byte for byte."""
+    awkward = 'tab\there\nnewline \\N back\\slash "quote" zoë 🎉'
+    events = [
+        make_event(
+            i,
+            subject=awkward if i % 2 else None,
+            purpose=None if i % 3 else awkward,
+            actor_chain=(awkward,) if i % 5 == 0 else (),
+            details={"s": awkward, "n": None, "i": i},
+        )
+        for i in range(300)
+    ]
+    chained = storage.append_events(events)
+    assert storage.read_events("s1", limit=1000) == chained
+    assert [e.id for e in storage.read_events("s1", filters=EventFilter(actor=awkward))] == [
+        e.id for e in events[::5]
+    ]
+    assert verify_stored(storage, "s1").ok

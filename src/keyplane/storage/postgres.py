@@ -34,7 +34,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from keyplane.clock import Clock
 from keyplane.errors import StorageError, TupleExistsError
 from keyplane.storage.migrate import SCHEMA_MIGRATIONS_DDL, load_migrations
-from keyplane.storage.sql import Cursor, SQLStorage
+from keyplane.storage.sql import LEDGER_COLUMNS, Cursor, SQLStorage
 
 __all__ = ["PostgresStorage"]
 
@@ -208,6 +208,15 @@ class PostgresStorage(SQLStorage):
             raise TupleExistsError(
                 "bulk load: a tuple already exists or appears twice in the input"
             ) from exc
+
+    def _insert_ledger_rows(self, cur: Cursor, rows: list[tuple[Any, ...]], sql: str) -> None:
+        if len(rows) < 8:
+            cur.executemany(sql, rows)
+            return
+        # COPY: several times faster than row-by-row INSERTs for a group commit's batch
+        with cur.copy(f"COPY ledger_events ({LEDGER_COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def close(self) -> None:
         self._pool.close()

@@ -54,7 +54,7 @@ from keyplane.storage.base import (
 from keyplane.storage.ids import UlidGenerator
 from keyplane.storage.paging import check_page_size, decode_token, encode_token
 
-__all__ = ["STORE_ID_RE", "Cursor", "SQLStorage", "tuple_columns"]
+__all__ = ["LEDGER_COLUMNS", "STORE_ID_RE", "Cursor", "SQLStorage", "tuple_columns"]
 
 R = TypeVar("R")
 
@@ -157,9 +157,12 @@ def _key_missing(key_id: str) -> NotFoundError:
     return NotFoundError(f"API key {key_id!r} not found", details={"key_id": key_id})
 
 
+LEDGER_COLUMNS = (
+    "store_id, seq, id, time, type, caller, actors, subject, action, resource, outcome,"
+    " purpose, request_id, decision_id, body, prev_hash, hash"
+)
 _LEDGER_INSERT = (
-    "INSERT INTO ledger_events (store_id, seq, id, time, type, caller, actors, subject, action,"
-    " resource, outcome, purpose, request_id, decision_id, body, prev_hash, hash)"
+    f"INSERT INTO ledger_events ({LEDGER_COLUMNS})"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _json_dumps = json.JSONEncoder(
@@ -210,6 +213,10 @@ class SQLStorage:
     def _bulk_insert(self, cur: Cursor, rows: Iterator[tuple[Any, ...]]) -> None:
         """Insert ``tuples`` rows; a key clash MUST raise TupleExistsError."""
         raise NotImplementedError
+
+    def _insert_ledger_rows(self, cur: Cursor, rows: list[tuple[Any, ...]], sql: str) -> None:
+        """Insert ``ledger_events`` rows (columns in :data:`LEDGER_COLUMNS` order)."""
+        cur.executemany(sql, rows)
 
     def _dump_model(self, model: Mapping[str, Any]) -> Any:
         return json.dumps(dict(model), separators=(",", ":"))
@@ -830,7 +837,7 @@ class SQLStorage:
                     chained[i] = e.chained(seq, head, digest)
                     head = digest
                 cur.execute(q_set_head, (seq, head, store))
-            cur.executemany(q_insert, rows)
+            self._insert_ledger_rows(cur, rows, q_insert)
             return [e for e in chained if e is not None]
 
         return self._write_tx(tx)
