@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import IO, TYPE_CHECKING, Any, Literal
 
@@ -171,7 +171,7 @@ def verify(
     *,
     store: str | None = None,
     head: tuple[int, str] | None = None,
-    max_seq: int | None = None,
+    max_seq: int | Callable[[], int] | None = None,
 ) -> VerifyReport:
     """Verify one store's chain offline, from its events in storage order (by seq).
 
@@ -179,6 +179,7 @@ def verify(
     ledger public keys by key id. A database may add what it knows of the chain head:
     ``head`` — ``(seq, hash)`` read BEFORE the events (every event up to it must be
     present and end on that hash) — and ``max_seq``, the head seq read AFTER the events
+    (a callable is called once the events are consumed, so they can stream)
     (an event beyond it was not appended by Keyplane).
     """
     it = iter(events)
@@ -205,7 +206,9 @@ def verify(
         if anchor is not None:  # a pruned chain resumes from a signed anchor
             expected, prev_hash = anchor.seq + 1, anchor.hash
     start = expected
-    computed_at: dict[int, str] = {}  # seq -> recomputed hash, for checkpoints and head
+    # seq -> recomputed hash, kept only where a checkpoint or the head needs it (streaming)
+    wanted = set(good_sig) | ({head[0]} if head is not None else set())
+    computed_at: dict[int, str] = {}
     problem: Problem | None = None
     checked = 0
     prev_event: LedgerEvent | None = None
@@ -267,7 +270,8 @@ def verify(
             else:
                 problem = Problem("modified", s, e.id, "its content does not match its hash")
             break
-        computed_at[s] = got
+        if s in wanted:
+            computed_at[s] = got
         checked += 1
         prev_prev_hash, prev_hash, prev_event = prev_hash, got, e
         expected = s + 1
@@ -311,6 +315,8 @@ def verify(
             candidates.append(
                 Problem("modified", hseq, None, "the chain head's hash does not match event")
             )
+    if callable(max_seq):
+        max_seq = max_seq()
     if problem is None and max_seq is not None and last_seq > max_seq:
         candidates.append(
             Problem(
@@ -479,6 +485,11 @@ def verify_stored(
         if public_keys is not None
         else {r.key_id: bytes(r.public_key) for r in storage.ledger_keys(store)}
     )
-    events = list(events_from_rows(store, rows()))
-    max_seq = storage.ledger_head(store)[0]
-    return verify(events, checkpoints, keys, store=store, head=head, max_seq=max_seq)
+    return verify(
+        events_from_rows(store, rows()),
+        checkpoints,
+        keys,
+        store=store,
+        head=head,
+        max_seq=lambda: storage.ledger_head(store)[0],
+    )
