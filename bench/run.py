@@ -637,7 +637,8 @@ def _postgres(
         admin.execute(f'CREATE SCHEMA "{schema}"')
         try:
             storage = kp.open_storage(url)
-        except (Missing, ImportError):
+        except (Missing, ImportError) as exc:
+            print(f"  [keyplane] PostgreSQL storage: {NOT_YET} ({exc})")
             for k in keys:
                 r[k].kp = Result.na(NOT_YET)
             return
