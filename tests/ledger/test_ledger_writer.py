@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from ledger_helpers import Raw, make_event
 
 from keyplane.errors import StorageError
 from keyplane.ledger.chain import verify_stored
-from keyplane.ledger.checkpoints import LedgerKeyring
+from keyplane.ledger.checkpoints import Checkpoint, LedgerKeyring
+from keyplane.ledger.events import LedgerEvent
 from keyplane.ledger.writer import LedgerWriter
 from keyplane.storage import Storage, open_storage
 
@@ -213,3 +215,23 @@ def test_two_writers_on_two_storages_share_one_chain(storage_url: str) -> None:
     finally:
         for st in stores:
             st.close()
+
+
+class _BrokenStorage:
+    """A storage that breaks the append contract (returns events unchained): the one
+    case where the writer itself cannot go on. Callers must get an error, not hang."""
+
+    def append_events(self, events: Sequence[LedgerEvent]) -> list[LedgerEvent]:
+        return list(events)
+
+    def write_checkpoint(self, checkpoint: Checkpoint) -> None:  # pragma: no cover
+        raise AssertionError("not reached")
+
+
+def test_a_writer_that_stops_fails_its_callers_instead_of_hanging() -> None:
+    writer = LedgerWriter(_BrokenStorage())
+    with pytest.raises(StorageError):
+        writer.record(make_event(1))
+    with pytest.raises(StorageError, match="closed"):
+        writer.record(make_event(2))
+    writer.close()

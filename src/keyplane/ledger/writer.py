@@ -61,7 +61,7 @@ class WriterStats:
     mode: str
     recorded: int  # events handed to record()
     committed: int  # events durably appended
-    pending: int  # recorded, not yet committed
+    pending: int  # recorded, not yet committed (nor failed back to a sync caller)
     transactions: int  # append transactions committed
     failed_transactions: int
     checkpoints: int
@@ -87,7 +87,7 @@ class _Ticket:
             self.lock.acquire()
 
     def release(self) -> None:
-        if self.lock is not None:
+        if self.lock is not None and self.lock.locked():
             self.lock.release()
 
 
@@ -221,7 +221,7 @@ class LedgerWriter:
                 mode=self.mode,
                 recorded=self._recorded,
                 committed=self._committed,
-                pending=self._recorded - self._committed,
+                pending=self._recorded - self._settled,
                 transactions=self._transactions,
                 failed_transactions=self._failed,
                 checkpoints=self._checkpoints,
@@ -273,14 +273,24 @@ class LedgerWriter:
         return max(0.01, min(due) - time.monotonic()) if due else None
 
     def _run(self) -> None:
-        while True:
-            group = self._next_group()
-            if group is None:
-                break
-            if group:
-                self._commit(group)
-            self._checkpoint(force=False)
-        self._checkpoint(force=True)
+        group: list[_Ticket] | None = []
+        try:
+            while True:
+                group = self._next_group()
+                if group is None:
+                    break
+                if group:
+                    self._commit(group)
+                group = []
+                self._checkpoint(force=False)
+            self._checkpoint(force=True)
+        except BaseException as exc:  # a bug: never leave a caller waiting forever
+            log.exception("the ledger writer stopped")
+            with self._cond:
+                self._closed = True
+                rest = list(self._queue)
+                self._queue.clear()
+            self._settle_failed([*(group or []), *rest], exc, lost=self.mode == "async")
 
     def _settle_failed(self, tickets: list[_Ticket], exc: BaseException, *, lost: bool) -> None:
         n = sum(len(t.events) for t in tickets)
