@@ -221,8 +221,10 @@ class _BrokenStorage:
     """A storage that breaks the append contract (returns events unchained): the one
     case where the writer itself cannot go on. Callers must get an error, not hang."""
 
-    def append_events(self, events: Sequence[LedgerEvent]) -> list[LedgerEvent]:
-        return list(events)
+    def append_encoded(
+        self, items: Sequence[tuple[LedgerEvent, str]]
+    ) -> list[tuple[int, str, str]]:
+        return []
 
     def write_checkpoint(self, checkpoint: Checkpoint) -> None:  # pragma: no cover
         raise AssertionError("not reached")

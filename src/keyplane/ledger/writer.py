@@ -49,7 +49,9 @@ Mode = Literal["sync", "async"]
 class LedgerAppender(Protocol):
     """What the writer needs from storage (part of :class:`keyplane.storage.base.LedgerStore`)."""
 
-    def append_events(self, events: Sequence[LedgerEvent]) -> list[LedgerEvent]: ...
+    def append_encoded(
+        self, items: Sequence[tuple[LedgerEvent, str]]
+    ) -> list[tuple[int, str, str]]: ...
 
     def write_checkpoint(self, checkpoint: Checkpoint) -> None: ...
 
@@ -78,7 +80,7 @@ class _Ticket:
 
     __slots__ = ("error", "events", "lock")
 
-    def __init__(self, events: list[LedgerEvent], wait: bool) -> None:
+    def __init__(self, events: list[tuple[LedgerEvent, str]], wait: bool) -> None:
         self.events = events
         self.error: BaseException | None = None
         self.lock: _thread.LockType | None = None
@@ -121,11 +123,16 @@ class LedgerWriter:
         self._retry_delay = retry_delay
         self._group_wait = group_wait
         self._last_group = 1  # tickets in the previous group: how many callers to wait for
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        # the writer waits on _work; async producers (queue full) and flush() on _space
+        self._work = threading.Condition(self._lock)
+        self._space = threading.Condition(self._lock)
+        # how many queued tickets make the waiting writer worth waking (see _next_group)
+        self._want = 1
         self._queue: deque[_Ticket] = deque()
         self._queued_events = 0
         self._closed = False
-        # counters (under _cond)
+        # counters (under _lock)
         self._recorded = 0
         self._committed = 0
         self._settled = 0  # committed, or failed and reported to the caller / counted lost
@@ -153,23 +160,24 @@ class LedgerWriter:
             return
         batch = [self._prepare(e) for e in events]
         ticket = _Ticket(batch, wait=self.mode == "sync")
-        with self._cond:
+        with self._lock:
             if self._closed:
                 raise StorageError("the ledger writer is closed")
             if self.mode == "async" and self._full(len(batch)):
                 self._blocked += 1
                 while self._full(len(batch)) and not self._closed:
-                    self._cond.wait()
+                    self._space.wait()
                 if self._closed:
                     raise StorageError("the ledger writer is closed")
             self._queue.append(ticket)
             self._queued_events += len(batch)
             self._recorded += len(batch)
-            self._cond.notify_all()
+            if len(self._queue) >= self._want:
+                # wake the writer only when it waits for this many callers, not on every
+                # record (dozens of needless wake-ups per group under load)
+                self._work.notify()
         if ticket.lock is not None:
             ticket.lock.acquire()  # released by the writer once the group is settled
-            if isinstance(ticket.error, ValueError):
-                raise ticket.error
             if ticket.error is not None:
                 raise StorageError(
                     f"the ledger could not record the event durably: {ticket.error}"
@@ -179,19 +187,20 @@ class LedgerWriter:
         # a group larger than the whole capacity still goes in, alone, when the queue is empty
         return self._queued_events > 0 and self._queued_events + adding > self._capacity
 
-    def _prepare(self, event: LedgerEvent) -> LedgerEvent:
+    def _prepare(self, event: LedgerEvent) -> tuple[LedgerEvent, str]:
         if self._redact is not None:
             event = self._redact(event)
-        if self.mode == "async":
-            # nobody waits for an async event's outcome: refuse one storage could not
-            # encode now, in the caller's thread (sync callers learn it from the writer)
-            canonical_json(event)
-        return event
+        if event.seq is not None or event.prev_hash is not None or event.hash is not None:
+            raise ValueError(f"ledger event {event.id} is already chained")
+        # encoded here, in the caller's thread: an event JSON cannot hold fails its own
+        # caller only, and the encoding runs while the writer thread waits on the database
+        # instead of inside the serialized commit path
+        return event, canonical_json(event).decode("utf-8")
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every event recorded before this call is committed; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
+        with self._lock:
             target = self._recorded
             while self._settled < target:
                 if not self._thread.is_alive():
@@ -199,16 +208,17 @@ class LedgerWriter:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
-                self._cond.wait(left if left is not None else 1.0)
+                self._space.wait(left if left is not None else 1.0)
         return True
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Stop accepting events, commit everything queued, checkpoint, stop the thread."""
-        with self._cond:
+        with self._lock:
             if self._closed:
                 return
             self._closed = True
-            self._cond.notify_all()
+            self._work.notify_all()
+            self._space.notify_all()
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise StorageError("the ledger writer did not drain its queue in time")
@@ -216,7 +226,7 @@ class LedgerWriter:
             raise StorageError(f"{self._lost} ledger events could not be written (see the log)")
 
     def stats(self) -> WriterStats:
-        with self._cond:
+        with self._lock:
             return WriterStats(
                 mode=self.mode,
                 recorded=self._recorded,
@@ -234,11 +244,12 @@ class LedgerWriter:
 
     def _next_group(self) -> list[_Ticket] | None:
         """Block until there is work; take up to max_batch events. None: closed and empty."""
-        with self._cond:
+        with self._lock:
             while not self._queue:
                 if self._closed:
                     return None
-                self._cond.wait(self._wait_time())
+                self._want = 1
+                self._work.wait(self._wait_time())
                 if not self._queue:
                     return []  # a timeout: time-based checkpoints may be due
             if self._group_wait > 0 and not self._closed:
@@ -247,11 +258,12 @@ class LedgerWriter:
                 # instead of trickling into many (at most group_wait; never when idle)
                 target = min(self._last_group, self._max_batch)
                 deadline = time.monotonic() + self._group_wait
+                self._want = target
                 while len(self._queue) < target and not self._closed:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
-                    self._cond.wait(left)
+                    self._work.wait(left)
             group: list[_Ticket] = []
             n = 0
             while self._queue and (not group or n + len(self._queue[0].events) <= self._max_batch):
@@ -259,6 +271,7 @@ class LedgerWriter:
                 group.append(t)
                 n += len(t.events)
             self._last_group = len(group)
+            self._want = 1 << 62  # busy committing: it looks at the queue when done
             return group
 
     def _wait_time(self) -> float | None:
@@ -286,7 +299,7 @@ class LedgerWriter:
             self._checkpoint(force=True)
         except BaseException as exc:  # a bug: never leave a caller waiting forever
             log.exception("the ledger writer stopped")
-            with self._cond:
+            with self._lock:
                 self._closed = True
                 rest = list(self._queue)
                 self._queue.clear()
@@ -294,70 +307,50 @@ class LedgerWriter:
 
     def _settle_failed(self, tickets: list[_Ticket], exc: BaseException, *, lost: bool) -> None:
         n = sum(len(t.events) for t in tickets)
-        with self._cond:
+        with self._lock:
             self._queued_events -= n
             self._settled += n
             if lost:
                 self._lost += n
-            self._cond.notify_all()
+            self._space.notify_all()
         for t in tickets:
             t.error = exc
             t.release()
 
     def _commit(self, group: list[_Ticket]) -> None:
-        events = [e for t in group for e in t.events]
+        items = [item for t in group for item in t.events]
         attempts_after_close = 0
         while True:
             try:
-                chained = self._storage.append_events(events)
+                heads = self._storage.append_encoded(items)
                 break
-            except ValueError as refused:
-                # an event JSON cannot hold: fail its caller only, commit the others
-                bad: list[_Ticket] = []
-                good: list[_Ticket] = []
-                for t in group:
-                    try:
-                        for e in t.events:
-                            canonical_json(e)
-                        good.append(t)
-                    except ValueError as exc:
-                        t.error = exc
-                        bad.append(t)
-                if not bad:  # refused as a whole (e.g. already chained events)
-                    self._settle_failed(group, refused, lost=self.mode == "async")
-                    return
-                for t in bad:
-                    assert t.error is not None
-                    self._settle_failed([t], t.error, lost=False)
-                if good:
-                    self._commit(good)
-                return
             except Exception as exc:
-                with self._cond:
+                with self._lock:
                     self._failed += 1
                     closed = self._closed
                 attempts_after_close += closed
                 if self.mode == "sync" or attempts_after_close > 3:
                     # sync: the callers get the error and fail closed; async after close:
                     # nobody is left to retry for — count the events lost, loudly
-                    log.error("ledger append failed (%d events): %s", len(events), exc)
+                    log.error("ledger append failed (%d events): %s", len(items), exc)
                     self._settle_failed(group, exc, lost=self.mode == "async")
                     return
-                log.warning("ledger append failed, retrying (%d events): %s", len(events), exc)
+                log.warning("ledger append failed, retrying (%d events): %s", len(items), exc)
                 time.sleep(self._retry_delay)
+        if len(heads) != len(items):
+            raise RuntimeError("storage returned a different number of chained events")
         now = time.monotonic()
-        with self._cond:
-            for e in chained:
-                assert e.seq is not None and e.hash is not None
+        with self._lock:
+            for (e, _), (seq, _prev, digest) in zip(items, heads, strict=True):
                 head = self._heads.get(e.store)
-                if head is None or e.seq > head[0]:
-                    self._heads[e.store] = (e.seq, e.hash)
-                self._signed.setdefault(e.store, (e.seq - 1, now))
-            self._queued_events -= len(events)
-            self._committed += len(events)
-            self._settled += len(events)
+                if head is None or seq > head[0]:
+                    self._heads[e.store] = (seq, digest)
+                self._signed.setdefault(e.store, (seq - 1, now))
+            self._queued_events -= len(items)
+            self._committed += len(items)
+            self._settled += len(items)
             self._transactions += 1
-            self._cond.notify_all()
+            self._space.notify_all()
         for t in group:
             t.release()
 
@@ -365,7 +358,7 @@ class LedgerWriter:
         if self._signer is None:
             return
         now = time.monotonic()
-        with self._cond:
+        with self._lock:
             due = []
             for store, (seq, h) in self._heads.items():
                 signed_seq, signed_at = self._signed.get(store, (0, now))
@@ -385,9 +378,9 @@ class LedgerWriter:
                 # events are durable already; a missing checkpoint only leaves an unsigned
                 # tail, which the next checkpoint covers
                 log.exception("ledger checkpoint failed for store %s at seq %d", store, seq)
-                with self._cond:
+                with self._lock:
                     self._cp_failures += 1
                 continue
-            with self._cond:
+            with self._lock:
                 self._signed[store] = (seq, now)
                 self._checkpoints += 1

@@ -378,6 +378,16 @@ class LedgerStore(Protocol):
         """
         ...
 
+    def append_encoded(
+        self, items: Sequence[tuple[LedgerEvent, str]]
+    ) -> list[tuple[int, str, str]]:
+        """:meth:`append_events`' fast path for the ledger writer: each item is an unchained
+        event and ``canonical_json(event)`` (as text) computed by the caller; returns
+        ``(seq, prev_hash, hash)`` per item, in input order. The same duties apply; the
+        caller vouches for the encodings (storage splices the chain fields in with
+        :func:`keyplane.ledger.chain.chain_body` and does not encode again)."""
+        ...
+
     def read_events(
         self,
         store_id: str,

@@ -780,15 +780,24 @@ class SQLStorage:
     def append_events(self, events: Sequence[LedgerEvent]) -> list[LedgerEvent]:
         if not events:
             return []
-        groups: dict[str, list[int]] = {}
-        templates: list[str] = []
-        for i, e in enumerate(events):
+        for e in events:
             if e.seq is not None or e.prev_hash is not None or e.hash is not None:
                 raise ValueError(f"ledger event {e.id} is already chained")
+        # encoded once, outside the transaction (a retry does not encode again)
+        heads = self.append_encoded([(e, canonical_json(e).decode("utf-8")) for e in events])
+        return [
+            e.chained(seq, prev, digest)
+            for e, (seq, prev, digest) in zip(events, heads, strict=True)
+        ]
+
+    def append_encoded(
+        self, items: Sequence[tuple[LedgerEvent, str]]
+    ) -> list[tuple[int, str, str]]:
+        if not items:
+            return []
+        groups: dict[str, list[int]] = {}
+        for i, (e, _) in enumerate(items):
             groups.setdefault(e.store, []).append(i)
-            # encoded once, outside the transaction (a retry does not encode again); the
-            # chain fields are spliced in below
-            templates.append(canonical_json(e).decode("utf-8"))
         q_head = self._q("SELECT seq, hash FROM ledger_heads WHERE store_id = ?" + self._FOR_UPDATE)
         q_new_head = self._q(
             "INSERT INTO ledger_heads (store_id, seq, hash) VALUES (?, 0, ?)"
@@ -797,8 +806,8 @@ class SQLStorage:
         q_set_head = self._q("UPDATE ledger_heads SET seq = ?, hash = ? WHERE store_id = ?")
         q_insert = self._q(_LEDGER_INSERT)
 
-        def tx(cur: Cursor) -> list[LedgerEvent]:
-            chained: list[LedgerEvent | None] = [None] * len(events)
+        def tx(cur: Cursor) -> list[tuple[int, str, str]]:
+            out: list[tuple[int, str, str]] = [(0, "", "")] * len(items)
             rows: list[tuple[Any, ...]] = []
             for store in sorted(groups):  # one lock order for every appender: no deadlock
                 cur.execute(q_head, (store,))
@@ -809,9 +818,9 @@ class SQLStorage:
                     row = cur.fetchone()
                 seq, head = int(row[0]), str(row[1])
                 for i in groups[store]:
-                    e = events[i]
+                    e, template = items[i]
                     seq += 1
-                    text = chain_body(templates[i], seq, head)
+                    text = chain_body(template, seq, head)
                     digest = chain_hash(head, text.encode("utf-8"))
                     rows.append(
                         (
@@ -834,11 +843,11 @@ class SQLStorage:
                             digest,
                         )
                     )
-                    chained[i] = e.chained(seq, head, digest)
+                    out[i] = (seq, head, digest)
                     head = digest
                 cur.execute(q_set_head, (seq, head, store))
             self._insert_ledger_rows(cur, rows, q_insert)
-            return [e for e in chained if e is not None]
+            return out
 
         return self._write_tx(tx)
 
