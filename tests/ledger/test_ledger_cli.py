@@ -104,3 +104,15 @@ def test_verify_an_export_file(storage: Storage, keyring: LedgerKeyring, tmp_pat
     res = runner.invoke(app, ["ledger", "verify", "--file", str(garbage)])
     assert res.exit_code == 1
     assert "line 1" in res.output
+
+
+def test_an_unsigned_tail_is_reported_not_failed(
+    storage: Storage, storage_url: str, keyring: LedgerKeyring
+) -> None:
+    _fill(storage, keyring, "s1", 4)
+    storage.append_events([make_event(9, store="s1"), make_event(10, store="s1")])
+    res = runner.invoke(app, ["ledger", "verify", "--db", storage_url, "-s", "s1"])
+    assert res.exit_code == 0, res.output
+    assert "last checkpoint at seq 4; 2 event(s) after it not yet signed (seq 5..6)" in res.output
+    empty = runner.invoke(app, ["ledger", "verify", "--db", storage_url, "-s", "nothing"])
+    assert empty.exit_code == 0 and "store nothing: OK — 0 events" in empty.output

@@ -62,9 +62,10 @@ def _print(reports: list[VerifyReport], as_json: bool) -> None:
                 f"store {r.store}: OK — {r.checked} events, last checkpoint at seq"
                 f" {r.last_checkpoint_seq}{tail}",
                 markup=False,
+                soft_wrap=True,
             )
         else:
-            out.print(f"store {r.store}: FAILED — {r.first_problem}", markup=False)
+            out.print(f"store {r.store}: FAILED — {r.first_problem}", markup=False, soft_wrap=True)
 
 
 @ledger_app.command("verify")
