@@ -237,3 +237,22 @@ def test_a_writer_that_stops_fails_its_callers_instead_of_hanging() -> None:
     with pytest.raises(StorageError, match="closed"):
         writer.record(make_event(2))
     writer.close()
+
+
+def test_async_close_while_the_database_stays_down_says_what_was_lost(tmp_path: Path) -> None:
+    db = tmp_path / "down.db"
+    storage = open_storage(f"sqlite:///{db}", busy_timeout=0.02, max_retries=0)
+    writer = LedgerWriter(storage, mode="async", retry_delay=0.01)
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        for i in range(3):
+            writer.record(make_event(i))
+        with pytest.raises(StorageError, match="3 ledger events could not be written"):
+            writer.close()
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    stats = writer.stats()
+    assert (stats.recorded, stats.committed, stats.lost) == (3, 0, 3)
+    storage.close()
