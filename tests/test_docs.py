@@ -111,3 +111,12 @@ def _rest_routes() -> list[str]:
 def test_every_rest_endpoint_is_documented(route: str) -> None:
     text = (ROOT / "docs" / "api.md").read_text()
     assert f"| `{route}` |" in text, f"`{route}` missing from the tables of docs/api.md"
+
+
+def test_every_ledger_event_type_is_documented() -> None:
+    from keyplane.ledger.events import EVENT_TYPES
+
+    text = (ROOT / "docs" / "ledger.md").read_text()
+    section = text.split("## Event types", 1)[1].split("\n## ", 1)[0]
+    documented = {line.split("`")[1] for line in section.splitlines() if line.startswith("- `")}
+    assert documented == set(EVENT_TYPES), "docs/ledger.md 'Event types' and EVENT_TYPES differ"

@@ -12,7 +12,7 @@ calls exactly one service function; the REST API, CLI and MCP server call the sa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from keyplane.clock import Clock
@@ -21,7 +21,14 @@ from keyplane.errors import StoreNotFoundError
 from keyplane.graph.explain import Explanation
 from keyplane.graph.tuples import Tuple
 from keyplane.service import access, keys, models, stores, tuples
-from keyplane.service.access import BatchItem, BatchItemResult, Decision
+from keyplane.service.access import (
+    BatchItem,
+    BatchItemResult,
+    Decision,
+    ExpandTree,
+    ObjectStream,
+    UserList,
+)
 from keyplane.service.auth import Caller
 from keyplane.service.context import Services
 from keyplane.service.inputs import TupleLike
@@ -239,7 +246,7 @@ class Keyplane:
         store: str | None = None,
         model_id: str | None = None,
         at_least_as_fresh: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> ExpandTree:
         return access.expand(
             self.services,
             self.caller,
@@ -263,7 +270,7 @@ class Keyplane:
         store: str | None = None,
         model_id: str | None = None,
         at_least_as_fresh: int | None = None,
-    ) -> Iterator[str]:
+    ) -> ObjectStream:
         return access.list_objects(
             self.services,
             self.caller,
@@ -288,7 +295,7 @@ class Keyplane:
         store: str | None = None,
         model_id: str | None = None,
         at_least_as_fresh: int | None = None,
-    ) -> list[str]:
+    ) -> UserList:
         return access.list_users(
             self.services,
             self.caller,

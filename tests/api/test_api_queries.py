@@ -9,6 +9,8 @@ import httpx
 import pytest
 from api_helpers import new_store, tk, write
 
+from keyplane.storage.ids import ULID_RE
+
 pytestmark = pytest.mark.anyio
 
 
@@ -69,7 +71,14 @@ async def test_check_pins_model_and_waits_for_revision(client: httpx.AsyncClient
     r = await client.post(
         f"/v1/stores/{store}/check", json={**q, "model_id": model_id, "at_least_as_fresh": rev}
     )
-    assert r.json() == {"allowed": True, "model_id": model_id, "revision": rev}
+    body = r.json()
+    assert body == {
+        "allowed": True,
+        "model_id": model_id,
+        "revision": rev,
+        "decision_id": body["decision_id"],
+    }
+    assert ULID_RE.match(body["decision_id"])
 
     r = await client.post(
         f"/v1/stores/{store}/check", json={**q, "model_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}

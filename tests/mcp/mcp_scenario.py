@@ -13,6 +13,7 @@ from typing import Any
 from mcp.types import CallToolResult
 
 from keyplane.mcp import READ_TOOLS, WRITE_TOOLS
+from keyplane.storage.ids import ULID_RE
 from mcp import ClientSession
 
 ALL_TOOLS = {*READ_TOOLS, *WRITE_TOOLS}
@@ -64,6 +65,7 @@ async def exercise_read_tools(session: ClientSession) -> None:
     )
     assert d["allowed"] is True and d["model_id"] == model["id"] and d["revision"] >= 1
     assert text.startswith("allowed: user:bob has viewer on document:roadmap")
+    assert ULID_RE.match(d["decision_id"]) and d["decision_id"] in text
     d, text = await ok(
         session,
         "check",
@@ -105,12 +107,14 @@ async def exercise_read_tools(session: ClientSession) -> None:
     by_id = {r["correlation_id"]: r for r in batch["results"]}
     assert by_id["a"]["allowed"] is True and by_id["b"]["allowed"] is False
     assert by_id["c"]["error"]["code"] == "validation_error"
+    assert len({r["decision_id"] for r in batch["results"]}) == 3  # one event per item
     assert text == "3 checks: 1 allowed, 1 denied, 1 errors"
 
     objs, text = await ok(
         session, "list_objects", {"user": "user:bob", "relation": "viewer", "type": "document"}
     )
-    assert objs == {"objects": ["document:roadmap"]} and text == "1 objects: document:roadmap"
+    assert objs == {"objects": ["document:roadmap"], "decision_id": objs["decision_id"]}
+    assert ULID_RE.match(objs["decision_id"]) and text == "1 objects: document:roadmap"
 
     users, _ = await ok(
         session,
@@ -118,14 +122,17 @@ async def exercise_read_tools(session: ClientSession) -> None:
         {"object": "document:roadmap", "relation": "editor", "filters": ["user"]},
     )
     assert sorted(users["users"]) == ["user:anne", "user:bob"]
+    assert ULID_RE.match(users["decision_id"])
 
     tree, _ = await ok(session, "expand", {"object": "document:roadmap", "relation": "editor"})
     assert tree["tree"]["root"]["name"] == "document:roadmap#editor"
+    assert ULID_RE.match(tree["decision_id"])
 
     why, text = await ok(
         session, "explain", {"user": "user:bob", "relation": "viewer", "object": "document:roadmap"}
     )
     assert why["allowed"] is True and why["paths"] and text.startswith("ALLOWED")
+    assert ULID_RE.match(why["decision_id"])
     why, text = await ok(
         session,
         "explain",

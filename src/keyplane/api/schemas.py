@@ -481,10 +481,21 @@ class CheckRequest(_Query):
     object: str = _object_field()
 
 
+def _decision_id_field() -> Any:
+    return Field(
+        description=(
+            "The id of the ledger event recording this decision: "
+            "`GET /v1/ledger/decisions/{decision_id}` (`keyplane ledger show`) reconstructs it."
+        ),
+        examples=["01JDQ8X4ZK7V3C5M2N9P0R6T8W"],
+    )
+
+
 class CheckResponse(_Response):
     allowed: bool = Field(description="True when the user holds the relation on the object.")
     model_id: str = Field(description="The model version the decision was made with.")
     revision: int = Field(description="The store revision the decision reflects.")
+    decision_id: str = _decision_id_field()
 
 
 class BatchCheckItem(_Request):
@@ -521,6 +532,7 @@ class BatchCheckItemResult(_Response):
     error: BatchItemError | None = Field(
         default=None, description="Why this check could not be decided."
     )
+    decision_id: str = _decision_id_field()
 
 
 class BatchCheckResponse(_Response):
@@ -541,6 +553,7 @@ class ExpandResponse(_Response):
             "difference}}`; leaves list users, computed usersets or tuple-to-usersets."
         )
     )
+    decision_id: str = _decision_id_field()
 
 
 class ListObjectsRequest(_Query):
@@ -558,6 +571,7 @@ class ListObjectsRequest(_Query):
 
 class ListObjectsResponse(_Response):
     objects: list[str] = Field(description="Objects as `type:id`, complete (not paginated).")
+    decision_id: str = _decision_id_field()
 
 
 class StreamedObject(_Response):
@@ -581,6 +595,7 @@ class ListUsersResponse(_Response):
     users: list[str] = Field(
         description="Users as `type:id`, `type:*` (everyone of the type) or `type:id#relation`."
     )
+    decision_id: str = _decision_id_field()
 
 
 class ExplainRequest(_Query):
@@ -613,6 +628,7 @@ class ExplainResponse(_Response):
     error: dict[str, Any] | None = Field(
         default=None, description="The error that prevented a decision, if any."
     )
+    decision_id: str = _decision_id_field()
 
 
 # ------------------------------------------------------------------------ API keys

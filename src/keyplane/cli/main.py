@@ -472,7 +472,14 @@ def check(
         ),
     )
     if wants_json(as_json, output):
-        _json({"allowed": d.allowed, "model_id": d.model_id, "revision": d.revision})
+        _json(
+            {
+                "allowed": d.allowed,
+                "model_id": d.model_id,
+                "revision": d.revision,
+                "decision_id": d.decision_id,
+            }
+        )
     else:
         out.print("[green]allowed[/green]" if d.allowed else "[red]denied[/red]")
     raise typer.Exit(0 if d.allowed else 3)
@@ -507,7 +514,7 @@ def list_objects(
             at_least_as_fresh=fresh,
         )
         if wants_json(as_json, output):
-            _json({"objects": list(it)})
+            _json({"objects": list(it), "decision_id": it.decision_id})
         else:
             for obj in it:
                 sys.stdout.write(obj + "\n")
@@ -546,7 +553,7 @@ def list_users(
         ),
     )
     if wants_json(as_json, output):
-        _json({"users": users})
+        _json({"users": users, "decision_id": users.decision_id})
     else:
         for u in users:
             sys.stdout.write(u + "\n")
@@ -580,7 +587,7 @@ def expand(
             at_least_as_fresh=fresh,
         ),
     )
-    _json(tree)
+    _json({**tree, "decision_id": tree.decision_id})
 
 
 @app.command()
@@ -616,7 +623,7 @@ def explain(
         ),
     )
     if wants_json(as_json, output):
-        _json(ex.to_dict())
+        _json({**ex.to_dict(), "decision_id": ex.decision_id})
     else:
         # a terminal wraps the tree to its width; a pipe or a file gets whole lines
         (out if out.is_terminal else Console(width=10_000)).print(explanation_tree(ex))

@@ -54,6 +54,9 @@ class Explanation:
     paths: list[Path] = field(default_factory=list)
     reasons: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, Any] | None = None
+    #: the ledger event recording this explanation (set by the service layer; not part of
+    #: :meth:`to_dict`, which is the explanation itself)
+    decision_id: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -79,6 +82,7 @@ class Explanation:
             paths=list(data.get("paths") or []),
             reasons=list(data.get("reasons") or []),
             error=data.get("error"),
+            decision_id=data.get("decision_id"),
         )
 
     def render(self) -> str:

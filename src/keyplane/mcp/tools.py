@@ -148,8 +148,11 @@ def _check(svc: Services, caller: Caller, store: str, a: s.CheckRequest) -> tupl
     verdict = "allowed" if d.allowed else "denied"
     has = "has" if d.allowed else "does not have"
     return (
-        s.CheckResponse(allowed=d.allowed, model_id=d.model_id, revision=d.revision),
-        f"{verdict}: {a.user} {has} {a.relation} on {a.object} (revision {d.revision})",
+        s.CheckResponse(
+            allowed=d.allowed, model_id=d.model_id, revision=d.revision, decision_id=d.decision_id
+        ),
+        f"{verdict}: {a.user} {has} {a.relation} on {a.object} (revision {d.revision}, "
+        f"decision {d.decision_id})",
     )
 
 
@@ -178,6 +181,7 @@ def _batch_check(
                 error=None
                 if r.error is None
                 else s.BatchItemError(code=r.error.code, message=r.error.message),
+                decision_id=r.decision_id,
             )
             for r in results
         ]
@@ -198,21 +202,22 @@ def _listing(kind: str, items: list[str]) -> str:
 def _list_objects(
     svc: Services, caller: Caller, store: str, a: s.ListObjectsRequest
 ) -> tuple[BaseModel, str]:
-    objects = list(
-        access.list_objects(
-            svc,
-            caller,
-            store,
-            a.user,
-            a.relation,
-            a.type,
-            context=a.context,
-            contextual_tuples=a.contextual(),
-            model_id=a.model_id,
-            at_least_as_fresh=a.at_least_as_fresh,
-        )
+    found = access.list_objects(
+        svc,
+        caller,
+        store,
+        a.user,
+        a.relation,
+        a.type,
+        context=a.context,
+        contextual_tuples=a.contextual(),
+        model_id=a.model_id,
+        at_least_as_fresh=a.at_least_as_fresh,
     )
-    return s.ListObjectsResponse(objects=objects), _listing("objects", objects)
+    objects = list(found)
+    return s.ListObjectsResponse(objects=objects, decision_id=found.decision_id), _listing(
+        "objects", objects
+    )
 
 
 def _list_users(
@@ -230,7 +235,7 @@ def _list_users(
         model_id=a.model_id,
         at_least_as_fresh=a.at_least_as_fresh,
     )
-    return s.ListUsersResponse(users=users), _listing("users", users)
+    return s.ListUsersResponse(users=users, decision_id=users.decision_id), _listing("users", users)
 
 
 def _expand(svc: Services, caller: Caller, store: str, a: s.ExpandRequest) -> tuple[BaseModel, str]:
@@ -246,9 +251,10 @@ def _expand(svc: Services, caller: Caller, store: str, a: s.ExpandRequest) -> tu
         at_least_as_fresh=a.at_least_as_fresh,
     )
     # the engine answers OpenFGA's whole expand body, {"tree": {"root": …}}
-    return s.ExpandResponse.model_validate(
-        tree
-    ), f"userset tree of {a.object}#{a.relation} (one level deep)"
+    return (
+        s.ExpandResponse(tree=tree["tree"], decision_id=tree.decision_id),
+        f"userset tree of {a.object}#{a.relation} (one level deep)",
+    )
 
 
 def _explain(
@@ -266,7 +272,8 @@ def _explain(
         model_id=a.model_id,
         at_least_as_fresh=a.at_least_as_fresh,
     )
-    return s.ExplainResponse.model_validate(ex.to_dict()), ex.render().rstrip("\n")
+    out = s.ExplainResponse.model_validate({**ex.to_dict(), "decision_id": ex.decision_id})
+    return out, ex.render().rstrip("\n")
 
 
 def _read_tuples(

@@ -29,7 +29,7 @@ from keyplane.sdk.client import (
     transport_error,
 )
 from keyplane.sdk.wire import Call
-from keyplane.service.access import BatchItem, BatchItemResult, Decision
+from keyplane.service.access import BatchItem, BatchItemResult, Decision, ExpandTree, UserList
 from keyplane.service.inputs import TupleLike
 from keyplane.service.keys import ApiKey
 from keyplane.service.tuples import WriteResult
@@ -264,7 +264,7 @@ class AsyncClient:
         store: str | None = None,
         model_id: str | None = None,
         at_least_as_fresh: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> ExpandTree:
         return await self._send(
             wire.expand(
                 self._store(store),
@@ -288,7 +288,7 @@ class AsyncClient:
         store: str | None = None,
         model_id: str | None = None,
         at_least_as_fresh: int | None = None,
-    ) -> AsyncIterator[str]:
+    ) -> wire.AsyncObjectStream:
         """Streams the server's NDJSON answer: ``async for o in await c.list_objects(…)``.
 
         Errors before the first object raise when awaited."""
@@ -302,7 +302,10 @@ class AsyncClient:
             model_id=model_id,
             at_least_as_fresh=at_least_as_fresh,
         )
-        return self._ndjson(await self._response(call, stream=True))
+        resp = await self._response(call, stream=True)
+        return wire.AsyncObjectStream(
+            self._ndjson(resp), resp.headers.get(wire.DECISION_ID_HEADER, "")
+        )
 
     async def list_users(
         self,
@@ -315,7 +318,7 @@ class AsyncClient:
         store: str | None = None,
         model_id: str | None = None,
         at_least_as_fresh: int | None = None,
-    ) -> list[str]:
+    ) -> UserList:
         return await self._send(
             wire.list_users(
                 self._store(store),

@@ -26,7 +26,14 @@ from keyplane.graph.explain import Explanation
 from keyplane.graph.tuples import Tuple
 from keyplane.sdk import wire
 from keyplane.sdk.wire import Call
-from keyplane.service.access import BatchItem, BatchItemResult, Decision
+from keyplane.service.access import (
+    BatchItem,
+    BatchItemResult,
+    Decision,
+    ExpandTree,
+    ObjectStream,
+    UserList,
+)
 from keyplane.service.inputs import TupleLike
 from keyplane.service.keys import ApiKey
 from keyplane.service.tuples import WriteResult
@@ -301,7 +308,7 @@ class Client:
         store: str | None = None,
         model_id: str | None = None,
         at_least_as_fresh: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> ExpandTree:
         return self._send(
             wire.expand(
                 self._store(store),
@@ -325,7 +332,7 @@ class Client:
         store: str | None = None,
         model_id: str | None = None,
         at_least_as_fresh: int | None = None,
-    ) -> Iterator[str]:
+    ) -> ObjectStream:
         """Streams the server's NDJSON answer; errors before the first object raise here."""
         call = wire.list_objects(
             self._store(store),
@@ -337,7 +344,8 @@ class Client:
             model_id=model_id,
             at_least_as_fresh=at_least_as_fresh,
         )
-        return self._ndjson(self._response(call, stream=True))
+        resp = self._response(call, stream=True)
+        return ObjectStream(self._ndjson(resp), resp.headers.get(wire.DECISION_ID_HEADER, ""))
 
     def list_users(
         self,
@@ -350,7 +358,7 @@ class Client:
         store: str | None = None,
         model_id: str | None = None,
         at_least_as_fresh: int | None = None,
-    ) -> list[str]:
+    ) -> UserList:
         return self._send(
             wire.list_users(
                 self._store(store),

@@ -10,12 +10,20 @@ module.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from keyplane.graph.explain import Explanation
 from keyplane.graph.tuples import Tuple
-from keyplane.service.access import BatchItem, BatchItemResult, Decision
+from keyplane.sdk.wire import AsyncObjectStream
+from keyplane.service.access import (
+    BatchItem,
+    BatchItemResult,
+    Decision,
+    ExpandTree,
+    ObjectStream,
+    UserList,
+)
 from keyplane.service.inputs import TupleLike
 from keyplane.service.keys import ApiKey
 from keyplane.service.tuples import WriteResult
@@ -127,7 +135,7 @@ class KeyplaneAPI(Protocol):
         store: str | None = None,
         model_id: str | None = None,
         at_least_as_fresh: int | None = None,
-    ) -> dict[str, Any]: ...
+    ) -> ExpandTree: ...
 
     def list_objects(
         self,
@@ -140,7 +148,7 @@ class KeyplaneAPI(Protocol):
         store: str | None = None,
         model_id: str | None = None,
         at_least_as_fresh: int | None = None,
-    ) -> Iterator[str]: ...
+    ) -> ObjectStream: ...
 
     def list_users(
         self,
@@ -153,7 +161,7 @@ class KeyplaneAPI(Protocol):
         store: str | None = None,
         model_id: str | None = None,
         at_least_as_fresh: int | None = None,
-    ) -> list[str]: ...
+    ) -> UserList: ...
 
     def explain(
         self,
@@ -289,7 +297,7 @@ class AsyncKeyplaneAPI(Protocol):
         store: str | None = None,
         model_id: str | None = None,
         at_least_as_fresh: int | None = None,
-    ) -> dict[str, Any]: ...
+    ) -> ExpandTree: ...
 
     async def list_objects(
         self,
@@ -302,7 +310,7 @@ class AsyncKeyplaneAPI(Protocol):
         store: str | None = None,
         model_id: str | None = None,
         at_least_as_fresh: int | None = None,
-    ) -> AsyncIterator[str]: ...
+    ) -> AsyncObjectStream: ...
 
     async def list_users(
         self,
@@ -315,7 +323,7 @@ class AsyncKeyplaneAPI(Protocol):
         store: str | None = None,
         model_id: str | None = None,
         at_least_as_fresh: int | None = None,
-    ) -> list[str]: ...
+    ) -> UserList: ...
 
     async def explain(
         self,

@@ -11,7 +11,7 @@ raised (one table, :data:`ERRORS_BY_CODE`, built from
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -20,7 +20,7 @@ from urllib.parse import quote
 from keyplane import errors as e
 from keyplane.graph.explain import Explanation
 from keyplane.graph.tuples import Tuple, TupleChange
-from keyplane.service.access import BatchItem, BatchItemResult, Decision
+from keyplane.service.access import BatchItem, BatchItemResult, Decision, ExpandTree, UserList
 from keyplane.service.inputs import TupleLike, to_tuple
 from keyplane.service.keys import ApiKey
 from keyplane.service.tuples import WriteResult
@@ -154,7 +154,12 @@ def _write_result(d: Mapping[str, Any]) -> WriteResult:
 
 
 def _decision(d: Mapping[str, Any]) -> Decision:
-    return Decision(bool(d["allowed"]), str(d.get("model_id") or ""), int(d["revision"]))
+    return Decision(
+        bool(d["allowed"]),
+        str(d.get("model_id") or ""),
+        int(d["revision"]),
+        str(d.get("decision_id") or ""),
+    )
 
 
 def _batch_results(d: Mapping[str, Any]) -> list[BatchItemResult]:
@@ -166,7 +171,14 @@ def _batch_results(d: Mapping[str, Any]) -> list[BatchItemResult]:
             if err
             else None
         )
-        out.append(BatchItemResult(r.get("correlation_id"), bool(r.get("allowed")), exc))
+        out.append(
+            BatchItemResult(
+                r.get("correlation_id"),
+                bool(r.get("allowed")),
+                exc,
+                str(r.get("decision_id") or ""),
+            )
+        )
     return out
 
 
@@ -401,13 +413,18 @@ def batch_check(
     )
 
 
-def expand(store: str, object: str, relation: str, **q: Any) -> Call[dict[str, Any]]:
+def expand(store: str, object: str, relation: str, **q: Any) -> Call[ExpandTree]:
     return _query(store, "expand", _tree, object=object, relation=relation, **q)
 
 
-def _tree(d: Mapping[str, Any]) -> dict[str, Any]:
+def _tree(d: Mapping[str, Any]) -> ExpandTree:
     """OpenFGA's expand answer, ``{"tree": {"root": …}}``, exactly as the engine returns it."""
-    return dict(d)
+    tree = {k: v for k, v in d.items() if k != "decision_id"}
+    return ExpandTree(tree, str(d.get("decision_id") or ""))
+
+
+def _users(d: Mapping[str, Any]) -> UserList:
+    return UserList((str(u) for u in d["users"]), str(d.get("decision_id") or ""))
 
 
 def list_objects(store: str, user: str, relation: str, object_type: str, **q: Any) -> Call[None]:
@@ -425,11 +442,11 @@ def list_objects(store: str, user: str, relation: str, object_type: str, **q: An
 
 def list_users(
     store: str, object: str, relation: str, filters: Sequence[str], **q: Any
-) -> Call[list[str]]:
+) -> Call[UserList]:
     return _query(
         store,
         "list-users",
-        lambda d: [str(u) for u in d["users"]],
+        _users,
         object=object,
         relation=relation,
         filters=list(filters),
@@ -483,6 +500,26 @@ def rotate_key(key_id: str, overlap_seconds: float) -> Call[tuple[ApiKey, str]]:
 
 def revoke_key(key_id: str) -> Call[None]:
     return Call("DELETE", f"/v1/keys/{seg(key_id)}", _none)
+
+
+#: the header of a streamed list-objects answer naming its ledger event
+DECISION_ID_HEADER = "X-Decision-Id"
+
+
+class AsyncObjectStream(AsyncIterator[str]):
+    """:class:`~keyplane.service.access.ObjectStream`'s async twin (AsyncClient.list_objects)."""
+
+    __slots__ = ("_items", "decision_id")
+
+    def __init__(self, items: AsyncIterator[str], decision_id: str = "") -> None:
+        self._items = items
+        self.decision_id = decision_id
+
+    def __aiter__(self) -> AsyncObjectStream:
+        return self
+
+    async def __anext__(self) -> str:
+        return await self._items.__anext__()
 
 
 def ndjson_object(line: str) -> str | None:

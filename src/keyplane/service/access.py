@@ -3,7 +3,8 @@
 Every query runs on the process's in-memory graph — never on the database — against the
 store's latest model or the one named by ``model_id``. ``at_least_as_fresh=N`` makes the
 query wait until this process has applied revision ``N`` (see :mod:`keyplane.service.graphs`).
-Every result names the model id and the revision it was computed at.
+Every result names the model id and the revision it was computed at, and carries the
+``decision_id`` of the ledger event recording it (:mod:`keyplane.service.audit`).
 """
 
 from __future__ import annotations
@@ -16,17 +17,23 @@ from typing import Any
 from keyplane.errors import KeyplaneError
 from keyplane.graph.engine import CheckItem, Engine
 from keyplane.graph.explain import Explanation
+from keyplane.service import audit
+from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
 from keyplane.service.graphs import StoreGraph
 from keyplane.service.inputs import TupleLike, check_limit, to_tuples
 
 _log = logging.getLogger(__name__)
+_PATHS_KEPT = 20  # granting paths an explain event keeps (the provenance of an allow)
 
 __all__ = [
     "BatchItem",
     "BatchItemResult",
     "Decision",
+    "ExpandTree",
+    "ObjectStream",
+    "UserList",
     "batch_check",
     "check",
     "expand",
@@ -43,6 +50,8 @@ class Decision:
     allowed: bool
     model_id: str
     revision: int
+    #: the id of the ledger event recording this decision (``keyplane ledger show <id>``)
+    decision_id: str = field(default="", compare=False)
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -65,6 +74,45 @@ class BatchItemResult:
     correlation_id: str | None
     allowed: bool
     error: KeyplaneError | None = field(default=None)
+    #: the id of the ledger event recording this item's decision
+    decision_id: str = field(default="", compare=False)
+
+
+class ObjectStream(Iterator[str]):
+    """The objects a list-objects query found, iterated; ``decision_id`` names its event."""
+
+    __slots__ = ("_items", "decision_id")
+
+    def __init__(self, items: Iterable[str], decision_id: str = "") -> None:
+        self._items = iter(items)
+        self.decision_id = decision_id
+
+    def __iter__(self) -> ObjectStream:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._items)
+
+
+class UserList(list[str]):
+    """The users a list-users query found (a list); ``decision_id`` names its event."""
+
+    __slots__ = ("decision_id",)
+
+    def __init__(self, items: Iterable[str] = (), decision_id: str = "") -> None:
+        super().__init__(items)
+        self.decision_id = decision_id
+
+
+class ExpandTree(dict[str, Any]):
+    """OpenFGA's expand answer, ``{"tree": {"root": …}}`` (a dict); ``decision_id`` names
+    its event."""
+
+    __slots__ = ("decision_id",)
+
+    def __init__(self, tree: Mapping[str, Any] = {}, decision_id: str = "") -> None:
+        super().__init__(tree)
+        self.decision_id = decision_id
 
 
 def _prepare(
@@ -86,6 +134,7 @@ def _prepare(
     return engine, graph, ctx
 
 
+@audited("decision.check")
 def check(
     svc: Services,
     caller: Caller,
@@ -105,9 +154,15 @@ def check(
     with graph.lock:
         allowed = engine.check(user, relation, object, context=context, contextual_tuples=ctx)
         revision = graph.revision  # the revision this answer was computed at
-    return Decision(allowed, engine.model.model_id or "", revision)
+    mid = engine.model.model_id or ""
+    did = audit.decision(
+        svc, caller, "decision.check", store_id, user, relation, object, allowed, mid, revision,
+        context=context, contextual=ctx,
+    )  # fmt: skip
+    return Decision(allowed, mid, revision, did)
 
 
+@audited("decision.batch_check")
 def batch_check(
     svc: Services,
     caller: Caller,
@@ -122,7 +177,14 @@ def batch_check(
     engine, graph, _ = _prepare(svc, caller, store_id, model_id, at_least_as_fresh, None)
     out: list[BatchItemResult] = []
     with graph.lock:
-        return _batch(svc, engine, items, out)
+        _batch(svc, engine, items, out)
+        revision = graph.revision
+    mid = engine.model.model_id or ""
+    ids = audit.decisions(svc, caller, store_id, items, out, mid, revision)
+    return [
+        BatchItemResult(r.correlation_id, r.allowed, r.error, did)
+        for r, did in zip(out, ids, strict=True)
+    ]
 
 
 def _batch(
@@ -177,6 +239,7 @@ def _batch(
     return out
 
 
+@audited("decision.expand")
 def expand(
     svc: Services,
     caller: Caller,
@@ -188,12 +251,20 @@ def expand(
     contextual_tuples: Iterable[TupleLike] | None = None,
     model_id: str | None = None,
     at_least_as_fresh: int | None = None,
-) -> dict[str, Any]:
+) -> ExpandTree:
     engine, g, ctx = _prepare(svc, caller, store_id, model_id, at_least_as_fresh, contextual_tuples)
     with g.lock:
-        return engine.expand(object, relation, context=context, contextual_tuples=ctx)
+        tree = engine.expand(object, relation, context=context, contextual_tuples=ctx)
+        revision = g.revision
+    did = audit.listing(
+        svc, caller, "decision.expand", store_id, subject=None, action=relation, resource=object,
+        found=None, model_id=engine.model.model_id or "", revision=revision,
+        context=context, contextual=ctx,
+    )  # fmt: skip
+    return ExpandTree(tree, did)
 
 
+@audited("decision.list_objects")
 def list_objects(
     svc: Services,
     caller: Caller,
@@ -206,7 +277,7 @@ def list_objects(
     contextual_tuples: Iterable[TupleLike] | None = None,
     model_id: str | None = None,
     at_least_as_fresh: int | None = None,
-) -> Iterator[str]:
+) -> ObjectStream:
     """Every object of ``object_type`` the user holds ``relation`` on — complete, streamed."""
     engine, g, ctx = _prepare(svc, caller, store_id, model_id, at_least_as_fresh, contextual_tuples)
     # materialised under the graph lock: the engine's generator walks live index sets, which
@@ -215,9 +286,16 @@ def list_objects(
         found = list(
             engine.list_objects(user, relation, object_type, context=context, contextual_tuples=ctx)
         )
-    return iter(found)
+        revision = g.revision
+    did = audit.listing(
+        svc, caller, "decision.list_objects", store_id, subject=user, action=relation,
+        resource=object_type, found=found, model_id=engine.model.model_id or "",
+        revision=revision, context=context, contextual=ctx,
+    )  # fmt: skip
+    return ObjectStream(found, did)
 
 
+@audited("decision.list_users")
 def list_users(
     svc: Services,
     caller: Caller,
@@ -230,12 +308,20 @@ def list_users(
     contextual_tuples: Iterable[TupleLike] | None = None,
     model_id: str | None = None,
     at_least_as_fresh: int | None = None,
-) -> list[str]:
+) -> UserList:
     engine, g, ctx = _prepare(svc, caller, store_id, model_id, at_least_as_fresh, contextual_tuples)
     with g.lock:
-        return engine.list_users(object, relation, filters, context=context, contextual_tuples=ctx)
+        users = engine.list_users(object, relation, filters, context=context, contextual_tuples=ctx)
+        revision = g.revision
+    did = audit.listing(
+        svc, caller, "decision.list_users", store_id, subject=None, action=relation,
+        resource=object, found=users, model_id=engine.model.model_id or "", revision=revision,
+        context=context, contextual=ctx, details={"filters": list(filters)},
+    )  # fmt: skip
+    return UserList(users, did)
 
 
+@audited("decision.explain")
 def explain(
     svc: Services,
     caller: Caller,
@@ -251,4 +337,13 @@ def explain(
 ) -> Explanation:
     engine, g, ctx = _prepare(svc, caller, store_id, model_id, at_least_as_fresh, contextual_tuples)
     with g.lock:
-        return engine.explain(user, relation, object, context=context, contextual_tuples=ctx)
+        ex = engine.explain(user, relation, object, context=context, contextual_tuples=ctx)
+        revision = g.revision
+    details: dict[str, Any] = {"paths": ex.paths[:_PATHS_KEPT]} if ex.allowed else {}
+    if ex.error is not None:
+        details["error"] = ex.error
+    ex.decision_id = audit.decision(
+        svc, caller, "decision.explain", store_id, user, relation, object, ex.allowed,
+        engine.model.model_id or "", revision, context=context, contextual=ctx, details=details,
+    )  # fmt: skip
+    return ex

@@ -59,8 +59,9 @@ from keyplane.errors import (
     StoreNotFoundError,
     ValidationError,
 )
-from keyplane.service import system
-from keyplane.service.auth import Caller, Permission, authorize
+from keyplane.service import audit, system
+from keyplane.service.audit import audited
+from keyplane.service.auth import SYSTEM_STORE_ID, Caller, Permission, authorize
 from keyplane.service.authcache import CachedKey
 from keyplane.service.context import Services
 from keyplane.service.inputs import check_page_size
@@ -219,7 +220,13 @@ def _check_roles(svc: Services, roles: Sequence[str]) -> tuple[str, ...]:
 
 
 def _mint(
-    svc: Services, *, owner: str, roles: tuple[str, ...], expires_in: float | None, description: str
+    svc: Services,
+    caller: Caller,
+    *,
+    owner: str,
+    roles: tuple[str, ...],
+    expires_in: float | None,
+    description: str,
 ) -> tuple[ApiKey, str]:
     now = svc.clock.now()
     if svc.auth.key_ids is None:
@@ -243,12 +250,19 @@ def _mint(
     except BaseException:
         svc.storage.revoke_key(key_id, now=now)
         raise
+    _key_event(svc, caller, "key.created", key_id, owner=owner, roles=list(roles))
     return _public(rec), f"{KEY_PREFIX}{key_id}_{secret}"
+
+
+def _key_event(svc: Services, caller: Caller, type: str, key_id: str, **details: Any) -> None:
+    """A key change in the system chain: the key's id and public facts, never its secret."""
+    audit.change(svc, caller, type, SYSTEM_STORE_ID, resource=f"key:{key_id}", details=details)
 
 
 # ------------------------------------------------------------------------------ management
 
 
+@audited("key.created")
 def create_key(
     svc: Services,
     caller: Caller,
@@ -269,6 +283,7 @@ def create_key(
     exp = None if expires_in is None else _seconds("expires_in", expires_in, allow_zero=False)
     return _mint(
         svc,
+        caller,
         owner=owner,
         roles=_check_roles(svc, roles),
         expires_in=exp,
@@ -276,6 +291,7 @@ def create_key(
     )
 
 
+@audited(None)
 def list_keys(
     svc: Services, caller: Caller, *, page_size: int = 100, continuation_token: str | None = None
 ) -> Page[ApiKey]:
@@ -293,11 +309,13 @@ def _record(svc: Services, key_id: str) -> KeyRecord:
     return rec
 
 
+@audited(None)
 def get_key(svc: Services, caller: Caller, key_id: str) -> ApiKey:
     authorize(svc, caller, Permission.MANAGE_KEYS)
     return _public(_record(svc, key_id))
 
 
+@audited("key.rotated")
 def rotate_key(
     svc: Services, caller: Caller, key_id: str, *, overlap_seconds: float = 3600
 ) -> tuple[ApiKey, str]:
@@ -319,9 +337,11 @@ def rotate_key(
         key_id, secret_hash=_hash(key_id, secret), previous_expires_at=now + overlap, now=now
     )
     svc.auth.invalidate(key_id)
+    _key_event(svc, caller, "key.rotated", key_id, previous_secret_valid_for=overlap)
     return _public(new), f"{KEY_PREFIX}{key_id}_{secret}"
 
 
+@audited("key.revoked")
 def revoke_key(svc: Services, caller: Caller, key_id: str) -> None:
     """Revoke the key for good: it fails authentication at once in this process (within
     ``KEYPLANE_KEY_CACHE_TTL`` in others) and its role grants are deleted. Idempotent."""
@@ -330,6 +350,7 @@ def revoke_key(svc: Services, caller: Caller, key_id: str) -> None:
     svc.storage.revoke_key(key_id, now=svc.clock.now())
     svc.auth.invalidate(key_id)
     system.revoke_grants(svc, key_id)
+    _key_event(svc, caller, "key.revoked", key_id)
 
 
 def bootstrap_admin(
@@ -359,7 +380,12 @@ def bootstrap_admin(
         if token is None:
             break
     return _mint(
-        svc, owner=owner, roles=("admin",), expires_in=None, description="created by keyplane init"
+        svc,
+        Caller.system_caller(),
+        owner=owner,
+        roles=("admin",),
+        expires_in=None,
+        description="created by keyplane init",
     )
 
 

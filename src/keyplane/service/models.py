@@ -13,6 +13,8 @@ from typing import Any
 from keyplane.errors import ValidationError
 from keyplane.graph.compiled import CompiledModel
 from keyplane.graph.language import load_model, write_dsl
+from keyplane.service import audit
+from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
 from keyplane.service.inputs import check_page_size
@@ -21,6 +23,7 @@ from keyplane.storage.base import ModelRecord, Page
 __all__ = ["list_models", "read_model", "render_model", "write_model"]
 
 
+@audited("model.written")
 def write_model(
     svc: Services, caller: Caller, store_id: str, source: str | Mapping[str, Any]
 ) -> ModelRecord:
@@ -31,9 +34,11 @@ def write_model(
     CompiledModel.compile(model)  # the engine's own structural checks, before anything is stored
     rec = svc.storage.write_model(store_id, model)
     svc.graphs.catch_up(store_id)  # this process switches to the new model at once
+    audit.change(svc, caller, "model.written", store_id, model_id=rec.id)
     return rec
 
 
+@audited(None)
 def read_model(
     svc: Services, caller: Caller, store_id: str, model_id: str | None = None
 ) -> ModelRecord:
@@ -47,6 +52,7 @@ def read_model(
     return svc.storage.read_model(store_id, model_id)
 
 
+@audited(None)
 def list_models(
     svc: Services,
     caller: Caller,

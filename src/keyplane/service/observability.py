@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keyplane.errors import KeyplaneError, StoreNotFoundError
+from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
 
@@ -65,6 +66,7 @@ def _reason(exc: Exception) -> str:
     return exc.code if isinstance(exc, KeyplaneError) else "unavailable"
 
 
+@audited(None)
 def graph_stats(svc: Services, caller: Caller) -> list[GraphStats]:
     """Size and revision lag of every store graph loaded in this process.
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from keyplane.service import system
+from keyplane.service import audit, system
+from keyplane.service.audit import audited
 from keyplane.service.auth import SYSTEM_STORE_ID, Caller, Permission, authorize
 from keyplane.service.context import Services
 from keyplane.service.inputs import check_page_size
@@ -11,20 +12,24 @@ from keyplane.storage.base import Page, StoreInfo
 __all__ = ["create_store", "delete_store", "get_store", "list_stores"]
 
 
+@audited("store.created")
 def create_store(
     svc: Services, caller: Caller, name: str, *, store_id: str | None = None
 ) -> StoreInfo:
     authorize(svc, caller, Permission.CREATE_STORE)
     info = svc.storage.create_store(name, store_id=store_id)
     system.link_store(svc, info.id)  # store:<id>#system@system:keyplane — see system.py
+    audit.change(svc, caller, "store.created", info.id, details={"name": info.name})
     return info
 
 
+@audited(None)
 def get_store(svc: Services, caller: Caller, store_id: str) -> StoreInfo:
     authorize(svc, caller, Permission.READ_STORE, store_id)
     return svc.storage.get_store(store_id)
 
 
+@audited(None)
 def list_stores(
     svc: Services, caller: Caller, *, page_size: int = 100, continuation_token: str | None = None
 ) -> Page[StoreInfo]:
@@ -36,9 +41,11 @@ def list_stores(
     return page if len(items) == len(page.items) else Page(items, page.continuation_token)
 
 
+@audited("store.deleted")
 def delete_store(svc: Services, caller: Caller, store_id: str) -> None:
     authorize(svc, caller, Permission.DELETE_STORE, store_id)
     svc.storage.get_store(store_id)  # a missing store is store_not_found, before any clean-up
     system.unlink_store(svc, store_id)  # grants go first: a failure below leaves none behind
     svc.storage.delete_store(store_id)
     svc.graphs.forget(store_id)
+    audit.change(svc, caller, "store.deleted", store_id)

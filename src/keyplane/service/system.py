@@ -50,11 +50,17 @@ from typing import TYPE_CHECKING, Any
 from keyplane.errors import StoreNotFoundError, ValidationError
 from keyplane.graph.language import load_model
 from keyplane.graph.tuples import Tuple
-from keyplane.service.auth import PERMISSIONS, SYSTEM_PERMISSIONS, SYSTEM_STORE_ID, Permission
+from keyplane.service import audit
+from keyplane.service.auth import (
+    PERMISSIONS,
+    SYSTEM_PERMISSIONS,
+    SYSTEM_STORE_ID,
+    Caller,
+    Permission,
+)
 from keyplane.storage.sql import STORE_ID_RE
 
 if TYPE_CHECKING:
-    from keyplane.service.auth import Caller
     from keyplane.service.context import Services
 
 __all__ = [
@@ -172,13 +178,17 @@ def ensure_system(svc: Services) -> str:
         if svc.auth.system_model_id is not None:
             return svc.auth.system_model_id
         created = False
+        me = Caller.system_caller()
         try:
             svc.storage.get_store(SYSTEM_STORE_ID)
         except StoreNotFoundError:
             created = svc.storage.ensure_reserved_store(SYSTEM_STORE_ID, "Keyplane system")
+            if created:
+                audit.change(svc, me, "store.created", SYSTEM_STORE_ID, details={"system": True})
         latest = svc.storage.latest_model(SYSTEM_STORE_ID)
         if latest is None or latest.model != SYSTEM_MODEL:
             latest = svc.storage.write_model(SYSTEM_STORE_ID, SYSTEM_MODEL)
+            audit.change(svc, me, "model.written", SYSTEM_STORE_ID, model_id=latest.id)
         svc.auth.system_model_id = latest.id
         if created:
             _link_existing_stores(svc)

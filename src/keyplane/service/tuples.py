@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from keyplane.graph.tuples import Tuple
+from keyplane.service import audit
+from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
 from keyplane.service.inputs import (
@@ -27,6 +29,7 @@ class WriteResult:
     deleted: int
 
 
+@audited("tuples.written")
 def write_tuples(
     svc: Services,
     caller: Caller,
@@ -52,9 +55,14 @@ def write_tuples(
         model.validate_tuple(t)
     revision = svc.storage.write(store_id, writes=w, deletes=d, idempotent=idempotent)
     svc.graphs.catch_up(store_id)
+    audit.change(
+        svc, caller, "tuples.written", store_id, revision=revision, model_id=model_id,
+        details={"written": audit.tuple_keys(w), "deleted": audit.tuple_keys(d)},
+    )  # fmt: skip
     return WriteResult(revision, len(w), len(d))
 
 
+@audited(None)
 def read_tuples(
     svc: Services,
     caller: Caller,
@@ -78,6 +86,7 @@ def read_tuples(
     )
 
 
+@audited(None)
 def read_changes(
     svc: Services,
     caller: Caller,
@@ -95,9 +104,11 @@ def read_changes(
     )
 
 
+@audited("tuples.expired_removed")
 def gc_expired(svc: Services, caller: Caller, store_id: str) -> int:
     """Delete tuples whose ``expires_at`` has passed (they already stopped granting)."""
     authorize(svc, caller, Permission.WRITE_TUPLES, store_id)
     removed = svc.storage.gc_expired(store_id, now=svc.clock.now())
     svc.graphs.catch_up(store_id)
+    audit.change(svc, caller, "tuples.expired_removed", store_id, details={"removed": removed})
     return removed

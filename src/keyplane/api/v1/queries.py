@@ -5,7 +5,6 @@ not fit a query string), answered from the in-memory graph."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
@@ -31,7 +30,10 @@ from keyplane.api.schemas import (
 )
 from keyplane.api.v1.common import StoreId, error_responses
 from keyplane.service import access
-from keyplane.service.access import BatchItem
+from keyplane.service.access import BatchItem, ObjectStream
+
+#: the header of a streamed list-objects answer naming its ledger event
+DECISION_ID_HEADER = "X-Decision-Id"
 
 router = APIRouter(prefix="/stores/{store}", tags=["queries"])
 
@@ -56,7 +58,9 @@ def check(
         at_least_as_fresh=body.at_least_as_fresh,
     )
     observe_decisions(request, "check", allowed=int(d.allowed), denied=int(not d.allowed))
-    return CheckResponse(allowed=d.allowed, model_id=d.model_id, revision=d.revision)
+    return CheckResponse(
+        allowed=d.allowed, model_id=d.model_id, revision=d.revision, decision_id=d.decision_id
+    )
 
 
 @router.post(
@@ -93,6 +97,7 @@ def batch_check(
             error=None
             if r.error is None
             else BatchItemError(code=r.error.code, message=r.error.message),
+            decision_id=r.decision_id,
         )
         for r in results
     ]
@@ -122,12 +127,12 @@ def expand(
         model_id=body.model_id,
         at_least_as_fresh=body.at_least_as_fresh,
     )
-    return ExpandResponse.model_validate(tree)
+    return ExpandResponse(tree=tree["tree"], decision_id=tree.decision_id)
 
 
 def _objects(
     svc: ServicesDep, caller: CallerDep, store: str, body: ListObjectsRequest
-) -> Iterator[str]:
+) -> ObjectStream:
     return access.list_objects(
         svc,
         caller,
@@ -152,7 +157,8 @@ def list_objects(
     store: StoreId, body: ListObjectsRequest, svc: ServicesDep, caller: CallerDep
 ) -> ListObjectsResponse:
     """Every object of `type` on which `user` holds `relation` — complete, not paginated."""
-    return ListObjectsResponse(objects=list(_objects(svc, caller, store, body)))
+    found = _objects(svc, caller, store, body)
+    return ListObjectsResponse(objects=list(found), decision_id=found.decision_id)
 
 
 @router.post(
@@ -161,8 +167,15 @@ def list_objects(
     response_class=StreamingResponse,
     responses={
         200: {
-            "description": 'One JSON object per line (NDJSON): `{"object": "type:id"}`.',
+            "description": 'One JSON object per line (NDJSON): `{"object": "type:id"}`. '
+            f"The `{DECISION_ID_HEADER}` header names the ledger event recording the query.",
             "content": {"application/x-ndjson": {"schema": StreamedObject.model_json_schema()}},
+            "headers": {
+                DECISION_ID_HEADER: {
+                    "description": "The id of the ledger event recording this query.",
+                    "schema": {"type": "string"},
+                }
+            },
         },
         **QUERY_ERRORS,
     },
@@ -177,7 +190,9 @@ def streamed_list_objects(
     usual error envelope with its status."""
     found = _objects(svc, caller, store, body)  # resolved here: errors before the 200
     lines = (json.dumps({"object": o}) + "\n" for o in found)
-    return StreamingResponse(lines, media_type="application/x-ndjson")
+    return StreamingResponse(
+        lines, media_type="application/x-ndjson", headers={DECISION_ID_HEADER: found.decision_id}
+    )
 
 
 @router.post(
@@ -202,7 +217,7 @@ def list_users(
         model_id=body.model_id,
         at_least_as_fresh=body.at_least_as_fresh,
     )
-    return ListUsersResponse(users=users)
+    return ListUsersResponse(users=users, decision_id=users.decision_id)
 
 
 @router.post(
@@ -229,4 +244,4 @@ def explain(
         model_id=body.model_id,
         at_least_as_fresh=body.at_least_as_fresh,
     )
-    return ExplainResponse.model_validate(e.to_dict())
+    return ExplainResponse.model_validate({**e.to_dict(), "decision_id": e.decision_id})

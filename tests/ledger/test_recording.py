@@ -1,0 +1,367 @@
+"""Issue 4 §1: every service operation records exactly its event(s) — permits, denials,
+refusals and errors — and every decision's id reaches the caller on every surface.
+
+The table below names what each operation records. It is checked against the operations
+the service layer exports (the same discovery as tests/test_surface_parity.py): a new
+operation without a row here fails, and so does one whose ``@audited`` type disagrees.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import keyplane.service as service_pkg
+from keyplane.api import create_app
+from keyplane.config import Settings
+from keyplane.errors import KeyplaneError, PermissionDeniedError
+from keyplane.ledger.events import EVENT_TYPES, LedgerEvent
+from keyplane.service import (
+    access,
+    audit,
+    keys,
+    models,
+    observability,
+    stores,
+    tuples,
+)
+from keyplane.service.access import BatchItem
+from keyplane.service.auth import SYSTEM_STORE_ID, Caller
+from keyplane.service.context import Services, request_id_var
+from keyplane.storage.ids import ULID_RE
+
+S = "s"
+MODEL = """\
+model
+  schema 1.1
+type user
+type document
+  relations
+    define viewer: [user]
+    define editor: [user]
+"""
+INTERNAL = {"auth.authorize", "system.allowed"}
+
+
+def _operations() -> Iterator[tuple[str, Callable[..., Any]]]:
+    for info in pkgutil.iter_modules(service_pkg.__path__):
+        mod = importlib.import_module(f"keyplane.service.{info.name}")
+        for name, fn in vars(mod).items():
+            if (
+                inspect.isfunction(fn)
+                and fn.__module__ == mod.__name__
+                and not name.startswith("_")
+                and list(inspect.signature(fn).parameters)[:2] == ["svc", "caller"]
+                and f"{info.name}.{name}" not in INTERNAL
+            ):
+                yield f"{info.name}.{name}", fn
+
+
+OPERATIONS = dict(_operations())
+
+
+@dataclass
+class World:
+    svc: Services
+    caller: Caller
+    victim_key: str
+
+
+Call = Callable[[World], Any]
+
+# operation -> (a call that succeeds, the event types it records in order)
+TABLE: dict[str, tuple[Call, list[str]]] = {
+    "stores.create_store": (lambda w: stores.create_store(w.svc, w.caller, "n"), ["store.created"]),
+    "stores.get_store": (lambda w: stores.get_store(w.svc, w.caller, S), []),
+    "stores.list_stores": (lambda w: stores.list_stores(w.svc, w.caller), []),
+    "stores.delete_store": (
+        lambda w: stores.delete_store(w.svc, w.caller, S),
+        ["store.deleted"],
+    ),
+    "models.write_model": (
+        lambda w: models.write_model(w.svc, w.caller, S, MODEL),
+        ["model.written"],
+    ),
+    "models.read_model": (lambda w: models.read_model(w.svc, w.caller, S), []),
+    "models.list_models": (lambda w: models.list_models(w.svc, w.caller, S), []),
+    "tuples.write_tuples": (
+        lambda w: tuples.write_tuples(
+            w.svc, w.caller, S, writes=["document:b#viewer@user:bob"], idempotent=True
+        ),
+        ["tuples.written"],
+    ),
+    "tuples.read_tuples": (lambda w: tuples.read_tuples(w.svc, w.caller, S), []),
+    "tuples.read_changes": (lambda w: tuples.read_changes(w.svc, w.caller, S), []),
+    "tuples.gc_expired": (
+        lambda w: tuples.gc_expired(w.svc, w.caller, S),
+        ["tuples.expired_removed"],
+    ),
+    "access.check": (
+        lambda w: access.check(w.svc, w.caller, S, "user:anne", "viewer", "document:a"),
+        ["decision.check"],
+    ),
+    "access.batch_check": (
+        lambda w: access.batch_check(
+            w.svc,
+            w.caller,
+            S,
+            [
+                BatchItem("user:anne", "viewer", "document:a"),
+                BatchItem("user:anne", "nope", "document:a"),
+            ],
+        ),
+        ["decision.batch_check", "decision.batch_check"],
+    ),
+    "access.expand": (
+        lambda w: access.expand(w.svc, w.caller, S, "document:a", "viewer"),
+        ["decision.expand"],
+    ),
+    "access.list_objects": (
+        lambda w: list(access.list_objects(w.svc, w.caller, S, "user:anne", "viewer", "document")),
+        ["decision.list_objects"],
+    ),
+    "access.list_users": (
+        lambda w: access.list_users(w.svc, w.caller, S, "document:a", "viewer", ["user"]),
+        ["decision.list_users"],
+    ),
+    "access.explain": (
+        lambda w: access.explain(w.svc, w.caller, S, "user:anne", "viewer", "document:a"),
+        ["decision.explain"],
+    ),
+    "keys.create_key": (
+        lambda w: keys.create_key(w.svc, w.caller, owner="o", roles=["reader"]),
+        ["key.created"],
+    ),
+    "keys.list_keys": (lambda w: keys.list_keys(w.svc, w.caller), []),
+    "keys.get_key": (lambda w: keys.get_key(w.svc, w.caller, w.victim_key), []),
+    "keys.rotate_key": (
+        lambda w: keys.rotate_key(w.svc, w.caller, w.victim_key),
+        ["key.rotated"],
+    ),
+    "keys.revoke_key": (
+        lambda w: keys.revoke_key(w.svc, w.caller, w.victim_key),
+        ["key.revoked"],
+    ),
+    "observability.graph_stats": (lambda w: observability.graph_stats(w.svc, w.caller), []),
+}
+
+
+@pytest.fixture
+def svc(tmp_path: Path) -> Iterator[Services]:
+    s = Services.open(Settings(database_url=f"sqlite:///{tmp_path / 'kp.db'}", poll_interval=0))
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def world(svc: Services) -> World:
+    system = Caller.system_caller()
+    stores.create_store(svc, system, "s", store_id=S)
+    models.write_model(svc, system, S, MODEL)
+    tuples.write_tuples(svc, system, S, writes=["document:a#viewer@user:anne"])
+    victim, _ = keys.create_key(svc, system, owner="victim", roles=["reader"])
+    return World(svc, system, victim.id)
+
+
+def _heads(svc: Services) -> dict[str, int]:
+    svc.ledger.flush()
+    return {s: svc.storage.ledger_head(s)[0] for s in svc.storage.ledger_stores()}
+
+
+def _new_events(svc: Services, before: dict[str, int]) -> list[LedgerEvent]:
+    svc.ledger.flush()
+    out: list[LedgerEvent] = []
+    for store in svc.storage.ledger_stores():
+        out.extend(svc.storage.read_events(store, after_seq=before.get(store, 0), limit=1000))
+    return sorted(out, key=lambda e: e.id)
+
+
+def test_every_operation_has_a_row() -> None:
+    assert set(TABLE) == set(OPERATIONS), (
+        "a service operation was added or removed: say which events it records in TABLE"
+    )
+
+
+@pytest.mark.parametrize("op", sorted(OPERATIONS))
+def test_operation_is_audited_with_its_type(op: str) -> None:
+    declared = audit.event_type_of(OPERATIONS[op])  # AttributeError: not @audited
+    expected = TABLE[op][1]
+    assert declared == (expected[0] if expected else None)
+    assert declared is None or declared in EVENT_TYPES
+
+
+@pytest.mark.parametrize("op", sorted(TABLE))
+def test_operation_records_exactly_its_events(op: str, world: World) -> None:
+    call, expected = TABLE[op]
+    before = _heads(world.svc)
+    rid = "req-" + op
+    token = request_id_var.set(rid)
+    try:
+        result = call(world)
+    finally:
+        request_id_var.reset(token)
+    events = _new_events(world.svc, before)
+    assert [e.type for e in events] == expected
+    for e in events:
+        assert e.caller == "system" and e.request_id == rid
+        assert e.outcome in ("allow", "deny", "error", "ok")
+        if e.type.startswith("decision."):
+            assert e.decision_id == e.id and e.store == S and e.model_id and e.revision
+        if e.type.startswith("key."):
+            assert e.store == SYSTEM_STORE_ID and e.resource and e.resource.startswith("key:")
+    # the decision ids handed back are the events' ids
+    if op == "access.check":
+        assert result.decision_id == events[0].id and events[0].outcome == "allow"
+        assert (events[0].subject, events[0].action, events[0].resource) == (
+            "user:anne",
+            "viewer",
+            "document:a",
+        )
+    if op == "access.batch_check":
+        assert [r.decision_id for r in result] == [e.id for e in events]
+        assert [e.outcome for e in events] == ["allow", "error"]
+        assert events[1].reasons == (result[1].error.code,)
+    if op == "access.list_users":
+        assert result.decision_id == events[0].id
+        assert events[0].details["count"] == 1 and events[0].details["results"] == ["user:anne"]
+    if op == "access.explain":
+        assert result.decision_id == events[0].id and events[0].details["paths"]
+    if op == "access.expand":
+        assert result.decision_id == events[0].id
+    if op == "tuples.write_tuples":
+        assert events[0].revision == result.revision
+        assert events[0].details["written"] == [
+            {"object": "document:b", "relation": "viewer", "user": "user:bob"}
+        ]
+    if op in ("keys.create_key", "keys.rotate_key"):
+        secret = result[1]
+        assert secret not in repr([e.to_dict() for e in events])  # never the secret
+
+
+def test_list_objects_returns_its_decision_id(world: World) -> None:
+    found = access.list_objects(world.svc, world.caller, S, "user:anne", "viewer", "document")
+    assert list(found) == ["document:a"] and ULID_RE.match(found.decision_id)
+    ev = world.svc.storage.get_event_by_decision(found.decision_id)
+    assert ev is not None and ev.details["results"] == ["document:a"]
+    assert ev.details["count"] == 1 and ev.resource == "document"
+
+
+@pytest.mark.parametrize("op", sorted(TABLE))
+def test_refusal_is_recorded_once(op: str, world: World) -> None:
+    """A key without roles is refused everything; each refusal is one ``deny`` event of the
+    attempted operation's type (``access.denied`` for reads)."""
+    _, token = keys.create_key(world.svc, world.caller, owner="nobody", roles=[])
+    nobody = keys.authenticate(world.svc, token)
+    call, expected = TABLE[op]
+    before = _heads(world.svc)
+    with pytest.raises(PermissionDeniedError):
+        call(World(world.svc, nobody, world.victim_key))
+    events = _new_events(world.svc, before)
+    assert [e.type for e in events] == [expected[0] if expected else audit.DENIED_READ]
+    (e,) = events
+    assert e.outcome == "deny" and e.reasons == ("permission_denied",)
+    assert e.caller == nobody.principal and e.details["operation"] == op
+    assert e.decision_id is None and e.request_id  # a request id even on the embedded path
+
+
+def test_errors_are_recorded_with_their_code(world: World) -> None:
+    before = _heads(world.svc)
+    with pytest.raises(KeyplaneError) as info:
+        access.check(world.svc, world.caller, S, "user:anne", "nope", "document:a")
+    with pytest.raises(KeyplaneError) as info2:
+        tuples.write_tuples(world.svc, world.caller, S, writes=["document:a#viewer@user:anne"])
+    events = _new_events(world.svc, before)
+    assert [(e.type, e.outcome, e.reasons) for e in events] == [
+        ("decision.check", "error", (info.value.code,)),
+        ("tuples.written", "error", (info2.value.code,)),
+    ]
+    assert events[0].subject == "user:anne" and events[0].action == "nope"
+
+
+def test_request_id_is_fresh_per_embedded_call(world: World) -> None:
+    a = access.check(world.svc, world.caller, S, "user:anne", "viewer", "document:a")
+    b = access.check(world.svc, world.caller, S, "user:anne", "viewer", "document:a")
+    ea = world.svc.storage.get_event_by_decision(a.decision_id)
+    eb = world.svc.storage.get_event_by_decision(b.decision_id)
+    assert ea and eb and ea.request_id and eb.request_id and ea.request_id != eb.request_id
+    assert request_id_var.get() is None  # reset after the call
+
+
+def test_a_decision_is_not_returned_when_its_event_cannot_be_recorded(world: World) -> None:
+    """Fail closed: with the ledger unable to commit, the check raises."""
+    world.svc.ledger.close()
+    with pytest.raises(KeyplaneError):
+        access.check(world.svc, world.caller, S, "user:anne", "viewer", "document:a")
+
+
+def test_sync_event_is_durable_when_the_decision_returns(world: World) -> None:
+    d = access.check(world.svc, world.caller, S, "user:anne", "viewer", "document:a")
+    # no flush: in sync mode the event committed before check returned
+    ev = world.svc.storage.get_event_by_decision(d.decision_id)
+    assert ev is not None and ev.seq is not None and ev.hash
+
+
+# ---------------------------------------------------------------------------- surfaces
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_rest_responses_carry_decision_ids_and_request_ids(world: World) -> None:
+    _, admin = keys.create_key(world.svc, world.caller, owner="admin", roles=["admin"])
+    app = create_app(world.svc)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://kp",
+        headers={"Authorization": f"Bearer {admin}"},
+    ) as c:
+        q = {"user": "user:anne", "relation": "viewer", "object": "document:a"}
+        r = await c.post(f"/v1/stores/{S}/check", json=q, headers={"x-request-id": "rid-1"})
+        ev = world.svc.storage.get_event_by_decision(r.json()["decision_id"])
+        assert ev is not None and ev.request_id == "rid-1" and ev.caller.startswith("key:")
+        ids = [r.json()["decision_id"]]
+        for path, body in [
+            ("explain", q),
+            ("expand", {"object": "document:a", "relation": "viewer"}),
+            ("list-objects", {"user": "user:anne", "relation": "viewer", "type": "document"}),
+            ("list-users", {"object": "document:a", "relation": "viewer", "filters": ["user"]}),
+        ]:
+            r = await c.post(f"/v1/stores/{S}/{path}", json=body)
+            assert r.status_code == 200, r.text
+            ids.append(r.json()["decision_id"])
+        r = await c.post(f"/v1/stores/{S}/batch-check", json={"checks": [q, q]})
+        ids.extend(item["decision_id"] for item in r.json()["results"])
+        r = await c.post(
+            f"/v1/stores/{S}/streamed-list-objects",
+            json={"user": "user:anne", "relation": "viewer", "type": "document"},
+        )
+        ids.append(r.headers["x-decision-id"])
+        # a request refused by the service layer is recorded with the request's id
+        r = await c.post(f"/v1/stores/{S}/tuples/write", json={"writes": [
+            {"object": "document:a", "relation": "viewer", "user": "user:anne"}
+        ]}, headers={"x-request-id": "rid-conflict"})  # fmt: skip
+        assert r.status_code == 409
+    assert len(set(ids)) == len(ids) == 8
+    for did in ids:
+        ev = world.svc.storage.get_event_by_decision(did)
+        assert ev is not None and ev.decision_id == did and ev.request_id
+    errors = world.svc.storage.read_events(S, limit=1000)
+    assert any(e.request_id == "rid-conflict" and e.outcome == "error" for e in errors)
+
+
+def test_event_types_are_known() -> None:
+    used = {t for _, types in TABLE.values() for t in types} | {audit.DENIED_READ}
+    assert used <= set(EVENT_TYPES)
