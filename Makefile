@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-all lint typecheck demo bench bench-small openapi clean
+.PHONY: venv test test-all lint typecheck demo bench bench-small bench-ledger openapi clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench: $(STAMP)
 
 bench-small: $(STAMP)
 	$(BIN)/python bench/run.py --small
+
+# the provenance ledger: durable events/s, checks with the ledger off/sync/async, lost events
+bench-ledger: $(STAMP)
+	$(BIN)/python bench/ledger.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
