@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from keyplane.errors import (
 )
 from keyplane.graph.tuples import Tuple
 from keyplane.storage import Storage, open_storage
-from keyplane.storage.ids import ULID_RE, UlidGenerator
+from keyplane.storage.ids import ULID_RE, UlidGenerator, encode
 from keyplane.storage.sqlite import SQLiteStorage
 
 
@@ -139,6 +140,15 @@ def test_ulids_are_monotonic_under_a_frozen_clock() -> None:
     assert all(len(i) == 26 and ULID_RE.match(i) for i in ids)
     later = UlidGenerator(FixedClock(1_800_000_001.0)).new()
     assert later > ids[-1]
+
+
+def test_ulid_text_is_crockford_base32_five_bits_at_a_time() -> None:
+    """The table-driven encoder against the definition (26 characters, 5 bits each)."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    rng = random.Random(4)
+    for n in [0, 1, 2**127, 2**128 - 1, *(rng.getrandbits(128) for _ in range(2000))]:
+        want = "".join(alphabet[(n >> shift) & 31] for shift in range(125, -1, -5))
+        assert encode(n) == want
 
 
 def test_open_storage_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

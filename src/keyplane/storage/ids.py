@@ -14,9 +14,10 @@ import threading
 
 from keyplane.clock import Clock, SystemClock
 
-__all__ = ["ULID_RE", "UlidGenerator"]
+__all__ = ["ULID_RE", "UlidGenerator", "encode"]
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_PAIRS = tuple(a + b for a in _ALPHABET for b in _ALPHABET)  # 10 bits -> 2 characters
 _RANDOM_BITS = 80
 ULID_RE = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 
@@ -43,5 +44,19 @@ class UlidGenerator:
                 # one bit of headroom keeps increments within the millisecond from overflowing
                 rand = secrets.randbits(_RANDOM_BITS - 1)
             self._last_ms, self._last_rand = ms, rand
-        n = (ms << _RANDOM_BITS) | rand
-        return "".join(_ALPHABET[(n >> shift) & 31] for shift in range(125, -1, -5))
+        return encode((ms << _RANDOM_BITS) | rand)
+
+
+def encode(n: int) -> str:
+    """A 128-bit integer as 26 Crockford base32 characters (a ULID's text form).
+
+    Ten bits (two characters) per table lookup: every ledger event gets an id, so this is
+    on the decision path (about 4x faster than a character at a time).
+    """
+    t = _PAIRS
+    return (
+        t[(n >> 120) & 1023] + t[(n >> 110) & 1023] + t[(n >> 100) & 1023]
+        + t[(n >> 90) & 1023] + t[(n >> 80) & 1023] + t[(n >> 70) & 1023]
+        + t[(n >> 60) & 1023] + t[(n >> 50) & 1023] + t[(n >> 40) & 1023]
+        + t[(n >> 30) & 1023] + t[(n >> 20) & 1023] + t[(n >> 10) & 1023] + t[n & 1023]
+    )  # fmt: skip
