@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from keyplane.cli.main import app
+from keyplane.storage.ids import ULID_RE
 
 MODEL = """\
 model
@@ -98,3 +99,20 @@ def test_stores(run) -> None:  # type: ignore[no-untyped-def]
     run("store", "create", "team-a", "--id", "team-a", code=1)
     run("store", "delete", "team-a")
     assert "team-a" not in run("store", "list", "--json")
+
+
+def test_json_output_names_each_decision(run) -> None:  # type: ignore[no-untyped-def]
+    """`--output json` shows the decision id of every decision (its ledger event)."""
+    run("model", "write", "model.fga")
+    run("tuple", "write", "group:eng#member@user:anne", "document:roadmap#viewer@group:eng#member")
+    ids = [
+        json.loads(run(*args))["decision_id"]
+        for args in [
+            ("check", "user:anne", "viewer", "document:roadmap", "--output", "json"),
+            ("list-objects", "user:anne", "viewer", "document", "--output", "json"),
+            ("list-users", "document:roadmap", "viewer", "--filter", "user", "--output", "json"),
+            ("explain", "user:anne", "viewer", "document:roadmap", "--output", "json"),
+            ("expand", "document:roadmap", "viewer"),
+        ]
+    ]
+    assert all(ULID_RE.match(i) for i in ids) and len(set(ids)) == 5
