@@ -35,6 +35,8 @@ _DATA_TABLES = (
     "ledger_heads",
     "ledger_checkpoints",
     "ledger_keys",
+    "ledger_webhooks",
+    "ledger_retention",
 )
 
 

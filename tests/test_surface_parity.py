@@ -52,6 +52,16 @@ CLI = {
     "keys.rotate_key": "key rotate",
     "keys.revoke_key": "key revoke",
     "observability.graph_stats": None,
+    "ledger.query_events": "ledger events",
+    "ledger.get_decision": "ledger show",
+    "ledger.export_events": "ledger export",
+    "ledger.verify_ledger": "ledger verify",
+    "ledger.ledger_public_keys": "ledger keys",
+    "ledger_admin.set_ledger_retention": "ledger retention",
+    "ledger_admin.prune_ledger": "ledger prune",
+    "ledger_admin.create_webhook": "ledger webhook create",
+    "ledger_admin.list_webhooks": "ledger webhook list",
+    "ledger_admin.delete_webhook": "ledger webhook delete",
 }
 CLI_WHY = {
     "access.batch_check": "a shell loops over `keyplane check`; batches are for programs (SDK, REST)",

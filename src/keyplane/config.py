@@ -36,6 +36,8 @@ variable                            default                meaning
 ``KEYPLANE_MASTER_KEY_FILE``        (beside the database)  the master key file, created 0600 if missing
 ``KEYPLANE_LEDGER_HMAC_FIELDS``     (none)                 event fields stored as HMAC-SHA256, e.g.
                                                            ``subject,details.context``
+``KEYPLANE_LEDGER_WEBHOOK_INTERVAL``  ``1``                seconds between delivery rounds of the ledger
+                                                           webhooks (0 disables the deliverer thread)
 ==================================  =====================  ==========================================
 """
 
@@ -70,6 +72,7 @@ class Settings:
     master_key: str | None = field(default=None, repr=False)
     master_key_file: str | None = None
     ledger_hmac_fields: str = ""
+    ledger_webhook_interval: float = 1.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -113,4 +116,5 @@ SETTINGS_ENV: dict[str, str] = {
     "master_key": "KEYPLANE_MASTER_KEY",
     "master_key_file": "KEYPLANE_MASTER_KEY_FILE",
     "ledger_hmac_fields": "KEYPLANE_LEDGER_HMAC_FIELDS",
+    "ledger_webhook_interval": "KEYPLANE_LEDGER_WEBHOOK_INTERVAL",
 }

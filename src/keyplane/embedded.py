@@ -12,7 +12,7 @@ calls exactly one service function; the REST API, CLI and MCP server call the sa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from keyplane.clock import Clock
@@ -20,7 +20,8 @@ from keyplane.config import Settings
 from keyplane.errors import StoreNotFoundError
 from keyplane.graph.explain import Explanation
 from keyplane.graph.tuples import Tuple
-from keyplane.service import access, keys, models, stores, tuples
+from keyplane.ledger.chain import VerifyReport
+from keyplane.service import access, keys, ledger, ledger_admin, models, stores, tuples
 from keyplane.service.access import (
     BatchItem,
     BatchItemResult,
@@ -33,8 +34,11 @@ from keyplane.service.auth import Caller
 from keyplane.service.context import Services
 from keyplane.service.inputs import TupleLike
 from keyplane.service.keys import ApiKey
+from keyplane.service.ledger import EventPage, LedgerKey, Provenance
+from keyplane.service.ledger_admin import PruneResult, Webhook
 from keyplane.service.tuples import WriteResult
 from keyplane.storage.base import ChangesPage, ModelRecord, Page, StoreInfo
+from keyplane.storage.ledger_admin import Retention
 
 __all__ = ["Keyplane"]
 
@@ -370,3 +374,111 @@ class Keyplane:
 
     def revoke_key(self, key_id: str) -> None:
         keys.revoke_key(self.services, self.caller, key_id)
+
+    # ledger --------------------------------------------------------------------------------
+
+    def query_events(
+        self,
+        *,
+        store: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        types: Sequence[str] | None = None,
+        subject: str | None = None,
+        actor: str | None = None,
+        resource: str | None = None,
+        action: str | None = None,
+        outcome: str | None = None,
+        purpose: str | None = None,
+        request_id: str | None = None,
+        decision_id: str | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> EventPage:
+        return ledger.query_events(
+            self.services,
+            self.caller,
+            self._store(store),
+            since=since,
+            until=until,
+            types=types,
+            subject=subject,
+            actor=actor,
+            resource=resource,
+            action=action,
+            outcome=outcome,
+            purpose=purpose,
+            request_id=request_id,
+            decision_id=decision_id,
+            cursor=cursor,
+            limit=limit,
+        )
+
+    def get_decision(self, decision_id: str) -> Provenance:
+        return ledger.get_decision(self.services, self.caller, decision_id)
+
+    def export_events(
+        self,
+        *,
+        store: str | None = None,
+        format: str = "jsonl",
+        after_seq: int = 0,
+        since: float | None = None,
+    ) -> Iterator[str]:
+        """The export's lines (each ending in a newline): ``jsonl`` (verifiable) or ``ocsf``."""
+        return ledger.export_events(
+            self.services,
+            self.caller,
+            self._store(store),
+            format=format,
+            after_seq=after_seq,
+            since=since,
+        )
+
+    def verify_ledger(self, *, store: str | None = None) -> VerifyReport:
+        return ledger.verify_ledger(self.services, self.caller, self._store(store))
+
+    def ledger_public_keys(self, *, store: str | None = None) -> list[LedgerKey]:
+        return ledger.ledger_public_keys(self.services, self.caller, self._store(store))
+
+    def set_ledger_retention(
+        self,
+        *,
+        store: str | None = None,
+        max_age_days: float | None = None,
+        max_events: int | None = None,
+    ) -> Retention:
+        return ledger_admin.set_ledger_retention(
+            self.services,
+            self.caller,
+            self._store(store),
+            max_age_days=max_age_days,
+            max_events=max_events,
+        )
+
+    def prune_ledger(self, *, store: str | None = None) -> PruneResult:
+        return ledger_admin.prune_ledger(self.services, self.caller, self._store(store))
+
+    def create_webhook(
+        self,
+        url: str,
+        *,
+        store: str | None = None,
+        secret: str | None = None,
+        from_start: bool = False,
+    ) -> tuple[Webhook, str]:
+        """Stream the store's ledger to ``url``; returns the subscription and its secret."""
+        return ledger_admin.create_webhook(
+            self.services,
+            self.caller,
+            self._store(store),
+            url,
+            secret=secret,
+            from_start=from_start,
+        )
+
+    def list_webhooks(self, *, store: str | None = None) -> list[Webhook]:
+        return ledger_admin.list_webhooks(self.services, self.caller, self._store(store))
+
+    def delete_webhook(self, webhook_id: str, *, store: str | None = None) -> None:
+        ledger_admin.delete_webhook(self.services, self.caller, self._store(store), webhook_id)

@@ -30,7 +30,16 @@ from auth_helpers import MODEL, SYSTEM
 
 import keyplane.service
 from keyplane.errors import PermissionDeniedError
-from keyplane.service import access, keys, models, observability, stores, tuples
+from keyplane.service import (
+    access,
+    keys,
+    ledger,
+    ledger_admin,
+    models,
+    observability,
+    stores,
+    tuples,
+)
 from keyplane.service.access import BatchItem
 from keyplane.service.auth import PERMISSIONS, Caller, Permission
 from keyplane.service.context import Services
@@ -61,6 +70,8 @@ ALLOWED: dict[str, set[str]] = {
     Permission.WRITE_TUPLES: {"admin", "writer", "writer:S"},
     Permission.WRITE_MODEL: {"admin", "writer", "writer:S"},
     Permission.DELETE_STORE: {"admin"},
+    Permission.READ_LEDGER: {"admin", "auditor", "writer", "writer:S"},
+    Permission.MANAGE_LEDGER: {"admin"},
 }
 
 
@@ -70,6 +81,8 @@ class World:
     caller: Caller
     victim_key: str  # a key the caller may try to rotate or revoke
     n: itertools.count  # type: ignore[type-arg]
+    decision_id: str = ""  # a decision in S's ledger
+    webhook_id: str = ""  # a webhook on S the caller may try to delete
 
 
 Op = Callable[[World], Any]
@@ -151,6 +164,46 @@ OPERATIONS: dict[str, tuple[str, Op]] = {
         Permission.MANAGE_KEYS,
         lambda w: keys.revoke_key(w.svc, w.caller, w.victim_key),
     ),
+    "ledger.query_events": (
+        Permission.READ_LEDGER,
+        lambda w: ledger.query_events(w.svc, w.caller, S),
+    ),
+    "ledger.get_decision": (
+        Permission.READ_LEDGER,
+        lambda w: ledger.get_decision(w.svc, w.caller, w.decision_id),
+    ),
+    "ledger.export_events": (
+        Permission.READ_LEDGER,
+        lambda w: list(ledger.export_events(w.svc, w.caller, S)),
+    ),
+    "ledger.verify_ledger": (
+        Permission.READ_LEDGER,
+        lambda w: ledger.verify_ledger(w.svc, w.caller, S),
+    ),
+    "ledger.ledger_public_keys": (
+        Permission.READ_LEDGER,
+        lambda w: ledger.ledger_public_keys(w.svc, w.caller, S),
+    ),
+    "ledger_admin.list_webhooks": (
+        Permission.MANAGE_LEDGER,
+        lambda w: ledger_admin.list_webhooks(w.svc, w.caller, S),
+    ),
+    "ledger_admin.create_webhook": (
+        Permission.MANAGE_LEDGER,
+        lambda w: ledger_admin.create_webhook(w.svc, w.caller, S, "https://siem.example/in"),
+    ),
+    "ledger_admin.set_ledger_retention": (
+        Permission.MANAGE_LEDGER,
+        lambda w: ledger_admin.set_ledger_retention(w.svc, w.caller, S, max_events=1000),
+    ),
+    "ledger_admin.prune_ledger": (
+        Permission.MANAGE_LEDGER,
+        lambda w: ledger_admin.prune_ledger(w.svc, w.caller, S),
+    ),
+    "ledger_admin.delete_webhook": (
+        Permission.MANAGE_LEDGER,
+        lambda w: ledger_admin.delete_webhook(w.svc, w.caller, S, w.webhook_id),
+    ),
     "stores.delete_store": (
         Permission.DELETE_STORE,
         lambda w: stores.delete_store(w.svc, w.caller, S),
@@ -204,7 +257,11 @@ def _world(svc: Services, roles: tuple[str, ...]) -> World:
         tuples.write_tuples(svc, SYSTEM, sid, writes=["document:plan#viewer@user:anne"])
     _, secret = create_key(svc, SYSTEM, owner="subject", roles=roles)
     victim, _ = create_key(svc, SYSTEM, owner="victim", roles=[f"reader:{S}"])
-    return World(svc, authenticate(svc, secret), victim.id, itertools.count())
+    decision = access.check(svc, SYSTEM, S, "user:anne", "viewer", "document:plan")
+    hook, _ = ledger_admin.create_webhook(svc, SYSTEM, S, "https://siem.example/hook")
+    return World(
+        svc, authenticate(svc, secret), victim.id, itertools.count(), decision.decision_id, hook.id
+    )
 
 
 @pytest.mark.parametrize("role", list(ROLES))
@@ -236,6 +293,7 @@ def test_read_only_callers_are_refused_every_write(svc: Services) -> None:
             Permission.WRITE_TUPLES,
             Permission.WRITE_MODEL,
             Permission.DELETE_STORE,
+            Permission.MANAGE_LEDGER,
         }
         if writes:
             with pytest.raises(PermissionDeniedError):

@@ -23,11 +23,13 @@ import keyplane.service as service_pkg
 from keyplane.api import create_app
 from keyplane.config import Settings
 from keyplane.errors import KeyplaneError, PermissionDeniedError
-from keyplane.ledger.events import EVENT_TYPES, LedgerEvent
+from keyplane.ledger.events import EVENT_TYPES, EventFilter, LedgerEvent
 from keyplane.service import (
     access,
     audit,
     keys,
+    ledger,
+    ledger_admin,
     models,
     observability,
     stores,
@@ -151,7 +153,43 @@ TABLE: dict[str, tuple[Call, list[str]]] = {
         ["key.revoked"],
     ),
     "observability.graph_stats": (lambda w: observability.graph_stats(w.svc, w.caller), []),
+    "ledger.query_events": (lambda w: ledger.query_events(w.svc, w.caller, S), []),
+    "ledger.get_decision": (
+        lambda w: ledger.get_decision(w.svc, w.caller, _a_decision(w.svc)),
+        [],
+    ),
+    "ledger.export_events": (lambda w: list(ledger.export_events(w.svc, w.caller, S)), []),
+    "ledger.verify_ledger": (lambda w: ledger.verify_ledger(w.svc, w.caller, S), []),
+    "ledger.ledger_public_keys": (lambda w: ledger.ledger_public_keys(w.svc, w.caller, S), []),
+    "ledger_admin.set_ledger_retention": (
+        lambda w: ledger_admin.set_ledger_retention(w.svc, w.caller, S, max_events=10**6),
+        ["ledger.retention_set"],
+    ),
+    "ledger_admin.prune_ledger": (
+        lambda w: ledger_admin.prune_ledger(w.svc, w.caller, S),
+        ["ledger.pruned"],
+    ),
+    "ledger_admin.create_webhook": (
+        lambda w: ledger_admin.create_webhook(w.svc, w.caller, S, "https://siem.example/in"),
+        ["ledger.webhook_created"],
+    ),
+    "ledger_admin.list_webhooks": (lambda w: ledger_admin.list_webhooks(w.svc, w.caller, S), []),
+    "ledger_admin.delete_webhook": (
+        lambda w: ledger_admin.delete_webhook(w.svc, w.caller, S, _a_webhook(w.svc)),
+        ["ledger.webhook_deleted"],
+    ),
 }
+
+
+def _a_decision(svc: Services) -> str:
+    """The decision the world made (see :func:`world`)."""
+    found = svc.storage.read_events(S, limit=1, filters=EventFilter(types=("decision.check",)))
+    return found[0].id
+
+
+def _a_webhook(svc: Services) -> str:
+    """The webhook the world subscribed (see :func:`world`)."""
+    return svc.storage.list_webhooks(S)[0].id
 
 
 @pytest.fixture
@@ -170,6 +208,8 @@ def world(svc: Services) -> World:
     models.write_model(svc, system, S, MODEL)
     tuples.write_tuples(svc, system, S, writes=["document:a#viewer@user:anne"])
     victim, _ = keys.create_key(svc, system, owner="victim", roles=["reader"])
+    access.check(svc, system, S, "user:anne", "viewer", "document:a")  # for get_decision
+    ledger_admin.create_webhook(svc, system, S, "https://siem.example/hook")  # delete_webhook
     return World(svc, system, victim.id)
 
 

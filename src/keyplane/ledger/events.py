@@ -49,6 +49,10 @@ EVENT_TYPES: dict[str, str] = {
     "key.created": "an API key was created (never its secret)",
     "key.rotated": "an API key's secret was rotated (never the secret)",
     "key.revoked": "an API key was revoked",
+    "ledger.retention_set": "the store's ledger retention was set (max age in days, max events)",
+    "ledger.pruned": "events older than the retention were deleted behind a signed anchor",
+    "ledger.webhook_created": "a webhook subscription to the store's ledger was created",
+    "ledger.webhook_deleted": "a webhook subscription to the store's ledger was deleted",
     "access.denied": "a read operation (which records nothing when allowed) was refused",
 }
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import mcp.types as types
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from keyplane.api import ledger_schemas as ls
 from keyplane.api import schemas as s
-from keyplane.service import access, models, tuples
+from keyplane.service import access, ledger, models, tuples
 from keyplane.service.access import BatchItem
 from keyplane.service.auth import Caller
 from keyplane.service.context import Services
@@ -357,6 +358,91 @@ def _delete_tuples(
     )
 
 
+class QueryLedgerArgs(_Args):
+    """Ledger events matching every given filter, oldest first."""
+
+    since: float | None = Field(
+        default=None, description="Only events at or after this time (seconds since the epoch)."
+    )
+    until: float | None = Field(
+        default=None, description="Only events before this time (seconds since the epoch)."
+    )
+    types: list[str] | None = Field(
+        default=None,
+        description="Event types, e.g. `decision.check`; `decision.*` names every decision.",
+    )
+    subject: str | None = Field(
+        default=None, max_length=1024, description="The subject asked about."
+    )
+    actor: str | None = Field(
+        default=None, max_length=1024, description="An actor anywhere in the actor chain."
+    )
+    resource: str | None = Field(default=None, max_length=1024, description="The object.")
+    action: str | None = Field(
+        default=None, max_length=1024, description="The relation or operation."
+    )
+    outcome: Literal["allow", "deny", "error", "ok"] | None = Field(
+        default=None, description="Only this outcome."
+    )
+    purpose: str | None = Field(default=None, max_length=1024)
+    request_id: str | None = Field(default=None, max_length=1024)
+    decision_id: str | None = Field(default=None, max_length=64)
+    cursor: str | None = Field(
+        default=None, max_length=32, description="The previous page's `next_cursor`."
+    )
+    limit: int = Field(default=50, ge=1, description="Events per page (capped).")
+
+
+class GetDecisionArgs(_Args):
+    """One decision, by the `decision_id` a check (or other query) returned."""
+
+    decision_id: str = Field(min_length=1, max_length=64, description="The decision id.")
+
+
+def _query_ledger(
+    svc: Services, caller: Caller, store: str, a: QueryLedgerArgs
+) -> tuple[BaseModel, str]:
+    page = ledger.query_events(
+        svc,
+        caller,
+        store,
+        since=a.since,
+        until=a.until,
+        types=a.types,
+        subject=a.subject,
+        actor=a.actor,
+        resource=a.resource,
+        action=a.action,
+        outcome=a.outcome,
+        purpose=a.purpose,
+        request_id=a.request_id,
+        decision_id=a.decision_id,
+        cursor=a.cursor,
+        limit=a.limit,
+    )
+    out = ls.EventPageOut(
+        events=[ls.LedgerEventOut.from_event(e) for e in page.events], next_cursor=page.next_cursor
+    )
+    lines = [
+        f"#{e.seq} {e.type} {e.outcome}: {e.subject or ''} {e.action or ''} {e.resource or ''}"
+        f" (by {e.caller}, id {e.id})".replace("  ", " ")
+        for e in page.events[:20]
+    ]
+    text = f"{len(page.events)} events" + (":\n" + "\n".join(lines) if lines else "")
+    if len(page.events) > 20:
+        text += f"\n… ({len(page.events) - 20} more in the structured result)"
+    if page.next_cursor:
+        text += f"\n(more: pass cursor {page.next_cursor!r})"
+    return out, text
+
+
+def _get_decision(
+    svc: Services, caller: Caller, store: str, a: GetDecisionArgs
+) -> tuple[BaseModel, str]:
+    p = ledger.get_decision(svc, caller, a.decision_id)
+    return ls.DecisionProvenance.model_validate(p.to_dict()), ledger.render_provenance(p)
+
+
 # ------------------------------------------------------------------ descriptions
 
 _FRESH = (
@@ -484,6 +570,37 @@ _SPECS: list[tuple[str, str, str, type[BaseModel], type[BaseModel], Runner, bool
         False,
     ),
     (
+        "query_ledger",
+        "Query the audit ledger",
+        "Search the store's tamper-evident provenance ledger: every decision (check, batch "
+        "item, list query, explain) and every change (tuples, models, stores, keys), with who "
+        "called, the subject, the outcome and the decision id. Filter by time range "
+        "(`since`/`until`, seconds since the epoch), `types`, `subject`, `actor`, `resource`, "
+        "`action`, `outcome`, `purpose`, `request_id` or `decision_id`; page with "
+        "`next_cursor`. Use `get_decision` for one decision's full provenance. Needs an "
+        "auditor or admin key (or a writer key of the store). Example: "
+        '{"subject": "user:anne", "types": ["decision.*"], "outcome": "deny"}.',
+        QueryLedgerArgs,
+        ls.EventPageOut,
+        _query_ledger,
+        False,
+    ),
+    (
+        "get_decision",
+        "Explain a past decision",
+        "Reconstruct one past decision from the ledger by its `decision_id`: who asked, about "
+        "which subject, through which actors and for which purpose, the model and policy "
+        "versions and graph revision it used, and the path that granted it (explain replayed "
+        "over the graph as it was at that revision) or why it was denied. `notes` says "
+        "honestly what could not be reconstructed. The `store` argument is not needed: the "
+        "decision id names its store. Example: "
+        '{"decision_id": "01JD7Q2W8V0M6X4J3N5P9R1T2Y"}.',
+        GetDecisionArgs,
+        ls.DecisionProvenance,
+        _get_decision,
+        False,
+    ),
+    (
         "write_tuples",
         "Write tuples",
         "Grant access by writing relationship tuples (and optionally delete others) in one "
@@ -528,6 +645,8 @@ SERVICE_OF_TOOL: dict[str, Callable[..., Any]] = {
     "read_model": models.read_model,
     "write_tuples": tuples.write_tuples,
     "delete_tuples": tuples.write_tuples,
+    "query_ledger": ledger.query_events,
+    "get_decision": ledger.get_decision,
 }
 
 #: Service operations deliberately not offered to agents, and why.
@@ -541,6 +660,10 @@ NOT_EXPOSED: dict[str, str] = {
     "tuples.gc_expired": "maintenance: expired tuples already stop granting",
     "keys.*": "credentials are never handed to or minted by agents",
     "observability.graph_stats": "operator telemetry, scraped from /metrics",
+    "ledger.export_events": "bulk export is for SIEMs and auditors' tools (REST, CLI), not an agent's context",
+    "ledger.verify_ledger": "verification is run by auditors offline (keyplane ledger verify), not trusted to an agent",
+    "ledger.ledger_public_keys": "keys are fetched by verifiers (REST, CLI), not agents",
+    "ledger_admin.*": "deleting or streaming out the audit trail is an administrator's act, never an agent's",
 }
 
 READ_TOOLS: tuple[str, ...] = tuple(n for n, *_rest, w in _SPECS if not w)

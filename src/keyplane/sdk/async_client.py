@@ -18,7 +18,8 @@ import httpx
 from keyplane.errors import TransportError
 from keyplane.graph.explain import Explanation
 from keyplane.graph.tuples import Tuple
-from keyplane.sdk import wire
+from keyplane.ledger.chain import VerifyReport
+from keyplane.sdk import ledger_wire, wire
 from keyplane.sdk.client import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
@@ -32,8 +33,11 @@ from keyplane.sdk.wire import Call
 from keyplane.service.access import BatchItem, BatchItemResult, Decision, ExpandTree, UserList
 from keyplane.service.inputs import TupleLike
 from keyplane.service.keys import ApiKey
+from keyplane.service.ledger import EventPage, LedgerKey, Provenance
+from keyplane.service.ledger_admin import PruneResult, Webhook
 from keyplane.service.tuples import WriteResult
 from keyplane.storage.base import ChangesPage, ModelRecord, Page, StoreInfo
+from keyplane.storage.ledger_admin import Retention
 
 __all__ = ["AsyncClient"]
 
@@ -384,3 +388,109 @@ class AsyncClient:
 
     async def revoke_key(self, key_id: str) -> None:
         await self._send(wire.revoke_key(key_id))
+
+    # ---------------------------------------------------------------------- ledger
+
+    async def query_events(
+        self,
+        *,
+        store: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        types: Sequence[str] | None = None,
+        subject: str | None = None,
+        actor: str | None = None,
+        resource: str | None = None,
+        action: str | None = None,
+        outcome: str | None = None,
+        purpose: str | None = None,
+        request_id: str | None = None,
+        decision_id: str | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> EventPage:
+        return await self._send(
+            ledger_wire.query_events(
+                self._store(store),
+                since=since,
+                until=until,
+                types=types,
+                subject=subject,
+                actor=actor,
+                resource=resource,
+                action=action,
+                outcome=outcome,
+                purpose=purpose,
+                request_id=request_id,
+                decision_id=decision_id,
+                cursor=cursor,
+                limit=limit,
+            )
+        )
+
+    async def get_decision(self, decision_id: str) -> Provenance:
+        return await self._send(ledger_wire.get_decision(decision_id))
+
+    async def export_events(
+        self,
+        *,
+        store: str | None = None,
+        format: str = "jsonl",
+        after_seq: int = 0,
+        since: float | None = None,
+    ) -> AsyncIterator[str]:
+        """Streams the export's lines: ``async for line in await c.export_events(…)``.
+
+        Errors before the first line raise when awaited."""
+        call = ledger_wire.export_events(self._store(store), format, after_seq, since)
+        return self._lines(await self._response(call, stream=True))
+
+    async def _lines(self, resp: httpx.Response) -> AsyncIterator[str]:
+        try:
+            async for line in resp.aiter_lines():
+                text = ledger_wire.export_line(line)
+                if text is not None:
+                    yield text
+        except httpx.HTTPError as exc:
+            raise transport_error(self.url, exc, self.timeout) from exc
+        finally:
+            await resp.aclose()
+
+    async def verify_ledger(self, *, store: str | None = None) -> VerifyReport:
+        return await self._send(ledger_wire.verify_ledger(self._store(store)))
+
+    async def ledger_public_keys(self, *, store: str | None = None) -> list[LedgerKey]:
+        return await self._send(ledger_wire.ledger_public_keys(self._store(store)))
+
+    async def set_ledger_retention(
+        self,
+        *,
+        store: str | None = None,
+        max_age_days: float | None = None,
+        max_events: int | None = None,
+    ) -> Retention:
+        return await self._send(
+            ledger_wire.set_ledger_retention(self._store(store), max_age_days, max_events)
+        )
+
+    async def prune_ledger(self, *, store: str | None = None) -> PruneResult:
+        return await self._send(ledger_wire.prune_ledger(self._store(store)))
+
+    async def create_webhook(
+        self,
+        url: str,
+        *,
+        store: str | None = None,
+        secret: str | None = None,
+        from_start: bool = False,
+    ) -> tuple[Webhook, str]:
+        """Stream the store's ledger to ``url``; returns the subscription and its secret."""
+        return await self._send(
+            ledger_wire.create_webhook(self._store(store), url, secret, from_start)
+        )
+
+    async def list_webhooks(self, *, store: str | None = None) -> list[Webhook]:
+        return await self._send(ledger_wire.list_webhooks(self._store(store)))
+
+    async def delete_webhook(self, webhook_id: str, *, store: str | None = None) -> None:
+        await self._send(ledger_wire.delete_webhook(self._store(store), webhook_id))

@@ -10,11 +10,12 @@ module.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from keyplane.graph.explain import Explanation
 from keyplane.graph.tuples import Tuple
+from keyplane.ledger.chain import VerifyReport
 from keyplane.sdk.wire import AsyncObjectStream
 from keyplane.service.access import (
     BatchItem,
@@ -26,8 +27,11 @@ from keyplane.service.access import (
 )
 from keyplane.service.inputs import TupleLike
 from keyplane.service.keys import ApiKey
+from keyplane.service.ledger import EventPage, LedgerKey, Provenance
+from keyplane.service.ledger_admin import PruneResult, Webhook
 from keyplane.service.tuples import WriteResult
 from keyplane.storage.base import ChangesPage, ModelRecord, Page, StoreInfo
+from keyplane.storage.ledger_admin import Retention
 
 __all__ = ["AsyncKeyplaneAPI", "KeyplaneAPI"]
 
@@ -196,6 +200,64 @@ class KeyplaneAPI(Protocol):
 
     def revoke_key(self, key_id: str) -> None: ...
 
+    # ledger
+    def query_events(
+        self,
+        *,
+        store: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        types: Sequence[str] | None = None,
+        subject: str | None = None,
+        actor: str | None = None,
+        resource: str | None = None,
+        action: str | None = None,
+        outcome: str | None = None,
+        purpose: str | None = None,
+        request_id: str | None = None,
+        decision_id: str | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> EventPage: ...
+
+    def get_decision(self, decision_id: str) -> Provenance: ...
+
+    def export_events(
+        self,
+        *,
+        store: str | None = None,
+        format: str = "jsonl",
+        after_seq: int = 0,
+        since: float | None = None,
+    ) -> Iterator[str]: ...
+
+    def verify_ledger(self, *, store: str | None = None) -> VerifyReport: ...
+
+    def ledger_public_keys(self, *, store: str | None = None) -> list[LedgerKey]: ...
+
+    def set_ledger_retention(
+        self,
+        *,
+        store: str | None = None,
+        max_age_days: float | None = None,
+        max_events: int | None = None,
+    ) -> Retention: ...
+
+    def prune_ledger(self, *, store: str | None = None) -> PruneResult: ...
+
+    def create_webhook(
+        self,
+        url: str,
+        *,
+        store: str | None = None,
+        secret: str | None = None,
+        from_start: bool = False,
+    ) -> tuple[Webhook, str]: ...
+
+    def list_webhooks(self, *, store: str | None = None) -> list[Webhook]: ...
+
+    def delete_webhook(self, webhook_id: str, *, store: str | None = None) -> None: ...
+
 
 class AsyncKeyplaneAPI(Protocol):
     """:class:`KeyplaneAPI` with every method a coroutine (``list_objects`` resolves to an
@@ -359,6 +421,64 @@ class AsyncKeyplaneAPI(Protocol):
     ) -> tuple[ApiKey, str]: ...
 
     async def revoke_key(self, key_id: str) -> None: ...
+
+    # ledger
+    async def query_events(
+        self,
+        *,
+        store: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        types: Sequence[str] | None = None,
+        subject: str | None = None,
+        actor: str | None = None,
+        resource: str | None = None,
+        action: str | None = None,
+        outcome: str | None = None,
+        purpose: str | None = None,
+        request_id: str | None = None,
+        decision_id: str | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> EventPage: ...
+
+    async def get_decision(self, decision_id: str) -> Provenance: ...
+
+    async def export_events(
+        self,
+        *,
+        store: str | None = None,
+        format: str = "jsonl",
+        after_seq: int = 0,
+        since: float | None = None,
+    ) -> AsyncIterator[str]: ...
+
+    async def verify_ledger(self, *, store: str | None = None) -> VerifyReport: ...
+
+    async def ledger_public_keys(self, *, store: str | None = None) -> list[LedgerKey]: ...
+
+    async def set_ledger_retention(
+        self,
+        *,
+        store: str | None = None,
+        max_age_days: float | None = None,
+        max_events: int | None = None,
+    ) -> Retention: ...
+
+    async def prune_ledger(self, *, store: str | None = None) -> PruneResult: ...
+
+    async def create_webhook(
+        self,
+        url: str,
+        *,
+        store: str | None = None,
+        secret: str | None = None,
+        from_start: bool = False,
+    ) -> tuple[Webhook, str]: ...
+
+    async def list_webhooks(self, *, store: str | None = None) -> list[Webhook]: ...
+
+    async def delete_webhook(self, webhook_id: str, *, store: str | None = None) -> None: ...
 
 
 if TYPE_CHECKING:  # mypy proves each implementation satisfies its protocol

@@ -45,6 +45,8 @@ class Permission:
     WRITE_TUPLES = "can_write_tuples"
     WRITE_MODEL = "can_write_model"
     DELETE_STORE = "can_delete_store"
+    READ_LEDGER = "can_read_ledger"  # query, export, verify the store's ledger; its keys
+    MANAGE_LEDGER = "can_manage_ledger"  # retention, pruning, webhooks (admin)
 
 
 PERMISSIONS: tuple[str, ...] = tuple(
@@ -86,6 +88,7 @@ _WRITES = frozenset(
         Permission.WRITE_TUPLES,
         Permission.WRITE_MODEL,
         Permission.DELETE_STORE,
+        Permission.MANAGE_LEDGER,
     }
 )
 

@@ -11,6 +11,7 @@ from keyplane.clock import Clock, SystemClock
 from keyplane.config import Settings
 from keyplane.ledger.checkpoints import LedgerKeyring
 from keyplane.ledger.redact import HMAC_LABEL, Redactor
+from keyplane.ledger.webhooks import WebhookDeliverer
 from keyplane.ledger.writer import LedgerWriter
 from keyplane.secrets import MasterKey, default_key_file, load_master_key
 from keyplane.service.authcache import AuthCache
@@ -38,6 +39,10 @@ class Services:
     keyring: LedgerKeyring
     #: HMAC of the configured sensitive fields (hash a search value with ``hash_value``)
     redactor: Redactor
+    #: the master key (loaded on first use): encrypts ledger keys and webhook secrets
+    master_key: Callable[[], MasterKey]
+    #: streams the ledger to webhooks (a background thread unless the interval is 0)
+    webhooks: WebhookDeliverer
     #: recently authenticated API keys and last-used throttling (see service/authcache.py)
     auth: AuthCache = field(default_factory=AuthCache)
 
@@ -76,12 +81,17 @@ class Services:
             graphs.close()
             storage.close()
             raise
-        return cls(settings, storage, graphs, clock, ledger, keyring, redactor)
+        webhooks = WebhookDeliverer(
+            storage, master, clock=clock, interval=settings.ledger_webhook_interval
+        )
+        webhooks.start()
+        return cls(settings, storage, graphs, clock, ledger, keyring, redactor, master, webhooks)
 
     def close(self) -> None:
         # drain the ledger first: every event recorded so far is committed (and the chain
         # heads signed) before the storage goes away
         try:
+            self.webhooks.close()
             self.ledger.close()
         finally:
             self.graphs.close()

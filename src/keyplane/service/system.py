@@ -27,6 +27,12 @@ role                tuple                                        allows
 ``reader:<store>``  ``store:<store>#reader@key:<id>``            ``reader``, on that store only
 ==================  ===========================================  ===========================
 
+The ledger: ``can_read_ledger`` (query, export, verify, public keys) is granted to admins,
+auditors and writers (of every store, or of that store); ``can_manage_ledger`` (retention,
+pruning, webhooks) to admins only. The key events in ``_system``'s own ledger are read by
+admins and auditors. A change to :data:`SYSTEM_MODEL_DSL` is written as a new system model
+version by :func:`ensure_system` when a process starts, so stored system models upgrade.
+
 Every store is linked to the system object (``store:<id>#system@system:keyplane``),
 written when the store is created and deleted, with all its grants, when it is deleted.
 A check on a store that has no link (a missing store, so that an admin gets a plain
@@ -113,6 +119,8 @@ type store
     define can_write_tuples: admin or writer
     define can_write_model: admin or writer
     define can_delete_store: admin
+    define can_read_ledger: admin or auditor or writer
+    define can_manage_ledger: admin
 """
 
 #: the model as stored (a JSON round trip, so it compares equal to what storage returns)
@@ -120,7 +128,13 @@ SYSTEM_MODEL: dict[str, Any] = json.loads(json.dumps(load_model(SYSTEM_MODEL_DSL
 
 # What reading the reserved store itself maps to: the system object's ``can_audit``.
 _SYSTEM_STORE_READS = frozenset(
-    {Permission.READ_STORE, Permission.QUERY, Permission.READ_TUPLES, Permission.READ_CHANGES}
+    {
+        Permission.READ_STORE,
+        Permission.QUERY,
+        Permission.READ_TUPLES,
+        Permission.READ_CHANGES,
+        Permission.READ_LEDGER,
+    }
 )
 _ensure_lock = threading.Lock()
 _PAGE = 1000

@@ -49,6 +49,8 @@ __all__ = [
     "TupleWriter",
 ]
 
+from keyplane.storage.ledger_admin import LedgerAdminStore
+
 T = TypeVar("T")
 
 #: A raw ledger row as stored: ``(seq, body, prev_hash, hash)`` (see :meth:`LedgerStore.read_chain_rows`).
@@ -459,6 +461,7 @@ class Storage(
     SnapshotReader,
     KeyStore,
     LedgerStore,
+    LedgerAdminStore,
     Protocol,
 ):
     """Everything a backend offers. Implementations MUST be safe to call from many threads."""

@@ -52,6 +52,7 @@ from keyplane.storage.base import (
     StoreInfo,
 )
 from keyplane.storage.ids import UlidGenerator
+from keyplane.storage.ledger_admin import LedgerAdminSQL
 from keyplane.storage.paging import check_page_size, decode_token, encode_token
 
 __all__ = ["LEDGER_COLUMNS", "STORE_ID_RE", "Cursor", "SQLStorage", "tuple_columns"]
@@ -178,7 +179,7 @@ class _NoChange(Exception):
     """Raised inside a write transaction to roll it back when there is nothing to record."""
 
 
-class SQLStorage:
+class SQLStorage(LedgerAdminSQL):
     """Backend-independent implementation of :class:`keyplane.storage.base.Storage`."""
 
     #: appended to the store lookup in write transactions that must keep the store alive

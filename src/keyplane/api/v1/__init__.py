@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from keyplane.api.v1 import keys, models, queries, stores, tuples
+from keyplane.api.v1 import keys, ledger, models, queries, stores, tuples
 
 __all__ = ["router"]
 
@@ -17,3 +17,4 @@ router.include_router(models.router)
 router.include_router(tuples.router)
 router.include_router(queries.router)
 router.include_router(keys.router)
+router.include_router(ledger.router)
