@@ -350,3 +350,53 @@ def test_deleting_an_event_after_pruning_is_still_caught(kp: Keyplane, clock: Fi
     report = verify_export(read_export(lines[:victim] + lines[victim + 1 :]))["default"]
     assert not report.ok and report.first_problem is not None
     assert report.first_problem.kind == "deleted"
+
+
+# ------------------------------------------------------------------------------ sensitive fields
+
+
+def test_hmac_fields_are_searched_by_value_and_not_replayed(
+    storage_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    kp = open_kp(storage_url, clock, tmp_path, ledger_hmac_fields="subject")
+    try:
+        kp.write_model(MODEL)
+        kp.write_tuples(["document:plan#viewer@user:anne"])
+        did = decide(kp, "user:anne", "viewer", "document:plan")
+        decide(kp, "user:bob", "viewer", "document:plan")
+        stored = kp.get_decision(did)
+        assert stored.subject is not None and stored.subject.startswith("hmac-sha256:")
+        assert "user:anne" not in json.dumps(stored.event.to_dict())
+        # an auditor searches by the value; the query hashes it the same way
+        (found,) = kp.query_events(subject="user:anne").events
+        assert found.id == did
+        assert stored.path_source == "none" and stored.explanation is None
+        assert any("HMAC" in n for n in stored.notes)
+    finally:
+        kp.close()
+
+
+def test_verify_ledger_reports_a_row_edited_in_the_database(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    import sqlite3
+
+    db = tmp_path / "kp.db"
+    kp = open_kp(f"sqlite:///{db}", clock, tmp_path)
+    try:
+        kp.write_model(MODEL)
+        did = decide(kp, "user:anne", "viewer", "document:plan")
+        kp.services.ledger.flush()
+        assert kp.verify_ledger().ok
+        seq = kp.get_decision(did).event.seq
+        with sqlite3.connect(db) as raw:  # an attacker with the database file
+            raw.execute(
+                "UPDATE ledger_events SET body = replace(body, '\"deny\"', '\"allow\"')"
+                " WHERE decision_id = ?",
+                (did,),
+            )
+        report = kp.verify_ledger()
+        assert not report.ok and report.first_problem is not None
+        assert (report.first_problem.kind, report.first_problem.seq) == ("modified", seq)
+    finally:
+        kp.close()

@@ -46,6 +46,7 @@ from keyplane.ledger.chain import VerifyReport
 from keyplane.ledger.checkpoints import b64decode, b64encode
 from keyplane.ledger.events import EVENT_TYPES, EventFilter, LedgerEvent
 from keyplane.ledger.ocsf import to_ocsf
+from keyplane.ledger.redact import HMAC_PREFIX
 from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
@@ -361,6 +362,17 @@ def _replay(
     if not (e.subject and e.action and e.resource):
         notes.append("the event does not name a subject, relation and object")
         return None, "none"
+    hashed = [
+        name
+        for name in ("subject", "action", "resource")
+        if str(getattr(e, name)).startswith(HMAC_PREFIX)
+    ]
+    if hashed:
+        notes.append(
+            f"the event's {', '.join(hashed)} are HMAC-hashed (KEYPLANE_LEDGER_HMAC_FIELDS):"
+            " the decision cannot be replayed"
+        )
+        return None, "none"
     ctx, contextual = _context_of(e, notes)
     model_id = e.model_id or None
     try:
@@ -542,18 +554,12 @@ def _all_events(svc: Services, store_id: str, after: int) -> Iterator[LedgerEven
 
 @audited(None)
 def verify_ledger(svc: Services, caller: Caller, store_id: str) -> VerifyReport:
-    """Recompute the store's chain from the database and check its signed checkpoints and
-    its head (see :func:`keyplane.ledger.chain.verify`): the first problem, if any.
-
-    A pruned chain verifies from its signed anchor. Events appended while this runs are
-    not a problem: the head is read before the events and bounds what is checked.
-    """
+    """Recompute the store's chain from the rows the database holds and check its signed
+    checkpoints and its head (:func:`keyplane.ledger.chain.verify_stored`, what
+    ``keyplane ledger verify --db`` runs): the first problem, if any. A pruned chain
+    verifies from its signed anchor."""
     authorize(svc, caller, Permission.READ_LEDGER, store_id)
-    head = svc.storage.ledger_head(store_id)
-    checkpoints = svc.storage.read_checkpoints(store_id)
-    keys = {k.key_id: k.public_bytes() for k in _public_keys(svc, store_id)}
-    events = (e for e in _all_events(svc, store_id, 0) if (e.seq or 0) <= head[0])
-    return chain.verify(events, checkpoints, keys, store=store_id, head=head)
+    return chain.verify_stored(svc.storage, store_id)
 
 
 def _public_keys(svc: Services, store_id: str) -> list[LedgerKey]:
