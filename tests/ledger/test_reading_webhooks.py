@@ -190,3 +190,31 @@ def test_signature_format_is_stripe_like() -> None:
     assert t == "t=1800000000" and v1.startswith("v1=") and len(v1) == 3 + 64
     assert verify_signature("whsec_abc", header, b'{"a":1}', now=1_800_000_100)
     assert not verify_signature("whsec_abc", "garbage", b'{"a":1}', now=1_800_000_000)
+
+
+def test_two_processes_deliver_each_batch_once(
+    storage_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    """Replicas on one database: the lease lets one deliver while the other skips."""
+    receiver = Receiver(fail=0)
+    a = open_kp(storage_url, clock, tmp_path)
+    b = open_kp(storage_url, clock, tmp_path)
+    try:
+        a.write_model(MODEL)
+        ledger_admin.create_webhook(a.services, a.caller, "default", receiver.url, from_start=True)
+        for i in range(30):
+            decide(a, f"user:u{i}", "viewer", "document:plan")
+        a.services.ledger.flush()
+        for _ in range(3):
+            threads = [threading.Thread(target=kp.services.webhooks.deliver_due) for kp in (a, b)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        seqs = [e["seq"] for e in receiver.acknowledged()]
+        head = a.services.storage.ledger_head("default")[0]
+        assert sorted(seqs) == list(range(1, head + 1)), "each event exactly once"
+    finally:
+        a.close()
+        b.close()
+        receiver.close()

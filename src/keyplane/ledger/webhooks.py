@@ -104,6 +104,8 @@ class WebhookStore(Protocol):
 
     def list_webhooks(self, store_id: str | None = None) -> list[WebhookRecord]: ...
 
+    def get_webhook(self, webhook_id: str) -> WebhookRecord | None: ...
+
     def claim_webhook(self, webhook_id: str, owner: str, *, now: float, until: float) -> bool: ...
 
     def webhook_delivered(
@@ -205,6 +207,10 @@ class WebhookDeliverer:
             hook.id, self.owner, now=now, until=now + 2 * self.timeout + 5.0
         ):
             return 0  # another process is delivering it
+        fresh = self._storage.get_webhook(hook.id)  # the state as of the claim, not the listing
+        if fresh is None:
+            return 0  # deleted meanwhile
+        hook = fresh
         acked, done = hook.acked_seq, 0
         failures = hook.failures
         while not self._stop.is_set():
