@@ -121,6 +121,13 @@ async def test_metrics_after_traffic(
     assert _value(s, "keyplane_graph_revision", store=store) == rev
     assert _value(s, "keyplane_graph_revision_lag", store=store) == 1
 
+    # the ledger writer's counters: every decision above was committed, none is lost
+    recorded = _value(s, "keyplane_ledger_events", counter="recorded")
+    assert recorded >= 3 + 3  # three checks and three batch items at least
+    assert _value(s, "keyplane_ledger_events", counter="committed") == recorded
+    assert _value(s, "keyplane_ledger_events", counter="pending") == 0
+    assert _value(s, "keyplane_ledger_events", counter="lost") == 0
+
     # once applied, the lag is gone and the size follows
     await client.post(
         f"/v1/stores/{store}/check", json={**q, "user": "user:cat", "at_least_as_fresh": rev + 1}

@@ -88,6 +88,32 @@ class Metrics:
             registry=r,
         )
 
+        # the ledger writer's own counters (issue 4 §3): a scrape shows that nothing is lost
+        self.ledger = Gauge(
+            "keyplane_ledger_events",
+            "Ledger writer counters since start: recorded, committed, pending (acknowledged to "
+            "no caller yet), lost (always 0), blocked (async back-pressure waits), "
+            "transactions, failed_transactions, checkpoints, checkpoint_failures.",
+            ["counter"],
+            registry=r,
+        )
+
+    def set_ledger(self, stats: object) -> None:
+        for name in (
+            "recorded",
+            "committed",
+            "pending",
+            "lost",
+            "blocked",
+            "transactions",
+            "failed_transactions",
+            "checkpoints",
+            "checkpoint_failures",
+        ):
+            value = getattr(stats, name, None)
+            if isinstance(value, int | float):
+                self.ledger.labels(name).set(value)
+
     def set_graphs(self, stats: list[observability.GraphStats]) -> None:
         for g in (self.graph_tuples, self.graph_revision, self.revision_lag):
             g.clear()  # forget stores deleted (or unloaded) since the last scrape
@@ -175,4 +201,5 @@ def metrics(request: Request, svc: ServicesDep, caller: CallerDep) -> Response:
     all-store writer or reader)."""
     m: Metrics = request.app.state.metrics
     m.set_graphs(observability.graph_stats(svc, caller))
+    m.set_ledger(svc.ledger.stats())
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
