@@ -183,6 +183,11 @@ class LedgerWriter:
                     f"the ledger could not record the event durably: {ticket.error}"
                 ) from ticket.error
 
+    def prepare(self, event: LedgerEvent) -> tuple[LedgerEvent, str]:
+        """``event`` redacted and encoded, ready for :meth:`LedgerStore.append_encoded` —
+        for a change whose event must commit inside the change's own transaction."""
+        return self._prepare(event)
+
     def _full(self, adding: int) -> bool:
         # a group larger than the whole capacity still goes in, alone, when the queue is empty
         return self._queued_events > 0 and self._queued_events + adding > self._capacity

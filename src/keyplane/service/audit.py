@@ -47,6 +47,7 @@ __all__ = [
     "LIST_DETAIL_LIMIT",
     "audited",
     "change",
+    "change_event",
     "decision",
     "decisions",
     "event_type_of",
@@ -398,18 +399,45 @@ def change(
     _emit(
         services,
         [
-            _event(
+            change_event(
                 services,
                 caller,
                 type,
-                store=store_id,
+                store_id,
+                resource=resource,
                 action=action,
-                resource=resource if resource is not None else store_id,
                 model_id=model_id,
                 revision=revision,
                 details=details,
             )
         ],
+    )
+
+
+def change_event(
+    services: Services,
+    caller: Caller,
+    type: str,
+    store_id: str,
+    *,
+    resource: str | None = None,
+    action: str | None = None,
+    model_id: str | None = None,
+    revision: int | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> LedgerEvent:
+    """The event :func:`change` records, built but not recorded — for a change whose event
+    commits inside the change's own storage transaction."""
+    return _event(
+        services,
+        caller,
+        type,
+        store=store_id,
+        action=action,
+        resource=resource if resource is not None else store_id,
+        model_id=model_id,
+        revision=revision,
+        details=details,
     )
 
 

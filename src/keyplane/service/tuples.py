@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from keyplane.graph.tuples import Tuple
+from keyplane.ledger.events import LedgerEvent
 from keyplane.service import audit
 from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
@@ -53,12 +54,21 @@ def write_tuples(
     model = svc.graphs.model(store_id, model_id)
     for t in w:
         model.validate_tuple(t)
-    revision = svc.storage.write(store_id, writes=w, deletes=d, idempotent=idempotent)
+    details = {"written": audit.tuple_keys(w), "deleted": audit.tuple_keys(d)}
+
+    def event_at(revision: int) -> list[tuple[LedgerEvent, str]]:
+        # the grant and its ledger event commit in one transaction: no change without its
+        # event, even if the process dies right after the commit
+        ev = audit.change_event(
+            svc, caller, "tuples.written", store_id, revision=revision, model_id=model_id,
+            details=details,
+        )  # fmt: skip
+        return [svc.ledger.prepare(ev)]
+
+    revision = svc.storage.write(
+        store_id, writes=w, deletes=d, idempotent=idempotent, ledger_events=event_at
+    )
     svc.graphs.catch_up(store_id)
-    audit.change(
-        svc, caller, "tuples.written", store_id, revision=revision, model_id=model_id,
-        details={"written": audit.tuple_keys(w), "deleted": audit.tuple_keys(d)},
-    )  # fmt: skip
     return WriteResult(revision, len(w), len(d))
 
 

@@ -19,7 +19,7 @@ removes them: storage returns them, the graph ignores them at check time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -188,8 +188,14 @@ class TupleWriter(Protocol):
         writes: Sequence[Tuple] = (),
         deletes: Sequence[Tuple] = (),
         idempotent: bool = False,
+        ledger_events: Callable[[int], Sequence[tuple[LedgerEvent, str]]] | None = None,
     ) -> int:
         """Apply deletes then writes in ONE transaction and return the new revision.
+
+        * ``ledger_events``, when given, is called with the new revision inside the
+          transaction and its encoded events are chained into the ledger in that same
+          transaction (as :meth:`append_encoded`): the change and its ledger event commit
+          together or not at all. Its errors MUST roll the whole write back.
 
         * It MUST be atomic: on any error nothing is written, the changelog is unchanged and
           the revision is not bumped.

@@ -433,6 +433,7 @@ class SQLStorage(LedgerAdminSQL):
         writes: Sequence[Tuple] = (),
         deletes: Sequence[Tuple] = (),
         idempotent: bool = False,
+        ledger_events: Callable[[int], Sequence[tuple[LedgerEvent, str]]] | None = None,
     ) -> int:
         if not writes and not deletes:
             raise InvalidTupleError("a write needs at least one tuple to write or delete")
@@ -490,6 +491,9 @@ class SQLStorage(LedgerAdminSQL):
                 log.append((store_id, rev, len(log), "write", *cols, now))
             if log:
                 cur.executemany(q_log, log)
+            if ledger_events is not None:
+                # the change's ledger event commits with the change, or neither does
+                self._append_encoded_tx(cur, ledger_events(rev))
             return rev
 
         return self._write_tx(tx)
@@ -796,6 +800,13 @@ class SQLStorage(LedgerAdminSQL):
     ) -> list[tuple[int, str, str]]:
         if not items:
             return []
+        return self._write_tx(lambda cur: self._append_encoded_tx(cur, items))
+
+    def _append_encoded_tx(
+        self, cur: Cursor, items: Sequence[tuple[LedgerEvent, str]]
+    ) -> list[tuple[int, str, str]]:
+        """Chain and insert ``items`` inside the caller's transaction (the heads are locked
+        here, so appenders in other transactions interleave safely)."""
         groups: dict[str, list[int]] = {}
         for i, (e, _) in enumerate(items):
             groups.setdefault(e.store, []).append(i)
@@ -806,51 +817,47 @@ class SQLStorage(LedgerAdminSQL):
         )
         q_set_head = self._q("UPDATE ledger_heads SET seq = ?, hash = ? WHERE store_id = ?")
         q_insert = self._q(_LEDGER_INSERT)
-
-        def tx(cur: Cursor) -> list[tuple[int, str, str]]:
-            out: list[tuple[int, str, str]] = [(0, "", "")] * len(items)
-            rows: list[tuple[Any, ...]] = []
-            for store in sorted(groups):  # one lock order for every appender: no deadlock
+        out: list[tuple[int, str, str]] = [(0, "", "")] * len(items)
+        rows: list[tuple[Any, ...]] = []
+        for store in sorted(groups):  # one lock order for every appender: no deadlock
+            cur.execute(q_head, (store,))
+            row = cur.fetchone()
+            if row is None:
+                cur.execute(q_new_head, (store, GENESIS_HASH))
                 cur.execute(q_head, (store,))
                 row = cur.fetchone()
-                if row is None:
-                    cur.execute(q_new_head, (store, GENESIS_HASH))
-                    cur.execute(q_head, (store,))
-                    row = cur.fetchone()
-                seq, head = int(row[0]), str(row[1])
-                for i in groups[store]:
-                    e, template = items[i]
-                    seq += 1
-                    text = chain_body(template, seq, head)
-                    digest = chain_hash(head, text.encode("utf-8"))
-                    rows.append(
-                        (
-                            store,
-                            seq,
-                            e.id,
-                            e.time,
-                            e.type,
-                            e.caller,
-                            _json_dumps(list(e.actor_chain)) if e.actor_chain else "[]",
-                            e.subject,
-                            e.action,
-                            e.resource,
-                            e.outcome,
-                            e.purpose,
-                            e.request_id,
-                            e.decision_id,
-                            text,
-                            head,
-                            digest,
-                        )
+            seq, head = int(row[0]), str(row[1])
+            for i in groups[store]:
+                e, template = items[i]
+                seq += 1
+                text = chain_body(template, seq, head)
+                digest = chain_hash(head, text.encode("utf-8"))
+                rows.append(
+                    (
+                        store,
+                        seq,
+                        e.id,
+                        e.time,
+                        e.type,
+                        e.caller,
+                        _json_dumps(list(e.actor_chain)) if e.actor_chain else "[]",
+                        e.subject,
+                        e.action,
+                        e.resource,
+                        e.outcome,
+                        e.purpose,
+                        e.request_id,
+                        e.decision_id,
+                        text,
+                        head,
+                        digest,
                     )
-                    out[i] = (seq, head, digest)
-                    head = digest
-                cur.execute(q_set_head, (seq, head, store))
-            self._insert_ledger_rows(cur, rows, q_insert)
-            return out
-
-        return self._write_tx(tx)
+                )
+                out[i] = (seq, head, digest)
+                head = digest
+            cur.execute(q_set_head, (seq, head, store))
+        self._insert_ledger_rows(cur, rows, q_insert)
+        return out
 
     def read_events(
         self,
