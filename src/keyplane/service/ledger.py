@@ -50,7 +50,7 @@ from keyplane.ledger.redact import HMAC_PREFIX
 from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
-from keyplane.service.inputs import check_page_size
+from keyplane.service.inputs import MAX_REVISION, check_page_size, check_revision
 
 __all__ = [
     "EventPage",
@@ -162,7 +162,7 @@ def event_to_dict(e: LedgerEvent) -> dict[str, Any]:
 def _cursor(cursor: str | None) -> int:
     if cursor is None or cursor == "":
         return 0
-    if not cursor.isdigit() or len(cursor) > 19:
+    if not cursor.isdigit() or len(cursor) > 19 or int(cursor) > MAX_REVISION:
         raise InvalidContinuationToken(
             f"invalid ledger cursor {cursor!r}: pass the next_cursor of the previous page",
             details={"cursor": cursor},
@@ -510,8 +510,7 @@ def export_events(
         raise ValidationError(
             f"unknown export format {format!r}: jsonl or ocsf", details={"format": format}
         )
-    if isinstance(after_seq, bool) or not isinstance(after_seq, int) or after_seq < 0:
-        raise ValidationError("after_seq must be a non-negative integer")
+    check_revision("after_seq", after_seq)  # 0..2**63-1: a sequence number the database holds
     start = after_seq
     t0 = _time("since", since)
     if t0 is not None:

@@ -30,6 +30,7 @@ from keyplane.api.ledger_schemas import (
 )
 from keyplane.api.v1.common import StoreId, error_responses
 from keyplane.service import ledger, ledger_admin
+from keyplane.service.inputs import MAX_REVISION
 from keyplane.service.ledger_admin import Webhook
 
 __all__ = ["router"]
@@ -148,7 +149,9 @@ def export_events(
     svc: ServicesDep,
     caller: CallerDep,
     format: Annotated[Literal["jsonl", "ocsf"], Query(description="`jsonl` or `ocsf`.")] = "jsonl",
-    after_seq: Annotated[int, Query(ge=0, description="Start after this seq.")] = 0,
+    after_seq: Annotated[
+        int, Query(ge=0, le=MAX_REVISION, description="Start after this seq.")
+    ] = 0,
     since: Since = None,
 ) -> StreamingResponse:
     """Streamed; errors found before the first line are the usual error envelope."""
