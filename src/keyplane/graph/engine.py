@@ -175,13 +175,14 @@ class Engine:
         """Whether ``user`` has ``relation`` on ``object`` (OpenFGA Check)."""
         # the hot path: validation, one Req, one call into the compiled nodes
         otype = self._object_relation(object, relation)
-        if context is not None:
-            check_context(context)
         checker = self._checker
         parsed = checker.users.get(user)
         if parsed is None:
+            # request() validates the context and the user
             r = self.request(user, context=context, contextual_tuples=contextual_tuples)
         else:
+            if context is not None:
+                check_context(context)
             r = Req(
                 parsed[2],
                 parsed[1],

@@ -14,10 +14,6 @@ from language_cases import load_cases
 from keyplane.errors import InvalidModelError, ModelIssue
 from keyplane.graph.language import parse_dsl, validate_dsl
 
-# Cases that cannot pass, by test id, with the reason (none today). They would run as
-# strict xfails so that a fix is noticed.
-SYNTAX_XFAIL: dict[str, str] = {}
-
 
 def _expected(error: dict[str, Any]) -> tuple[Any, ...]:
     line = error.get("line") or {}
@@ -64,7 +60,7 @@ def _check(case: dict[str, Any]) -> None:
         parse_dsl(case["dsl"])
 
 
-def _params(name: str, xfail: dict[str, str]) -> list[Any]:
+def _params(name: str) -> list[Any]:
     params = []
     seen: dict[str, int] = {}
     for case in load_cases(name):
@@ -78,8 +74,6 @@ def _params(name: str, xfail: dict[str, str]) -> list[Any]:
             # the reference implementations skip these too: their validators (and ours) do not
             # detect these loops; strict, so detecting them one day flips the test
             marks.append(pytest.mark.xfail(reason="skipped by the reference", strict=True))
-        elif case_id in xfail:
-            marks.append(pytest.mark.xfail(reason=xfail[case_id], strict=True))
         params.append(pytest.param(case, id=case_id, marks=marks))
     return params
 
@@ -94,11 +88,11 @@ REFERENCE_SKIPPED_UNSUPPORTED = {
 }
 
 
-@pytest.mark.parametrize("case", _params("dsl-syntax-validation-cases.yaml", SYNTAX_XFAIL))
+@pytest.mark.parametrize("case", _params("dsl-syntax-validation-cases.yaml"))
 def test_syntax_case(case: dict[str, Any]) -> None:
     _check(case)
 
 
-@pytest.mark.parametrize("case", _params("dsl-semantic-validation-cases.yaml", {}))
+@pytest.mark.parametrize("case", _params("dsl-semantic-validation-cases.yaml"))
 def test_semantic_case(case: dict[str, Any]) -> None:
     _check(case)
