@@ -1,0 +1,96 @@
+"""Records of the identity plane (issue 5): identities, delegations, guardrails, store policy.
+
+Plain frozen dataclasses shared by storage (``storage/policy_sql.py``), the in-memory
+:class:`~keyplane.policy.state.PolicyState`, the service operations and the decision.
+Every record carries the store revision of its last change (``revision``), the same
+counter tuples use, so ``at_least_as_fresh`` covers identity and delegation changes too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+IDENTITY_KINDS = ("human", "agent", "workload", "service_account")
+NON_HUMAN_KINDS = ("agent", "workload", "service_account")
+IDENTITY_STATUSES = ("active", "suspended", "deprovisioned")
+
+DELEGATION_STATUSES = ("active", "revoked")
+GUARDRAIL_EFFECTS = ("forbid", "require_approval")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    store_id: str
+    kind: str  # one of IDENTITY_KINDS; also the graph type
+    id: str  # bare id; the graph node is f"{kind}:{id}"
+    display_name: str
+    attributes: dict[str, Any]
+    status: str  # IDENTITY_STATUSES
+    owners: tuple[str, ...]  # graph users: "human:alice" or "group:eng#member"
+    orphaned: bool
+    source: str  # "api", "scim", "import:aws", ...
+    created_at: float
+    updated_at: float
+    last_seen: float | None
+    revision: int  # store revision of the last change
+
+    @property
+    def node(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeGrant:
+    actions: tuple[str, ...]  # relations or store actions, e.g. ("viewer", "read")
+    resource: str  # "document:roadmap" (one object) or "document:*" (every object of a type)
+    tools: tuple[str, ...] = ()  # MCP tool names this grant covers (empty: none named)
+
+
+@dataclass(frozen=True, slots=True)
+class Delegation:
+    store_id: str
+    id: str  # ULID
+    delegator: str  # graph node, e.g. "human:alice" or "agent:planner"
+    delegate: str  # graph node, e.g. "agent:planner"
+    parent_id: str | None  # the delegation this one was derived from
+    scope: tuple[ScopeGrant, ...]
+    purposes: tuple[str, ...]  # empty = any purpose
+    not_before: float
+    expires_at: float
+    max_depth: int  # further hops the delegate may sub-delegate (0 = none)
+    condition: str | None  # optional CEL expression over the decision input
+    status: str  # "active" | "revoked"
+    revoked_at: float | None
+    revoked_reason: str | None
+    created_by: str  # caller principal
+    created_at: float
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Guardrail:
+    id: str  # [a-z0-9_.-]{1,64}, unique in a set
+    description: str
+    effect: str  # "forbid" | "require_approval"
+    expression: str  # CEL; true = the rule fires
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailSet:
+    store_id: str
+    version: int  # 1, 2, ... per store; 0 = none ever written
+    rules: tuple[Guardrail, ...]
+    created_by: str
+    created_at: float
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class StorePolicy:
+    store_id: str
+    max_delegation_seconds: int = 86400  # cap on expires_at - not_before
+    suspend_orphans: bool = False  # suspend NHIs whose last owner is deprovisioned
+    actions: dict[str, str] = field(default_factory=dict)  # action name -> relation
+    revision: int = 0
