@@ -16,15 +16,23 @@ each surface (REST, CLI, MCP) maps them in one table of its own.
     │   ├── RelationNotFoundError       relation_not_found      (2022)
     │   ├── ConditionError              condition_error         (2000) missing/ill-typed params
     │   ├── InvalidContinuationToken    invalid_continuation_token (2007)
-    │   └── LimitExceededError          limit_exceeded          (2000)
+    │   ├── LimitExceededError          limit_exceeded          (2000)
+    │   ├── OwnerRequiredError          owner_required          a non-human identity needs an owner
+    │   ├── DelegationWideningError     delegation_widening     a sub-delegation wider than its parent
+    │   ├── DelegationInvalidError      invalid_delegation      bad scope, expiry or parties
+    │   └── GuardrailInvalidError       invalid_guardrail       a rule that does not compile
     ├── ResolutionTooComplexError       resolution_too_complex  (2002) depth/cycle limits
     ├── NotFoundError                   not_found
     │   ├── StoreNotFoundError          store_not_found         (5002)
-    │   └── ModelNotFoundError          model_not_found         (2001)
+    │   ├── ModelNotFoundError          model_not_found         (2001)
+    │   ├── IdentityNotFoundError       identity_not_found
+    │   └── DelegationNotFoundError     delegation_not_found
     ├── ConflictError                   conflict
     │   ├── TupleExistsError            tuple_exists            (2017)
     │   ├── TupleMissingError           tuple_missing           (2017)
-    │   └── StoreExistsError            store_exists
+    │   ├── StoreExistsError            store_exists
+    │   ├── IdentityExistsError         identity_exists
+    │   └── IdentityStateError          identity_state          not allowed in the identity's status
     ├── AuthenticationError             unauthenticated         no, unknown, expired or revoked key
     ├── PermissionDeniedError           permission_denied       the caller's roles do not allow it
     ├── ConsistencyTimeoutError         consistency_timeout     a revision was not reached in time
@@ -43,6 +51,13 @@ __all__ = [
     "ConditionError",
     "ConflictError",
     "ConsistencyTimeoutError",
+    "DelegationInvalidError",
+    "DelegationNotFoundError",
+    "DelegationWideningError",
+    "GuardrailInvalidError",
+    "IdentityExistsError",
+    "IdentityNotFoundError",
+    "IdentityStateError",
     "InvalidContinuationToken",
     "InvalidModelError",
     "InvalidTupleError",
@@ -51,6 +66,7 @@ __all__ = [
     "ModelIssue",
     "ModelNotFoundError",
     "NotFoundError",
+    "OwnerRequiredError",
     "PermissionDeniedError",
     "RelationNotFoundError",
     "ResolutionTooComplexError",
@@ -224,6 +240,52 @@ class TupleMissingError(ConflictError):
 class StoreExistsError(ConflictError):
     code = "store_exists"
     fga_code: ClassVar[int | None] = None
+
+
+class IdentityNotFoundError(NotFoundError):
+    code = "identity_not_found"
+
+
+class DelegationNotFoundError(NotFoundError):
+    code = "delegation_not_found"
+
+
+class IdentityExistsError(ConflictError):
+    code = "identity_exists"
+
+
+class IdentityStateError(ConflictError):
+    """The operation is not allowed in the identity's status (e.g. reactivating a
+    deprovisioned identity)."""
+
+    code = "identity_state"
+
+
+class OwnerRequiredError(ValidationError):
+    """A non-human identity must keep at least one owner (a human or a group)."""
+
+    code = "owner_required"
+
+
+class DelegationWideningError(ValidationError):
+    """A sub-delegation would be wider than its parent; ``details["widening"]`` names how
+    (``scope``, ``purposes``, ``expires_at``, ``not_before``, ``depth`` or ``tools``)."""
+
+    code = "delegation_widening"
+
+
+class DelegationInvalidError(ValidationError):
+    """A delegation is malformed: its scope, expiry (missing, past or beyond the store's
+    cap) or parties (unknown, inactive or of a kind that may not delegate)."""
+
+    code = "invalid_delegation"
+
+
+class GuardrailInvalidError(ValidationError):
+    """A guardrail does not compile (CEL syntax or type error), names an unknown effect, or
+    repeats an id."""
+
+    code = "invalid_guardrail"
 
 
 class AuthenticationError(KeyplaneError):

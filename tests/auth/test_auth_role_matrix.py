@@ -72,6 +72,10 @@ ALLOWED: dict[str, set[str]] = {
     Permission.DELETE_STORE: {"admin"},
     Permission.READ_LEDGER: {"admin", "auditor", "writer", "writer:S"},
     Permission.MANAGE_LEDGER: {"admin"},
+    Permission.READ_IDENTITIES: _ON_S,
+    Permission.MANAGE_IDENTITIES: {"admin", "writer", "writer:S"},
+    Permission.MANAGE_DELEGATIONS: {"admin", "writer", "writer:S"},
+    Permission.MANAGE_POLICY: {"admin"},
 }
 
 
@@ -294,6 +298,9 @@ def test_read_only_callers_are_refused_every_write(svc: Services) -> None:
             Permission.WRITE_MODEL,
             Permission.DELETE_STORE,
             Permission.MANAGE_LEDGER,
+            Permission.MANAGE_IDENTITIES,
+            Permission.MANAGE_DELEGATIONS,
+            Permission.MANAGE_POLICY,
         }
         if writes:
             with pytest.raises(PermissionDeniedError):

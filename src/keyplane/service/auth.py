@@ -47,6 +47,10 @@ class Permission:
     DELETE_STORE = "can_delete_store"
     READ_LEDGER = "can_read_ledger"  # query, export, verify the store's ledger; its keys
     MANAGE_LEDGER = "can_manage_ledger"  # retention, pruning, webhooks (admin)
+    READ_IDENTITIES = "can_read_identities"  # identities, delegations, guardrails, store policy
+    MANAGE_IDENTITIES = "can_manage_identities"  # create/update/suspend/deprovision, owners
+    MANAGE_DELEGATIONS = "can_manage_delegations"  # create and revoke delegations
+    MANAGE_POLICY = "can_manage_policy"  # guardrails and the store policy (admin)
 
 
 PERMISSIONS: tuple[str, ...] = tuple(
@@ -89,12 +93,22 @@ _WRITES = frozenset(
         Permission.WRITE_MODEL,
         Permission.DELETE_STORE,
         Permission.MANAGE_LEDGER,
+        Permission.MANAGE_IDENTITIES,
+        Permission.MANAGE_DELEGATIONS,
+        Permission.MANAGE_POLICY,
     }
 )
 
 
 _SYSTEM_STORE_LOCKED = frozenset(
-    {Permission.WRITE_TUPLES, Permission.WRITE_MODEL, Permission.DELETE_STORE}
+    {
+        Permission.WRITE_TUPLES,
+        Permission.WRITE_MODEL,
+        Permission.DELETE_STORE,
+        Permission.MANAGE_IDENTITIES,
+        Permission.MANAGE_DELEGATIONS,
+        Permission.MANAGE_POLICY,
+    }
 )
 
 

@@ -29,7 +29,12 @@ role                tuple                                        allows
 
 The ledger: ``can_read_ledger`` (query, export, verify, public keys) is granted to admins,
 auditors and writers (of every store, or of that store); ``can_manage_ledger`` (retention,
-pruning, webhooks) to admins only. The key events in ``_system``'s own ledger are read by
+pruning, webhooks) to admins only.
+
+The identity plane: ``can_read_identities`` (identities, delegations, guardrails, the store
+policy) goes with reading a store; ``can_manage_identities`` and ``can_manage_delegations``
+with writing it (admins, writers); ``can_manage_policy`` (guardrails, the store policy:
+action map, delegation caps) to admins only — guardrails restrict what writers grant. The key events in ``_system``'s own ledger are read by
 admins and auditors. A change to :data:`SYSTEM_MODEL_DSL` is written as a new system model
 version by :func:`ensure_system` when a process starts, so stored system models upgrade.
 
@@ -121,6 +126,10 @@ type store
     define can_delete_store: admin
     define can_read_ledger: admin or auditor or writer
     define can_manage_ledger: admin
+    define can_read_identities: admin or auditor or writer or reader
+    define can_manage_identities: admin or writer
+    define can_manage_delegations: admin or writer
+    define can_manage_policy: admin
 """
 
 #: the model as stored (a JSON round trip, so it compares equal to what storage returns)
@@ -196,13 +205,23 @@ def ensure_system(svc: Services) -> str:
         try:
             svc.storage.get_store(SYSTEM_STORE_ID)
         except StoreNotFoundError:
-            created = svc.storage.ensure_reserved_store(SYSTEM_STORE_ID, "Keyplane system")
-            if created:
-                audit.change(svc, me, "store.created", SYSTEM_STORE_ID, details={"system": True})
+            # each change commits with its ledger event (see audit.change_events)
+            created = svc.storage.ensure_reserved_store(
+                SYSTEM_STORE_ID,
+                "Keyplane system",
+                ledger_events=lambda info: audit.change_events(
+                    svc, me, "store.created", info.id, details={"system": True}
+                ),
+            )
         latest = svc.storage.latest_model(SYSTEM_STORE_ID)
         if latest is None or latest.model != SYSTEM_MODEL:
-            latest = svc.storage.write_model(SYSTEM_STORE_ID, SYSTEM_MODEL)
-            audit.change(svc, me, "model.written", SYSTEM_STORE_ID, model_id=latest.id)
+            latest = svc.storage.write_model(
+                SYSTEM_STORE_ID,
+                SYSTEM_MODEL,
+                ledger_events=lambda rec: audit.change_events(
+                    svc, me, "model.written", rec.store_id, model_id=rec.id, revision=rec.revision
+                ),
+            )
         svc.auth.system_model_id = latest.id
         if created:
             _link_existing_stores(svc)
