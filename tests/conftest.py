@@ -37,6 +37,11 @@ _DATA_TABLES = (
     "ledger_keys",
     "ledger_webhooks",
     "ledger_retention",
+    # the identity plane (migration 0007)
+    "identities",
+    "delegations",
+    "guardrail_sets",
+    "store_policies",
 )
 
 
