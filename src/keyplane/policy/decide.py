@@ -1,0 +1,657 @@
+"""The decision point: may this subject, through this actor chain, do this action on this
+resource, for this purpose — and if not, why (issue 5 §3; ARCHITECTURE.md "The decision").
+
+::
+
+    allow(S, [A1..An], X, R, P, C) =
+          every registered identity among S, A1..An is active
+      AND each link S→A1→…→An is an active delegation (A(i-1) → Ai, derived from link i-1's
+          delegation), valid now, covering (X, R), the tool, P, its condition, within depth
+      AND graph(S, X, R) AND graph(Ai, X, R) for each actor (no confused deputy)
+      AND no guardrail fires (forbid → deny; require_approval → a requestable deny)
+
+The conjuncts are evaluated in that order and the first failure wins: a suspended identity
+is reported before a missing delegation, a missing delegation before a missing graph
+permission (the cheap in-memory policy lookups come before the graph walks).
+
+:func:`decide` is pure: it reads one immutable :class:`~keyplane.policy.state.PolicyState`
+snapshot, asks the graph through the ``check(user, relation, object) -> bool`` callable it
+is given and evaluates compiled CEL (guardrails, delegation conditions). It records
+nothing; :mod:`keyplane.service.decisions` wraps it with authorization, freshness and the
+ledger event.
+
+A denial carries a machine ``code`` (:data:`CODES`), a ``reason_user`` sentence a person
+or an agent can act on, a ``reason`` dict naming the failed conjunct and the identity,
+link or rule involved, and ``requestable`` (:data:`REQUESTABLE`): whether the missing
+access is something one could ask for (issue 7 files access requests from it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from keyplane.errors import ValidationError
+
+if TYPE_CHECKING:
+    from keyplane.policy.records import Delegation, GuardrailSet, Identity, StorePolicy
+
+__all__ = [
+    "ALLOWED",
+    "CODES",
+    "REQUESTABLE",
+    "CheckFn",
+    "Decision",
+    "DecisionInput",
+    "PolicyView",
+    "Verdict",
+    "decide",
+    "relation_for",
+]
+
+ALLOWED: Final = "allowed"
+
+#: every code a decision can carry (``allowed`` when it allows)
+CODES: Final = (
+    ALLOWED,
+    "identity_suspended",
+    "identity_deprovisioned",
+    "delegation_missing",
+    "delegation_expired",
+    "delegation_not_yet_valid",
+    "delegation_revoked",
+    "delegation_scope",
+    "purpose_not_allowed",
+    "delegation_condition",
+    "subject_lacks_permission",
+    "actor_lacks_permission",
+    "guardrail_forbid",
+    "approval_required",
+)
+
+#: denials whose missing access could be requested (an access request, issue 7)
+REQUESTABLE: Final = frozenset(
+    {
+        "subject_lacks_permission",
+        "actor_lacks_permission",
+        "delegation_missing",
+        "delegation_scope",
+        "approval_required",
+    }
+)
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+#: ``check(user, relation, object) -> bool`` on the store's graph (the engine's check)
+CheckFn = Callable[[str, str, str], bool]
+
+
+class PolicyView(Protocol):
+    """What the decision reads of a store's policy state (``keyplane.policy.state.PolicyState``)."""
+
+    @property
+    def revision(self) -> int: ...
+
+    @property
+    def guardrails(self) -> GuardrailSet | None: ...
+
+    @property
+    def policy(self) -> StorePolicy: ...
+
+    def identity(self, node: str) -> Identity | None: ...
+
+    def delegations_between(self, delegator: str, delegate: str) -> Sequence[Delegation]: ...
+
+    def delegation(self, delegation_id: str) -> Delegation | None: ...
+
+
+class Fired(Protocol):
+    @property
+    def rule_id(self) -> str: ...
+
+    @property
+    def effect(self) -> str: ...
+
+
+class Guardrails(Protocol):
+    """Compiled guardrails (``keyplane.policy.guardrails.CompiledGuardrails``)."""
+
+    def evaluate(self, env: Mapping[str, Any]) -> Sequence[Any]: ...
+
+
+#: ``env_for(input, relation, state) -> dict`` — the CEL environment of a decision
+EnvBuilder = Callable[["DecisionInput", str, PolicyView], Mapping[str, Any]]
+#: ``condition(text, env) -> (holds, error message or None)`` — a delegation condition
+ConditionFn = Callable[[str, Mapping[str, Any]], tuple[bool, str | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionInput:
+    """One question. ``actors``: A1 acts directly for the subject … An is the caller making
+    the request (RFC 8693 ``act`` nests the other way: newest outermost)."""
+
+    subject: str
+    actors: tuple[str, ...]
+    action: str
+    resource: str
+    purpose: str | None = None
+    context: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    tool: str | None = None
+    #: pins the last link of the chain to this delegation
+    delegation_id: str | None = None
+    time: float = 0.0
+    #: AuthZEN ``resource.properties`` / ``subject.properties``: seen by guardrails and
+    #: conditions (``resource.attributes``; the subject's are laid over its identity's)
+    resource_properties: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    subject_properties: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What :func:`decide` concludes (the service adds the decision id, revision, model)."""
+
+    allowed: bool
+    code: str
+    reason_user: str
+    reason: Mapping[str, Any]
+    requestable: bool
+    relation: str
+    delegation_ids: tuple[str, ...] = ()
+    guardrail_version: int = 0
+    #: guardrail rules that fired, ``(rule_id, effect)`` in rule order
+    fired: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer of the decision point. Truthy when allowed."""
+
+    decision_id: str
+    allowed: bool
+    code: str
+    reason_user: str
+    reason: Mapping[str, Any]
+    requestable: bool
+    revision: int
+    model_id: str
+    guardrail_version: int
+    delegation_ids: tuple[str, ...]
+    #: what was evaluated: the relation, the chain, the rules that fired
+    evaluated: Mapping[str, Any] = field(default_factory=dict)
+    #: a batch item's label, echoed
+    correlation_id: str | None = None
+    #: a batch item that could not be decided (``allowed`` false, ``code`` the error's code)
+    error: Exception | None = field(default=None, compare=False)
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def relation_for(policy: StorePolicy, action: str) -> str:
+    """The relation an action asks for: the store's action map, else the action itself."""
+    actions = policy.actions
+    return actions.get(action, action) if actions else action
+
+
+def _when(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _asks(action: str, relation: str) -> str:
+    return f"'{action}'" if action == relation else f"'{action}' (relation '{relation}')"
+
+
+def _deny(
+    code: str,
+    user: str,
+    reason: dict[str, Any],
+    relation: str,
+    ids: tuple[str, ...] = (),
+    version: int = 0,
+    fired: tuple[tuple[str, str], ...] = (),
+) -> Verdict:
+    return Verdict(False, code, user, reason, code in REQUESTABLE, relation, ids, version, fired)
+
+
+# stages a candidate delegation of a link passes, in order; a link that fails reports the
+# candidate that got furthest (the most specific reason)
+_PARENT, _REVOKED, _NOT_YET, _EXPIRED, _SCOPE, _TOOL, _PURPOSE, _DEPTH, _CONDITION, _OK = range(10)
+
+
+def _covers(
+    d: Delegation, action: str, relation: str, resource: str, type_star: str, tool: str | None
+) -> int:
+    """_OK when a grant of ``d`` covers the action (or its relation) on the resource (the
+    object, or every object of its type) and the tool; else _SCOPE or _TOOL."""
+    best = _SCOPE
+    for g in d.scope:
+        gr = g.resource
+        if gr != resource and gr != type_star:
+            continue
+        acts = g.actions
+        if action not in acts and relation not in acts:
+            continue
+        if tool is not None and g.tools and tool not in g.tools:
+            best = _TOOL
+            continue
+        return _OK
+    return best
+
+
+class _Chain:
+    """Per-decision state: the lazily built CEL environment."""
+
+    __slots__ = ("env", "env_for", "inp", "relation", "state")
+
+    def __init__(
+        self, inp: DecisionInput, relation: str, state: PolicyView, env_for: EnvBuilder | None
+    ) -> None:
+        self.inp = inp
+        self.relation = relation
+        self.state = state
+        self.env_for = env_for
+        self.env: Mapping[str, Any] | None = None
+
+    def environment(self) -> Mapping[str, Any]:
+        env = self.env
+        if env is None:
+            if self.env_for is None:
+                raise RuntimeError("a CEL environment builder is required for conditions")
+            env = self.env = self.env_for(self.inp, self.relation, self.state)
+        return env
+
+
+def _stage(
+    d: Delegation,
+    k: int,
+    n: int,
+    inp: DecisionInput,
+    relation: str,
+    type_star: str,
+    now: float,
+    chain: _Chain,
+    condition: ConditionFn | None,
+    errors: dict[str, str],
+) -> int:
+    """How far delegation ``d``, as link ``k`` of ``n``, gets through the link checks."""
+    if d.status != "active":
+        return _REVOKED
+    if now < d.not_before:
+        return _NOT_YET
+    if now >= d.expires_at:
+        return _EXPIRED
+    covered = _covers(d, inp.action, relation, inp.resource, type_star, inp.tool)
+    if covered != _OK:
+        return covered
+    if d.purposes and inp.purpose not in d.purposes:
+        return _PURPOSE
+    if n - k > d.max_depth:  # the hops after this link exceed what it allows
+        return _DEPTH
+    if d.condition:
+        if condition is None:
+            errors[d.id] = "no condition evaluator"
+            return _CONDITION
+        ok, err = condition(d.condition, chain.environment())
+        if err is not None:
+            errors[d.id] = err
+        if not ok:
+            return _CONDITION
+    return _OK
+
+
+def _link_failure(
+    stage: int,
+    d: Delegation | None,
+    k: int,
+    delegator: str,
+    delegate: str,
+    inp: DecisionInput,
+    relation: str,
+    now: float,
+    parent: Delegation | None,
+    errors: Mapping[str, str],
+) -> tuple[str, str, dict[str, Any]]:
+    """(code, reason_user, reason) for link ``k`` failing at ``stage`` (``d``: the candidate
+    that got furthest, None when there is none)."""
+    reason: dict[str, Any] = {
+        "conjunct": "delegation",
+        "link": k,
+        "delegator": delegator,
+        "delegate": delegate,
+    }
+    what = f"{_asks(inp.action, relation)} on {inp.resource}"
+    if d is None or stage == _PARENT:
+        if inp.delegation_id is not None and k == len(inp.actors):
+            reason.update(check="pinned", delegation_id=inp.delegation_id)
+            return (
+                "delegation_missing",
+                f"delegation {inp.delegation_id} is not a delegation from {delegator} to "
+                f"{delegate}" + (f" derived from delegation {parent.id}" if parent else ""),
+                reason,
+            )
+        if parent is not None and d is not None:
+            reason.update(check="parent", parent_id=parent.id)
+            return (
+                "delegation_missing",
+                f"{delegate} acts for {delegator}, but no delegation from {delegator} to "
+                f"{delegate} is derived from delegation {parent.id} (the link before it)",
+                reason,
+            )
+        reason["check"] = "exists"
+        return (
+            "delegation_missing",
+            f"{delegate} has no delegation from {delegator}, so it cannot act for "
+            f"{delegator}; {delegator} can delegate {what} to {delegate}",
+            reason,
+        )
+    reason["delegation_id"] = d.id
+    via = f"{delegate} acts for {delegator} through delegation {d.id}"
+    if stage == _REVOKED:
+        reason["check"] = "status"
+        why = f" ({d.revoked_reason})" if d.revoked_reason else ""
+        at = f" at {_when(d.revoked_at)}" if d.revoked_at is not None else ""
+        return "delegation_revoked", f"{via}, which was revoked{at}{why}", reason
+    if stage == _NOT_YET:
+        reason.update(check="not_before", not_before=d.not_before)
+        return (
+            "delegation_not_yet_valid",
+            f"{via}, which is not valid before {_when(d.not_before)}",
+            reason,
+        )
+    if stage == _EXPIRED:
+        reason.update(check="expires_at", expires_at=d.expires_at)
+        return "delegation_expired", f"{via}, which expired at {_when(d.expires_at)}", reason
+    if stage == _SCOPE:
+        reason.update(check="scope", action=inp.action, relation=relation, resource=inp.resource)
+        return "delegation_scope", f"{via}, which does not cover {what}", reason
+    if stage == _TOOL:
+        reason.update(check="tool", tool=inp.tool)
+        return (
+            "delegation_scope",
+            f"{via}, which covers {what} but not through the tool '{inp.tool}'",
+            reason,
+        )
+    if stage == _PURPOSE:
+        allowed = ", ".join(f"'{p}'" for p in d.purposes)
+        reason.update(check="purpose", purpose=inp.purpose, purposes=list(d.purposes))
+        asked = f"the purpose '{inp.purpose}'" if inp.purpose is not None else "no purpose"
+        return (
+            "purpose_not_allowed",
+            f"{via}, which allows only the purposes {allowed}; the request names {asked}",
+            reason,
+        )
+    if stage == _DEPTH:
+        hops = len(inp.actors) - k
+        reason.update(check="depth", max_depth=d.max_depth, hops_after=hops)
+        return (
+            "delegation_scope",
+            f"{via}, which allows {d.max_depth} further hop(s), but the chain goes on for {hops}",
+            reason,
+        )
+    # _CONDITION
+    reason.update(check="condition", condition=d.condition)
+    err = errors.get(d.id)
+    if err is not None:
+        reason["error"] = err
+        return (
+            "delegation_condition",
+            f"{via}, whose condition could not be evaluated ({err}), so it does not hold",
+            reason,
+        )
+    return (
+        "delegation_condition",
+        f"{via}, whose condition `{d.condition}` does not hold for this request",
+        reason,
+    )
+
+
+# ------------------------------------------------------------------------------ the decision
+
+
+def decide(
+    inp: DecisionInput,
+    check: CheckFn,
+    state: PolicyView,
+    guardrails: Guardrails | None = None,
+    *,
+    env_for: EnvBuilder | None = None,
+    condition: ConditionFn | None = None,
+    relation: str | None = None,
+) -> Verdict:
+    """Decide ``inp`` (see the module docstring for the order of the conjuncts).
+
+    ``check`` asks the graph; ``guardrails`` are the compiled rules of
+    ``state.guardrails`` (None: no rules); ``env_for`` builds the CEL environment (only
+    when a condition or a guardrail needs it); ``condition`` evaluates a delegation's
+    condition in it; ``relation`` overrides the action map (already resolved by the
+    caller). Graph errors (an unknown type or relation) propagate.
+    """
+    if relation is None:
+        relation = relation_for(state.policy, inp.action)
+    subject = inp.subject
+    actors = inp.actors
+    gset = state.guardrails
+    version = gset.version if gset is not None else 0
+
+    # 1. no identity in the chain is suspended or deprovisioned
+    ident = state.identity
+    for pos, node in enumerate((subject, *actors) if actors else (subject,)):
+        i = ident(node)
+        if i is not None and i.status != "active":
+            role = "subject" if pos == 0 else "actor"
+            verb = "deprovisioned" if i.status == "deprovisioned" else "suspended"
+            return _deny(
+                f"identity_{verb}",
+                f"{node} ({role}) is {verb}, so nothing it takes part in is allowed",
+                {
+                    "conjunct": "identity",
+                    "identity": node,
+                    "role": role,
+                    "position": pos,
+                    "status": i.status,
+                },
+                relation,
+                version=version,
+            )
+
+    # 2. every link of the chain is a delegation that holds now
+    chain = _Chain(inp, relation, state, env_for)
+    ids: tuple[str, ...] = ()
+    n = len(actors)
+    if n:
+        ids_or_denial = _links(inp, relation, state, chain, condition)
+        if isinstance(ids_or_denial, Verdict):
+            return ids_or_denial
+        ids = ids_or_denial
+    elif inp.delegation_id is not None:
+        raise ValidationError(
+            "'delegation_id' pins the last link of the actor chain, but the request names no "
+            "actors",
+            details={"field": "delegation_id"},
+        )
+
+    # 3. the subject, and each actor too, hold the relation on the resource
+    resource = inp.resource
+    if not check(subject, relation, resource):
+        return _deny(
+            "subject_lacks_permission",
+            f"{subject} does not have {_asks(inp.action, relation)} on {resource}",
+            {
+                "conjunct": "graph",
+                "role": "subject",
+                "identity": subject,
+                "relation": relation,
+                "resource": resource,
+            },
+            relation,
+            ids,
+            version,
+        )
+    for pos, a in enumerate(actors, 1):
+        if not check(a, relation, resource):
+            on_behalf = subject if pos == 1 else actors[pos - 2]
+            return _deny(
+                "actor_lacks_permission",
+                f"{a} acts for {on_behalf} but does not itself have "
+                f"{_asks(inp.action, relation)} on {resource}; every actor in the chain "
+                "must hold the permission too",
+                {
+                    "conjunct": "graph",
+                    "role": "actor",
+                    "identity": a,
+                    "position": pos,
+                    "relation": relation,
+                    "resource": resource,
+                },
+                relation,
+                ids,
+                version,
+            )
+
+    # 4. no guardrail forbids it, none asks for approval
+    if guardrails is not None and gset is not None and gset.rules:
+        fired = guardrails.evaluate(chain.environment())
+        if fired:
+            return _guardrail_denial(fired, gset, relation, ids, version)
+
+    through = f" through {' → '.join(actors)}" if actors else ""
+    return Verdict(
+        True,
+        ALLOWED,
+        f"{subject} may {_asks(inp.action, relation)} on {resource}{through}",
+        _EMPTY,
+        False,
+        relation,
+        ids,
+        version,
+    )
+
+
+def _links(
+    inp: DecisionInput,
+    relation: str,
+    state: PolicyView,
+    chain: _Chain,
+    condition: ConditionFn | None,
+) -> tuple[str, ...] | Verdict:
+    """The delegation ids of the chain's links, or the denial of the first link that fails.
+
+    Link k may be made by any of the delegations between its two parties that passes the
+    checks and (for k > 1) is derived from a passing delegation of link k-1; the chosen
+    chain is the newest such."""
+    actors = inp.actors
+    n = len(actors)
+    now = inp.time
+    rtype = inp.resource.partition(":")[0]
+    type_star = f"{rtype}:*"
+    errors: dict[str, str] = {}
+    between = state.delegations_between
+    prev_ok: list[Delegation] = []
+    levels: list[list[Delegation]] = []
+    delegator = inp.subject
+    for k in range(1, n + 1):
+        delegate = actors[k - 1]
+        cands: Sequence[Delegation] = between(delegator, delegate)
+        pinned = inp.delegation_id if k == n else None
+        ok: list[Delegation] = []
+        best_stage = -1
+        best: Delegation | None = None
+        parent_ids = None if k == 1 else {d.id for d in prev_ok}
+        for d in cands:
+            if pinned is not None and d.id != pinned:
+                continue
+            if parent_ids is not None and d.parent_id not in parent_ids:
+                stage = _PARENT
+            else:
+                stage = _stage(d, k, n, inp, relation, type_star, now, chain, condition, errors)
+            if stage == _OK:
+                ok.append(d)
+            elif stage > best_stage or (
+                stage == best_stage and best is not None and d.created_at > best.created_at
+            ):
+                best_stage, best = stage, d
+        if not ok:
+            parent = prev_ok[0] if prev_ok and len(prev_ok) == 1 else None
+            if parent is None and prev_ok:
+                parent = max(prev_ok, key=lambda d: d.created_at)
+            code, user, reason = _link_failure(
+                best_stage, best, k, delegator, delegate, inp, relation, now, parent, errors
+            )
+            prior = tuple(max(lv, key=_created).id for lv in levels)
+            gset = state.guardrails
+            return _deny(code, user, reason, relation, prior, gset.version if gset else 0)
+        levels.append(ok)
+        prev_ok = ok
+        delegator = delegate
+    # the newest passing last link, then back through its ancestors
+    d = max(levels[-1], key=_created)
+    out = [d.id]
+    for k in range(n - 2, -1, -1):
+        pid = d.parent_id
+        for p in levels[k]:
+            if p.id == pid:
+                d = p
+                break
+        else:  # link 1 may be any passing delegation (it has no parent to match)
+            d = max(levels[k], key=_created)
+        out.append(d.id)
+    out.reverse()
+    return tuple(out)
+
+
+def _created(d: Delegation) -> float:
+    return d.created_at
+
+
+def _guardrail_denial(
+    fired: Sequence[Any],
+    gset: GuardrailSet,
+    relation: str,
+    ids: tuple[str, ...],
+    version: int,
+) -> Verdict:
+    pairs = tuple((f.rule_id, f.effect) for f in fired)
+    forbid = next((f for f in fired if f.effect == "forbid"), None)
+    hit = forbid if forbid is not None else fired[0]
+    rule = next((r for r in gset.rules if r.id == hit.rule_id), None)
+    desc = rule.description if rule is not None and rule.description else ""
+    err = getattr(hit, "error", None)
+    reason: dict[str, Any] = {
+        "conjunct": "guardrail",
+        "rule": hit.rule_id,
+        "effect": hit.effect,
+        "guardrail_version": version,
+        "fired": [list(p) for p in pairs],
+    }
+    if desc:
+        reason["description"] = desc
+    if err:
+        reason["error"] = str(err)
+    about = f": {desc}" if desc else ""
+    failed = f" (the rule could not be evaluated: {err}; it counts as firing)" if err else ""
+    if forbid is not None:
+        return _deny(
+            "guardrail_forbid",
+            f"guardrail '{hit.rule_id}' forbids this{about}{failed}",
+            reason,
+            relation,
+            ids,
+            version,
+            pairs,
+        )
+    return _deny(
+        "approval_required",
+        f"guardrail '{hit.rule_id}' requires approval for this{about}{failed}; "
+        "the access can be requested",
+        reason,
+        relation,
+        ids,
+        version,
+        pairs,
+    )
