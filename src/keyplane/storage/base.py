@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from keyplane.graph.tuples import Tuple, TupleChange
+from keyplane.policy.records import Delegation, GuardrailSet, Identity, StorePolicy
 
 if TYPE_CHECKING:  # the ledger's domain imports storage.ids: no import cycle at runtime
     from keyplane.ledger.checkpoints import Checkpoint, LedgerKeyRecord
@@ -39,6 +40,11 @@ __all__ = [
     "ModelRecord",
     "ModelStore",
     "Page",
+    "PolicyChanges",
+    "PolicyStore",
+    "PolicyTxReader",
+    "PolicyWrite",
+    "PolicyWriteResult",
     "SnapshotReader",
     "SnapshotRow",
     "Storage",
@@ -458,6 +464,167 @@ class LedgerStore(Protocol):
         ...
 
 
+# -- the identity plane (issue 5) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyChanges:
+    """What changed in a store's identity plane after a revision (see
+    :meth:`PolicyStore.read_policy_changes`): every identity and delegation row whose
+    ``revision`` is greater, the latest guardrail set and the store policy when they
+    changed (else None), and the store's revision as of the same snapshot."""
+
+    identities: tuple[Identity, ...]
+    delegations: tuple[Delegation, ...]
+    guardrail_set: GuardrailSet | None
+    store_policy: StorePolicy | None
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyWrite:
+    """One atomic change of the identity plane, as a plan returns it to
+    :meth:`PolicyStore.write_policy`. ``new_*`` rows are inserted (a clash MUST raise
+    IdentityExistsError / ConflictError); the others replace existing rows (a missing one
+    MUST raise IdentityNotFoundError / DelegationNotFoundError). Every row is stored with
+    the new revision, whatever ``revision`` it carries. Tuple writes and deletes are
+    idempotent (an identical tuple already there, or a missing one, is skipped) and go
+    through the changelog like any tuple write."""
+
+    new_identities: Sequence[Identity] = ()
+    identities: Sequence[Identity] = ()
+    new_delegations: Sequence[Delegation] = ()
+    delegations: Sequence[Delegation] = ()
+    store_policy: StorePolicy | None = None
+    tuple_writes: Sequence[Tuple] = ()
+    tuple_deletes: Sequence[Tuple] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.new_identities
+            or self.identities
+            or self.new_delegations
+            or self.delegations
+            or self.store_policy is not None
+            or self.tuple_writes
+            or self.tuple_deletes
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyWriteResult:
+    """What :meth:`PolicyStore.write_policy` stored: the rows stamped with ``revision``
+    (``changed`` False and the store's current revision when the plan changed nothing)."""
+
+    revision: int
+    changed: bool
+    identities: tuple[Identity, ...] = ()
+    delegations: tuple[Delegation, ...] = ()
+    store_policy: StorePolicy | None = None
+
+
+class PolicyTxReader(Protocol):
+    """Reads inside a :meth:`PolicyStore.write_policy` transaction. The store's revision is
+    already bumped (its row locked) when the plan runs, so policy writers of one store are
+    serialized and these reads see every earlier committed change."""
+
+    store_id: str
+
+    def identity(self, kind: str, id: str) -> Identity | None: ...
+
+    def identities_owned_by(self, owner: str) -> list[Identity]:
+        """Identities whose ``owners`` include ``owner`` exactly ("human:a", "group:g#member")."""
+        ...
+
+    def delegation(self, delegation_id: str) -> Delegation | None: ...
+
+    def delegations_of(self, node: str) -> list[Delegation]:
+        """Active delegations ``node`` gave (delegator) or holds (delegate), by id."""
+        ...
+
+    def descendants(self, delegation_ids: Sequence[str]) -> list[Delegation]:
+        """Every active delegation derived, directly or transitively, from any of
+        ``delegation_ids`` (the given ones excluded), by id."""
+        ...
+
+    def store_policy(self) -> StorePolicy: ...
+
+
+class PolicyStore(Protocol):
+    """Identities, delegations, guardrail sets and the store policy (migration 0007).
+
+    Every mutation MUST bump the store revision exactly once, in the same transaction,
+    and stamp every row it writes with that revision; ``ledger_events`` (called with the
+    new revision inside the transaction) commit with it, as for
+    :meth:`TupleWriter.write`. :meth:`StoreAdmin.delete_store` MUST remove the store's
+    rows. Reads MUST raise StoreNotFoundError for a missing store.
+    """
+
+    def write_policy(
+        self,
+        store_id: str,
+        plan: Callable[[PolicyTxReader], PolicyWrite],
+        *,
+        ledger_events: Callable[[int], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> PolicyWriteResult:
+        """Run ``plan`` inside one write transaction and store what it returns.
+
+        The plan MAY raise (nothing is written) and MAY run more than once (a retried
+        transaction), so it must not have side effects. An empty :class:`PolicyWrite`
+        MUST roll back: no revision, no ledger events, ``changed`` False.
+        """
+        ...
+
+    def get_identity(self, store_id: str, kind: str, id: str) -> Identity | None: ...
+
+    def list_identities(
+        self,
+        store_id: str,
+        *,
+        kind: str | None = None,
+        status: str | None = None,
+        owner: str | None = None,
+        orphaned: bool | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[Identity]:
+        """Identities ordered by (kind, id), every given filter applied (``owner``: one of
+        its owners, exactly). Tokens are opaque and bound to the filters."""
+        ...
+
+    def touch_identities(self, store_id: str, seen: Sequence[tuple[str, str, float]]) -> None:
+        """Record ``last_seen`` times ``(kind, id, at)`` (only ever moving forward). Not a
+        change of the identity plane: no revision, no event."""
+        ...
+
+    def get_delegation(self, store_id: str, delegation_id: str) -> Delegation | None: ...
+
+    def list_delegations(
+        self,
+        store_id: str,
+        *,
+        delegator: str | None = None,
+        delegate: str | None = None,
+        status: str | None = None,
+        parent_id: str | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[Delegation]:
+        """Delegations ordered by id (creation order), every given filter applied."""
+        ...
+
+    def get_store_policy(self, store_id: str) -> StorePolicy:
+        """The store's policy (the defaults, revision 0, when never set)."""
+        ...
+
+    def read_policy_changes(self, store_id: str, after_revision: int) -> PolicyChanges:
+        """Everything changed after ``after_revision``, read at one snapshot (0: all)."""
+        ...
+
+    # -- guardrail sets (engineer C) ---------------------------------------------------
+
+
 class Storage(
     StoreAdmin,
     ModelStore,
@@ -468,6 +635,7 @@ class Storage(
     KeyStore,
     LedgerStore,
     LedgerAdminStore,
+    PolicyStore,
     Protocol,
 ):
     """Everything a backend offers. Implementations MUST be safe to call from many threads."""
