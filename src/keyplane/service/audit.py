@@ -48,10 +48,14 @@ __all__ = [
     "audited",
     "change",
     "change_event",
+    "change_events",
+    "clip",
     "decision",
     "decisions",
     "event_type_of",
+    "jsonable",
     "listing",
+    "record",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -135,7 +139,14 @@ def _failed(
         obj = bound["object_type"]
     if obj is None and "key_id" in bound:
         obj = f"key:{bound['key_id']}"
-    action = bound.get("relation") if event_type and event_type.startswith("decision.") else None
+    decision = bool(event_type and event_type.startswith("decision."))
+    action = bound.get("relation") if decision else None
+    user = bound.get("user")
+    if decision and user is None:  # the decision point names them subject/action/resource
+        user = bound.get("subject")
+        action = action if action is not None else bound.get("action")
+        if obj is None:
+            obj = bound.get("resource")
     _emit(
         svc,
         [
@@ -144,7 +155,7 @@ def _failed(
                 caller,
                 event_type or DENIED_READ,
                 store=_store_of(store),
-                subject=_clip(bound.get("user")),
+                subject=_clip(user),
                 action=_clip(action) or op,
                 resource=_clip(obj) if obj is not None else _clip(store),
                 outcome="deny" if refused else "error",
@@ -153,6 +164,22 @@ def _failed(
             )
         ],
     )
+
+
+def record(services: Services, events: Sequence[LedgerEvent]) -> None:
+    """Record events an operation built itself (``decision.evaluate`` carries the actor
+    chain, purpose and policy version); in sync mode durable on return."""
+    _emit(services, events)
+
+
+def clip(value: Any) -> str | None:
+    """``value`` as text of at most 512 characters (a field of an event)."""
+    return _clip(value)
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as canonical-JSON-safe data (what a caller passed may be any object)."""
+    return _jsonable(value)
 
 
 def _clip(value: Any) -> str | None:
@@ -439,6 +466,36 @@ def change_event(
         revision=revision,
         details=details,
     )
+
+
+def change_events(
+    services: Services,
+    caller: Caller,
+    type: str,
+    store_id: str,
+    *,
+    resource: str | None = None,
+    action: str | None = None,
+    model_id: str | None = None,
+    revision: int | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> list[tuple[LedgerEvent, str]]:
+    """:func:`change_event`, redacted and encoded for a storage call's ``ledger_events``
+    callback: the change and its event then commit in one transaction, so no change
+    exists without its event even if the process dies right after the commit. An event
+    that cannot be encoded raises here, inside the transaction, and rolls the change back."""
+    ev = change_event(
+        services,
+        caller,
+        type,
+        store_id,
+        resource=resource,
+        action=action,
+        model_id=model_id,
+        revision=revision,
+        details=details,
+    )
+    return [services.ledger.prepare(ev)]
 
 
 def tuple_keys(tuples: Iterable[Any]) -> list[dict[str, Any] | str]:

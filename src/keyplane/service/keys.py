@@ -59,6 +59,7 @@ from keyplane.errors import (
     StoreNotFoundError,
     ValidationError,
 )
+from keyplane.ledger.events import LedgerEvent
 from keyplane.service import audit, system
 from keyplane.service.audit import audited
 from keyplane.service.auth import SYSTEM_STORE_ID, Caller, Permission, authorize
@@ -242,21 +243,37 @@ def _mint(
         created_at=now,
         expires_at=None if expires_in is None else now + expires_in,
     )
-    # The key row first, its grants second: if granting fails the key is revoked, and a
-    # key whose grants are missing is denied everything (deny by default) — fail closed.
-    svc.storage.create_key(rec)
+    # The key row first (with its key.created event, in one transaction), its grants
+    # second: if granting fails the key is revoked (with its key.revoked event), and a key
+    # whose grants are missing is denied everything (deny by default) — fail closed.
+    svc.storage.create_key(
+        rec,
+        ledger_events=lambda r: _key_events(
+            svc, caller, "key.created", r.id, owner=r.owner, roles=list(r.roles)
+        ),
+    )
     try:
         system.grant_roles(svc, key_id, roles)
     except BaseException:
-        svc.storage.revoke_key(key_id, now=now)
+        svc.storage.revoke_key(
+            key_id,
+            now=now,
+            ledger_events=lambda r: _key_events(
+                svc, caller, "key.revoked", r.id, reason="role_grants_failed"
+            ),
+        )
         raise
-    _key_event(svc, caller, "key.created", key_id, owner=owner, roles=list(roles))
     return _public(rec), f"{KEY_PREFIX}{key_id}_{secret}"
 
 
-def _key_event(svc: Services, caller: Caller, type: str, key_id: str, **details: Any) -> None:
-    """A key change in the system chain: the key's id and public facts, never its secret."""
-    audit.change(svc, caller, type, SYSTEM_STORE_ID, resource=f"key:{key_id}", details=details)
+def _key_events(
+    svc: Services, caller: Caller, type: str, key_id: str, **details: Any
+) -> list[tuple[LedgerEvent, str]]:
+    """A key change's event in the system chain, encoded for the key write's own
+    transaction: the key's id and public facts, never its secret."""
+    return audit.change_events(
+        svc, caller, type, SYSTEM_STORE_ID, resource=f"key:{key_id}", details=details
+    )
 
 
 # ------------------------------------------------------------------------------ management
@@ -334,10 +351,15 @@ def rotate_key(
         )
     secret = _new_secret()
     new = svc.storage.rotate_key(
-        key_id, secret_hash=_hash(key_id, secret), previous_expires_at=now + overlap, now=now
+        key_id,
+        secret_hash=_hash(key_id, secret),
+        previous_expires_at=now + overlap,
+        now=now,
+        ledger_events=lambda r: _key_events(
+            svc, caller, "key.rotated", r.id, previous_secret_valid_for=overlap
+        ),
     )
     svc.auth.invalidate(key_id)
-    _key_event(svc, caller, "key.rotated", key_id, previous_secret_valid_for=overlap)
     return _public(new), f"{KEY_PREFIX}{key_id}_{secret}"
 
 
@@ -347,10 +369,13 @@ def revoke_key(svc: Services, caller: Caller, key_id: str) -> None:
     ``KEYPLANE_KEY_CACHE_TTL`` in others) and its role grants are deleted. Idempotent."""
     authorize(svc, caller, Permission.MANAGE_KEYS)
     _record(svc, key_id)
-    svc.storage.revoke_key(key_id, now=svc.clock.now())
+    svc.storage.revoke_key(
+        key_id,
+        now=svc.clock.now(),
+        ledger_events=lambda r: _key_events(svc, caller, "key.revoked", r.id),
+    )
     svc.auth.invalidate(key_id)
     system.revoke_grants(svc, key_id)
-    _key_event(svc, caller, "key.revoked", key_id)
 
 
 def bootstrap_admin(

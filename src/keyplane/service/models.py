@@ -13,6 +13,7 @@ from typing import Any
 from keyplane.errors import ValidationError
 from keyplane.graph.compiled import CompiledModel
 from keyplane.graph.language import load_model, write_dsl
+from keyplane.ledger.events import LedgerEvent
 from keyplane.service import audit
 from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
@@ -32,9 +33,15 @@ def write_model(
     svc.storage.get_store(store_id)
     model = load_model(source)
     CompiledModel.compile(model)  # the engine's own structural checks, before anything is stored
-    rec = svc.storage.write_model(store_id, model)
+
+    def event_of(made: ModelRecord) -> list[tuple[LedgerEvent, str]]:
+        # the model version and its event commit in one transaction
+        return audit.change_events(
+            svc, caller, "model.written", store_id, model_id=made.id, revision=made.revision
+        )
+
+    rec = svc.storage.write_model(store_id, model, ledger_events=event_of)
     svc.graphs.catch_up(store_id)  # this process switches to the new model at once
-    audit.change(svc, caller, "model.written", store_id, model_id=rec.id)
     return rec
 
 

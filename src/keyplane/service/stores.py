@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from keyplane.ledger.events import LedgerEvent
 from keyplane.service import audit, system
 from keyplane.service.audit import audited
 from keyplane.service.auth import SYSTEM_STORE_ID, Caller, Permission, authorize
@@ -17,9 +18,13 @@ def create_store(
     svc: Services, caller: Caller, name: str, *, store_id: str | None = None
 ) -> StoreInfo:
     authorize(svc, caller, Permission.CREATE_STORE)
-    info = svc.storage.create_store(name, store_id=store_id)
+
+    def event_of(made: StoreInfo) -> list[tuple[LedgerEvent, str]]:
+        # in the new store's own chain, committed with the store
+        return audit.change_events(svc, caller, "store.created", made.id, details={"name": name})
+
+    info = svc.storage.create_store(name, store_id=store_id, ledger_events=event_of)
     system.link_store(svc, info.id)  # store:<id>#system@system:keyplane — see system.py
-    audit.change(svc, caller, "store.created", info.id, details={"name": info.name})
     return info
 
 
@@ -46,6 +51,8 @@ def delete_store(svc: Services, caller: Caller, store_id: str) -> None:
     authorize(svc, caller, Permission.DELETE_STORE, store_id)
     svc.storage.get_store(store_id)  # a missing store is store_not_found, before any clean-up
     system.unlink_store(svc, store_id)  # grants go first: a failure below leaves none behind
-    svc.storage.delete_store(store_id)
+    svc.storage.delete_store(
+        store_id,
+        ledger_events=lambda sid: audit.change_events(svc, caller, "store.deleted", sid),
+    )
     svc.graphs.forget(store_id)
-    audit.change(svc, caller, "store.deleted", store_id)

@@ -59,11 +59,10 @@ def write_tuples(
     def event_at(revision: int) -> list[tuple[LedgerEvent, str]]:
         # the grant and its ledger event commit in one transaction: no change without its
         # event, even if the process dies right after the commit
-        ev = audit.change_event(
+        return audit.change_events(
             svc, caller, "tuples.written", store_id, revision=revision, model_id=model_id,
             details=details,
         )  # fmt: skip
-        return [svc.ledger.prepare(ev)]
 
     revision = svc.storage.write(
         store_id, writes=w, deletes=d, idempotent=idempotent, ledger_events=event_at
@@ -118,7 +117,18 @@ def read_changes(
 def gc_expired(svc: Services, caller: Caller, store_id: str) -> int:
     """Delete tuples whose ``expires_at`` has passed (they already stopped granting)."""
     authorize(svc, caller, Permission.WRITE_TUPLES, store_id)
-    removed = svc.storage.gc_expired(store_id, now=svc.clock.now())
+
+    def event_at(made: tuple[int, int]) -> list[tuple[LedgerEvent, str]]:
+        revision, removed = made
+        return audit.change_events(
+            svc, caller, "tuples.expired_removed", store_id, revision=revision,
+            details={"removed": removed},
+        )  # fmt: skip
+
+    # the event commits with the removal; when nothing had expired there is no change (no
+    # revision, no transaction) and the call is recorded on its own
+    removed = svc.storage.gc_expired(store_id, now=svc.clock.now(), ledger_events=event_at)
     svc.graphs.catch_up(store_id)
-    audit.change(svc, caller, "tuples.expired_removed", store_id, details={"removed": removed})
+    if removed == 0:
+        audit.change(svc, caller, "tuples.expired_removed", store_id, details={"removed": 0})
     return removed

@@ -127,12 +127,22 @@ class ChangesPage:
 
 
 class StoreAdmin(Protocol):
-    def create_store(self, name: str, *, store_id: str | None = None) -> StoreInfo:
+    def create_store(
+        self,
+        name: str,
+        *,
+        store_id: str | None = None,
+        ledger_events: Callable[[StoreInfo], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> StoreInfo:
         """Create a store at revision 0.
 
         The id MUST be a new 26-character Crockford base32 ULID (sortable by creation
         time) unless ``store_id`` is given (e.g. ``"default"``); a clash MUST raise
         StoreExistsError. An invalid ``store_id`` MUST raise ValidationError.
+
+        ``ledger_events``, when given, is called with the new store inside the transaction
+        and its encoded events are chained into the ledger in that same transaction (see
+        :meth:`TupleWriter.write`): no store exists without its ``store.created`` event.
         """
         ...
 
@@ -155,19 +165,34 @@ class StoreAdmin(Protocol):
         """Stores ordered by id. Tokens are opaque; a bad one MUST raise InvalidContinuationToken."""
         ...
 
-    def delete_store(self, store_id: str) -> None:
+    def delete_store(
+        self,
+        store_id: str,
+        *,
+        ledger_events: Callable[[str], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> None:
         """Remove the store and all its data (models, tuples, changelog), atomically.
 
         MUST raise StoreNotFoundError if it does not exist. Afterwards the id is free again.
+        ``ledger_events`` (called with the store id) commits in the same transaction, as
+        for :meth:`TupleWriter.write`; the ledger rows themselves are kept.
         """
         ...
 
 
 class ModelStore(Protocol):
-    def write_model(self, store_id: str, model: Mapping[str, Any]) -> ModelRecord:
+    def write_model(
+        self,
+        store_id: str,
+        model: Mapping[str, Any],
+        *,
+        ledger_events: Callable[[ModelRecord], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> ModelRecord:
         """Store a new model version with a new ULID id; ids MUST sort by creation order.
 
         Storage does not validate the model (the graph layer does): it stores JSON.
+        ``ledger_events`` is called with the new record (its id and revision) and commits
+        in the same transaction, as for :meth:`TupleWriter.write`.
         """
         ...
 
@@ -232,11 +257,19 @@ class TupleWriter(Protocol):
         """
         ...
 
-    def gc_expired(self, store_id: str, *, now: float) -> int:
+    def gc_expired(
+        self,
+        store_id: str,
+        *,
+        now: float,
+        ledger_events: Callable[[tuple[int, int]], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> int:
         """Delete the tuples whose ``expires_at <= now`` and return how many.
 
         When any are deleted it MUST be as one new revision with a changelog ``"delete"``
         per tuple, so replicas drop them too; when none are, the revision MUST NOT change.
+        ``ledger_events`` is called with ``(revision, removed)`` only when some are deleted,
+        and commits in the same transaction, as for :meth:`write`.
         """
         ...
 
@@ -325,8 +358,18 @@ class KeyRecord:
 class KeyStore(Protocol):
     """API key records and the reserved stores the control plane keeps for itself."""
 
-    def create_key(self, record: KeyRecord) -> None:
-        """Insert a new key. An existing id MUST raise ConflictError (ids are never reused)."""
+    def create_key(
+        self,
+        record: KeyRecord,
+        *,
+        ledger_events: Callable[[KeyRecord], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> None:
+        """Insert a new key. An existing id MUST raise ConflictError (ids are never reused).
+
+        Every key write takes ``ledger_events``: called with the key as written, inside the
+        transaction, its events commit with the change or not at all (as for
+        :meth:`TupleWriter.write`) — no key change without its event.
+        """
         ...
 
     def get_key(self, key_id: str) -> KeyRecord | None:
@@ -340,7 +383,13 @@ class KeyStore(Protocol):
         ...
 
     def rotate_key(
-        self, key_id: str, *, secret_hash: str, previous_expires_at: float, now: float
+        self,
+        key_id: str,
+        *,
+        secret_hash: str,
+        previous_expires_at: float,
+        now: float,
+        ledger_events: Callable[[KeyRecord], Sequence[tuple[LedgerEvent, str]]] | None = None,
     ) -> KeyRecord:
         """Replace the key's secret hash atomically, keeping the current one as the previous
         secret until ``previous_expires_at`` (an older previous secret dies at once).
@@ -349,7 +398,13 @@ class KeyStore(Protocol):
         """
         ...
 
-    def revoke_key(self, key_id: str, *, now: float) -> KeyRecord:
+    def revoke_key(
+        self,
+        key_id: str,
+        *,
+        now: float,
+        ledger_events: Callable[[KeyRecord], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> KeyRecord:
         """Set ``revoked_at`` (once: revoking again keeps the first time) and return the key.
 
         MUST raise NotFoundError for an unknown key.
@@ -360,9 +415,16 @@ class KeyStore(Protocol):
         """Record a use: ``last_used_at = max(last_used_at, at)``. Callers throttle this."""
         ...
 
-    def ensure_reserved_store(self, store_id: str, name: str) -> bool:
+    def ensure_reserved_store(
+        self,
+        store_id: str,
+        name: str,
+        *,
+        ledger_events: Callable[[StoreInfo], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> bool:
         """Create a store with a reserved id (one :meth:`create_store` refuses, e.g.
-        ``_system``) unless it exists; return True if it was created now. Safe to race."""
+        ``_system``) unless it exists; return True if it was created now. Safe to race.
+        ``ledger_events`` is called (in the transaction) only when the store is created."""
         ...
 
 

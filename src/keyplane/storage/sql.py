@@ -59,6 +59,7 @@ from keyplane.storage.policy_sql import PolicySQLMixin
 __all__ = ["LEDGER_COLUMNS", "STORE_ID_RE", "Cursor", "SQLStorage", "tuple_columns"]
 
 R = TypeVar("R")
+T = TypeVar("T")
 
 #: A DB-API cursor (sqlite3.Cursor or psycopg.Cursor); typed loosely on purpose, the two
 #: drivers' signatures differ in details that do not matter here.
@@ -255,9 +256,28 @@ class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
             )
         return int(row[0])
 
+    def _ledger_in_tx(
+        self,
+        cur: Cursor,
+        ledger_events: Callable[[T], Sequence[tuple[LedgerEvent, str]]] | None,
+        made: T,
+    ) -> None:
+        """Chain a change's ledger events inside the change's own transaction: the change
+        and its events commit together or not at all (an error here rolls both back)."""
+        if ledger_events is not None:
+            items = ledger_events(made)
+            if items:
+                self._append_encoded_tx(cur, items)
+
     # -- stores -----------------------------------------------------------------------
 
-    def create_store(self, name: str, *, store_id: str | None = None) -> StoreInfo:
+    def create_store(
+        self,
+        name: str,
+        *,
+        store_id: str | None = None,
+        ledger_events: Callable[[StoreInfo], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> StoreInfo:
         if not isinstance(name, str) or not name.strip():
             raise ValidationError("a store needs a non-empty name")
         if store_id is None:
@@ -269,6 +289,7 @@ class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
             )
         now = self._clock.now()
         sid = store_id
+        info = StoreInfo(sid, name, now, now)
 
         def tx(cur: Cursor) -> None:
             cur.execute(
@@ -280,9 +301,10 @@ class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
             )
             if cur.rowcount != 1:
                 raise StoreExistsError(f"store {sid!r} already exists", details={"store_id": sid})
+            self._ledger_in_tx(cur, ledger_events, info)
 
         self._write_tx(tx)
-        return StoreInfo(sid, name, now, now)
+        return info
 
     def get_store(self, store_id: str) -> StoreInfo:
         def tx(cur: Cursor) -> StoreInfo:
@@ -339,7 +361,12 @@ class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
         token = encode_token(query, [items[-1].id]) if len(rows) > page_size else None
         return Page(items, token)
 
-    def delete_store(self, store_id: str) -> None:
+    def delete_store(
+        self,
+        store_id: str,
+        *,
+        ledger_events: Callable[[str], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> None:
         def tx(cur: Cursor) -> None:
             cur.execute(self._q("DELETE FROM stores WHERE id = ?"), (store_id,))
             if cur.rowcount != 1:
@@ -349,17 +376,25 @@ class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
             for table in ("tuples", "changelog", "authorization_models"):
                 cur.execute(self._q(f"DELETE FROM {table} WHERE store_id = ?"), (store_id,))
             self._delete_policy_rows(cur, store_id)
+            self._ledger_in_tx(cur, ledger_events, store_id)
 
         self._write_tx(tx)
 
     # -- models -----------------------------------------------------------------------
 
-    def write_model(self, store_id: str, model: Mapping[str, Any]) -> ModelRecord:
+    def write_model(
+        self,
+        store_id: str,
+        model: Mapping[str, Any],
+        *,
+        ledger_events: Callable[[ModelRecord], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> ModelRecord:
         if not isinstance(model, Mapping):
             raise ValidationError("a model must be a JSON object")
         model_id = self._ids.new()
         now = self._clock.now()
         doc = dict(model)
+        stored = json.loads(json.dumps(doc))
 
         def tx(cur: Cursor) -> int:
             # a model write is a revision of the store (with no tuple changes), so a replica
@@ -372,10 +407,13 @@ class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
                 ),
                 (store_id, model_id, self._dump_model(doc), now),
             )
+            self._ledger_in_tx(
+                cur, ledger_events, ModelRecord(model_id, store_id, stored, now, revision)
+            )
             return revision
 
         revision = self._write_tx(tx)
-        return ModelRecord(model_id, store_id, json.loads(json.dumps(doc)), now, revision)
+        return ModelRecord(model_id, store_id, stored, now, revision)
 
     def _model_rows(self, store_id: str, where: str, params: Sequence[Any]) -> list[Any]:
         def tx(cur: Cursor) -> list[Any]:
@@ -493,9 +531,7 @@ class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
                 log.append((store_id, rev, len(log), "write", *cols, now))
             if log:
                 cur.executemany(q_log, log)
-            if ledger_events is not None:
-                # the change's ledger event commits with the change, or neither does
-                self._append_encoded_tx(cur, ledger_events(rev))
+            self._ledger_in_tx(cur, ledger_events, rev)
             return rev
 
         return self._write_tx(tx)
@@ -519,7 +555,13 @@ class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
         # `tuples` may be a one-shot iterator: never run the body twice
         return self._write_tx(tx, retry=False)
 
-    def gc_expired(self, store_id: str, *, now: float) -> int:
+    def gc_expired(
+        self,
+        store_id: str,
+        *,
+        now: float,
+        ledger_events: Callable[[tuple[int, int]], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> int:
         stamp = self._clock.now()
         q_delete = self._q(
             "DELETE FROM tuples WHERE store_id = ? AND expires_at IS NOT NULL"
@@ -535,6 +577,7 @@ class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
                 raise _NoChange
             log = [(store_id, rev, i, "delete", *r, stamp) for i, r in enumerate(rows)]
             cur.executemany(q_log, log)
+            self._ledger_in_tx(cur, ledger_events, (rev, len(rows)))
             return len(rows)
 
         try:
@@ -655,7 +698,12 @@ class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
 
     # -- API keys ---------------------------------------------------------------------
 
-    def create_key(self, record: KeyRecord) -> None:
+    def create_key(
+        self,
+        record: KeyRecord,
+        *,
+        ledger_events: Callable[[KeyRecord], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> None:
         r = record
 
         def tx(cur: Cursor) -> None:
@@ -681,6 +729,7 @@ class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
             )
             if cur.rowcount != 1:
                 raise ConflictError(f"API key {r.id!r} already exists", details={"key_id": r.id})
+            self._ledger_in_tx(cur, ledger_events, r)
 
         self._write_tx(tx)
 
@@ -714,7 +763,13 @@ class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
         return Page(items, token)
 
     def rotate_key(
-        self, key_id: str, *, secret_hash: str, previous_expires_at: float, now: float
+        self,
+        key_id: str,
+        *,
+        secret_hash: str,
+        previous_expires_at: float,
+        now: float,
+        ledger_events: Callable[[KeyRecord], Sequence[tuple[LedgerEvent, str]]] | None = None,
     ) -> KeyRecord:
         def tx(cur: Cursor) -> KeyRecord:
             # one UPDATE reads the current hash and moves it: no lost rotation under a race
@@ -735,11 +790,18 @@ class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
                     f"API key {key_id!r} is revoked; create a new key instead",
                     details={"key_id": key_id},
                 )
+            self._ledger_in_tx(cur, ledger_events, rec)
             return rec
 
         return self._write_tx(tx)
 
-    def revoke_key(self, key_id: str, *, now: float) -> KeyRecord:
+    def revoke_key(
+        self,
+        key_id: str,
+        *,
+        now: float,
+        ledger_events: Callable[[KeyRecord], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> KeyRecord:
         def tx(cur: Cursor) -> KeyRecord:
             cur.execute(
                 self._q(
@@ -751,6 +813,7 @@ class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
             rec = self._select_key(cur, key_id)
             if rec is None:
                 raise _key_missing(key_id)
+            self._ledger_in_tx(cur, ledger_events, rec)
             return rec
 
         return self._write_tx(tx)
@@ -767,7 +830,13 @@ class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
 
         self._write_tx(tx)
 
-    def ensure_reserved_store(self, store_id: str, name: str) -> bool:
+    def ensure_reserved_store(
+        self,
+        store_id: str,
+        name: str,
+        *,
+        ledger_events: Callable[[StoreInfo], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> bool:
         now = self._clock.now()
 
         def tx(cur: Cursor) -> bool:
@@ -778,7 +847,10 @@ class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
                 ),
                 (store_id, name, now, now),
             )
-            return bool(cur.rowcount == 1)
+            created = bool(cur.rowcount == 1)
+            if created:
+                self._ledger_in_tx(cur, ledger_events, StoreInfo(store_id, name, now, now))
+            return created
 
         return self._write_tx(tx)
 
