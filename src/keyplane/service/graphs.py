@@ -16,6 +16,14 @@ it:
 
 Compiled models are cached by id; a store's index is shared by all its model versions, so
 writing a new model never disturbs decisions that name an old one.
+
+Beside the index each store has a :class:`~keyplane.policy.state.PolicyState` (identities,
+delegations, guardrails, store policy), advanced by the same catch-up from the same
+revision counter (``read_policy_changes``) and replaced whole — never mutated — so
+:meth:`GraphRegistry.policy` hands a decision one consistent snapshot. A suspension or a
+revocation is therefore seen by the writing process at once (its write catches up), by
+another process within ``poll_interval``, and by any request carrying
+``at_least_as_fresh`` the change's revision.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ from keyplane.graph.compiled import CompiledModel
 from keyplane.graph.engine import Engine
 from keyplane.graph.index import TupleIndex
 from keyplane.graph.tuples import Tuple
+from keyplane.policy.records import Identity
+from keyplane.policy.state import PolicyState
 from keyplane.storage.base import Storage
 
 __all__ = ["GraphRegistry", "StoreGraph"]
@@ -39,6 +49,8 @@ _CHANGES_PAGE = 5000
 # seconds between sweeps that drop expired edges from memory (the database's copy is
 # removed by gc_expired; expired edges never grant, sweep or not)
 _PURGE_EVERY = 60.0
+# an identity's last_seen is written at most this often (seconds), by the tailer thread
+SEEN_EVERY = 60.0
 
 
 @dataclass
@@ -57,6 +69,14 @@ class StoreGraph:
     # on the database, only on the in-memory apply.
     lock: threading.RLock = field(default_factory=threading.RLock)
     catch_up_lock: threading.Lock = field(default_factory=threading.Lock)
+    # the identity plane at (at least) ``revision``; replaced whole on every change
+    policy: PolicyState | None = None
+
+    @property
+    def applied(self) -> int:
+        """The revision both the index and the policy state reflect."""
+        p = self.policy
+        return self.revision if p is None else min(self.revision, p.revision)
 
 
 class GraphRegistry:
@@ -81,6 +101,10 @@ class GraphRegistry:
         self._poll_interval = poll_interval
         self._stop = threading.Event()
         self._tailer: threading.Thread | None = None
+        # last_seen bookkeeping: pending times (written by the tailer, off the decision
+        # path) and when each identity's time was last written (the 60 s throttle)
+        self._seen_pending: dict[tuple[str, str], float] = {}
+        self._seen_written: dict[tuple[str, str], float] = {}
 
     # ---------------------------------------------------------------- graphs
 
@@ -103,7 +127,12 @@ class GraphRegistry:
         revision, rows = self._storage.snapshot_rows(store_id)
         index.load_rows(rows)
         index.revision = revision
-        return StoreGraph(store_id, index, revision, head.generation)
+        g = StoreGraph(store_id, index, revision, head.generation)
+        # read after the snapshot: the policy state is at least as new as the index
+        g.policy = PolicyState.empty(store_id).advanced(
+            self._storage.read_policy_changes(store_id, 0)
+        )
+        return g
 
     def _reload(self, store_id: str) -> StoreGraph:
         """Replace the store's graph by a fresh snapshot (the store was recreated)."""
@@ -155,6 +184,12 @@ class GraphRegistry:
                     g.index.revision = g.revision
                 if not page.has_more:
                     break
+            # every identity-plane change bumps the revision: nothing to read unless the
+            # changelog moved past the policy state (read after it, so at least as new)
+            policy = g.policy
+            if policy is None or g.revision > policy.revision:
+                base = policy or PolicyState.empty(store_id)
+                g.policy = base.advanced(self._storage.read_policy_changes(store_id, base.revision))
             # read after the changelog, so the head is at least as new as what was applied
             head = self._storage.store_head(store_id)
         if head.generation != g.generation:
@@ -173,12 +208,13 @@ class GraphRegistry:
     def wait_for(self, store_id: str, revision: int, *, timeout: float) -> int:
         """Block until the graph reflects ``revision`` (pulling the changelog), or time out."""
         g = self.graph(store_id)
-        if g.revision >= revision:
-            return g.revision
+        if g.applied >= revision:
+            return g.applied
         deadline = time.monotonic() + timeout
         delay = 0.005
         while True:
-            applied = self.catch_up(store_id)
+            self.catch_up(store_id)
+            applied = self.graph(store_id).applied
             if applied >= revision:
                 return applied
             if time.monotonic() >= deadline:
@@ -198,6 +234,50 @@ class GraphRegistry:
                 del self._models[key]
             for key in [k for k in self._engines if k[0] == store_id]:
                 del self._engines[key]
+
+    def policy(self, store_id: str) -> PolicyState:
+        """The store's identity plane (identities, delegations, guardrails, store policy):
+        an immutable snapshot, cheap to take, safe to read without locks."""
+        g = self.graph(store_id)
+        p = g.policy
+        if p is None:  # only while a first catch-up races a load; read it now
+            self.catch_up(store_id)
+            p = self.graph(store_id).policy
+            assert p is not None
+        return p
+
+    def identity(self, store_id: str, node: str) -> Identity | None:
+        """The registered identity at graph node ``node`` ("agent:bot"), or None."""
+        return self.policy(store_id).identity(node)
+
+    def note_seen(self, store_id: str, node: str, at: float) -> None:
+        """Note that identity ``node`` took part in a decision at ``at``. Costs a dict
+        look-up; the time is written to storage later (:meth:`flush_seen`, run by the
+        tailer), at most once per identity every :data:`SEEN_EVERY` seconds."""
+        key = (store_id, node)
+        written = self._seen_written.get(key)
+        if written is not None and at - written < SEEN_EVERY:
+            return
+        if self._seen_pending.get(key, 0.0) < at:
+            self._seen_pending[key] = at
+
+    def flush_seen(self) -> int:
+        """Write the pending last_seen times (one write per store); returns how many."""
+        if not self._seen_pending:
+            return 0
+        with self._lock:
+            pending, self._seen_pending = self._seen_pending, {}
+        by_store: dict[str, list[tuple[str, str, float]]] = {}
+        for (store, node), at in pending.items():
+            kind, _, id_ = node.partition(":")
+            by_store.setdefault(store, []).append((kind, id_, at))
+            self._seen_written[(store, node)] = at
+        for store, seen in by_store.items():
+            try:
+                self._storage.touch_identities(store, seen)
+            except Exception:  # a deleted store, a database hiccup: last_seen is advisory
+                continue
+        return len(pending)
 
     def loaded(self) -> Iterator[StoreGraph]:
         return iter(list(self._graphs.values()))
@@ -271,6 +351,7 @@ class GraphRegistry:
                         self.purge_expired(g.store_id)
                 except Exception:  # keep tailing; the next poll retries
                     continue
+            self.flush_seen()
 
     def purge_expired(self, store_id: str) -> int:
         """Free the memory of expired edges (they already stopped granting at their instant)."""
@@ -283,3 +364,4 @@ class GraphRegistry:
         if self._tailer is not None:
             self._tailer.join(timeout=2)
             self._tailer = None
+        self.flush_seen()  # (it never raises: last_seen is advisory)

@@ -1,0 +1,150 @@
+"""A store's identity plane in memory: the immutable snapshot a decision reads.
+
+The :class:`~keyplane.service.graphs.GraphRegistry` holds one :class:`PolicyState` per
+store beside the tuple index and advances it in ``catch_up`` from
+:meth:`~keyplane.storage.base.PolicyStore.read_policy_changes` (rows whose revision is
+greater than the state's), with the same revision counter as tuples. Advancing never
+mutates a state: :meth:`PolicyState.advanced` returns a new one (copy-on-write of the
+maps that changed) and the registry swaps the reference, so a decision that took
+``svc.graphs.policy(store)`` once reads one consistent state without any lock, however
+long it runs. Every lookup is a dict access.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from keyplane.policy.records import Delegation, GuardrailSet, Identity, StorePolicy
+from keyplane.storage.base import PolicyChanges
+
+__all__ = ["PolicyState"]
+
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PolicyState:
+    """One store's identities, delegations, latest guardrail set and store policy, as of
+    ``revision``. Build with :meth:`empty`, then :meth:`advanced`."""
+
+    store_id: str
+    revision: int
+    policy: StorePolicy
+    guardrails: GuardrailSet | None = None
+    _identities: Mapping[str, Identity] = field(default_factory=dict)
+    _delegations: Mapping[str, Delegation] = field(default_factory=dict)
+    _between: Mapping[tuple[str, str], tuple[Delegation, ...]] = field(default_factory=dict)
+    _children: Mapping[str, tuple[Delegation, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, store_id: str, revision: int = 0) -> PolicyState:
+        return cls(store_id, revision, StorePolicy(store_id))
+
+    # -- reads (what the decision uses) -------------------------------------------------
+
+    def identity(self, node: str) -> Identity | None:
+        """The registered identity whose graph node is ``node`` ("agent:bot"), or None."""
+        return self._identities.get(node)
+
+    def delegations_between(self, delegator: str, delegate: str) -> Sequence[Delegation]:
+        """Every delegation (active and revoked) from ``delegator`` to ``delegate``, by id."""
+        return self._between.get((delegator, delegate), ())
+
+    def delegation(self, delegation_id: str) -> Delegation | None:
+        return self._delegations.get(delegation_id)
+
+    def children(self, delegation_id: str) -> Sequence[Delegation]:
+        """The delegations derived directly from ``delegation_id`` (any status), by id."""
+        return self._children.get(delegation_id, ())
+
+    def identities(self) -> Iterator[Identity]:
+        return iter(self._identities.values())
+
+    def delegations(self) -> Iterator[Delegation]:
+        return iter(self._delegations.values())
+
+    def __len__(self) -> int:
+        return len(self._identities) + len(self._delegations)
+
+    # -- advancing ----------------------------------------------------------------------
+
+    def advanced(self, changes: PolicyChanges) -> PolicyState:
+        """A new state with ``changes`` applied (this one is left untouched).
+
+        Rows older than what this state holds are ignored (a change read twice, or out of
+        order, never moves a row backwards)."""
+        revision = max(self.revision, changes.revision)
+        identities: Mapping[str, Identity] = self._identities
+        if changes.identities:
+            new_ids = dict(self._identities)
+            for i in changes.identities:
+                old = new_ids.get(i.node)
+                if old is None or old.revision <= i.revision:
+                    new_ids[i.node] = i
+            identities = new_ids
+        delegations: Mapping[str, Delegation] = self._delegations
+        between = self._between
+        children = self._children
+        if changes.delegations:
+            new_dels = dict(self._delegations)
+            touched: dict[str, Delegation] = {}
+            for d in changes.delegations:
+                old_d = new_dels.get(d.id)
+                if old_d is None or old_d.revision <= d.revision:
+                    new_dels[d.id] = d
+                    touched[d.id] = d
+            delegations = new_dels
+            between = _reindex(
+                self._between, self._delegations, touched, lambda d: (d.delegator, d.delegate)
+            )
+            children = _reindex(self._children, self._delegations, touched, lambda d: d.parent_id)
+        policy = self.policy
+        if changes.store_policy is not None and changes.store_policy.revision >= policy.revision:
+            policy = changes.store_policy
+        guardrails = self.guardrails
+        if changes.guardrail_set is not None and (
+            guardrails is None or changes.guardrail_set.version >= guardrails.version
+        ):
+            guardrails = changes.guardrail_set
+        return PolicyState(
+            self.store_id,
+            revision,
+            policy,
+            guardrails,
+            identities,
+            delegations,
+            between,
+            children,
+        )
+
+
+def _reindex(
+    index: Mapping[K, tuple[Delegation, ...]],
+    before: Mapping[str, Delegation],
+    touched: Mapping[str, Delegation],
+    key: Callable[[Delegation], K | None],
+) -> dict[K, tuple[Delegation, ...]]:
+    """Copy ``index`` with the ``touched`` delegations (re)placed under their key (and
+    removed from the key they had before, should it differ); each entry stays sorted by id.
+    ``key`` returning None leaves a delegation out (a root has no parent)."""
+    out = dict(index)
+    affected: dict[K, dict[str, Delegation]] = {}
+    for did, d in touched.items():
+        old = before.get(did)
+        if old is not None:
+            k_old = key(old)
+            if k_old is not None:
+                bucket = affected.setdefault(k_old, {x.id: x for x in out.get(k_old, ())})
+                bucket.pop(did, None)
+        k_new = key(d)
+        if k_new is not None:
+            bucket = affected.setdefault(k_new, {x.id: x for x in out.get(k_new, ())})
+            bucket[did] = d
+    for k, bucket in affected.items():
+        if bucket:
+            out[k] = tuple(bucket[i] for i in sorted(bucket))
+        else:
+            out.pop(k, None)
+    return out
