@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from keyplane.graph.tuples import Tuple, TupleChange
-from keyplane.policy.records import Delegation, GuardrailSet, Identity, StorePolicy
+from keyplane.policy.records import Delegation, Guardrail, GuardrailSet, Identity, StorePolicy
 
 if TYPE_CHECKING:  # the ledger's domain imports storage.ids: no import cycle at runtime
     from keyplane.ledger.checkpoints import Checkpoint, LedgerKeyRecord
@@ -685,6 +685,34 @@ class PolicyStore(Protocol):
         ...
 
     # -- guardrail sets (engineer C) ---------------------------------------------------
+
+    def put_guardrail_set(
+        self,
+        store_id: str,
+        rules: Sequence[Guardrail],
+        *,
+        created_by: str,
+        ledger_events: Callable[[GuardrailSet], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> GuardrailSet:
+        """Store ``rules`` as the store's next guardrail version (the previous + 1; older
+        versions are kept) and bump the store revision, in one transaction.
+
+        ``ledger_events`` is called inside the transaction with the set as stored (its
+        ``version`` and ``revision``), and its events commit with it. The rules MUST
+        already be validated (``keyplane.policy.guardrails.parse_rules``).
+        """
+        ...
+
+    def get_guardrail_set(self, store_id: str, version: int | None = None) -> GuardrailSet | None:
+        """The store's guardrail set at ``version`` (None: the latest); None when there is
+        no such version (or none was ever written)."""
+        ...
+
+    def list_guardrail_sets(
+        self, store_id: str, *, page_size: int = 50, continuation_token: str | None = None
+    ) -> Page[GuardrailSet]:
+        """Every version of the store's guardrails, newest first."""
+        ...
 
 
 class Storage(

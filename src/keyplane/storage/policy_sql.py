@@ -26,6 +26,7 @@ from keyplane.errors import (
     DelegationNotFoundError,
     IdentityExistsError,
     IdentityNotFoundError,
+    InvalidContinuationToken,
     InvalidTupleError,
 )
 from keyplane.graph.tuples import Tuple, split_object, split_user, validate_syntax
@@ -200,6 +201,16 @@ def guardrail_set_from_row(r: Sequence[Any]) -> GuardrailSet:
         for g in json.loads(r[2])
     )
     return GuardrailSet(r[0], int(r[1]), rules, r[3], float(r[4]), int(r[5]))
+
+
+def _rule_json(g: Guardrail) -> dict[str, Any]:
+    return {
+        "id": g.id,
+        "description": g.description,
+        "effect": g.effect,
+        "expression": g.expression,
+        "enabled": g.enabled,
+    }
 
 
 def _policy_from_row(r: Sequence[Any]) -> StorePolicy:
@@ -676,6 +687,87 @@ class PolicySQLMixin:
         return None if r is None else guardrail_set_from_row(r)
 
     # -- guardrail sets (engineer C) --------------------------------------------------
+
+    def put_guardrail_set(
+        self,
+        store_id: str,
+        rules: Sequence[Guardrail],
+        *,
+        created_by: str,
+        ledger_events: Callable[[GuardrailSet], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> GuardrailSet:
+        q = self._q
+        rules = tuple(rules)
+        body = _dumps([_rule_json(r) for r in rules])
+
+        def tx(cur: Cursor) -> GuardrailSet:
+            # bump first: the store row's lock serializes writers, so versions never collide
+            rev = self._bump(cur, store_id)
+            cur.execute(
+                q("SELECT MAX(version) FROM guardrail_sets WHERE store_id = ?"), (store_id,)
+            )
+            row = cur.fetchone()
+            version = int(row[0] or 0) + 1 if row is not None else 1
+            now = self._policy_now()
+            cur.execute(
+                q(f"INSERT INTO guardrail_sets ({GUARDRAIL_SET_COLS}) VALUES (?, ?, ?, ?, ?, ?)"),
+                (store_id, version, body, created_by, now, rev),
+            )
+            gset = GuardrailSet(store_id, version, rules, created_by, now, rev)
+            if ledger_events is not None:
+                items = ledger_events(gset)
+                if items:
+                    self._append_encoded_tx(cur, items)
+            return gset
+
+        return self._write_tx(tx)
+
+    def get_guardrail_set(self, store_id: str, version: int | None = None) -> GuardrailSet | None:
+        q = self._q
+
+        def tx(cur: Cursor) -> GuardrailSet | None:
+            self._revision(cur, store_id)
+            if version is None:
+                return self._latest_guardrail_set(cur, store_id)
+            cur.execute(
+                q(
+                    f"SELECT {GUARDRAIL_SET_COLS} FROM guardrail_sets"
+                    " WHERE store_id = ? AND version = ?"
+                ),
+                (store_id, int(version)),
+            )
+            r = cur.fetchone()
+            return None if r is None else guardrail_set_from_row(r)
+
+        return self._read_tx(tx)
+
+    def list_guardrail_sets(
+        self, store_id: str, *, page_size: int = 50, continuation_token: str | None = None
+    ) -> Page[GuardrailSet]:
+        check_page_size(page_size)
+        where = "store_id = ?"
+        params: list[Any] = [store_id]
+        query = ("guardrail_sets", store_id)
+        if continuation_token:
+            after = decode_token(continuation_token, query, 1)[0]
+            if not isinstance(after, int):
+                raise InvalidContinuationToken("invalid continuation token")
+            where += " AND version < ?"
+            params.append(after)
+        sql = self._q(
+            f"SELECT {GUARDRAIL_SET_COLS} FROM guardrail_sets WHERE {where}"
+            " ORDER BY version DESC LIMIT ?"
+        )
+
+        def tx(cur: Cursor) -> list[Any]:
+            self._revision(cur, store_id)
+            cur.execute(sql, (*params, page_size + 1))
+            return list(cur.fetchall())
+
+        rows = self._read_tx(tx)
+        items = [guardrail_set_from_row(r) for r in rows[:page_size]]
+        token = encode_token(query, [items[-1].version]) if len(rows) > page_size else None
+        return Page(items, token)
 
 
 class _Unchanged(Exception):
