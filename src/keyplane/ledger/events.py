@@ -41,6 +41,7 @@ EVENT_TYPES: dict[str, str] = {
     "decision.list_users": "a list-users query: the users holding the relation on the object",
     "decision.expand": "an expand query: the userset tree of a relation on an object",
     "decision.explain": "an explain query: why the subject has (or lacks) the relation",
+    "decision.evaluate": "a decision-point decision: the subject through its actor chain (one per batch item)",
     "tuples.written": "a tuple write: the keys written and deleted, and the new revision",
     "tuples.expired_removed": "expired tuples removed by the clean-up (gc)",
     "model.written": "a new authorization model version",
@@ -54,6 +55,17 @@ EVENT_TYPES: dict[str, str] = {
     "ledger.webhook_created": "a webhook subscription to the store's ledger was created",
     "ledger.webhook_deleted": "a webhook subscription to the store's ledger was deleted",
     "access.denied": "a read operation (which records nothing when allowed) was refused",
+    "auth.failed": "a call's API key was refused (missing, malformed, unknown, revoked, expired…)",
+    "identity.created": "an identity (human, agent, workload, service account) was registered",
+    "identity.updated": "an identity's display name or attributes changed",
+    "identity.owners_changed": "owners were added to or removed from a non-human identity",
+    "identity.suspended": "an identity was suspended (the kill switch)",
+    "identity.reactivated": "a suspended identity was made active again",
+    "identity.deprovisioned": "an identity was deprovisioned (for good)",
+    "identity.orphaned": "a non-human identity was left without an active owner",
+    "delegation.created": "a delegation (or sub-delegation) was granted",
+    "delegation.revoked": "a delegation was revoked (one event per delegation of a cascade)",
+    "policy.updated": "the store policy (delegation cap, orphan handling, action map) changed",
 }
 
 _ids = UlidGenerator()

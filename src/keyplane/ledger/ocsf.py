@@ -14,6 +14,10 @@ mapping", and a test keeps both complete):
   the managed ``entity`` (a store, a model version, the store's relationship graph).
 * API key changes → **Account Change** (3001): Create, Password Change (a rotated secret),
   Disable (revoked).
+* refused API keys (``auth.failed``) → **Authentication** (3002), activity *Logon* (1),
+  status *Failure* with the reason as ``status_code``; the key id (never the secret) is the
+  ``user``, the client address ``src_endpoint.ip``, and a coalesced event's number of
+  refusals is OCSF's ``count`` (with ``start_time``/``end_time`` for the window).
 * a type without a row of its own takes its family's class (:data:`OCSF_FAMILIES`, e.g.
   any ``decision.*`` is API Activity); anything else → **Base Event** (class 0), activity
   *Other* (99) — never dropped.
@@ -74,13 +78,14 @@ def _entity(activity: str, entity_type: str) -> OcsfClass:
 
 
 def _account(activity: str) -> OcsfClass:
-    ids = {"Create": 1, "Password Change": 3, "Disable": 5, "Delete": 6}
+    ids = {"Create": 1, "Enable": 2, "Password Change": 3, "Disable": 5, "Delete": 6, "Other": 99}
     return OcsfClass(
         3001, "Account Change", 3, "Identity & Access Management", ids[activity], activity
     )
 
 
 BASE_EVENT = OcsfClass(0, "Base Event", 0, "Uncategorized", 99, "Other")
+AUTHENTICATION = OcsfClass(3002, "Authentication", 3, "Identity & Access Management", 1, "Logon")
 
 #: event type → OCSF class and activity (types not listed map to :data:`BASE_EVENT`)
 OCSF_CLASSES: dict[str, OcsfClass] = {
@@ -90,6 +95,7 @@ OCSF_CLASSES: dict[str, OcsfClass] = {
     "decision.list_users": _api(),
     "decision.expand": _api(),
     "decision.explain": _api(),
+    "decision.evaluate": _api(),
     "access.denied": _api(),
     "store.created": _entity("Create", "store"),
     "store.deleted": _entity("Delete", "store"),
@@ -99,10 +105,21 @@ OCSF_CLASSES: dict[str, OcsfClass] = {
     "key.created": _account("Create"),
     "key.rotated": _account("Password Change"),
     "key.revoked": _account("Disable"),
+    "auth.failed": AUTHENTICATION,
     "ledger.pruned": _entity("Delete", "ledger_events"),
     "ledger.retention_set": _entity("Update", "ledger_retention"),
     "ledger.webhook_created": _entity("Create", "ledger_webhook"),
     "ledger.webhook_deleted": _entity("Delete", "ledger_webhook"),
+    "identity.created": _account("Create"),
+    "identity.updated": _account("Other"),
+    "identity.owners_changed": _account("Other"),
+    "identity.suspended": _account("Disable"),
+    "identity.reactivated": _account("Enable"),
+    "identity.deprovisioned": _account("Delete"),
+    "identity.orphaned": _account("Other"),
+    "delegation.created": _entity("Create", "delegation"),
+    "delegation.revoked": _entity("Delete", "delegation"),
+    "policy.updated": _entity("Update", "store_policy"),
 }
 
 
@@ -115,6 +132,7 @@ OCSF_FAMILIES: dict[str, OcsfClass] = {
     "tuples.": _entity("Update", "relationship_graph"),
     "ledger.": _entity("Update", "ledger"),
     "key.": OcsfClass(3001, "Account Change", 3, "Identity & Access Management", 99, "Other"),
+    "auth.": AUTHENTICATION,
 }
 
 
@@ -165,7 +183,8 @@ def _resource(value: str | None) -> dict[str, Any] | None:
 def to_ocsf(e: LedgerEvent, *, product_version: str = "") -> dict[str, Any]:
     """One ledger event as one OCSF event (a JSON-ready dict)."""
     cls = ocsf_class(e.type)
-    failed = e.outcome == "error"
+    # an authentication that was refused failed; elsewhere a deny is a successful answer
+    failed = e.outcome == "error" or (cls.class_uid == 3002 and e.outcome == "deny")
     out: dict[str, Any] = {
         "class_uid": cls.class_uid,
         "class_name": cls.class_name,
@@ -206,8 +225,11 @@ def to_ocsf(e: LedgerEvent, *, product_version: str = "") -> dict[str, Any]:
         _api_fields(out, e)
     elif cls.class_uid == 3004:
         _entity_fields(out, e, cls)
+    elif cls.class_uid == 3002:
+        _authentication_fields(out, e)
     elif cls.class_uid == 3001:
-        out["user"] = {"uid": e.resource or e.subject or "", "type": "API key"}
+        kind = "Identity" if e.type.startswith("identity.") else "API key"
+        out["user"] = {"uid": e.resource or e.subject or "", "type": kind}
     out["message"] = _message(e)
     return out
 
@@ -239,6 +261,25 @@ def _api_fields(out: dict[str, Any], e: LedgerEvent) -> None:
         out["api"]["request"]["data"] = {"subject": e.subject, "relation": e.action}
 
 
+def _authentication_fields(out: dict[str, Any], e: LedgerEvent) -> None:
+    details: Mapping[str, Any] = e.details or {}
+    out["user"] = {"uid": e.subject or "", "name": e.subject or "unknown", "type": "API key"}
+    out["auth_protocol"] = "Bearer API key"
+    out["auth_protocol_id"] = 99  # Other
+    out["is_remote"] = True
+    remote = details.get("remote")
+    out["src_endpoint"] = {"ip": remote} if isinstance(remote, str) and remote else {}
+    surface = details.get("surface")
+    out["service"] = {"name": f"keyplane {surface}" if surface else "keyplane"}
+    count = details.get("count")
+    if isinstance(count, int):
+        out["count"] = count
+    first, last = details.get("first_time"), details.get("last_time")
+    if isinstance(first, int | float) and isinstance(last, int | float):
+        out["start_time"] = round(first * 1000)
+        out["end_time"] = round(last * 1000)
+
+
 def _entity_fields(out: dict[str, Any], e: LedgerEvent, cls: OcsfClass) -> None:
     entity: dict[str, Any] = {
         "uid": e.resource or e.store,
@@ -258,4 +299,8 @@ def _message(e: LedgerEvent) -> str:
             e.outcome or "", e.outcome or ""
         )
         return f"{e.type}: {e.subject} {e.action} {e.resource} {verdict} (asked by {who})"
+    if e.type == "auth.failed":
+        count = (e.details or {}).get("count", 1)
+        reason = e.reasons[0] if e.reasons else "refused"
+        return f"auth.failed: {reason} ({e.subject or 'no key id'}) on {e.resource} x{count}"
     return f"{e.type} on {e.resource or e.store} by {who}"
