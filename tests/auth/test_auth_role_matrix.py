@@ -32,6 +32,7 @@ import keyplane.service
 from keyplane.errors import PermissionDeniedError
 from keyplane.service import (
     access,
+    guardrails,
     keys,
     ledger,
     ledger_admin,
@@ -90,6 +91,7 @@ class World:
 
 
 Op = Callable[[World], Any]
+_GUARDRAIL = {"id": "max-chain-2", "effect": "forbid", "expression": "chain_length > 2"}
 _ids = itertools.count()
 
 # operation name → (permission, call). Destructive calls come last (dicts keep order).
@@ -207,6 +209,23 @@ OPERATIONS: dict[str, tuple[str, Op]] = {
     "ledger_admin.delete_webhook": (
         Permission.MANAGE_LEDGER,
         lambda w: ledger_admin.delete_webhook(w.svc, w.caller, S, w.webhook_id),
+    ),
+    "guardrails.get_guardrails": (
+        Permission.READ_IDENTITIES,
+        lambda w: guardrails.get_guardrails(w.svc, w.caller, S),
+    ),
+    "guardrails.list_guardrail_versions": (
+        Permission.READ_IDENTITIES,
+        lambda w: guardrails.list_guardrail_versions(w.svc, w.caller, S),
+    ),
+    # needs can_query and can_read_ledger: every role with the second has the first
+    "guardrails.dry_run_guardrails": (
+        Permission.READ_LEDGER,
+        lambda w: guardrails.dry_run_guardrails(w.svc, w.caller, S, [_GUARDRAIL]),
+    ),
+    "guardrails.put_guardrails": (
+        Permission.MANAGE_POLICY,
+        lambda w: guardrails.put_guardrails(w.svc, w.caller, S, [_GUARDRAIL]),
     ),
     "stores.delete_store": (
         Permission.DELETE_STORE,

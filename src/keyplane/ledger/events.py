@@ -66,6 +66,7 @@ EVENT_TYPES: dict[str, str] = {
     "delegation.created": "a delegation (or sub-delegation) was granted",
     "delegation.revoked": "a delegation was revoked (one event per delegation of a cascade)",
     "policy.updated": "the store policy (delegation cap, orphan handling, action map) changed",
+    "guardrails.updated": "a new version of the store's guardrails was put (older ones kept)",
 }
 
 _ids = UlidGenerator()

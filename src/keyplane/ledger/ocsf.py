@@ -120,6 +120,7 @@ OCSF_CLASSES: dict[str, OcsfClass] = {
     "delegation.created": _entity("Create", "delegation"),
     "delegation.revoked": _entity("Delete", "delegation"),
     "policy.updated": _entity("Update", "store_policy"),
+    "guardrails.updated": _entity("Update", "guardrails"),
 }
 
 

@@ -692,10 +692,12 @@ class PolicyStore(Protocol):
         rules: Sequence[Guardrail],
         *,
         created_by: str,
+        created_at: float | None = None,
         ledger_events: Callable[[GuardrailSet], Sequence[tuple[LedgerEvent, str]]] | None = None,
     ) -> GuardrailSet:
         """Store ``rules`` as the store's next guardrail version (the previous + 1; older
         versions are kept) and bump the store revision, in one transaction.
+        ``created_at`` defaults to the storage clock's now.
 
         ``ledger_events`` is called inside the transaction with the set as stored (its
         ``version`` and ``revision``), and its events commit with it. The rules MUST

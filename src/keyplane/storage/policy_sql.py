@@ -694,6 +694,7 @@ class PolicySQLMixin:
         rules: Sequence[Guardrail],
         *,
         created_by: str,
+        created_at: float | None = None,
         ledger_events: Callable[[GuardrailSet], Sequence[tuple[LedgerEvent, str]]] | None = None,
     ) -> GuardrailSet:
         q = self._q
@@ -708,7 +709,7 @@ class PolicySQLMixin:
             )
             row = cur.fetchone()
             version = int(row[0] or 0) + 1 if row is not None else 1
-            now = self._policy_now()
+            now = float(created_at) if created_at is not None else self._policy_now()
             cur.execute(
                 q(f"INSERT INTO guardrail_sets ({GUARDRAIL_SET_COLS}) VALUES (?, ?, ?, ?, ?, ?)"),
                 (store_id, version, body, created_by, now, rev),
