@@ -5,9 +5,12 @@ The examples of docs/identities.md ("Guardrails") are tested here as written the
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -559,3 +562,23 @@ def test_flattened_resource_selections_agree_with_the_whole_map() -> None:
             continue
         assert c.evaluate(env) is want, text
         assert c.evaluate(dict(env)) is want, text
+
+
+def test_the_documented_examples_are_these_and_work() -> None:
+    """docs/identities.md "Examples" holds these rules, verbatim, and they compile."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "identities.md").read_text()
+    section = doc.split("### Examples", 1)[1]
+    block = re.search(r"```json\n(.*?)```", section, re.S)
+    assert block is not None
+    documented = json.loads(block.group(1))
+    assert documented[:3] == EXAMPLES
+    rules = compile_rules(parse_rules(documented))
+    # 2023-11-14T22:13:20Z: hour 22, outside 08-18
+    late = Input("human:alice", ("workload:etl",), "write", "document:d")
+    assert [f.rule_id for f in rules.evaluate(env_of(late, "editor"))] == [
+        "office-hours-for-workloads"
+    ]
+    day = Input(
+        "human:alice", ("workload:etl",), "write", "document:d", time=1_700_000_000.0 - 12 * 3600
+    )
+    assert rules.evaluate(env_of(day, "editor")) == []
