@@ -14,6 +14,7 @@ behind a load balancer can answer. The manager needs a running task group, which
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -81,12 +82,24 @@ class McpEndpoint:
         await self._manager.handle_request({**scope, CALLER_SCOPE_KEY: caller}, receive, send)
 
     async def _authenticate(self, scope: Scope) -> Caller:
-        scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise AuthenticationError("missing API key: send 'Authorization: Bearer <key>'")
-        from keyplane.service.keys import authenticate
+        from keyplane.service.keys import authenticate, missing_key
 
-        return await anyio.to_thread.run_sync(authenticate, self.services, token.strip())
+        scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
+        client = scope.get("client")
+        where: dict[str, Any] = {
+            "surface": "mcp",
+            "operation": f"{scope.get('method', 'POST')} {scope.get('path', '/mcp')}",
+            "remote": str(client[0]) if client else None,
+        }
+        if scheme.lower() != "bearer" or not token.strip():
+            message = "missing API key: send 'Authorization: Bearer <key>'"
+            err = await anyio.to_thread.run_sync(
+                functools.partial(missing_key, self.services, message, **where)
+            )
+            raise err
+        return await anyio.to_thread.run_sync(
+            functools.partial(authenticate, self.services, token.strip(), **where)
+        )
 
     @staticmethod
     async def _error(

@@ -15,7 +15,6 @@ import anyio
 from mcp.server import ServerRequestContext
 from mcp.server.stdio import stdio_server
 
-from keyplane.errors import AuthenticationError
 from keyplane.mcp.server import build_server
 from keyplane.service.auth import Caller
 from keyplane.service.context import Services
@@ -33,14 +32,20 @@ def serve_stdio(
     default_store: str | None = None,
 ) -> None:
     """Authenticate ``api_key`` (raising AuthenticationError), then serve MCP on stdin/stdout."""
-    from keyplane.service.keys import authenticate
+    from keyplane.service.keys import authenticate, missing_key
 
     if not api_key:
-        raise AuthenticationError(f"missing API key: set {API_KEY_ENV} to a Keyplane API key")
-    authenticate(services, api_key)  # fail fast, before the host starts talking
+        raise missing_key(
+            services,
+            f"missing API key: set {API_KEY_ENV} to a Keyplane API key",
+            surface="mcp-stdio",
+            operation="start",
+        )
+    # fail fast, before the host starts talking
+    authenticate(services, api_key, surface="mcp-stdio", operation="start")
 
     def resolve(ctx: ServerRequestContext[Any, Any]) -> Caller:
-        return authenticate(services, api_key)
+        return authenticate(services, api_key, surface="mcp-stdio", operation="tool call")
 
     server = build_server(services, resolve, read_only=read_only, default_store=default_store)
 

@@ -15,6 +15,7 @@ from keyplane.ledger.webhooks import WebhookDeliverer
 from keyplane.ledger.writer import LedgerWriter
 from keyplane.secrets import MasterKey, default_key_file, load_master_key
 from keyplane.service.authcache import AuthCache
+from keyplane.service.authfailures import AuthFailureLog
 from keyplane.service.graphs import GraphRegistry
 from keyplane.storage import open_storage
 from keyplane.storage.base import Storage
@@ -45,6 +46,8 @@ class Services:
     webhooks: WebhookDeliverer
     #: recently authenticated API keys and last-used throttling (see service/authcache.py)
     auth: AuthCache = field(default_factory=AuthCache)
+    #: coalesces the auth.failed events of refused API keys (see service/authfailures.py)
+    auth_failures: AuthFailureLog = field(default_factory=AuthFailureLog)
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, clock: Clock | None = None) -> Services:
@@ -92,6 +95,7 @@ class Services:
         # heads signed) before the storage goes away
         try:
             self.webhooks.close()
+            self.auth_failures.close()  # its pending summaries go in before the ledger drains
             self.ledger.close()
         finally:
             self.graphs.close()

@@ -64,7 +64,8 @@ from keyplane.service import audit, system
 from keyplane.service.audit import audited
 from keyplane.service.auth import SYSTEM_STORE_ID, Caller, Permission, authorize
 from keyplane.service.authcache import CachedKey
-from keyplane.service.context import Services
+from keyplane.service.authfailures import AuthFailure
+from keyplane.service.context import Services, request_id_var
 from keyplane.service.inputs import check_page_size
 from keyplane.storage.base import KeyRecord, Page
 from keyplane.storage.ids import UlidGenerator
@@ -77,6 +78,7 @@ __all__ = [
     "create_key",
     "get_key",
     "list_keys",
+    "missing_key",
     "revoke_key",
     "rotate_key",
 ]
@@ -421,11 +423,79 @@ def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def authenticate(svc: Services, token: str) -> Caller:
-    """The caller a bearer token stands for, or AuthenticationError. Fails closed."""
+class _Refused(Exception):
+    """An authentication failure and its ledger reason (kept off the client's error: telling
+    ``unknown_key`` from ``invalid_secret`` would be an oracle for which ids exist)."""
+
+    def __init__(self, reason: str, error: AuthenticationError) -> None:
+        super().__init__(reason)
+        self.reason, self.error = reason, error
+
+
+def authenticate(
+    svc: Services,
+    token: str,
+    *,
+    surface: str = "api",
+    operation: str | None = None,
+    remote: str | None = None,
+) -> Caller:
+    """The caller a bearer token stands for, or AuthenticationError. Fails closed.
+
+    A refusal is recorded as an ``auth.failed`` event in the ``_system`` chain (coalesced:
+    see :mod:`keyplane.service.authfailures`) naming ``surface``, ``operation`` (e.g.
+    ``"POST /v1/stores"``) and the ``remote`` address; the key id when the token carries
+    one, never its secret."""
+    try:
+        return _authenticate(svc, token)
+    except _Refused as refused:
+        _record_failure(svc, refused.reason, token, surface, operation, remote)
+        raise refused.error from None
+
+
+def missing_key(
+    svc: Services,
+    message: str,
+    *,
+    surface: str,
+    operation: str | None = None,
+    remote: str | None = None,
+) -> AuthenticationError:
+    """Record a call that presented no API key at all; returns the error to raise."""
+    _record_failure(svc, "missing_key", None, surface, operation, remote)
+    return AuthenticationError(message)
+
+
+_KEY_ID_RE = re.compile(r"kp_([0-7][0-9A-HJKMNP-TV-Z]{25})_")  # match: the public id part
+
+
+def _record_failure(
+    svc: Services,
+    reason: str,
+    token: str | None,
+    surface: str,
+    operation: str | None,
+    remote: str | None,
+) -> None:
+    m = _KEY_ID_RE.match(token) if isinstance(token, str) else None
+    failure = AuthFailure(
+        reason=reason,
+        key_id=m.group(1) if m else None,  # the id only: the secret never leaves here
+        surface=surface,
+        operation=operation,
+        remote=remote,
+        request_id=request_id_var.get(),
+    )
+    svc.auth_failures.record(svc, failure)
+
+
+def _authenticate(svc: Services, token: str) -> Caller:
     m = _TOKEN_RE.fullmatch(token) if isinstance(token, str) else None
     if m is None:
-        raise AuthenticationError("malformed API key: Keyplane API keys look like kp_<id>_<secret>")
+        raise _Refused(
+            "malformed_key",
+            AuthenticationError("malformed API key: Keyplane API keys look like kp_<id>_<secret>"),
+        )
     key_id, secret = m.group(1), m.group(2)
     digest = _hash(key_id, secret)
     now = svc.clock.now()
@@ -443,7 +513,7 @@ def authenticate(svc: Services, token: str) -> Caller:
 def _authenticate_stored(svc: Services, key_id: str, digest: str, now: float, ttl: float) -> Caller:
     rec = svc.storage.get_key(key_id)
     if rec is None:
-        raise AuthenticationError("invalid API key")
+        raise _Refused("unknown_key", AuthenticationError("invalid API key"))
     valid_until = rec.expires_at
     if hmac.compare_digest(digest, rec.secret_hash):
         pass
@@ -452,19 +522,29 @@ def _authenticate_stored(svc: Services, key_id: str, digest: str, now: float, tt
     ):
         deadline = rec.previous_expires_at or 0.0
         if now >= deadline:
-            raise AuthenticationError(
-                f"API key {key_id} was rotated and this secret stopped working at "
-                f"{_when(deadline)}; use the new secret",
-                details={"key_id": key_id},
+            raise _Refused(
+                "rotated_secret",
+                AuthenticationError(
+                    f"API key {key_id} was rotated and this secret stopped working at "
+                    f"{_when(deadline)}; use the new secret",
+                    details={"key_id": key_id},
+                ),
             )
         valid_until = deadline if valid_until is None else min(valid_until, deadline)
     else:
-        raise AuthenticationError("invalid API key")
+        raise _Refused("invalid_secret", AuthenticationError("invalid API key"))
     if rec.revoked_at is not None:
-        raise AuthenticationError(f"API key {key_id} is revoked", details={"key_id": key_id})
+        raise _Refused(
+            "revoked_key",
+            AuthenticationError(f"API key {key_id} is revoked", details={"key_id": key_id}),
+        )
     if rec.expires_at is not None and now >= rec.expires_at:
-        raise AuthenticationError(
-            f"API key {key_id} expired at {_when(rec.expires_at)}", details={"key_id": key_id}
+        raise _Refused(
+            "expired_key",
+            AuthenticationError(
+                f"API key {key_id} expired at {_when(rec.expires_at)}",
+                details={"key_id": key_id},
+            ),
         )
     caller = Caller(principal=f"key:{key_id}", key_id=key_id, owner=rec.owner)
     # grants made by another process before this key was first used are visible at once
