@@ -11,7 +11,6 @@ authorize the caller), like OpenFGA's own AuthZEN layer over its commands
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -25,7 +24,12 @@ from keyplane.errors import ValidationError
 from keyplane.service import access, models, stores, tuples
 from keyplane.service.access import BatchItem
 
-__all__ = ["router"]
+__all__ = ["DECISION_ID_HEADER", "router"]
+
+#: the decision id(s) of a query's ledger event(s): OpenFGA's bodies stay field for field
+#: OpenFGA's, so the id rides in a header (batch-check: every item's, comma-separated, in
+#: the order of the request's ``checks``) — see docs/openfga-compat.md
+DECISION_ID_HEADER = "X-Keyplane-Decision-Id"
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": s.FgaErrorBody, "description": desc}
@@ -231,7 +235,9 @@ def read_changes(
 
 
 @router.post("/stores/{store_id}/check", response_model=s.CheckResponse, summary="Check")
-def check(store_id: str, body: s.CheckRequest, svc: ServicesDep, caller: CallerDep) -> Any:
+def check(
+    store_id: str, body: s.CheckRequest, svc: ServicesDep, caller: CallerDep, response: Response
+) -> Any:
     tk = body.tuple_key
     decision = access.check(
         svc,
@@ -244,6 +250,7 @@ def check(store_id: str, body: s.CheckRequest, svc: ServicesDep, caller: CallerD
         contextual_tuples=_ctx_tuples(body.contextual_tuples),
         model_id=body.authorization_model_id or None,
     )
+    response.headers[DECISION_ID_HEADER] = decision.decision_id
     return {"allowed": decision.allowed, "resolution": ""}
 
 
@@ -251,7 +258,11 @@ def check(store_id: str, body: s.CheckRequest, svc: ServicesDep, caller: CallerD
     "/stores/{store_id}/batch-check", response_model=s.BatchCheckResponse, summary="Batch check"
 )
 def batch_check(
-    store_id: str, body: s.BatchCheckRequest, svc: ServicesDep, caller: CallerDep
+    store_id: str,
+    body: s.BatchCheckRequest,
+    svc: ServicesDep,
+    caller: CallerDep,
+    response: Response,
 ) -> Any:
     ids = [c.correlation_id for c in body.checks]
     if len(set(ids)) != len(ids):
@@ -270,6 +281,9 @@ def batch_check(
     results = access.batch_check(
         svc, caller, store_id, items, model_id=body.authorization_model_id or None
     )
+    # one id per check, in the order of the request's ``checks`` (the body's ``result`` is a
+    # map, so its order is no guide): ids are ULIDs, so a comma never occurs inside one
+    response.headers[DECISION_ID_HEADER] = ",".join(r.decision_id for r in results)
     return {"result": {r.correlation_id: _batch_result(r) for r in results}}
 
 
@@ -282,8 +296,10 @@ def _batch_result(r: access.BatchItemResult) -> dict[str, Any]:
 
 
 @router.post("/stores/{store_id}/expand", response_model=s.ExpandResponse, summary="Expand")
-def expand(store_id: str, body: s.ExpandRequest, svc: ServicesDep, caller: CallerDep) -> Any:
-    return access.expand(
+def expand(
+    store_id: str, body: s.ExpandRequest, svc: ServicesDep, caller: CallerDep, response: Response
+) -> Any:
+    tree = access.expand(
         svc,
         caller,
         store_id,
@@ -292,11 +308,13 @@ def expand(store_id: str, body: s.ExpandRequest, svc: ServicesDep, caller: Calle
         contextual_tuples=_ctx_tuples(body.contextual_tuples),
         model_id=body.authorization_model_id or None,
     )
+    response.headers[DECISION_ID_HEADER] = tree.decision_id
+    return tree
 
 
 def _list_objects(
     store_id: str, body: s.ListObjectsRequest, svc: Any, caller: Any
-) -> Iterator[str]:
+) -> access.ObjectStream:
     return access.list_objects(
         svc,
         caller,
@@ -314,9 +332,15 @@ def _list_objects(
     "/stores/{store_id}/list-objects", response_model=s.ListObjectsResponse, summary="List objects"
 )
 def list_objects(
-    store_id: str, body: s.ListObjectsRequest, svc: ServicesDep, caller: CallerDep
+    store_id: str,
+    body: s.ListObjectsRequest,
+    svc: ServicesDep,
+    caller: CallerDep,
+    response: Response,
 ) -> Any:
-    return {"objects": list(_list_objects(store_id, body, svc, caller))}
+    found = _list_objects(store_id, body, svc, caller)
+    response.headers[DECISION_ID_HEADER] = found.decision_id
+    return {"objects": list(found)}
 
 
 @router.post(
@@ -335,13 +359,23 @@ def streamed_list_objects(
 ) -> StreamingResponse:
     found = _list_objects(store_id, body, svc, caller)  # errors surface before streaming
     lines = (json.dumps({"result": {"object": o}}) + "\n" for o in found)
-    return StreamingResponse(lines, media_type="application/x-ndjson")
+    return StreamingResponse(
+        lines,
+        media_type="application/x-ndjson",
+        headers={DECISION_ID_HEADER: found.decision_id},
+    )
 
 
 @router.post(
     "/stores/{store_id}/list-users", response_model=s.ListUsersResponse, summary="List users"
 )
-def list_users(store_id: str, body: s.ListUsersRequest, svc: ServicesDep, caller: CallerDep) -> Any:
+def list_users(
+    store_id: str,
+    body: s.ListUsersRequest,
+    svc: ServicesDep,
+    caller: CallerDep,
+    response: Response,
+) -> Any:
     filters = [f"{f.type}#{f.relation}" if f.relation else f.type for f in body.user_filters]
     found = access.list_users(
         svc,
@@ -354,6 +388,7 @@ def list_users(store_id: str, body: s.ListUsersRequest, svc: ServicesDep, caller
         contextual_tuples=[t.model_dump(exclude_none=True) for t in body.contextual_tuples],
         model_id=body.authorization_model_id or None,
     )
+    response.headers[DECISION_ID_HEADER] = found.decision_id
     return {"users": [encode.user(u) for u in found]}
 
 
