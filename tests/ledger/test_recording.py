@@ -24,20 +24,25 @@ from keyplane.api import create_app
 from keyplane.config import Settings
 from keyplane.errors import KeyplaneError, PermissionDeniedError
 from keyplane.ledger.events import EVENT_TYPES, EventFilter, LedgerEvent
+from keyplane.policy.records import Delegation, Identity, ScopeGrant
 from keyplane.service import (
     access,
     audit,
+    delegations,
+    identities,
     keys,
     ledger,
     ledger_admin,
     models,
     observability,
+    policies,
     stores,
     tuples,
 )
 from keyplane.service.access import BatchItem
 from keyplane.service.auth import SYSTEM_STORE_ID, Caller
 from keyplane.service.context import Services, request_id_var
+from keyplane.storage.base import PolicyWrite
 from keyplane.storage.ids import ULID_RE
 
 S = "s"
@@ -138,6 +143,69 @@ TABLE: dict[str, tuple[Call, list[str]]] = {
         lambda w: access.explain(w.svc, w.caller, S, "user:anne", "viewer", "document:a"),
         ["decision.explain"],
     ),
+    "identities.create_identity": (
+        lambda w: identities.create_identity(w.svc, w.caller, S, "human", "carol"),
+        ["identity.created"],
+    ),
+    "identities.get_identity": (
+        lambda w: identities.get_identity(w.svc, w.caller, S, "agent:bot"),
+        [],
+    ),
+    "identities.list_identities": (
+        lambda w: identities.list_identities(w.svc, w.caller, S),
+        [],
+    ),
+    "identities.update_identity": (
+        lambda w: identities.update_identity(w.svc, w.caller, S, "agent:bot", display_name="B"),
+        ["identity.updated"],
+    ),
+    "identities.set_identity_owners": (
+        lambda w: identities.set_identity_owners(
+            w.svc, w.caller, S, "agent:bot", add=["group:eng#member"]
+        ),
+        ["identity.owners_changed"],
+    ),
+    "identities.suspend_identity": (
+        lambda w: identities.suspend_identity(w.svc, w.caller, S, "agent:bot"),
+        ["identity.suspended", "delegation.revoked"],
+    ),
+    "identities.reactivate_identity": (
+        lambda w: identities.reactivate_identity(w.svc, w.caller, S, "agent:sleepy"),
+        ["identity.reactivated"],
+    ),
+    "identities.deprovision_identity": (
+        lambda w: identities.deprovision_identity(w.svc, w.caller, S, "human:alice"),
+        ["identity.deprovisioned", "identity.orphaned", "identity.orphaned", "delegation.revoked"],
+    ),
+    "delegations.create_delegation": (
+        lambda w: delegations.create_delegation(
+            w.svc,
+            w.caller,
+            S,
+            delegator="human:alice",
+            delegate="agent:bot",
+            scope=[{"actions": ["viewer"], "resource": "document:*"}],
+            expires_at=w.svc.clock.now() + 60,
+        ),
+        ["delegation.created"],
+    ),
+    "delegations.get_delegation": (
+        lambda w: delegations.get_delegation(w.svc, w.caller, S, "D1"),
+        [],
+    ),
+    "delegations.list_delegations": (
+        lambda w: delegations.list_delegations(w.svc, w.caller, S),
+        [],
+    ),
+    "delegations.revoke_delegation": (
+        lambda w: delegations.revoke_delegation(w.svc, w.caller, S, "D1"),
+        ["delegation.revoked"],
+    ),
+    "policies.get_store_policy": (lambda w: policies.get_store_policy(w.svc, w.caller, S), []),
+    "policies.update_store_policy": (
+        lambda w: policies.update_store_policy(w.svc, w.caller, S, suspend_orphans=True),
+        ["policy.updated"],
+    ),
     "keys.create_key": (
         lambda w: keys.create_key(w.svc, w.caller, owner="o", roles=["reader"]),
         ["key.created"],
@@ -201,6 +269,32 @@ def svc(tmp_path: Path) -> Iterator[Services]:
         s.close()
 
 
+def _seed_identities(svc: Services) -> None:
+    """Identities and a delegation for the identity operations, written without events."""
+
+    def who(kind: str, id_: str, owners: tuple[str, ...] = (), status: str = "active") -> Identity:
+        return Identity(S, kind, id_, id_, {}, status, owners, False, "api", 1.0, 1.0, None, 0)
+
+    now = svc.clock.now()
+    grant = (ScopeGrant(("viewer",), "document:*"),)
+    root = Delegation(
+        S, "D1", "human:alice", "agent:bot", None, grant, (), now, now + 60, 0, None, "active",
+        None, None, "system", now, 0,
+    )  # fmt: skip
+    svc.storage.write_policy(
+        S,
+        lambda r: PolicyWrite(
+            new_identities=[
+                who("human", "alice"),
+                who("agent", "bot", ("human:alice",)),
+                who("agent", "sleepy", ("human:alice",), "suspended"),
+            ],
+            new_delegations=[root],
+        ),
+    )
+    svc.graphs.catch_up(S)
+
+
 @pytest.fixture
 def world(svc: Services) -> World:
     system = Caller.system_caller()
@@ -209,6 +303,7 @@ def world(svc: Services) -> World:
     tuples.write_tuples(svc, system, S, writes=["document:a#viewer@user:anne"])
     victim, _ = keys.create_key(svc, system, owner="victim", roles=["reader"])
     access.check(svc, system, S, "user:anne", "viewer", "document:a")  # for get_decision
+    _seed_identities(svc)
     ledger_admin.create_webhook(svc, system, S, "https://siem.example/hook")  # delete_webhook
     return World(svc, system, victim.id)
 
