@@ -32,6 +32,7 @@ import keyplane.service
 from keyplane.errors import PermissionDeniedError
 from keyplane.service import (
     access,
+    decisions,
     guardrails,
     keys,
     ledger,
@@ -44,6 +45,7 @@ from keyplane.service import (
 from keyplane.service.access import BatchItem
 from keyplane.service.auth import PERMISSIONS, Caller, Permission
 from keyplane.service.context import Services
+from keyplane.service.decisions import DecideItem
 from keyplane.service.keys import authenticate, create_key
 
 S, O = "store-s", "store-o"  # noqa: E741  (the store under test, and another one)
@@ -134,6 +136,16 @@ OPERATIONS: dict[str, tuple[str, Op]] = {
         Permission.QUERY,
         lambda w: access.batch_check(
             w.svc, w.caller, S, [BatchItem("user:anne", "viewer", "document:plan")]
+        ),
+    ),
+    "decisions.decide": (
+        Permission.QUERY,
+        lambda w: decisions.decide(w.svc, w.caller, S, "user:anne", "viewer", "document:plan"),
+    ),
+    "decisions.decide_batch": (
+        Permission.QUERY,
+        lambda w: decisions.decide_batch(
+            w.svc, w.caller, S, [DecideItem("user:anne", "viewer", "document:plan")]
         ),
     ),
     "access.expand": (

@@ -28,7 +28,9 @@ from keyplane.policy.records import Delegation, Identity, ScopeGrant
 from keyplane.service import (
     access,
     audit,
+    decisions,
     delegations,
+    guardrails,
     identities,
     keys,
     ledger,
@@ -42,10 +44,12 @@ from keyplane.service import (
 from keyplane.service.access import BatchItem
 from keyplane.service.auth import SYSTEM_STORE_ID, Caller
 from keyplane.service.context import Services, request_id_var
+from keyplane.service.decisions import DecideItem
 from keyplane.storage.base import PolicyWrite
 from keyplane.storage.ids import ULID_RE
 
 S = "s"
+_GUARDRAIL = {"id": "max-chain-2", "effect": "forbid", "expression": "chain_length > 2"}
 MODEL = """\
 model
   schema 1.1
@@ -142,6 +146,22 @@ TABLE: dict[str, tuple[Call, list[str]]] = {
     "access.explain": (
         lambda w: access.explain(w.svc, w.caller, S, "user:anne", "viewer", "document:a"),
         ["decision.explain"],
+    ),
+    "decisions.decide": (
+        lambda w: decisions.decide(w.svc, w.caller, S, "user:anne", "viewer", "document:a"),
+        ["decision.evaluate"],
+    ),
+    "decisions.decide_batch": (
+        lambda w: decisions.decide_batch(
+            w.svc,
+            w.caller,
+            S,
+            [
+                DecideItem("user:anne", "viewer", "document:a"),
+                DecideItem("user:anne", "nope", "document:a"),
+            ],
+        ),
+        ["decision.evaluate", "decision.evaluate"],
     ),
     "identities.create_identity": (
         lambda w: identities.create_identity(w.svc, w.caller, S, "human", "carol"),
@@ -245,6 +265,19 @@ TABLE: dict[str, tuple[Call, list[str]]] = {
     "ledger_admin.delete_webhook": (
         lambda w: ledger_admin.delete_webhook(w.svc, w.caller, S, _a_webhook(w.svc)),
         ["ledger.webhook_deleted"],
+    ),
+    "guardrails.put_guardrails": (
+        lambda w: guardrails.put_guardrails(w.svc, w.caller, S, [_GUARDRAIL]),
+        ["guardrails.updated"],
+    ),
+    "guardrails.get_guardrails": (lambda w: guardrails.get_guardrails(w.svc, w.caller, S), []),
+    "guardrails.list_guardrail_versions": (
+        lambda w: guardrails.list_guardrail_versions(w.svc, w.caller, S),
+        [],
+    ),
+    "guardrails.dry_run_guardrails": (
+        lambda w: guardrails.dry_run_guardrails(w.svc, w.caller, S, [_GUARDRAIL]),
+        [],
     ),
 }
 
@@ -366,6 +399,13 @@ def test_operation_records_exactly_its_events(op: str, world: World) -> None:
         assert [r.decision_id for r in result] == [e.id for e in events]
         assert [e.outcome for e in events] == ["allow", "error"]
         assert events[1].reasons == (result[1].error.code,)
+    if op in ("decisions.decide", "decisions.decide_batch"):
+        answers = result if isinstance(result, list) else [result]
+        assert [d.decision_id for d in answers] == [e.id for e in events]
+        assert events[0].reasons == ("allowed",)
+        assert events[0].policy_version == "guardrails:0"
+    if op == "decisions.decide_batch":
+        assert events[1].outcome == "error" and events[1].reasons == (result[1].code,)
     if op == "access.list_users":
         assert result.decision_id == events[0].id
         assert events[0].details["count"] == 1 and events[0].details["results"] == ["user:anne"]

@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 
 from keyplane.errors import ValidationError
 
@@ -128,30 +128,30 @@ EnvBuilder = Callable[["DecisionInput", str, PolicyView], Mapping[str, Any]]
 ConditionFn = Callable[[str, Mapping[str, Any]], tuple[bool, str | None]]
 
 
-@dataclass(frozen=True, slots=True)
-class DecisionInput:
+class DecisionInput(NamedTuple):
     """One question. ``actors``: A1 acts directly for the subject … An is the caller making
-    the request (RFC 8693 ``act`` nests the other way: newest outermost)."""
+    the request (RFC 8693 ``act`` nests the other way: newest outermost). A named tuple:
+    one is built per decision."""
 
     subject: str
     actors: tuple[str, ...]
     action: str
     resource: str
     purpose: str | None = None
-    context: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    context: Mapping[str, Any] = _EMPTY
     tool: str | None = None
     #: pins the last link of the chain to this delegation
     delegation_id: str | None = None
     time: float = 0.0
     #: AuthZEN ``resource.properties`` / ``subject.properties``: seen by guardrails and
     #: conditions (``resource.attributes``; the subject's are laid over its identity's)
-    resource_properties: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
-    subject_properties: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    resource_properties: Mapping[str, Any] = _EMPTY
+    subject_properties: Mapping[str, Any] = _EMPTY
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """What :func:`decide` concludes (the service adds the decision id, revision, model)."""
+class Verdict(NamedTuple):
+    """What :func:`decide` concludes (the service adds the decision id, revision, model).
+    A named tuple: built on every decision, it must be cheap."""
 
     allowed: bool
     code: str
@@ -165,9 +165,12 @@ class Verdict:
     fired: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
-    """The answer of the decision point. Truthy when allowed."""
+    """The answer of the decision point. Truthy when allowed.
+
+    Not frozen: one is built per decision, and a frozen dataclass's ``__init__`` costs
+    four times as much (``object.__setattr__`` per field) — treat it as read-only."""
 
     decision_id: str
     allowed: bool
@@ -224,15 +227,14 @@ def _deny(
 _PARENT, _REVOKED, _NOT_YET, _EXPIRED, _SCOPE, _TOOL, _PURPOSE, _DEPTH, _CONDITION, _OK = range(10)
 
 
-def _covers(
-    d: Delegation, action: str, relation: str, resource: str, type_star: str, tool: str | None
-) -> int:
+def _covers(d: Delegation, action: str, relation: str, resource: str, tool: str | None) -> int:
     """_OK when a grant of ``d`` covers the action (or its relation) on the resource (the
-    object, or every object of its type) and the tool; else _SCOPE or _TOOL."""
+    object, or every object of its type: ``type:*``) and the tool; else _SCOPE or _TOOL."""
     best = _SCOPE
     for g in d.scope:
         gr = g.resource
-        if gr != resource and gr != type_star:
+        # "document:*" covers "document:q3": the grant's type prefix, colon included
+        if gr != resource and not (gr[-2:] == ":*" and resource.startswith(gr[:-1])):
             continue
         acts = g.actions
         if action not in acts and relation not in acts:
@@ -273,7 +275,6 @@ def _stage(
     n: int,
     inp: DecisionInput,
     relation: str,
-    type_star: str,
     now: float,
     chain: _Chain,
     condition: ConditionFn | None,
@@ -286,7 +287,7 @@ def _stage(
         return _NOT_YET
     if now >= d.expires_at:
         return _EXPIRED
-    covered = _covers(d, inp.action, relation, inp.resource, type_star, inp.tool)
+    covered = _covers(d, inp.action, relation, inp.resource, inp.tool)
     if covered != _OK:
         return covered
     if d.purposes and inp.purpose not in d.purposes:
@@ -443,7 +444,7 @@ def decide(
     ident = state.identity
     for pos, node in enumerate((subject, *actors) if actors else (subject,)):
         i = ident(node)
-        if i is not None and i.status != "active":
+        if i is not None and i.status != "active":  # one dict lookup per identity
             role = "subject" if pos == 0 else "actor"
             verb = "deprovisioned" if i.status == "deprovisioned" else "suspended"
             return _deny(
@@ -461,10 +462,11 @@ def decide(
             )
 
     # 2. every link of the chain is a delegation that holds now
-    chain = _Chain(inp, relation, state, env_for)
+    chain = _Chain(inp, relation, state, env_for) if actors or guardrails is not None else None
     ids: tuple[str, ...] = ()
     n = len(actors)
     if n:
+        assert chain is not None
         ids_or_denial = _links(inp, relation, state, chain, condition)
         if isinstance(ids_or_denial, Verdict):
             return ids_or_denial
@@ -515,17 +517,17 @@ def decide(
             )
 
     # 4. no guardrail forbids it, none asks for approval
-    if guardrails is not None and gset is not None and gset.rules:
+    if chain is not None and guardrails is not None and gset is not None and gset.rules:
         fired = guardrails.evaluate(chain.environment())
         if fired:
             return _guardrail_denial(fired, gset, relation, ids, version)
 
-    through = f" through {' → '.join(actors)}" if actors else ""
+    through = f", acting through {' → '.join(actors)}" if actors else ""
     return Verdict(
         True,
         ALLOWED,
-        f"{subject} may {_asks(inp.action, relation)} on {resource}{through}",
-        _EMPTY,
+        f"{subject} has {_asks(inp.action, relation)} on {resource}{through}",
+        {},
         False,
         relation,
         ids,
@@ -544,53 +546,51 @@ def _links(
 
     Link k may be made by any of the delegations between its two parties that passes the
     checks and (for k > 1) is derived from a passing delegation of link k-1; the chosen
-    chain is the newest such."""
+    chain is the newest passing last link and its ancestors."""
     actors = inp.actors
     n = len(actors)
     now = inp.time
-    rtype = inp.resource.partition(":")[0]
-    type_star = f"{rtype}:*"
-    errors: dict[str, str] = {}
+    action, resource, tool, purpose = inp.action, inp.resource, inp.tool, inp.purpose
     between = state.delegations_between
     prev_ok: list[Delegation] = []
     levels: list[list[Delegation]] = []
     delegator = inp.subject
     for k in range(1, n + 1):
         delegate = actors[k - 1]
-        cands: Sequence[Delegation] = between(delegator, delegate)
         pinned = inp.delegation_id if k == n else None
         ok: list[Delegation] = []
-        best_stage = -1
-        best: Delegation | None = None
-        parent_ids = None if k == 1 else {d.id for d in prev_ok}
-        for d in cands:
+        # link k > 1 must derive from a passing delegation of link k-1
+        parent_id = prev_ok[0].id if len(prev_ok) == 1 else None
+        parent_ids = {d.id for d in prev_ok} if len(prev_ok) > 1 else None
+        for d in between(delegator, delegate):
             if pinned is not None and d.id != pinned:
                 continue
-            if parent_ids is not None and d.parent_id not in parent_ids:
-                stage = _PARENT
-            else:
-                stage = _stage(d, k, n, inp, relation, type_star, now, chain, condition, errors)
-            if stage == _OK:
-                ok.append(d)
-            elif stage > best_stage or (
-                stage == best_stage and best is not None and d.created_at > best.created_at
+            if k > 1 and (
+                d.parent_id != parent_id if parent_ids is None else d.parent_id not in parent_ids
             ):
-                best_stage, best = stage, d
+                continue
+            # the common case inline (no condition); a condition goes through _stage
+            if d.condition is None:
+                passes = (
+                    d.status == "active"
+                    and d.not_before <= now < d.expires_at
+                    and (not d.purposes or purpose in d.purposes)
+                    and n - k <= d.max_depth
+                    and _covers(d, action, relation, resource, tool) == _OK
+                )
+            else:
+                passes = _stage(d, k, n, inp, relation, now, chain, condition, {}) == _OK
+            if passes:
+                ok.append(d)
         if not ok:
-            parent = prev_ok[0] if prev_ok and len(prev_ok) == 1 else None
-            if parent is None and prev_ok:
-                parent = max(prev_ok, key=lambda d: d.created_at)
-            code, user, reason = _link_failure(
-                best_stage, best, k, delegator, delegate, inp, relation, now, parent, errors
-            )
-            prior = tuple(max(lv, key=_created).id for lv in levels)
-            gset = state.guardrails
-            return _deny(code, user, reason, relation, prior, gset.version if gset else 0)
+            return _link_denial(inp, relation, state, chain, condition, k, prev_ok, levels)
         levels.append(ok)
         prev_ok = ok
         delegator = delegate
     # the newest passing last link, then back through its ancestors
-    d = max(levels[-1], key=_created)
+    d = ok[0] if len(ok) == 1 else max(ok, key=_created)
+    if n == 1:
+        return (d.id,)
     out = [d.id]
     for k in range(n - 2, -1, -1):
         pid = d.parent_id
@@ -598,11 +598,50 @@ def _links(
             if p.id == pid:
                 d = p
                 break
-        else:  # link 1 may be any passing delegation (it has no parent to match)
-            d = max(levels[k], key=_created)
         out.append(d.id)
     out.reverse()
     return tuple(out)
+
+
+def _link_denial(
+    inp: DecisionInput,
+    relation: str,
+    state: PolicyView,
+    chain: _Chain,
+    condition: ConditionFn | None,
+    k: int,
+    prev_ok: list[Delegation],
+    levels: list[list[Delegation]],
+) -> Verdict:
+    """The denial of link ``k``, none of whose delegations passed: the candidate that got
+    furthest through the checks names the reason (ties: the newest)."""
+    actors = inp.actors
+    n = len(actors)
+    delegator = inp.subject if k == 1 else actors[k - 2]
+    delegate = actors[k - 1]
+    pinned = inp.delegation_id if k == n else None
+    parent_ids = {d.id for d in prev_ok}
+    errors: dict[str, str] = {}
+    best_stage = -1
+    best: Delegation | None = None
+    for d in state.delegations_between(delegator, delegate):
+        if pinned is not None and d.id != pinned:
+            continue
+        if k > 1 and d.parent_id not in parent_ids:
+            stage = _PARENT
+        else:
+            stage = _stage(d, k, n, inp, relation, inp.time, chain, condition, errors)
+        if stage > best_stage or (
+            stage == best_stage and best is not None and d.created_at > best.created_at
+        ):
+            best_stage, best = stage, d
+    parent = max(prev_ok, key=_created) if prev_ok else None
+    code, user, reason = _link_failure(
+        best_stage, best, k, delegator, delegate, inp, relation, inp.time, parent, errors
+    )
+    prior = tuple(max(lv, key=_created).id for lv in levels)
+    gset = state.guardrails
+    return _deny(code, user, reason, relation, prior, gset.version if gset else 0)
 
 
 def _created(d: Delegation) -> float:

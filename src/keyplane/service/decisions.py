@@ -1,0 +1,511 @@
+"""The decision point as a service operation: decide and decide batch (issue 5 §3, §5).
+
+``decide`` answers "may ``subject``, through the actor chain ``actors``, do ``action`` on
+``resource`` for ``purpose``?" with the whole chain checked (identities, delegation
+links, graph for the subject and every actor, guardrails — see
+:mod:`keyplane.policy.decide`). It runs on the process's in-memory graph and policy state,
+exactly as :func:`keyplane.service.access.check` does: the store's latest model or
+``model_id``, and ``at_least_as_fresh=N`` waits until revision ``N`` (tuples, identities,
+delegations, guardrails and the store policy share the store's revision counter).
+
+Every answer is one ``decision.evaluate`` ledger event carrying the chain (``actor_chain``),
+the purpose, the code, the guardrail version and the delegation ids, and in ``details``
+the whole input — context, resource and subject properties, and each identity's kind,
+attributes and status at decision time — so a guardrail dry run can re-evaluate it.
+
+``decide_batch`` follows the AuthZEN 1.0 ``evaluations_semantic`` options:
+``execute_all`` answers every item; ``deny_on_first_deny`` and ``permit_on_first_permit``
+evaluate in order and stop at the first item that denies (or errors) / permits — that
+item is the last one returned, the items after it are neither evaluated nor recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final
+
+from keyplane.errors import KeyplaneError, ValidationError
+from keyplane.graph.engine import Engine, check_context
+from keyplane.graph.tuples import object_error, user_error
+from keyplane.ledger.events import LedgerEvent, new_event_id
+from keyplane.policy import guardrails as _guardrails
+from keyplane.policy.decide import (
+    CheckFn,
+    Decision,
+    DecisionInput,
+    Verdict,
+    relation_for,
+)
+from keyplane.policy.decide import (
+    decide as _decide,
+)
+from keyplane.policy.records import Identity
+from keyplane.policy.state import PolicyState
+from keyplane.service import audit
+from keyplane.service.audit import audited
+from keyplane.service.auth import Caller, Permission, authorize
+from keyplane.service.context import Services, request_id_var
+from keyplane.service.inputs import check_limit
+
+__all__ = ["SEMANTICS", "DecideItem", "Decision", "decide", "decide_batch"]
+
+#: AuthZEN 1.0 ``evaluations_semantic`` values
+SEMANTICS: Final = ("execute_all", "deny_on_first_deny", "permit_on_first_permit")
+_EVENT: Final = "decision.evaluate"
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class DecideItem:
+    """One question of a batch: the arguments of :func:`decide`, plus a label."""
+
+    subject: str
+    action: str
+    resource: str
+    actors: Sequence[str] = ()
+    purpose: str | None = None
+    context: Mapping[str, Any] | None = None
+    delegation_id: str | None = None
+    tool: str | None = None
+    resource_properties: Mapping[str, Any] | None = None
+    subject_properties: Mapping[str, Any] | None = None
+    correlation_id: str | None = None
+
+
+# ------------------------------------------------------------------------------ operations
+
+
+@audited(_EVENT)
+def decide(
+    svc: Services,
+    caller: Caller,
+    store_id: str,
+    subject: str,
+    action: str,
+    resource: str,
+    *,
+    actors: Sequence[str] = (),
+    purpose: str | None = None,
+    context: Mapping[str, Any] | None = None,
+    delegation_id: str | None = None,
+    tool: str | None = None,
+    model_id: str | None = None,
+    at_least_as_fresh: int | None = None,
+    resource_properties: Mapping[str, Any] | None = None,
+    subject_properties: Mapping[str, Any] | None = None,
+) -> Decision:
+    """Decide one request through the whole chain; see the module docstring."""
+    ev = _Evaluator(svc, caller, store_id, model_id, at_least_as_fresh)
+    # an invalid input raises (and the decorator records it as an error event)
+    inp, verdict = ev.evaluate(
+        subject, action, resource, actors, purpose, context, delegation_id, tool,
+        resource_properties, subject_properties,
+    )  # fmt: skip
+    e = _event(ev, None, inp, verdict, None)
+    audit.record(svc, (e,))
+    return _answer(ev, e, None, verdict)
+
+
+@audited(_EVENT)
+def decide_batch(
+    svc: Services,
+    caller: Caller,
+    store_id: str,
+    items: Sequence[DecideItem],
+    *,
+    semantic: str = "execute_all",
+    model_id: str | None = None,
+    at_least_as_fresh: int | None = None,
+) -> list[Decision]:
+    """Decide many requests at one revision; an item's error is that item's answer
+    (``allowed`` false, ``code`` and ``error`` the error) and never fails the others."""
+    if semantic not in SEMANTICS:
+        raise ValidationError(
+            f"semantic must be one of {', '.join(SEMANTICS)} (got {semantic!r})",
+            details={"field": "semantic", "received": repr(semantic)},
+        )
+    check_limit("items", items, svc.settings.max_batch_check)
+    ev = _Evaluator(svc, caller, store_id, model_id, at_least_as_fresh)
+    stop_on = semantic != "deny_on_first_deny"  # the outcome that ends a short-circuit
+    short = semantic != "execute_all"
+    events: list[LedgerEvent] = []
+    answers: list[tuple[DecideItem, Verdict | None, KeyplaneError | None]] = []
+    for it in items:
+        try:
+            if not isinstance(it, DecideItem):
+                raise ValidationError(
+                    f"a batch item must be a DecideItem, not {type(it).__name__}",
+                    details={"field": "items"},
+                )
+            inp, verdict = ev.evaluate(
+                it.subject, it.action, it.resource, it.actors, it.purpose, it.context,
+                it.delegation_id, it.tool, it.resource_properties, it.subject_properties,
+            )  # fmt: skip
+        except KeyplaneError as exc:
+            events.append(_event(ev, it, None, None, exc))
+            answers.append((it, None, exc))
+            if short and not stop_on:
+                break
+            continue
+        events.append(_event(ev, it, inp, verdict, None))
+        answers.append((it, verdict, None))
+        if short and verdict.allowed is stop_on:
+            break
+    audit.record(svc, events)
+    return [_answer(ev, e, it, v, err) for e, (it, v, err) in zip(events, answers, strict=True)]
+
+
+# ------------------------------------------------------------------------------ the evaluator
+
+
+class _Evaluator:
+    """One request's view: the caller authorized, the engine, graph, policy state and
+    compiled guardrails taken once (a batch decides all its items at one revision)."""
+
+    __slots__ = (
+        "caller",
+        "engine",
+        "graph",
+        "guardrails",
+        "model_id",
+        "revision",
+        "state",
+        "store_id",
+        "svc",
+    )
+
+    def __init__(
+        self,
+        svc: Services,
+        caller: Caller,
+        store_id: str,
+        model_id: str | None,
+        at_least_as_fresh: int | None,
+    ) -> None:
+        authorize(svc, caller, Permission.QUERY, store_id)
+        if at_least_as_fresh is not None:
+            svc.graphs.wait_for(
+                store_id, at_least_as_fresh, timeout=svc.settings.consistency_timeout
+            )
+        self.svc = svc
+        self.caller = caller
+        self.store_id = store_id
+        self.engine, self.graph = svc.graphs.engine(store_id, model_id)
+        self.model_id = self.engine.model.model_id or ""
+        self.state: PolicyState = svc.graphs.policy(store_id)
+        gset = self.state.guardrails
+        self.guardrails = (
+            _guardrails.compile_guardrails(gset) if gset is not None and gset.rules else None
+        )
+        self.revision = self.graph.revision
+
+    def evaluate(
+        self,
+        subject: str,
+        action: str,
+        resource: str,
+        actors: Sequence[str],
+        purpose: str | None,
+        context: Mapping[str, Any] | None,
+        delegation_id: str | None,
+        tool: str | None,
+        resource_properties: Mapping[str, Any] | None,
+        subject_properties: Mapping[str, Any] | None,
+    ) -> tuple[DecisionInput, Verdict]:
+        engine = self.engine
+        inp, relation = _input(
+            engine, self.state, self.svc.clock.now(), subject, action, resource, actors,
+            purpose, context, delegation_id, tool, resource_properties, subject_properties,
+        )  # fmt: skip
+        check: CheckFn
+        if context:
+            eng_check = engine.check
+
+            def check(user: str, rel: str, obj: str) -> bool:
+                return eng_check(user, rel, obj, context=context)
+
+        else:
+            check = engine.check
+        with self.graph.lock:
+            verdict = _decide(
+                inp,
+                check,
+                self.state,
+                self.guardrails,
+                env_for=_guardrails.build_env,
+                condition=_guardrails.evaluate_condition,
+                relation=relation,
+            )
+            self.revision = self.graph.revision
+        return inp, verdict
+
+
+def _answer(
+    ev: _Evaluator,
+    e: LedgerEvent,
+    it: DecideItem | None,
+    v: Verdict | None,
+    err: KeyplaneError | None = None,
+) -> Decision:
+    cid = it.correlation_id if it is not None else None
+    if v is None:
+        assert err is not None
+        return Decision(
+            e.id, False, err.code, err.message, {"error": err.to_dict()}, False, ev.revision,
+            ev.model_id, 0, (), {}, cid, err,
+        )  # fmt: skip
+    return Decision(
+        e.id, v.allowed, v.code, v.reason_user, v.reason, v.requestable, ev.revision,
+        ev.model_id, v.guardrail_version, v.delegation_ids,
+        {"relation": v.relation, "fired": [list(f) for f in v.fired]} if v.fired
+        else {"relation": v.relation, "fired": []},
+        cid,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------ input
+
+
+def _input(
+    engine: Engine,
+    state: PolicyState,
+    now: float,
+    subject: str,
+    action: str,
+    resource: str,
+    actors: Sequence[str],
+    purpose: str | None,
+    context: Mapping[str, Any] | None,
+    delegation_id: str | None,
+    tool: str | None,
+    resource_properties: Mapping[str, Any] | None,
+    subject_properties: Mapping[str, Any] | None,
+) -> tuple[DecisionInput, str]:
+    """Validate one request; returns the decision input and the relation it asks for."""
+    # users and objects the engine has validated before (its own caches) skip the regexes
+    users = engine._checker.users
+    if subject.__class__ is not str or subject not in users:
+        _user("subject", subject)
+    if actors:
+        if isinstance(actors, str):
+            raise ValidationError(
+                "'actors' is a list of identities (A1 acts for the subject, the last one is "
+                "the caller), not a string",
+                details={"field": "actors"},
+            )
+        actors = tuple(actors)
+        for a in actors:
+            if a.__class__ is not str or a not in users:
+                _user("actors", a)
+    else:
+        actors = ()
+    if not isinstance(action, str) or not action:
+        raise ValidationError("'action' must be a non-empty string", details={"field": "action"})
+    rtype = engine._objects.get(resource) if resource.__class__ is str else None
+    if rtype is None:
+        why = object_error(resource)
+        if why is not None:
+            raise ValidationError(
+                f"invalid 'resource' {resource!r}: {why}", details={"field": "resource"}
+            )
+        rtype = resource.partition(":")[0]
+    rels = engine.model.types.get(rtype)
+    if rels is None:
+        raise ValidationError(
+            f"type '{rtype}' not found",
+            details={"type": rtype, "reason": "type_not_found", "field": "resource"},
+        )
+    relation = relation_for(state.policy, action)
+    if relation not in rels:
+        mapped = (
+            f" (mapped by the store's action map to '{relation}')" if relation != action else ""
+        )
+        raise ValidationError(
+            f"action '{action}'{mapped} is not a relation of type '{rtype}'; name a relation "
+            "or map the action to one in the store policy",
+            details={"action": action, "relation": relation, "type": rtype,
+                     "reason": "relation_not_found", "field": "action"},
+        )  # fmt: skip
+    if purpose is not None and purpose.__class__ is not str:
+        raise ValidationError("'purpose' must be a string", details={"field": "purpose"})
+    if tool is not None and tool.__class__ is not str:
+        raise ValidationError("'tool' must be a string", details={"field": "tool"})
+    if delegation_id is not None and delegation_id.__class__ is not str:
+        raise ValidationError(
+            "'delegation_id' must be a string", details={"field": "delegation_id"}
+        )
+    if context is not None:
+        check_context(context)
+    inp = DecisionInput(
+        subject,
+        actors,
+        action,
+        resource,
+        purpose,
+        context if context is not None else _EMPTY,
+        tool,
+        delegation_id,
+        now,
+        _props("resource_properties", resource_properties),
+        _props("subject_properties", subject_properties),
+    )
+    return inp, relation
+
+
+def _user(field: str, value: object) -> None:
+    why = user_error(value)
+    if why is not None:
+        raise ValidationError(
+            f"invalid '{field}' entry {value!r}: {why}",
+            details={"field": field, "received": repr(value)[:200]},
+        )
+
+
+def _props(field: str, value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if value is None:
+        return _EMPTY
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ValidationError(
+            f"'{field}' must be an object with string keys", details={"field": field}
+        )
+    return value
+
+
+# ------------------------------------------------------------------------------ the event
+
+
+_IDENTITY_CACHE: dict[tuple[str, str, int], dict[str, Any]] = {}
+_IDENTITY_CACHE_SIZE: Final = 65_536
+
+
+def _identity_record(i: Identity) -> dict[str, Any]:
+    """What an event keeps of an identity (kind, attributes, status), built once per
+    identity version (the same agents decide again and again)."""
+    key = (i.store_id, i.node, i.revision)
+    rec = _IDENTITY_CACHE.get(key)
+    if rec is None:
+        rec = {"kind": i.kind, "attributes": audit.jsonable(i.attributes), "status": i.status}
+        if len(_IDENTITY_CACHE) >= _IDENTITY_CACHE_SIZE:
+            _IDENTITY_CACHE.clear()
+        _IDENTITY_CACHE[key] = rec
+    return rec
+
+
+def _identities(state: PolicyState, inp: DecisionInput) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    lookup = state.identity
+    i = lookup(inp.subject)
+    if i is not None:
+        out[inp.subject] = _identity_record(i)
+    for node in inp.actors:
+        i = lookup(node)
+        if i is not None:
+            out[node] = _identity_record(i)
+    return out
+
+
+def _event(
+    ev: _Evaluator,
+    it: DecideItem | None,
+    inp: DecisionInput | None,
+    v: Verdict | None,
+    err: KeyplaneError | None,
+) -> LedgerEvent:
+    """The ``decision.evaluate`` event of one answer (``it``: the batch item, if any)."""
+    eid = new_event_id()
+    svc, caller, store_id, model_id = ev.svc, ev.caller, ev.store_id, ev.model_id
+    revision = ev.revision
+    if inp is None or v is None:  # a batch item that could not be decided
+        assert err is not None and it is not None
+        details: dict[str, Any] = {
+            "message": err.message[:512],
+            "input": audit.jsonable(
+                {
+                    "subject": it.subject,
+                    "actors": list(it.actors) if not isinstance(it.actors, str) else it.actors,
+                    "action": it.action,
+                    "resource": it.resource,
+                    "purpose": it.purpose,
+                }
+            ),
+        }
+        if it.correlation_id is not None:
+            details["correlation_id"] = it.correlation_id
+        return LedgerEvent(
+            id=eid,
+            time=svc.clock.now(),
+            store=store_id,
+            type=_EVENT,
+            caller=caller.principal,
+            subject=audit.clip(it.subject),
+            action=audit.clip(it.action),
+            resource=audit.clip(it.resource),
+            outcome="error",
+            reasons=(err.code,),
+            model_id=model_id or None,
+            revision=revision,
+            request_id=request_id_var.get(),
+            decision_id=eid,
+            details=details,
+        )
+    # built on every decision: plain literals, JSON conversion only of what callers passed
+    # (the reason dicts hold JSON values already)
+    ctx, rp, sp = inp.context, inp.resource_properties, inp.subject_properties
+    details = {
+        "input": {
+            "subject": inp.subject,
+            "actors": list(inp.actors),
+            "action": inp.action,
+            "resource": inp.resource,
+            "purpose": inp.purpose,
+            "context": audit.jsonable(ctx) if ctx else {},
+            "tool": inp.tool,
+            "delegation_id": inp.delegation_id,
+            "time": inp.time,
+            "resource_properties": audit.jsonable(rp) if rp else {},
+            "subject_properties": audit.jsonable(sp) if sp else {},
+        },
+        "relation": v.relation,
+        "identities": _identities(ev.state, inp),
+        "delegation_ids": list(v.delegation_ids),
+        "guardrail_version": v.guardrail_version,
+        "before_guardrails": "allow" if v.allowed or v.fired else "deny",
+        "fired": [list(f) for f in v.fired],
+        "requestable": v.requestable,
+        "reason_user": v.reason_user,
+        "reason": v.reason,
+    }
+    if it is not None and it.correlation_id is not None:
+        details["correlation_id"] = it.correlation_id
+    return LedgerEvent(
+        eid,
+        inp.time,
+        store_id,
+        _EVENT,
+        caller.principal,
+        inp.subject,
+        inp.actors,
+        inp.purpose,
+        inp.action,
+        inp.resource,
+        "allow" if v.allowed else "deny",
+        (v.code,),
+        model_id or None,
+        _policy_version(v.guardrail_version),
+        revision,
+        request_id_var.get(),
+        eid,
+        details,
+    )
+
+
+_VERSIONS: dict[int, str] = {}
+
+
+def _policy_version(version: int) -> str:
+    text = _VERSIONS.get(version)
+    if text is None:
+        text = _VERSIONS[version] = f"guardrails:{version}"
+    return text
