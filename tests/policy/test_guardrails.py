@@ -582,3 +582,17 @@ def test_the_documented_examples_are_these_and_work() -> None:
         "human:alice", ("workload:etl",), "write", "document:d", time=1_700_000_000.0 - 12 * 3600
     )
     assert rules.evaluate(env_of(day, "editor")) == []
+
+
+def test_records_with_the_same_store_node_and_revision_are_not_confused() -> None:
+    # a store deleted and recreated under the same id, or another database with the same
+    # store id: same node, store and revision, other attributes
+    rules = compile_rules(
+        parse_rules(
+            [{"id": "eng", "effect": "forbid", "expression": 'subject.attributes.dept == "eng"'}]
+        )
+    )
+    inp = Input("human:alice", ("agent:planner",), "read", "document:d")
+    for dept, want in (("eng", ["eng"]), ("sales", []), ("eng", ["eng"])):
+        state = State(ident("human", "alice", revision=1, dept=dept), ident("agent", "planner"))
+        assert [f.rule_id for f in rules.evaluate(env_of(inp, state=state))] == want

@@ -40,8 +40,8 @@ Cost. The CEL library converts every Python value it is given (about 1 µs per s
 map entry), so an evaluation converts only the variables the rule set refers to, once for
 all its rules, and the identity part (subject, actors, chain_length — the costliest, and
 the same for every request an agent chain makes) is converted once per chain and thread:
-:func:`build_env` keys it by the identities' store revisions and a thread-local
-``cel.Context`` per chain keeps it. ``bench/guardrails.py`` measures it.
+:func:`build_env` keys it by the identity records (immutable, shared by the decisions of
+one policy state) and a thread-local ``cel.Context`` per chain keeps it. ``bench/guardrails.py`` measures it.
 """
 
 from __future__ import annotations
@@ -120,13 +120,23 @@ class GuardrailEnv(dict[str, Any]):
 
     ``chain_key`` names the identity part (subject, actors, chain_length) so evaluation can
     reuse its CEL conversion; None when it cannot be cached (then everything is converted).
+    It holds the ``id()`` of each identity record, and ``chain_refs`` the records: a cache
+    entry keeps them alive, so an id in a key is never reused by another record meanwhile
+    (store ids and revisions alone are not unique: a store can be deleted and recreated,
+    two databases can hold the same store id).
     """
 
-    __slots__ = ("chain_key",)
+    __slots__ = ("chain_key", "chain_refs")
 
-    def __init__(self, values: Mapping[str, Any], chain_key: tuple[Any, ...] | None) -> None:
+    def __init__(
+        self,
+        values: Mapping[str, Any],
+        chain_key: tuple[Any, ...] | None,
+        chain_refs: tuple[Identity, ...] = (),
+    ) -> None:
         super().__init__(values)
         self.chain_key = chain_key
+        self.chain_refs = chain_refs
 
 
 class DecisionInputLike(Protocol):
@@ -179,7 +189,7 @@ def _node_value(
 def _node_key(node: str, ident: Identity | None) -> tuple[Any, ...]:
     if ident is None:
         return (node,)
-    return (node, ident.store_id, ident.revision)
+    return (node, id(ident))
 
 
 def _frozen(value: Mapping[str, Any]) -> tuple[Any, ...] | None:
@@ -201,6 +211,7 @@ def build_env(inp: DecisionInputLike, relation: str, identities: _Identities) ->
     s_ident = lookup(subject)
     s_props = inp.subject_properties
     key: list[Any] | None = [_node_key(subject, s_ident)]
+    refs = [s_ident] if s_ident is not None else []
     if s_props:
         frozen = _frozen(s_props)
         if frozen is None:
@@ -213,6 +224,8 @@ def build_env(inp: DecisionInputLike, relation: str, identities: _Identities) ->
         actors.append(_node_value(a, a_ident))
         if key is not None:
             key.append(_node_key(a, a_ident))
+            if a_ident is not None:
+                refs.append(a_ident)
     rtype, _, rid = inp.resource.partition(":")
     t = inp.time
     values = {
@@ -228,7 +241,9 @@ def build_env(inp: DecisionInputLike, relation: str, identities: _Identities) ->
         "now": datetime.fromtimestamp(t, UTC),
         "hour": int(t // 3600) % 24,
     }
-    return GuardrailEnv(values, tuple(key) if key is not None else None)
+    if key is None:
+        return GuardrailEnv(values, None)
+    return GuardrailEnv(values, tuple(key), tuple(refs))
 
 
 # ------------------------------------------------------------------------------ activation
@@ -254,11 +269,12 @@ def _value(env: Mapping[str, Any], name: str) -> Any:
 class _ChainContext:
     """A thread's ``cel.Context`` for one chain, and the Python values last put in it."""
 
-    __slots__ = ("ctx", "last")
+    __slots__ = ("ctx", "last", "refs")
 
-    def __init__(self, ctx: cel.Context) -> None:
+    def __init__(self, ctx: cel.Context, refs: tuple[Identity, ...]) -> None:
         self.ctx = ctx
         self.last: dict[str, Any] = {}
+        self.refs = refs  # the identity records whose id() is in the key (kept alive)
 
 
 def _activation(
@@ -267,15 +283,15 @@ def _activation(
     """A ``cel.Context`` holding the activation variables ``names`` (``rest``: those
     outside the chain part), converted once for every program evaluated in it. Raises
     ``ValueError`` when a value does not convert."""
-    key = env.chain_key if isinstance(env, GuardrailEnv) else None
-    if key is None:
+    if not isinstance(env, GuardrailEnv) or env.chain_key is None:
         return cel.Context({n: _value(env, n) for n in names})
+    key = env.chain_key
     cache: dict[tuple[Any, ...], _ChainContext] | None = getattr(_local, "chains", None)
     if cache is None:
         cache = _local.chains = {}
     entry = cache.get(key)
     if entry is None:
-        entry = _ChainContext(cel.Context({n: env[n] for n in _CHAIN_VARS}))
+        entry = _ChainContext(cel.Context({n: env[n] for n in _CHAIN_VARS}), env.chain_refs)
         if len(cache) >= _CHAIN_CACHE_SIZE:
             del cache[next(iter(cache))]  # the oldest chain
         cache[key] = entry
