@@ -9,8 +9,11 @@ import os
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from ledger_helpers import make_event
 
+from keyplane.ledger import chain
 from keyplane.ledger.chain import (
     GENESIS_HASH,
     canonical_json,
@@ -28,7 +31,7 @@ from keyplane.ledger.checkpoints import (
     checkpoint_message,
     verify_checkpoint,
 )
-from keyplane.ledger.events import LedgerEvent
+from keyplane.ledger.events import LedgerEvent, new_event_id
 from keyplane.secrets import MasterKey
 
 
@@ -293,3 +296,39 @@ def test_chain_body_splices_exactly_what_canonical_json_would_encode(details: di
     template = canonical_json(e).decode()
     for seq, prev in ((1, GENESIS_HASH), (123456789, "ab" * 32)):
         assert chain_body(template, seq, prev) == canonical_json(e.chained(seq, prev, "h")).decode()
+
+
+# ------------------------------------------------------------------------------ fast encoding
+
+_text = st.text(max_size=12)
+_opt = st.none() | _text
+
+
+@given(
+    action=_opt, caller=_text, subject=_opt, resource=_opt, purpose=_opt, request_id=_opt,
+    actors=st.lists(_text, max_size=3), reasons=st.lists(_text, max_size=3),
+    time=st.floats(allow_nan=True, allow_infinity=True) | st.integers(-5, 5),
+    revision=st.none() | st.integers(-(2**70), 2**70) | st.booleans(),
+    seq=st.none() | st.integers(0, 2**64), prev=st.none() | st.text(max_size=64),
+    details=st.dictionaries(_text, st.none() | st.integers() | _text | st.lists(st.integers(), max_size=2), max_size=3),
+)  # fmt: skip
+def test_canonical_text_fast_path_equals_the_generic_encoder(
+    action: str | None, caller: str, subject: str | None, resource: str | None,
+    purpose: str | None, request_id: str | None, actors: list[str], reasons: list[str],
+    time: float, revision: int | None, seq: int | None, prev: str | None,
+    details: dict[str, object],
+) -> None:  # fmt: skip
+    e = LedgerEvent(
+        id=new_event_id(), time=time, store="s\u00e9", type="decision.check", caller=caller,
+        subject=subject, actor_chain=tuple(actors), purpose=purpose, action=action,
+        resource=resource, reasons=tuple(reasons), revision=revision, request_id=request_id,
+        details=details, seq=seq, prev_hash=prev,
+    )  # fmt: skip
+    try:
+        expected = chain._generic_text(e)
+    except ValueError:
+        with pytest.raises(ValueError):
+            chain.canonical_text(e)
+        return
+    assert chain.canonical_text(e) == expected
+    assert canonical_json(e) == expected.encode("utf-8")

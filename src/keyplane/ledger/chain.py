@@ -73,12 +73,85 @@ def canonical_json(event: LedgerEvent) -> bytes:
     """The bytes an event's hash covers: every field but ``hash``, as JSON with sorted keys,
     no whitespace, UTF-8 (not ASCII-escaped), floats as Python's shortest ``repr``, tuples
     as lists. Raises ``ValueError`` for values JSON cannot hold (NaN, non-str keys, sets…)."""
+    return canonical_text(event).encode("utf-8")
+
+
+def _generic_text(event: LedgerEvent) -> str:
     body = event.to_dict()
     del body["hash"]
     try:
-        return _dumps(body).encode("utf-8")
+        return _dumps(body)
     except TypeError as exc:
         raise ValueError(f"ledger event {event.id} is not JSON: {exc}") from exc
+
+
+_str = json.encoder.encode_basestring  # the C string encoder json.dumps itself uses
+_float_repr = float.__repr__
+
+
+def _s(value: object) -> str | None:
+    """A string field as JSON, or None when it is not a plain str/None (slow path)."""
+    if value is None:
+        return "null"
+    if type(value) is str:
+        return _str(value)
+    return None
+
+
+def canonical_text(event: LedgerEvent) -> str:
+    """:func:`canonical_json` as text — what the ledger writer hashes and stores.
+
+    Every event is encoded once on the decision path, so the common shape (string fields,
+    a finite float time, int revision/seq, tuples of strings) is written field by field in
+    the fixed sorted key order, ~3x faster than ``json.dumps(to_dict())``; anything else
+    takes the generic encoder. Both give the same text (tests/ledger/test_ledger_chain.py
+    checks them against each other on random events)."""
+    e = event
+    t = e.time
+    rev, seq = e.revision, e.seq
+    fields = (
+        _s(e.action), _s(e.caller), _s(e.decision_id), _s(e.id), _s(e.model_id), _s(e.outcome),
+        _s(e.policy_version), _s(e.prev_hash), _s(e.purpose), _s(e.request_id), _s(e.resource),
+        _s(e.store), _s(e.subject), _s(e.type),
+    )  # fmt: skip
+    if (
+        None in fields
+        or not (type(t) is float and t - t == 0.0)  # finite floats only (NaN/inf: slow path)
+        or not (rev is None or type(rev) is int)
+        or not (seq is None or type(seq) is int)
+        or type(e.actor_chain) is not tuple
+        or type(e.reasons) is not tuple
+    ):
+        return _generic_text(e)
+    chain = e.actor_chain
+    reasons = e.reasons
+    if chain and any(type(a) is not str for a in chain):
+        return _generic_text(e)
+    if reasons and any(type(r) is not str for r in reasons):
+        return _generic_text(e)
+    details = e.details
+    if not details:
+        if type(details) is not dict and not isinstance(details, Mapping):
+            return _generic_text(e)
+        dtext = "{}"
+    else:
+        try:
+            dtext = _dumps(dict(details))
+        except TypeError as exc:
+            raise ValueError(f"ledger event {e.id} is not JSON: {exc}") from exc
+    (action, caller, decision_id, eid, model_id, outcome, policy_version, prev_hash, purpose,
+     request_id, resource, store, subject, etype) = fields  # fmt: skip
+    actors = "[" + ",".join(map(_str, chain)) + "]" if chain else "[]"
+    why = "[" + ",".join(map(_str, reasons)) + "]" if reasons else "[]"
+    return (
+        f'{{"action":{action},"actor_chain":{actors},"caller":{caller},'
+        f'"decision_id":{decision_id},"details":{dtext},"id":{eid},"model_id":{model_id},'
+        f'"outcome":{outcome},"policy_version":{policy_version},"prev_hash":{prev_hash},'
+        f'"purpose":{purpose},"reasons":{why},"request_id":{request_id},'
+        f'"resource":{resource},"revision":{"null" if rev is None else int.__repr__(rev)},'
+        f'"seq":{"null" if seq is None else int.__repr__(seq)},"store":{store},'
+        f'"subject":{subject},"time":{_float_repr(t)},"type":{etype}}}'
+    )
 
 
 _PREV_NULL = '"prev_hash":null'

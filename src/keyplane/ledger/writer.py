@@ -35,7 +35,7 @@ from typing import Literal, Protocol
 
 from keyplane.clock import Clock, SystemClock
 from keyplane.errors import StorageError
-from keyplane.ledger.chain import canonical_json
+from keyplane.ledger.chain import canonical_text
 from keyplane.ledger.checkpoints import Checkpoint, CheckpointSigner
 from keyplane.ledger.events import LedgerEvent
 
@@ -200,7 +200,7 @@ class LedgerWriter:
         # encoded here, in the caller's thread: an event JSON cannot hold fails its own
         # caller only, and the encoding runs while the writer thread waits on the database
         # instead of inside the serialized commit path
-        return event, canonical_json(event).decode("utf-8")
+        return event, canonical_text(event)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every event recorded before this call is committed; False on timeout."""

@@ -34,7 +34,7 @@ from keyplane.errors import (
 from keyplane.graph.tuples import Tuple, TupleChange, split_object, split_user, validate_syntax
 from keyplane.ledger.chain import (
     GENESIS_HASH,
-    canonical_json,
+    canonical_text,
     chain_body,
     chain_hash,
     event_from_body,
@@ -863,7 +863,7 @@ class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
             if e.seq is not None or e.prev_hash is not None or e.hash is not None:
                 raise ValueError(f"ledger event {e.id} is already chained")
         # encoded once, outside the transaction (a retry does not encode again)
-        heads = self.append_encoded([(e, canonical_json(e).decode("utf-8")) for e in events])
+        heads = self.append_encoded([(e, canonical_text(e)) for e in events])
         return [
             e.chained(seq, prev, digest)
             for e, (seq, prev, digest) in zip(events, heads, strict=True)
