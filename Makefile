@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-all lint typecheck demo bench bench-small bench-ledger openapi clean
+.PHONY: venv test test-all lint typecheck demo bench bench-small bench-ledger bench-authzen openapi clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ bench-small: $(STAMP)
 # the provenance ledger: durable events/s, checks with the ledger off/sync/async, lost events
 bench-ledger: $(STAMP)
 	$(BIN)/python bench/ledger.py
+
+# AuthZEN over HTTP on one server process: evaluations/s, p50/p99, batch decisions/s
+bench-authzen: $(STAMP)
+	$(BIN)/python bench/authzen_http.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -102,7 +102,10 @@ def _rest_routes() -> list[str]:
     return sorted(
         f"{method.upper()} {path}"
         for path, ops in openapi_document()["paths"].items()
-        if path.startswith("/v1/") or path in ("/healthz", "/readyz", "/metrics")
+        if path.startswith("/v1/")
+        or path in ("/healthz", "/readyz", "/metrics")
+        or "/access/v1/" in path  # AuthZEN (also docs/authzen.md)
+        or "authzen-configuration" in path
         for method in ops
     )
 

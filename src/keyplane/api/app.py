@@ -1,8 +1,9 @@
 """The ASGI application factory.
 
 ``create_app(services)`` builds one FastAPI app serving, on one port: health and metrics,
-Keyplane's REST API under ``/v1``, the OpenFGA-compatible API, and MCP over streamable
-HTTP at ``/mcp``. Routers live in their own modules and are included here.
+Keyplane's REST API under ``/v1``, the OpenFGA-compatible API, the AuthZEN 1.0
+Authorization API (``/access/v1``, ``/.well-known/authzen-configuration``), and MCP over
+streamable HTTP at ``/mcp``. Routers live in their own modules and are included here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fastapi import FastAPI, Request, Response
 
 from keyplane import __version__
 from keyplane.api import health, metrics, v1
+from keyplane.api.authzen import router as authzen_router
 from keyplane.api.errors import install_error_handlers
 from keyplane.api.limits import install_body_limit
 from keyplane.api.openfga import router as openfga_router
@@ -63,6 +65,7 @@ def create_app(services: Services, *, max_body_bytes: int | None = None) -> Fast
     app.include_router(v1.router)  # Keyplane's REST API at /v1
 
     app.include_router(openfga_router)  # OpenFGA's HTTP API shape at /stores…
+    app.include_router(authzen_router)  # AuthZEN 1.0 at /access/v1… and /stores/{id}/access/v1…
 
     # MCP over streamable HTTP at /mcp (keyplane.mcp.http). mount_mcp WRAPS
     # app.router.lifespan_context to run the MCP SDK's session manager: compose other lifespan
