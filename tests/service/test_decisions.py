@@ -114,8 +114,10 @@ def test_decide_records_the_whole_chain(svc: Services, caller: Caller, clock: Fi
     det = ev.details
     assert det["input"]["context"] == {"ticket": "T-1"}
     assert det["input"]["resource_properties"] == {"env": "prod"}
-    assert det["input"]["time"] == clock.now()
+    assert ev.time == clock.now() and "time" not in det["input"]  # not repeated
+    assert det["input"]["purpose"] == "support" and "tool" not in det["input"]
     assert det["delegation_ids"] == [d1, d2] and det["before_guardrails"] == "allow"
+    assert "reason" not in det and "fired" not in det  # an allow carries no reason
     assert det["identities"][PLANNER] == {"kind": "agent", "attributes": {"model": "m1"},
                                           "status": "active"}  # fmt: skip
     assert set(det["identities"]) == {ALICE, PLANNER, SUB}
@@ -130,6 +132,8 @@ def test_denials_name_the_conjunct(svc: Services, caller: Caller, clock: FixedCl
     ev = event(svc, d.decision_id)
     assert ev.outcome == "deny" and ev.reasons == ("delegation_missing",)
     assert ev.details["before_guardrails"] == "deny"
+    assert ev.details["reason"] == dict(d.reason) and ev.details["reason_user"] == d.reason_user
+    assert ev.details["requestable"] is True
 
 
 def test_kill_switch_and_revocation(svc: Services, caller: Caller, clock: FixedClock) -> None:

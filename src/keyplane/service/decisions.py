@@ -376,14 +376,15 @@ def _props(field: str, value: Mapping[str, Any] | None) -> Mapping[str, Any]:
 # ------------------------------------------------------------------------------ the event
 
 
-_IDENTITY_CACHE: dict[tuple[str, str, int], dict[str, Any]] = {}
+_IDENTITY_CACHE: dict[tuple[str, str, int, float], dict[str, Any]] = {}
 _IDENTITY_CACHE_SIZE: Final = 65_536
 
 
 def _identity_record(i: Identity) -> dict[str, Any]:
     """What an event keeps of an identity (kind, attributes, status), built once per
     identity version (the same agents decide again and again)."""
-    key = (i.store_id, i.node, i.revision)
+    # updated_at too: a store deleted and created again restarts its revisions
+    key = (i.store_id, i.node, i.revision, i.updated_at)
     rec = _IDENTITY_CACHE.get(key)
     if rec is None:
         rec = {"kind": i.kind, "attributes": audit.jsonable(i.attributes), "status": i.status}
@@ -394,6 +395,7 @@ def _identity_record(i: Identity) -> dict[str, Any]:
 
 
 def _identities(state: PolicyState, inp: DecisionInput) -> dict[str, Any]:
+    """The registered identities of the subject and actors, as an event keeps them."""
     out: dict[str, Any] = {}
     lookup = state.identity
     i = lookup(inp.subject)
@@ -419,7 +421,7 @@ def _event(
     revision = ev.revision
     if inp is None or v is None:  # a batch item that could not be decided
         assert err is not None and it is not None
-        details: dict[str, Any] = {
+        failed: dict[str, Any] = {
             "message": err.message[:512],
             "input": audit.jsonable(
                 {
@@ -432,7 +434,7 @@ def _event(
             ),
         }
         if it.correlation_id is not None:
-            details["correlation_id"] = it.correlation_id
+            failed["correlation_id"] = it.correlation_id
         return LedgerEvent(
             id=eid,
             time=svc.clock.now(),
@@ -448,35 +450,45 @@ def _event(
             revision=revision,
             request_id=request_id_var.get(),
             decision_id=eid,
-            details=details,
+            details=failed,
         )
-    # built on every decision: plain literals, JSON conversion only of what callers passed
-    # (the reason dicts hold JSON values already)
-    ctx, rp, sp = inp.context, inp.resource_properties, inp.subject_properties
-    details = {
-        "input": {
-            "subject": inp.subject,
-            "actors": list(inp.actors),
-            "action": inp.action,
-            "resource": inp.resource,
-            "purpose": inp.purpose,
-            "context": audit.jsonable(ctx) if ctx else {},
-            "tool": inp.tool,
-            "delegation_id": inp.delegation_id,
-            "time": inp.time,
-            "resource_properties": audit.jsonable(rp) if rp else {},
-            "subject_properties": audit.jsonable(sp) if sp else {},
-        },
-        "relation": v.relation,
-        "identities": _identities(ev.state, inp),
-        "delegation_ids": list(v.delegation_ids),
-        "guardrail_version": v.guardrail_version,
-        "before_guardrails": "allow" if v.allowed or v.fired else "deny",
-        "fired": [list(f) for f in v.fired],
-        "requestable": v.requestable,
-        "reason_user": v.reason_user,
-        "reason": v.reason,
+    # Built and JSON-encoded on every decision (the encoding costs ~1 µs per 50 bytes):
+    # what the event's own fields hold (time, guardrail version in policy_version) is not
+    # repeated, and what is empty or absent is left out.
+    inp_d: dict[str, Any] = {
+        "subject": inp.subject,
+        "actors": list(inp.actors),
+        "action": inp.action,
+        "resource": inp.resource,
     }
+    if inp.purpose is not None:
+        inp_d["purpose"] = inp.purpose
+    if inp.tool is not None:
+        inp_d["tool"] = inp.tool
+    if inp.delegation_id is not None:
+        inp_d["delegation_id"] = inp.delegation_id
+    if inp.context:
+        inp_d["context"] = audit.jsonable(inp.context)
+    if inp.resource_properties:
+        inp_d["resource_properties"] = audit.jsonable(inp.resource_properties)
+    if inp.subject_properties:
+        inp_d["subject_properties"] = audit.jsonable(inp.subject_properties)
+    details: dict[str, Any] = {
+        "input": inp_d,
+        "relation": v.relation,
+        "before_guardrails": "allow" if v.allowed or v.fired else "deny",
+    }
+    idents = _identities(ev.state, inp)
+    if idents:
+        details["identities"] = idents
+    if v.delegation_ids:
+        details["delegation_ids"] = list(v.delegation_ids)
+    if v.fired:
+        details["fired"] = [list(f) for f in v.fired]
+    if not v.allowed:  # the code is the event's reason; the words and details are here
+        details["reason"] = v.reason
+        details["reason_user"] = v.reason_user
+        details["requestable"] = v.requestable
     if it is not None and it.correlation_id is not None:
         details["correlation_id"] = it.correlation_id
     return LedgerEvent(
