@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-all lint typecheck demo bench bench-small bench-ledger bench-authzen openapi clean
+.PHONY: venv test test-all lint typecheck demo bench bench-small bench-ledger bench-authzen bench-decide openapi clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ bench-small: $(STAMP)
 # the provenance ledger: durable events/s, checks with the ledger off/sync/async, lost events
 bench-ledger: $(STAMP)
 	$(BIN)/python bench/ledger.py
+
+# the decision point in-process on ~1M tuples: check vs decide (2-hop chain, 3 guardrails), ledger off/sync/async
+bench-decide: $(STAMP)
+	$(BIN)/python bench/decide.py
 
 # AuthZEN over HTTP on one server process: evaluations/s, p50/p99, batch decisions/s
 bench-authzen: $(STAMP)
