@@ -123,6 +123,17 @@ def test_decide_records_the_whole_chain(svc: Services, caller: Caller, clock: Fi
     assert set(det["identities"]) == {ALICE, PLANNER, SUB}
 
 
+def test_decisions_mark_identities_seen(svc: Services, caller: Caller, clock: FixedClock) -> None:
+    chain(svc, caller, clock)
+    assert identities.get_identity(svc, caller, S, SUB).last_seen is None
+    clock.advance(5)
+    decisions.decide(svc, caller, S, ALICE, "viewer", "document:q3", actors=[PLANNER, SUB])
+    svc.graphs.flush_seen()  # what the tailer does
+    for node in (ALICE, PLANNER, SUB):
+        assert identities.get_identity(svc, caller, S, node).last_seen == clock.now()
+    assert identities.get_identity(svc, caller, S, BOB).last_seen is None
+
+
 def test_denials_name_the_conjunct(svc: Services, caller: Caller, clock: FixedClock) -> None:
     d = decisions.decide(svc, caller, S, BOB, "viewer", "document:q3")
     assert not d and d.code == "subject_lacks_permission" and d.requestable

@@ -394,17 +394,22 @@ def _identity_record(i: Identity) -> dict[str, Any]:
     return rec
 
 
-def _identities(state: PolicyState, inp: DecisionInput) -> dict[str, Any]:
-    """The registered identities of the subject and actors, as an event keeps them."""
+def _identities(ev: _Evaluator, inp: DecisionInput) -> dict[str, Any]:
+    """The registered identities of the subject and actors, as an event keeps them; each
+    is also noted as seen now (``last_seen``, written in batches by the tailer)."""
     out: dict[str, Any] = {}
-    lookup = state.identity
+    lookup = ev.state.identity
+    seen = ev.svc.graphs.note_seen
+    store, now = ev.store_id, inp.time
     i = lookup(inp.subject)
     if i is not None:
         out[inp.subject] = _identity_record(i)
+        seen(store, inp.subject, now)
     for node in inp.actors:
         i = lookup(node)
         if i is not None:
             out[node] = _identity_record(i)
+            seen(store, node, now)
     return out
 
 
@@ -478,7 +483,7 @@ def _event(
         "relation": v.relation,
         "before_guardrails": "allow" if v.allowed or v.fired else "deny",
     }
-    idents = _identities(ev.state, inp)
+    idents = _identities(ev, inp)
     if idents:
         details["identities"] = idents
     if v.delegation_ids:
