@@ -279,6 +279,26 @@ def test_freshness(svc: Services, caller: Caller) -> None:
     assert d.allowed and d.revision >= w.revision
 
 
+def test_kill_switch_reaches_another_process(
+    svc: Services, caller: Caller, clock: FixedClock, database_url: str
+) -> None:
+    """A suspension on one replica denies on another at once when the request carries the
+    suspension's revision (no tailer runs here: poll_interval 0)."""
+    chain(svc, caller, clock)
+    other = Services.open(Settings(database_url=database_url, poll_interval=0.0), clock=clock)
+    try:
+        ask = lambda **kw: decisions.decide(  # noqa: E731
+            other, caller, S, ALICE, "viewer", "document:q3", actors=[PLANNER, SUB], **kw
+        )
+        assert ask().allowed
+        suspended = identities.suspend_identity(svc, caller, S, PLANNER)
+        assert ask().allowed  # this process has not caught up yet (nothing made it)
+        d = ask(at_least_as_fresh=suspended.revision)
+        assert d.code == "identity_suspended" and d.revision >= suspended.revision
+    finally:
+        other.close()
+
+
 def test_input_validation(svc: Services, caller: Caller) -> None:
     for kw in (
         {"subject": "not a node"},
