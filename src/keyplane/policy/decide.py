@@ -30,11 +30,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 
 from keyplane.errors import ValidationError
+from keyplane.policy.denials import (
+    CONDITION,
+    DEPTH,
+    EXPIRED,
+    NOT_YET,
+    OK,
+    PARENT,
+    PURPOSE,
+    REVOKED,
+    SCOPE,
+    TOOL,
+    asks,
+    guardrail_reason,
+    link_failure,
+)
 
 if TYPE_CHECKING:
     from keyplane.policy.records import Delegation, GuardrailSet, Identity, StorePolicy
@@ -202,14 +216,6 @@ def relation_for(policy: StorePolicy, action: str) -> str:
     return actions.get(action, action) if actions else action
 
 
-def _when(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _asks(action: str, relation: str) -> str:
-    return f"'{action}'" if action == relation else f"'{action}' (relation '{relation}')"
-
-
 def _deny(
     code: str,
     user: str,
@@ -222,15 +228,10 @@ def _deny(
     return Verdict(False, code, user, reason, code in REQUESTABLE, relation, ids, version, fired)
 
 
-# stages a candidate delegation of a link passes, in order; a link that fails reports the
-# candidate that got furthest (the most specific reason)
-_PARENT, _REVOKED, _NOT_YET, _EXPIRED, _SCOPE, _TOOL, _PURPOSE, _DEPTH, _CONDITION, _OK = range(10)
-
-
 def _covers(d: Delegation, action: str, relation: str, resource: str, tool: str | None) -> int:
-    """_OK when a grant of ``d`` covers the action (or its relation) on the resource (the
-    object, or every object of its type: ``type:*``) and the tool; else _SCOPE or _TOOL."""
-    best = _SCOPE
+    """OK when a grant of ``d`` covers the action (or its relation) on the resource (the
+    object, or every object of its type: ``type:*``) and the tool; else SCOPE or TOOL."""
+    best = SCOPE
     for g in d.scope:
         gr = g.resource
         # "document:*" covers "document:q3": the grant's type prefix, colon included
@@ -240,9 +241,9 @@ def _covers(d: Delegation, action: str, relation: str, resource: str, tool: str 
         if action not in acts and relation not in acts:
             continue
         if tool is not None and g.tools and tool not in g.tools:
-            best = _TOOL
+            best = TOOL
             continue
-        return _OK
+        return OK
     return best
 
 
@@ -282,134 +283,28 @@ def _stage(
 ) -> int:
     """How far delegation ``d``, as link ``k`` of ``n``, gets through the link checks."""
     if d.status != "active":
-        return _REVOKED
+        return REVOKED
     if now < d.not_before:
-        return _NOT_YET
+        return NOT_YET
     if now >= d.expires_at:
-        return _EXPIRED
+        return EXPIRED
     covered = _covers(d, inp.action, relation, inp.resource, inp.tool)
-    if covered != _OK:
+    if covered != OK:
         return covered
     if d.purposes and inp.purpose not in d.purposes:
-        return _PURPOSE
+        return PURPOSE
     if n - k > d.max_depth:  # the hops after this link exceed what it allows
-        return _DEPTH
+        return DEPTH
     if d.condition:
         if condition is None:
             errors[d.id] = "no condition evaluator"
-            return _CONDITION
+            return CONDITION
         ok, err = condition(d.condition, chain.environment())
         if err is not None:
             errors[d.id] = err
         if not ok:
-            return _CONDITION
-    return _OK
-
-
-def _link_failure(
-    stage: int,
-    d: Delegation | None,
-    k: int,
-    delegator: str,
-    delegate: str,
-    inp: DecisionInput,
-    relation: str,
-    now: float,
-    parent: Delegation | None,
-    errors: Mapping[str, str],
-) -> tuple[str, str, dict[str, Any]]:
-    """(code, reason_user, reason) for link ``k`` failing at ``stage`` (``d``: the candidate
-    that got furthest, None when there is none)."""
-    reason: dict[str, Any] = {
-        "conjunct": "delegation",
-        "link": k,
-        "delegator": delegator,
-        "delegate": delegate,
-    }
-    what = f"{_asks(inp.action, relation)} on {inp.resource}"
-    if d is None or stage == _PARENT:
-        if inp.delegation_id is not None and k == len(inp.actors):
-            reason.update(check="pinned", delegation_id=inp.delegation_id)
-            return (
-                "delegation_missing",
-                f"delegation {inp.delegation_id} is not a delegation from {delegator} to "
-                f"{delegate}" + (f" derived from delegation {parent.id}" if parent else ""),
-                reason,
-            )
-        if parent is not None and d is not None:
-            reason.update(check="parent", parent_id=parent.id)
-            return (
-                "delegation_missing",
-                f"{delegate} acts for {delegator}, but no delegation from {delegator} to "
-                f"{delegate} is derived from delegation {parent.id} (the link before it)",
-                reason,
-            )
-        reason["check"] = "exists"
-        return (
-            "delegation_missing",
-            f"{delegate} has no delegation from {delegator}, so it cannot act for "
-            f"{delegator}; {delegator} can delegate {what} to {delegate}",
-            reason,
-        )
-    reason["delegation_id"] = d.id
-    via = f"{delegate} acts for {delegator} through delegation {d.id}"
-    if stage == _REVOKED:
-        reason["check"] = "status"
-        why = f" ({d.revoked_reason})" if d.revoked_reason else ""
-        at = f" at {_when(d.revoked_at)}" if d.revoked_at is not None else ""
-        return "delegation_revoked", f"{via}, which was revoked{at}{why}", reason
-    if stage == _NOT_YET:
-        reason.update(check="not_before", not_before=d.not_before)
-        return (
-            "delegation_not_yet_valid",
-            f"{via}, which is not valid before {_when(d.not_before)}",
-            reason,
-        )
-    if stage == _EXPIRED:
-        reason.update(check="expires_at", expires_at=d.expires_at)
-        return "delegation_expired", f"{via}, which expired at {_when(d.expires_at)}", reason
-    if stage == _SCOPE:
-        reason.update(check="scope", action=inp.action, relation=relation, resource=inp.resource)
-        return "delegation_scope", f"{via}, which does not cover {what}", reason
-    if stage == _TOOL:
-        reason.update(check="tool", tool=inp.tool)
-        return (
-            "delegation_scope",
-            f"{via}, which covers {what} but not through the tool '{inp.tool}'",
-            reason,
-        )
-    if stage == _PURPOSE:
-        allowed = ", ".join(f"'{p}'" for p in d.purposes)
-        reason.update(check="purpose", purpose=inp.purpose, purposes=list(d.purposes))
-        asked = f"the purpose '{inp.purpose}'" if inp.purpose is not None else "no purpose"
-        return (
-            "purpose_not_allowed",
-            f"{via}, which allows only the purposes {allowed}; the request names {asked}",
-            reason,
-        )
-    if stage == _DEPTH:
-        hops = len(inp.actors) - k
-        reason.update(check="depth", max_depth=d.max_depth, hops_after=hops)
-        return (
-            "delegation_scope",
-            f"{via}, which allows {d.max_depth} further hop(s), but the chain goes on for {hops}",
-            reason,
-        )
-    # _CONDITION
-    reason.update(check="condition", condition=d.condition)
-    err = errors.get(d.id)
-    if err is not None:
-        reason["error"] = err
-        return (
-            "delegation_condition",
-            f"{via}, whose condition could not be evaluated ({err}), so it does not hold",
-            reason,
-        )
-    return (
-        "delegation_condition",
-        f"{via}, whose condition `{d.condition}` does not hold for this request",
-        reason,
-    )
+            return CONDITION
+    return OK
 
 
 # ------------------------------------------------------------------------------ the decision
@@ -483,7 +378,7 @@ def decide(
     if not check(subject, relation, resource):
         return _deny(
             "subject_lacks_permission",
-            f"{subject} does not have {_asks(inp.action, relation)} on {resource}",
+            f"{subject} does not have {asks(inp.action, relation)} on {resource}",
             {
                 "conjunct": "graph",
                 "role": "subject",
@@ -501,7 +396,7 @@ def decide(
             return _deny(
                 "actor_lacks_permission",
                 f"{a} acts for {on_behalf} but does not itself have "
-                f"{_asks(inp.action, relation)} on {resource}; every actor in the chain "
+                f"{asks(inp.action, relation)} on {resource}; every actor in the chain "
                 "must hold the permission too",
                 {
                     "conjunct": "graph",
@@ -520,13 +415,14 @@ def decide(
     if chain is not None and guardrails is not None and gset is not None and gset.rules:
         fired = guardrails.evaluate(chain.environment())
         if fired:
-            return _guardrail_denial(fired, gset, relation, ids, version)
+            code, user, reason, pairs = guardrail_reason(fired, gset, version)
+            return _deny(code, user, reason, relation, ids, version, pairs)
 
     through = f", acting through {' → '.join(actors)}" if actors else ""
     return Verdict(
         True,
         ALLOWED,
-        f"{subject} has {_asks(inp.action, relation)} on {resource}{through}",
+        f"{subject} has {asks(inp.action, relation)} on {resource}{through}",
         {},
         False,
         relation,
@@ -576,10 +472,10 @@ def _links(
                     and d.not_before <= now < d.expires_at
                     and (not d.purposes or purpose in d.purposes)
                     and n - k <= d.max_depth
-                    and _covers(d, action, relation, resource, tool) == _OK
+                    and _covers(d, action, relation, resource, tool) == OK
                 )
             else:
-                passes = _stage(d, k, n, inp, relation, now, chain, condition, {}) == _OK
+                passes = _stage(d, k, n, inp, relation, now, chain, condition, {}) == OK
             if passes:
                 ok.append(d)
         if not ok:
@@ -628,7 +524,7 @@ def _link_denial(
         if pinned is not None and d.id != pinned:
             continue
         if k > 1 and d.parent_id not in parent_ids:
-            stage = _PARENT
+            stage = PARENT
         else:
             stage = _stage(d, k, n, inp, relation, inp.time, chain, condition, errors)
         if stage > best_stage or (
@@ -636,7 +532,7 @@ def _link_denial(
         ):
             best_stage, best = stage, d
     parent = max(prev_ok, key=_created) if prev_ok else None
-    code, user, reason = _link_failure(
+    code, user, reason = link_failure(
         best_stage, best, k, delegator, delegate, inp, relation, inp.time, parent, errors
     )
     prior = tuple(max(lv, key=_created).id for lv in levels)
@@ -646,51 +542,3 @@ def _link_denial(
 
 def _created(d: Delegation) -> float:
     return d.created_at
-
-
-def _guardrail_denial(
-    fired: Sequence[Any],
-    gset: GuardrailSet,
-    relation: str,
-    ids: tuple[str, ...],
-    version: int,
-) -> Verdict:
-    pairs = tuple((f.rule_id, f.effect) for f in fired)
-    forbid = next((f for f in fired if f.effect == "forbid"), None)
-    hit = forbid if forbid is not None else fired[0]
-    rule = next((r for r in gset.rules if r.id == hit.rule_id), None)
-    desc = rule.description if rule is not None and rule.description else ""
-    err = getattr(hit, "error", None)
-    reason: dict[str, Any] = {
-        "conjunct": "guardrail",
-        "rule": hit.rule_id,
-        "effect": hit.effect,
-        "guardrail_version": version,
-        "fired": [list(p) for p in pairs],
-    }
-    if desc:
-        reason["description"] = desc
-    if err:
-        reason["error"] = str(err)
-    about = f": {desc}" if desc else ""
-    failed = f" (the rule could not be evaluated: {err}; it counts as firing)" if err else ""
-    if forbid is not None:
-        return _deny(
-            "guardrail_forbid",
-            f"guardrail '{hit.rule_id}' forbids this{about}{failed}",
-            reason,
-            relation,
-            ids,
-            version,
-            pairs,
-        )
-    return _deny(
-        "approval_required",
-        f"guardrail '{hit.rule_id}' requires approval for this{about}{failed}; "
-        "the access can be requested",
-        reason,
-        relation,
-        ids,
-        version,
-        pairs,
-    )
