@@ -483,17 +483,21 @@ def _links(
         levels.append(ok)
         prev_ok = ok
         delegator = delegate
-    # the newest passing last link, then back through its ancestors
-    d = ok[0] if len(ok) == 1 else max(ok, key=_created)
     if n == 1:
-        return (d.id,)
+        return (ok[0].id if len(ok) == 1 else max(ok, key=_created).id,)
+    return _trace(levels)
+
+
+def _trace(levels: list[list[Delegation]]) -> tuple[str, ...]:
+    """The chain through ``levels`` (each link's passing delegations, each derived from one
+    of the level before): the newest of the last level, then back through its ancestors."""
+    if not levels:
+        return ()
+    d = max(levels[-1], key=_created)
     out = [d.id]
-    for k in range(n - 2, -1, -1):
+    for k in range(len(levels) - 2, -1, -1):
         pid = d.parent_id
-        for p in levels[k]:
-            if p.id == pid:
-                d = p
-                break
+        d = next(p for p in levels[k] if p.id == pid)
         out.append(d.id)
     out.reverse()
     return tuple(out)
@@ -535,7 +539,7 @@ def _link_denial(
     code, user, reason = link_failure(
         best_stage, best, k, delegator, delegate, inp, relation, inp.time, parent, errors
     )
-    prior = tuple(max(lv, key=_created).id for lv in levels)
+    prior = _trace(levels)
     gset = state.guardrails
     return _deny(code, user, reason, relation, prior, gset.version if gset else 0)
 
