@@ -152,8 +152,13 @@ def setup(svc: Services, caller: Caller, tuples: int, seed: int) -> list[str]:
     return sorted(engine.list_objects(ALICE, "viewer", "document"))
 
 
-def fmt(label: str, lat: Latency, budget: str = "") -> str:
-    return f"  {label:<52} {lat.p50_us:>8.1f} {lat.p99_us:>9.1f} {lat.mean_us:>9.1f}  {budget}"
+def fmt(label: str, lat: Latency, base: float, budget: str = "") -> str:
+    """One row; ``base``: the engine check's p50 (the ratio stays comparable on a busy
+    machine, where every figure moves together)."""
+    return (
+        f"  {label:<52} {lat.p50_us:>8.1f} {lat.p99_us:>9.1f} {lat.mean_us:>9.1f} "
+        f"{lat.p50_us / base:>7.1f}x  {budget}"
+    )
 
 
 def profile(call: Callable[[], Any], what: str, top: int = 18) -> None:
@@ -227,13 +232,14 @@ def run(svc: Services, caller: Caller, args: argparse.Namespace) -> None:
             if ledger is async_ledger:
                 async_ledger.flush()
             results.append((f"{label} — ledger {mode}", lat, budget if mode == "off" else ""))
-            say(fmt(results[-1][0], lat, results[-1][2]))
+            say(fmt(results[-1][0], lat, base, results[-1][2]))
         svc.ledger = real_ledger
 
-    say(f"  {'row':<52} {'p50 µs':>8} {'p99 µs':>9} {'mean µs':>9}")
+    say(f"  {'row':<52} {'p50 µs':>8} {'p99 µs':>9} {'mean µs':>9} {'p50/eng':>8}")
     lat = latencies(lambda doc: engine.check(ALICE, "viewer", doc), sample)
+    base = lat.p50_us
     results.append(("engine check (Engine.check)", lat, ""))
-    say(fmt(*results[-1]))
+    say(fmt(results[-1][0], lat, base))
     measure("check (service)", check)
     measure("decide, no chain, no guardrails", plain)
     measure("decide, 2-hop chain, no guardrails", chained)
