@@ -62,10 +62,31 @@ CLI = {
     "ledger_admin.create_webhook": "ledger webhook create",
     "ledger_admin.list_webhooks": "ledger webhook list",
     "ledger_admin.delete_webhook": "ledger webhook delete",
+    "identities.create_identity": "identity create",
+    "identities.get_identity": "identity get",
+    "identities.list_identities": "identity list",
+    "identities.update_identity": "identity update",
+    "identities.set_identity_owners": "identity owners",
+    "identities.suspend_identity": "identity suspend",
+    "identities.reactivate_identity": "identity reactivate",
+    "identities.deprovision_identity": "identity deprovision",
+    "delegations.create_delegation": "delegation create",
+    "delegations.get_delegation": "delegation get",
+    "delegations.list_delegations": "delegation list",
+    "delegations.revoke_delegation": "delegation revoke",
+    "policies.get_store_policy": "policy get",
+    "policies.update_store_policy": "policy set",
+    "guardrails.put_guardrails": "guardrails put",
+    "guardrails.get_guardrails": "guardrails get",
+    "guardrails.list_guardrail_versions": "guardrails versions",
+    "guardrails.dry_run_guardrails": "guardrails dry-run",
+    "decisions.decide": "decide",
+    "decisions.decide_batch": None,
 }
 CLI_WHY = {
     "access.batch_check": "a shell loops over `keyplane check`; batches are for programs (SDK, REST)",
     "observability.graph_stats": "an operator reads it from /metrics (Prometheus)",
+    "decisions.decide_batch": "a shell loops over `keyplane decide`; batches are for programs (SDK, REST, MCP)",
 }
 
 # operation -> REST operation id, where it differs from the function name

@@ -21,7 +21,29 @@ from keyplane.errors import StoreNotFoundError
 from keyplane.graph.explain import Explanation
 from keyplane.graph.tuples import Tuple
 from keyplane.ledger.chain import VerifyReport
-from keyplane.service import access, keys, ledger, ledger_admin, models, stores, tuples
+from keyplane.policy.decide import Decision as PolicyDecision
+from keyplane.policy.records import (
+    Delegation,
+    Guardrail,
+    GuardrailSet,
+    Identity,
+    ScopeGrant,
+    StorePolicy,
+)
+from keyplane.service import (
+    access,
+    decisions,
+    delegations,
+    guardrails,
+    identities,
+    keys,
+    ledger,
+    ledger_admin,
+    models,
+    policies,
+    stores,
+    tuples,
+)
 from keyplane.service.access import (
     BatchItem,
     BatchItemResult,
@@ -32,6 +54,8 @@ from keyplane.service.access import (
 )
 from keyplane.service.auth import Caller
 from keyplane.service.context import Services
+from keyplane.service.decisions import DecideItem
+from keyplane.service.guardrails import GuardrailDryRun
 from keyplane.service.inputs import TupleLike
 from keyplane.service.keys import ApiKey
 from keyplane.service.ledger import EventPage, LedgerKey, Provenance
@@ -482,3 +506,329 @@ class Keyplane:
 
     def delete_webhook(self, webhook_id: str, *, store: str | None = None) -> None:
         ledger_admin.delete_webhook(self.services, self.caller, self._store(store), webhook_id)
+
+    # identities ---------------------------------------------------------------------------
+
+    def create_identity(
+        self,
+        kind: str,
+        id: str,
+        *,
+        store: str | None = None,
+        display_name: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        owners: Sequence[str] = (),
+        source: str = "api",
+    ) -> Identity:
+        """Register a human, agent, workload or service account (non-humans need an owner)."""
+        return identities.create_identity(
+            self.services,
+            self.caller,
+            self._store(store),
+            kind,
+            id,
+            display_name=display_name,
+            attributes=attributes,
+            owners=owners,
+            source=source,
+        )
+
+    def get_identity(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+    ) -> Identity:
+        return identities.get_identity(self.services, self.caller, self._store(store), node)
+
+    def list_identities(
+        self,
+        *,
+        store: str | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        owner: str | None = None,
+        orphaned: bool | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[Identity]:
+        return identities.list_identities(
+            self.services,
+            self.caller,
+            self._store(store),
+            kind=kind,
+            status=status,
+            owner=owner,
+            orphaned=orphaned,
+            page_size=page_size,
+            continuation_token=continuation_token,
+        )
+
+    def update_identity(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+        display_name: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> Identity:
+        return identities.update_identity(
+            self.services,
+            self.caller,
+            self._store(store),
+            node,
+            display_name=display_name,
+            attributes=attributes,
+        )
+
+    def set_identity_owners(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+    ) -> Identity:
+        return identities.set_identity_owners(
+            self.services, self.caller, self._store(store), node, add=add, remove=remove
+        )
+
+    def suspend_identity(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+        reason: str | None = None,
+    ) -> Identity:
+        """The kill switch: every decision it appears in denies; its delegations are revoked."""
+        return identities.suspend_identity(
+            self.services, self.caller, self._store(store), node, reason=reason
+        )
+
+    def reactivate_identity(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+    ) -> Identity:
+        return identities.reactivate_identity(self.services, self.caller, self._store(store), node)
+
+    def deprovision_identity(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+        reason: str | None = None,
+    ) -> Identity:
+        return identities.deprovision_identity(
+            self.services, self.caller, self._store(store), node, reason=reason
+        )
+
+    # delegations --------------------------------------------------------------------------
+
+    def create_delegation(
+        self,
+        *,
+        delegator: str,
+        delegate: str,
+        scope: Sequence[ScopeGrant | Mapping[str, Any]],
+        expires_at: float,
+        store: str | None = None,
+        purposes: Sequence[str] = (),
+        not_before: float | None = None,
+        max_depth: int = 0,
+        condition: str | None = None,
+        parent_id: str | None = None,
+    ) -> Delegation:
+        """Let ``delegate`` act for ``delegator`` within ``scope`` until ``expires_at`` (epoch seconds)."""
+        return delegations.create_delegation(
+            self.services,
+            self.caller,
+            self._store(store),
+            delegator=delegator,
+            delegate=delegate,
+            scope=scope,
+            expires_at=expires_at,
+            purposes=purposes,
+            not_before=not_before,
+            max_depth=max_depth,
+            condition=condition,
+            parent_id=parent_id,
+        )
+
+    def get_delegation(
+        self,
+        delegation_id: str,
+        *,
+        store: str | None = None,
+    ) -> Delegation:
+        return delegations.get_delegation(
+            self.services, self.caller, self._store(store), delegation_id
+        )
+
+    def list_delegations(
+        self,
+        *,
+        store: str | None = None,
+        delegator: str | None = None,
+        delegate: str | None = None,
+        status: str | None = None,
+        parent_id: str | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[Delegation]:
+        return delegations.list_delegations(
+            self.services,
+            self.caller,
+            self._store(store),
+            delegator=delegator,
+            delegate=delegate,
+            status=status,
+            parent_id=parent_id,
+            page_size=page_size,
+            continuation_token=continuation_token,
+        )
+
+    def revoke_delegation(
+        self,
+        delegation_id: str,
+        *,
+        store: str | None = None,
+        reason: str | None = None,
+    ) -> list[Delegation]:
+        """Revoke it and every delegation derived from it; returns them all."""
+        return delegations.revoke_delegation(
+            self.services, self.caller, self._store(store), delegation_id, reason=reason
+        )
+
+    # store policy -------------------------------------------------------------------------
+
+    def get_store_policy(
+        self,
+        *,
+        store: str | None = None,
+    ) -> StorePolicy:
+        return policies.get_store_policy(self.services, self.caller, self._store(store))
+
+    def update_store_policy(
+        self,
+        *,
+        store: str | None = None,
+        max_delegation_seconds: int | None = None,
+        suspend_orphans: bool | None = None,
+        actions: Mapping[str, str] | None = None,
+    ) -> StorePolicy:
+        return policies.update_store_policy(
+            self.services,
+            self.caller,
+            self._store(store),
+            max_delegation_seconds=max_delegation_seconds,
+            suspend_orphans=suspend_orphans,
+            actions=actions,
+        )
+
+    # decisions ----------------------------------------------------------------------------
+
+    def decide(
+        self,
+        subject: str,
+        action: str,
+        resource: str,
+        *,
+        store: str | None = None,
+        actors: Sequence[str] = (),
+        purpose: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        delegation_id: str | None = None,
+        tool: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+        resource_properties: Mapping[str, Any] | None = None,
+        subject_properties: Mapping[str, Any] | None = None,
+    ) -> PolicyDecision:
+        """May ``subject``, through ``actors``, do ``action`` on ``resource`` for ``purpose``?"""
+        return decisions.decide(
+            self.services,
+            self.caller,
+            self._store(store),
+            subject,
+            action,
+            resource,
+            actors=actors,
+            purpose=purpose,
+            context=context,
+            delegation_id=delegation_id,
+            tool=tool,
+            model_id=model_id,
+            at_least_as_fresh=at_least_as_fresh,
+            resource_properties=resource_properties,
+            subject_properties=subject_properties,
+        )
+
+    def decide_batch(
+        self,
+        items: Sequence[DecideItem],
+        *,
+        store: str | None = None,
+        semantic: str = "execute_all",
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> list[PolicyDecision]:
+        """Many decisions at one revision; an item's error is that item's answer."""
+        return decisions.decide_batch(
+            self.services,
+            self.caller,
+            self._store(store),
+            items,
+            semantic=semantic,
+            model_id=model_id,
+            at_least_as_fresh=at_least_as_fresh,
+        )
+
+    # guardrails ---------------------------------------------------------------------------
+
+    def put_guardrails(
+        self,
+        rules: Sequence[Guardrail | Mapping[str, Any]],
+        *,
+        store: str | None = None,
+    ) -> GuardrailSet:
+        """Store ``rules`` as the next guardrail version (admin)."""
+        return guardrails.put_guardrails(self.services, self.caller, self._store(store), rules)
+
+    def get_guardrails(
+        self,
+        *,
+        store: str | None = None,
+        version: int | None = None,
+    ) -> GuardrailSet:
+        return guardrails.get_guardrails(
+            self.services, self.caller, self._store(store), version=version
+        )
+
+    def list_guardrail_versions(
+        self,
+        *,
+        store: str | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[GuardrailSet]:
+        return guardrails.list_guardrail_versions(
+            self.services,
+            self.caller,
+            self._store(store),
+            page_size=page_size,
+            continuation_token=continuation_token,
+        )
+
+    def dry_run_guardrails(
+        self,
+        rules: Sequence[Guardrail | Mapping[str, Any]],
+        *,
+        store: str | None = None,
+        last: int = 1000,
+    ) -> GuardrailDryRun:
+        """How ``rules`` would have changed the last ``last`` recorded decisions."""
+        return guardrails.dry_run_guardrails(
+            self.services, self.caller, self._store(store), rules, last=last
+        )

@@ -169,4 +169,15 @@ def test_refuses_to_start_without_a_valid_key(seeded: Seeded, key: str | None) -
 
 
 def test_write_tools_are_the_documented_ones() -> None:
-    assert set(WRITE_TOOLS) == {"write_tuples", "delete_tuples"}
+    assert set(WRITE_TOOLS) == {
+        "write_tuples",
+        "delete_tuples",
+        "create_identity",
+        "update_identity",
+        "set_identity_owners",
+        "suspend_identity",
+        "reactivate_identity",
+        "deprovision_identity",
+        "create_delegation",
+        "revoke_delegation",
+    }

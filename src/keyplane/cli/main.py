@@ -682,6 +682,26 @@ from keyplane.cli.ledger import ledger_app  # noqa: E402  (keyplane ledger …)
 
 app.add_typer(ledger_app, name="ledger")
 
+from keyplane.cli.identities import identity_app  # noqa: E402  (keyplane identity …)
+
+app.add_typer(identity_app, name="identity")
+
+from keyplane.cli.identities import delegation_app  # noqa: E402  (keyplane delegation …)
+
+app.add_typer(delegation_app, name="delegation")
+
+from keyplane.cli.identities import policy_app  # noqa: E402  (keyplane policy …)
+
+app.add_typer(policy_app, name="policy")
+
+from keyplane.cli.decide import decide  # noqa: E402  (keyplane decide)
+
+app.command("decide")(decide)
+
+from keyplane.cli.guardrails import guardrails_app  # noqa: E402  (keyplane guardrails …)
+
+app.add_typer(guardrails_app, name="guardrails")
+
 
 def main() -> None:  # pragma: no cover - console entry point
     app()

@@ -46,10 +46,13 @@ INSTRUCTIONS = (
 )
 
 
-def may_write(svc: Services, caller: Caller, store_id: str) -> bool:
-    """Whether ``caller`` may write tuples on ``store_id`` (the write tools are listed then)."""
+def may_write(
+    svc: Services, caller: Caller, store_id: str, permission: str = Permission.WRITE_TUPLES
+) -> bool:
+    """Whether ``caller`` holds ``permission`` (default: writing tuples) on ``store_id``: the
+    write tools needing it are listed then."""
     try:
-        authorize(svc, caller, Permission.WRITE_TUPLES, store_id)
+        authorize(svc, caller, permission, store_id)
     except PermissionDeniedError:
         return False
     return True
@@ -77,8 +80,18 @@ def build_server(
 
     def visible(ctx: ServerRequestContext[Any, Any]) -> list[types.Tool]:
         caller = caller_of(ctx)
-        writer = not read_only and may_write(svc, caller, store_default)
-        return [t.to_mcp() for t in tools.values() if writer or not t.writes]
+        held: dict[str, bool] = {}
+
+        def listed(t: ToolSpec) -> bool:
+            if not t.writes:
+                return True
+            if t.permission not in held:
+                held[t.permission] = not read_only and may_write(
+                    svc, caller, store_default, t.permission
+                )
+            return held[t.permission]
+
+        return [t.to_mcp() for t in tools.values() if listed(t)]
 
     async def on_list_tools(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None

@@ -20,9 +20,20 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from keyplane.api import ledger_schemas as ls
 from keyplane.api import schemas as s
+from keyplane.mcp.decision_tools import DECISION_SERVICE_OF_TOOL, DECISION_SPECS
+from keyplane.mcp.guardrail_tools import (
+    GUARDRAIL_NOT_EXPOSED,
+    GUARDRAIL_SERVICE_OF_TOOL,
+    GUARDRAIL_SPECS,
+)
+from keyplane.mcp.identity_tools import (
+    IDENTITY_NOT_EXPOSED,
+    IDENTITY_SERVICE_OF_TOOL,
+    IDENTITY_SPECS,
+)
 from keyplane.service import access, ledger, models, tuples
 from keyplane.service.access import BatchItem
-from keyplane.service.auth import Caller
+from keyplane.service.auth import Caller, Permission
 from keyplane.service.context import Services
 
 __all__ = [
@@ -49,6 +60,9 @@ class ToolSpec:
     output: type[BaseModel]
     run: Runner
     writes: bool = False
+    #: the permission (on the server's default store) a key needs to see a write tool listed
+    permission: str = Permission.WRITE_TUPLES
+    destructive: bool = False
 
     def to_mcp(self) -> types.Tool:
         return types.Tool(
@@ -60,7 +74,7 @@ class ToolSpec:
             annotations=types.ToolAnnotations(
                 title=self.title,
                 read_only_hint=not self.writes,
-                destructive_hint=self.name == "delete_tuples",
+                destructive_hint=self.name == "delete_tuples" or self.destructive,
                 idempotent_hint=not self.writes,
                 open_world_hint=False,
             ),
@@ -647,6 +661,9 @@ SERVICE_OF_TOOL: dict[str, Callable[..., Any]] = {
     "delete_tuples": tuples.write_tuples,
     "query_ledger": ledger.query_events,
     "get_decision": ledger.get_decision,
+    **GUARDRAIL_SERVICE_OF_TOOL,
+    **DECISION_SERVICE_OF_TOOL,
+    **IDENTITY_SERVICE_OF_TOOL,
 }
 
 #: Service operations deliberately not offered to agents, and why.
@@ -664,10 +681,22 @@ NOT_EXPOSED: dict[str, str] = {
     "ledger.verify_ledger": "verification is run by auditors offline (keyplane ledger verify), not trusted to an agent",
     "ledger.ledger_public_keys": "keys are fetched by verifiers (REST, CLI), not agents",
     "ledger_admin.*": "deleting or streaming out the audit trail is an administrator's act, never an agent's",
+    **GUARDRAIL_NOT_EXPOSED,
+    **IDENTITY_NOT_EXPOSED,
 }
 
-READ_TOOLS: tuple[str, ...] = tuple(n for n, *_rest, w in _SPECS if not w)
-WRITE_TOOLS: tuple[str, ...] = tuple(n for n, *_rest, w in _SPECS if w)
+#: the identity plane's tools (issue 5), in modules of their own; each entry also names the
+#: permission a key needs to see it listed (write tools) and whether it is destructive
+_PLANE_SPECS: list[
+    tuple[str, str, str, type[BaseModel], type[BaseModel], Any, bool, str | None, bool]
+] = [*DECISION_SPECS, *GUARDRAIL_SPECS, *IDENTITY_SPECS]
+
+READ_TOOLS: tuple[str, ...] = tuple(n for n, *_rest, w in _SPECS if not w) + tuple(
+    p[0] for p in _PLANE_SPECS if not p[6]
+)
+WRITE_TOOLS: tuple[str, ...] = tuple(n for n, *_rest, w in _SPECS if w) + tuple(
+    p[0] for p in _PLANE_SPECS if p[6]
+)
 
 
 def _with_store(model: type[BaseModel], default_store: str) -> type[BaseModel]:
@@ -686,7 +715,20 @@ def _with_store(model: type[BaseModel], default_store: str) -> type[BaseModel]:
 
 def build_tools(default_store: str) -> dict[str, ToolSpec]:
     """Every tool, by name, for a server whose default store is ``default_store``."""
-    return {
+    tools = {
         name: ToolSpec(name, title, desc, _with_store(inp, default_store), out, run, writes)
         for name, title, desc, inp, out, run, writes in _SPECS
     }
+    for name, title, desc, inp, out, run, writes, permission, destructive in _PLANE_SPECS:
+        tools[name] = ToolSpec(
+            name,
+            title,
+            desc,
+            _with_store(inp, default_store),
+            out,
+            run,
+            writes,
+            permission or Permission.WRITE_TUPLES,
+            destructive,
+        )
+    return tools

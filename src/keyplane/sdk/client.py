@@ -25,7 +25,16 @@ from keyplane.errors import TransportError
 from keyplane.graph.explain import Explanation
 from keyplane.graph.tuples import Tuple
 from keyplane.ledger.chain import VerifyReport
-from keyplane.sdk import ledger_wire, wire
+from keyplane.policy.decide import Decision as PolicyDecision
+from keyplane.policy.records import (
+    Delegation,
+    Guardrail,
+    GuardrailSet,
+    Identity,
+    ScopeGrant,
+    StorePolicy,
+)
+from keyplane.sdk import decision_wire, identity_wire, ledger_wire, wire
 from keyplane.sdk.wire import Call
 from keyplane.service.access import (
     BatchItem,
@@ -35,6 +44,8 @@ from keyplane.service.access import (
     ObjectStream,
     UserList,
 )
+from keyplane.service.decisions import DecideItem
+from keyplane.service.guardrails import GuardrailDryRun
 from keyplane.service.inputs import TupleLike
 from keyplane.service.keys import ApiKey
 from keyplane.service.ledger import EventPage, LedgerKey, Provenance
@@ -530,3 +541,289 @@ class Client:
 
     def delete_webhook(self, webhook_id: str, *, store: str | None = None) -> None:
         self._send(ledger_wire.delete_webhook(self._store(store), webhook_id))
+
+    # ---------------------------------------------------------------------- identities
+
+    def create_identity(
+        self,
+        kind: str,
+        id: str,
+        *,
+        store: str | None = None,
+        display_name: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        owners: Sequence[str] = (),
+        source: str = "api",
+    ) -> Identity:
+        """Register a human, agent, workload or service account (non-humans need an owner)."""
+        return self._send(
+            identity_wire.create_identity(
+                self._store(store), kind, id, display_name, attributes, owners, source
+            )
+        )
+
+    def get_identity(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+    ) -> Identity:
+        return self._send(identity_wire.get_identity(self._store(store), node))
+
+    def list_identities(
+        self,
+        *,
+        store: str | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        owner: str | None = None,
+        orphaned: bool | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[Identity]:
+        return self._send(
+            identity_wire.list_identities(
+                self._store(store), kind, status, owner, orphaned, page_size, continuation_token
+            )
+        )
+
+    def update_identity(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+        display_name: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> Identity:
+        return self._send(
+            identity_wire.update_identity(self._store(store), node, display_name, attributes)
+        )
+
+    def set_identity_owners(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+    ) -> Identity:
+        return self._send(identity_wire.set_identity_owners(self._store(store), node, add, remove))
+
+    def suspend_identity(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+        reason: str | None = None,
+    ) -> Identity:
+        """The kill switch: every decision it appears in denies; its delegations are revoked."""
+        return self._send(identity_wire.suspend_identity(self._store(store), node, reason))
+
+    def reactivate_identity(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+    ) -> Identity:
+        return self._send(identity_wire.reactivate_identity(self._store(store), node))
+
+    def deprovision_identity(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+        reason: str | None = None,
+    ) -> Identity:
+        return self._send(identity_wire.deprovision_identity(self._store(store), node, reason))
+
+    # ---------------------------------------------------------------------- delegations
+
+    def create_delegation(
+        self,
+        *,
+        delegator: str,
+        delegate: str,
+        scope: Sequence[ScopeGrant | Mapping[str, Any]],
+        expires_at: float,
+        store: str | None = None,
+        purposes: Sequence[str] = (),
+        not_before: float | None = None,
+        max_depth: int = 0,
+        condition: str | None = None,
+        parent_id: str | None = None,
+    ) -> Delegation:
+        """Let ``delegate`` act for ``delegator`` within ``scope`` until ``expires_at`` (epoch seconds)."""
+        return self._send(
+            identity_wire.create_delegation(
+                self._store(store),
+                delegator=delegator,
+                delegate=delegate,
+                scope=scope,
+                expires_at=expires_at,
+                purposes=purposes,
+                not_before=not_before,
+                max_depth=max_depth,
+                condition=condition,
+                parent_id=parent_id,
+            )
+        )
+
+    def get_delegation(
+        self,
+        delegation_id: str,
+        *,
+        store: str | None = None,
+    ) -> Delegation:
+        return self._send(identity_wire.get_delegation(self._store(store), delegation_id))
+
+    def list_delegations(
+        self,
+        *,
+        store: str | None = None,
+        delegator: str | None = None,
+        delegate: str | None = None,
+        status: str | None = None,
+        parent_id: str | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[Delegation]:
+        return self._send(
+            identity_wire.list_delegations(
+                self._store(store),
+                delegator,
+                delegate,
+                status,
+                parent_id,
+                page_size,
+                continuation_token,
+            )
+        )
+
+    def revoke_delegation(
+        self,
+        delegation_id: str,
+        *,
+        store: str | None = None,
+        reason: str | None = None,
+    ) -> list[Delegation]:
+        """Revoke it and every delegation derived from it; returns them all."""
+        return self._send(
+            identity_wire.revoke_delegation(self._store(store), delegation_id, reason)
+        )
+
+    # ---------------------------------------------------------------------- store policy
+
+    def get_store_policy(
+        self,
+        *,
+        store: str | None = None,
+    ) -> StorePolicy:
+        return self._send(identity_wire.get_store_policy(self._store(store)))
+
+    def update_store_policy(
+        self,
+        *,
+        store: str | None = None,
+        max_delegation_seconds: int | None = None,
+        suspend_orphans: bool | None = None,
+        actions: Mapping[str, str] | None = None,
+    ) -> StorePolicy:
+        return self._send(
+            identity_wire.update_store_policy(
+                self._store(store), max_delegation_seconds, suspend_orphans, actions
+            )
+        )
+
+    # ---------------------------------------------------------------------- decisions
+
+    def decide(
+        self,
+        subject: str,
+        action: str,
+        resource: str,
+        *,
+        store: str | None = None,
+        actors: Sequence[str] = (),
+        purpose: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        delegation_id: str | None = None,
+        tool: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+        resource_properties: Mapping[str, Any] | None = None,
+        subject_properties: Mapping[str, Any] | None = None,
+    ) -> PolicyDecision:
+        """May ``subject``, through ``actors``, do ``action`` on ``resource`` for ``purpose``?"""
+        return self._send(
+            decision_wire.decide(
+                self._store(store),
+                subject,
+                action,
+                resource,
+                actors=actors,
+                purpose=purpose,
+                context=context,
+                delegation_id=delegation_id,
+                tool=tool,
+                model_id=model_id,
+                at_least_as_fresh=at_least_as_fresh,
+                resource_properties=resource_properties,
+                subject_properties=subject_properties,
+            )
+        )
+
+    def decide_batch(
+        self,
+        items: Sequence[DecideItem],
+        *,
+        store: str | None = None,
+        semantic: str = "execute_all",
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> list[PolicyDecision]:
+        """Many decisions at one revision; an item's error is that item's answer."""
+        return self._send(
+            decision_wire.decide_batch(
+                self._store(store), items, semantic, model_id, at_least_as_fresh
+            )
+        )
+
+    # ---------------------------------------------------------------------- guardrails
+
+    def put_guardrails(
+        self,
+        rules: Sequence[Guardrail | Mapping[str, Any]],
+        *,
+        store: str | None = None,
+    ) -> GuardrailSet:
+        """Store ``rules`` as the next guardrail version (admin)."""
+        return self._send(identity_wire.put_guardrails(self._store(store), rules))
+
+    def get_guardrails(
+        self,
+        *,
+        store: str | None = None,
+        version: int | None = None,
+    ) -> GuardrailSet:
+        return self._send(identity_wire.get_guardrails(self._store(store), version))
+
+    def list_guardrail_versions(
+        self,
+        *,
+        store: str | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[GuardrailSet]:
+        return self._send(
+            identity_wire.list_guardrail_versions(self._store(store), page_size, continuation_token)
+        )
+
+    def dry_run_guardrails(
+        self,
+        rules: Sequence[Guardrail | Mapping[str, Any]],
+        *,
+        store: str | None = None,
+        last: int = 1000,
+    ) -> GuardrailDryRun:
+        """How ``rules`` would have changed the last ``last`` recorded decisions."""
+        return self._send(identity_wire.dry_run_guardrails(self._store(store), rules, last))

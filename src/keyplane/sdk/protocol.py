@@ -16,6 +16,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 from keyplane.graph.explain import Explanation
 from keyplane.graph.tuples import Tuple
 from keyplane.ledger.chain import VerifyReport
+from keyplane.policy.decide import Decision as PolicyDecision
+from keyplane.policy.records import (
+    Delegation,
+    Guardrail,
+    GuardrailSet,
+    Identity,
+    ScopeGrant,
+    StorePolicy,
+)
 from keyplane.sdk.wire import AsyncObjectStream
 from keyplane.service.access import (
     BatchItem,
@@ -25,6 +34,8 @@ from keyplane.service.access import (
     ObjectStream,
     UserList,
 )
+from keyplane.service.decisions import DecideItem
+from keyplane.service.guardrails import GuardrailDryRun
 from keyplane.service.inputs import TupleLike
 from keyplane.service.keys import ApiKey
 from keyplane.service.ledger import EventPage, LedgerKey, Provenance
@@ -258,6 +269,198 @@ class KeyplaneAPI(Protocol):
 
     def delete_webhook(self, webhook_id: str, *, store: str | None = None) -> None: ...
 
+    # identities
+    def create_identity(
+        self,
+        kind: str,
+        id: str,
+        *,
+        store: str | None = None,
+        display_name: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        owners: Sequence[str] = (),
+        source: str = "api",
+    ) -> Identity: ...
+
+    def get_identity(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+    ) -> Identity: ...
+
+    def list_identities(
+        self,
+        *,
+        store: str | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        owner: str | None = None,
+        orphaned: bool | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[Identity]: ...
+
+    def update_identity(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+        display_name: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> Identity: ...
+
+    def set_identity_owners(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+    ) -> Identity: ...
+
+    def suspend_identity(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+        reason: str | None = None,
+    ) -> Identity: ...
+
+    def reactivate_identity(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+    ) -> Identity: ...
+
+    def deprovision_identity(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+        reason: str | None = None,
+    ) -> Identity: ...
+
+    # delegations
+    def create_delegation(
+        self,
+        *,
+        delegator: str,
+        delegate: str,
+        scope: Sequence[ScopeGrant | Mapping[str, Any]],
+        expires_at: float,
+        store: str | None = None,
+        purposes: Sequence[str] = (),
+        not_before: float | None = None,
+        max_depth: int = 0,
+        condition: str | None = None,
+        parent_id: str | None = None,
+    ) -> Delegation: ...
+
+    def get_delegation(
+        self,
+        delegation_id: str,
+        *,
+        store: str | None = None,
+    ) -> Delegation: ...
+
+    def list_delegations(
+        self,
+        *,
+        store: str | None = None,
+        delegator: str | None = None,
+        delegate: str | None = None,
+        status: str | None = None,
+        parent_id: str | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[Delegation]: ...
+
+    def revoke_delegation(
+        self,
+        delegation_id: str,
+        *,
+        store: str | None = None,
+        reason: str | None = None,
+    ) -> list[Delegation]: ...
+
+    # store policy
+    def get_store_policy(
+        self,
+        *,
+        store: str | None = None,
+    ) -> StorePolicy: ...
+
+    def update_store_policy(
+        self,
+        *,
+        store: str | None = None,
+        max_delegation_seconds: int | None = None,
+        suspend_orphans: bool | None = None,
+        actions: Mapping[str, str] | None = None,
+    ) -> StorePolicy: ...
+
+    # decisions
+    def decide(
+        self,
+        subject: str,
+        action: str,
+        resource: str,
+        *,
+        store: str | None = None,
+        actors: Sequence[str] = (),
+        purpose: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        delegation_id: str | None = None,
+        tool: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+        resource_properties: Mapping[str, Any] | None = None,
+        subject_properties: Mapping[str, Any] | None = None,
+    ) -> PolicyDecision: ...
+
+    def decide_batch(
+        self,
+        items: Sequence[DecideItem],
+        *,
+        store: str | None = None,
+        semantic: str = "execute_all",
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> list[PolicyDecision]: ...
+
+    # guardrails
+    def put_guardrails(
+        self,
+        rules: Sequence[Guardrail | Mapping[str, Any]],
+        *,
+        store: str | None = None,
+    ) -> GuardrailSet: ...
+
+    def get_guardrails(
+        self,
+        *,
+        store: str | None = None,
+        version: int | None = None,
+    ) -> GuardrailSet: ...
+
+    def list_guardrail_versions(
+        self,
+        *,
+        store: str | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[GuardrailSet]: ...
+
+    def dry_run_guardrails(
+        self,
+        rules: Sequence[Guardrail | Mapping[str, Any]],
+        *,
+        store: str | None = None,
+        last: int = 1000,
+    ) -> GuardrailDryRun: ...
+
 
 class AsyncKeyplaneAPI(Protocol):
     """:class:`KeyplaneAPI` with every method a coroutine (``list_objects`` resolves to an
@@ -479,6 +682,198 @@ class AsyncKeyplaneAPI(Protocol):
     async def list_webhooks(self, *, store: str | None = None) -> list[Webhook]: ...
 
     async def delete_webhook(self, webhook_id: str, *, store: str | None = None) -> None: ...
+
+    # identities
+    async def create_identity(
+        self,
+        kind: str,
+        id: str,
+        *,
+        store: str | None = None,
+        display_name: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        owners: Sequence[str] = (),
+        source: str = "api",
+    ) -> Identity: ...
+
+    async def get_identity(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+    ) -> Identity: ...
+
+    async def list_identities(
+        self,
+        *,
+        store: str | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        owner: str | None = None,
+        orphaned: bool | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[Identity]: ...
+
+    async def update_identity(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+        display_name: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> Identity: ...
+
+    async def set_identity_owners(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+    ) -> Identity: ...
+
+    async def suspend_identity(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+        reason: str | None = None,
+    ) -> Identity: ...
+
+    async def reactivate_identity(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+    ) -> Identity: ...
+
+    async def deprovision_identity(
+        self,
+        node: str,
+        *,
+        store: str | None = None,
+        reason: str | None = None,
+    ) -> Identity: ...
+
+    # delegations
+    async def create_delegation(
+        self,
+        *,
+        delegator: str,
+        delegate: str,
+        scope: Sequence[ScopeGrant | Mapping[str, Any]],
+        expires_at: float,
+        store: str | None = None,
+        purposes: Sequence[str] = (),
+        not_before: float | None = None,
+        max_depth: int = 0,
+        condition: str | None = None,
+        parent_id: str | None = None,
+    ) -> Delegation: ...
+
+    async def get_delegation(
+        self,
+        delegation_id: str,
+        *,
+        store: str | None = None,
+    ) -> Delegation: ...
+
+    async def list_delegations(
+        self,
+        *,
+        store: str | None = None,
+        delegator: str | None = None,
+        delegate: str | None = None,
+        status: str | None = None,
+        parent_id: str | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[Delegation]: ...
+
+    async def revoke_delegation(
+        self,
+        delegation_id: str,
+        *,
+        store: str | None = None,
+        reason: str | None = None,
+    ) -> list[Delegation]: ...
+
+    # store policy
+    async def get_store_policy(
+        self,
+        *,
+        store: str | None = None,
+    ) -> StorePolicy: ...
+
+    async def update_store_policy(
+        self,
+        *,
+        store: str | None = None,
+        max_delegation_seconds: int | None = None,
+        suspend_orphans: bool | None = None,
+        actions: Mapping[str, str] | None = None,
+    ) -> StorePolicy: ...
+
+    # decisions
+    async def decide(
+        self,
+        subject: str,
+        action: str,
+        resource: str,
+        *,
+        store: str | None = None,
+        actors: Sequence[str] = (),
+        purpose: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        delegation_id: str | None = None,
+        tool: str | None = None,
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+        resource_properties: Mapping[str, Any] | None = None,
+        subject_properties: Mapping[str, Any] | None = None,
+    ) -> PolicyDecision: ...
+
+    async def decide_batch(
+        self,
+        items: Sequence[DecideItem],
+        *,
+        store: str | None = None,
+        semantic: str = "execute_all",
+        model_id: str | None = None,
+        at_least_as_fresh: int | None = None,
+    ) -> list[PolicyDecision]: ...
+
+    # guardrails
+    async def put_guardrails(
+        self,
+        rules: Sequence[Guardrail | Mapping[str, Any]],
+        *,
+        store: str | None = None,
+    ) -> GuardrailSet: ...
+
+    async def get_guardrails(
+        self,
+        *,
+        store: str | None = None,
+        version: int | None = None,
+    ) -> GuardrailSet: ...
+
+    async def list_guardrail_versions(
+        self,
+        *,
+        store: str | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[GuardrailSet]: ...
+
+    async def dry_run_guardrails(
+        self,
+        rules: Sequence[Guardrail | Mapping[str, Any]],
+        *,
+        store: str | None = None,
+        last: int = 1000,
+    ) -> GuardrailDryRun: ...
 
 
 if TYPE_CHECKING:  # mypy proves each implementation satisfies its protocol

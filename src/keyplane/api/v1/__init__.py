@@ -7,7 +7,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from keyplane.api.v1 import keys, ledger, models, queries, stores, tuples
+from keyplane.api.v1 import (
+    decisions,
+    delegations,
+    guardrails,
+    identities,
+    keys,
+    ledger,
+    models,
+    policy,
+    queries,
+    stores,
+    tuples,
+)
 
 __all__ = ["router"]
 
@@ -18,3 +30,8 @@ router.include_router(tuples.router)
 router.include_router(queries.router)
 router.include_router(keys.router)
 router.include_router(ledger.router)
+router.include_router(decisions.router)
+router.include_router(delegations.router)
+router.include_router(guardrails.router)
+router.include_router(identities.router)
+router.include_router(policy.router)
