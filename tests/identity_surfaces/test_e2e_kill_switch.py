@@ -25,7 +25,8 @@ def _ok(resp: httpx.Response, status: int = 200) -> Any:
     return resp.json()
 
 
-def test_suspending_an_agent_denies_its_decisions_everywhere(live: Live) -> None:
+def test_suspending_an_agent_denies_its_decisions_everywhere(any_live: Live) -> None:
+    live = any_live
     auth = {"Authorization": f"Bearer {live.keys['admin']}"}
     ask = {
         "subject": "human:alice",

@@ -34,7 +34,8 @@ def error(resp: httpx.Response, status: int, code: str) -> dict[str, Any]:
     return body
 
 
-def test_identities_round_trip(live: Live) -> None:
+def test_identities_round_trip(any_live: Live) -> None:
+    live = any_live
     with http(live) as c:
         alice = ok(
             c.post(
@@ -176,7 +177,8 @@ def _people(c: httpx.Client) -> None:
         )
 
 
-def test_delegations_round_trip(live: Live) -> None:
+def test_delegations_round_trip(any_live: Live) -> None:
+    live = any_live
     with http(live) as c:
         _people(c)
         root = ok(c.post(f"{S}/delegations", json=_delegation("human:alice", "agent:planner")), 201)
