@@ -7,11 +7,14 @@ from __future__ import annotations
 import time
 
 import anyio
+import httpx2
 import pytest
 from idp_helpers import Live
+from mcp.client.streamable_http import streamable_http_client
 from test_mcp_identity_plane import fails, ok, session
 
 from keyplane.mcp import READ_TOOLS
+from mcp import ClientSession
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -85,3 +88,18 @@ def test_decide_tool_answers_with_the_reason(live: Live) -> None:
             await fails(s, "decide", {**ask, "resource": "nope"}, "validation_error")
 
     anyio.run(main)
+
+
+def test_server_instructions_point_agents_at_decide(live: Live) -> None:
+    async def main() -> str:
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {live.keys['reader']}"})
+        async with (
+            http,
+            streamable_http_client(f"{live.url}/mcp", http_client=http) as (read, write),
+            ClientSession(read, write) as cs,
+        ):
+            info = await cs.initialize()
+            return info.instructions or ""
+
+    text = anyio.run(main)
+    assert "call `decide` before you act" in text and "reason_user" in text

@@ -39,7 +39,10 @@ CallerResolver = Callable[[ServerRequestContext[Any, Any]], Caller]
 INSTRUCTIONS = (
     "Keyplane answers authorization questions over relationship graphs (OpenFGA models): "
     "may this user do that (`check`, `batch_check`), what may they access (`list_objects`), "
-    "who has access (`list_users`), and why (`explain`, `expand`). Call `read_model` first to "
+    "who has access (`list_users`), and why (`explain`, `expand`). Acting on someone's "
+    "behalf, call `decide` before you act — it checks the whole chain (the person, the "
+    "agents between, you), the delegations and the guardrails — and do not act when it "
+    "denies: relay its `reason_user`. Call `read_model` first to "
     "learn the types and relations. Users and objects are written `type:id` "
     "(e.g. `user:anne`, `document:roadmap`). Every tool takes an optional `store`. Errors "
     "start with a stable code, e.g. `permission_denied: …`."
