@@ -127,6 +127,19 @@ def test_identity_tools_round_trip(live: Live) -> None:
             assert [x["id"] for x in mine["delegations"]] == [d["id"]]
             pol, text = await ok(s, "get_store_policy", {})
             assert pol["max_delegation_seconds"] == 86400 and "86400" in text
+            await ok(
+                s, "create_identity", {"kind": "agent", "id": "helper", "owners": ["human:alice"]}
+            )
+            sub = {
+                "delegator": "agent:planner",
+                "delegate": "agent:helper",
+                "scope": [{"actions": ["viewer"], "resource": "document:roadmap"}],
+                "purposes": ["planning"],
+                "expires_at": time.time() + 600,
+                "parent_id": d["id"],
+            }
+            err = await fails(s, "create_delegation", sub, "delegation_widening")
+            assert err["details"]["widening"] == "depth"  # the parent allows no further hop
             rev, text = await ok(s, "revoke_delegation", {"delegation_id": d["id"]})
             assert [x["id"] for x in rev["revoked"]] == [d["id"]] and "revoked 1" in text
 
