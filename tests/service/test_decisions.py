@@ -271,6 +271,41 @@ def test_batch_semantics(svc: Services, caller: Caller) -> None:
         decisions.decide_batch(svc, caller, S, [yes], semantic="first_wins")
 
 
+def test_batch_answers_as_single_decisions_do(
+    svc: Services, caller: Caller, clock: FixedClock
+) -> None:
+    """execute_all asks the graph for the whole batch at once; every answer is still the
+    one ``decide`` gives for the item alone."""
+    chain(svc, caller, clock)
+    items = [
+        DecideItem(ALICE, "viewer", "document:q3", actors=(PLANNER, SUB)),
+        DecideItem(ALICE, "deleter", "document:q3", actors=(PLANNER, SUB)),  # sub lacks it
+        DecideItem(BOB, "viewer", "document:q3"),
+        DecideItem(ALICE, "viewer", "document:q3", actors=(SUB,)),  # no alice → sub link
+        DecideItem(ALICE, "viewer", "document:q3", actors=(PLANNER,), context={"x": 1}),
+        DecideItem(ALICE, "viewer", "document:other"),
+        DecideItem("folder:f1", "viewer", "document:q3"),  # a type the model lacks
+        DecideItem(ALICE, "viewer", "document:q3", actors=(PLANNER, SUB)),
+    ]
+    batch = decisions.decide_batch(svc, caller, S, items)
+    for it, got in zip(items, batch, strict=True):
+        try:
+            alone = decisions.decide(
+                svc, caller, S, it.subject, it.action, it.resource, actors=it.actors,
+                context=it.context,
+            )  # fmt: skip
+        except ValidationError as exc:
+            assert got.error is not None and got.code == exc.code and not got.allowed
+            continue
+        assert (got.allowed, got.code, got.reason, got.delegation_ids) == (
+            alone.allowed, alone.code, alone.reason, alone.delegation_ids,
+        )  # fmt: skip
+    assert [d.code for d in batch] == [
+        "allowed", "actor_lacks_permission", "subject_lacks_permission", "delegation_missing",
+        "allowed", "subject_lacks_permission", "validation_error", "allowed",
+    ]  # fmt: skip
+
+
 def test_freshness(svc: Services, caller: Caller) -> None:
     w = tuples.write_tuples(svc, caller, S, writes=["document:new#viewer@human:bob"])
     d = decisions.decide(

@@ -27,7 +27,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from keyplane.errors import KeyplaneError, ValidationError
-from keyplane.graph.engine import Engine, check_context
+from keyplane.graph.engine import CheckItem, Engine, check_context
 from keyplane.graph.tuples import object_error, user_error
 from keyplane.ledger.events import LedgerEvent, new_event_id
 from keyplane.policy import guardrails as _guardrails
@@ -132,6 +132,10 @@ def decide_batch(
     short = semantic != "execute_all"
     events: list[LedgerEvent] = []
     answers: list[tuple[DecideItem, Verdict | None, KeyplaneError | None]] = []
+    now = svc.clock.now()
+    # validate every item first
+    prepared: list[tuple[DecideItem, DecisionInput | None, str, KeyplaneError | None]] = []
+    wanted: dict[tuple[str, str, str], None] = {}
     for it in items:
         try:
             if not isinstance(it, DecideItem):
@@ -139,20 +143,39 @@ def decide_batch(
                     f"a batch item must be a DecideItem, not {type(it).__name__}",
                     details={"field": "items"},
                 )
-            inp, verdict = ev.evaluate(
-                it.subject, it.action, it.resource, it.actors, it.purpose, it.context,
-                it.delegation_id, it.tool, it.resource_properties, it.subject_properties,
+            inp, relation = _input(
+                ev.engine, ev.state, now, it.subject, it.action, it.resource, it.actors,
+                it.purpose, it.context, it.delegation_id, it.tool, it.resource_properties,
+                it.subject_properties,
             )  # fmt: skip
         except KeyplaneError as exc:
-            events.append(_event(ev, it, None, None, exc))
-            answers.append((it, None, exc))
-            if short and not stop_on:
-                break
+            prepared.append((it, None, "", exc))
             continue
-        events.append(_event(ev, it, inp, verdict, None))
-        answers.append((it, verdict, None))
-        if short and verdict.allowed is stop_on:
-            break
+        prepared.append((it, inp, relation, None))
+        if not short and not inp.context:  # every item will be decided: ask the graph now
+            wanted[(inp.subject, relation, inp.resource)] = None
+            for a in inp.actors:
+                wanted[(a, relation, inp.resource)] = None
+    with ev.graph.lock:  # one revision for the whole batch
+        graph_answers = _Answers(ev.engine, wanted) if wanted else None
+        for it, got, relation, err in prepared:
+            if got is not None:
+                try:
+                    verdict = ev.run(got, relation, graph_answers)
+                except KeyplaneError as exc:
+                    err = exc
+            if err is not None or got is None:
+                assert err is not None
+                events.append(_event(ev, it, None, None, err))
+                answers.append((it, None, err))
+                if short and not stop_on:
+                    break
+                continue
+            inp = got
+            events.append(_event(ev, it, inp, verdict, None))
+            answers.append((it, verdict, None))
+            if short and verdict.allowed is stop_on:
+                break
     audit.record(svc, events)
     return [_answer(ev, e, it, v, err) for e, (it, v, err) in zip(events, answers, strict=True)]
 
@@ -214,13 +237,21 @@ class _Evaluator:
         resource_properties: Mapping[str, Any] | None,
         subject_properties: Mapping[str, Any] | None,
     ) -> tuple[DecisionInput, Verdict]:
-        engine = self.engine
         inp, relation = _input(
-            engine, self.state, self.svc.clock.now(), subject, action, resource, actors,
+            self.engine, self.state, self.svc.clock.now(), subject, action, resource, actors,
             purpose, context, delegation_id, tool, resource_properties, subject_properties,
         )  # fmt: skip
+        return inp, self.run(inp, relation, None)
+
+    def run(self, inp: DecisionInput, relation: str, answers: _Answers | None) -> Verdict:
+        """The pure decision of a validated input; ``answers``: graph checks a batch made
+        up front (any other is asked of the engine)."""
+        engine = self.engine
+        context = inp.context
         check: CheckFn
-        if context:
+        if answers is not None and not context:
+            check = answers.check
+        elif context:
             eng_check = engine.check
 
             def check(user: str, rel: str, obj: str) -> bool:
@@ -239,7 +270,29 @@ class _Evaluator:
                 relation=relation,
             )
             self.revision = self.graph.revision
-        return inp, verdict
+        return verdict
+
+
+class _Answers:
+    """A batch's context-free graph checks, asked of the engine at once
+    (``Engine.batch_check`` resolves each user's checks with one shared state, so a
+    subject or an agent deciding on many resources walks its groups once)."""
+
+    __slots__ = ("engine", "found")
+
+    def __init__(self, engine: Engine, wanted: dict[tuple[str, str, str], None]) -> None:
+        self.engine = engine
+        keys = list(wanted)
+        outcomes = engine.batch_check([CheckItem(u, r, o) for u, r, o in keys])
+        self.found = dict(zip(keys, outcomes, strict=True))
+
+    def check(self, user: str, relation: str, object: str) -> bool:
+        got = self.found.get((user, relation, object))
+        if got is None:  # not asked up front
+            return self.engine.check(user, relation, object)
+        if got.error is not None:
+            raise got.error
+        return got.allowed
 
 
 def _answer(
