@@ -493,11 +493,15 @@ def _trace(levels: list[list[Delegation]]) -> tuple[str, ...]:
     of the level before): the newest of the last level, then back through its ancestors."""
     if not levels:
         return ()
-    d = max(levels[-1], key=_created)
+    last = levels[-1]
+    d = last[0] if len(last) == 1 else max(last, key=_created)
     out = [d.id]
     for k in range(len(levels) - 2, -1, -1):
         pid = d.parent_id
-        d = next(p for p in levels[k] if p.id == pid)
+        for p in levels[k]:  # holds the parent: each level derives from the one before
+            if p.id == pid:
+                d = p
+                break
         out.append(d.id)
     out.reverse()
     return tuple(out)
