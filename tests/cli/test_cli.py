@@ -91,6 +91,19 @@ def test_model_validate_reports_positions(run, tmp_path: Path) -> None:  # type:
     out = run("model", "validate", str(bad), code=1)
     assert "bad.fga:6:" in out and "usr" in out
     assert "valid" in run("model", "validate", "model.fga")
+    # as `model write` stores it: the base model's identity types may be used undeclared,
+    # and an owner relation that conflicts with them is reported
+    uses_base = tmp_path / "agents.fga"
+    uses_base.write_text(
+        "model\n  schema 1.1\ntype doc\n  relations\n    define viewer: [human, agent]\n"
+    )
+    assert "valid" in run("model", "validate", str(uses_base))
+    conflict = tmp_path / "conflict.fga"
+    conflict.write_text(
+        "model\n  schema 1.1\ntype user\ntype agent\n  relations\n    define owner: [user]\n"
+    )
+    out = run("model", "validate", str(conflict), code=1)
+    assert "'agent#owner' conflicts with the built-in base model" in out
 
 
 def test_stores(run) -> None:  # type: ignore[no-untyped-def]

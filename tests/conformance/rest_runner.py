@@ -6,7 +6,9 @@ in-process (Starlette's TestClient: httpx through the full ASGI stack — middle
 routing, validation, error envelope) with a real admin key from
 :func:`keyplane.service.keys.bootstrap_admin`. An error response becomes
 :class:`RestError`, carrying the envelope's ``details.fga_code`` for the harness to match.
-Writes return a revision that every later query passes as ``at_least_as_fresh``.
+Writes return a revision that every later query passes as ``at_least_as_fresh``. Models
+are written through the OpenFGA-compatible endpoint (kept exactly as written; see
+:meth:`RestRunner.write_model`), tuples and queries through ``/v1``.
 
 Passing here with the same counts as the ``engine`` runner shows the REST surface adds and
 loses nothing.
@@ -78,7 +80,8 @@ class RestRunner:
             headers={"content-type": "application/json"},
         )
         if r.status_code >= 400:
-            raise RestError(r.status_code, r.json()["error"])
+            body = r.json()  # /v1's envelope, or the OpenFGA-compatible API's error
+            raise RestError(r.status_code, body.get("error", body))
         return r.json()
 
     def _query(self, op: str, body: dict[str, Any], contextual: Sequence[Any]) -> Any:
@@ -87,8 +90,14 @@ class RestRunner:
         return self._post(f"/v1/stores/{self.store}/{op}", body)
 
     def write_model(self, dsl: str) -> None:
+        # Through the OpenFGA-compatible endpoint, which stores the model exactly as the
+        # suite wrote it: /v1 adds the built-in base model's identity types (human, group,
+        # agent, ...; docs/identities.md), which the suite's "type not found" cases would
+        # notice. The tuple writes and every query below go through /v1.
+        from keyplane.graph.language import load_model
+
         self.revision = 0
-        self._post(f"/v1/stores/{self.store}/models", {"dsl": dsl})
+        self._post(f"/stores/{self.store}/authorization-models", load_model(dsl))
 
     def write_tuples(self, tuples: Sequence[Mapping[str, Any]]) -> None:
         res = self._post(

@@ -58,7 +58,11 @@ async def exercise_read_tools(session: ClientSession) -> None:
     """Every read tool once, on the seeded ``default`` store (see conftest)."""
     model, text = await ok(session, "read_model", {})
     assert "type document" in model["dsl"] and text.startswith(f"model {model['id']}")
-    assert {t["type"] for t in model["model"]["type_definitions"]} == {"user", "group", "document"}
+    # the seeded model, extended with the built-in base model's identity types
+    assert [t["type"] for t in model["model"]["type_definitions"]] == [
+        *("user", "group", "document"),
+        *("human", "agent", "workload", "service_account"),
+    ]
 
     d, text = await ok(
         session, "check", {"user": "user:bob", "relation": "viewer", "object": "document:roadmap"}

@@ -56,3 +56,29 @@ def test_merge_adds_only_what_is_missing() -> None:
     assert _types(user)["agent"]["relations"].keys() == {"deployer"}  # input untouched
     compiled = CompiledModel.compile(merged)
     compiled.validate_tuple(Tuple("agent:bot", "owner", "human:alice"))
+
+
+def test_load_extended_validates_the_merged_model_with_the_users_positions() -> None:
+    import json
+
+    import pytest
+
+    from keyplane.errors import InvalidModelError
+    from keyplane.policy.base_model import load_extended
+
+    uses_base = (
+        USER + "\ntype repo\n  relations\n    define admin: [human]\n    define ops: owner\n"
+    )
+    with pytest.raises(InvalidModelError) as info:
+        load_extended(uses_base)  # `owner` is no relation of repo: the user's mistake
+    [issue] = info.value.errors
+    at = uses_base.split("\n").index("    define ops: owner")  # 0-based, as the reference
+    assert "owner" in issue.message and issue.line == (at, at)
+    ok = uses_base.replace("define ops: owner", "define ops: admin")
+    merged = load_extended(ok)
+    assert merged == merge_base_model(merged)
+    assert _types(merged)["repo"]["relations"].keys() == {"admin", "ops"}
+    # JSON text and dicts are extended the same way
+    assert load_extended(json.dumps(merged)) == merged == load_extended(merged)
+    with pytest.raises(InvalidModelError):
+        load_extended('{"schema_version": "1.1", "type_definitions": {}}')  # shape, not merge

@@ -41,7 +41,7 @@ from keyplane.cli.common import (
 )
 from keyplane.config import Settings
 from keyplane.errors import KeyplaneError
-from keyplane.graph.language import validate_dsl
+from keyplane.policy.base_model import validate_extended
 from keyplane.sdk.protocol import KeyplaneAPI
 from keyplane.service.models import render_model
 
@@ -257,8 +257,10 @@ def model_list(
 
 @model_app.command("validate")
 def model_validate(path: Path, as_json: JsonOpt = False, output: OutputOpt = None) -> None:
-    """Validate a DSL model file offline; prints every issue with its line and column."""
-    issues = validate_dsl(path.read_text())
+    """Validate a DSL model file offline, as `model write` stores it (with the built-in
+    base model's identity types, docs/identities.md); prints every issue with its line and
+    column."""
+    issues = validate_extended(path.read_text())
     if wants_json(as_json, output):
         _json([i.to_dict() for i in issues])
     as_json = wants_json(as_json, output)

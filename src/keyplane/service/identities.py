@@ -33,11 +33,17 @@ from typing import Any
 from keyplane.errors import (
     IdentityNotFoundError,
     IdentityStateError,
+    InvalidTupleError,
+    ModelNotFoundError,
     OwnerRequiredError,
+    RelationNotFoundError,
+    TypeNotFoundError,
     ValidationError,
 )
+from keyplane.graph.compiled import CompiledModel
 from keyplane.graph.tuples import Tuple
 from keyplane.ledger.events import LedgerEvent
+from keyplane.policy.base_model import base_model, missing_hint
 from keyplane.policy.records import (
     IDENTITY_KINDS,
     IDENTITY_STATUSES,
@@ -50,7 +56,7 @@ from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
 from keyplane.service.inputs import check_page_size
-from keyplane.storage.base import Page, PolicyTxReader, PolicyWrite
+from keyplane.storage.base import ModelRecord, Page, PolicyTxReader, PolicyWrite
 
 __all__ = [
     "create_identity",
@@ -180,6 +186,65 @@ def check_reason(value: Any) -> str | None:
 
 def owner_tuple(node: str, owner: str) -> Tuple:
     return Tuple(node, OWNER_RELATION, owner)
+
+
+def ensure_model(services: Services, caller: Caller, store_id: str) -> CompiledModel:
+    """The store's latest model, compiled; a store with none gets the built-in base model
+    as its first model (a ``model.written`` event by ``caller`` with details
+    ``{"base_model": true}``, in the model's transaction), so that registering the first
+    identity of a new store needs no model written beforehand. The caller is already
+    authorized for the identity operation; the base model declares only the identity
+    types and grants nothing. Two such calls racing on one empty store may both write it:
+    two identical versions, harmless."""
+    try:
+        return services.graphs.model(store_id)
+    except ModelNotFoundError:
+        pass
+
+    def event_of(made: ModelRecord) -> list[tuple[LedgerEvent, str]]:
+        return audit.change_events(
+            services, caller, "model.written", store_id, model_id=made.id,
+            revision=made.revision, details={"base_model": True},
+        )  # fmt: skip
+
+    rec = services.storage.write_model(store_id, base_model(), ledger_events=event_of)
+    services.graphs.catch_up(store_id)
+    return services.graphs.model(store_id, rec.id)
+
+
+def check_in_model(
+    services: Services,
+    caller: Caller,
+    store_id: str,
+    node: str,
+    owner_tuples: Sequence[Tuple],
+    *,
+    first: bool = False,
+) -> None:
+    """The store's latest model must declare the identity's type and accept its owner
+    tuples — validated like any tuple write (``type_not_found``, ``relation_not_found``,
+    ``invalid_tuple``), the message naming the base model and how to extend the model.
+    With ``first`` (registering an identity), a store with no model yet gets the base model
+    as its first (:func:`ensure_model`)."""
+    kind = node.partition(":")[0]
+    model = ensure_model(services, caller, store_id) if first else services.graphs.model(store_id)
+    try:
+        if not model.has_type(kind):
+            raise TypeNotFoundError(f"type '{kind}' not found", details={"type": kind})
+        for t in owner_tuples:
+            model.validate_tuple(t)
+    except (TypeNotFoundError, RelationNotFoundError) as exc:
+        raise type(exc)(
+            f"{exc.message} in the store's model {model.model_id}: {missing_hint(kind)}",
+            details={**exc.details, "identity": node, "model_id": model.model_id},
+        ) from None
+    except InvalidTupleError as exc:
+        raise InvalidTupleError(
+            f"{exc.message}: the store's model {model.model_id} does not allow this owner in "
+            f"'{kind}#{OWNER_RELATION}' (the built-in base model allows [human, group#member]"
+            "; write a model whose owner relation allows it)",
+            details={**exc.details, "identity": node, "model_id": model.model_id},
+        ) from None
 
 
 # ------------------------------------------------------------------------------ in a transaction
@@ -324,6 +389,7 @@ def create_identity(
     now = svc.clock.now()
     ident = Identity(store_id, kind, id, name, attrs, "active", own, False, src, now, now, None, 0)
     tuples = [owner_tuple(ident.node, o) for o in own]
+    check_in_model(svc, caller, store_id, ident.node, tuples, first=True)
 
     def plan(r: PolicyTxReader) -> PolicyWrite:
         _check_owners_active(r, own)
@@ -464,6 +530,8 @@ def set_identity_owners(
             f"an owner cannot be both added and removed: {sorted(both)}",
             details={"owners": sorted(both)},
         )
+    if to_add:
+        check_in_model(svc, caller, store_id, node, [owner_tuple(node, o) for o in to_add])
     now = svc.clock.now()
     seen: list[Identity] = []
 

@@ -2,6 +2,12 @@
 
 Models are immutable and versioned: writing one adds a version and makes it the store's
 latest; decisions may still name any earlier version by id.
+
+Every model written through the native API (REST ``/v1``, SDK, CLI, embedded) declares the
+identity types: the built-in base model's types and relations it lacks are added before
+validation and storage, and a user relation that conflicts with them is ``invalid_model``
+(:func:`keyplane.policy.base_model.load_extended`). The OpenFGA-compatible API stores
+models exactly as written (``extend_base=False``).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from keyplane.errors import ValidationError
 from keyplane.graph.compiled import CompiledModel
 from keyplane.graph.language import load_model, write_dsl
 from keyplane.ledger.events import LedgerEvent
+from keyplane.policy.base_model import load_extended
 from keyplane.service import audit
 from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
@@ -26,13 +33,26 @@ __all__ = ["list_models", "read_model", "render_model", "write_model"]
 
 @audited("model.written")
 def write_model(
-    svc: Services, caller: Caller, store_id: str, source: str | Mapping[str, Any]
+    svc: Services,
+    caller: Caller,
+    store_id: str,
+    source: str | Mapping[str, Any],
+    *,
+    extend_base: bool = True,
 ) -> ModelRecord:
-    """Validate ``source`` (DSL text, JSON text or a JSON dict) and store it as a new version."""
+    """Validate ``source`` (DSL text, JSON text or a JSON dict) and store it as a new version.
+
+    With ``extend_base`` (the native API) the built-in base model's identity types and
+    relations the model lacks are added first, and a relation conflicting with them is
+    ``invalid_model``; the OpenFGA-compatible API passes ``False`` to store the model
+    exactly as written."""
     authorize(svc, caller, Permission.WRITE_MODEL, store_id)
     svc.storage.get_store(store_id)
-    model = load_model(source)
-    CompiledModel.compile(model)  # the engine's own structural checks, before anything is stored
+    if extend_base:
+        model = load_extended(source)  # merged, validated, compiled, identity types checked
+    else:
+        model = load_model(source)
+        CompiledModel.compile(model)  # the engine's own checks, before anything is stored
 
     def event_of(made: ModelRecord) -> list[tuple[LedgerEvent, str]]:
         # the model version and its event commit in one transaction

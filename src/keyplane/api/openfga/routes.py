@@ -109,7 +109,11 @@ def delete_store(store_id: str, svc: ServicesDep, caller: CallerDep) -> Response
 def write_authorization_model(
     store_id: str, body: s.WriteAuthorizationModelRequest, svc: ServicesDep, caller: CallerDep
 ) -> Any:
-    rec = models.write_model(svc, caller, store_id, body.model_dump(exclude_none=True))
+    # exactly as written: OpenFGA clients compare the model they read back with theirs, so
+    # the base model's identity types are not added here (the native API adds them)
+    rec = models.write_model(
+        svc, caller, store_id, body.model_dump(exclude_none=True), extend_base=False
+    )
     return {"authorization_model_id": rec.id}
 
 
