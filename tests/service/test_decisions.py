@@ -134,6 +134,22 @@ def test_decisions_mark_identities_seen(svc: Services, caller: Caller, clock: Fi
     assert identities.get_identity(svc, caller, S, BOB).last_seen is None
 
 
+def test_events_keep_identities_as_they_were(
+    svc: Services, caller: Caller, clock: FixedClock
+) -> None:
+    chain(svc, caller, clock)
+    ask = lambda: decisions.decide(  # noqa: E731
+        svc, caller, S, ALICE, "viewer", "document:q3", actors=[PLANNER, SUB]
+    )
+    first = event(svc, ask().decision_id).details["identities"][PLANNER]
+    identities.update_identity(svc, caller, S, PLANNER, attributes={"model": "m2"})
+    second = event(svc, ask().decision_id).details["identities"][PLANNER]
+    identities.suspend_identity(svc, caller, S, PLANNER)
+    third = event(svc, ask().decision_id).details["identities"][PLANNER]
+    assert (first["attributes"], second["attributes"]) == ({"model": "m1"}, {"model": "m2"})
+    assert (second["status"], third["status"]) == ("active", "suspended")
+
+
 def test_denials_name_the_conjunct(svc: Services, caller: Caller, clock: FixedClock) -> None:
     d = decisions.decide(svc, caller, S, BOB, "viewer", "document:q3")
     assert not d and d.code == "subject_lacks_permission" and d.requestable

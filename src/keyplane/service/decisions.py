@@ -429,40 +429,39 @@ def _props(field: str, value: Mapping[str, Any] | None) -> Mapping[str, Any]:
 # ------------------------------------------------------------------------------ the event
 
 
-_IDENTITY_CACHE: dict[tuple[str, str, int, float], dict[str, Any]] = {}
-_IDENTITY_CACHE_SIZE: Final = 65_536
-
-
-def _identity_record(i: Identity) -> dict[str, Any]:
-    """What an event keeps of an identity (kind, attributes, status), built once per
-    identity version (the same agents decide again and again)."""
-    # updated_at too: a store deleted and created again restarts its revisions
-    key = (i.store_id, i.node, i.revision, i.updated_at)
-    rec = _IDENTITY_CACHE.get(key)
-    if rec is None:
-        rec = {"kind": i.kind, "attributes": audit.jsonable(i.attributes), "status": i.status}
-        if len(_IDENTITY_CACHE) >= _IDENTITY_CACHE_SIZE:
-            _IDENTITY_CACHE.clear()
-        _IDENTITY_CACHE[key] = rec
-    return rec
+_ChainRecords = tuple[tuple[Identity | None, ...], dict[str, Any]]
+#: (store, subject, actors) → the identity records last seen for it, and their event form
+_CHAINS: dict[tuple[str, str, tuple[str, ...]], _ChainRecords] = {}
+_CHAINS_SIZE: Final = 65_536
 
 
 def _identities(ev: _Evaluator, inp: DecisionInput) -> dict[str, Any]:
-    """The registered identities of the subject and actors, as an event keeps them; each
-    is also noted as seen now (``last_seen``, written in batches by the tailer)."""
-    out: dict[str, Any] = {}
+    """The registered identities of the subject and actors as an event keeps them (kind,
+    attributes, status), built once per chain while its identity records stay the same
+    (events never mutate their details; redaction copies them); each is noted as seen
+    (``last_seen``, written in batches by the registry)."""
     lookup = ev.state.identity
-    seen = ev.svc.graphs.note_seen
-    store, now = ev.store_id, inp.time
-    i = lookup(inp.subject)
-    if i is not None:
-        out[inp.subject] = _identity_record(i)
-        seen(store, inp.subject, now)
-    for node in inp.actors:
-        i = lookup(node)
-        if i is not None:
-            out[node] = _identity_record(i)
-            seen(store, node, now)
+    subject, actors = inp.subject, inp.actors
+    found = (lookup(subject), *map(lookup, actors)) if actors else (lookup(subject),)
+    key = (ev.store_id, subject, actors)
+    hit = _CHAINS.get(key)
+    if hit is not None and hit[0] == found:  # the same records (compared by identity first)
+        out = hit[1]
+    else:
+        out = {}
+        for node, i in zip((subject, *actors), found, strict=True):
+            if i is not None:
+                out[node] = {
+                    "kind": i.kind,
+                    "attributes": audit.jsonable(i.attributes),
+                    "status": i.status,
+                }
+        if len(_CHAINS) >= _CHAINS_SIZE:
+            _CHAINS.clear()
+        _CHAINS[key] = (found, out)
+    seen = ev.svc.graphs.note_seen  # a dict look-up each; the registry batches the writes
+    for node in out:
+        seen(ev.store_id, node, inp.time)
     return out
 
 
