@@ -182,3 +182,34 @@ def test_key_rotation_and_revocation_events_name_the_key(storage_url: str) -> No
         assert events[1].details["previous_secret_valid_for"] == 60
         bodies = [e.to_dict() for e in events]
         assert secret.rsplit("_", 1)[1] not in repr(bodies)
+
+
+def test_ledger_admin_changes_commit_their_events_themselves(storage_url: str) -> None:
+    """Retention, webhooks and pruning chain their events in the change's own transaction,
+    not through the group-commit writer: with the writer closed they still record (a
+    change recorded afterwards by the writer would fail here with storage_error)."""
+    settings = Settings(database_url=storage_url, poll_interval=0.0, default_store="adm")
+    with Keyplane.open(settings=settings) as kp:
+        kp.write_model(
+            "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define viewer: [user]\n"
+        )
+        for i in range(3):
+            kp.write_tuples([f"doc:{i}#viewer@user:a"])
+        kp.services.ledger.close()
+        with pytest.raises(StorageError):  # the writer's own path is really gone
+            kp.services.ledger.record_many([_event("adm", 1)[0][0]])
+        kp.set_ledger_retention(max_events=3)
+        hook, _ = kp.create_webhook("https://hooks.example.test/l")
+        kp.delete_webhook(hook.id)
+        pruned = kp.prune_ledger()
+        events = kp.services.storage.read_events("adm", limit=1000)
+        types = [e.type for e in events]
+        assert types[-4:] == [
+            "ledger.retention_set", "ledger.webhook_created", "ledger.webhook_deleted",
+            "ledger.pruned",
+        ]  # fmt: skip
+        assert events[-3].resource == events[-2].resource == f"webhook:{hook.id}"
+        assert events[-1].details["deleted"] == pruned.deleted > 0
+        assert events[-4].details == {"max_age_days": None, "max_events": 3}
+        assert len(events) == 4  # the three kept, then the pruning
+        assert kp.verify_ledger(store="adm").ok

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from keyplane.errors import ConflictError, StoreNotFoundError
+from keyplane.errors import ConflictError, NotFoundError, StoreNotFoundError
 from keyplane.graph.tuples import Tuple
 from keyplane.ledger.chain import canonical_json
 from keyplane.ledger.events import LedgerEvent, new_event_id
@@ -285,3 +285,107 @@ def test_gc_expired_whose_event_fails_removes_nothing(storage: Storage) -> None:
         storage.gc_expired("s1", now=10.0, ledger_events=lambda m: _unencodable("s1"))
     assert len(storage.read_tuples("s1").items) == 1
     assert storage.current_revision("s1") == 1
+
+
+# ------------------------------------------------------------------------------ ledger administration
+
+
+def _retention_set(storage: Storage, sid: str) -> bool:
+    return storage.ledger_retention(sid) is not None
+
+
+def test_set_ledger_retention_commits_its_event(storage: Storage) -> None:
+    spy = Spy(
+        lambda r: _encoded("s1", "ledger.retention_set", details={"max_events": r.max_events}),
+        lambda: _retention_set(storage, "s1"),
+    )
+    rec = storage.set_ledger_retention(
+        "s1", max_age_days=None, max_events=5, now=2.0, ledger_events=spy
+    )
+    assert spy.calls == [rec] and spy.seen_from_outside == [False]
+    [ev] = storage.read_events("s1")
+    assert (ev.type, ev.details, ev.seq) == ("ledger.retention_set", {"max_events": 5}, 1)
+
+
+def test_set_ledger_retention_whose_event_fails_keeps_the_old_setting(storage: Storage) -> None:
+    storage.set_ledger_retention("s1", max_age_days=3.0, max_events=None, now=1.0)
+    with pytest.raises(ValueError):
+        storage.set_ledger_retention(
+            "s1", max_age_days=None, max_events=5, now=2.0,
+            ledger_events=lambda r: _unencodable("s1"),
+        )  # fmt: skip
+    kept = storage.ledger_retention("s1")
+    assert kept is not None and (kept.max_age_days, kept.max_events) == (3.0, None)
+    assert storage.read_events("s1") == []
+
+
+def test_create_webhook_commits_its_event(storage: Storage) -> None:
+    spy = Spy(
+        lambda h: _encoded("s1", "ledger.webhook_created", resource=f"webhook:{h.id}"),
+        lambda: storage.get_webhook("01WH0000000000000000000000") is not None,
+    )
+    rec = storage.create_webhook(
+        "01WH0000000000000000000000", "s1", "https://x.test/h", b"sealed",
+        created_at=1.0, acked_seq=0, ledger_events=spy,
+    )  # fmt: skip
+    assert spy.seen_from_outside == [False]
+    assert (spy.calls[0].id, spy.calls[0].store, spy.calls[0].acked_seq) == (rec.id, "s1", 0)
+    [ev] = storage.read_events("s1")
+    assert (ev.type, ev.resource) == ("ledger.webhook_created", f"webhook:{rec.id}")
+
+
+def test_create_webhook_whose_event_fails_is_not_stored(storage: Storage) -> None:
+    with pytest.raises(ValueError):
+        storage.create_webhook(
+            "01WH0000000000000000000000", "s1", "https://x.test/h", b"sealed",
+            created_at=1.0, ledger_events=lambda h: _unencodable("s1"),
+        )  # fmt: skip
+    assert storage.get_webhook("01WH0000000000000000000000") is None
+    assert storage.read_events("s1") == []
+
+
+def test_delete_webhook_commits_its_event_and_a_missing_one_records_nothing(
+    storage: Storage,
+) -> None:
+    hook = "01WH0000000000000000000000"
+    storage.create_webhook(hook, "s1", "https://x.test/h", b"sealed", created_at=1.0)
+    with pytest.raises(ValueError):
+        storage.delete_webhook("s1", hook, ledger_events=lambda h: _unencodable("s1"))
+    assert storage.get_webhook(hook) is not None  # the failed event kept the subscription
+    spy = Spy(
+        lambda h: _encoded("s1", "ledger.webhook_deleted", resource=f"webhook:{h}"),
+        lambda: storage.get_webhook(hook) is None,
+    )
+    storage.delete_webhook("s1", hook, ledger_events=spy)
+    assert spy.calls == [hook] and spy.seen_from_outside == [False]
+    assert storage.get_webhook(hook) is None
+    with pytest.raises(NotFoundError):  # nothing to delete
+        storage.delete_webhook("s1", hook, ledger_events=spy)
+    assert spy.calls == [hook]  # not called for a missing subscription
+    assert [e.type for e in storage.read_events("s1")] == ["ledger.webhook_deleted"]
+
+
+def test_prune_events_chains_its_event_after_the_deletion(storage: Storage) -> None:
+    for i in range(5):
+        storage.append_events(_encoded_events("s1", i))
+    spy = Spy(
+        lambda n: _encoded("s1", "ledger.pruned", details={"deleted": n}),
+        lambda: len(storage.read_events("s1")) < 5,
+    )
+    assert storage.prune_events("s1", 4, ledger_events=spy) == 3
+    assert spy.calls == [3] and spy.seen_from_outside == [False]
+    kept = storage.read_events("s1")
+    assert [(e.seq, e.type) for e in kept] == [(4, "x"), (5, "x"), (6, "ledger.pruned")]
+    assert kept[-1].prev_hash == kept[-2].hash and kept[-1].details == {"deleted": 3}
+
+
+def test_prune_events_whose_event_fails_deletes_nothing(storage: Storage) -> None:
+    for i in range(5):
+        storage.append_events(_encoded_events("s1", i))
+    with pytest.raises(ValueError):
+        storage.prune_events("s1", 4, ledger_events=lambda n: _unencodable("s1"))
+    assert [e.seq for e in storage.read_events("s1")] == [1, 2, 3, 4, 5]
+
+
+def _encoded_events(store: str, i: int) -> list[LedgerEvent]:
+    return [LedgerEvent(id=new_event_id(), time=float(i), store=store, type="x", caller="system")]

@@ -2,7 +2,9 @@
 
 Every function authorizes :data:`~keyplane.service.auth.Permission.MANAGE_LEDGER` on the
 store (admins only: deleting audit events or streaming them out of the system is an
-administrator's act) and records what it did in the store's ledger.
+administrator's act) and records what it did in the store's ledger — in the change's own
+transaction (the setting, the subscription or the deletion commits with its event or not at
+all).
 
 **Retention** (:func:`set_ledger_retention`): keep events younger than ``max_age_days``
 and/or the newest ``max_events``. :func:`prune_ledger` applies it: it first signs a
@@ -26,7 +28,7 @@ from urllib.parse import urlsplit
 
 from keyplane.errors import ValidationError
 from keyplane.ledger.webhooks import secret_aad
-from keyplane.service.audit import audited, change
+from keyplane.service.audit import audited, change, change_events
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
 from keyplane.storage.ids import UlidGenerator
@@ -138,20 +140,19 @@ def set_ledger_retention(
     authorize(svc, caller, Permission.MANAGE_LEDGER, store_id)
     days = _positive("max_age_days", max_age_days)
     count = _positive("max_events", max_events, integer=True)
-    rec = svc.storage.set_ledger_retention(
+    return svc.storage.set_ledger_retention(
         store_id,
         max_age_days=None if days is None else float(days),
         max_events=count,
         now=svc.clock.now(),
+        ledger_events=lambda rec: change_events(
+            svc,
+            caller,
+            "ledger.retention_set",
+            store_id,
+            details={"max_age_days": rec.max_age_days, "max_events": rec.max_events},
+        ),
     )
-    change(
-        svc,
-        caller,
-        "ledger.retention_set",
-        store_id,
-        details={"max_age_days": rec.max_age_days, "max_events": rec.max_events},
-    )
-    return rec
 
 
 @audited("ledger.pruned")
@@ -181,14 +182,18 @@ def prune_ledger(svc: Services, caller: Caller, store_id: str) -> PruneResult:
         # nothing is due: the run is recorded all the same (who pruned, and when)
         change(svc, caller, "ledger.pruned", store_id, details={"deleted": 0})
         return PruneResult(store_id, 0, None, first_seq)
-    svc.storage.write_checkpoint(svc.keyring.sign(store_id, anchor, last[0].hash, svc.clock.now()))
-    deleted = svc.storage.prune_events(store_id, anchor + 1)
-    change(
-        svc,
-        caller,
-        "ledger.pruned",
+    anchor_hash = last[0].hash
+    svc.storage.write_checkpoint(svc.keyring.sign(store_id, anchor, anchor_hash, svc.clock.now()))
+    deleted = svc.storage.prune_events(
         store_id,
-        details={"deleted": deleted, "anchor_seq": anchor, "anchor_hash": last[0].hash},
+        anchor + 1,
+        ledger_events=lambda n: change_events(
+            svc,
+            caller,
+            "ledger.pruned",
+            store_id,
+            details={"deleted": n, "anchor_seq": anchor, "anchor_hash": anchor_hash},
+        ),
     )
     return PruneResult(store_id, deleted, anchor, anchor + 1)
 
@@ -236,15 +241,20 @@ def create_webhook(
     hook_id = _ids.new()
     sealed = svc.master_key().encrypt(secret.encode(), aad=secret_aad(hook_id))
     rec = svc.storage.create_webhook(
-        hook_id, store_id, url, sealed, created_at=svc.clock.now(), acked_seq=acked
-    )
-    change(
-        svc,
-        caller,
-        "ledger.webhook_created",
+        hook_id,
         store_id,
-        resource=f"webhook:{hook_id}",
-        details={"url": url, "from_seq": acked + 1},
+        url,
+        sealed,
+        created_at=svc.clock.now(),
+        acked_seq=acked,
+        ledger_events=lambda made: change_events(
+            svc,
+            caller,
+            "ledger.webhook_created",
+            store_id,
+            resource=f"webhook:{made.id}",
+            details={"url": url, "from_seq": made.acked_seq + 1},
+        ),
     )
     return Webhook.from_record(rec), secret
 
@@ -260,11 +270,10 @@ def list_webhooks(svc: Services, caller: Caller, store_id: str) -> list[Webhook]
 def delete_webhook(svc: Services, caller: Caller, store_id: str, webhook_id: str) -> None:
     """Stop streaming to a subscription (NotFoundError when the store has no such one)."""
     authorize(svc, caller, Permission.MANAGE_LEDGER, store_id)
-    svc.storage.delete_webhook(store_id, webhook_id)
-    change(
-        svc,
-        caller,
-        "ledger.webhook_deleted",
+    svc.storage.delete_webhook(
         store_id,
-        resource=f"webhook:{webhook_id}",
+        webhook_id,
+        ledger_events=lambda hook_id: change_events(
+            svc, caller, "ledger.webhook_deleted", store_id, resource=f"webhook:{hook_id}"
+        ),
     )

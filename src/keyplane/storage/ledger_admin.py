@@ -5,20 +5,30 @@ pruning (migration ``0006_ledger_webhooks.sql``).
 A mixin of :class:`keyplane.storage.sql.SQLStorage`: it uses the backend's ``_q``,
 ``_write_tx`` and ``_read_tx``. Like the rest of the ledger, none of these methods
 requires the store to exist (the ledger outlives its store).
+
+Every mutating method takes ``ledger_events`` like the rest of storage: a callback run
+inside the change's own transaction whose (event, canonical text) pairs are chained there,
+so the change and its ledger event commit together or not at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from keyplane.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from keyplane.ledger.events import LedgerEvent
 
 __all__ = ["LedgerAdminSQL", "LedgerAdminStore", "Retention", "WebhookRecord"]
 
 R = TypeVar("R")
+T = TypeVar("T")
 Cursor = Any
+#: a change's ledger events, built inside its transaction from what the change made
+LedgerEvents = Callable[[T], "Sequence[tuple[LedgerEvent, str]]"]
 
 _HOOK_COLS = (
     "id, store_id, url, encrypted_secret, created_at, acked_seq, failures, last_error,"
@@ -68,8 +78,10 @@ class LedgerAdminStore(Protocol):
         *,
         created_at: float,
         acked_seq: int = 0,
+        ledger_events: LedgerEvents[WebhookRecord] | None = None,
     ) -> WebhookRecord:
-        """Insert a subscription that delivers the events after ``acked_seq``."""
+        """Insert a subscription that delivers the events after ``acked_seq``;
+        ``ledger_events`` (called with the new record) commits in the same transaction."""
         ...
 
     def get_webhook(self, webhook_id: str) -> WebhookRecord | None: ...
@@ -78,8 +90,15 @@ class LedgerAdminStore(Protocol):
         """The store's subscriptions (every store's when None), oldest first."""
         ...
 
-    def delete_webhook(self, store_id: str, webhook_id: str) -> None:
-        """MUST raise NotFoundError when the store has no such subscription."""
+    def delete_webhook(
+        self,
+        store_id: str,
+        webhook_id: str,
+        *,
+        ledger_events: LedgerEvents[str] | None = None,
+    ) -> None:
+        """MUST raise NotFoundError when the store has no such subscription (and then
+        record nothing); ``ledger_events`` (called with the id) commits with the delete."""
         ...
 
     def claim_webhook(self, webhook_id: str, owner: str, *, now: float, until: float) -> bool:
@@ -99,16 +118,32 @@ class LedgerAdminStore(Protocol):
         ...
 
     def set_ledger_retention(
-        self, store_id: str, *, max_age_days: float | None, max_events: int | None, now: float
-    ) -> Retention: ...
+        self,
+        store_id: str,
+        *,
+        max_age_days: float | None,
+        max_events: int | None,
+        now: float,
+        ledger_events: LedgerEvents[Retention] | None = None,
+    ) -> Retention:
+        """``ledger_events`` (called with the new setting) commits in the same transaction."""
+        ...
 
     def ledger_retention(self, store_id: str) -> Retention | None: ...
 
     def first_seq_at_or_after(self, store_id: str, time: float) -> int | None: ...
 
-    def prune_events(self, store_id: str, before_seq: int) -> int:
+    def prune_events(
+        self,
+        store_id: str,
+        before_seq: int,
+        *,
+        ledger_events: LedgerEvents[int] | None = None,
+    ) -> int:
         """Delete events with ``seq < before_seq`` (and checkpoints below ``before_seq - 1``).
-        The caller MUST have written a signed checkpoint at ``before_seq - 1`` first."""
+        The caller MUST have written a signed checkpoint at ``before_seq - 1`` first.
+        ``ledger_events`` (called with the number deleted) is chained in the same
+        transaction, after the deletion."""
         ...
 
 
@@ -140,6 +175,14 @@ class LedgerAdminSQL:
     def _read_tx(self, fn: Callable[[Cursor], R]) -> R:
         raise NotImplementedError
 
+    def _ledger_in_tx(
+        self,
+        cur: Cursor,
+        ledger_events: Callable[[T], Sequence[tuple[LedgerEvent, str]]] | None,
+        made: T,
+    ) -> None:
+        raise NotImplementedError
+
     # -- webhooks --------------------------------------------------------------------
 
     def create_webhook(
@@ -151,8 +194,13 @@ class LedgerAdminSQL:
         *,
         created_at: float,
         acked_seq: int = 0,
+        ledger_events: LedgerEvents[WebhookRecord] | None = None,
     ) -> WebhookRecord:
         """Insert a subscription delivering events after ``acked_seq``."""
+        made = WebhookRecord(
+            webhook_id, store_id, url, bytes(encrypted_secret), created_at, acked_seq, 0,
+            None, None, 0.0,
+        )  # fmt: skip
 
         def tx(cur: Cursor) -> None:
             cur.execute(
@@ -163,6 +211,7 @@ class LedgerAdminSQL:
                 ),
                 (webhook_id, store_id, url, bytes(encrypted_secret), created_at, acked_seq),
             )
+            self._ledger_in_tx(cur, ledger_events, made)
 
         self._write_tx(tx)
         hook = self.get_webhook(webhook_id)
@@ -196,21 +245,28 @@ class LedgerAdminSQL:
 
         return [_hook(r) for r in self._read_tx(tx)]
 
-    def delete_webhook(self, store_id: str, webhook_id: str) -> None:
+    def delete_webhook(
+        self,
+        store_id: str,
+        webhook_id: str,
+        *,
+        ledger_events: LedgerEvents[str] | None = None,
+    ) -> None:
         """Delete the subscription; NotFoundError if the store has no such subscription."""
 
-        def tx(cur: Cursor) -> int:
+        def tx(cur: Cursor) -> None:
             cur.execute(
                 self._q("DELETE FROM ledger_webhooks WHERE id = ? AND store_id = ?"),
                 (webhook_id, store_id),
             )
-            return int(cur.rowcount)
+            if not cur.rowcount:  # nothing deleted: nothing recorded either
+                raise NotFoundError(
+                    f"no webhook {webhook_id!r} on store {store_id!r}",
+                    details={"webhook_id": webhook_id, "store": store_id},
+                )
+            self._ledger_in_tx(cur, ledger_events, webhook_id)
 
-        if not self._write_tx(tx):
-            raise NotFoundError(
-                f"no webhook {webhook_id!r} on store {store_id!r}",
-                details={"webhook_id": webhook_id, "store": store_id},
-            )
+        self._write_tx(tx)
 
     def claim_webhook(self, webhook_id: str, owner: str, *, now: float, until: float) -> bool:
         """Take the delivery lease unless another owner holds an unexpired one."""
@@ -264,8 +320,16 @@ class LedgerAdminSQL:
     # -- retention and pruning ---------------------------------------------------------
 
     def set_ledger_retention(
-        self, store_id: str, *, max_age_days: float | None, max_events: int | None, now: float
+        self,
+        store_id: str,
+        *,
+        max_age_days: float | None,
+        max_events: int | None,
+        now: float,
+        ledger_events: LedgerEvents[Retention] | None = None,
     ) -> Retention:
+        made = Retention(store_id, max_age_days, max_events, now)
+
         def tx(cur: Cursor) -> None:
             cur.execute(self._q("DELETE FROM ledger_retention WHERE store_id = ?"), (store_id,))
             if max_age_days is not None or max_events is not None:
@@ -276,9 +340,10 @@ class LedgerAdminSQL:
                     ),
                     (store_id, max_age_days, max_events, now),
                 )
+            self._ledger_in_tx(cur, ledger_events, made)
 
         self._write_tx(tx)
-        return Retention(store_id, max_age_days, max_events, now)
+        return made
 
     def ledger_retention(self, store_id: str) -> Retention | None:
         def tx(cur: Cursor) -> Any:
@@ -311,7 +376,13 @@ class LedgerAdminSQL:
         row = self._read_tx(tx)
         return None if row is None or row[0] is None else int(row[0])
 
-    def prune_events(self, store_id: str, before_seq: int) -> int:
+    def prune_events(
+        self,
+        store_id: str,
+        before_seq: int,
+        *,
+        ledger_events: LedgerEvents[int] | None = None,
+    ) -> int:
         """Delete the store's events with ``seq < before_seq`` and the checkpoints below
         ``before_seq - 1``; return how many events were deleted.
 
@@ -329,6 +400,7 @@ class LedgerAdminSQL:
                 self._q("DELETE FROM ledger_checkpoints WHERE store_id = ? AND seq < ?"),
                 (store_id, before_seq - 1),
             )
+            self._ledger_in_tx(cur, ledger_events, deleted)
             return deleted
 
         return self._write_tx(tx)
