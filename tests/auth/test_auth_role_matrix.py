@@ -33,12 +33,15 @@ from keyplane.errors import PermissionDeniedError
 from keyplane.service import (
     access,
     decisions,
+    delegations,
     guardrails,
+    identities,
     keys,
     ledger,
     ledger_admin,
     models,
     observability,
+    policies,
     stores,
     tuples,
 )
@@ -95,6 +98,29 @@ class World:
 Op = Callable[[World], Any]
 _GUARDRAIL = {"id": "max-chain-2", "effect": "forbid", "expression": "chain_length > 2"}
 _ids = itertools.count()
+_SCOPE = [{"actions": ["viewer"], "resource": "document:plan"}]
+
+
+def _fresh_agent(w: World) -> str:
+    """An agent owned by human:alice, created by the system caller (a target to act on)."""
+    ident = identities.create_identity(
+        w.svc, SYSTEM, S, "agent", f"target-{next(w.n)}", owners=["human:alice"]
+    )
+    return ident.node
+
+
+def _fresh_delegation(w: World) -> str:
+    d = delegations.create_delegation(
+        w.svc,
+        SYSTEM,
+        S,
+        delegator="human:alice",
+        delegate="agent:bot",
+        scope=_SCOPE,
+        expires_at=w.svc.clock.now() + 3600,
+    )
+    return d.id
+
 
 # operation name → (permission, call). Destructive calls come last (dicts keep order).
 OPERATIONS: dict[str, tuple[str, Op]] = {
@@ -222,6 +248,83 @@ OPERATIONS: dict[str, tuple[str, Op]] = {
         Permission.MANAGE_LEDGER,
         lambda w: ledger_admin.delete_webhook(w.svc, w.caller, S, w.webhook_id),
     ),
+    "identities.get_identity": (
+        Permission.READ_IDENTITIES,
+        lambda w: identities.get_identity(w.svc, w.caller, S, "agent:bot"),
+    ),
+    "identities.list_identities": (
+        Permission.READ_IDENTITIES,
+        lambda w: identities.list_identities(w.svc, w.caller, S),
+    ),
+    "identities.create_identity": (
+        Permission.MANAGE_IDENTITIES,
+        lambda w: identities.create_identity(
+            w.svc, w.caller, S, "agent", f"a{next(w.n)}", owners=["human:alice"]
+        ),
+    ),
+    "identities.update_identity": (
+        Permission.MANAGE_IDENTITIES,
+        lambda w: identities.update_identity(
+            w.svc, w.caller, S, "agent:bot", display_name=f"Bot {next(w.n)}"
+        ),
+    ),
+    "identities.set_identity_owners": (
+        Permission.MANAGE_IDENTITIES,
+        lambda w: identities.set_identity_owners(
+            w.svc, w.caller, S, "agent:bot", add=[f"human:o{next(w.n)}"]
+        ),
+    ),
+    "identities.suspend_identity": (
+        Permission.MANAGE_IDENTITIES,
+        lambda w: identities.suspend_identity(w.svc, w.caller, S, _fresh_agent(w)),
+    ),
+    "identities.reactivate_identity": (
+        Permission.MANAGE_IDENTITIES,
+        lambda w: identities.reactivate_identity(
+            w.svc,
+            w.caller,
+            S,
+            identities.suspend_identity(w.svc, SYSTEM, S, _fresh_agent(w)).node,
+        ),
+    ),
+    "identities.deprovision_identity": (
+        Permission.MANAGE_IDENTITIES,
+        lambda w: identities.deprovision_identity(w.svc, w.caller, S, _fresh_agent(w)),
+    ),
+    "delegations.get_delegation": (
+        Permission.READ_IDENTITIES,
+        lambda w: delegations.get_delegation(w.svc, w.caller, S, _fresh_delegation(w)),
+    ),
+    "delegations.list_delegations": (
+        Permission.READ_IDENTITIES,
+        lambda w: delegations.list_delegations(w.svc, w.caller, S),
+    ),
+    "delegations.create_delegation": (
+        Permission.MANAGE_DELEGATIONS,
+        lambda w: delegations.create_delegation(
+            w.svc,
+            w.caller,
+            S,
+            delegator="human:alice",
+            delegate="agent:bot",
+            scope=_SCOPE,
+            expires_at=w.svc.clock.now() + 3600,
+        ),
+    ),
+    "delegations.revoke_delegation": (
+        Permission.MANAGE_DELEGATIONS,
+        lambda w: delegations.revoke_delegation(w.svc, w.caller, S, _fresh_delegation(w)),
+    ),
+    "policies.get_store_policy": (
+        Permission.READ_IDENTITIES,
+        lambda w: policies.get_store_policy(w.svc, w.caller, S),
+    ),
+    "policies.update_store_policy": (
+        Permission.MANAGE_POLICY,
+        lambda w: policies.update_store_policy(
+            w.svc, w.caller, S, max_delegation_seconds=3600 + next(w.n)
+        ),
+    ),
     "guardrails.get_guardrails": (
         Permission.READ_IDENTITIES,
         lambda w: guardrails.get_guardrails(w.svc, w.caller, S),
@@ -290,6 +393,8 @@ def _world(svc: Services, roles: tuple[str, ...]) -> World:
         stores.create_store(svc, SYSTEM, sid, store_id=sid)
         models.write_model(svc, SYSTEM, sid, MODEL)
         tuples.write_tuples(svc, SYSTEM, sid, writes=["document:plan#viewer@user:anne"])
+    identities.create_identity(svc, SYSTEM, S, "human", "alice")
+    identities.create_identity(svc, SYSTEM, S, "agent", "bot", owners=["human:alice"])
     _, secret = create_key(svc, SYSTEM, owner="subject", roles=roles)
     victim, _ = create_key(svc, SYSTEM, owner="victim", roles=[f"reader:{S}"])
     decision = access.check(svc, SYSTEM, S, "user:anne", "viewer", "document:plan")
