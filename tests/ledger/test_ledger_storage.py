@@ -164,3 +164,31 @@ def test_a_large_batch_with_awkward_values_round_trips(storage: Storage) -> None
         e.id for e in events[::5]
     ]
     assert verify_stored(storage, "s1").ok
+
+
+def test_appends_after_another_instance_or_a_rollback_chain_from_the_real_head(
+    storage_url: str,
+) -> None:
+    """Each storage remembers the head it last wrote and moves it only from there: after
+    another instance appended, or after its own transaction rolled back, it must chain from
+    the head actually stored."""
+    st_a, st_b = open_storage(storage_url), open_storage(storage_url)
+    try:
+        st_a.append_events([make_event(1, store="h")])
+        st_b.append_events([make_event(2, store="h"), make_event(3, store="h")])
+        [ev] = st_a.append_events([make_event(4, store="h")])  # a's memory is stale
+        assert ev.seq == 4
+        good = make_event(5, store="h")
+        bad = make_event(6, store="z")  # chained after "h": rolls back h's new head with it
+        with pytest.raises(ValueError):
+            st_a.append_encoded(
+                [(good, canonical_json(good).decode()), (bad, "not the canonical json")]
+            )
+        assert st_b.ledger_head("h")[0] == 4
+        [ev] = st_a.append_events([make_event(7, store="h")])
+        assert ev.seq == 5
+        report = verify_stored(st_b, "h")
+        assert report.ok and report.checked == 5, report
+    finally:
+        st_a.close()
+        st_b.close()

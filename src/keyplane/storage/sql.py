@@ -17,6 +17,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from hashlib import sha256 as _sha256
 from typing import Any, TypeVar
 
 from keyplane.clock import Clock, SystemClock
@@ -36,7 +37,6 @@ from keyplane.ledger.chain import (
     GENESIS_HASH,
     canonical_text,
     chain_body,
-    chain_hash,
     event_from_body,
 )
 from keyplane.ledger.checkpoints import Checkpoint, LedgerKeyRecord
@@ -177,6 +177,40 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _chain_rows(
+    store: str,
+    idxs: list[int],
+    items: Sequence[tuple[LedgerEvent, str]],
+    seq: int,
+    head: str,
+    rows: list[tuple[Any, ...]],
+    out: list[tuple[int, str, str]],
+) -> tuple[int, str]:
+    """Chain ``items[i] for i in idxs`` after ``(seq, head)``: their ``ledger_events`` rows
+    appended to ``rows``, ``(seq, prev_hash, hash)`` to ``out``; the new head."""
+    append = rows.append
+    for i in idxs:
+        e, template = items[i]
+        seq += 1
+        text = chain_body(template, seq, head)
+        h = _sha256(head.encode("ascii"))
+        h.update(b"\n")
+        h.update(text.encode("utf-8"))
+        digest = h.hexdigest()
+        chain = e.actor_chain
+        append(
+            (
+                store, seq, e.id, e.time, e.type, e.caller,
+                _json_dumps(list(chain)) if chain else "[]",
+                e.subject, e.action, e.resource, e.outcome, e.purpose, e.request_id,
+                e.decision_id, text, head, digest,
+            )
+        )  # fmt: skip
+        out[i] = (seq, head, digest)
+        head = digest
+    return seq, head
+
+
 class _NoChange(Exception):
     """Raised inside a write transaction to roll it back when there is nothing to record."""
 
@@ -192,6 +226,8 @@ class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
     def __init__(self, *, clock: Clock | None = None) -> None:
         self._clock: Clock = clock or SystemClock()
         self._ids = UlidGenerator(self._clock)
+        # per store, the ledger head this process last wrote: a hint (see _append_encoded_tx)
+        self._ledger_heads: dict[str, tuple[int, str]] = {}
 
     # -- what a backend provides -------------------------------------------------------
 
@@ -890,46 +926,36 @@ class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
             " ON CONFLICT (store_id) DO NOTHING"
         )
         q_set_head = self._q("UPDATE ledger_heads SET seq = ?, hash = ? WHERE store_id = ?")
+        # moves the head only from where this process last left it (its row lock taken as
+        # SELECT ... FOR UPDATE would): one statement instead of two in the common case
+        q_move_head = self._q(
+            "UPDATE ledger_heads SET seq = ?, hash = ? WHERE store_id = ? AND seq = ? AND hash = ?"
+        )
         q_insert = self._q(_LEDGER_INSERT)
         out: list[tuple[int, str, str]] = [(0, "", "")] * len(items)
         rows: list[tuple[Any, ...]] = []
+        known = self._ledger_heads
         for store in sorted(groups):  # one lock order for every appender: no deadlock
+            hint = known.get(store)
+            if hint is not None:
+                mark = len(rows)
+                seq, head = _chain_rows(store, groups[store], items, *hint, rows, out)
+                cur.execute(q_move_head, (seq, head, store, *hint))
+                if cur.rowcount == 1:
+                    known[store] = (seq, head)  # a hint only: a rollback is caught next time
+                    continue
+                del rows[mark:]  # another appender moved the head: read it, chain again
             cur.execute(q_head, (store,))
             row = cur.fetchone()
             if row is None:
                 cur.execute(q_new_head, (store, GENESIS_HASH))
                 cur.execute(q_head, (store,))
                 row = cur.fetchone()
-            seq, head = int(row[0]), str(row[1])
-            for i in groups[store]:
-                e, template = items[i]
-                seq += 1
-                text = chain_body(template, seq, head)
-                digest = chain_hash(head, text.encode("utf-8"))
-                rows.append(
-                    (
-                        store,
-                        seq,
-                        e.id,
-                        e.time,
-                        e.type,
-                        e.caller,
-                        _json_dumps(list(e.actor_chain)) if e.actor_chain else "[]",
-                        e.subject,
-                        e.action,
-                        e.resource,
-                        e.outcome,
-                        e.purpose,
-                        e.request_id,
-                        e.decision_id,
-                        text,
-                        head,
-                        digest,
-                    )
-                )
-                out[i] = (seq, head, digest)
-                head = digest
+            seq, head = _chain_rows(
+                store, groups[store], items, int(row[0]), str(row[1]), rows, out
+            )
             cur.execute(q_set_head, (seq, head, store))
+            known[store] = (seq, head)
         self._insert_ledger_rows(cur, rows, q_insert)
         return out
 

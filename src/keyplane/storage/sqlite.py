@@ -12,7 +12,14 @@ Done the way datasette and openfga's sqlite store do it:
   transaction body never runs twice;
 * a small pool of reader connections; each read runs in its own transaction, so it sees one
   snapshot (``current_revision`` and the rows agree). Snapshots keep their reader until the
-  iterator is exhausted or closed.
+  iterator is exhausted or closed;
+* WAL checkpoints are ours, not SQLite's: the automatic checkpoint runs INSIDE whichever
+  commit crosses ``wal_autocheckpoint`` pages (a copy and a disk sync in one unlucky
+  caller's latency — the ledger's sync-mode p99). It is off; a checkpointer thread copies
+  the WAL back on its own connection while writers go on (``PASSIVE``), and when the WAL
+  has grown past ``wal_limit_pages`` it finishes the last few frames holding the write lock
+  for a moment, so that the next commit starts the WAL over (a checkpoint that only runs
+  beside continuous writes never catches up and the WAL grows without bound).
 
 Only file databases are supported: separate reader connections cannot share ``:memory:``.
 """
@@ -36,6 +43,14 @@ __all__ = ["SQLiteStorage"]
 R = TypeVar("R")
 
 _FETCH = 10_000
+#: start the WAL over once it holds this many frames (64 MB of 4 KB pages; SQLite's own
+#: automatic checkpoint uses 1000): each start-over holds the writers for one short
+#: checkpoint (a disk sync), so it should be rare — a ledger commit rewrites a few index
+#: pages per event. The WAL file is truncated to this size when it starts over.
+WAL_LIMIT_PAGES = 16384
+#: checkpoint beside the writers until no more than this many frames are left for the last
+#: pass, which holds the write lock
+_TAIL_FRAMES = 256
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -53,6 +68,8 @@ class SQLiteStorage(SQLStorage):
         clock: Clock | None = None,
         busy_timeout: float = 5.0,
         max_retries: int = 5,
+        wal_limit_pages: int = WAL_LIMIT_PAGES,
+        checkpoint_interval: float = 0.05,
     ) -> None:
         super().__init__(clock=clock)
         self.path = str(path)
@@ -67,11 +84,21 @@ class SQLiteStorage(SQLStorage):
         self._writer = self._connect()
         # a bigger page cache for the writer: index maintenance on bulk loads
         self._writer.execute("PRAGMA cache_size = -65536")
+        self._wrote = threading.Event()  # set after commits: the checkpointer has work
+        self._stopping = False
+        self._checkpoint_interval = max(0.0, checkpoint_interval)
+        self.checkpoints = 0  # WAL resets made possible by a full checkpoint (for tests/metrics)
+        self._wal_limit = max(1, wal_limit_pages)
+        self._writer.execute(f"PRAGMA journal_size_limit = {self._wal_limit * 4096}")
         try:
             self._migrate()
         except BaseException:
             self._writer.close()
             raise
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="keyplane-sqlite-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -87,6 +114,7 @@ class SQLiteStorage(SQLStorage):
                 raise StorageError(f"could not switch {self.path} to WAL (got {mode!r})")
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
             conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint_loop
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open SQLite database {self.path}: {exc}") from exc
         return conn
@@ -140,6 +168,8 @@ class SQLiteStorage(SQLStorage):
                 try:
                     result = fn(cur)
                     cur.execute("COMMIT")
+                    if not self._wrote.is_set():
+                        self._wrote.set()
                 except BaseException:
                     if self._writer.in_transaction:
                         self._writer.execute("ROLLBACK")
@@ -149,6 +179,55 @@ class SQLiteStorage(SQLStorage):
                 raise StorageError(f"SQLite write failed: {exc}") from exc
             finally:
                 cur.close()
+
+    # -- WAL checkpoints --------------------------------------------------------------
+
+    def _checkpoint_loop(self) -> None:
+        """Keep the WAL bounded without a checkpoint inside any commit (module docstring)."""
+        conn: sqlite3.Connection | None = None
+        try:
+            while True:
+                self._wrote.wait()
+                if self._stopping:
+                    return
+                if self._checkpoint_interval:
+                    time.sleep(self._checkpoint_interval)  # let a few commits gather
+                self._wrote.clear()
+                if self._stopping:
+                    return
+                try:
+                    if conn is None:
+                        conn = self._connect()
+                        conn.execute("PRAGMA busy_timeout = 0")  # never wait: try next time
+                    self._checkpoint_pass(conn)
+                except (sqlite3.Error, StorageError):
+                    # a checkpoint is housekeeping: a busy or failed one is retried later
+                    self._wrote.set()
+                    time.sleep(max(self._checkpoint_interval, 0.01))
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _checkpoint_pass(self, conn: sqlite3.Connection) -> None:
+        # the copy and its disk syncs beside the writers, again while they appended more
+        # than a few frames during the previous pass (a PASSIVE checkpoint copies what was
+        # in the WAL when it started)
+        behind = 0
+        for _ in range(8):
+            busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if busy or frames < self._wal_limit:
+                return  # small still (or another checkpoint runs): writers keep appending
+            if frames - behind <= _TAIL_FRAMES:
+                break
+            behind = frames
+        # past the limit: the last frames with writers held off for that moment, so the
+        # whole WAL is copied back and the next commit starts it over from the beginning
+        with self._write_lock:
+            if self._closed or self._stopping:
+                return
+            busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if not busy and done >= frames:
+            self.checkpoints += 1
 
     def _take_reader(self) -> sqlite3.Connection:
         with self._pool_lock:
@@ -223,6 +302,10 @@ class SQLiteStorage(SQLStorage):
             ) from exc
 
     def close(self) -> None:
+        self._stopping = True  # the checkpointer stops at its next look
+        self._wrote.set()
+        if threading.current_thread() is not self._checkpointer:
+            self._checkpointer.join(10.0)
         with self._write_lock, self._pool_lock:
             if self._closed:
                 return
