@@ -20,3 +20,10 @@ def test_demo_runs_end_to_end() -> None:
     assert "direct tuple group:platform#member@user:bob" in out  # CLI explain via the server
     assert "refused — permission_denied" in out  # the reader key may not write
     assert "erin editor handbook one hour later" in out and "Demo finished" in out
+    # part 3: the delegation chain, a guardrail, the kill switch, provenance
+    assert "a sub-delegation wider than its parent           delegation_widening" in out
+    assert "anne → planner → summarizer: view q3-plan        allowed" in out
+    assert "denied — purpose_not_allowed" in out and "denied — delegation_scope" in out
+    assert "denied — guardrail_forbid" in out and "denied — identity_suspended" in out
+    assert "delegations revoked with it                      2" in out
+    assert "decision.evaluate allow" in out and "ledger verify" in out and "ok=True" in out

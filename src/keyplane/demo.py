@@ -26,6 +26,7 @@ from keyplane.clock import FixedClock
 from keyplane.config import Settings
 from keyplane.embedded import Keyplane
 from keyplane.errors import KeyplaneError
+from keyplane.policy.decide import Decision as PolicyDecision
 from keyplane.sdk import Client
 
 MODEL = """\
@@ -307,7 +308,100 @@ def tour(kp: Keyplane, clock: FixedClock) -> None:
             kp.write_tuples([bad])
         except KeyplaneError as exc:
             show(bad, f"{exc.code} ({exc.fga_code}): {exc.message}")
+    agents(kp, clock)
     console.print("Next: `keyplane --help`, the README quickstart, docs/.")
+
+
+def _decided(label: str, d: PolicyDecision) -> None:
+    show(label, "allowed" if d.allowed else f"denied — {d.code}")
+    if not d.allowed:
+        console.print(f"    {d.reason_user}", highlight=False, markup=False)
+
+
+def agents(kp: Keyplane, clock: FixedClock) -> None:
+    step("Part 3. An agent acting for a person: identities, a delegation chain, the decision")
+    kp.create_identity("human", "anne", display_name="Anne")
+    kp.create_identity("agent", "planner", owners=["human:anne"])
+    kp.create_identity("agent", "summarizer", owners=["human:anne"])
+    root = kp.create_delegation(
+        delegator="human:anne",
+        delegate="agent:planner",
+        scope=[{"actions": ["viewer"], "resource": "document:*"}],
+        purposes=["quarterly-review"],
+        expires_at=clock.now() + 3600,
+        max_depth=1,
+    )
+    sub = kp.create_delegation(
+        delegator="agent:planner",
+        delegate="agent:summarizer",
+        scope=[{"actions": ["viewer"], "resource": "document:q3-plan"}],
+        purposes=["quarterly-review"],
+        expires_at=clock.now() + 1800,
+        parent_id=root.id,
+    )
+    show("anne → planner (viewer on document:*, 1 h, 1 more hop)", root.id)
+    show("planner → summarizer (viewer on q3-plan, 30 min)", sub.id)
+    try:
+        kp.create_delegation(
+            delegator="agent:planner",
+            delegate="agent:summarizer",
+            scope=[{"actions": ["viewer", "editor"], "resource": "document:q3-plan"}],
+            expires_at=clock.now() + 1800,
+            parent_id=root.id,
+        )
+    except KeyplaneError as exc:
+        show("a sub-delegation wider than its parent", f"{exc.code}: {exc.message}")
+    rev = kp.write_tuples(
+        ["document:q3-plan#viewer@agent:planner", "document:q3-plan#viewer@agent:summarizer"]
+    ).revision
+    chain = ["agent:planner", "agent:summarizer"]
+    d = kp.decide(
+        "human:anne",
+        "viewer",
+        "document:q3-plan",
+        actors=chain,
+        purpose="quarterly-review",
+        at_least_as_fresh=rev,
+    )
+    _decided("anne → planner → summarizer: view q3-plan", d)
+    _decided(
+        "… for another purpose",
+        kp.decide("human:anne", "viewer", "document:q3-plan", actors=chain, purpose="marketing"),
+    )
+    _decided(
+        "… for a document the sub-delegation does not cover",
+        kp.decide(
+            "human:anne", "viewer", "document:handbook", actors=chain, purpose="quarterly-review"
+        ),
+    )
+
+    step("A guardrail: no delegation chain longer than one hop")
+    kp.put_guardrails(
+        [{"id": "one-hop", "effect": "forbid", "expression": "chain_length > 1",
+          "description": "agents may not pass work on to sub-agents"}]
+    )  # fmt: skip
+    _decided(
+        "anne → planner → summarizer: view q3-plan",
+        kp.decide(
+            "human:anne", "viewer", "document:q3-plan", actors=chain, purpose="quarterly-review"
+        ),
+    )
+    kp.put_guardrails([])
+
+    step("The kill switch: suspend the planner")
+    kp.suspend_identity("agent:planner", reason="demo: compromised")
+    last = kp.decide(
+        "human:anne", "viewer", "document:q3-plan", actors=chain, purpose="quarterly-review"
+    )
+    _decided("anne → planner → summarizer: view q3-plan", last)
+    revoked = [dl.id for dl in kp.list_delegations(status="revoked").items]
+    show("delegations revoked with it", len(revoked))
+
+    step("Provenance: the ledger holds every decision, verifiable offline")
+    prov = kp.get_decision(d.decision_id)
+    show("first decision's event", f"{prov.event.type} {prov.event.outcome}")
+    report = kp.verify_ledger()
+    show("ledger verify", f"ok={report.ok}, {report.checked} events checked")
 
 
 if __name__ == "__main__":
