@@ -5,7 +5,9 @@ Run with ``python -m keyplane.demo``. Part 1 is what an operator and a developer
 on one port), then the CLI and the Python SDK against that server — a model, an
 organisation, checks, explain, a least-privilege reader key that is refused a write.
 Part 2 tours the graph engine in-process: exclusion, contextual tuples, a CEL condition,
-an expiring grant and the errors bad input gets.
+an expiring grant and the errors bad input gets. Part 3 is the identity plane: a person, the
+agent she delegates to and its sub-agent, decisions over the whole chain (purpose, scope),
+a guardrail, the kill switch and the ledger's provenance of it all.
 """
 
 from __future__ import annotations
