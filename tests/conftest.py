@@ -42,6 +42,8 @@ _DATA_TABLES = (
     "delegations",
     "guardrail_sets",
     "store_policies",
+    # token signing keys (migration 0008)
+    "signing_keys",
 )
 
 

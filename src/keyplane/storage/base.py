@@ -29,6 +29,8 @@ from keyplane.policy.records import Delegation, Guardrail, GuardrailSet, Identit
 if TYPE_CHECKING:  # the ledger's domain imports storage.ids: no import cycle at runtime
     from keyplane.ledger.checkpoints import Checkpoint, LedgerKeyRecord
     from keyplane.ledger.events import EventFilter, LedgerEvent
+    from keyplane.storage.signing_keys_sql import SigningKeyChange
+    from keyplane.tokens.keys import SigningKeyRecord
 
 __all__ = [
     "ChainRow",
@@ -717,6 +719,36 @@ class PolicyStore(Protocol):
         ...
 
 
+class SigningKeyStore(Protocol):
+    """A store's token signing keys (see :mod:`keyplane.tokens.keys`). Removed with the store."""
+
+    def list_signing_keys(self, store_id: str) -> list[SigningKeyRecord]:
+        """Every key of the store (active, retiring, retired), oldest first; MUST raise
+        StoreNotFoundError for an unknown store."""
+        ...
+
+    def add_signing_key(
+        self,
+        store_id: str,
+        *,
+        kid: str,
+        algorithm: str,
+        public_jwk: Mapping[str, Any],
+        encrypted_private_key: bytes,
+        created_at: float,
+        rotate: bool,
+        publish_until: float | None = None,
+        ledger_events: Callable[[SigningKeyChange], Sequence[tuple[LedgerEvent, str]]]
+        | None = None,
+    ) -> SigningKeyChange | None:
+        """Add a new active key, bumping the store revision. With ``rotate`` the active key
+        (if any) becomes ``retiring`` until ``publish_until``; without it, a store that
+        already has an active key is left unchanged and None is returned (a store's first
+        key, created on first need: concurrent creators agree on one). ``ledger_events``
+        (called with the change) commits in the same transaction."""
+        ...
+
+
 class Storage(
     StoreAdmin,
     ModelStore,
@@ -728,6 +760,7 @@ class Storage(
     LedgerStore,
     LedgerAdminStore,
     PolicyStore,
+    SigningKeyStore,
     Protocol,
 ):
     """Everything a backend offers. Implementations MUST be safe to call from many threads."""

@@ -55,6 +55,7 @@ from keyplane.storage.ids import UlidGenerator
 from keyplane.storage.ledger_admin import LedgerAdminSQL
 from keyplane.storage.paging import check_page_size, decode_token, encode_token
 from keyplane.storage.policy_sql import PolicySQLMixin
+from keyplane.storage.signing_keys_sql import SigningKeysSQLMixin
 
 __all__ = ["LEDGER_COLUMNS", "STORE_ID_RE", "Cursor", "SQLStorage", "tuple_columns"]
 
@@ -215,7 +216,7 @@ class _NoChange(Exception):
     """Raised inside a write transaction to roll it back when there is nothing to record."""
 
 
-class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
+class SQLStorage(PolicySQLMixin, SigningKeysSQLMixin, LedgerAdminSQL):
     """Backend-independent implementation of :class:`keyplane.storage.base.Storage`."""
 
     #: appended to the store lookup in write transactions that must keep the store alive
@@ -412,6 +413,7 @@ class SQLStorage(PolicySQLMixin, LedgerAdminSQL):
             for table in ("tuples", "changelog", "authorization_models"):
                 cur.execute(self._q(f"DELETE FROM {table} WHERE store_id = ?"), (store_id,))
             self._delete_policy_rows(cur, store_id)
+            self._delete_signing_key_rows(cur, store_id)
             self._ledger_in_tx(cur, ledger_events, store_id)
 
         self._write_tx(tx)
