@@ -24,6 +24,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    StrictBool,
     model_serializer,
     model_validator,
 )
@@ -403,7 +404,7 @@ class WriteRequest(_Request):
             "together: at most KEYPLANE_MAX_WRITE_TUPLES (default 1000)."
         ),
     )
-    idempotent: bool = Field(
+    idempotent: StrictBool = Field(
         default=False,
         description=(
             "Skip writes of identical existing tuples and deletes of missing ones instead "
