@@ -163,9 +163,19 @@ async def _conn(
     return n
 
 
-def drive(port: int, reqs: list[bytes], seconds: float, connections: int) -> dict[str, float]:
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, every thread) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drive(
+    port: int, reqs: list[bytes], seconds: float, connections: int, server_pid: int = 0
+) -> dict[str, float]:
     lat: list[float] = []
     bad: list[int] = []
+    cpu0 = _cpu_seconds(server_pid) if server_pid else 0.0
+    own0 = time.process_time()
 
     async def main() -> int:
         until = time.perf_counter() + seconds
@@ -177,6 +187,8 @@ def drive(port: int, reqs: list[bytes], seconds: float, connections: int) -> dic
     t0 = time.perf_counter()
     n = asyncio.run(main())
     elapsed = time.perf_counter() - t0
+    server_cpu = _cpu_seconds(server_pid) - cpu0 if server_pid else 0.0
+    client_cpu = time.process_time() - own0
     lat.sort()
     if bad:
         print(f"  !! {len(bad)} non-200 answers, e.g. {bad[:3]}")
@@ -185,6 +197,10 @@ def drive(port: int, reqs: list[bytes], seconds: float, connections: int) -> dic
         "rps": n / elapsed,
         "p50": lat[len(lat) // 2] * 1000 if lat else 0.0,
         "p99": lat[int(len(lat) * 0.99)] * 1000 if lat else 0.0,
+        # server CPU per request (µs) and share of one core; the client's share of a core
+        "cpu_us": server_cpu / n * 1e6 if n else 0.0,
+        "server_cores": server_cpu / elapsed,
+        "client_cores": client_cpu / elapsed,
     }
 
 
@@ -203,6 +219,17 @@ def single(key: str, docs: int, chain: bool) -> list[bytes]:
             body = {"subject": {"type": "user", "id": f"u{d % 1000}"}, "action": {"name": "viewer"},
                     "resource": {"type": "document", "id": str(d)}}  # fmt: skip
         out.append(_request("/access/v1/evaluation", body, key))
+    return out
+
+
+def v1_checks(key: str, docs: int) -> list[bytes]:
+    rng = random.Random(3)
+    store = Settings().default_store
+    out = []
+    for _ in range(2000):
+        d = rng.randrange(docs)
+        body = {"user": f"user:u{d % 1000}", "relation": "viewer", "object": f"document:{d}"}
+        out.append(_request(f"/v1/stores/{store}/check", body, key))
     return out
 
 
@@ -233,6 +260,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--docs", type=int, default=20_000)
     ap.add_argument("--profile", action="store_true", help="sample the server with py-spy")
+    ap.add_argument("--only-authzen", action="store_true", help="skip /healthz and /v1 check")
     a = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="kp-authzen-bench-"))
@@ -258,25 +286,41 @@ def main() -> None:
         mode = os.environ.get("KEYPLANE_LEDGER_MODE", "sync")
         print(f"server pid {proc.pid} on :{port}, ledger {mode}, {a.connections} connections, "
               f"{a.seconds:g} s per run\n")  # fmt: skip
+        print(f"machine: {os.cpu_count()} cores shared by the server and this load generator "
+              f"(one asyncio process, pre-encoded keep-alive requests)\n")  # fmt: skip
         drive(port, single(key, a.docs, False), 1.0, a.connections)  # warm up
-        rows = []
+        rows: list[tuple[str, dict[str, float], int]] = []
+
+        def run(name: str, reqs: list[bytes], conns: int, per: int = 1, spy: bool = False) -> None:
+            sp = _spy(proc.pid, a.seconds, tmp) if spy else None
+            rows.append((name, drive(port, reqs, a.seconds, conns, proc.pid), per))
+            if sp is not None:
+                sp.wait()
+
+        if not a.only_authzen:
+            run("GET /healthz", [b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n"],
+                a.connections)  # fmt: skip
+            run("POST /v1/stores/{s}/check", v1_checks(key, a.docs), a.connections)
         variants = [False, True] if chain else [False]
         for c in variants:
             label = "2-hop chain + 3 guardrails" if c else "plain"
-            spy = _spy(proc.pid, a.seconds, tmp) if a.profile and not c else None
-            r = drive(port, single(key, a.docs, c), a.seconds, a.connections)
-            if spy is not None:
-                spy.wait()
-            rows.append((f"evaluation ({label})", r["rps"], r["rps"], r["p50"], r["p99"]))
-            r = drive(port, batches(key, a.docs, c, a.batch), a.seconds, min(a.connections, 8))
-            rows.append((f"evaluations x{a.batch} ({label})", r["rps"], r["rps"] * a.batch,
-                         r["p50"], r["p99"]))  # fmt: skip
+            run(f"evaluation ({label})", single(key, a.docs, c), a.connections,
+                spy=a.profile and not c)  # fmt: skip
+            run(f"evaluations x{a.batch} ({label})", batches(key, a.docs, c, a.batch),
+                min(a.connections, 8), a.batch)  # fmt: skip
         if not chain:
             print("(identity plane services not present: the chain + guardrails rows are skipped)")
-        print(f"{'run':<44} {'req/s':>9} {'decisions/s':>12} {'p50 ms':>8} {'p99 ms':>8}")
-        for name, rps, dps, p50, p99 in rows:
-            print(f"{name:<44} {rps:>9,.0f} {dps:>12,.0f} {p50:>8.2f} {p99:>8.2f}")
+        print(f"{'run':<44} {'req/s':>8} {'decisions/s':>11} {'p50 ms':>7} {'p99 ms':>7} "
+              f"{'srv CPU µs/req':>14} {'srv cores':>9} {'client cores':>12}")  # fmt: skip
+        for name, r, per in rows:
+            print(f"{name:<44} {r['rps']:>8,.0f} {r['rps'] * per:>11,.0f} {r['p50']:>7.2f} "
+                  f"{r['p99']:>7.2f} {r['cpu_us']:>14,.0f} {r['server_cores']:>9.2f} "
+                  f"{r['client_cores']:>12.2f}")  # fmt: skip
         print("\ntargets: evaluation ≥ 3,000/s with p99 ≤ 10 ms; evaluations ≥ 50,000 decisions/s")
+        print(
+            "srv CPU µs/req: the server process's CPU (every thread) per request — what one "
+            "core could serve is 1e6 / that, whatever else shares the machine"
+        )
         if a.profile:
             _print_profile(tmp)
     finally:

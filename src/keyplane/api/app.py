@@ -9,14 +9,15 @@ streamable HTTP at ``/mcp``. Routers live in their own modules and are included 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyplane import __version__
 from keyplane.api import health, metrics, v1
 from keyplane.api.authzen import router as authzen_router
 from keyplane.api.errors import install_error_handlers
+from keyplane.api.fastpath import install_fast_lane
 from keyplane.api.limits import install_body_limit
 from keyplane.api.openfga import router as openfga_router
 from keyplane.config import Settings
@@ -27,8 +28,11 @@ __all__ = ["create_app"]
 MAX_BODY_BYTES_DEFAULT = Settings().max_body_bytes
 
 
-def create_app(services: Services, *, max_body_bytes: int | None = None) -> FastAPI:
-    """``max_body_bytes`` defaults to ``KEYPLANE_MAX_BODY_BYTES`` (services.settings)."""
+def create_app(
+    services: Services, *, max_body_bytes: int | None = None, fast_path: bool = True
+) -> FastAPI:
+    """``max_body_bytes`` defaults to ``KEYPLANE_MAX_BODY_BYTES`` (services.settings);
+    ``fast_path=False`` serves the decision endpoints through FastAPI's routes only."""
     app = FastAPI(
         title="Keyplane",
         version=__version__,
@@ -40,25 +44,13 @@ def create_app(services: Services, *, max_body_bytes: int | None = None) -> Fast
     app.state.services = services
     install_error_handlers(app)
     limit = services.settings.max_body_bytes if max_body_bytes is None else max_body_bytes
-    # middleware order, outermost first: metrics → request id → body limit → routes
+    # middleware order, outermost first: metrics → request id → body limit → fast lane →
+    # routes; all pure ASGI (no task group or thread per request)
+    if fast_path:
+        # the decision endpoints' common case, on the event loop (keyplane.api.fastpath)
+        install_fast_lane(app, services)
     install_body_limit(app, limit)
-
-    @app.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        request.state.request_id = rid[:128]
-        # the service layer reads it from here (a context variable reaches the worker thread
-        # a sync endpoint runs in); every ledger event of this request names it
-        token = request_id_var.set(request.state.request_id)
-        try:
-            response = await call_next(request)
-        finally:
-            request_id_var.reset(token)
-        response.headers["x-request-id"] = request.state.request_id
-        return response
-
+    app.add_middleware(RequestIdMiddleware)
     metrics.install_metrics(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
@@ -74,3 +66,39 @@ def create_app(services: Services, *, max_body_bytes: int | None = None) -> Fast
 
     mount_mcp(app, services)
     return app
+
+
+class RequestIdMiddleware:
+    """Every request's id: ``X-Request-ID`` if the client sent one (first 128 characters),
+    else a new one; in ``request.state.request_id``, in the context variable the service
+    layer reads (every ledger event of the request names it; it reaches the worker thread
+    a sync endpoint runs in), and echoed in the response's ``x-request-id`` header."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                rid = value.decode("latin-1")
+                break
+        rid = (rid or uuid.uuid4().hex)[:128]
+        scope.setdefault("state", {})["request_id"] = rid
+        header = (b"x-request-id", rid.encode("latin-1"))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", ()) if h[0].lower() != b"x-request-id"]
+                headers.append(header)
+                message["headers"] = headers
+            await send(message)
+
+        token = request_id_var.set(rid)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)

@@ -43,6 +43,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import ValidationError as PydanticValidationError
 
 from keyplane.api.deps import CallerDep, ServicesDep
 from keyplane.api.metrics import observe_decisions
@@ -781,21 +782,48 @@ def _register(prefix: str, suffix: str) -> None:
 def _evaluation(
     request: Request, svc: Services, caller: Caller, store_id: str, body: AuthzenEvaluationRequest
 ) -> JSONResponse:
-    ans = evaluate(svc, caller, store_id, _from_request(body))
-    ok = bool(ans["decision"])
-    observe_decisions(request, "authzen_evaluation", allowed=int(ok), denied=int(not ok))
+    ans, outcomes, op = evaluation_answer(svc, caller, store_id, body)
+    observe_decisions(request, op, **outcomes)
     return _json(ans)
 
 
 def _evaluations(
     request: Request, svc: Services, caller: Caller, store_id: str, body: AuthzenEvaluationsRequest
 ) -> JSONResponse:
+    ans, outcomes, op = evaluations_answer(svc, caller, store_id, body)
+    observe_decisions(request, op, **outcomes)
+    return _json(ans)
+
+
+def evaluation_answer(
+    svc: Services, caller: Caller, store_id: str, body: AuthzenEvaluationRequest
+) -> tuple[dict[str, Any], dict[str, int], str]:
+    """The Access Evaluation answer, the decisions' outcomes for metrics and their
+    operation name (shared by the route and :mod:`keyplane.api.fastpath`)."""
+    ans = evaluate(svc, caller, store_id, _from_request(body))
+    ok = bool(ans["decision"])
+    return ans, {"allowed": int(ok), "denied": int(not ok)}, "authzen_evaluation"
+
+
+def evaluations_answer(
+    svc: Services, caller: Caller, store_id: str, body: AuthzenEvaluationsRequest
+) -> tuple[dict[str, Any], dict[str, int], str]:
+    """The Access Evaluations answer (see :func:`evaluation_answer`)."""
     if not body.evaluations:
         # §7.1: without (or with an empty) evaluations array, a single evaluation
-        single = AuthzenEvaluationRequest.model_validate(
-            body.model_dump(include={"subject", "action", "resource", "context"})
-        )
-        return _evaluation(request, svc, caller, store_id, single)
+        try:
+            single = AuthzenEvaluationRequest.model_validate(
+                body.model_dump(include={"subject", "action", "resource", "context"})
+            )
+        except PydanticValidationError as exc:  # a malformed body: 400, not a 500
+            err = exc.errors()[0]
+            where = ".".join(str(x) for x in err.get("loc", ())) or "body"
+            raise ValidationError(
+                f"{where}: {err.get('msg', 'invalid')} (an evaluations request without "
+                "evaluations is a single evaluation)",
+                details={"field": where},
+            ) from None
+        return evaluation_answer(svc, caller, store_id, single)
     max_items = svc.settings.max_batch_check
     if len(body.evaluations) > max_items:
         from keyplane.errors import LimitExceededError
@@ -805,8 +833,7 @@ def _evaluations(
             details={"limit": max_items, "field": "evaluations"},
         )
     out, permits, denies = evaluate_many(svc, caller, store_id, body)
-    observe_decisions(request, "authzen_evaluations", allowed=permits, denied=denies)
-    return _json({"evaluations": out})
+    return {"evaluations": out}, {"allowed": permits, "denied": denies}, "authzen_evaluations"
 
 
 _register("", "")

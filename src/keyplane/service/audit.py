@@ -27,7 +27,9 @@ import inspect
 import itertools
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from keyplane.errors import KeyplaneError, PermissionDeniedError
@@ -52,6 +54,7 @@ __all__ = [
     "clip",
     "decision",
     "decisions",
+    "deferred",
     "event_type_of",
     "jsonable",
     "listing",
@@ -236,9 +239,34 @@ def _event(
     )
 
 
+#: the events of the operations running in this context, when their caller records them
+_deferred: ContextVar[list[LedgerEvent] | None] = ContextVar("keyplane_deferred", default=None)
+
+
+@contextmanager
+def deferred() -> Iterator[list[LedgerEvent]]:
+    """Collect the events the operations called inside the block would record, instead of
+    recording them — for a caller on an event loop that awaits their group commit rather
+    than blocking a thread on it (``keyplane.api.fastpath``). The caller MUST record every
+    collected event (``svc.ledger.record_many``) before it answers — also when the
+    operation raised (its refusal or error event is collected too) — and must fail the
+    request if that recording fails: nothing is answered that the ledger does not hold."""
+    events: list[LedgerEvent] = []
+    token = _deferred.set(events)
+    try:
+        yield events
+    finally:
+        _deferred.reset(token)
+
+
 def _emit(svc: Services, events: Sequence[LedgerEvent]) -> None:
     """Record ``events``; in sync mode durable on return. A failure is marked on the
-    exception so the decorator does not try to record it in turn."""
+    exception so the decorator does not try to record it in turn. Inside :func:`deferred`
+    they are collected for the caller to record."""
+    sink = _deferred.get()
+    if sink is not None:
+        sink.extend(events)
+        return
     try:
         svc.ledger.record_many(events)
     except BaseException as exc:

@@ -71,6 +71,11 @@ class AuthCache:
             for k in [k for k in self._entries if k[0] == key_id]:
                 del self._entries[k]
 
+    def touch_due(self, key_id: str, now: float) -> bool:
+        """Whether :meth:`should_touch` would say True now (this changes nothing)."""
+        last = self._touched.get(key_id)
+        return last is None or now - last >= self.touch_interval
+
     def should_touch(self, key_id: str, now: float) -> bool:
         """True at most once per ``touch_interval`` per key: time to write last_used_at."""
         with self._lock:

@@ -279,6 +279,13 @@ class GraphRegistry:
                 continue
         return len(pending)
 
+    def warm(self, store_id: str) -> bool:
+        """Whether a decision on ``store_id`` with its latest model needs no database read
+        (graph, policy state and latest model in memory) — code on an event loop decides
+        inline only then."""
+        g = self._graphs.get(store_id)
+        return g is not None and g.policy is not None and store_id in self._latest
+
     def loaded(self) -> Iterator[StoreGraph]:
         return iter(list(self._graphs.values()))
 

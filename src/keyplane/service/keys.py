@@ -74,6 +74,7 @@ __all__ = [
     "KEY_PREFIX",
     "ApiKey",
     "authenticate",
+    "authenticate_cached",
     "bootstrap_admin",
     "create_key",
     "get_key",
@@ -451,6 +452,24 @@ def authenticate(
     except _Refused as refused:
         _record_failure(svc, refused.reason, token, surface, operation, remote)
         raise refused.error from None
+
+
+def authenticate_cached(svc: Services, token: str) -> Caller | None:
+    """The caller ``token`` stands for when this process authenticated it within the key
+    cache's TTL (and its expiry or rotation deadline has not passed) and no ``last_used_at``
+    write is due — an answer with no database access, for code on an event loop. ``None``
+    otherwise: then :func:`authenticate` decides (and records a refusal)."""
+    m = _TOKEN_RE.fullmatch(token) if isinstance(token, str) else None
+    if m is None:
+        return None
+    key_id = m.group(1)
+    now = svc.clock.now()
+    caller = svc.auth.get(
+        key_id, _hash(key_id, m.group(2)), now=now, ttl=svc.settings.key_cache_ttl
+    )
+    if caller is None or svc.auth.touch_due(key_id, now):
+        return None
+    return caller
 
 
 def missing_key(

@@ -5,6 +5,7 @@ not fit a query string), answered from the in-memory graph."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
@@ -12,10 +13,8 @@ from fastapi.responses import StreamingResponse
 from keyplane.api.deps import CallerDep, ServicesDep
 from keyplane.api.metrics import observe_decisions
 from keyplane.api.schemas import (
-    BatchCheckItemResult,
     BatchCheckRequest,
     BatchCheckResponse,
-    BatchItemError,
     CheckRequest,
     CheckResponse,
     ExpandRequest,
@@ -31,6 +30,8 @@ from keyplane.api.schemas import (
 from keyplane.api.v1.common import StoreId, error_responses
 from keyplane.service import access
 from keyplane.service.access import BatchItem, ObjectStream
+from keyplane.service.auth import Caller
+from keyplane.service.context import Services
 
 #: the header of a streamed list-objects answer naming its ledger event
 DECISION_ID_HEADER = "X-Decision-Id"
@@ -45,6 +46,16 @@ def check(
     store: StoreId, body: CheckRequest, request: Request, svc: ServicesDep, caller: CallerDep
 ) -> CheckResponse:
     """Does `user` hold `relation` on `object`? The decision names the model and revision."""
+    ans, outcomes, op = check_answer(svc, caller, store, body)
+    observe_decisions(request, op, **outcomes)
+    return CheckResponse(**ans)
+
+
+def check_answer(
+    svc: Services, caller: Caller, store: str, body: CheckRequest
+) -> tuple[dict[str, Any], dict[str, int], str]:
+    """The check's answer as JSON data (CheckResponse's fields, in order), its outcome for
+    metrics and the operation's name — shared by the route and keyplane.api.fastpath."""
     d = access.check(
         svc,
         caller,
@@ -57,10 +68,13 @@ def check(
         model_id=body.model_id,
         at_least_as_fresh=body.at_least_as_fresh,
     )
-    observe_decisions(request, "check", allowed=int(d.allowed), denied=int(not d.allowed))
-    return CheckResponse(
-        allowed=d.allowed, model_id=d.model_id, revision=d.revision, decision_id=d.decision_id
-    )
+    ans = {
+        "allowed": d.allowed,
+        "model_id": d.model_id,
+        "revision": d.revision,
+        "decision_id": d.decision_id,
+    }
+    return ans, {"allowed": int(d.allowed), "denied": int(not d.allowed)}, "check"
 
 
 @router.post(
@@ -71,6 +85,16 @@ def batch_check(
 ) -> BatchCheckResponse:
     """Many checks in one call. An error in one check (an unknown relation, a missing
     condition parameter) is reported on that check's result; the others are decided."""
+    ans, outcomes, op = batch_check_answer(svc, caller, store, body)
+    observe_decisions(request, op, **outcomes)
+    return BatchCheckResponse.model_validate(ans)
+
+
+def batch_check_answer(
+    svc: Services, caller: Caller, store: str, body: BatchCheckRequest
+) -> tuple[dict[str, Any], dict[str, int], str]:
+    """The batch check's answer as JSON data (BatchCheckResponse's shape), its outcomes
+    and the operation's name (see :func:`check_answer`)."""
     items = [
         BatchItem(
             c.user,
@@ -91,24 +115,22 @@ def batch_check(
         at_least_as_fresh=body.at_least_as_fresh,
     )
     out = [
-        BatchCheckItemResult(
-            correlation_id=r.correlation_id,
-            allowed=r.allowed,
-            error=None
+        {
+            "correlation_id": r.correlation_id,
+            "allowed": r.allowed,
+            "error": None
             if r.error is None
-            else BatchItemError(code=r.error.code, message=r.error.message),
-            decision_id=r.decision_id,
-        )
+            else {"code": r.error.code, "message": r.error.message},
+            "decision_id": r.decision_id,
+        }
         for r in results
     ]
-    observe_decisions(
-        request,
-        "batch_check",
-        allowed=sum(1 for r in results if r.allowed),
-        denied=sum(1 for r in results if not r.allowed and r.error is None),
-        error=sum(1 for r in results if r.error is not None),
-    )
-    return BatchCheckResponse(results=out)
+    outcomes = {
+        "allowed": sum(1 for r in results if r.allowed),
+        "denied": sum(1 for r in results if not r.allowed and r.error is None),
+        "error": sum(1 for r in results if r.error is not None),
+    }
+    return {"results": out}, outcomes, "batch_check"
 
 
 @router.post("/expand", operation_id="expand", responses=QUERY_ERRORS, summary="Expand")
