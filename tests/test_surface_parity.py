@@ -82,6 +82,11 @@ CLI = {
     "guardrails.dry_run_guardrails": "guardrails dry-run",
     "decisions.decide": "decide",
     "decisions.decide_batch": None,
+    "credentials.create_credential": "credential create",
+    "credentials.list_credentials": "credential list",
+    "credentials.get_credential": "credential get",
+    "credentials.rotate_credential": "credential rotate",
+    "credentials.revoke_credential": "credential revoke",
 }
 CLI_WHY = {
     "access.batch_check": "a shell loops over `keyplane check`; batches are for programs (SDK, REST)",

@@ -32,6 +32,7 @@ from keyplane.policy.records import (
 )
 from keyplane.service import (
     access,
+    credentials,
     decisions,
     delegations,
     guardrails,
@@ -63,6 +64,7 @@ from keyplane.service.ledger_admin import PruneResult, Webhook
 from keyplane.service.tuples import WriteResult
 from keyplane.storage.base import ChangesPage, ModelRecord, Page, StoreInfo
 from keyplane.storage.ledger_admin import Retention
+from keyplane.tokens.clients import Credential
 
 __all__ = ["Keyplane"]
 
@@ -717,6 +719,7 @@ class Keyplane:
         max_delegation_seconds: int | None = None,
         suspend_orphans: bool | None = None,
         actions: Mapping[str, str] | None = None,
+        max_credential_seconds: int | None = None,
     ) -> StorePolicy:
         return policies.update_store_policy(
             self.services,
@@ -725,9 +728,70 @@ class Keyplane:
             max_delegation_seconds=max_delegation_seconds,
             suspend_orphans=suspend_orphans,
             actions=actions,
+            max_credential_seconds=max_credential_seconds,
         )
 
     # decisions ----------------------------------------------------------------------------
+
+    # credentials ----------------------------------------------------------------------
+
+    def create_credential(
+        self,
+        identity: str,
+        *,
+        store: str | None = None,
+        type: str = "client_secret",
+        public_jwk: Mapping[str, Any] | None = None,
+        expires_at: float | None = None,
+    ) -> tuple[Credential, str | None]:
+        """A credential for a non-human identity: (it, the client secret — shown once)."""
+        return credentials.create_credential(
+            self.services, self.caller, self._store(store), identity, type=type,
+            public_jwk=public_jwk, expires_at=expires_at,
+        )  # fmt: skip
+
+    def list_credentials(
+        self,
+        *,
+        store: str | None = None,
+        identity: str | None = None,
+        status: str | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[Credential]:
+        return credentials.list_credentials(
+            self.services, self.caller, self._store(store), identity=identity, status=status,
+            page_size=page_size, continuation_token=continuation_token,
+        )  # fmt: skip
+
+    def get_credential(self, credential_id: str, *, store: str | None = None) -> Credential:
+        return credentials.get_credential(
+            self.services, self.caller, self._store(store), credential_id
+        )
+
+    def rotate_credential(
+        self,
+        credential_id: str,
+        *,
+        store: str | None = None,
+        overlap_seconds: float = 3600,
+    ) -> tuple[Credential, str | None]:
+        """A new client secret (returned once); the old one works ``overlap_seconds`` more."""
+        return credentials.rotate_credential(
+            self.services, self.caller, self._store(store), credential_id,
+            overlap_seconds=overlap_seconds,
+        )  # fmt: skip
+
+    def revoke_credential(
+        self,
+        credential_id: str,
+        *,
+        store: str | None = None,
+        reason: str | None = None,
+    ) -> Credential:
+        return credentials.revoke_credential(
+            self.services, self.caller, self._store(store), credential_id, reason=reason
+        )
 
     def decide(
         self,

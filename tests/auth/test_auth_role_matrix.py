@@ -32,6 +32,7 @@ import keyplane.service
 from keyplane.errors import PermissionDeniedError
 from keyplane.service import (
     access,
+    credentials,
     decisions,
     delegations,
     guardrails,
@@ -82,6 +83,7 @@ ALLOWED: dict[str, set[str]] = {
     Permission.MANAGE_IDENTITIES: {"admin", "writer", "writer:S"},
     Permission.MANAGE_DELEGATIONS: {"admin", "writer", "writer:S"},
     Permission.MANAGE_POLICY: {"admin"},
+    Permission.MANAGE_CREDENTIALS: {"admin", "writer", "writer:S"},
 }
 
 
@@ -120,6 +122,11 @@ def _fresh_delegation(w: World) -> str:
         expires_at=w.svc.clock.now() + 3600,
     )
     return d.id
+
+
+def _fresh_credential(w: World) -> str:
+    cred, _ = credentials.create_credential(w.svc, SYSTEM, S, "agent:bot")
+    return cred.id
 
 
 # operation name → (permission, call). Destructive calls come last (dicts keep order).
@@ -342,6 +349,26 @@ OPERATIONS: dict[str, tuple[str, Op]] = {
         Permission.MANAGE_POLICY,
         lambda w: guardrails.put_guardrails(w.svc, w.caller, S, [_GUARDRAIL]),
     ),
+    "credentials.create_credential": (
+        Permission.MANAGE_CREDENTIALS,
+        lambda w: credentials.create_credential(w.svc, w.caller, S, "agent:bot"),
+    ),
+    "credentials.list_credentials": (
+        Permission.READ_IDENTITIES,
+        lambda w: credentials.list_credentials(w.svc, w.caller, S),
+    ),
+    "credentials.get_credential": (
+        Permission.READ_IDENTITIES,
+        lambda w: credentials.get_credential(w.svc, w.caller, S, _fresh_credential(w)),
+    ),
+    "credentials.rotate_credential": (
+        Permission.MANAGE_CREDENTIALS,
+        lambda w: credentials.rotate_credential(w.svc, w.caller, S, _fresh_credential(w)),
+    ),
+    "credentials.revoke_credential": (
+        Permission.MANAGE_CREDENTIALS,
+        lambda w: credentials.revoke_credential(w.svc, w.caller, S, _fresh_credential(w)),
+    ),
     "stores.delete_store": (
         Permission.DELETE_STORE,
         lambda w: stores.delete_store(w.svc, w.caller, S),
@@ -437,6 +464,7 @@ def test_read_only_callers_are_refused_every_write(svc: Services) -> None:
             Permission.MANAGE_IDENTITIES,
             Permission.MANAGE_DELEGATIONS,
             Permission.MANAGE_POLICY,
+            Permission.MANAGE_CREDENTIALS,
         }
         if writes:
             with pytest.raises(PermissionDeniedError):

@@ -295,6 +295,7 @@ def test_store_policy_round_trip(live: Live) -> None:
             "suspend_orphans": False,
             "actions": {},
             "revision": 0,
+            "max_credential_seconds": 7776000,
         }
         p = ok(
             c.patch(

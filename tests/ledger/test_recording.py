@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import itertools
 import pkgutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from keyplane.policy.records import Delegation, Identity, ScopeGrant
 from keyplane.service import (
     access,
     audit,
+    credentials,
     decisions,
     delegations,
     guardrails,
@@ -47,6 +49,7 @@ from keyplane.service.context import Services, request_id_var
 from keyplane.service.decisions import DecideItem
 from keyplane.storage.base import PolicyWrite
 from keyplane.storage.ids import ULID_RE
+from keyplane.tokens.clients import Credential, CredentialRecord
 
 S = "s"
 _GUARDRAIL = {"id": "max-chain-2", "effect": "forbid", "expression": "chain_length > 2"}
@@ -279,6 +282,26 @@ TABLE: dict[str, tuple[Call, list[str]]] = {
         lambda w: guardrails.dry_run_guardrails(w.svc, w.caller, S, [_GUARDRAIL]),
         [],
     ),
+    "credentials.create_credential": (
+        lambda w: credentials.create_credential(w.svc, w.caller, S, "agent:bot"),
+        ["credential.created"],
+    ),
+    "credentials.list_credentials": (
+        lambda w: credentials.list_credentials(w.svc, w.caller, S),
+        [],
+    ),
+    "credentials.get_credential": (
+        lambda w: credentials.get_credential(w.svc, w.caller, S, _a_credential(w.svc)),
+        [],
+    ),
+    "credentials.rotate_credential": (
+        lambda w: credentials.rotate_credential(w.svc, w.caller, S, _a_credential(w.svc)),
+        ["credential.rotated"],
+    ),
+    "credentials.revoke_credential": (
+        lambda w: credentials.revoke_credential(w.svc, w.caller, S, _a_credential(w.svc)),
+        ["credential.revoked"],
+    ),
 }
 
 
@@ -286,6 +309,18 @@ def _a_decision(svc: Services) -> str:
     """The decision the world made (see :func:`world`)."""
     found = svc.storage.read_events(S, limit=1, filters=EventFilter(types=("decision.check",)))
     return found[0].id
+
+
+def _a_credential(svc: Services) -> str:
+    """A client secret of agent:bot, written straight to storage (no event)."""
+    now = svc.clock.now()
+    cred = Credential(S, f"C{next(_credential_ids)}", "agent:bot", "client_secret", "active",
+                      now + 3600, "system", now)  # fmt: skip
+    svc.storage.write_credential(S, lambda r: (CredentialRecord(cred, "0" * 64), True))
+    return cred.id
+
+
+_credential_ids = itertools.count()
 
 
 def _a_webhook(svc: Services) -> str:

@@ -338,6 +338,9 @@ class StorePolicyOut(_Response):
         description="Action names (AuthZEN `action.name`) → the relation each means."
     )
     revision: int = Field(description="The store revision of its last change (0: never set).")
+    max_credential_seconds: int = Field(
+        default=7_776_000, description="The longest a client credential may last."
+    )
 
     @classmethod
     def from_policy(cls, p: StorePolicy) -> StorePolicyOut:
@@ -346,6 +349,7 @@ class StorePolicyOut(_Response):
             suspend_orphans=p.suspend_orphans,
             actions=dict(p.actions),
             revision=p.revision,
+            max_credential_seconds=p.max_credential_seconds,
         )
 
 
@@ -358,6 +362,9 @@ class UpdateStorePolicyRequest(_Request):
         default=None,
         description="Replaces the action map as a whole, e.g. "
         '`{"read": "viewer", "edit": "editor"}`.',
+    )
+    max_credential_seconds: int | None = Field(
+        default=None, gt=0, le=10**9, description="Cap on new client credentials' lifetime."
     )
 
 

@@ -182,6 +182,7 @@ def policy_json(p: StorePolicy) -> dict[str, Any]:
         "suspend_orphans": p.suspend_orphans,
         "actions": dict(p.actions),
         "revision": p.revision,
+        "max_credential_seconds": p.max_credential_seconds,
     }
 
 
@@ -621,6 +622,7 @@ def _show_policy(p: StorePolicy, as_json: bool) -> None:
         return
     out.print(f"max delegation: {p.max_delegation_seconds} s", highlight=False)
     out.print(f"suspend orphans: {'yes' if p.suspend_orphans else 'no'}", highlight=False)
+    out.print(f"max credential: {p.max_credential_seconds} s", highlight=False)
     out.print("actions:" + ("" if p.actions else " (none: an action is a relation)"))
     for action, relation in sorted(p.actions.items()):
         out.print(f"  {action} → {relation}", highlight=False, markup=False)
@@ -664,6 +666,10 @@ def policy_set(
     clear_actions: Annotated[
         bool, typer.Option("--clear-actions", help="Empty the action map.")
     ] = False,
+    max_credential_seconds: Annotated[
+        int | None,
+        typer.Option("--max-credential-seconds", help="The longest a client credential lasts."),
+    ] = None,
     store: StoreOpt = "default",
     db: DbOpt = None,
     url: UrlOpt = None,
@@ -690,5 +696,6 @@ def policy_set(
             max_delegation_seconds=max_delegation_seconds,
             suspend_orphans=suspend_orphans,
             actions=actions,
+            max_credential_seconds=max_credential_seconds,
         )
     _show_policy(p, wants_json(as_json, output))

@@ -67,6 +67,10 @@ EVENT_TYPES: dict[str, str] = {
     "delegation.revoked": "a delegation was revoked (one event per delegation of a cascade)",
     "policy.updated": "the store policy (delegation cap, orphan handling, action map) changed",
     "guardrails.updated": "a new version of the store's guardrails was put (older ones kept)",
+    "credential.created": "a client credential of a non-human identity was created",
+    "credential.rotated": "a client secret was rotated (the old one valid for the overlap)",
+    "credential.revoked": "a client credential was revoked",
+    "credential.auth_failed": "an OAuth client failed to authenticate (coalesced)",
 }
 
 _ids = UlidGenerator()

@@ -121,6 +121,10 @@ OCSF_CLASSES: dict[str, OcsfClass] = {
     "delegation.revoked": _entity("Delete", "delegation"),
     "policy.updated": _entity("Update", "store_policy"),
     "guardrails.updated": _entity("Update", "guardrails"),
+    "credential.created": _entity("Create", "client_credential"),
+    "credential.rotated": _entity("Update", "client_credential"),
+    "credential.revoked": _entity("Delete", "client_credential"),
+    "credential.auth_failed": AUTHENTICATION,
 }
 
 
@@ -264,8 +268,10 @@ def _api_fields(out: dict[str, Any], e: LedgerEvent) -> None:
 
 def _authentication_fields(out: dict[str, Any], e: LedgerEvent) -> None:
     details: Mapping[str, Any] = e.details or {}
-    out["user"] = {"uid": e.subject or "", "name": e.subject or "unknown", "type": "API key"}
-    out["auth_protocol"] = "Bearer API key"
+    client = e.type.startswith("credential.")
+    kind = "OAuth client" if client else "API key"
+    out["user"] = {"uid": e.subject or "", "name": e.subject or "unknown", "type": kind}
+    out["auth_protocol"] = "OAuth client authentication" if client else "Bearer API key"
     out["auth_protocol_id"] = 99  # Other
     out["is_remote"] = True
     remote = details.get("remote")

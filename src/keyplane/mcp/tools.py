@@ -20,6 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from keyplane.api import ledger_schemas as ls
 from keyplane.api import schemas as s
+from keyplane.mcp.credential_tools import (
+    CREDENTIAL_NOT_EXPOSED,
+    CREDENTIAL_SERVICE_OF_TOOL,
+    CREDENTIAL_SPECS,
+)
 from keyplane.mcp.decision_tools import DECISION_SERVICE_OF_TOOL, DECISION_SPECS
 from keyplane.mcp.guardrail_tools import (
     GUARDRAIL_NOT_EXPOSED,
@@ -664,6 +669,7 @@ SERVICE_OF_TOOL: dict[str, Callable[..., Any]] = {
     **GUARDRAIL_SERVICE_OF_TOOL,
     **DECISION_SERVICE_OF_TOOL,
     **IDENTITY_SERVICE_OF_TOOL,
+    **CREDENTIAL_SERVICE_OF_TOOL,
 }
 
 #: Service operations deliberately not offered to agents, and why.
@@ -683,13 +689,14 @@ NOT_EXPOSED: dict[str, str] = {
     "ledger_admin.*": "deleting or streaming out the audit trail is an administrator's act, never an agent's",
     **GUARDRAIL_NOT_EXPOSED,
     **IDENTITY_NOT_EXPOSED,
+    **CREDENTIAL_NOT_EXPOSED,
 }
 
 #: the identity plane's tools (issue 5), in modules of their own; each entry also names the
 #: permission a key needs to see it listed (write tools) and whether it is destructive
 _PLANE_SPECS: list[
     tuple[str, str, str, type[BaseModel], type[BaseModel], Any, bool, str | None, bool]
-] = [*DECISION_SPECS, *GUARDRAIL_SPECS, *IDENTITY_SPECS]
+] = [*DECISION_SPECS, *GUARDRAIL_SPECS, *IDENTITY_SPECS, *CREDENTIAL_SPECS]
 
 READ_TOOLS: tuple[str, ...] = tuple(n for n, *_rest, w in _SPECS if not w) + tuple(
     p[0] for p in _PLANE_SPECS if not p[6]

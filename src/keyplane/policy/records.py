@@ -94,3 +94,4 @@ class StorePolicy:
     suspend_orphans: bool = False  # suspend NHIs whose last owner is deprovisioned
     actions: dict[str, str] = field(default_factory=dict)  # action name -> relation
     revision: int = 0
+    max_credential_seconds: int = 7_776_000  # cap on a client credential's lifetime (90 days)

@@ -28,7 +28,13 @@ from keyplane.policy.records import (
     ScopeGrant,
     StorePolicy,
 )
-from keyplane.sdk import decision_wire, identity_wire, ledger_wire, wire
+from keyplane.sdk import (
+    credentials_wire,
+    decision_wire,
+    identity_wire,
+    ledger_wire,
+    wire,
+)
 from keyplane.sdk.client import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
@@ -49,6 +55,7 @@ from keyplane.service.ledger_admin import PruneResult, Webhook
 from keyplane.service.tuples import WriteResult
 from keyplane.storage.base import ChangesPage, ModelRecord, Page, StoreInfo
 from keyplane.storage.ledger_admin import Retention
+from keyplane.tokens.clients import Credential
 
 __all__ = ["AsyncClient"]
 
@@ -695,11 +702,73 @@ class AsyncClient:
         max_delegation_seconds: int | None = None,
         suspend_orphans: bool | None = None,
         actions: Mapping[str, str] | None = None,
+        max_credential_seconds: int | None = None,
     ) -> StorePolicy:
         return await self._send(
             identity_wire.update_store_policy(
-                self._store(store), max_delegation_seconds, suspend_orphans, actions
+                self._store(store),
+                max_delegation_seconds,
+                suspend_orphans,
+                actions,
+                max_credential_seconds,
             )
+        )
+
+    # credentials ----------------------------------------------------------------------
+
+    async def create_credential(
+        self,
+        identity: str,
+        *,
+        store: str | None = None,
+        type: str = "client_secret",
+        public_jwk: Mapping[str, Any] | None = None,
+        expires_at: float | None = None,
+    ) -> tuple[Credential, str | None]:
+        return await self._send(
+            credentials_wire.create_credential(
+                self._store(store), identity, type, public_jwk, expires_at
+            )
+        )
+
+    async def list_credentials(
+        self,
+        *,
+        store: str | None = None,
+        identity: str | None = None,
+        status: str | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[Credential]:
+        return await self._send(
+            credentials_wire.list_credentials(
+                self._store(store), identity, status, page_size, continuation_token
+            )
+        )
+
+    async def get_credential(self, credential_id: str, *, store: str | None = None) -> Credential:
+        return await self._send(credentials_wire.get_credential(self._store(store), credential_id))
+
+    async def rotate_credential(
+        self,
+        credential_id: str,
+        *,
+        store: str | None = None,
+        overlap_seconds: float = 3600,
+    ) -> tuple[Credential, str | None]:
+        return await self._send(
+            credentials_wire.rotate_credential(self._store(store), credential_id, overlap_seconds)
+        )
+
+    async def revoke_credential(
+        self,
+        credential_id: str,
+        *,
+        store: str | None = None,
+        reason: str | None = None,
+    ) -> Credential:
+        return await self._send(
+            credentials_wire.revoke_credential(self._store(store), credential_id, reason)
         )
 
     # ---------------------------------------------------------------------- decisions

@@ -127,6 +127,7 @@ def store_policy(store: str) -> Any:
             suspend_orphans=bool(d["suspend_orphans"]),
             actions=dict(d.get("actions") or {}),
             revision=int(d.get("revision") or 0),
+            max_credential_seconds=int(d.get("max_credential_seconds") or 7_776_000),
         )
 
     return decode
@@ -365,11 +366,13 @@ def update_store_policy(
     max_delegation_seconds: int | None,
     suspend_orphans: bool | None,
     actions: Mapping[str, str] | None,
+    max_credential_seconds: int | None = None,
 ) -> Call[StorePolicy]:
     body = _body(
         max_delegation_seconds=max_delegation_seconds,
         suspend_orphans=suspend_orphans,
         actions=None if actions is None else dict(actions),
+        max_credential_seconds=max_credential_seconds,
     )
     return Call("PATCH", _path(store, "/policy"), store_policy(store), body=body)
 

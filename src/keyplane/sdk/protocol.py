@@ -43,6 +43,7 @@ from keyplane.service.ledger_admin import PruneResult, Webhook
 from keyplane.service.tuples import WriteResult
 from keyplane.storage.base import ChangesPage, ModelRecord, Page, StoreInfo
 from keyplane.storage.ledger_admin import Retention
+from keyplane.tokens.clients import Credential
 
 __all__ = ["AsyncKeyplaneAPI", "KeyplaneAPI"]
 
@@ -399,9 +400,49 @@ class KeyplaneAPI(Protocol):
         max_delegation_seconds: int | None = None,
         suspend_orphans: bool | None = None,
         actions: Mapping[str, str] | None = None,
+        max_credential_seconds: int | None = None,
     ) -> StorePolicy: ...
 
     # decisions
+    # credentials
+    def create_credential(
+        self,
+        identity: str,
+        *,
+        store: str | None = None,
+        type: str = "client_secret",
+        public_jwk: Mapping[str, Any] | None = None,
+        expires_at: float | None = None,
+    ) -> tuple[Credential, str | None]: ...
+
+    def list_credentials(
+        self,
+        *,
+        store: str | None = None,
+        identity: str | None = None,
+        status: str | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[Credential]: ...
+
+    def get_credential(self, credential_id: str, *, store: str | None = None) -> Credential: ...
+
+    def rotate_credential(
+        self,
+        credential_id: str,
+        *,
+        store: str | None = None,
+        overlap_seconds: float = 3600,
+    ) -> tuple[Credential, str | None]: ...
+
+    def revoke_credential(
+        self,
+        credential_id: str,
+        *,
+        store: str | None = None,
+        reason: str | None = None,
+    ) -> Credential: ...
+
     def decide(
         self,
         subject: str,
@@ -813,9 +854,51 @@ class AsyncKeyplaneAPI(Protocol):
         max_delegation_seconds: int | None = None,
         suspend_orphans: bool | None = None,
         actions: Mapping[str, str] | None = None,
+        max_credential_seconds: int | None = None,
     ) -> StorePolicy: ...
 
     # decisions
+    # credentials
+    async def create_credential(
+        self,
+        identity: str,
+        *,
+        store: str | None = None,
+        type: str = "client_secret",
+        public_jwk: Mapping[str, Any] | None = None,
+        expires_at: float | None = None,
+    ) -> tuple[Credential, str | None]: ...
+
+    async def list_credentials(
+        self,
+        *,
+        store: str | None = None,
+        identity: str | None = None,
+        status: str | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[Credential]: ...
+
+    async def get_credential(
+        self, credential_id: str, *, store: str | None = None
+    ) -> Credential: ...
+
+    async def rotate_credential(
+        self,
+        credential_id: str,
+        *,
+        store: str | None = None,
+        overlap_seconds: float = 3600,
+    ) -> tuple[Credential, str | None]: ...
+
+    async def revoke_credential(
+        self,
+        credential_id: str,
+        *,
+        store: str | None = None,
+        reason: str | None = None,
+    ) -> Credential: ...
+
     async def decide(
         self,
         subject: str,

@@ -51,6 +51,7 @@ class Permission:
     MANAGE_IDENTITIES = "can_manage_identities"  # create/update/suspend/deprovision, owners
     MANAGE_DELEGATIONS = "can_manage_delegations"  # create and revoke delegations
     MANAGE_POLICY = "can_manage_policy"  # guardrails and the store policy (admin)
+    MANAGE_CREDENTIALS = "can_manage_credentials"  # client credentials of NHIs
 
 
 PERMISSIONS: tuple[str, ...] = tuple(
@@ -96,6 +97,7 @@ _WRITES = frozenset(
         Permission.MANAGE_IDENTITIES,
         Permission.MANAGE_DELEGATIONS,
         Permission.MANAGE_POLICY,
+        Permission.MANAGE_CREDENTIALS,
     }
 )
 
@@ -108,6 +110,7 @@ _SYSTEM_STORE_LOCKED = frozenset(
         Permission.MANAGE_IDENTITIES,
         Permission.MANAGE_DELEGATIONS,
         Permission.MANAGE_POLICY,
+        Permission.MANAGE_CREDENTIALS,
     }
 )
 

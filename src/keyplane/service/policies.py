@@ -4,6 +4,8 @@
   (default 86,400: 24 h);
 * ``suspend_orphans``: when deprovisioning an owner leaves a non-human identity without an
   active owner, suspend it too (it is always flagged ``orphaned``);
+* ``max_credential_seconds`` caps ``expires_at - created`` of every new client credential
+  (default 7,776,000: 90 days; see :mod:`keyplane.service.credentials`);
 * ``actions``: store-level action names → relations, used by decisions (and AuthZEN
   ``action.name``): ``decide(..., action="read")`` checks ``actions.get("read", "read")``.
 
@@ -30,6 +32,8 @@ __all__ = ["get_store_policy", "update_store_policy"]
 
 #: the longest delegation a store policy may allow (one year)
 MAX_DELEGATION_CAP = 366 * 86400
+#: the longest client credential a store policy may allow (two years)
+MAX_CREDENTIAL_CAP = 731 * 86400
 MAX_ACTIONS = 1000
 _NAME_RE = re.compile(r"^[^\s#:*]{1,128}$")
 
@@ -64,6 +68,7 @@ def update_store_policy(
     max_delegation_seconds: int | None = None,
     suspend_orphans: bool | None = None,
     actions: Mapping[str, str] | None = None,
+    max_credential_seconds: int | None = None,
 ) -> StorePolicy:
     """Change the given settings (``actions`` replaces the whole map). Existing delegations
     keep their expiry; the cap applies to new ones. Nothing given, or nothing different:
@@ -77,6 +82,15 @@ def update_store_policy(
         raise ValidationError(
             f"max_delegation_seconds must be an integer in 1..{MAX_DELEGATION_CAP}",
             details={"max_delegation_seconds": str(max_delegation_seconds)[:50]},
+        )
+    if max_credential_seconds is not None and (
+        isinstance(max_credential_seconds, bool)
+        or not isinstance(max_credential_seconds, int)
+        or not 60 <= max_credential_seconds <= MAX_CREDENTIAL_CAP
+    ):
+        raise ValidationError(
+            f"max_credential_seconds must be an integer in 60..{MAX_CREDENTIAL_CAP}",
+            details={"max_credential_seconds": str(max_credential_seconds)[:50]},
         )
     if suspend_orphans is not None and not isinstance(suspend_orphans, bool):
         raise ValidationError("suspend_orphans must be true or false")
@@ -93,6 +107,9 @@ def update_store_policy(
             else max_delegation_seconds,
             suspend_orphans=old.suspend_orphans if suspend_orphans is None else suspend_orphans,
             actions=old.actions if acts is None else acts,
+            max_credential_seconds=old.max_credential_seconds
+            if max_credential_seconds is None
+            else max_credential_seconds,
         )
         if new == old:
             return PolicyWrite()
@@ -107,6 +124,7 @@ def update_store_policy(
             details={
                 "max_delegation_seconds": new.max_delegation_seconds,
                 "suspend_orphans": new.suspend_orphans, "actions": dict(new.actions),
+                "max_credential_seconds": new.max_credential_seconds,
             },
         )  # fmt: skip
 

@@ -34,7 +34,9 @@ pruning, webhooks) to admins only.
 The identity plane: ``can_read_identities`` (identities, delegations, guardrails, the store
 policy) goes with reading a store; ``can_manage_identities`` and ``can_manage_delegations``
 with writing it (admins, writers); ``can_manage_policy`` (guardrails, the store policy:
-action map, delegation caps) to admins only — guardrails restrict what writers grant. The key events in ``_system``'s own ledger are read by
+action map, delegation caps) to admins only — guardrails restrict what writers grant;
+``can_manage_credentials`` (client credentials of non-human identities) with writing a
+store (admins, writers). The key events in ``_system``'s own ledger are read by
 admins and auditors. A change to :data:`SYSTEM_MODEL_DSL` is written as a new system model
 version by :func:`ensure_system` when a process starts, so stored system models upgrade.
 
@@ -130,6 +132,7 @@ type store
     define can_manage_identities: admin or writer
     define can_manage_delegations: admin or writer
     define can_manage_policy: admin
+    define can_manage_credentials: admin or writer
 """
 
 #: the model as stored (a JSON round trip, so it compares equal to what storage returns)

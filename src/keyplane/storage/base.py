@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the ledger's domain imports storage.ids: no import cycle at
     from keyplane.ledger.checkpoints import Checkpoint, LedgerKeyRecord
     from keyplane.ledger.events import EventFilter, LedgerEvent
     from keyplane.storage.signing_keys_sql import SigningKeyChange
+    from keyplane.tokens.clients import Credential, CredentialRecord
     from keyplane.tokens.keys import SigningKeyRecord
 
 __all__ = [
@@ -749,6 +750,63 @@ class SigningKeyStore(Protocol):
         ...
 
 
+class CredentialTxReader(Protocol):
+    """Reads inside a :meth:`CredentialStore.write_credential` transaction (the store's
+    revision already bumped, so credential writers of one store are serialized)."""
+
+    store_id: str
+
+    def identity(self, kind: str, id: str) -> Identity | None: ...
+
+    def credential(self, credential_id: str) -> CredentialRecord | None: ...
+
+    def store_policy(self) -> StorePolicy: ...
+
+
+class CredentialStore(Protocol):
+    """Client credentials of non-human identities and the client-assertion ``jti`` replay
+    table (migration 0009; see :mod:`keyplane.service.credentials`). Removed with the store."""
+
+    def write_credential(
+        self,
+        store_id: str,
+        plan: Callable[[CredentialTxReader], tuple[CredentialRecord, bool]],
+        *,
+        ledger_events: Callable[[int, Credential], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> CredentialRecord:
+        """Bump the store revision, run ``plan`` (returns the record and whether it is new:
+        insert, else update), store it stamped with the revision and commit
+        ``ledger_events`` — one transaction. The plan may raise (nothing written) and may
+        run more than once."""
+        ...
+
+    def get_credential(self, store_id: str, credential_id: str) -> CredentialRecord | None:
+        """MUST raise StoreNotFoundError for an unknown store."""
+        ...
+
+    def credentials_of(self, store_id: str, client_id: str) -> list[CredentialRecord]: ...
+
+    def list_credentials(
+        self,
+        store_id: str,
+        *,
+        client_id: str | None = None,
+        status: str | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[CredentialRecord]: ...
+
+    def touch_credentials(self, store_id: str, used: Sequence[tuple[str, float]]) -> None:
+        """Advance ``last_used_at`` of (credential id, time) pairs: no revision, no event."""
+        ...
+
+    def use_jti(
+        self, store_id: str, client_id: str, jti: str, expires_at: float, now: float
+    ) -> bool:
+        """Record ``jti`` until ``expires_at``; False if it is already recorded (a replay)."""
+        ...
+
+
 class Storage(
     StoreAdmin,
     ModelStore,
@@ -761,6 +819,7 @@ class Storage(
     LedgerAdminStore,
     PolicyStore,
     SigningKeyStore,
+    CredentialStore,
     Protocol,
 ):
     """Everything a backend offers. Implementations MUST be safe to call from many threads."""

@@ -72,7 +72,9 @@ DELEGATION_COLS = (
     " max_depth, condition, status, revoked_at, revoked_reason, created_by, created_at,"
     " revision"
 )
-_POLICY_COLS = "store_id, max_delegation_seconds, suspend_orphans, actions, revision"
+_POLICY_COLS = (
+    "store_id, max_delegation_seconds, suspend_orphans, actions, revision, max_credential_seconds"
+)
 
 _TUPLE_KEY_MATCH = (
     "store_id = ? AND object_type = ? AND object_id = ? AND relation = ?"
@@ -220,6 +222,7 @@ def _policy_from_row(r: Sequence[Any]) -> StorePolicy:
         suspend_orphans=bool(r[2]),
         actions=dict(json.loads(r[3])),
         revision=int(r[4]),
+        max_credential_seconds=int(r[5]),
     )
 
 
@@ -428,11 +431,12 @@ class PolicySQLMixin:
             sp = w.store_policy
             cur.execute(
                 q(
-                    f"INSERT INTO store_policies ({_POLICY_COLS}) VALUES (?, ?, ?, ?, ?)"
+                    f"INSERT INTO store_policies ({_POLICY_COLS}) VALUES (?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (store_id) DO UPDATE SET"
                     " max_delegation_seconds = excluded.max_delegation_seconds,"
                     " suspend_orphans = excluded.suspend_orphans, actions = excluded.actions,"
-                    " revision = excluded.revision"
+                    " revision = excluded.revision,"
+                    " max_credential_seconds = excluded.max_credential_seconds"
                 ),
                 (
                     store_id,
@@ -440,6 +444,7 @@ class PolicySQLMixin:
                     bool(sp.suspend_orphans),
                     _dumps(dict(sp.actions)),
                     rev,
+                    int(sp.max_credential_seconds),
                 ),
             )
             policy = dataclasses.replace(sp, store_id=store_id, revision=rev)

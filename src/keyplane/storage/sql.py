@@ -51,6 +51,7 @@ from keyplane.storage.base import (
     StoreHead,
     StoreInfo,
 )
+from keyplane.storage.credentials_sql import CredentialSQLMixin
 from keyplane.storage.ids import UlidGenerator
 from keyplane.storage.ledger_admin import LedgerAdminSQL
 from keyplane.storage.paging import check_page_size, decode_token, encode_token
@@ -216,7 +217,7 @@ class _NoChange(Exception):
     """Raised inside a write transaction to roll it back when there is nothing to record."""
 
 
-class SQLStorage(PolicySQLMixin, SigningKeysSQLMixin, LedgerAdminSQL):
+class SQLStorage(PolicySQLMixin, SigningKeysSQLMixin, CredentialSQLMixin, LedgerAdminSQL):
     """Backend-independent implementation of :class:`keyplane.storage.base.Storage`."""
 
     #: appended to the store lookup in write transactions that must keep the store alive
@@ -414,6 +415,7 @@ class SQLStorage(PolicySQLMixin, SigningKeysSQLMixin, LedgerAdminSQL):
                 cur.execute(self._q(f"DELETE FROM {table} WHERE store_id = ?"), (store_id,))
             self._delete_policy_rows(cur, store_id)
             self._delete_signing_key_rows(cur, store_id)
+            self._delete_credential_rows(cur, store_id)
             self._ledger_in_tx(cur, ledger_events, store_id)
 
         self._write_tx(tx)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from keyplane.api.v1 import (
+    credentials,
     decisions,
     delegations,
     guardrails,
@@ -35,3 +36,4 @@ router.include_router(delegations.router)
 router.include_router(guardrails.router)
 router.include_router(identities.router)
 router.include_router(policy.router)
+router.include_router(credentials.router)

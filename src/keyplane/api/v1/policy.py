@@ -45,5 +45,6 @@ def update_store_policy(
             max_delegation_seconds=body.max_delegation_seconds,
             suspend_orphans=body.suspend_orphans,
             actions=body.actions,
+            max_credential_seconds=body.max_credential_seconds,
         )
     )
