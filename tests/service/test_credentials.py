@@ -64,7 +64,8 @@ def _events(svc: Services, type_: str | None = None) -> list[Any]:
 
 def _auth(svc: Services, **kw: Any) -> Any:
     kw.setdefault("token_endpoint_url", URL)
-    return C.authenticate_client(svc, S, kw.pop("client_id", "agent:bot"), **kw)
+    store = kw.pop("store", S)
+    return C.authenticate_client(svc, store, kw.pop("client_id", "agent:bot"), **kw)
 
 
 def _refused(svc: Services, reason: str, **kw: Any) -> None:
@@ -132,6 +133,28 @@ def test_failed_authentications_are_coalesced(svc: Services, clock: FixedClock) 
     assert C.flush_auth_failures(svc) == 1
     evs = _events(svc, "credential.auth_failed")
     assert sorted(e.details["count"] for e in evs) == [1, 4]
+
+
+def test_failures_beyond_the_window_cap_share_one_system_window(svc: Services) -> None:
+    for i in range(C.MAX_FAILURE_WINDOWS + 10):
+        _refused(svc, "unknown_client", client_id=f"agent:nobody-{i}", secret="x")
+    _refused(svc, "server_error", secret="x", store="no-such-store")
+    in_store = _events(svc, "credential.auth_failed")
+    assert len(in_store) == C.MAX_FAILURE_WINDOWS
+    system = [
+        e
+        for e in svc.storage.read_events("_system", limit=1000)
+        if e.type == "credential.auth_failed"
+    ]
+    assert sorted(e.reasons[0] for e in system) == ["server_error", "unknown_client"]
+    assert all(e.subject is None for e in system)
+    assert C.flush_auth_failures(svc, force=True) == 1  # the 9 repeats, summarized
+    system = [
+        e
+        for e in svc.storage.read_events("_system", limit=1000)
+        if e.type == "credential.auth_failed"
+    ]
+    assert sorted(e.details["count"] for e in system) == [1, 1, 9]
 
 
 def test_rotation_overlap_then_only_the_new_secret(svc: Services, clock: FixedClock) -> None:

@@ -23,7 +23,9 @@ it returns the client's :class:`~keyplane.policy.records.Identity` or raises
 :class:`~keyplane.tokens.clients.ClientAuthError` (OAuth ``invalid_client``). Suspending or
 deprovisioning the identity makes every credential of it unusable at once — the identity's
 status is read at every authentication. Failures are ``credential.auth_failed`` events in
-the store's ledger, coalesced per (store, client, reason) in 1-second windows;
+the store's ledger, coalesced per (store, client, reason) in 1-second windows (beyond 64
+open windows, and for a store that does not exist, one window per reason in the
+``_system`` chain);
 ``last_used_at`` is written at most once a minute per credential and process.
 """
 
@@ -46,7 +48,7 @@ from keyplane.errors import (
     StorageError,
     ValidationError,
 )
-from keyplane.ledger.events import LedgerEvent, new_event_id
+from keyplane.ledger.events import SYSTEM_STORE, LedgerEvent, new_event_id
 from keyplane.policy.records import NON_HUMAN_KINDS, Identity
 from keyplane.service import audit
 from keyplane.service.audit import audited
@@ -456,11 +458,13 @@ def _record_failure(svc: Services, store_id: str, client_id: str | None, reason:
     with u.lock:
         w = u.windows.get(key)
         if w is None and len(u.windows) >= MAX_FAILURE_WINDOWS:
-            key = (store_id, None, reason)  # overflow: one window per store and reason
+            # overflow (an attacker varying clients or stores): one window per reason, in
+            # the _system chain, so no input grows any store's ledger without bound
+            key = (SYSTEM_STORE, None, reason)
             w = u.windows.get(key)
         if w is None:
             u.windows[key] = [now, 0, now, None]
-            emit.append(_failure_event(store_id, key[1], reason, now, 1))
+            emit.append(_failure_event(key[0], key[1], reason, now, 1))
         else:
             w[1] += 1
             w[2] = now
@@ -489,7 +493,7 @@ def authenticate_client(
         _record_failure(svc, store_id, known, exc.reason)
         raise
     except KeyplaneError as exc:  # a missing store, a storage error: fail closed
-        _record_failure(svc, store_id, None, "server_error")
+        _record_failure(svc, SYSTEM_STORE, None, "server_error")
         raise ClientAuthError("server_error", "client authentication failed") from exc
 
 
