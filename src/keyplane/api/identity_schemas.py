@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from keyplane.api.schemas import MAX_ID, MAX_OBJECT, MAX_USER, rfc3339
 from keyplane.policy.decide import Decision
@@ -357,7 +357,7 @@ class UpdateStorePolicyRequest(_Request):
     """Change what is given; leave out what stays."""
 
     max_delegation_seconds: int | None = Field(default=None, gt=0, le=10**9)
-    suspend_orphans: bool | None = None
+    suspend_orphans: StrictBool | None = None
     actions: dict[str, str] | None = Field(
         default=None,
         description="Replaces the action map as a whole, e.g. "
@@ -392,7 +392,7 @@ class GuardrailIn(_Request):
         ),
         examples=['action == "delete" && resource.attributes.env == "production"'],
     )
-    enabled: bool = True
+    enabled: StrictBool = True
 
     def to_record(self) -> Guardrail:
         return Guardrail(self.id, self.description, self.effect, self.expression, self.enabled)
