@@ -82,6 +82,8 @@ CLI = {
     "guardrails.dry_run_guardrails": "guardrails dry-run",
     "decisions.decide": "decide",
     "decisions.decide_batch": None,
+    "signing_keys.list_signing_keys": "signing-key list",
+    "signing_keys.rotate_signing_key": "signing-key rotate",
     "credentials.create_credential": "credential create",
     "credentials.list_credentials": "credential list",
     "credentials.get_credential": "credential get",

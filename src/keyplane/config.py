@@ -38,6 +38,10 @@ variable                            default                meaning
                                                            ``subject,details.context``
 ``KEYPLANE_LEDGER_WEBHOOK_INTERVAL``  ``1``                seconds between delivery rounds of the ledger
                                                            webhooks (0 disables the deliverer thread)
+``KEYPLANE_ISSUER``                 (the request's base)   the OAuth issuer URL (``https://auth.example``);
+                                                           a store's issuer is ``<issuer>/stores/<id>``
+``KEYPLANE_TOKEN_MAX_TTL``          ``3600``               the longest a token may live (seconds); a
+                                                           retiring signing key stays published this long
 ==================================  =====================  ==========================================
 """
 
@@ -73,6 +77,8 @@ class Settings:
     master_key_file: str | None = None
     ledger_hmac_fields: str = ""
     ledger_webhook_interval: float = 1.0
+    issuer: str | None = None
+    token_max_ttl: int = 3600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -117,4 +123,6 @@ SETTINGS_ENV: dict[str, str] = {
     "master_key_file": "KEYPLANE_MASTER_KEY_FILE",
     "ledger_hmac_fields": "KEYPLANE_LEDGER_HMAC_FIELDS",
     "ledger_webhook_interval": "KEYPLANE_LEDGER_WEBHOOK_INTERVAL",
+    "issuer": "KEYPLANE_ISSUER",
+    "token_max_ttl": "KEYPLANE_TOKEN_MAX_TTL",
 }

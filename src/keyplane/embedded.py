@@ -42,6 +42,7 @@ from keyplane.service import (
     ledger_admin,
     models,
     policies,
+    signing_keys,
     stores,
     tuples,
 )
@@ -61,6 +62,7 @@ from keyplane.service.inputs import TupleLike
 from keyplane.service.keys import ApiKey
 from keyplane.service.ledger import EventPage, LedgerKey, Provenance
 from keyplane.service.ledger_admin import PruneResult, Webhook
+from keyplane.service.signing_keys import SigningKeyInfo
 from keyplane.service.tuples import WriteResult
 from keyplane.storage.base import ChangesPage, ModelRecord, Page, StoreInfo
 from keyplane.storage.ledger_admin import Retention
@@ -791,6 +793,24 @@ class Keyplane:
     ) -> Credential:
         return credentials.revoke_credential(
             self.services, self.caller, self._store(store), credential_id, reason=reason
+        )
+
+    def list_signing_keys(self, *, store: str | None = None) -> list[SigningKeyInfo]:
+        return signing_keys.list_signing_keys(self.services, self.caller, self._store(store))
+
+    def rotate_signing_key(
+        self,
+        *,
+        store: str | None = None,
+        algorithm: str = "EdDSA",
+        overlap_seconds: int | None = None,
+    ) -> SigningKeyInfo:
+        return signing_keys.rotate_signing_key(
+            self.services,
+            self.caller,
+            self._store(store),
+            algorithm=algorithm,
+            overlap_seconds=overlap_seconds,
         )
 
     def decide(

@@ -43,6 +43,7 @@ from keyplane.service import (
     models,
     observability,
     policies,
+    signing_keys,
     stores,
     tuples,
 )
@@ -348,6 +349,14 @@ OPERATIONS: dict[str, tuple[str, Op]] = {
     "guardrails.put_guardrails": (
         Permission.MANAGE_POLICY,
         lambda w: guardrails.put_guardrails(w.svc, w.caller, S, [_GUARDRAIL]),
+    ),
+    "signing_keys.list_signing_keys": (
+        Permission.READ_IDENTITIES,
+        lambda w: signing_keys.list_signing_keys(w.svc, w.caller, S),
+    ),
+    "signing_keys.rotate_signing_key": (
+        Permission.MANAGE_POLICY,
+        lambda w: signing_keys.rotate_signing_key(w.svc, w.caller, S),
     ),
     "credentials.create_credential": (
         Permission.MANAGE_CREDENTIALS,

@@ -40,6 +40,7 @@ from keyplane.service import (
     models,
     observability,
     policies,
+    signing_keys,
     stores,
     tuples,
 )
@@ -225,6 +226,14 @@ TABLE: dict[str, tuple[Call, list[str]]] = {
         ["delegation.revoked"],
     ),
     "policies.get_store_policy": (lambda w: policies.get_store_policy(w.svc, w.caller, S), []),
+    "signing_keys.list_signing_keys": (
+        lambda w: signing_keys.list_signing_keys(w.svc, w.caller, S),
+        [],
+    ),
+    "signing_keys.rotate_signing_key": (
+        lambda w: signing_keys.rotate_signing_key(w.svc, w.caller, S),
+        ["signing_key.rotated"],
+    ),
     "policies.update_store_policy": (
         lambda w: policies.update_store_policy(w.svc, w.caller, S, suspend_orphans=True),
         ["policy.updated"],

@@ -704,6 +704,10 @@ from keyplane.cli.guardrails import guardrails_app  # noqa: E402  (keyplane guar
 
 app.add_typer(guardrails_app, name="guardrails")
 
+from keyplane.cli.signing_keys import signing_key_app  # noqa: E402  (keyplane signing-key …)
+
+app.add_typer(signing_key_app, name="signing-key")
+
 from keyplane.cli.credentials import credential_app  # noqa: E402  (keyplane credential …)
 
 app.add_typer(credential_app, name="credential")

@@ -71,6 +71,8 @@ EVENT_TYPES: dict[str, str] = {
     "credential.rotated": "a client secret was rotated (the old one valid for the overlap)",
     "credential.revoked": "a client credential was revoked",
     "credential.auth_failed": "an OAuth client failed to authenticate (coalesced)",
+    "signing_key.created": "a store's first token signing key was created (on first need)",
+    "signing_key.rotated": "a new token signing key became active; the old one is retiring",
 }
 
 _ids = UlidGenerator()

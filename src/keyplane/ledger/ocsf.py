@@ -125,6 +125,8 @@ OCSF_CLASSES: dict[str, OcsfClass] = {
     "credential.rotated": _entity("Update", "client_credential"),
     "credential.revoked": _entity("Delete", "client_credential"),
     "credential.auth_failed": AUTHENTICATION,
+    "signing_key.created": _entity("Create", "signing_key"),
+    "signing_key.rotated": _entity("Update", "signing_key"),
 }
 
 

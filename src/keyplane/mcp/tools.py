@@ -36,6 +36,11 @@ from keyplane.mcp.identity_tools import (
     IDENTITY_SERVICE_OF_TOOL,
     IDENTITY_SPECS,
 )
+from keyplane.mcp.signing_key_tools import (
+    SIGNING_KEY_NOT_EXPOSED,
+    SIGNING_KEY_SERVICE_OF_TOOL,
+    SIGNING_KEY_SPECS,
+)
 from keyplane.service import access, ledger, models, tuples
 from keyplane.service.access import BatchItem
 from keyplane.service.auth import Caller, Permission
@@ -669,6 +674,7 @@ SERVICE_OF_TOOL: dict[str, Callable[..., Any]] = {
     **GUARDRAIL_SERVICE_OF_TOOL,
     **DECISION_SERVICE_OF_TOOL,
     **IDENTITY_SERVICE_OF_TOOL,
+    **SIGNING_KEY_SERVICE_OF_TOOL,
     **CREDENTIAL_SERVICE_OF_TOOL,
 }
 
@@ -689,6 +695,7 @@ NOT_EXPOSED: dict[str, str] = {
     "ledger_admin.*": "deleting or streaming out the audit trail is an administrator's act, never an agent's",
     **GUARDRAIL_NOT_EXPOSED,
     **IDENTITY_NOT_EXPOSED,
+    **SIGNING_KEY_NOT_EXPOSED,
     **CREDENTIAL_NOT_EXPOSED,
 }
 
@@ -696,7 +703,7 @@ NOT_EXPOSED: dict[str, str] = {
 #: permission a key needs to see it listed (write tools) and whether it is destructive
 _PLANE_SPECS: list[
     tuple[str, str, str, type[BaseModel], type[BaseModel], Any, bool, str | None, bool]
-] = [*DECISION_SPECS, *GUARDRAIL_SPECS, *IDENTITY_SPECS, *CREDENTIAL_SPECS]
+] = [*DECISION_SPECS, *GUARDRAIL_SPECS, *IDENTITY_SPECS, *SIGNING_KEY_SPECS, *CREDENTIAL_SPECS]
 
 READ_TOOLS: tuple[str, ...] = tuple(n for n, *_rest, w in _SPECS if not w) + tuple(
     p[0] for p in _PLANE_SPECS if not p[6]

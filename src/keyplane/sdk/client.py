@@ -39,6 +39,7 @@ from keyplane.sdk import (
     decision_wire,
     identity_wire,
     ledger_wire,
+    signing_keys_wire,
     wire,
 )
 from keyplane.sdk.wire import Call
@@ -56,6 +57,7 @@ from keyplane.service.inputs import TupleLike
 from keyplane.service.keys import ApiKey
 from keyplane.service.ledger import EventPage, LedgerKey, Provenance
 from keyplane.service.ledger_admin import PruneResult, Webhook
+from keyplane.service.signing_keys import SigningKeyInfo
 from keyplane.service.tuples import WriteResult
 from keyplane.storage.base import ChangesPage, ModelRecord, Page, StoreInfo
 from keyplane.storage.ledger_admin import Retention
@@ -746,6 +748,8 @@ class Client:
             )
         )
 
+    # ---------------------------------------------------------------------- signing keys
+
     # credentials ----------------------------------------------------------------------
 
     def create_credential(
@@ -801,6 +805,20 @@ class Client:
     ) -> Credential:
         return self._send(
             credentials_wire.revoke_credential(self._store(store), credential_id, reason)
+        )
+
+    def list_signing_keys(self, *, store: str | None = None) -> list[SigningKeyInfo]:
+        return self._send(signing_keys_wire.list_signing_keys(self._store(store)))
+
+    def rotate_signing_key(
+        self,
+        *,
+        store: str | None = None,
+        algorithm: str = "EdDSA",
+        overlap_seconds: int | None = None,
+    ) -> SigningKeyInfo:
+        return self._send(
+            signing_keys_wire.rotate_signing_key(self._store(store), algorithm, overlap_seconds)
         )
 
     # ---------------------------------------------------------------------- decisions

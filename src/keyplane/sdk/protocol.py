@@ -40,6 +40,7 @@ from keyplane.service.inputs import TupleLike
 from keyplane.service.keys import ApiKey
 from keyplane.service.ledger import EventPage, LedgerKey, Provenance
 from keyplane.service.ledger_admin import PruneResult, Webhook
+from keyplane.service.signing_keys import SigningKeyInfo
 from keyplane.service.tuples import WriteResult
 from keyplane.storage.base import ChangesPage, ModelRecord, Page, StoreInfo
 from keyplane.storage.ledger_admin import Retention
@@ -442,6 +443,16 @@ class KeyplaneAPI(Protocol):
         store: str | None = None,
         reason: str | None = None,
     ) -> Credential: ...
+
+    def list_signing_keys(self, *, store: str | None = None) -> list[SigningKeyInfo]: ...
+
+    def rotate_signing_key(
+        self,
+        *,
+        store: str | None = None,
+        algorithm: str = "EdDSA",
+        overlap_seconds: int | None = None,
+    ) -> SigningKeyInfo: ...
 
     def decide(
         self,
@@ -898,6 +909,16 @@ class AsyncKeyplaneAPI(Protocol):
         store: str | None = None,
         reason: str | None = None,
     ) -> Credential: ...
+
+    async def list_signing_keys(self, *, store: str | None = None) -> list[SigningKeyInfo]: ...
+
+    async def rotate_signing_key(
+        self,
+        *,
+        store: str | None = None,
+        algorithm: str = "EdDSA",
+        overlap_seconds: int | None = None,
+    ) -> SigningKeyInfo: ...
 
     async def decide(
         self,

@@ -89,7 +89,8 @@ class SigningKeysSQLMixin:
     def _signing_keys_tx(self, cur: Cursor, store_id: str) -> list[SigningKeyRecord]:
         cur.execute(
             self._q(
-                f"SELECT {_COLS} FROM signing_keys WHERE store_id = ? ORDER BY created_at, kid"
+                f"SELECT {_COLS} FROM signing_keys WHERE store_id = ?"
+                " ORDER BY created_at, CASE WHEN state = 'active' THEN 1 ELSE 0 END, kid"
             ),
             (store_id,),
         )

@@ -18,6 +18,7 @@ from keyplane.api.v1 import (
     models,
     policy,
     queries,
+    signing_keys,
     stores,
     tuples,
 )
@@ -36,4 +37,5 @@ router.include_router(delegations.router)
 router.include_router(guardrails.router)
 router.include_router(identities.router)
 router.include_router(policy.router)
+router.include_router(signing_keys.router)
 router.include_router(credentials.router)

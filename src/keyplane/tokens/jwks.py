@@ -1,0 +1,60 @@
+"""The documents a verifier and an OAuth client fetch: the JWK Set (RFC 7517 §5) of a
+store's signing keys and the authorization server metadata (RFC 8414).
+
+Issuers: the default store's issuer is the base issuer (``KEYPLANE_ISSUER``, else the
+request's base URL); another store's is ``<base>/stores/<id>``. The metadata of issuer
+``<base>/stores/<id>`` is served at ``<base>/.well-known/oauth-authorization-server/stores/<id>``
+(RFC 8414 §3.1: the well-known segment inserted before the issuer's path).
+
+The metadata lists only what exists. Until the token endpoint ships (issue 6 §3) it has no
+``token_endpoint`` and ``grant_types_supported`` is empty; it grows as endpoints land.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from keyplane.tokens.keys import ALGORITHMS
+
+__all__ = [
+    "JWKS_CACHE_CONTROL",
+    "METADATA_CACHE_CONTROL",
+    "authorization_server_metadata",
+    "issuer_for",
+    "jwks_document",
+    "jwks_uri_for",
+]
+
+#: verifiers refetch on an unknown ``kid`` (a rotation signs with the new key at once), so
+#: a short max-age only bounds how long a retired key lingers in caches
+JWKS_CACHE_CONTROL = "public, max-age=300"
+METADATA_CACHE_CONTROL = "public, max-age=3600"
+
+
+def issuer_for(base: str, store_id: str | None) -> str:
+    """``base`` for the default store (``store_id`` None), else ``base/stores/<id>``."""
+    base = base.rstrip("/")
+    return base if store_id is None else f"{base}/stores/{store_id}"
+
+
+def jwks_uri_for(base: str, store_id: str | None) -> str:
+    return issuer_for(base, store_id) + "/.well-known/jwks.json"
+
+
+def jwks_document(keys: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``{"keys": [...]}`` with only the public members of each JWK."""
+    public = ("kty", "crv", "x", "y", "kid", "alg", "use")
+    return {"keys": [{m: k[m] for m in public if m in k} for k in keys]}
+
+
+def authorization_server_metadata(base: str, store_id: str | None) -> dict[str, Any]:
+    return {
+        "issuer": issuer_for(base, store_id),
+        "jwks_uri": jwks_uri_for(base, store_id),
+        # REQUIRED by RFC 8414; no authorization endpoint exists, so no response types
+        "response_types_supported": [],
+        "grant_types_supported": [],
+        # Keyplane's extension: the algorithms its tokens are signed with
+        "keyplane_token_signing_alg_values_supported": list(ALGORITHMS),
+    }
