@@ -856,6 +856,7 @@ def configuration(request: Request) -> JSONResponse:
     response_model=AuthzenMetadata,
     summary="AuthZEN PDP metadata (a store)",
     operation_id="authzen_configuration_store",
+    responses={400: _ERRORS[400], "4XX": _ERRORS["4XX"]},
 )
 def store_configuration(store_id: StoreId, request: Request) -> JSONResponse:
     """The metadata of the PDP at ``/stores/{store_id}`` (every store is its own PDP)."""
@@ -867,6 +868,7 @@ def store_configuration(store_id: StoreId, request: Request) -> JSONResponse:
     response_model=AuthzenMetadata,
     summary="AuthZEN PDP metadata (a store, RFC 8615 form)",
     operation_id="authzen_configuration_store_inserted",
+    responses={400: _ERRORS[400], "4XX": _ERRORS["4XX"]},
 )
 def store_configuration_inserted(store_id: StoreId, request: Request) -> JSONResponse:
     """The same metadata at the well-known URI formed by inserting
