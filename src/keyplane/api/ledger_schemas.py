@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from keyplane.ledger.chain import VerifyReport
 from keyplane.ledger.events import LedgerEvent
@@ -155,7 +155,7 @@ class RetentionRequest(_Request):
     max_age_days: float | None = Field(
         default=None, gt=0, le=1e9, description="Keep events younger than this many days."
     )
-    max_events: int | None = Field(
+    max_events: StrictInt | None = Field(
         default=None, gt=0, le=10**15, description="Keep at most this many newest events."
     )
 
