@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, Protocol, TypeVar
 
 import typer
 from rich.console import Console
@@ -35,6 +35,7 @@ __all__ = [
     "Output",
     "OutputOpt",
     "UrlOpt",
+    "all_pages",
     "connect",
     "emit_json",
     "err",
@@ -108,6 +109,28 @@ def connect(db: str | None, url: str | None, api_key: str | None) -> Iterator[Ke
         fail(exc)
     finally:
         kp.close()
+
+
+T = TypeVar("T")
+
+
+class _Page(Protocol[T]):
+    @property
+    def items(self) -> list[T]: ...
+    @property
+    def continuation_token(self) -> str | None: ...
+
+
+def all_pages(fetch: Callable[[str | None], _Page[T]]) -> list[T]:
+    """Every item of a paginated listing: ``fetch(token)`` returns one page."""
+    found: list[T] = []
+    token: str | None = None
+    while True:
+        page = fetch(token)
+        found.extend(page.items)
+        token = page.continuation_token
+        if token is None:
+            return found
 
 
 def fail(exc: KeyplaneError) -> NoReturn:

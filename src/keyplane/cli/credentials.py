@@ -20,6 +20,7 @@ from keyplane.cli.common import (
     JsonOpt,
     OutputOpt,
     UrlOpt,
+    all_pages,
     connect,
     emit_json,
     err,
@@ -125,18 +126,16 @@ def credential_list(
     output: OutputOpt = None,
 ) -> None:
     """The store's credentials, oldest first; never a secret."""
-    found: list[Credential] = []
     with connect(db, url, api_key) as kp:
-        token: str | None = None
-        while True:
-            page = kp.list_credentials(
-                store=store, identity=identity, status=status, page_size=1000,
+        found: list[Credential] = all_pages(
+            lambda token: kp.list_credentials(
+                store=store,
+                identity=identity,
+                status=status,
+                page_size=1000,
                 continuation_token=token,
-            )  # fmt: skip
-            found.extend(page.items)
-            token = page.continuation_token
-            if token is None:
-                break
+            )
+        )
     if wants_json(as_json, output):
         emit_json([_json(c) for c in found])
         return

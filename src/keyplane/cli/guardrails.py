@@ -22,6 +22,7 @@ from keyplane.cli.common import (
     JsonOpt,
     OutputOpt,
     UrlOpt,
+    all_pages,
     connect,
     emit_json,
     err,
@@ -165,15 +166,12 @@ def guardrails_versions(
     output: OutputOpt = None,
 ) -> None:
     """Every guardrail version, newest first."""
-    found: list[GuardrailSet] = []
     with connect(db, url, api_key) as kp:
-        token: str | None = None
-        while True:
-            page = kp.list_guardrail_versions(store=store, page_size=1000, continuation_token=token)
-            found.extend(page.items)
-            token = page.continuation_token
-            if token is None:
-                break
+        found: list[GuardrailSet] = all_pages(
+            lambda token: kp.list_guardrail_versions(
+                store=store, page_size=1000, continuation_token=token
+            )
+        )
     if wants_json(as_json, output):
         emit_json({"versions": [set_json(g) for g in found]})
         return

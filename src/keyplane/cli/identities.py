@@ -25,6 +25,7 @@ from keyplane.cli.common import (
     JsonOpt,
     OutputOpt,
     UrlOpt,
+    all_pages,
     connect,
     emit_json,
     err,
@@ -321,11 +322,9 @@ def identity_list(
     output: OutputOpt = None,
 ) -> None:
     """Every identity matching the filters (all pages)."""
-    found: list[Identity] = []
     with connect(db, url, api_key) as kp:
-        token: str | None = None
-        while True:
-            page = kp.list_identities(
+        found: list[Identity] = all_pages(
+            lambda token: kp.list_identities(
                 store=store,
                 kind=kind,
                 status=status,
@@ -334,10 +333,7 @@ def identity_list(
                 page_size=1000,
                 continuation_token=token,
             )
-            found.extend(page.items)
-            token = page.continuation_token
-            if token is None:
-                break
+        )
     if wants_json(as_json, output):
         emit_json({"identities": [identity_json(i) for i in found]})
         return
@@ -556,11 +552,9 @@ def delegation_list(
     output: OutputOpt = None,
 ) -> None:
     """Every delegation matching the filters (all pages)."""
-    found: list[Delegation] = []
     with connect(db, url, api_key) as kp:
-        token: str | None = None
-        while True:
-            page = kp.list_delegations(
+        found: list[Delegation] = all_pages(
+            lambda token: kp.list_delegations(
                 store=store,
                 delegator=delegator,
                 delegate=delegate,
@@ -569,10 +563,7 @@ def delegation_list(
                 page_size=1000,
                 continuation_token=token,
             )
-            found.extend(page.items)
-            token = page.continuation_token
-            if token is None:
-                break
+        )
     if wants_json(as_json, output):
         emit_json({"delegations": [delegation_json(d) for d in found]})
         return
