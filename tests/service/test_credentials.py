@@ -106,7 +106,10 @@ def test_secret_is_random_hashed_and_shown_once(svc: Services) -> None:
 def test_secret_authenticates_and_wrong_ones_fail(svc: Services, clock: FixedClock) -> None:
     cred, secret = C.create_credential(svc, ME, S, "agent:bot")
     assert secret is not None
-    assert _auth(svc, secret=secret).node == "agent:bot"
+    client = _auth(svc, secret=secret)
+    assert client.node == "agent:bot" and client.identity.node == "agent:bot"
+    assert client.credential_id == cred.id and client.method == "client_secret"
+    assert client.credential_expires_at == cred.expires_at
     assert C.get_credential(svc, ME, S, cred.id).last_used_at == NOW
     clock.advance(10)
     _auth(svc, secret=secret)  # within a minute: not written again
@@ -284,7 +287,9 @@ def test_private_key_jwt_assertions(svc: Services, alg: str, make: Any) -> None:
     assert secret is None and cred.alg == alg and cred.thumbprint
     assert "d" not in (cred.public_jwk or {})
     good = _assertion(key, alg)
-    assert _auth(svc, assertion=good).node == "agent:bot"
+    client = _auth(svc, assertion=good)
+    assert client.node == "agent:bot" and client.credential_id == cred.id
+    assert client.method == "private_key_jwt"
     _refused(svc, "replayed_jti", assertion=good)
     _refused(svc, "wrong_audience", assertion=_assertion(key, alg, aud="https://evil/token"))
     _refused(svc, "expired_assertion", assertion=_assertion(key, alg, exp=int(NOW) - 120))

@@ -19,7 +19,7 @@ secret or its hash.
 ``max_credential_seconds`` (90 days unless changed). Rotation keeps the expiry.
 
 :func:`authenticate_client` (not an operation: the token endpoint calls it) fails closed:
-it returns the client's :class:`~keyplane.policy.records.Identity` or raises
+it returns an :class:`AuthenticatedClient` (the identity and the credential used) or raises
 :class:`~keyplane.tokens.clients.ClientAuthError` (OAuth ``invalid_client``). Suspending or
 deprovisioning the identity makes every credential of it unusable at once — the identity's
 status is read at every authentication. Failures are ``credential.auth_failed`` events in
@@ -37,6 +37,7 @@ import logging
 import math
 import threading
 import weakref
+from dataclasses import dataclass
 from typing import Any, Final
 
 from keyplane.errors import (
@@ -75,6 +76,7 @@ from keyplane.tokens.clients import (
 
 __all__ = [
     "MAX_OVERLAP_SECONDS",
+    "AuthenticatedClient",
     "authenticate_client",
     "create_credential",
     "get_credential",
@@ -93,6 +95,23 @@ FAILURE_WINDOW: Final = 1.0
 MAX_FAILURE_WINDOWS: Final = 64
 
 _ids = UlidGenerator()
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedClient:
+    """An OAuth client that authenticated: its identity (registered, non-human, active
+    when it authenticated), the credential it used, that credential's expiry (no token it
+    obtains outlives it) and the method (``client_secret`` or ``private_key_jwt``)."""
+
+    identity: Identity
+    credential_id: str
+    credential_expires_at: float
+    method: str
+
+    @property
+    def node(self) -> str:
+        """The client id: the identity's graph node (``agent:planner``)."""
+        return self.identity.node
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -479,11 +498,12 @@ def authenticate_client(
     secret: str | None = None,
     assertion: str | None = None,
     token_endpoint_url: str,
-) -> Identity:
+) -> AuthenticatedClient:
     """Authenticate an OAuth client of ``store_id`` by ``secret`` (``client_secret_basic``
     / ``client_secret_post``) or by ``assertion`` (``private_key_jwt``, RFC 7523; its
-    ``aud`` must be ``token_endpoint_url``). Exactly one of the two. Returns the client's
-    identity (registered, non-human, active); anything else raises
+    ``aud`` must be ``token_endpoint_url``). Exactly one of the two. Returns the
+    :class:`AuthenticatedClient` (its identity registered, non-human, active, and the
+    credential used); anything else raises
     :class:`~keyplane.tokens.clients.ClientAuthError` (``invalid_client``) and records a
     ``credential.auth_failed`` event. Never raises anything else for a client's input."""
     try:
@@ -504,7 +524,7 @@ def _authenticate(
     secret: str | None,
     assertion: str | None,
     audience: str,
-) -> Identity:
+) -> AuthenticatedClient:
     if (secret is None) == (assertion is None):
         raise ClientAuthError(
             "no_single_method", "authenticate with exactly one of a client secret or assertion"
@@ -543,4 +563,4 @@ def _authenticate(
     if ident.status != "active":
         raise ClientAuthError(f"identity_{ident.status}", f"the client is {ident.status}")
     _note_used(svc, store_id, cred.id, now)
-    return ident
+    return AuthenticatedClient(ident, cred.id, cred.expires_at, cred.type)
