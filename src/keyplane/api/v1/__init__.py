@@ -20,6 +20,7 @@ from keyplane.api.v1 import (
     queries,
     signing_keys,
     stores,
+    tokens,
     tuples,
 )
 
@@ -39,3 +40,4 @@ router.include_router(identities.router)
 router.include_router(policy.router)
 router.include_router(signing_keys.router)
 router.include_router(credentials.router)
+router.include_router(tokens.router)
