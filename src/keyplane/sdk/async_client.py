@@ -34,6 +34,7 @@ from keyplane.sdk import (
     identity_wire,
     ledger_wire,
     signing_keys_wire,
+    tokens_wire,
     wire,
 )
 from keyplane.sdk.client import (
@@ -54,6 +55,7 @@ from keyplane.service.keys import ApiKey
 from keyplane.service.ledger import EventPage, LedgerKey, Provenance
 from keyplane.service.ledger_admin import PruneResult, Webhook
 from keyplane.service.signing_keys import SigningKeyInfo
+from keyplane.service.token_admin import TokenRevocation
 from keyplane.service.tuples import WriteResult
 from keyplane.storage.base import ChangesPage, ModelRecord, Page, StoreInfo
 from keyplane.storage.ledger_admin import Retention
@@ -787,6 +789,26 @@ class AsyncClient:
     ) -> SigningKeyInfo:
         return await self._send(
             signing_keys_wire.rotate_signing_key(self._store(store), algorithm, overlap_seconds)
+        )
+
+    # ---------------------------------------------------------------------- tokens
+
+    async def introspect_token(self, token: str, *, store: str | None = None) -> dict[str, Any]:
+        """RFC 7662: ``{"active": true, <claims>…}`` or ``{"active": false}``."""
+        return await self._send(tokens_wire.introspect_token(self._store(store), token))
+
+    async def revoke_token(
+        self,
+        token: str | None = None,
+        *,
+        store: str | None = None,
+        jti: str | None = None,
+        expires_at: float | None = None,
+        reason: str | None = None,
+    ) -> TokenRevocation:
+        """Revoke ``token`` or the token whose id is ``jti`` (exactly one)."""
+        return await self._send(
+            tokens_wire.revoke_token(self._store(store), token, jti, expires_at, reason)
         )
 
     # ---------------------------------------------------------------------- decisions
