@@ -41,6 +41,7 @@ from keyplane.service.keys import ApiKey
 from keyplane.service.ledger import EventPage, LedgerKey, Provenance
 from keyplane.service.ledger_admin import PruneResult, Webhook
 from keyplane.service.signing_keys import SigningKeyInfo
+from keyplane.service.token_admin import TokenRevocation
 from keyplane.service.tuples import WriteResult
 from keyplane.storage.base import ChangesPage, ModelRecord, Page, StoreInfo
 from keyplane.storage.ledger_admin import Retention
@@ -453,6 +454,19 @@ class KeyplaneAPI(Protocol):
         algorithm: str = "EdDSA",
         overlap_seconds: int | None = None,
     ) -> SigningKeyInfo: ...
+
+    # tokens
+    def introspect_token(self, token: str, *, store: str | None = None) -> dict[str, Any]: ...
+
+    def revoke_token(
+        self,
+        token: str | None = None,
+        *,
+        store: str | None = None,
+        jti: str | None = None,
+        expires_at: float | None = None,
+        reason: str | None = None,
+    ) -> TokenRevocation: ...
 
     def decide(
         self,
@@ -919,6 +933,21 @@ class AsyncKeyplaneAPI(Protocol):
         algorithm: str = "EdDSA",
         overlap_seconds: int | None = None,
     ) -> SigningKeyInfo: ...
+
+    # tokens
+    async def introspect_token(
+        self, token: str, *, store: str | None = None
+    ) -> dict[str, Any]: ...
+
+    async def revoke_token(
+        self,
+        token: str | None = None,
+        *,
+        store: str | None = None,
+        jti: str | None = None,
+        expires_at: float | None = None,
+        reason: str | None = None,
+    ) -> TokenRevocation: ...
 
     async def decide(
         self,
