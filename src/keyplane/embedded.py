@@ -44,6 +44,7 @@ from keyplane.service import (
     policies,
     signing_keys,
     stores,
+    token_admin,
     tuples,
 )
 from keyplane.service.access import (
@@ -63,6 +64,7 @@ from keyplane.service.keys import ApiKey
 from keyplane.service.ledger import EventPage, LedgerKey, Provenance
 from keyplane.service.ledger_admin import PruneResult, Webhook
 from keyplane.service.signing_keys import SigningKeyInfo
+from keyplane.service.token_admin import TokenRevocation
 from keyplane.service.tuples import WriteResult
 from keyplane.storage.base import ChangesPage, ModelRecord, Page, StoreInfo
 from keyplane.storage.ledger_admin import Retention
@@ -812,6 +814,28 @@ class Keyplane:
             algorithm=algorithm,
             overlap_seconds=overlap_seconds,
         )
+
+    # tokens ---------------------------------------------------------------------------
+
+    def introspect_token(self, token: str, *, store: str | None = None) -> dict[str, Any]:
+        """RFC 7662: ``{"active": true, <claims>…}`` or ``{"active": false}``."""
+        return token_admin.introspect_token(self.services, self.caller, self._store(store), token)
+
+    def revoke_token(
+        self,
+        token: str | None = None,
+        *,
+        store: str | None = None,
+        jti: str | None = None,
+        expires_at: float | None = None,
+        reason: str | None = None,
+    ) -> TokenRevocation:
+        """Revoke ``token`` or the token whose id is ``jti`` (exactly one): it and every
+        token exchanged from it stop verifying at once."""
+        return token_admin.revoke_token(
+            self.services, self.caller, self._store(store), token, jti=jti,
+            expires_at=expires_at, reason=reason,
+        )  # fmt: skip
 
     def decide(
         self,
