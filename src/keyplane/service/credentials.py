@@ -57,6 +57,7 @@ from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services, request_id_var
 from keyplane.service.identities import parse_node
 from keyplane.service.inputs import check_page_size
+from keyplane.service.refusals import MAX_WINDOWS, WINDOW, flush_refusals, record_refusal
 from keyplane.storage.base import CredentialTxReader, Page
 from keyplane.storage.ids import UlidGenerator
 from keyplane.tokens.clients import (
@@ -91,8 +92,8 @@ log = logging.getLogger("keyplane.credentials")
 MAX_OVERLAP_SECONDS: Final = 7 * 86400
 #: ``last_used_at`` is written at most this often per credential and process
 USED_EVERY: Final = 60.0
-FAILURE_WINDOW: Final = 1.0
-MAX_FAILURE_WINDOWS: Final = 64
+FAILURE_WINDOW: Final = WINDOW
+MAX_FAILURE_WINDOWS: Final = MAX_WINDOWS
 
 _ids = UlidGenerator()
 
@@ -379,13 +380,11 @@ def revoke_credential(
 
 class _Usage:
     """Per-process bookkeeping of a Services: when each credential's ``last_used_at`` was
-    last written, and the open ``credential.auth_failed`` windows."""
+    last written."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.used: dict[tuple[str, str], float] = {}
-        # (store, client, reason) -> [opened, suppressed, last time, request id]
-        self.windows: dict[tuple[str, str | None, str], list[Any]] = {}
 
 
 # by id(Services) (a dataclass, unhashable); an entry goes when its Services is collected
@@ -421,7 +420,12 @@ def _note_used(svc: Services, store_id: str, credential_id: str, now: float) -> 
 
 
 def _failure_event(
-    store_id: str, client_id: str | None, reason: str, at: float, count: int, **extra: Any
+    store_id: str,
+    client_id: str | None,
+    reason: str,
+    at: float,
+    count: int,
+    extra: dict[str, Any],
 ) -> LedgerEvent:
     return LedgerEvent(
         id=new_event_id(),
@@ -440,54 +444,13 @@ def _failure_event(
 
 
 def flush_auth_failures(svc: Services, *, force: bool = False) -> int:
-    """Write the summaries of ended ``credential.auth_failed`` windows (all with
-    ``force``); returns how many events were written."""
-    u = _usage_of(svc)
-    now = svc.clock.now()
-    out: list[LedgerEvent] = []
-    with u.lock:
-        for key in [k for k, w in u.windows.items() if force or now - w[0] >= FAILURE_WINDOW]:
-            opened, suppressed, last, _ = u.windows.pop(key)
-            if suppressed:
-                out.append(
-                    _failure_event(
-                        key[0], key[1], key[2], last, suppressed,
-                        coalesced=True, first_time=opened, last_time=last,
-                    )
-                )  # fmt: skip
-    _write_failures(svc, out)
-    return len(out)
-
-
-def _write_failures(svc: Services, events: list[LedgerEvent]) -> None:
-    if not events:
-        return
-    try:
-        svc.ledger.record_many(events)
-    except Exception as exc:  # an unknown store, a closed ledger: the refusal stands anyway
-        log.warning("could not record %d credential.auth_failed events: %s", len(events), exc)
+    """Write the summaries of ended coalesced refusal windows (``credential.auth_failed``,
+    ``token.refused``; all with ``force``); returns how many events were written."""
+    return flush_refusals(svc, force=force)
 
 
 def _record_failure(svc: Services, store_id: str, client_id: str | None, reason: str) -> None:
-    flush_auth_failures(svc)
-    u = _usage_of(svc)
-    now = svc.clock.now()
-    key: tuple[str, str | None, str] = (store_id, client_id, reason)
-    emit: list[LedgerEvent] = []
-    with u.lock:
-        w = u.windows.get(key)
-        if w is None and len(u.windows) >= MAX_FAILURE_WINDOWS:
-            # overflow (an attacker varying clients or stores): one window per reason, in
-            # the _system chain, so no input grows any store's ledger without bound
-            key = (SYSTEM_STORE, None, reason)
-            w = u.windows.get(key)
-        if w is None:
-            u.windows[key] = [now, 0, now, None]
-            emit.append(_failure_event(key[0], key[1], reason, now, 1))
-        else:
-            w[1] += 1
-            w[2] = now
-    _write_failures(svc, emit)
+    record_refusal(svc, "credential.auth_failed", store_id, client_id, reason, _failure_event)
 
 
 def authenticate_client(
