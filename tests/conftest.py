@@ -44,6 +44,11 @@ _DATA_TABLES = (
     "store_policies",
     # token signing keys (migration 0008)
     "signing_keys",
+    # client credentials (migration 0009)
+    "client_credentials",
+    "client_assertion_jtis",
+    # revoked access tokens (migration 0010)
+    "revoked_tokens",
 )
 
 
