@@ -87,6 +87,57 @@ class GuardrailSet:
     revision: int
 
 
+#: JWS algorithms a trusted issuer's tokens may use (the default: all of them)
+TRUSTED_ISSUER_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedIssuer:
+    """An external issuer whose JWTs a token exchange accepts as ``subject_token`` (the
+    person's IdP token). Its keys come from ``jwks`` (an inline JWK Set) or ``jwks_uri``
+    (exactly one of the two); the subject is the graph node
+    ``f"{subject_kind}:{claims[subject_claim]}"``, which must be a registered, active
+    identity of the store. ``audience``: when set, the token's ``aud`` must contain it."""
+
+    issuer: str
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
+    audience: str | None = None
+    subject_kind: str = "human"
+    subject_claim: str = "sub"
+    algorithms: tuple[str, ...] = TRUSTED_ISSUER_ALGORITHMS
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object stored (and shown on every surface): every field, always."""
+        return {
+            "issuer": self.issuer,
+            "jwks": self.jwks,
+            "jwks_uri": self.jwks_uri,
+            "audience": self.audience,
+            "subject_kind": self.subject_kind,
+            "subject_claim": self.subject_claim,
+            "algorithms": list(self.algorithms),
+        }
+
+    @classmethod
+    def from_json(cls, d: Any) -> TrustedIssuer:
+        """The inverse of :meth:`to_json` (missing optional keys take their defaults).
+        Structure only: the values are validated by ``update_store_policy``."""
+        if not isinstance(d, dict) or not isinstance(d.get("issuer"), str):
+            raise ValueError("a trusted issuer is an object with an 'issuer' string")
+        jwks = d.get("jwks")
+        algs = d.get("algorithms")
+        return cls(
+            issuer=d["issuer"],
+            jwks=None if jwks is None else dict(jwks),
+            jwks_uri=d.get("jwks_uri"),
+            audience=d.get("audience"),
+            subject_kind=d.get("subject_kind", "human"),
+            subject_claim=d.get("subject_claim", "sub"),
+            algorithms=TRUSTED_ISSUER_ALGORITHMS if algs is None else tuple(algs),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class StorePolicy:
     store_id: str
@@ -95,3 +146,14 @@ class StorePolicy:
     actions: dict[str, str] = field(default_factory=dict)  # action name -> relation
     revision: int = 0
     max_credential_seconds: int = 7_776_000  # cap on a client credential's lifetime (90 days)
+    access_token_seconds: int = 300  # default lifetime of issued access tokens
+    allow_impersonation: bool = False  # token exchange without actor_token allowed
+    token_audiences: tuple[str, ...] = ()  # allowed audience/resource values (empty: any)
+    trusted_issuers: tuple[TrustedIssuer, ...] = ()  # external subject_token issuers
+
+    def trusted_issuer(self, issuer: str) -> TrustedIssuer | None:
+        """The trusted issuer whose ``issuer`` is exactly ``issuer``, or None."""
+        for t in self.trusted_issuers:
+            if t.issuer == issuer:
+                return t
+        return None

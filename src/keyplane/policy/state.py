@@ -12,12 +12,14 @@ long it runs. Every lookup is a dict access.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from keyplane.policy.records import Delegation, GuardrailSet, Identity, StorePolicy
-from keyplane.storage.base import PolicyChanges
+from keyplane.storage.base import REVOKED_TOKEN_GRACE, PolicyChanges
 
 __all__ = ["PolicyState"]
 
@@ -37,6 +39,11 @@ class PolicyState:
     _delegations: Mapping[str, Delegation] = field(default_factory=dict)
     _between: Mapping[tuple[str, str], tuple[Delegation, ...]] = field(default_factory=dict)
     _children: Mapping[str, tuple[Delegation, ...]] = field(default_factory=dict)
+    # revoked token ids -> the token's expiry; dropped REVOKED_TOKEN_GRACE after it (on
+    # advance, once the earliest is due: _prune_at), so memory stays bounded
+    _revoked_tokens: Mapping[str, float] = field(default_factory=dict)
+    _prune_at: float = math.inf
+    _revoked_credentials: frozenset[str] = frozenset()
 
     @classmethod
     def empty(cls, store_id: str, revision: int = 0) -> PolicyState:
@@ -59,6 +66,19 @@ class PolicyState:
         """The delegations derived directly from ``delegation_id`` (any status), by id."""
         return self._children.get(delegation_id, ())
 
+    def token_revoked(self, jti: str) -> bool:
+        """Whether the access token ``jti`` was revoked (as of this state's revision)."""
+        return jti in self._revoked_tokens
+
+    def credential_revoked(self, credential_id: str) -> bool:
+        """Whether the client credential ``credential_id`` was revoked (every token
+        obtained with it, directly or upstream, is dead)."""
+        return credential_id in self._revoked_credentials
+
+    def revoked_token_count(self) -> int:
+        """How many revoked token ids this state remembers (for tests and metrics)."""
+        return len(self._revoked_tokens)
+
     def identities(self) -> Iterator[Identity]:
         return iter(self._identities.values())
 
@@ -70,11 +90,13 @@ class PolicyState:
 
     # -- advancing ----------------------------------------------------------------------
 
-    def advanced(self, changes: PolicyChanges) -> PolicyState:
+    def advanced(self, changes: PolicyChanges, *, now: float | None = None) -> PolicyState:
         """A new state with ``changes`` applied (this one is left untouched).
 
         Rows older than what this state holds are ignored (a change read twice, or out of
-        order, never moves a row backwards)."""
+        order, never moves a row backwards). Revoked token ids whose token expired more
+        than :data:`~keyplane.storage.base.REVOKED_TOKEN_GRACE` seconds before ``now``
+        (default: the wall clock) are dropped."""
         revision = max(self.revision, changes.revision)
         identities: Mapping[str, Identity] = self._identities
         if changes.identities:
@@ -108,6 +130,13 @@ class PolicyState:
             guardrails is None or changes.guardrail_set.version >= guardrails.version
         ):
             guardrails = changes.guardrail_set
+        revoked, prune_at = self._revoked_tokens, self._prune_at
+        at = time.time() if now is None else float(now)
+        if changes.revoked_tokens or at >= prune_at:
+            revoked, prune_at = _revoked_after(revoked, changes.revoked_tokens, at)
+        credentials = self._revoked_credentials
+        if changes.revoked_credentials:
+            credentials = credentials.union(changes.revoked_credentials)
         return PolicyState(
             self.store_id,
             revision,
@@ -117,7 +146,26 @@ class PolicyState:
             delegations,
             between,
             children,
+            revoked,
+            prune_at,
+            credentials,
         )
+
+
+def _revoked_after(
+    old: Mapping[str, float], added: Sequence[tuple[str, float]], now: float
+) -> tuple[Mapping[str, float], float]:
+    """``old`` plus ``added`` without the entries due (expired more than the grace before
+    ``now``), and when the next one falls due (inf: none). Pruning copies the map, so it
+    runs only when the earliest entry is due; entries expiring within a minute of it go
+    at the same time (one copy a minute at most, however many expire)."""
+    cutoff = now - REVOKED_TOKEN_GRACE
+    out = {j: e for j, e in old.items() if e >= cutoff}
+    for jti, exp in added:
+        if exp >= cutoff:
+            out[jti] = max(exp, out.get(jti, exp))
+    due = min(out.values(), default=math.inf) + REVOKED_TOKEN_GRACE
+    return out, due + 60.0 if due != math.inf else due
 
 
 def _reindex(

@@ -41,7 +41,7 @@ from keyplane.graph.index import TupleIndex
 from keyplane.graph.tuples import Tuple
 from keyplane.policy.records import Identity
 from keyplane.policy.state import PolicyState
-from keyplane.storage.base import Storage
+from keyplane.storage.base import REVOKED_TOKEN_GRACE, Storage
 
 __all__ = ["GraphRegistry", "StoreGraph"]
 
@@ -130,7 +130,7 @@ class GraphRegistry:
         g = StoreGraph(store_id, index, revision, head.generation)
         # read after the snapshot: the policy state is at least as new as the index
         g.policy = PolicyState.empty(store_id).advanced(
-            self._storage.read_policy_changes(store_id, 0)
+            self._storage.read_policy_changes(store_id, 0), now=self._clock.now()
         )
         return g
 
@@ -189,7 +189,10 @@ class GraphRegistry:
             policy = g.policy
             if policy is None or g.revision > policy.revision:
                 base = policy or PolicyState.empty(store_id)
-                g.policy = base.advanced(self._storage.read_policy_changes(store_id, base.revision))
+                g.policy = base.advanced(
+                    self._storage.read_policy_changes(store_id, base.revision),
+                    now=self._clock.now(),
+                )
             # read after the changelog, so the head is at least as new as what was applied
             head = self._storage.store_head(store_id)
         if head.generation != g.generation:
@@ -358,6 +361,8 @@ class GraphRegistry:
                         self.purge_expired(g.store_id)
                 except Exception:  # keep tailing; the next poll retries
                     continue
+            if purge:
+                self.prune_revoked_tokens()
             self.flush_seen()
 
     def purge_expired(self, store_id: str) -> int:
@@ -365,6 +370,15 @@ class GraphRegistry:
         g = self.graph(store_id)
         with g.catch_up_lock, g.lock:
             return g.index.purge_expired(self._clock.now())
+
+    def prune_revoked_tokens(self) -> int:
+        """Delete the stored revocations of tokens expired for longer than the grace (all
+        stores; their tokens are refused by ``exp`` anyway). Never raises: it is
+        housekeeping, retried at the next purge."""
+        try:
+            return self._storage.prune_revoked_tokens(self._clock.now() - REVOKED_TOKEN_GRACE)
+        except Exception:
+            return 0
 
     def close(self) -> None:
         self._stop.set()

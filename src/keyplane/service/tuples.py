@@ -128,6 +128,9 @@ def gc_expired(svc: Services, caller: Caller, store_id: str) -> int:
     # the event commits with the removal; when nothing had expired there is no change (no
     # revision, no transaction) and the call is recorded on its own
     removed = svc.storage.gc_expired(store_id, now=svc.clock.now(), ledger_events=event_at)
+    # housekeeping of the same kind: revocations of tokens long expired (every store; not
+    # a change, no revision, no event)
+    svc.graphs.prune_revoked_tokens()
     svc.graphs.catch_up(store_id)
     if removed == 0:
         audit.change(svc, caller, "tuples.expired_removed", store_id, details={"removed": 0})

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # the ledger's domain imports storage.ids: no import cycle at
     from keyplane.tokens.keys import SigningKeyRecord
 
 __all__ = [
+    "REVOKED_TOKEN_GRACE",
     "ChainRow",
     "ChangeReader",
     "ChangesPage",
@@ -54,6 +55,7 @@ __all__ = [
     "StoreAdmin",
     "StoreHead",
     "StoreInfo",
+    "TokenStore",
     "TupleReader",
     "TupleWriter",
 ]
@@ -544,6 +546,11 @@ class PolicyChanges:
     guardrail_set: GuardrailSet | None
     store_policy: StorePolicy | None
     revision: int
+    #: ``(jti, expires_at)`` of the tokens revoked after the revision and not yet expired
+    #: (by more than :data:`REVOKED_TOKEN_GRACE`): see :meth:`TokenStore.revoke_tokens`
+    revoked_tokens: tuple[tuple[str, float], ...] = ()
+    #: ids of the client credentials whose status became ``revoked`` after the revision
+    revoked_credentials: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -807,6 +814,48 @@ class CredentialStore(Protocol):
         ...
 
 
+#: how long (seconds) a revoked token's id is kept after the token's own expiry: more than
+#: any clock leeway a verifier allows on ``exp``, so a revoked token never verifies again
+REVOKED_TOKEN_GRACE = 60.0
+
+
+class TokenStore(Protocol):
+    """Revoked access tokens (migration 0010; see :mod:`keyplane.service.tokens`). A row is
+    kept until the token has been expired for :data:`REVOKED_TOKEN_GRACE` seconds (then it
+    is pruned: the token's ``exp`` refuses it anyway). Removed with the store."""
+
+    def revoke_tokens(
+        self,
+        store_id: str,
+        items: Sequence[tuple[str, float]],
+        *,
+        revoked_by: str,
+        reason: str | None,
+        revoked_at: float,
+        ledger_events: Callable[[int], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> int:
+        """Record ``(jti, expires_at)`` pairs as revoked; return the new store revision.
+
+        One transaction: the store revision is bumped once (even when every jti was
+        already revoked: the request is still recorded), each new row is stamped with it
+        (a jti already revoked is left as it is), ``ledger_events`` (called with the new
+        revision) commits with it. Expired rows of the store are pruned on the way. An
+        empty ``items`` changes nothing and returns the current revision (no events).
+        MUST raise StoreNotFoundError for an unknown store."""
+        ...
+
+    def is_token_revoked(self, store_id: str, jti: str) -> bool:
+        """Whether ``jti`` has a revocation row (a direct read; decisions use the
+        in-memory :class:`~keyplane.policy.state.PolicyState` instead). MUST raise
+        StoreNotFoundError for an unknown store."""
+        ...
+
+    def prune_revoked_tokens(self, before: float) -> int:
+        """Delete the revocation rows (every store) whose ``expires_at < before``; return
+        how many. Not a change of the identity plane: no revision, no event."""
+        ...
+
+
 class Storage(
     StoreAdmin,
     ModelStore,
@@ -820,6 +869,7 @@ class Storage(
     PolicyStore,
     SigningKeyStore,
     CredentialStore,
+    TokenStore,
     Protocol,
 ):
     """Everything a backend offers. Implementations MUST be safe to call from many threads."""

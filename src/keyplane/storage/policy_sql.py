@@ -37,6 +37,7 @@ from keyplane.policy.records import (
     Identity,
     ScopeGrant,
     StorePolicy,
+    TrustedIssuer,
 )
 from keyplane.storage.base import (
     Page,
@@ -73,7 +74,8 @@ DELEGATION_COLS = (
     " revision"
 )
 _POLICY_COLS = (
-    "store_id, max_delegation_seconds, suspend_orphans, actions, revision, max_credential_seconds"
+    "store_id, max_delegation_seconds, suspend_orphans, actions, revision, max_credential_seconds,"
+    " access_token_seconds, allow_impersonation, token_audiences, trusted_issuers"
 )
 
 _TUPLE_KEY_MATCH = (
@@ -223,6 +225,10 @@ def _policy_from_row(r: Sequence[Any]) -> StorePolicy:
         actions=dict(json.loads(r[3])),
         revision=int(r[4]),
         max_credential_seconds=int(r[5]),
+        access_token_seconds=int(r[6]),
+        allow_impersonation=bool(r[7]),
+        token_audiences=tuple(json.loads(r[8])),
+        trusted_issuers=tuple(TrustedIssuer.from_json(t) for t in json.loads(r[9])),
     )
 
 
@@ -334,6 +340,12 @@ class PolicySQLMixin:
     ) -> list[tuple[int, str, str]]:
         raise NotImplementedError
 
+    if TYPE_CHECKING:  # provided by TokensSQLMixin (a stub here would shadow it)
+
+        def _token_changes(
+            self, cur: Cursor, store_id: str, after_revision: int
+        ) -> tuple[tuple[tuple[str, float], ...], tuple[str, ...]]: ...
+
     #: the tables :meth:`delete_store` empties with the store
     POLICY_TABLES = ("identities", "delegations", "guardrail_sets", "store_policies")
 
@@ -431,12 +443,17 @@ class PolicySQLMixin:
             sp = w.store_policy
             cur.execute(
                 q(
-                    f"INSERT INTO store_policies ({_POLICY_COLS}) VALUES (?, ?, ?, ?, ?, ?)"
+                    f"INSERT INTO store_policies ({_POLICY_COLS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (store_id) DO UPDATE SET"
                     " max_delegation_seconds = excluded.max_delegation_seconds,"
                     " suspend_orphans = excluded.suspend_orphans, actions = excluded.actions,"
                     " revision = excluded.revision,"
-                    " max_credential_seconds = excluded.max_credential_seconds"
+                    " max_credential_seconds = excluded.max_credential_seconds,"
+                    " access_token_seconds = excluded.access_token_seconds,"
+                    " allow_impersonation = excluded.allow_impersonation,"
+                    " token_audiences = excluded.token_audiences,"
+                    " trusted_issuers = excluded.trusted_issuers"
                 ),
                 (
                     store_id,
@@ -445,6 +462,10 @@ class PolicySQLMixin:
                     _dumps(dict(sp.actions)),
                     rev,
                     int(sp.max_credential_seconds),
+                    int(sp.access_token_seconds),
+                    bool(sp.allow_impersonation),
+                    _dumps(list(sp.token_audiences)),
+                    _dumps([t.to_json() for t in sp.trusted_issuers]),
                 ),
             )
             policy = dataclasses.replace(sp, store_id=store_id, revision=rev)
@@ -675,7 +696,16 @@ class PolicySQLMixin:
             guardrails = latest if latest is not None and latest.revision > after_revision else None
             policy = self._select_policy(cur, store_id)
             changed_policy = policy if policy.revision > after_revision else None
-            return PolicyChanges(identities, delegations, guardrails, changed_policy, current)
+            revoked_tokens, revoked_credentials = self._token_changes(cur, store_id, after_revision)
+            return PolicyChanges(
+                identities,
+                delegations,
+                guardrails,
+                changed_policy,
+                current,
+                revoked_tokens,
+                revoked_credentials,
+            )
 
         return self._read_tx(tx)
 

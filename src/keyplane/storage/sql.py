@@ -57,6 +57,7 @@ from keyplane.storage.ledger_admin import LedgerAdminSQL
 from keyplane.storage.paging import check_page_size, decode_token, encode_token
 from keyplane.storage.policy_sql import PolicySQLMixin
 from keyplane.storage.signing_keys_sql import SigningKeysSQLMixin
+from keyplane.storage.tokens_sql import TokensSQLMixin
 
 __all__ = ["LEDGER_COLUMNS", "STORE_ID_RE", "Cursor", "SQLStorage", "tuple_columns"]
 
@@ -217,7 +218,9 @@ class _NoChange(Exception):
     """Raised inside a write transaction to roll it back when there is nothing to record."""
 
 
-class SQLStorage(PolicySQLMixin, SigningKeysSQLMixin, CredentialSQLMixin, LedgerAdminSQL):
+class SQLStorage(
+    PolicySQLMixin, SigningKeysSQLMixin, CredentialSQLMixin, TokensSQLMixin, LedgerAdminSQL
+):
     """Backend-independent implementation of :class:`keyplane.storage.base.Storage`."""
 
     #: appended to the store lookup in write transactions that must keep the store alive
@@ -416,6 +419,7 @@ class SQLStorage(PolicySQLMixin, SigningKeysSQLMixin, CredentialSQLMixin, Ledger
             self._delete_policy_rows(cur, store_id)
             self._delete_signing_key_rows(cur, store_id)
             self._delete_credential_rows(cur, store_id)
+            self._delete_token_rows(cur, store_id)
             self._ledger_in_tx(cur, ledger_events, store_id)
 
         self._write_tx(tx)
