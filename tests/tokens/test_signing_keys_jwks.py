@@ -176,13 +176,21 @@ def test_authorization_server_metadata(live: Live, tmp_path: Path) -> None:
     md = r.json()
     assert md["issuer"] == live.url
     assert md["jwks_uri"] == f"{live.url}/.well-known/jwks.json"
-    assert md["response_types_supported"] == [] and md["grant_types_supported"] == []
+    assert md["response_types_supported"] == []  # no authorization endpoint
+    assert md["grant_types_supported"] == [
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    ]
     assert md["keyplane_token_signing_alg_values_supported"] == ["EdDSA", "ES256"]
-    assert "token_endpoint" not in md  # listed once it exists
+    assert md["token_endpoint"] == f"{live.url}/oauth2/token"
+    assert "scopes_supported" not in md  # the store's own
     # a store's issuer, at the RFC 8414 §3.1 insertion URL; its jwks_uri serves its keys
     md = httpx.get(f"{live.url}/.well-known/oauth-authorization-server/stores/acme").json()
     assert md["issuer"] == f"{live.url}/stores/acme"
     assert md["jwks_uri"] == f"{live.url}/stores/acme/.well-known/jwks.json"
+    assert md["token_endpoint"] == f"{live.url}/stores/acme/oauth2/token"
+    assert md["introspection_endpoint"] == f"{live.url}/stores/acme/oauth2/introspect"
+    assert md["revocation_endpoint"] == f"{live.url}/stores/acme/oauth2/revoke"
     assert httpx.get(md["jwks_uri"]).json()["keys"]
     r = httpx.get(f"{live.url}/.well-known/oauth-authorization-server/stores/nope")
     assert r.status_code == 404
