@@ -20,6 +20,7 @@ from keyplane.api.errors import install_error_handlers
 from keyplane.api.fastpath import install_fast_lane
 from keyplane.api.jwks import router as jwks_router
 from keyplane.api.limits import install_body_limit
+from keyplane.api.oauth import router as oauth_router
 from keyplane.api.openfga import router as openfga_router
 from keyplane.config import Settings
 from keyplane.service.context import Services, request_id_var
@@ -59,6 +60,7 @@ def create_app(
 
     app.include_router(openfga_router)  # OpenFGA's HTTP API shape at /stores…
     app.include_router(jwks_router)  # public OAuth discovery: JWKS, RFC 8414 metadata
+    app.include_router(oauth_router)  # OAuth 2.0 token, introspection, revocation endpoints
     app.include_router(authzen_router)  # AuthZEN 1.0 at /access/v1… and /stores/{id}/access/v1…
 
     # MCP over streamable HTTP at /mcp (keyplane.mcp.http). mount_mcp WRAPS
