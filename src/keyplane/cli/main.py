@@ -712,6 +712,10 @@ from keyplane.cli.credentials import credential_app  # noqa: E402  (keyplane cre
 
 app.add_typer(credential_app, name="credential")
 
+from keyplane.cli.tokens import token_app  # noqa: E402  (keyplane token …)
+
+app.add_typer(token_app, name="token")
+
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
