@@ -41,6 +41,7 @@ from keyplane.mcp.signing_key_tools import (
     SIGNING_KEY_SERVICE_OF_TOOL,
     SIGNING_KEY_SPECS,
 )
+from keyplane.mcp.token_tools import TOKEN_NOT_EXPOSED, TOKEN_SERVICE_OF_TOOL, TOKEN_SPECS
 from keyplane.service import access, ledger, models, tuples
 from keyplane.service.access import BatchItem
 from keyplane.service.auth import Caller, Permission
@@ -676,6 +677,7 @@ SERVICE_OF_TOOL: dict[str, Callable[..., Any]] = {
     **IDENTITY_SERVICE_OF_TOOL,
     **SIGNING_KEY_SERVICE_OF_TOOL,
     **CREDENTIAL_SERVICE_OF_TOOL,
+    **TOKEN_SERVICE_OF_TOOL,
 }
 
 #: Service operations deliberately not offered to agents, and why.
@@ -697,13 +699,21 @@ NOT_EXPOSED: dict[str, str] = {
     **IDENTITY_NOT_EXPOSED,
     **SIGNING_KEY_NOT_EXPOSED,
     **CREDENTIAL_NOT_EXPOSED,
+    **TOKEN_NOT_EXPOSED,
 }
 
 #: the identity plane's tools (issue 5), in modules of their own; each entry also names the
 #: permission a key needs to see it listed (write tools) and whether it is destructive
 _PLANE_SPECS: list[
     tuple[str, str, str, type[BaseModel], type[BaseModel], Any, bool, str | None, bool]
-] = [*DECISION_SPECS, *GUARDRAIL_SPECS, *IDENTITY_SPECS, *SIGNING_KEY_SPECS, *CREDENTIAL_SPECS]
+] = [
+    *DECISION_SPECS,
+    *GUARDRAIL_SPECS,
+    *IDENTITY_SPECS,
+    *SIGNING_KEY_SPECS,
+    *CREDENTIAL_SPECS,
+    *TOKEN_SPECS,
+]
 
 READ_TOOLS: tuple[str, ...] = tuple(n for n, *_rest, w in _SPECS if not w) + tuple(
     p[0] for p in _PLANE_SPECS if not p[6]
