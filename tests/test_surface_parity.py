@@ -89,6 +89,9 @@ CLI = {
     "credentials.get_credential": "credential get",
     "credentials.rotate_credential": "credential rotate",
     "credentials.revoke_credential": "credential revoke",
+    "token_admin.introspect_token": "token introspect",
+    "token_admin.revoke_token": "token revoke",
+    "tokens.revoke_token_id": "token revoke",
 }
 CLI_WHY = {
     "access.batch_check": "a shell loops over `keyplane check`; batches are for programs (SDK, REST)",
@@ -97,10 +100,13 @@ CLI_WHY = {
 }
 
 # operation -> REST operation id, where it differs from the function name
-REST_ID = {"observability.graph_stats": "metrics"}
+REST_ID = {"observability.graph_stats": "metrics", "tokens.revoke_token_id": "revoke_token"}
 # operation -> SDK method, where it differs; None = not in the SDK
-SDK = {"observability.graph_stats": None}
+SDK = {"observability.graph_stats": None, "tokens.revoke_token_id": "revoke_token"}
 SDK_WHY = {"observability.graph_stats": "scraped from /metrics by Prometheus, not called"}
+# operation -> the operation whose surfaces also serve it (the same route, method, command
+# and tool, with other arguments): revoking by jti is revoke_token({"jti": …})
+VIA = {"tokens.revoke_token_id": "token_admin.revoke_token"}
 
 
 def _operations() -> Iterator[str]:
@@ -187,6 +193,7 @@ def test_on_mcp(op: str) -> None:
         f"{fn.__module__.rsplit('.', 1)[1]}.{fn.__name__}" for fn in SERVICE_OF_TOOL.values()
     }
     area = op.split(".")[0]
+    op = VIA.get(op, op)
     assert op in exposed or op in NOT_EXPOSED or f"{area}.*" in NOT_EXPOSED, (
         f"{op} is neither an MCP tool nor listed in keyplane.mcp.NOT_EXPOSED with a reason"
     )
