@@ -23,7 +23,12 @@ Mapping (docs/authzen.md): ``subject``/``resource`` ``type`` + ``id`` → graph 
 properties (guardrails and conditions see them); ``action.properties`` →
 ``context.action_properties``; ``context`` → the decision's context, where Keyplane reads
 ``context.actors`` (or RFC 8693-style ``context.act``), ``context.purpose``,
-``context.delegation_id`` and ``context.tool``.
+``context.delegation_id`` and ``context.tool``. A bearer access token of the store in
+``subject.properties.token`` is the source of the subject, actor chain, purpose and pinned
+delegation (:func:`keyplane.service.decisions.decide` verifies it; a token that fails is a
+deny ``token_invalid``): the subject's ``type``/``id`` may then be left out, and given, must
+be the token's ``sub``; ``subject.properties.token_audience`` names the audience it must
+carry. Both are taken out of the properties (never recorded, never seen by guardrails).
 
 Errors (§12.1.10): 400 for a malformed body (any Keyplane ``validation_error``), 401 without a
 valid API key, 403 when the key may not query the store, 404 for an unknown store; bodies are
@@ -42,7 +47,15 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
 
 from keyplane.api.deps import CallerDep, ServicesDep
@@ -64,6 +77,8 @@ SEMANTICS = ("execute_all", "deny_on_first_deny", "permit_on_first_permit")
 #: context keys Keyplane reads (the rest of the context is passed through untouched)
 CTX_ACTORS, CTX_ACT, CTX_PURPOSE = "actors", "act", "purpose"
 CTX_DELEGATION, CTX_TOOL, CTX_ACTION_PROPS = "delegation_id", "tool", "action_properties"
+#: subject properties Keyplane reads (and removes): the bearer token and its audience
+PROP_TOKEN, PROP_TOKEN_AUDIENCE = "token", "token_audience"
 _SEARCH_CHUNK = 256  # candidates decided per decide_batch call while filling a search page
 
 # ------------------------------------------------------------------------------ schemas
@@ -83,6 +98,37 @@ class AuthzenEntity(_Model):
     type: _Str
     id: _Str
     properties: _Props = None
+
+
+class AuthzenSubject(_Model):
+    """The Subject of an evaluation (§5.1). With a bearer token in ``properties.token``
+    (Keyplane), ``type`` and ``id`` may be left out: the token names the subject."""
+
+    type: _Str | None = None
+    id: _Str | None = None
+    properties: _Props = None
+
+    @model_validator(mode="after")
+    def _named(self) -> AuthzenSubject:
+        if (self.type is None or self.id is None) and not _has_token(self.properties):
+            missing = "type" if self.type is None else "id"
+            raise ValueError(
+                f"subject '{missing}' is required (unless properties.token names the subject)"
+            )
+        return self
+
+
+def _has_token(props: Mapping[str, Any] | None) -> bool:
+    return props is not None and props.get(PROP_TOKEN) is not None
+
+
+def carries_token(body: AuthzenEvaluationRequest | AuthzenEvaluationsRequest) -> bool:
+    """Whether an evaluation(s) request presents a bearer token anywhere (the HTTP fast
+    lane leaves those to the route: verifying a token may read the store's keys)."""
+    subjects = [body.subject]
+    if isinstance(body, AuthzenEvaluationsRequest):
+        subjects.extend(it.subject for it in body.evaluations or ())
+    return any(s is not None and _has_token(s.properties) for s in subjects)
 
 
 class AuthzenAction(_Model):
@@ -116,7 +162,7 @@ class AuthzenPartialAction(_Model):
 class AuthzenEvaluationRequest(_Model):
     """The Access Evaluation request (§6.1)."""
 
-    subject: AuthzenEntity
+    subject: AuthzenSubject
     action: AuthzenAction
     resource: AuthzenEntity
     context: _Props = None
@@ -250,6 +296,8 @@ class _Question:
     tool: str | None = None
     subject_properties: dict[str, Any] | None = None
     resource_properties: dict[str, Any] | None = None
+    token: str | None = None
+    token_audience: str | None = None
 
 
 def _node(value: Any, where: str) -> str:
@@ -293,6 +341,15 @@ def _actors(ctx: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(chain)
 
 
+def _prop_str(value: Any, key: str) -> str | None:
+    if value is None or (isinstance(value, str) and value):
+        return value
+    raise ValidationError(
+        f"subject.properties.{key}: a non-empty string",
+        details={"field": f"subject.properties.{key}"},
+    )
+
+
 def _opt_str(ctx: Mapping[str, Any], key: str) -> str | None:
     v = ctx.get(key)
     if v is None or isinstance(v, str):
@@ -301,7 +358,7 @@ def _opt_str(ctx: Mapping[str, Any], key: str) -> str | None:
 
 
 def _question(
-    subject: tuple[str, str, _Props],
+    subject: tuple[str | None, str | None, _Props],
     action: tuple[str, _Props],
     resource: tuple[str, str, _Props],
     context: _Props,
@@ -310,8 +367,30 @@ def _question(
     if action[1]:
         ctx = dict(ctx or {})
         ctx.setdefault(CTX_ACTION_PROPS, action[1])
-    q = _Question(f"{subject[0]}:{subject[1]}", action[0], f"{resource[0]}:{resource[1]}", ctx)
-    q.subject_properties = subject[2] or None
+    stype, sid, sprops = subject
+    token = audience = None
+    if sprops and (PROP_TOKEN in sprops or PROP_TOKEN_AUDIENCE in sprops):
+        sprops = dict(sprops)  # the token is input to the decision, not an attribute
+        token = _prop_str(sprops.pop(PROP_TOKEN, None), PROP_TOKEN)
+        audience = _prop_str(sprops.pop(PROP_TOKEN_AUDIENCE, None), PROP_TOKEN_AUDIENCE)
+    if stype is None or sid is None:
+        if token is None:
+            missing = "type" if stype is None else "id"
+            raise ValidationError(
+                f"subject '{missing}' missing (and no properties.token names the subject)",
+                details={"field": f"subject.{missing}"},
+            )
+        name: str | None = None if stype is None and sid is None else f"{stype}:{sid}"
+        if name is not None:
+            raise ValidationError(
+                "subject: give both 'type' and 'id', or neither with properties.token",
+                details={"field": "subject"},
+            )
+    else:
+        name = f"{stype}:{sid}"
+    q = _Question(name or "", action[0], f"{resource[0]}:{resource[1]}", ctx)
+    q.token, q.token_audience = token, audience
+    q.subject_properties = sprops or None
     q.resource_properties = resource[2] or None
     if ctx:
         q.actors = _actors(ctx)
@@ -344,14 +423,30 @@ def _merge(
     return AuthzenEntity(type=item.type, id=item.id, properties=item.properties)
 
 
+def _merge_subject(
+    item: AuthzenPartialEntity | None, default: AuthzenPartialEntity | None
+) -> tuple[str | None, str | None, _Props]:
+    """The subject as :func:`_merge` merges it, but ``type``/``id`` may stay unset (a token
+    in ``properties`` may name the subject; :func:`_question` checks)."""
+    if item is None:
+        item = default
+    elif default is not None and (item.type is None or item.id is None):
+        item = AuthzenPartialEntity(
+            type=item.type or default.type, id=item.id or default.id, properties=item.properties
+        )
+    if item is None:
+        raise ValidationError("subject missing", details={"field": "subject"})
+    return item.type, item.id, item.properties
+
+
 def _item_question(item: AuthzenEvaluationItem, top: AuthzenEvaluationsRequest) -> _Question:
-    s = _merge(item.subject, top.subject, "subject")
+    subj = _merge_subject(item.subject, top.subject)
     r = _merge(item.resource, top.resource, "resource")
     act = item.action if item.action is not None else top.action
     if act is None or act.name is None:
         raise ValidationError("action 'name' missing", details={"field": "action"})
     ctx = item.context if item.context is not None else top.context
-    return _question((s.type, s.id, s.properties), (act.name, act.properties),
+    return _question(subj, (act.name, act.properties),
                      (r.type, r.id, r.properties), ctx)  # fmt: skip
 
 
@@ -364,11 +459,13 @@ def _decide_kwargs(q: _Question) -> dict[str, Any]:
         "tool": q.tool,
         "subject_properties": q.subject_properties,
         "resource_properties": q.resource_properties,
+        "token": q.token,
+        "token_audience": q.token_audience,
     }
 
 
 def _batch_item(q: _Question, correlation_id: str | None = None) -> decisions.DecideItem:
-    return decisions.DecideItem(q.subject, q.action, q.resource,
+    return decisions.DecideItem(q.subject or None, q.action, q.resource,
                                 correlation_id=correlation_id, **_decide_kwargs(q))  # fmt: skip
 
 
@@ -435,7 +532,7 @@ def _json(body: Any) -> JSONResponse:
 def evaluate(svc: Services, caller: Caller, store_id: str, q: _Question) -> dict[str, Any]:
     try:
         d = decisions.decide(
-            svc, caller, store_id, q.subject, q.action, q.resource, **_decide_kwargs(q)
+            svc, caller, store_id, q.subject or None, q.action, q.resource, **_decide_kwargs(q)
         )
     except ValidationError as exc:  # raised after the caller was authorized
         if not _unknown(exc):

@@ -15,7 +15,8 @@ The lane takes a request only when it can answer it exactly as the route would w
 touching the database from the event loop: a JSON body the request model accepts, a bearer
 key this process authenticated within the key cache's TTL (and no ``last_used_at`` write
 due), a store whose graph, policy state and latest model are in memory, and no
-``at_least_as_fresh`` wait. Anything else — a missing or unknown key, a malformed body, a
+``at_least_as_fresh`` wait, and no bearer token to verify (an AuthZEN subject's
+``properties.token``: its first verification reads the store's keys). Anything else — a missing or unknown key, a malformed body, a
 cold store — goes to the FastAPI route with the body replayed, which answers (and records
 refusals) as always. Errors raised by the operation are rendered by the app's own exception
 handlers. Big batches are decided on a worker thread so that the loop stays responsive.
@@ -164,7 +165,9 @@ class _Endpoint:
     #: (svc, caller, store, body) -> (JSON-able answer, {outcome: count}, metrics operation)
     answer: Callable[..., tuple[Any, dict[str, int], str]]
     items: Callable[[Any], int]  # how many decisions the body asks for
-    fresh: Callable[[Any], bool]  # whether it asks for at_least_as_fresh
+    #: whether the route must answer: it asks for at_least_as_fresh, or presents a bearer
+    #: token (verifying one may read the store's signing keys from the database)
+    fresh: Callable[[Any], bool]
 
 
 _AUTHZEN = re.compile(r"/stores/([^/]+)/access/v1/(evaluations?)")
@@ -391,9 +394,6 @@ def _endpoints() -> dict[str, _Endpoint]:
     def single(_: Any) -> int:
         return 1
 
-    def no_fresh(_: Any) -> bool:
-        return False
-
     def fresh(body: Any) -> bool:
         return body.at_least_as_fresh is not None
 
@@ -410,14 +410,14 @@ def _endpoints() -> dict[str, _Endpoint]:
             authzen.AuthzenEvaluationRequest,
             authzen.evaluation_answer,
             single,
-            no_fresh,
+            authzen.carries_token,
         )
         out[(key or path) + "evaluations"] = _Endpoint(
             _Route(f"authzen_evaluations{suffix}", path + "evaluations"),
             authzen.AuthzenEvaluationsRequest,
             authzen.evaluations_answer,
             evaluations_items,
-            no_fresh,
+            authzen.carries_token,
         )
     out["v1:check"] = _Endpoint(
         _Route("check", "/v1/stores/{store}/check"),

@@ -464,10 +464,12 @@ def _fresh_field() -> Any:
 
 
 class _DecideFields(_Request):
-    subject: str = Field(
+    subject: str | None = Field(
+        default=None,
         min_length=3,
         max_length=MAX_USER,
-        description="On whose behalf: a graph node, usually a human (`human:alice`).",
+        description="On whose behalf: a graph node, usually a human (`human:alice`). "
+        "Required unless `token` is given (then it must be the token's `sub`).",
         examples=["human:alice"],
     )
     action: str = Field(
@@ -509,6 +511,24 @@ class _DecideFields(_Request):
     )
     subject_properties: dict[str, Any] | None = Field(
         default=None, description="Laid over the subject identity's attributes."
+    )
+    token: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=8192,
+        repr=False,
+        description="A bearer access token of this store (from its token endpoint): the "
+        "source of `subject`, `actors`, `purpose` and `delegation_id` (given too, they must "
+        "agree). Verified with the live state of everything it was issued under; a token "
+        "that fails is a deny `token_invalid`, one whose resource scopes do not cover the "
+        "request a deny `token_scope`. Recorded by its `jti`, never itself.",
+    )
+    token_audience: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description="The audience the token must name (a resource server deciding for a "
+        "token obtained for it); without it the token must name its issuer.",
     )
 
 
@@ -555,7 +575,8 @@ class DecisionOut(_Response):
     )
     allowed: bool
     code: str = Field(
-        description="`allowed`, or the first failed condition: `identity_suspended`, "
+        description="`allowed`, or the first failed condition: `token_invalid`, "
+        "`token_scope` (with a `token`), `identity_suspended`, "
         "`identity_deprovisioned`, `delegation_missing`, `delegation_expired`, "
         "`delegation_not_yet_valid`, `delegation_revoked`, `delegation_scope`, "
         "`purpose_not_allowed`, `delegation_condition`, `subject_lacks_permission`, "

@@ -45,6 +45,8 @@ def _decide(svc: Services, caller: Caller, store: str, a: ids.DecideRequest) -> 
         at_least_as_fresh=a.at_least_as_fresh,
         resource_properties=a.resource_properties,
         subject_properties=a.subject_properties,
+        token=a.token,
+        token_audience=a.token_audience,
     )
     return ids.DecisionOut.from_decision(d), _decision_text(d)
 
@@ -67,6 +69,8 @@ def _decide_batch(svc: Services, caller: Caller, store: str, a: ids.DecideBatchR
                 resource_properties=i.resource_properties,
                 subject_properties=i.subject_properties,
                 correlation_id=i.correlation_id,
+                token=i.token,
+                token_audience=i.token_audience,
             )
             for i in a.items
         ],
@@ -98,7 +102,10 @@ DECISION_SPECS: list[
         "grants the subject and every actor, and no guardrail forbids it. Answers `allowed` "
         "and, when denied, `reason_user` (why, in words you can relay), `code` (e.g. "
         "`delegation_missing`, `guardrail_forbid`) and `requestable` (whether the access "
-        "could be requested). Do not act when it is denied. Example: "
+        "could be requested). Do not act when it is denied. If you hold an access token "
+        "from Keyplane's token endpoint, pass it as `token` instead of `subject`, `actors` "
+        "and `purpose` (it carries them; a revoked or expired token is denied "
+        "`token_invalid`). Example: "
         '{"subject": "human:alice", "actors": ["agent:planner"], "action": "viewer", '
         '"resource": "document:roadmap", "purpose": "planning", "tool": "read_tuples"}.',
         ids.DecideRequest,

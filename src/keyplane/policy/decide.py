@@ -68,9 +68,12 @@ __all__ = [
 
 ALLOWED: Final = "allowed"
 
-#: every code a decision can carry (``allowed`` when it allows)
+#: every code a decision can carry (``allowed`` when it allows); the ``token_*`` codes come
+#: from the service, for a request that presents a bearer token (keyplane.service.decisions)
 CODES: Final = (
     ALLOWED,
+    "token_invalid",
+    "token_scope",
     "identity_suspended",
     "identity_deprovisioned",
     "delegation_missing",

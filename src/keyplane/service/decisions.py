@@ -13,6 +13,21 @@ the purpose, the code, the guardrail version and the delegation ids, and in ``de
 the whole input — context, resource and subject properties, and each identity's kind,
 attributes and status at decision time — so a guardrail dry run can re-evaluate it.
 
+A bearer ``token`` (an RFC 9068 access token of the store, issued by its token endpoint)
+may stand for the subject, the actor chain (its RFC 8693 ``act`` claim), the purpose and
+the pinned delegation: it is verified by
+:func:`keyplane.service.tokens.verify_access_token` (signature, expiry, audience, and the
+live state of everything it was issued under — its jti and parents not revoked, its
+client credentials not revoked, every identity active, its delegation chain active), and
+a token that fails is a DENY with code ``token_invalid`` (never an exception: it fails
+closed; the reason is in the answer's ``reason`` and the event, the token itself never
+is — the event keeps its ``jti``). Values passed beside the token must agree with it
+(else ``validation_error``). A token whose resource scopes (``document:q3#read``,
+:mod:`keyplane.tokens.scopes`) do not cover the action on the resource denies with
+``token_scope``. Without ``token_audience`` the token's ``aud`` must name its issuer (the
+token was obtained for Keyplane itself); a resource server deciding for a token obtained
+for it passes its own audience.
+
 ``decide_batch`` follows the AuthZEN 1.0 ``evaluations_semantic`` options:
 ``execute_all`` answers every item; ``deny_on_first_deny`` and ``permit_on_first_permit``
 evaluate in order and stop at the first item that denies (or errors) / permits — that
@@ -21,6 +36,9 @@ item is the last one returned, the items after it are neither evaluated nor reco
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -48,8 +66,18 @@ from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services, request_id_var
 from keyplane.service.inputs import check_limit
+from keyplane.service.tokens import VerifiedToken, verify_access_token
+from keyplane.tokens.errors import TokenInvalid
 
-__all__ = ["SEMANTICS", "DecideItem", "Decision", "decide", "decide_batch"]
+__all__ = [
+    "SEMANTICS",
+    "TOKEN_INVALID",
+    "TOKEN_SCOPE",
+    "DecideItem",
+    "Decision",
+    "decide",
+    "decide_batch",
+]
 
 #: AuthZEN 1.0 ``evaluations_semantic`` values
 SEMANTICS: Final = ("execute_all", "deny_on_first_deny", "permit_on_first_permit")
@@ -59,9 +87,10 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 @dataclass(frozen=True, slots=True)
 class DecideItem:
-    """One question of a batch: the arguments of :func:`decide`, plus a label."""
+    """One question of a batch: the arguments of :func:`decide`, plus a label. ``subject``
+    may be None when ``token`` gives it."""
 
-    subject: str
+    subject: str | None
     action: str
     resource: str
     actors: Sequence[str] = ()
@@ -72,6 +101,15 @@ class DecideItem:
     resource_properties: Mapping[str, Any] | None = None
     subject_properties: Mapping[str, Any] | None = None
     correlation_id: str | None = None
+    token: str | None = None
+    token_audience: str | None = None
+
+    def __repr__(self) -> str:  # never print the token
+        return (
+            f"DecideItem(subject={self.subject!r}, action={self.action!r}, "
+            f"resource={self.resource!r}, actors={self.actors!r}, "
+            f"token={'<redacted>' if self.token is not None else None})"
+        )
 
 
 # ------------------------------------------------------------------------------ operations
@@ -82,7 +120,7 @@ def decide(
     svc: Services,
     caller: Caller,
     store_id: str,
-    subject: str,
+    subject: str | None,
     action: str,
     resource: str,
     *,
@@ -95,15 +133,20 @@ def decide(
     at_least_as_fresh: int | None = None,
     resource_properties: Mapping[str, Any] | None = None,
     subject_properties: Mapping[str, Any] | None = None,
+    token: str | None = None,
+    token_audience: str | None = None,
 ) -> Decision:
-    """Decide one request through the whole chain; see the module docstring."""
+    """Decide one request through the whole chain; see the module docstring. ``subject``
+    may be None when ``token`` (a bearer access token of the store) gives it."""
     ev = _Evaluator(svc, caller, store_id, model_id, at_least_as_fresh)
     # an invalid input raises (and the decorator records it as an error event)
-    inp, verdict = ev.evaluate(
+    inp, relation, tok, verdict = ev.prepare(
         subject, action, resource, actors, purpose, context, delegation_id, tool,
-        resource_properties, subject_properties,
+        resource_properties, subject_properties, token, token_audience,
     )  # fmt: skip
-    e = _event(ev, None, inp, verdict, None)
+    if verdict is None:
+        verdict = ev.run(inp, relation, None)
+    e = _event(ev, None, inp, verdict, None, tok)
     audit.record(svc, (e,))
     return _answer(ev, e, None, verdict)
 
@@ -133,46 +176,55 @@ def decide_batch(
     events: list[LedgerEvent] = []
     answers: list[tuple[DecideItem, Verdict | None, KeyplaneError | None]] = []
     now = svc.clock.now()
-    # validate every item first
-    prepared: list[tuple[DecideItem, DecisionInput | None, str, KeyplaneError | None]] = []
+    # validate every item first (and verify its token: a token that fails is a denial)
+    prepared: list[
+        tuple[
+            DecideItem, DecisionInput | None, str, KeyplaneError | None, Verdict | None,
+            _Token | None,
+        ]
+    ] = []  # fmt: skip
     wanted: dict[tuple[str, str, str], None] = {}
     for it in items:
+        tok: _Token | None = None
         try:
             if not isinstance(it, DecideItem):
                 raise ValidationError(
                     f"a batch item must be a DecideItem, not {type(it).__name__}",
                     details={"field": "items"},
                 )
-            inp, relation = _input(
-                ev.engine, ev.state, now, it.subject, it.action, it.resource, it.actors,
-                it.purpose, it.context, it.delegation_id, it.tool, it.resource_properties,
-                it.subject_properties,
+            inp, relation, tok, pre = ev.prepare(
+                it.subject, it.action, it.resource, it.actors, it.purpose, it.context,
+                it.delegation_id, it.tool, it.resource_properties, it.subject_properties,
+                it.token, it.token_audience, now,
             )  # fmt: skip
         except KeyplaneError as exc:
-            prepared.append((it, None, "", exc))
+            prepared.append((it, None, "", exc, None, tok))
             continue
-        prepared.append((it, inp, relation, None))
-        if not short and not inp.context:  # every item will be decided: ask the graph now
+        prepared.append((it, inp, relation, None, pre, tok))
+        if pre is None and not short and not inp.context:
+            # every item will be decided: ask the graph now
             wanted[(inp.subject, relation, inp.resource)] = None
             for a in inp.actors:
                 wanted[(a, relation, inp.resource)] = None
     with ev.graph.lock:  # one revision for the whole batch
         graph_answers = _Answers(ev.engine, wanted) if wanted else None
-        for it, got, relation, err in prepared:
-            if got is not None:
+        for it, got, relation, err, pre, tok in prepared:
+            if pre is not None:
+                verdict = pre
+            elif got is not None:
                 try:
                     verdict = ev.run(got, relation, graph_answers)
                 except KeyplaneError as exc:
                     err = exc
             if err is not None or got is None:
                 assert err is not None
-                events.append(_event(ev, it, None, None, err))
+                events.append(_event(ev, it, None, None, err, tok))
                 answers.append((it, None, err))
                 if short and not stop_on:
                     break
                 continue
             inp = got
-            events.append(_event(ev, it, inp, verdict, None))
+            events.append(_event(ev, it, inp, verdict, None, tok))
             answers.append((it, verdict, None))
             if short and verdict.allowed is stop_on:
                 break
@@ -224,9 +276,9 @@ class _Evaluator:
         )
         self.revision = self.graph.revision
 
-    def evaluate(
+    def prepare(
         self,
-        subject: str,
+        subject: str | None,
         action: str,
         resource: str,
         actors: Sequence[str],
@@ -236,12 +288,36 @@ class _Evaluator:
         tool: str | None,
         resource_properties: Mapping[str, Any] | None,
         subject_properties: Mapping[str, Any] | None,
-    ) -> tuple[DecisionInput, Verdict]:
+        token: str | None,
+        token_audience: str | None,
+        now: float | None = None,
+    ) -> tuple[DecisionInput, str, _Token | None, Verdict | None]:
+        """Validate one request (raises for a malformed one) and verify its token: the
+        input, the relation, the token's view, and the verdict when the token alone
+        decides it (``token_invalid``, ``token_scope``; else None: :meth:`run` decides)."""
+        if now is None:
+            now = self.svc.clock.now()
+        tok: _Token | None = None
+        if token is not None or token_audience is not None:
+            tok = _verify(self, token, token_audience)
+            vt = tok.verified
+            if vt is None:  # fails closed: a denial, whatever else the request says
+                return _token_denial(self, tok, subject, action, resource, actors,
+                                     purpose, tool, delegation_id, now)  # fmt: skip
+            subject, actors, purpose, delegation_id = _from_token(
+                vt, subject, actors, purpose, delegation_id
+            )
+        elif subject is None:
+            raise ValidationError(
+                "'subject' is required (or a 'token' that names it)", details={"field": "subject"}
+            )
         inp, relation = _input(
-            self.engine, self.state, self.svc.clock.now(), subject, action, resource, actors,
-            purpose, context, delegation_id, tool, resource_properties, subject_properties,
+            self.engine, self.state, now, subject, action, resource, actors, purpose, context,
+            delegation_id, tool, resource_properties, subject_properties,
         )  # fmt: skip
-        return inp, self.run(inp, relation, None)
+        if tok is not None and tok.verified is not None:
+            return inp, relation, tok, _scope_denial(tok.verified, inp, relation)
+        return inp, relation, tok, None
 
     def run(self, inp: DecisionInput, relation: str, answers: _Answers | None) -> Verdict:
         """The pure decision of a validated input; ``answers``: graph checks a batch made
@@ -426,6 +502,184 @@ def _props(field: str, value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return value
 
 
+# ------------------------------------------------------------------------------ tokens
+
+TOKEN_INVALID: Final = "token_invalid"
+TOKEN_SCOPE: Final = "token_scope"
+_MAX_TOKEN = 8192  # the verifier refuses longer ones; a claimed jti is read only below it
+
+#: TokenInvalid reasons in words (anything else: "it failed verification")
+_TOKEN_WORDS: Final = {
+    "expired": "it has expired",
+    "not_yet_valid": "it is not valid yet",
+    "audience": "it was not issued for this audience",
+    "token_revoked": "it has been revoked",
+    "parent_revoked": "a token it was exchanged from has been revoked",
+    "credential_revoked": "the client credential it was obtained with has been revoked",
+    "identity_suspended": "an identity it names is suspended",
+    "identity_deprovisioned": "an identity it names is deprovisioned",
+    "delegation_revoked": "the delegation it was issued under has been revoked",
+    "delegation_expired": "the delegation it was issued under has expired",
+    "delegation_missing": "the delegation it was issued under no longer exists",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    """A request's token as the decision sees it: verified, or why not. Never the token."""
+
+    jti: str | None
+    verified: VerifiedToken | None
+    reason: str | None = None
+
+    def details(self) -> dict[str, Any]:
+        """What the decision event keeps of it."""
+        vt = self.verified
+        if vt is None:
+            out: dict[str, Any] = {"verified": False, "reason": self.reason}
+            if self.jti is not None:
+                out["jti"] = self.jti  # as claimed: the token did not verify
+            return out
+        got: dict[str, Any] = {"jti": vt.jti, "client_id": vt.client_id}
+        if vt.scope is not None:
+            got["scope"] = sorted(vt.scope)
+        return got
+
+
+def _verify(ev: _Evaluator, token: object, audience: object) -> _Token:
+    """Verify ``token`` (one call that fails closed: any :class:`TokenInvalid` is a
+    ``_Token`` without ``verified``); a malformed argument is a ``validation_error``."""
+    if not isinstance(token, str) or not token:
+        raise ValidationError(
+            "'token' must be a non-empty string (a bearer access token)"
+            + ("; 'token_audience' needs a 'token'" if token is None else ""),
+            details={"field": "token"},
+        )
+    if audience is not None and (not isinstance(audience, str) or not audience):
+        raise ValidationError(
+            "'token_audience' must be a non-empty string", details={"field": "token_audience"}
+        )
+    try:
+        vt = verify_access_token(ev.svc, ev.store_id, token, audience=audience)
+    except TokenInvalid as exc:
+        return _Token(_claimed_jti(token), None, exc.reason)
+    if audience is None:
+        # no audience named: the token must have been obtained for Keyplane itself
+        iss = vt.claims.get("iss")
+        if not isinstance(iss, str) or iss not in vt.audience:
+            return _Token(vt.jti, None, "audience")
+    return _Token(vt.jti, vt)
+
+
+def _claimed_jti(token: str) -> str | None:
+    """The ``jti`` a token that failed verification claims (for the ledger), if readable."""
+    parts = token.split(".")
+    if len(token) > _MAX_TOKEN or len(parts) != 3:
+        return None
+    seg = parts[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(seg + "=" * (-len(seg) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    jti = claims.get("jti") if isinstance(claims, dict) else None
+    return audit.clip(jti) if isinstance(jti, str) and jti else None
+
+
+def _from_token(
+    vt: VerifiedToken,
+    subject: str | None,
+    actors: Sequence[str],
+    purpose: str | None,
+    delegation_id: str | None,
+) -> tuple[str, tuple[str, ...], str | None, str | None]:
+    """Subject, actors, purpose and pinned delegation from a verified token; values the
+    request also gives must be the token's."""
+
+    def differs(field: str, given: object, own: object) -> ValidationError:
+        return ValidationError(
+            f"'{field}' {given!r} does not agree with the token's ({own!r}); give the token "
+            f"alone, or the same {field}",
+            details={"field": field, "reason": "token_mismatch"},
+        )
+
+    if subject is not None and subject != vt.subject:
+        raise differs("subject", subject, vt.subject)
+    if actors:
+        given = actors if isinstance(actors, str) else tuple(actors)
+        if given != vt.actors:
+            raise differs("actors", given if isinstance(given, str) else list(given),
+                          list(vt.actors))  # fmt: skip
+    if purpose is not None and purpose != vt.purpose:
+        raise differs("purpose", purpose, vt.purpose)
+    if delegation_id is not None and delegation_id != vt.delegation_id:
+        raise differs("delegation_id", delegation_id, vt.delegation_id)
+    return vt.subject, vt.actors, vt.purpose, vt.delegation_id
+
+
+def _token_denial(
+    ev: _Evaluator,
+    tok: _Token,
+    subject: str | None,
+    action: object,
+    resource: object,
+    actors: Sequence[str],
+    purpose: str | None,
+    tool: str | None,
+    delegation_id: str | None,
+    now: float,
+) -> tuple[DecisionInput, str, _Token, Verdict]:
+    """The denial of a request whose token failed verification (``token_invalid``)."""
+    if not isinstance(action, str) or not action:
+        raise ValidationError("'action' must be a non-empty string", details={"field": "action"})
+    if not isinstance(resource, str) or object_error(resource) is not None:
+        raise ValidationError(
+            f"invalid 'resource' {resource!r}: {object_error(resource) or 'not a string'}",
+            details={"field": "resource"},
+        )
+    relation = relation_for(ev.state.policy, action)
+    reason = tok.reason or "invalid"
+    words = _TOKEN_WORDS.get(reason, "it failed verification")
+    verdict = Verdict(
+        False,
+        TOKEN_INVALID,
+        f"the bearer token cannot be used: {words}",
+        {"conjunct": "token", "check": "valid", "reason": reason, "jti": tok.jti},
+        False,
+        relation,
+    )
+    inp = DecisionInput(
+        subject if isinstance(subject, str) else "",
+        tuple(a for a in actors if isinstance(a, str)) if not isinstance(actors, str) else (),
+        action,
+        resource,
+        purpose if isinstance(purpose, str) else None,
+        _EMPTY,
+        tool if isinstance(tool, str) else None,
+        delegation_id if isinstance(delegation_id, str) else None,
+        now,
+    )
+    return inp, relation, tok, verdict
+
+
+def _scope_denial(vt: VerifiedToken, inp: DecisionInput, relation: str) -> Verdict | None:
+    """``token_scope`` when the token's resource scopes cover neither the action nor its
+    relation on the resource (opaque scopes are for resource servers to enforce)."""
+    if vt.scope is None:
+        return None
+    if vt.allows_scope(inp.action, inp.resource) or (
+        relation != inp.action and vt.allows_scope(relation, inp.resource)
+    ):
+        return None
+    return Verdict(
+        False,
+        TOKEN_SCOPE,
+        f"the bearer token's scope does not cover '{inp.action}' on {inp.resource}",
+        {"conjunct": "token", "check": "scope", "jti": vt.jti, "scope": sorted(vt.scope)},
+        False,
+        relation,
+    )
+
+
 # ------------------------------------------------------------------------------ the event
 
 
@@ -471,8 +725,10 @@ def _event(
     inp: DecisionInput | None,
     v: Verdict | None,
     err: KeyplaneError | None,
+    tok: _Token | None = None,
 ) -> LedgerEvent:
-    """The ``decision.evaluate`` event of one answer (``it``: the batch item, if any)."""
+    """The ``decision.evaluate`` event of one answer (``it``: the batch item, if any;
+    ``tok``: its token, of which only the jti and the outcome are kept)."""
     eid = new_event_id()
     svc, caller, store_id, model_id = ev.svc, ev.caller, ev.store_id, ev.model_id
     revision = ev.revision
@@ -492,6 +748,8 @@ def _event(
         }
         if it.correlation_id is not None:
             failed["correlation_id"] = it.correlation_id
+        if tok is not None:
+            failed["token"] = tok.details()
         return LedgerEvent(
             id=eid,
             time=svc.clock.now(),
@@ -535,9 +793,12 @@ def _event(
         "relation": v.relation,
         "before_guardrails": "allow" if v.allowed or v.fired else "deny",
     }
-    idents = _identities(ev, inp)
-    if idents:
-        details["identities"] = idents
+    if tok is None or tok.verified is not None:  # a failed token names no one we trust
+        idents = _identities(ev, inp)
+        if idents:
+            details["identities"] = idents
+    if tok is not None:
+        details["token"] = tok.details()
     if v.delegation_ids:
         details["delegation_ids"] = list(v.delegation_ids)
     if v.fired:
@@ -554,7 +815,7 @@ def _event(
         store_id,
         _EVENT,
         caller.principal,
-        inp.subject,
+        inp.subject or None,
         inp.actors,
         inp.purpose,
         inp.action,

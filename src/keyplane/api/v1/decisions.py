@@ -1,7 +1,8 @@
 """``/v1/stores/{store}/decide`` and ``/decide:batch`` — the decision point, natively.
 
 The richer input AuthZEN's ``/access/v1/evaluation`` carries in ``context``, as fields: the
-actor chain, purpose, tool, the delegation to pin, resource and subject properties. A thin
+actor chain, purpose, tool, the delegation to pin, resource and subject properties — or a
+bearer ``token`` (RFC 9068) that gives the subject, chain, purpose and delegation. A thin
 surface over :mod:`keyplane.service.decisions`; every answer is a ``decision.evaluate``
 ledger event. A deny is a 200 with ``allowed: false`` and the reason.
 """
@@ -53,6 +54,8 @@ def decide(store: StoreId, body: DecideRequest, svc: ServicesDep, caller: Caller
         at_least_as_fresh=body.at_least_as_fresh,
         resource_properties=body.resource_properties,
         subject_properties=body.subject_properties,
+        token=body.token,
+        token_audience=body.token_audience,
     )
     return DecisionOut.from_decision(d)
 
@@ -84,6 +87,8 @@ def decide_batch(
                 resource_properties=i.resource_properties,
                 subject_properties=i.subject_properties,
                 correlation_id=i.correlation_id,
+                token=i.token,
+                token_audience=i.token_audience,
             )
             for i in body.items
         ],
