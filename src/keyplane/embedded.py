@@ -29,6 +29,7 @@ from keyplane.policy.records import (
     Identity,
     ScopeGrant,
     StorePolicy,
+    TrustedIssuer,
 )
 from keyplane.service import (
     access,
@@ -724,6 +725,10 @@ class Keyplane:
         suspend_orphans: bool | None = None,
         actions: Mapping[str, str] | None = None,
         max_credential_seconds: int | None = None,
+        access_token_seconds: int | None = None,
+        allow_impersonation: bool | None = None,
+        token_audiences: Sequence[str] | None = None,
+        trusted_issuers: Sequence[TrustedIssuer | Mapping[str, Any]] | None = None,
     ) -> StorePolicy:
         return policies.update_store_policy(
             self.services,
@@ -733,6 +738,10 @@ class Keyplane:
             suspend_orphans=suspend_orphans,
             actions=actions,
             max_credential_seconds=max_credential_seconds,
+            access_token_seconds=access_token_seconds,
+            allow_impersonation=allow_impersonation,
+            token_audiences=token_audiences,
+            trusted_issuers=trusted_issuers,
         )
 
     # decisions ----------------------------------------------------------------------------
@@ -839,7 +848,7 @@ class Keyplane:
 
     def decide(
         self,
-        subject: str,
+        subject: str | None,
         action: str,
         resource: str,
         *,
@@ -853,8 +862,11 @@ class Keyplane:
         at_least_as_fresh: int | None = None,
         resource_properties: Mapping[str, Any] | None = None,
         subject_properties: Mapping[str, Any] | None = None,
+        token: str | None = None,
+        token_audience: str | None = None,
     ) -> PolicyDecision:
-        """May ``subject``, through ``actors``, do ``action`` on ``resource`` for ``purpose``?"""
+        """May ``subject``, through ``actors``, do ``action`` on ``resource`` for ``purpose``?
+        Or give ``token`` (an access token of the store) for subject, actors and purpose."""
         return decisions.decide(
             self.services,
             self.caller,
@@ -871,6 +883,8 @@ class Keyplane:
             at_least_as_fresh=at_least_as_fresh,
             resource_properties=resource_properties,
             subject_properties=subject_properties,
+            token=token,
+            token_audience=token_audience,
         )
 
     def decide_batch(

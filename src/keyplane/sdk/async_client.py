@@ -27,6 +27,7 @@ from keyplane.policy.records import (
     Identity,
     ScopeGrant,
     StorePolicy,
+    TrustedIssuer,
 )
 from keyplane.sdk import (
     credentials_wire,
@@ -707,6 +708,10 @@ class AsyncClient:
         suspend_orphans: bool | None = None,
         actions: Mapping[str, str] | None = None,
         max_credential_seconds: int | None = None,
+        access_token_seconds: int | None = None,
+        allow_impersonation: bool | None = None,
+        token_audiences: Sequence[str] | None = None,
+        trusted_issuers: Sequence[TrustedIssuer | Mapping[str, Any]] | None = None,
     ) -> StorePolicy:
         return await self._send(
             identity_wire.update_store_policy(
@@ -715,6 +720,10 @@ class AsyncClient:
                 suspend_orphans,
                 actions,
                 max_credential_seconds,
+                access_token_seconds,
+                allow_impersonation,
+                token_audiences,
+                trusted_issuers,
             )
         )
 
@@ -815,7 +824,7 @@ class AsyncClient:
 
     async def decide(
         self,
-        subject: str,
+        subject: str | None,
         action: str,
         resource: str,
         *,
@@ -829,8 +838,11 @@ class AsyncClient:
         at_least_as_fresh: int | None = None,
         resource_properties: Mapping[str, Any] | None = None,
         subject_properties: Mapping[str, Any] | None = None,
+        token: str | None = None,
+        token_audience: str | None = None,
     ) -> PolicyDecision:
-        """May ``subject``, through ``actors``, do ``action`` on ``resource`` for ``purpose``?"""
+        """May ``subject``, through ``actors``, do ``action`` on ``resource`` for ``purpose``?
+        Or give ``token`` (an access token of the store) for subject, actors and purpose."""
         return await self._send(
             decision_wire.decide(
                 self._store(store),
@@ -846,6 +858,8 @@ class AsyncClient:
                 at_least_as_fresh=at_least_as_fresh,
                 resource_properties=resource_properties,
                 subject_properties=subject_properties,
+                token=token,
+                token_audience=token_audience,
             )
         )
 

@@ -33,6 +33,7 @@ from keyplane.policy.records import (
     Identity,
     ScopeGrant,
     StorePolicy,
+    TrustedIssuer,
 )
 from keyplane.sdk import (
     credentials_wire,
@@ -739,6 +740,10 @@ class Client:
         suspend_orphans: bool | None = None,
         actions: Mapping[str, str] | None = None,
         max_credential_seconds: int | None = None,
+        access_token_seconds: int | None = None,
+        allow_impersonation: bool | None = None,
+        token_audiences: Sequence[str] | None = None,
+        trusted_issuers: Sequence[TrustedIssuer | Mapping[str, Any]] | None = None,
     ) -> StorePolicy:
         return self._send(
             identity_wire.update_store_policy(
@@ -747,6 +752,10 @@ class Client:
                 suspend_orphans,
                 actions,
                 max_credential_seconds,
+                access_token_seconds,
+                allow_impersonation,
+                token_audiences,
+                trusted_issuers,
             )
         )
 
@@ -847,7 +856,7 @@ class Client:
 
     def decide(
         self,
-        subject: str,
+        subject: str | None,
         action: str,
         resource: str,
         *,
@@ -861,8 +870,11 @@ class Client:
         at_least_as_fresh: int | None = None,
         resource_properties: Mapping[str, Any] | None = None,
         subject_properties: Mapping[str, Any] | None = None,
+        token: str | None = None,
+        token_audience: str | None = None,
     ) -> PolicyDecision:
-        """May ``subject``, through ``actors``, do ``action`` on ``resource`` for ``purpose``?"""
+        """May ``subject``, through ``actors``, do ``action`` on ``resource`` for ``purpose``?
+        Or give ``token`` (an access token of the store) for subject, actors and purpose."""
         return self._send(
             decision_wire.decide(
                 self._store(store),
@@ -878,6 +890,8 @@ class Client:
                 at_least_as_fresh=at_least_as_fresh,
                 resource_properties=resource_properties,
                 subject_properties=subject_properties,
+                token=token,
+                token_audience=token_audience,
             )
         )
 

@@ -40,7 +40,7 @@ def decision(d: Mapping[str, Any]) -> PolicyDecision:
 
 
 def _decide_fields(
-    subject: str,
+    subject: str | None,
     action: str,
     resource: str,
     actors: Sequence[str],
@@ -50,6 +50,8 @@ def _decide_fields(
     tool: str | None,
     resource_properties: Mapping[str, Any] | None,
     subject_properties: Mapping[str, Any] | None,
+    token: str | None = None,
+    token_audience: str | None = None,
 ) -> dict[str, Any]:
     return _body(
         subject=subject,
@@ -62,12 +64,14 @@ def _decide_fields(
         tool=tool,
         resource_properties=None if resource_properties is None else dict(resource_properties),
         subject_properties=None if subject_properties is None else dict(subject_properties),
+        token=token,
+        token_audience=token_audience,
     )
 
 
 def decide(
     store: str,
-    subject: str,
+    subject: str | None,
     action: str,
     resource: str,
     *,
@@ -80,6 +84,8 @@ def decide(
     at_least_as_fresh: int | None,
     resource_properties: Mapping[str, Any] | None,
     subject_properties: Mapping[str, Any] | None,
+    token: str | None = None,
+    token_audience: str | None = None,
 ) -> Call[PolicyDecision]:
     body = _decide_fields(
         subject,
@@ -92,6 +98,8 @@ def decide(
         tool,
         resource_properties,
         subject_properties,
+        token,
+        token_audience,
     )
     body.update(_body(model_id=model_id, at_least_as_fresh=at_least_as_fresh))
     # a decision has no effect to repeat (its ledger event is the caller's record)
@@ -119,6 +127,8 @@ def decide_batch(
                     i.tool,
                     i.resource_properties,
                     i.subject_properties,
+                    i.token,
+                    i.token_audience,
                 ),
                 **_body(correlation_id=i.correlation_id),
             }

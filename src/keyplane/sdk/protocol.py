@@ -24,6 +24,7 @@ from keyplane.policy.records import (
     Identity,
     ScopeGrant,
     StorePolicy,
+    TrustedIssuer,
 )
 from keyplane.sdk.wire import AsyncObjectStream
 from keyplane.service.access import (
@@ -403,6 +404,10 @@ class KeyplaneAPI(Protocol):
         suspend_orphans: bool | None = None,
         actions: Mapping[str, str] | None = None,
         max_credential_seconds: int | None = None,
+        access_token_seconds: int | None = None,
+        allow_impersonation: bool | None = None,
+        token_audiences: Sequence[str] | None = None,
+        trusted_issuers: Sequence[TrustedIssuer | Mapping[str, Any]] | None = None,
     ) -> StorePolicy: ...
 
     # decisions
@@ -470,7 +475,7 @@ class KeyplaneAPI(Protocol):
 
     def decide(
         self,
-        subject: str,
+        subject: str | None,
         action: str,
         resource: str,
         *,
@@ -484,6 +489,8 @@ class KeyplaneAPI(Protocol):
         at_least_as_fresh: int | None = None,
         resource_properties: Mapping[str, Any] | None = None,
         subject_properties: Mapping[str, Any] | None = None,
+        token: str | None = None,
+        token_audience: str | None = None,
     ) -> PolicyDecision: ...
 
     def decide_batch(
@@ -880,6 +887,10 @@ class AsyncKeyplaneAPI(Protocol):
         suspend_orphans: bool | None = None,
         actions: Mapping[str, str] | None = None,
         max_credential_seconds: int | None = None,
+        access_token_seconds: int | None = None,
+        allow_impersonation: bool | None = None,
+        token_audiences: Sequence[str] | None = None,
+        trusted_issuers: Sequence[TrustedIssuer | Mapping[str, Any]] | None = None,
     ) -> StorePolicy: ...
 
     # decisions
@@ -935,9 +946,7 @@ class AsyncKeyplaneAPI(Protocol):
     ) -> SigningKeyInfo: ...
 
     # tokens
-    async def introspect_token(
-        self, token: str, *, store: str | None = None
-    ) -> dict[str, Any]: ...
+    async def introspect_token(self, token: str, *, store: str | None = None) -> dict[str, Any]: ...
 
     async def revoke_token(
         self,
@@ -951,7 +960,7 @@ class AsyncKeyplaneAPI(Protocol):
 
     async def decide(
         self,
-        subject: str,
+        subject: str | None,
         action: str,
         resource: str,
         *,
@@ -965,6 +974,8 @@ class AsyncKeyplaneAPI(Protocol):
         at_least_as_fresh: int | None = None,
         resource_properties: Mapping[str, Any] | None = None,
         subject_properties: Mapping[str, Any] | None = None,
+        token: str | None = None,
+        token_audience: str | None = None,
     ) -> PolicyDecision: ...
 
     async def decide_batch(
