@@ -1,9 +1,14 @@
 """``keyplane decide`` — the decision point from the command line: may SUBJECT, through the
 actor chain, do ACTION on RESOURCE? Prints allowed or denied, the code and the reason in
-words, and the decision id; exit status 0 if allowed, 3 if denied (1 on errors)."""
+words, and the decision id; exit status 0 if allowed, 3 if denied (1 on errors).
+
+With ``--token`` (an access token of the store, or ``-`` to read it from standard input)
+the token gives the subject, the chain and the purpose: ``keyplane decide --token - read
+document:roadmap`` (SUBJECT may be left out; given, it must be the token's)."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -47,9 +52,17 @@ def decision_json(d: Any) -> dict[str, Any]:
 
 
 def decide(
-    subject: Annotated[str, typer.Argument(help="On whose behalf (KIND:ID, e.g. human:alice).")],
-    action: Annotated[str, typer.Argument(help="A relation, or an action of the store policy.")],
-    resource: Annotated[str, typer.Argument(help="The object, TYPE:ID.")],
+    subject: Annotated[
+        str,
+        typer.Argument(
+            help="On whose behalf (KIND:ID, e.g. human:alice); left out with --token.",
+            show_default=False,
+        ),
+    ],
+    action: Annotated[
+        str | None, typer.Argument(help="A relation, or an action of the store policy.")
+    ] = None,
+    resource: Annotated[str | None, typer.Argument(help="The object, TYPE:ID.")] = None,
     actor: Annotated[
         list[str] | None,
         typer.Option(
@@ -82,6 +95,18 @@ def decide(
         int | None,
         typer.Option("--at-least-as-fresh", help="Wait until this revision is applied."),
     ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            help="A bearer access token of the store ('-': read it from stdin): the subject, "
+            "chain and purpose come from it.",
+        ),
+    ] = None,
+    token_audience: Annotated[
+        str | None,
+        typer.Option("--token-audience", help="The audience the token must name."),
+    ] = None,
     store: StoreOpt = "default",
     db: DbOpt = None,
     url: UrlOpt = None,
@@ -90,13 +115,26 @@ def decide(
     output: OutputOpt = None,
 ) -> None:
     """May SUBJECT, through the --actor chain, do ACTION on RESOURCE? Prints the reason;
-    exit status 0 if allowed, 3 if denied."""
+    exit status 0 if allowed, 3 if denied. With --token: [SUBJECT] ACTION RESOURCE."""
+    subj: str | None = subject
+    if resource is None:
+        if token is None or action is None:
+            raise typer.BadParameter(
+                "give SUBJECT ACTION RESOURCE (or ACTION RESOURCE with --token)",
+                param_hint="RESOURCE",
+            )
+        subj, action, resource = None, subject, action
+    assert action is not None
+    if token == "-":
+        token = sys.stdin.readline().strip()
+        if not token:
+            raise typer.BadParameter("no token on standard input", param_hint="--token")
     ctx = parse_json_object(context, "--context")
     rprops = parse_json_object(resource_properties, "--resource-properties")
     sprops = parse_json_object(subject_properties, "--subject-properties")
     with connect(db, url, api_key) as kp:
         d = kp.decide(
-            subject,
+            subj,
             action,
             resource,
             store=store,
@@ -109,6 +147,8 @@ def decide(
             at_least_as_fresh=fresh,
             resource_properties=rprops,
             subject_properties=sprops,
+            token=token,
+            token_audience=token_audience,
         )
     if wants_json(as_json, output):
         emit_json(decision_json(d))
