@@ -73,6 +73,9 @@ EVENT_TYPES: dict[str, str] = {
     "credential.auth_failed": "an OAuth client failed to authenticate (coalesced)",
     "signing_key.created": "a store's first token signing key was created (on first need)",
     "signing_key.rotated": "a new token signing key became active; the old one is retiring",
+    "token.issued": "an access token was issued (client credentials or token exchange; never the token)",
+    "token.refused": "a token request was refused after client authentication (coalesced)",
+    "token.revoked": "an access token was revoked by its jti (and every token derived from it)",
 }
 
 _ids = UlidGenerator()

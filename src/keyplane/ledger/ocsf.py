@@ -86,6 +86,10 @@ def _account(activity: str) -> OcsfClass:
 
 BASE_EVENT = OcsfClass(0, "Base Event", 0, "Uncategorized", 99, "Other")
 AUTHENTICATION = OcsfClass(3002, "Authentication", 3, "Identity & Access Management", 1, "Logon")
+#: an OAuth access token requested (issued, or refused: a deny is a Failure)
+TOKEN_REQUEST = OcsfClass(
+    3002, "Authentication", 3, "Identity & Access Management", 4, "Service Ticket Request"
+)
 
 #: event type → OCSF class and activity (types not listed map to :data:`BASE_EVENT`)
 OCSF_CLASSES: dict[str, OcsfClass] = {
@@ -127,6 +131,9 @@ OCSF_CLASSES: dict[str, OcsfClass] = {
     "credential.auth_failed": AUTHENTICATION,
     "signing_key.created": _entity("Create", "signing_key"),
     "signing_key.rotated": _entity("Update", "signing_key"),
+    "token.issued": TOKEN_REQUEST,
+    "token.refused": TOKEN_REQUEST,
+    "token.revoked": _entity("Delete", "access_token"),
 }
 
 
@@ -270,10 +277,16 @@ def _api_fields(out: dict[str, Any], e: LedgerEvent) -> None:
 
 def _authentication_fields(out: dict[str, Any], e: LedgerEvent) -> None:
     details: Mapping[str, Any] = e.details or {}
-    client = e.type.startswith("credential.")
+    token = e.type.startswith("token.")
+    client = token or e.type.startswith("credential.")
     kind = "OAuth client" if client else "API key"
-    out["user"] = {"uid": e.subject or "", "name": e.subject or "unknown", "type": kind}
-    out["auth_protocol"] = "OAuth client authentication" if client else "Bearer API key"
+    # a token event's subject is the token's (maybe a person): the client is its caller
+    who = e.caller if token else e.subject
+    out["user"] = {"uid": who or "", "name": who or "unknown", "type": kind}
+    if token:
+        out["auth_protocol"] = "OAuth 2.0 token endpoint"
+    else:
+        out["auth_protocol"] = "OAuth client authentication" if client else "Bearer API key"
     out["auth_protocol_id"] = 99  # Other
     out["is_remote"] = True
     remote = details.get("remote")
