@@ -180,4 +180,5 @@ def test_write_tools_are_the_documented_ones() -> None:
         "deprovision_identity",
         "create_delegation",
         "revoke_delegation",
+        "revoke_token",
     }
