@@ -45,6 +45,8 @@ from keyplane.service import (
     policies,
     signing_keys,
     stores,
+    token_admin,
+    tokens,
     tuples,
 )
 from keyplane.service.access import BatchItem
@@ -377,6 +379,19 @@ OPERATIONS: dict[str, tuple[str, Op]] = {
     "credentials.revoke_credential": (
         Permission.MANAGE_CREDENTIALS,
         lambda w: credentials.revoke_credential(w.svc, w.caller, S, _fresh_credential(w)),
+    ),
+    # a token that does not verify: inactive / nothing revoked, once authorized
+    "token_admin.introspect_token": (
+        Permission.READ_IDENTITIES,
+        lambda w: token_admin.introspect_token(w.svc, w.caller, S, "not.a.token"),
+    ),
+    "token_admin.revoke_token": (
+        Permission.MANAGE_CREDENTIALS,
+        lambda w: token_admin.revoke_token(w.svc, w.caller, S, "not.a.token"),
+    ),
+    "tokens.revoke_token_id": (
+        Permission.MANAGE_CREDENTIALS,
+        lambda w: tokens.revoke_token_id(w.svc, w.caller, S, f"jti-{next(w.n)}"),
     ),
     "stores.delete_store": (
         Permission.DELETE_STORE,
