@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-all lint typecheck demo bench bench-small bench-ledger bench-authzen bench-decide openapi clean
+.PHONY: venv test test-all lint typecheck demo bench bench-small bench-ledger bench-authzen bench-decide bench-tokens openapi clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ bench-decide: $(STAMP)
 # AuthZEN over HTTP on one server process: evaluations/s, p50/p99, batch decisions/s
 bench-authzen: $(STAMP)
 	$(BIN)/python bench/authzen_http.py
+
+# access tokens: issued/s (client_credentials, exchange) in-process and over HTTP, verified/s,
+# revoke -> deny in-process and across two processes on PostgreSQL (p50 / max)
+bench-tokens: $(STAMP)
+	$(BIN)/python bench/tokens.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
