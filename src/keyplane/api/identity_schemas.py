@@ -19,7 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from keyplane.api.schemas import MAX_ID, MAX_OBJECT, MAX_USER, rfc3339
 from keyplane.policy.decide import Decision
-from keyplane.policy.records import Delegation, Guardrail, GuardrailSet, Identity, StorePolicy
+from keyplane.policy.records import (
+    Delegation,
+    Guardrail,
+    GuardrailSet,
+    Identity,
+    StorePolicy,
+    TrustedIssuer,
+)
 from keyplane.service.inputs import MAX_REVISION
 
 __all__ = [
@@ -47,6 +54,7 @@ __all__ = [
     "RevokeDelegationResponse",
     "ScopeGrantModel",
     "StorePolicyOut",
+    "TrustedIssuerModel",
     "UpdateIdentityRequest",
     "UpdateStorePolicyRequest",
 ]
@@ -329,6 +337,57 @@ class RevokeDelegationResponse(_Response):
 # ------------------------------------------------------------------------ store policy
 
 
+class TrustedIssuerModel(_Request):
+    """An external issuer whose JWTs a token exchange accepts as `subject_token`."""
+
+    issuer: str = Field(
+        min_length=1,
+        max_length=512,
+        description="The issuer's `iss`, exactly (an https URL; http only for localhost).",
+        examples=["https://idp.example.com"],
+    )
+    jwks: dict[str, Any] | None = Field(
+        default=None,
+        description='Its public keys, inline: a JWK Set `{"keys": [...]}` (or `jwks_uri`).',
+    )
+    jwks_uri: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="Where its JWK Set is fetched (https; cached 300 s, refetched on an "
+        "unknown `kid` at most every 10 s). Exactly one of `jwks` and `jwks_uri`.",
+    )
+    audience: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="When set, the token's `aud` must contain it.",
+    )
+    subject_kind: IdentityKind = Field(
+        default="human", description="The kind of the identity the token names."
+    )
+    subject_claim: str = Field(
+        default="sub",
+        min_length=1,
+        max_length=64,
+        description="The claim holding the identity's id: the subject is `{subject_kind}:{claim}`"
+        " (a registered, active identity of the store).",
+    )
+    algorithms: list[str] = Field(
+        default_factory=lambda: ["RS256", "ES256", "EdDSA"],
+        min_length=1,
+        max_length=4,
+        description="The JWS algorithms accepted (of RS256, PS256, ES256, EdDSA).",
+    )
+
+    @classmethod
+    def from_record(cls, t: TrustedIssuer) -> TrustedIssuerModel:
+        return cls.model_validate(t.to_json())
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
 class StorePolicyOut(_Response):
     max_delegation_seconds: int = Field(description="The longest a delegation may last.")
     suspend_orphans: bool = Field(
@@ -341,6 +400,22 @@ class StorePolicyOut(_Response):
     max_credential_seconds: int = Field(
         default=7_776_000, description="The longest a client credential may last."
     )
+    access_token_seconds: int = Field(
+        default=300, description="The lifetime of access tokens the token endpoint issues."
+    )
+    allow_impersonation: bool = Field(
+        default=False,
+        description="Whether a token exchange without `actor_token` (a token for the subject "
+        "with no `act`) may be granted.",
+    )
+    token_audiences: list[str] = Field(
+        default_factory=list,
+        description="The only `audience`/`resource` values tokens may be issued for (empty: any).",
+    )
+    trusted_issuers: list[TrustedIssuerModel] = Field(
+        default_factory=list,
+        description="External issuers whose tokens a token exchange accepts as `subject_token`.",
+    )
 
     @classmethod
     def from_policy(cls, p: StorePolicy) -> StorePolicyOut:
@@ -350,6 +425,10 @@ class StorePolicyOut(_Response):
             actions=dict(p.actions),
             revision=p.revision,
             max_credential_seconds=p.max_credential_seconds,
+            access_token_seconds=p.access_token_seconds,
+            allow_impersonation=p.allow_impersonation,
+            token_audiences=list(p.token_audiences),
+            trusted_issuers=[TrustedIssuerModel.from_record(t) for t in p.trusted_issuers],
         )
 
 
@@ -365,6 +444,23 @@ class UpdateStorePolicyRequest(_Request):
     )
     max_credential_seconds: int | None = Field(
         default=None, gt=0, le=10**9, description="Cap on new client credentials' lifetime."
+    )
+    access_token_seconds: int | None = Field(
+        default=None,
+        gt=0,
+        le=10**9,
+        description="Lifetime of issued access tokens (60 … KEYPLANE_TOKEN_MAX_TTL).",
+    )
+    allow_impersonation: StrictBool | None = None
+    token_audiences: list[str] | None = Field(
+        default=None,
+        max_length=100,
+        description="Replaces the allowed token audiences as a whole (`[]`: any).",
+    )
+    trusted_issuers: list[TrustedIssuerModel] | None = Field(
+        default=None,
+        max_length=20,
+        description="Replaces the trusted issuers as a whole (`[]`: none).",
     )
 
 

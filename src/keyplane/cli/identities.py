@@ -10,8 +10,10 @@ An identity is named by its graph node, ``kind:id`` (``agent:planner``).
 from __future__ import annotations
 
 import json
+import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -184,6 +186,10 @@ def policy_json(p: StorePolicy) -> dict[str, Any]:
         "actions": dict(p.actions),
         "revision": p.revision,
         "max_credential_seconds": p.max_credential_seconds,
+        "access_token_seconds": p.access_token_seconds,
+        "allow_impersonation": p.allow_impersonation,
+        "token_audiences": list(p.token_audiences),
+        "trusted_issuers": [t.to_json() for t in p.trusted_issuers],
     }
 
 
@@ -614,6 +620,23 @@ def _show_policy(p: StorePolicy, as_json: bool) -> None:
     out.print(f"max delegation: {p.max_delegation_seconds} s", highlight=False)
     out.print(f"suspend orphans: {'yes' if p.suspend_orphans else 'no'}", highlight=False)
     out.print(f"max credential: {p.max_credential_seconds} s", highlight=False)
+    out.print(f"access token lifetime: {p.access_token_seconds} s", highlight=False)
+    out.print(
+        f"impersonation: {'allowed' if p.allow_impersonation else 'refused'}", highlight=False
+    )
+    out.print(
+        "token audiences: " + (", ".join(p.token_audiences) or "any"),
+        highlight=False,
+        markup=False,
+    )
+    out.print("trusted issuers:" + ("" if p.trusted_issuers else " (none)"))
+    for t in p.trusted_issuers:
+        keys = t.jwks_uri or f"{len((t.jwks or {}).get('keys', []))} inline key(s)"
+        out.print(
+            f"  {t.issuer} → {t.subject_kind}:<{t.subject_claim}> (keys: {keys})",
+            highlight=False,
+            markup=False,
+        )
     out.print("actions:" + ("" if p.actions else " (none: an action is a relation)"))
     for action, relation in sorted(p.actions.items()):
         out.print(f"  {action} → {relation}", highlight=False, markup=False)
@@ -661,6 +684,40 @@ def policy_set(
         int | None,
         typer.Option("--max-credential-seconds", help="The longest a client credential lasts."),
     ] = None,
+    access_token_seconds: Annotated[
+        int | None,
+        typer.Option(
+            "--access-token-seconds",
+            help="The lifetime of issued access tokens (60 … KEYPLANE_TOKEN_MAX_TTL).",
+        ),
+    ] = None,
+    allow_impersonation: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-impersonation/--refuse-impersonation",
+            help="Whether a token exchange without actor_token may be granted.",
+        ),
+    ] = None,
+    token_audience: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--token-audience",
+            help="An audience tokens may be issued for (repeatable; replaces the whole list).",
+        ),
+    ] = None,
+    clear_token_audiences: Annotated[
+        bool,
+        typer.Option("--clear-token-audiences", help="Allow any audience again."),
+    ] = False,
+    trusted_issuers: Annotated[
+        str | None,
+        typer.Option(
+            "--trusted-issuers",
+            help="A JSON file (- for stdin) holding the list of trusted issuers, each "
+            '{"issuer", "jwks" or "jwks_uri", "audience"?, "subject_kind"?, '
+            '"subject_claim"?, "algorithms"?}; replaces the whole list ([] clears it).',
+        ),
+    ] = None,
     store: StoreOpt = "default",
     db: DbOpt = None,
     url: UrlOpt = None,
@@ -681,6 +738,10 @@ def policy_set(
             raise typer.Exit(2)
         actions = actions or {}
         actions[name.strip()] = relation.strip()
+    audiences: list[str] | None = [] if clear_token_audiences else None
+    if token_audience:
+        audiences = list(token_audience)
+    issuers = None if trusted_issuers is None else _issuers_file(trusted_issuers)
     with connect(db, url, api_key) as kp:
         p = kp.update_store_policy(
             store=store,
@@ -688,5 +749,31 @@ def policy_set(
             suspend_orphans=suspend_orphans,
             actions=actions,
             max_credential_seconds=max_credential_seconds,
+            access_token_seconds=access_token_seconds,
+            allow_impersonation=allow_impersonation,
+            token_audiences=audiences,
+            trusted_issuers=issuers,
         )
     _show_policy(p, wants_json(as_json, output))
+
+
+def _issuers_file(path: str) -> list[dict[str, Any]]:
+    """The JSON list of trusted issuers in ``path`` (``-``: stdin); exit 2 when unreadable."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        value = json.loads(text)
+    except (OSError, ValueError) as exc:
+        err.print(
+            f"error[validation_error]: --trusted-issuers {path}: {exc}",
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(2) from None
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        err.print(
+            f"error[validation_error]: --trusted-issuers {path}: a JSON list of objects",
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(2)
+    return value

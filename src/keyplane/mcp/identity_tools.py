@@ -264,7 +264,10 @@ def _get_store_policy(svc: Services, caller: Caller, store: str, a: GetStorePoli
     actions = ", ".join(f"{k} → {v}" for k, v in sorted(p.actions.items())) or "none"
     return ids.StorePolicyOut.from_policy(p), (
         f"delegations last at most {p.max_delegation_seconds} s; orphans "
-        f"{'suspended' if p.suspend_orphans else 'kept active'}; actions: {actions}"
+        f"{'suspended' if p.suspend_orphans else 'kept active'}; actions: {actions}; "
+        f"access tokens last {p.access_token_seconds} s; impersonation "
+        f"{'allowed' if p.allow_impersonation else 'refused'}; "
+        f"{len(p.trusted_issuers)} trusted issuer(s)"
     )
 
 

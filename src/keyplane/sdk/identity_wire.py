@@ -15,6 +15,7 @@ from keyplane.policy.records import (
     Identity,
     ScopeGrant,
     StorePolicy,
+    TrustedIssuer,
 )
 from keyplane.sdk.wire import Call, _body, _params, seconds, seg
 from keyplane.service.guardrails import GuardrailDryRun, GuardrailFlip
@@ -128,6 +129,12 @@ def store_policy(store: str) -> Any:
             actions=dict(d.get("actions") or {}),
             revision=int(d.get("revision") or 0),
             max_credential_seconds=int(d.get("max_credential_seconds") or 7_776_000),
+            access_token_seconds=int(d.get("access_token_seconds") or 300),
+            allow_impersonation=bool(d.get("allow_impersonation", False)),
+            token_audiences=tuple(d.get("token_audiences") or ()),
+            trusted_issuers=tuple(
+                TrustedIssuer.from_json(t) for t in d.get("trusted_issuers") or ()
+            ),
         )
 
     return decode
@@ -367,12 +374,22 @@ def update_store_policy(
     suspend_orphans: bool | None,
     actions: Mapping[str, str] | None,
     max_credential_seconds: int | None = None,
+    access_token_seconds: int | None = None,
+    allow_impersonation: bool | None = None,
+    token_audiences: Sequence[str] | None = None,
+    trusted_issuers: Sequence[TrustedIssuer | Mapping[str, Any]] | None = None,
 ) -> Call[StorePolicy]:
     body = _body(
         max_delegation_seconds=max_delegation_seconds,
         suspend_orphans=suspend_orphans,
         actions=None if actions is None else dict(actions),
         max_credential_seconds=max_credential_seconds,
+        access_token_seconds=access_token_seconds,
+        allow_impersonation=allow_impersonation,
+        token_audiences=None if token_audiences is None else list(token_audiences),
+        trusted_issuers=None
+        if trusted_issuers is None
+        else [t.to_json() if isinstance(t, TrustedIssuer) else dict(t) for t in trusted_issuers],
     )
     return Call("PATCH", _path(store, "/policy"), store_policy(store), body=body)
 

@@ -46,5 +46,11 @@ def update_store_policy(
             suspend_orphans=body.suspend_orphans,
             actions=body.actions,
             max_credential_seconds=body.max_credential_seconds,
+            access_token_seconds=body.access_token_seconds,
+            allow_impersonation=body.allow_impersonation,
+            token_audiences=body.token_audiences,
+            trusted_issuers=None
+            if body.trusted_issuers is None
+            else [t.to_dict() for t in body.trusted_issuers],
         )
     )
