@@ -111,6 +111,8 @@ class _Refusal(Exception):
         super().__init__(description)
         self.oauth = OAuthError(error, description, status=status, reason=reason)
         self.headers = dict(headers or {})
+        #: the authenticated client, when the refusal came after authentication
+        self.client_id: str | None = None
 
 
 @dataclass
@@ -265,12 +267,15 @@ def _credentials(request: Request, form: _Form) -> _Credentials:
 
 
 def _basic(value: str) -> _Credentials:
-    """RFC 6749 §2.3.1: base64(urlencode(id) ":" urlencode(secret))."""
+    """RFC 6749 §2.3.1: base64(urlencode(id) ":" urlencode(secret)); a raw id works too."""
     try:
         raw = base64.b64decode(value.encode("ascii"), validate=True).decode("utf-8")
     except (UnicodeError, binascii.Error, ValueError):
         raise _refused_client("malformed Basic credentials", "malformed_basic", True) from None
-    cid, sep, secret = raw.partition(":")
+    # split at the LAST colon: RFC 6749 §2.3.1 clients send the id form-urlencoded
+    # (agent%3Aplanner), but many (curl -u, httpx/requests auth=) send it raw, and a
+    # Keyplane client id holds a colon; a Keyplane client secret never does
+    cid, sep, secret = raw.rpartition(":")
     if not sep or not cid:
         raise _refused_client("malformed Basic credentials", "malformed_basic", True)
     return _Credentials(
@@ -350,23 +355,12 @@ def _oauth_error(exc: OAuthError, headers: Mapping[str, str] | None = None) -> J
     return _json(exc.response(), exc.status, headers)
 
 
-def _record(call: _Call, exc: OAuthError, *, grant_type: str | None, client_id: str | None) -> None:
+def _record(call: _Call, refusal: _Refusal, *, grant_type: str | None) -> None:
     """Put a refusal decided here (not by the service) in the store's ledger
-    (``token.refused``, coalesced by the service)."""
-    recorder: Callable[..., None] | None = getattr(token_service, "record_refusal", None)
-    if recorder is None:
-        return
-    try:
-        recorder(
-            call.svc,
-            call.store_id,
-            error=exc.error,
-            reason=exc.reason,
-            grant_type=grant_type,
-            client_id=client_id,
-        )
-    except Exception as err:  # the refusal stands whether or not it could be recorded
-        log.warning("could not record token.refused (%s): %s", exc.reason, err)
+    (``token.refused``, coalesced by the service; never raises)."""
+    token_service.record_token_refused(
+        call.svc, call.store_id, refusal.client_id, refusal.oauth, grant_type
+    )
 
 
 def _keyplane_error(exc: KeyplaneError) -> OAuthError:
@@ -405,7 +399,7 @@ def _answer(
     except _Recorded as refusal:  # authenticate_client put it in the ledger
         return _oauth_error(refusal.oauth, refusal.headers)
     except _Refusal as refusal:
-        _record(call, refusal.oauth, grant_type=grant_type, client_id=None)
+        _record(call, refusal, grant_type=grant_type)
         return _oauth_error(refusal.oauth, refusal.headers)
     except OAuthError as exc:  # the service refused (and recorded it)
         return _oauth_error(exc)
@@ -452,6 +446,7 @@ class _Recorded(_Refusal):
         Exception.__init__(self, oauth.description)
         self.oauth = oauth
         self.headers = dict(headers or {})
+        self.client_id = None
 
 
 def _api_key_caller(call: _Call, key: str, permission: str) -> Caller:
@@ -475,6 +470,14 @@ def _token(call: _Call, request: Request, form: _Form) -> Response:
             headers={"WWW-Authenticate": _BASIC_CHALLENGE},
         )
     client = _authenticate(call, creds)
+    try:
+        return _grant(call, form, client)
+    except _Refusal as refusal:
+        refusal.client_id = client.node
+        raise
+
+
+def _grant(call: _Call, form: _Form, client: AuthenticatedClient) -> Response:
     grant_type = form.require("grant_type")
     common: dict[str, Any] = {
         "issuer": call.issuer(),
@@ -561,7 +564,7 @@ async def _serve(svc: Services, request: Request, store_id: str | None, endpoint
             _check_store_id(store_id)
         form = await _read_form(request)
     except _Refusal as refusal:
-        await run_in_threadpool(_record, call, refusal.oauth, grant_type=None, client_id=None)
+        await run_in_threadpool(_record, call, refusal, grant_type=None)
         return _oauth_error(refusal.oauth, refusal.headers)
     grant_type = form.get("grant_type") if endpoint == "token" else None
 
