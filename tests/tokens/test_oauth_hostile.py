@@ -1,0 +1,416 @@
+"""Hostile input at the OAuth endpoints (issue 6 §6), over real HTTP on a live server.
+
+Each case asserts BOTH the RFC answer (status and ``error``) AND the ledger event the
+store records for it (``token.refused`` with the reason, or ``credential.auth_failed`` for
+a client that fails to authenticate) — and that the reason never reaches the client.
+Forged subject tokens are presented to token exchange (the grant that accepts a token from
+the outside); introspection of each answers only ``{"active": false}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from authlib.oauth2.rfc7523 import private_key_jwt_sign
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from joserfc.jwk import OKPKey
+from oauth_env import GRANT_EXCHANGE, TT_ACCESS, Env, oauth_env
+
+from keyplane.service import identities, signing_keys
+from keyplane.service.auth import Caller
+from keyplane.tokens.keys import b64url
+
+pytestmark = pytest.mark.filterwarnings("ignore:EdDSA is deprecated")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    with oauth_env(tmp_path) as e:
+        yield e
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _split(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    head, body, _ = token.split(".")
+    pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
+    return (
+        json.loads(base64.urlsafe_b64decode(pad(head))),
+        json.loads(base64.urlsafe_b64decode(pad(body))),
+    )
+
+
+def _enc(obj: dict[str, Any]) -> str:
+    return b64url(json.dumps(obj, separators=(",", ":")).encode())
+
+
+def _resign(env: Env, token: str, **changes: Any) -> str:
+    """``token``'s claims with ``changes``, properly signed by the store's own key: a
+    token whose only fault is what the changes make of it."""
+    _, claims = _split(token)
+    claims.update(changes)
+    return signing_keys.signer(env.svc, "default").sign(claims, header={"typ": "at+jwt"})
+
+
+def _exchange(
+    env: Env, subject: str, *, client: str = "agent:worker", **extra: str
+) -> httpx.Response:
+    """worker exchanges ``subject`` with its own fresh token as actor_token."""
+    form = {
+        "grant_type": GRANT_EXCHANGE,
+        "subject_token": subject,
+        "subject_token_type": TT_ACCESS,
+        "actor_token": env.token(client),
+        "actor_token_type": TT_ACCESS,
+        **extra,
+    }
+    return env.post("token", form, auth=env.basic(client))
+
+
+def _assert_refused(
+    env: Env,
+    r: httpx.Response,
+    status: int,
+    error: str,
+    reason: str,
+    *,
+    event: str = "token.refused",
+    subject: str | None = "agent:worker",
+) -> None:
+    """The RFC 6749 §5.2 answer, not cached, the internal reason kept out of it, and the
+    ledger event with that reason."""
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["error"] == error, body
+    assert set(body) <= {"error", "error_description"}
+    assert reason not in body.get("error_description", ""), body  # internal only
+    assert r.headers["cache-control"] == "no-store"
+    matching = [e for e in env.events(event) if reason in e.reasons]
+    assert matching, f"no {event} event with reason {reason!r}: {env.reasons(event)}"
+    ev = matching[-1]
+    assert ev.outcome == "deny"
+    if subject is not None:
+        assert ev.subject == subject
+    if event == "token.refused":
+        assert ev.details["error"] == error
+
+
+def _inactive(env: Env, token: str) -> None:
+    r = env.post("introspect", {"token": token}, auth=env.basic("agent:intruder"))
+    assert r.status_code == 200 and r.json() == {"active": False}
+
+
+# ------------------------------------------------------------------------------ forged tokens
+
+
+def _alg_none(env: Env, good: str) -> str:
+    header, claims = _split(good)
+    return f"{_enc({**header, 'alg': 'none'})}.{_enc(claims)}."
+
+
+def _hs256_public_key(env: Env, good: str) -> str:
+    """HS256 keyed with the store's public key (PEM, as libraries that take "the key"
+    and the header's alg would use it)."""
+    header, claims = _split(good)
+    jwk = jwt.PyJWKClient(env.jwks_uri()).get_signing_key_from_jwt(good)
+    pem = jwk.key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    signing_input = f"{_enc({**header, 'alg': 'HS256'})}.{_enc(claims)}"
+    sig = hmac.new(pem, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64url(sig)}"
+
+
+def _unknown_kid(env: Env, good: str) -> str:
+    """Signed with a key of our own, under a kid the store never published."""
+    header, claims = _split(good)
+    signing_input = f"{_enc({**header, 'kid': 'not-a-published-kid'})}.{_enc(claims)}"
+    sig = Ed25519PrivateKey.generate().sign(signing_input.encode())
+    return f"{signing_input}.{b64url(sig)}"
+
+
+def _own_key_under_the_store_kid(env: Env, good: str) -> str:
+    """Signed with a key of our own under the store's real kid: the signature fails."""
+    header, claims = _split(good)
+    signing_input = f"{_enc(header)}.{_enc(claims)}"
+    sig = Ed25519PrivateKey.generate().sign(signing_input.encode())
+    return f"{signing_input}.{b64url(sig)}"
+
+
+def _expired(env: Env, good: str) -> str:
+    now = int(time.time())
+    return _resign(env, good, iat=now - 600, nbf=now - 600, exp=now - 120)
+
+
+def _not_yet_valid(env: Env, good: str) -> str:
+    now = int(time.time())
+    return _resign(env, good, iat=now, nbf=now + 600, exp=now + 900)
+
+
+def _tampered(env: Env, good: str) -> str:
+    """The payload changed (a wider scope) under the original signature."""
+    head, _, sig = good.split(".")
+    _, claims = _split(good)
+    claims["scope"] = "document:*#read document:*#write"
+    return f"{head}.{_enc(claims)}.{sig}"
+
+
+FORGERIES: dict[str, tuple[Callable[[Env, str], str], str]] = {
+    "alg_none": (_alg_none, "subject_alg_not_allowed"),
+    "hs256_with_public_key": (_hs256_public_key, "subject_alg_not_allowed"),
+    "unknown_kid": (_unknown_kid, "subject_unknown_kid"),
+    "foreign_key_real_kid": (_own_key_under_the_store_kid, "subject_bad_signature"),
+    "expired": (_expired, "subject_expired"),
+    "not_yet_valid": (_not_yet_valid, "subject_not_yet_valid"),
+    "tampered_payload": (_tampered, "subject_bad_signature"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FORGERIES))
+def test_forged_subject_token(env: Env, case: str) -> None:
+    make, reason = FORGERIES[case]
+    good = env.token("agent:planner", scope="document:*#read")
+    assert _exchange(env, good).status_code == 200  # the genuine one works
+    forged = make(env, good)
+    r = _exchange(env, forged)
+    _assert_refused(env, r, 400, "invalid_grant", reason)
+    _inactive(env, forged)
+    # nor does an independent verifier accept it
+    with pytest.raises((jwt.PyJWTError, jwt.PyJWKClientError)):
+        jwks = jwt.PyJWKClient(env.jwks_uri(), cache_keys=False, cache_jwk_set=False)
+        key = jwks.get_signing_key_from_jwt(forged)
+        jwt.decode(forged, key.key, algorithms=["EdDSA", "ES256"], audience=env.issuer())
+
+
+def test_expiry_by_the_server_clock(env: Env) -> None:
+    """A genuine token past its exp (the server's clock moved on) is refused."""
+    good = env.token("agent:planner")
+    env.clock.advance(400)  # past the 300 s default lifetime (+30 s leeway)
+    r = _exchange(env, good)
+    _assert_refused(env, r, 400, "invalid_grant", "subject_expired")
+    _inactive(env, good)
+
+
+def test_wrong_audience(env: Env) -> None:
+    """A token for another audience (neither this issuer nor the exchanging client) is not
+    a subject token here."""
+    elsewhere = env.token("agent:planner", audience="https://api.example")
+    r = _exchange(env, elsewhere)
+    _assert_refused(env, r, 400, "invalid_grant", "subject_audience")
+    # it is still a valid token — for its audience
+    assert jwt.decode(elsewhere, options={"verify_signature": False})["aud"] == [
+        "https://api.example"
+    ]
+
+
+def test_token_of_another_store(env: Env) -> None:
+    acme = env.token("agent:planner", store="acme")
+    r = _exchange(env, acme)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    assert [x for x in env.reasons("token.refused") if x.startswith("subject_")]
+    _inactive(env, acme)
+
+
+def test_replayed_client_assertion(env: Env) -> None:
+    assertion = private_key_jwt_sign(
+        OKPKey.import_key(env.private_key),
+        client_id="agent:planner",
+        token_endpoint=env.endpoint("token"),
+        alg="EdDSA",
+        claims={"exp": int(time.time()) + 60},
+    )
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": "agent:planner",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion,
+    }
+    assert env.post("token", form).status_code == 200
+    r = env.post("token", form)
+    _assert_refused(
+        env, r, 401, "invalid_client", "replayed_jti",
+        event="credential.auth_failed", subject="agent:planner",
+    )  # fmt: skip
+
+
+def test_assertion_for_another_audience(env: Env) -> None:
+    assertion = private_key_jwt_sign(
+        OKPKey.import_key(env.private_key),
+        client_id="agent:planner",
+        token_endpoint="https://other.example/oauth2/token",
+        alg="EdDSA",
+        claims={"exp": int(time.time()) + 60},
+    )
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion,
+    }
+    r = env.post("token", form)
+    _assert_refused(
+        env, r, 401, "invalid_client", "wrong_audience",
+        event="credential.auth_failed", subject="agent:planner",
+    )  # fmt: skip
+
+
+def test_scope_widening(env: Env) -> None:
+    narrow = env.token("agent:planner", scope="document:roadmap#read")
+    r = _exchange(env, narrow, scope="document:*#read")
+    _assert_refused(env, r, 400, "invalid_scope", "scope_widening")
+
+
+def test_exchange_without_a_covering_delegation(env: Env) -> None:
+    subject = env.token("agent:planner", scope="document:*#read")
+    # agent:intruder holds no delegation from agent:planner
+    r = _exchange(env, subject, client="agent:intruder")
+    _assert_refused(env, r, 400, "invalid_grant", "delegation_missing", subject="agent:intruder")
+    # worker holds one, for read only: write is not covered
+    r = _exchange(env, env.token("agent:planner"), scope="document:roadmap#write")
+    assert r.status_code == 400 and r.json()["error"] in ("invalid_grant", "invalid_scope")
+
+
+def test_exchange_by_a_suspended_agent(env: Env) -> None:
+    subject = env.token("agent:planner", scope="document:*#read")
+    actor = env.token("agent:worker")
+    identities.suspend_identity(env.svc, Caller.system_caller(), "default", "agent:worker")
+    form = {
+        "grant_type": GRANT_EXCHANGE,
+        "subject_token": subject,
+        "subject_token_type": TT_ACCESS,
+        "actor_token": actor,
+        "actor_token_type": TT_ACCESS,
+    }
+    r = env.post("token", form, auth=env.basic("agent:worker"))
+    _assert_refused(
+        env, r, 401, "invalid_client", "identity_suspended", event="credential.auth_failed"
+    )
+    assert r.headers["www-authenticate"] == 'Basic realm="keyplane"'
+    _inactive(env, actor)  # its own tokens die with it
+
+
+def test_exchange_of_a_revoked_token(env: Env) -> None:
+    subject = env.token("agent:planner", scope="document:*#read")
+    r = env.post("revoke", {"token": subject}, auth=env.basic("agent:planner"))
+    assert r.status_code == 200
+    r = _exchange(env, subject)
+    _assert_refused(env, r, 400, "invalid_grant", "subject_token_revoked")
+    _inactive(env, subject)
+
+
+def test_revoking_another_client_s_token_is_refused(env: Env) -> None:
+    planner = env.token("agent:planner")
+    r = env.post("revoke", {"token": planner}, auth=env.basic("agent:intruder"))
+    assert r.status_code in (200, 400)  # RFC 7009 leaves the answer open …
+    # … but the token lives on
+    r = env.post("introspect", {"token": planner}, auth=env.basic("agent:worker"))
+    assert r.json()["active"] is True
+
+
+# ------------------------------------------------------------------------------ malformed requests
+
+
+def test_oversized_request(env: Env) -> None:
+    body = "grant_type=client_credentials&scope=" + "a" * (64 * 1024)
+    r = env.post(
+        "token", body, auth=env.basic("agent:planner"),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )  # fmt: skip
+    _assert_refused(env, r, 413, "invalid_request", "body_too_large", subject=None)
+
+
+def test_oversized_chunked_request(env: Env) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b"grant_type=client_credentials&scope="
+        for _ in range(80):
+            yield b"a" * 1024
+
+    r = httpx.post(
+        env.endpoint("token"),
+        content=chunks(),
+        auth=env.basic("agent:planner"),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    _assert_refused(env, r, 413, "invalid_request", "body_too_large", subject=None)
+
+
+MALFORMED: dict[str, tuple[dict[str, Any], str]] = {
+    "json_body": (
+        {"content": b'{"grant_type": "client_credentials"}',
+         "headers": {"content-type": "application/json"}},
+        "wrong_content_type",
+    ),
+    "no_content_type": ({"content": b"grant_type=client_credentials"}, "wrong_content_type"),
+    "invalid_utf8": (
+        {"content": b"grant_type=client_credentials&scope=%FF%FE",
+         "headers": {"content-type": "application/x-www-form-urlencoded"}},
+        "malformed_request",
+    ),
+    "repeated_grant_type": (
+        {"content": b"grant_type=client_credentials&grant_type=client_credentials",
+         "headers": {"content-type": "application/x-www-form-urlencoded"}},
+        "repeated_parameter",
+    ),
+    "too_many_fields": (
+        {"content": "&".join(f"x{i}=1" for i in range(200)).encode(),
+         "headers": {"content-type": "application/x-www-form-urlencoded"}},
+        "malformed_request",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_request(env: Env, case: str) -> None:
+    kw, reason = MALFORMED[case]
+    r = httpx.post(env.endpoint("token"), auth=env.basic("agent:planner"), **kw)
+    _assert_refused(env, r, 400, "invalid_request", reason, subject=None)
+
+
+def test_missing_and_unsupported_parameters(env: Env) -> None:
+    auth = env.basic("agent:worker")
+    r = env.post("token", {"scope": "x"}, auth=auth)
+    _assert_refused(env, r, 400, "invalid_request", "missing_parameter")
+    r = env.post("token", {"grant_type": "password", "username": "u", "password": "p"}, auth=auth)
+    _assert_refused(env, r, 400, "unsupported_grant_type", "unsupported_grant_type")
+    r = env.post(
+        "token", {"grant_type": GRANT_EXCHANGE, "subject_token": "x"}, auth=auth
+    )  # no subject_token_type
+    _assert_refused(env, r, 400, "invalid_request", "missing_parameter")
+
+
+def test_client_authentication_must_be_single_and_present(env: Env) -> None:
+    secret = env.secrets[("default", "agent:planner")]
+    # two methods at once (Basic and client_secret_post)
+    r = env.post(
+        "token",
+        {"grant_type": "client_credentials", "client_id": "agent:planner", "client_secret": secret},
+        auth=env.basic("agent:planner"),
+    )
+    _assert_refused(env, r, 400, "invalid_request", "several_auth_methods", subject=None)
+    # none at all
+    r = env.post("token", {"grant_type": "client_credentials", "client_id": "agent:planner"})
+    _assert_refused(env, r, 401, "invalid_client", "no_client_auth", subject=None)
+    # a wrong secret (Basic): 401 with the Basic challenge, recorded by authentication
+    r = env.post("token", {"grant_type": "client_credentials"}, auth=("agent:planner", "kpcs_x"))
+    _assert_refused(
+        env, r, 401, "invalid_client", "invalid_secret",
+        event="credential.auth_failed", subject="agent:planner",
+    )  # fmt: skip
+    assert r.headers["www-authenticate"] == 'Basic realm="keyplane"'
+    # an API key is not a client credential at the token endpoint
+    r = env.post(
+        "token", {"grant_type": "client_credentials"},
+        headers={"authorization": f"Bearer {env.admin_key}"},
+    )  # fmt: skip
+    _assert_refused(env, r, 401, "invalid_client", "api_key_at_token_endpoint", subject=None)

@@ -1,0 +1,279 @@
+"""The OAuth endpoints over real HTTP with independent implementations (issue 6 §3–§5):
+authlib's OAuth2Client obtains tokens (client_credentials with client_secret_basic,
+client_secret_post and private_key_jwt; RFC 8693 token exchange), introspects and revokes
+them; PyJWT's PyJWKClient and joserfc verify every issued token against the JWK Set the
+server publishes. The server is uvicorn on loopback (tests/live_server.py) over SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from authlib.integrations.base_client.errors import OAuthError as AuthlibOAuthError
+from oauth_env import (
+    GRANT_EXCHANGE,
+    TT_ACCESS,
+    Env,
+    oauth_env,
+    verify_joserfc,
+    verify_pyjwt,
+)
+
+from keyplane.service import identities
+from keyplane.service.auth import Caller
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    with oauth_env(tmp_path) as e:
+        yield e
+
+
+def _metadata(env: Env, store: str = "default") -> dict[str, object]:
+    suffix = "" if store == "default" else f"/stores/{store}"
+    r = httpx.get(f"{env.url}/.well-known/oauth-authorization-server{suffix}")
+    assert r.status_code == 200
+    md: dict[str, object] = r.json()
+    return md
+
+
+def test_metadata_points_at_working_endpoints(env: Env) -> None:
+    for store in ("default", "acme"):
+        md = _metadata(env, store)
+        assert md["issuer"] == env.issuer(store)
+        assert md["token_endpoint"] == env.endpoint("token", store)
+        assert md["introspection_endpoint"] == env.endpoint("introspect", store)
+        assert md["revocation_endpoint"] == env.endpoint("revoke", store)
+        assert md["grant_types_supported"] == ["client_credentials", GRANT_EXCHANGE]
+        assert md["token_endpoint_auth_methods_supported"] == [
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ]
+        assert "EdDSA" in md["token_endpoint_auth_signing_alg_values_supported"]  # type: ignore[operator]
+        # the advertised token endpoint issues tokens of the advertised issuer
+        c = env.client("agent:planner", store=store)
+        tok = c.fetch_token(str(md["token_endpoint"]), grant_type="client_credentials")
+        assert verify_pyjwt(env, tok["access_token"], store=store)["iss"] == md["issuer"]
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post", "private_key_jwt"])
+def test_client_credentials(env: Env, method: str) -> None:
+    c = env.client("agent:planner", method)
+    tok = c.fetch_token(env.endpoint("token"), grant_type="client_credentials")
+    assert tok["token_type"] == "Bearer"
+    assert 0 < tok["expires_in"] <= 300  # the store policy's access_token_seconds default
+    access = tok["access_token"]
+    header = jwt.get_unverified_header(access)
+    assert header["typ"] == "at+jwt" and header["alg"] in ("EdDSA", "ES256")
+    claims = verify_pyjwt(env, access)
+    assert claims == verify_joserfc(env, access)
+    assert claims["sub"] == claims["client_id"] == "agent:planner"
+    assert claims["aud"] == [env.issuer()]
+    assert claims["exp"] - claims["iat"] == tok["expires_in"]
+    assert "act" not in claims and "scope" not in claims
+    # the credential it was obtained with: the secret's, or the registered key's
+    creds = {
+        r.credential.type: r.credential.id
+        for r in env.svc.storage.list_credentials(
+            "default", client_id="agent:planner", status=None, page_size=10,
+            continuation_token=None,
+        ).items
+    }  # fmt: skip
+    want = "private_key_jwt" if method == "private_key_jwt" else "client_secret"
+    assert claims["kp_creds"] == [creds[want]]
+    # the issuance is in the store's ledger, without the token
+    [ev] = [e for e in env.events("token.issued") if e.details.get("jti") == claims["jti"]]
+    assert (ev.outcome, ev.subject, ev.action) == ("allow", "agent:planner", "client_credentials")
+    assert access not in repr(ev)
+
+
+def test_responses_are_not_cached_and_errors_are_rfc6749(env: Env) -> None:
+    r = env.post("token", {"grant_type": "client_credentials"}, auth=env.basic("agent:planner"))
+    assert r.status_code == 200
+    assert r.headers["cache-control"] == "no-store" and r.headers["pragma"] == "no-cache"
+    assert r.headers["content-type"].startswith("application/json")
+    r = env.post("token", {"grant_type": "password"}, auth=env.basic("agent:planner"))
+    assert r.status_code == 400 and r.headers["cache-control"] == "no-store"
+    assert r.json()["error"] == "unsupported_grant_type"
+    assert set(r.json()) <= {"error", "error_description"}
+
+
+def test_requested_scope_audience_and_resource(env: Env) -> None:
+    tok = env.client("agent:planner").fetch_token(
+        env.endpoint("token"),
+        grant_type="client_credentials",
+        scope="document:roadmap#read calendar.read",
+        audience="https://api.example",
+    )
+    # a scope is a set (RFC 6749 §3.3): the order is the server's
+    assert set(tok["scope"].split()) == {"document:roadmap#read", "calendar.read"}
+    claims = verify_pyjwt(env, tok["access_token"], audience="https://api.example")
+    assert claims["scope"] == tok["scope"]
+    assert claims["aud"] == ["https://api.example"]
+    # several resource parameters (RFC 8707 / RFC 8693 allow repeating them)
+    r = env.post(
+        "token",
+        "grant_type=client_credentials&resource=https%3A%2F%2Fa.example&resource=https%3A%2F%2Fb.example",
+        auth=env.basic("agent:planner"),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 200, r.text
+    aud = jwt.decode(r.json()["access_token"], options={"verify_signature": False})["aud"]
+    assert set(aud) == {"https://a.example", "https://b.example"}
+
+
+def test_basic_credentials_are_form_urldecoded(env: Env) -> None:
+    """RFC 6749 §2.3.1: the id and secret are form-urlencoded before base64 — authlib
+    sends ``agent%3Aplanner``; a client that does not encode the colon-free parts works
+    too, since decoding leaves them as they are."""
+    import base64
+    from urllib.parse import quote
+
+    secret = env.secrets[("default", "agent:planner")]
+    for raw in (
+        f"{quote('agent:planner', safe='')}:{quote(secret, safe='')}",
+        f"agent%3Aplanner:{secret}",
+    ):
+        auth = base64.b64encode(raw.encode()).decode()
+        r = env.post(
+            "token",
+            {"grant_type": "client_credentials"},
+            headers={"authorization": f"Basic {auth}"},
+        )
+        assert r.status_code == 200, r.text
+
+
+def test_token_exchange_with_actor_token(env: Env) -> None:
+    """agent:worker, holding a delegation from agent:planner, exchanges planner's token
+    (with its own as actor_token) for a token whose sub is planner and act is worker."""
+    subject = env.token("agent:planner", scope="document:*#read")
+    actor = env.token("agent:worker")
+    worker = env.client("agent:worker", "client_secret_post")
+    tok = worker.fetch_token(
+        env.endpoint("token"),
+        grant_type=GRANT_EXCHANGE,
+        subject_token=subject,
+        subject_token_type=TT_ACCESS,
+        actor_token=actor,
+        actor_token_type=TT_ACCESS,
+        scope="document:roadmap#read",
+    )
+    assert tok["issued_token_type"] == TT_ACCESS
+    assert tok["token_type"] == "Bearer"
+    assert tok["scope"] == "document:roadmap#read"
+    claims = verify_pyjwt(env, tok["access_token"])
+    assert claims == verify_joserfc(env, tok["access_token"])
+    assert claims["sub"] == "agent:planner"
+    assert claims["act"] == {"sub": "agent:worker"}
+    assert claims["client_id"] == "agent:worker"
+    assert claims["delegation_id"] == env.delegation["default"]
+    sub_jti = jwt.decode(subject, options={"verify_signature": False})["jti"]
+    act_jti = jwt.decode(actor, options={"verify_signature": False})["jti"]
+    assert claims["kp_parents"][:2] == [sub_jti, act_jti]
+    [ev] = [e for e in env.events("token.issued") if e.details.get("jti") == claims["jti"]]
+    assert ev.action == "token_exchange" and tuple(ev.actor_chain) == ("agent:worker",)
+
+
+def test_introspection(env: Env) -> None:
+    access = env.token("agent:planner", scope="document:roadmap#read")
+    claims = verify_pyjwt(env, access)
+    worker = env.client("agent:worker")
+    r = worker.introspect_token(env.endpoint("introspect"), token=access)
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    body = r.json()
+    assert body["active"] is True
+    assert body["sub"] == "agent:planner" and body["client_id"] == "agent:planner"
+    assert body["scope"] == "document:roadmap#read"
+    assert body["exp"] == claims["exp"] and body["iss"] == env.issuer()
+    assert body.get("token_type") in (None, "Bearer")
+    # private_key_jwt at introspection: the assertion's aud may be this endpoint or the
+    # token endpoint
+    for aud in (None, env.endpoint("token")):
+        c = env.client("agent:planner", "private_key_jwt")
+        c.token_endpoint_auth_method.token_endpoint = aud
+        c.revocation_endpoint_auth_method.token_endpoint = aud
+        assert c.introspect_token(env.endpoint("introspect"), token=access).json()["active"]
+    # garbage, and a token of another store: inactive, nothing else said
+    for bad in ("not-a-token", env.token("agent:planner", store="acme")):
+        r = worker.introspect_token(env.endpoint("introspect"), token=bad)
+        assert r.status_code == 200 and r.json() == {"active": False}
+    # an API key with can_read_identities may introspect; the answer is the same
+    r = env.post(
+        "introspect", {"token": access}, headers={"authorization": f"Bearer {env.reader_key}"}
+    )
+    assert r.status_code == 200 and r.json()["jti"] == claims["jti"]
+    # no client authentication at all: 401 invalid_client
+    r = env.post("introspect", {"token": access})
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+
+
+def test_revocation_by_the_client_kills_the_token_and_its_descendants(env: Env) -> None:
+    subject = env.token("agent:planner", scope="document:*#read")
+    worker = env.client("agent:worker")
+    exchanged = worker.fetch_token(
+        env.endpoint("token"),
+        grant_type=GRANT_EXCHANGE,
+        subject_token=subject,
+        subject_token_type=TT_ACCESS,
+        actor_token=env.token("agent:worker"),
+        actor_token_type=TT_ACCESS,
+    )["access_token"]
+    intro = env.client("agent:worker")
+    assert intro.introspect_token(env.endpoint("introspect"), token=exchanged).json()["active"]
+
+    planner = env.client("agent:planner")
+    r = planner.revoke_token(env.endpoint("revoke"), token=subject, token_type_hint="access_token")
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    for t in (subject, exchanged):  # its descendant dies with it (kp_parents)
+        assert intro.introspect_token(env.endpoint("introspect"), token=t).json() == {
+            "active": False
+        }
+    jti = jwt.decode(subject, options={"verify_signature": False})["jti"]
+    assert env.svc.storage.is_token_revoked("default", jti)
+    assert any(jti in str(e.details) for e in env.events("token.revoked"))
+    # RFC 7009 §2.2: revoking again, or revoking garbage, is still a 200
+    assert planner.revoke_token(env.endpoint("revoke"), token=subject).status_code == 200
+    assert planner.revoke_token(env.endpoint("revoke"), token="garbage").status_code == 200
+
+
+def test_revocation_by_api_key(env: Env) -> None:
+    access = env.token("agent:planner")
+    jti = jwt.decode(access, options={"verify_signature": False})["jti"]
+    # a reader key may not revoke
+    r = env.post("revoke", {"token": access}, headers={"authorization": f"Bearer {env.reader_key}"})
+    assert r.status_code == 403 and r.json()["error"] == "unauthorized_client"
+    assert not env.svc.storage.is_token_revoked("default", jti)
+    # an admin key revokes any token of the store
+    r = env.post("revoke", {"token": access}, headers={"authorization": f"Bearer {env.admin_key}"})
+    assert r.status_code == 200 and r.content == b""
+    assert env.svc.storage.is_token_revoked("default", jti)
+
+
+def test_store_endpoints_issue_the_store_s_tokens(env: Env) -> None:
+    c = env.client("agent:planner", store="acme")
+    tok = c.fetch_token(env.endpoint("token", "acme"), grant_type="client_credentials")
+    claims = verify_pyjwt(env, tok["access_token"], store="acme")
+    assert claims["iss"] == f"{env.url}/stores/acme"
+    assert claims == verify_joserfc(env, tok["access_token"], store="acme")
+    # acme's key is not default's: default's JWKS does not verify it
+    with pytest.raises(jwt.PyJWKClientError):
+        verify_pyjwt(env, tok["access_token"], store="default")
+    # acme's client secret is not a client of the default store
+    r = env.post(
+        "token", {"grant_type": "client_credentials"}, auth=env.basic("agent:planner", "acme")
+    )
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+    assert r.headers["www-authenticate"] == 'Basic realm="keyplane"'
+
+
+def test_a_suspended_client_gets_no_token(env: Env) -> None:
+    c = env.client("agent:worker")
+    assert c.fetch_token(env.endpoint("token"), grant_type="client_credentials")
+    identities.suspend_identity(env.svc, Caller.system_caller(), "default", "agent:worker")
+    with pytest.raises(AuthlibOAuthError) as err:
+        c.fetch_token(env.endpoint("token"), grant_type="client_credentials")
+    assert err.value.error == "invalid_client"
