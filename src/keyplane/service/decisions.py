@@ -508,19 +508,21 @@ TOKEN_INVALID: Final = "token_invalid"
 TOKEN_SCOPE: Final = "token_scope"
 _MAX_TOKEN = 8192  # the verifier refuses longer ones; a claimed jti is read only below it
 
-#: TokenInvalid reasons in words (anything else: "it failed verification")
+#: TokenInvalid reasons (keyplane.service.tokens) in words; anything else: "it failed
+#: verification" (the forgeries: malformed, wrong_typ, alg_not_allowed, unknown_kid, …)
 _TOKEN_WORDS: Final = {
     "expired": "it has expired",
     "not_yet_valid": "it is not valid yet",
-    "audience": "it was not issued for this audience",
+    "wrong_audience": "it was not obtained for this audience",
     "token_revoked": "it has been revoked",
-    "parent_revoked": "a token it was exchanged from has been revoked",
-    "credential_revoked": "the client credential it was obtained with has been revoked",
+    "parent_token_revoked": "a token it was exchanged from has been revoked",
+    "credential_revoked": "a client credential it was obtained with has been revoked",
     "identity_suspended": "an identity it names is suspended",
     "identity_deprovisioned": "an identity it names is deprovisioned",
-    "delegation_revoked": "the delegation it was issued under has been revoked",
-    "delegation_expired": "the delegation it was issued under has expired",
-    "delegation_missing": "the delegation it was issued under no longer exists",
+    "delegation_revoked": "a delegation it was issued under has been revoked",
+    "delegation_expired": "a delegation it was issued under has expired",
+    "delegation_missing": "a delegation it was issued under does not exist",
+    "unknown_store": "it is not a token of this store",
 }
 
 
@@ -567,7 +569,7 @@ def _verify(ev: _Evaluator, token: object, audience: object) -> _Token:
         # no audience named: the token must have been obtained for Keyplane itself
         iss = vt.claims.get("iss")
         if not isinstance(iss, str) or iss not in vt.audience:
-            return _Token(vt.jti, None, "audience")
+            return _Token(vt.jti, None, "wrong_audience")
     return _Token(vt.jti, vt)
 
 
