@@ -152,6 +152,8 @@ def rotate_signing_key(
     overlap = _overlap(svc, overlap_seconds)
     change = _new_key(svc, caller, store_id, algorithm, rotate=True, overlap=overlap)
     assert change is not None  # a rotation always adds its key
+    # read-your-writes: this process's cached signer (per store revision) moves at once
+    svc.graphs.catch_up(store_id)
     return SigningKeyInfo.of(change.key, svc.clock.now())
 
 
