@@ -148,10 +148,9 @@ def token_revoke(
     if wants_json(as_json, output):
         emit_json(r.to_dict())
         return
-    if r.jti is not None:
-        out.print(f"Revoked token {r.jti} (revision {r.revision})", highlight=False, markup=False)
-    elif r.revoked:
-        out.print("Revoked the token", highlight=False)
+    if r.revoked:
+        at = "" if r.revision is None else f" (revision {r.revision})"
+        out.print(f"Revoked token {r.jti}{at}", highlight=False, markup=False)
     else:
         out.print("Nothing to revoke: not a live token of this store", highlight=False)
 

@@ -51,10 +51,9 @@ def _revoke_token(
     r = token_admin.revoke_token(
         svc, caller, store, a.token, jti=a.jti, expires_at=a.expires_at, reason=a.reason
     )
-    if r.jti is not None:
-        text = f"revoked token {r.jti} (revision {r.revision})"
-    elif r.revoked:
-        text = "revoked the token and every token exchanged from it"
+    if r.revoked:
+        at = "" if r.revision is None else f" (revision {r.revision})"
+        text = f"revoked token {r.jti}{at} and every token exchanged from it"
     else:
         text = "nothing to revoke: not a live token of this store"
     return RevocationOut.of(r), text

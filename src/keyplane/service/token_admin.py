@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from keyplane.errors import ValidationError
 from keyplane.service import tokens
 from keyplane.service.auth import Caller, Permission, authorize
+from keyplane.tokens.access import parse_jws
 
 if TYPE_CHECKING:
     from keyplane.service.context import Services
@@ -39,8 +40,8 @@ MAX_TOKEN_CHARS = 16384
 @dataclass(frozen=True, slots=True)
 class TokenRevocation:
     """What a revocation did: ``revoked`` is false when ``token`` was not a live token of the
-    store (nothing to revoke: expired, malformed, another issuer's, already dead);
-    ``revision`` is the store revision of a revocation by ``jti``."""
+    store (nothing to revoke: expired, malformed, another issuer's, already dead); ``jti``
+    the revoked token's id; ``revision`` the store revision of a revocation by ``jti``."""
 
     revoked: bool
     jti: str | None = None
@@ -91,7 +92,11 @@ def revoke_token(
         revoked = tokens.revoke_token(
             svc, store_id, _check_token(token), requester=caller.principal, admin=True
         )
-        return TokenRevocation(revoked=revoked)
+        if not revoked:
+            return TokenRevocation(revoked=False)
+        # it verified (or it would not have been revoked): its jti is the one revoked
+        claimed = parse_jws(token).claims.get("jti")
+        return TokenRevocation(revoked=True, jti=claimed if isinstance(claimed, str) else None)
     assert jti is not None
     # revoke_token_id authorizes the caller itself (can_manage_credentials)
     revision = tokens.revoke_token_id(

@@ -53,7 +53,7 @@ class RevokeTokenRequest(BaseModel):
     jti: str | None = Field(
         default=None,
         min_length=1,
-        max_length=256,
+        max_length=512,
         description="The id of the token to revoke (its `jti` claim). Give this or `token`.",
     )
     expires_at: float | None = Field(
@@ -72,7 +72,7 @@ class RevocationOut(BaseModel):
     revoked: bool = Field(
         description="False when `token` was not a live token of this store (nothing to revoke)."
     )
-    jti: str | None = Field(default=None, description="The revoked `jti` (revocation by jti).")
+    jti: str | None = Field(default=None, description="The revoked token's `jti`.")
     revision: int | None = Field(
         default=None, description="The store revision of the revocation (revocation by jti)."
     )
