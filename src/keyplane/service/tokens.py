@@ -699,22 +699,40 @@ def _find_delegation(
     now: float,
 ) -> Delegation:
     ok: list[Delegation] = []
+    near = ""  # why the best near miss failed (a live delegation, wrong purpose or scope)
     for d in state.delegations_between(principal, client):
         if pinned is not None and d.id != pinned:
             continue
-        if (
+        if not (
             d.status == "active"
             and d.not_before <= now < d.expires_at
             and (parent_id is None or d.parent_id == parent_id)
-            and (not d.purposes or purpose in d.purposes)
-            and (requested is None or delegation_covers(d.scope, requested))
         ):
-            try:
-                if d.parent_id is not None:
-                    _delegation_holds(state, d.parent_id, now)
-            except TokenInvalid:
-                continue
-            ok.append(d)
+            continue
+        try:
+            if d.parent_id is not None:
+                _delegation_holds(state, d.parent_id, now)
+        except TokenInvalid:
+            continue
+        if d.purposes and purpose not in d.purposes:
+            near = near or "purpose"
+            continue
+        if requested is not None and not delegation_covers(d.scope, requested):
+            near = "scope"
+            continue
+        ok.append(d)
+    if not ok and near == "scope":
+        raise OAuthError(
+            "invalid_scope",
+            "the delegation does not grant the requested scope",
+            reason="scope_not_delegated",
+        )
+    if not ok and near == "purpose":
+        raise OAuthError(
+            "invalid_grant",
+            "the delegation does not allow this purpose",
+            reason="purpose_not_delegated",
+        )
     if not ok:
         raise OAuthError(
             "invalid_grant",
