@@ -6,6 +6,8 @@ server publishes. The server is uvicorn on loopback (tests/live_server.py) over 
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,17 +15,21 @@ import httpx
 import jwt
 import pytest
 from authlib.integrations.base_client.errors import OAuthError as AuthlibOAuthError
+from cryptography.hazmat.primitives.asymmetric import ec
 from oauth_env import (
     GRANT_EXCHANGE,
     TT_ACCESS,
+    TT_JWT,
     Env,
     oauth_env,
     verify_joserfc,
     verify_pyjwt,
 )
 
-from keyplane.service import identities
+from keyplane.service import delegations, identities, policies
 from keyplane.service.auth import Caller
+
+pytestmark = pytest.mark.filterwarnings("ignore:EdDSA is deprecated")  # joserfc, RFC 9864
 
 
 @pytest.fixture
@@ -277,3 +283,80 @@ def test_a_suspended_client_gets_no_token(env: Env) -> None:
     with pytest.raises(AuthlibOAuthError) as err:
         c.fetch_token(env.endpoint("token"), grant_type="client_credentials")
     assert err.value.error == "invalid_client"
+
+
+def test_chain_from_a_person_s_idp_token(env: Env) -> None:
+    """RFC 8693 delegation chain: alice's token from a trusted IdP (inline JWK Set in the
+    store policy) → agent:planner (delegated by alice) → agent:worker (sub-delegated by
+    planner). The last token's sub is alice and its act chain names worker, then planner
+    (newest outermost); every hop is verified by PyJWT and joserfc."""
+    system = Caller.system_caller()
+    idp_key = ec.generate_private_key(ec.SECP256R1())
+    idp_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(idp_key.public_key()))
+    idp_jwk.update(kid="idp-1", alg="ES256", use="sig")
+    policies.update_store_policy(
+        env.svc, system, "default",
+        trusted_issuers=[{
+            "issuer": "https://idp.example", "jwks": {"keys": [idp_jwk]},
+            "audience": env.issuer(), "subject_kind": "human",
+        }],
+    )  # fmt: skip
+    root = delegations.create_delegation(
+        env.svc, system, "default", delegator="human:alice", delegate="agent:planner",
+        scope=[{"resource": "document:*", "actions": ["read"]}],
+        expires_at=env.svc.clock.now() + 3600, max_depth=1,
+    )  # fmt: skip
+    sub = delegations.create_delegation(
+        env.svc, system, "default", delegator="agent:planner", delegate="agent:worker",
+        scope=[{"resource": "document:roadmap", "actions": ["read"]}],
+        expires_at=env.svc.clock.now() + 1800, parent_id=root.id,
+    )  # fmt: skip
+    now = int(time.time())
+    alice = jwt.encode(
+        {"iss": "https://idp.example", "sub": "alice", "aud": env.issuer(),
+         "iat": now, "exp": now + 600},
+        idp_key, algorithm="ES256", headers={"kid": "idp-1"},
+    )  # fmt: skip
+
+    planner = env.client("agent:planner", "private_key_jwt")
+    hop1 = planner.fetch_token(
+        env.endpoint("token"),
+        grant_type=GRANT_EXCHANGE,
+        subject_token=alice,
+        subject_token_type=TT_JWT,
+        actor_token=env.token("agent:planner"),
+        actor_token_type=TT_ACCESS,
+    )["access_token"]
+    c1 = verify_pyjwt(env, hop1)
+    assert c1 == verify_joserfc(env, hop1)
+    assert (c1["sub"], c1["act"], c1["delegation_id"]) == (
+        "human:alice",
+        {"sub": "agent:planner"},
+        root.id,
+    )
+
+    worker = env.client("agent:worker", "client_secret_post")
+    hop2 = worker.fetch_token(
+        env.endpoint("token"),
+        grant_type=GRANT_EXCHANGE,
+        subject_token=hop1,
+        subject_token_type=TT_ACCESS,
+        actor_token=env.token("agent:worker"),
+        actor_token_type=TT_ACCESS,
+        scope="document:roadmap#read",
+    )["access_token"]
+    c2 = verify_pyjwt(env, hop2)
+    assert c2 == verify_joserfc(env, hop2)
+    assert c2["sub"] == "human:alice"
+    assert c2["act"] == {"sub": "agent:worker", "act": {"sub": "agent:planner"}}
+    assert c2["delegation_id"] == sub.id and c2["scope"] == "document:roadmap#read"
+    assert c2["exp"] <= c1["exp"]
+    assert c1["jti"] in c2["kp_parents"]
+    # introspection shows the chain
+    body = env.client("agent:intruder").introspect_token(env.endpoint("introspect"), token=hop2)
+    assert body.json()["active"] is True and body.json()["act"] == c2["act"]
+    # revoking the root delegation kills the whole chain at once
+    delegations.revoke_delegation(env.svc, system, "default", root.id)
+    for t in (hop1, hop2):
+        r = env.client("agent:intruder").introspect_token(env.endpoint("introspect"), token=t)
+        assert r.json() == {"active": False}
