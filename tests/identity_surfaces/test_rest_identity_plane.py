@@ -296,6 +296,10 @@ def test_store_policy_round_trip(live: Live) -> None:
             "actions": {},
             "revision": 0,
             "max_credential_seconds": 7776000,
+            "access_token_seconds": 300,
+            "allow_impersonation": False,
+            "token_audiences": [],
+            "trusted_issuers": [],
         }
         p = ok(
             c.patch(
