@@ -117,7 +117,15 @@ def open_services(url: str, master_key: str, *, poll_interval: float = 0.2) -> S
 def prepare(svc: Services) -> World:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from keyplane.service import credentials, delegations, identities, models, policies, stores
+    from keyplane.service import (
+        credentials,
+        delegations,
+        identities,
+        models,
+        policies,
+        stores,
+        tuples,
+    )
 
     with contextlib.suppress(Exception):  # the store may exist already
         stores.create_store(svc, SYSTEM, "bench", store_id=STORE)
@@ -134,6 +142,12 @@ def prepare(svc: Services) -> World:
     delegations.create_delegation(
         svc, SYSTEM, STORE, delegator="agent:planner", delegate="agent:worker", scope=scope,
         expires_at=now + 86400, parent_id=d1.id,
+    )  # fmt: skip
+    tuples.write_tuples(
+        svc, SYSTEM, STORE,
+        writes=[{"object": "document:1", "relation": "viewer", "user": "human:alice"},
+                {"object": "document:1", "relation": "viewer", "user": "agent:planner"},
+                {"object": "document:1", "relation": "viewer", "user": "agent:worker"}],
     )  # fmt: skip
     world = World(idp_key=Ed25519PrivateKey.generate())
     x = world.idp_key.public_key().public_bytes_raw()
@@ -293,6 +307,35 @@ def in_process(
             )  # fmt: skip
 
         rows.append(loop(label, ex_idp, seconds))
+    except Exception as exc:
+        rows.append(na(label, exc))
+
+    label = "decide(token=the exchanged token), decisions/s"
+    try:
+        from keyplane.service.decisions import decide
+
+        subject = T.issue_client_credentials(svc, STORE, planner, issuer=ISSUER).access_token
+        actor = T.issue_client_credentials(svc, STORE, worker, issuer=ISSUER).access_token
+        chained = T.exchange_token(
+            svc, STORE, worker, issuer=ISSUER, subject_token=subject,
+            subject_token_type=TT_ACCESS, actor_token=actor, actor_token_type=TT_ACCESS,
+        )  # fmt: skip
+        vt = T.verify_access_token(svc, STORE, chained.access_token, issuer=ISSUER)
+        first = decide(svc, SYSTEM, STORE, None, "viewer", "document:1", token=chained.access_token)
+        if not first.allowed:
+            raise RuntimeError(f"the token's decision is a deny: {first.code}")
+
+        def with_token(_: int) -> Any:
+            return decide(svc, SYSTEM, STORE, None, "viewer", "document:1",
+                          token=chained.access_token)  # fmt: skip
+
+        def without(_: int) -> Any:
+            return decide(svc, SYSTEM, STORE, vt.subject, "viewer", "document:1",
+                          actors=vt.actors, delegation_id=vt.delegation_id)  # fmt: skip
+
+        rows.append(loop(label, with_token, seconds))
+        rows.append(loop("decide(subject, actors, delegation_id), decisions/s",
+                         without, seconds))  # fmt: skip
     except Exception as exc:
         rows.append(na(label, exc))
 
