@@ -233,10 +233,11 @@ def _seed_store(svc: Services, store: str, key: Ed25519PrivateKey) -> tuple[dict
 
 
 @contextmanager
-def oauth_env(tmp_path: Path) -> Iterator[Env]:
+def oauth_env(tmp_path: Path, database_url: str | None = None) -> Iterator[Env]:
+    """The seeded server on ``database_url`` (default: a SQLite file in ``tmp_path``)."""
     clock = ShiftedClock()
     settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'oauth.db'}",
+        database_url=database_url or f"sqlite:///{tmp_path / 'oauth.db'}",
         poll_interval=0.0,
         master_key=generate_master_key(),
     )

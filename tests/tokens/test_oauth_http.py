@@ -2,7 +2,8 @@
 authlib's OAuth2Client obtains tokens (client_credentials with client_secret_basic,
 client_secret_post and private_key_jwt; RFC 8693 token exchange), introspects and revokes
 them; PyJWT's PyJWKClient and joserfc verify every issued token against the JWK Set the
-server publishes. The server is uvicorn on loopback (tests/live_server.py) over SQLite."""
+server publishes. The server is uvicorn on loopback (tests/live_server.py), over SQLite and
+over PostgreSQL."""
 
 from __future__ import annotations
 
@@ -33,8 +34,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:EdDSA is deprecated")  # joserfc
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    with oauth_env(tmp_path) as e:
+def env(tmp_path: Path, storage_url: str) -> Iterator[Env]:
+    """Once on SQLite, once on PostgreSQL (tests/conftest.py)."""
+    with oauth_env(tmp_path, storage_url) as e:
         yield e
 
 
