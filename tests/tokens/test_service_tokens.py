@@ -382,6 +382,29 @@ def test_impersonation(env: Env) -> None:
     env.dead(t.access_token, "delegation_revoked")
 
 
+def test_external_tokens_follow_the_store_policy(env: Env) -> None:
+    idp = env.idp_token()
+    env.exchange(A, idp)
+    env.exchange(A, idp)  # the second time from the signature cache
+    # the issuer is no longer trusted: the same token is refused at once
+    policies.update_store_policy(env.svc, ME, S, trusted_issuers=[])
+    with pytest.raises(OAuthError) as info:
+        env.exchange(A, idp)
+    assert info.value.error == "invalid_grant" and info.value.reason.startswith("subject_")
+    # a cached token still expires (the external issuer's 30 s leeway included)
+    jwk = {"kty": "OKP", "crv": "Ed25519", "kid": "idp-1", "alg": "EdDSA", "x": _b64(
+        env.idp_key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw))}  # fmt: skip
+    policies.update_store_policy(
+        env.svc, ME, S, trusted_issuers=[{"issuer": IDP, "jwks": {"keys": [jwk]}}]
+    )
+    short = env.idp_token(exp=int(NOW) + 10)
+    assert env.exchange(A, short).expires_in == 10
+    env.clock.advance(41)
+    with _refused("invalid_grant", "subject_expired"):
+        env.exchange(A, short)
+
+
 def test_may_act(env: Env) -> None:
     with _refused("invalid_grant", "may_act"):
         env.exchange(A, env.idp_token(may_act={"sub": B}))

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 from keyplane.errors import KeyplaneError, ValidationError
 from keyplane.ledger.events import LedgerEvent, new_event_id
-from keyplane.policy.records import Delegation, StorePolicy
+from keyplane.policy.records import Delegation, StorePolicy, TrustedIssuer
 from keyplane.policy.state import PolicyState
 from keyplane.service import audit
 from keyplane.service.audit import audited
@@ -62,7 +62,8 @@ from keyplane.tokens.access import (
     verify_signature,
 )
 from keyplane.tokens.errors import OAuthError, TokenInvalid
-from keyplane.tokens.external import find_trusted_issuer, verify_external_token
+from keyplane.tokens.external import LEEWAY as EXTERNAL_LEEWAY
+from keyplane.tokens.external import ExternalToken, find_trusted_issuer, verify_external_token
 from keyplane.tokens.jwks import issuer_for
 from keyplane.tokens.scopes import delegation_covers, format_scope, narrow_scope, parse_scope
 
@@ -98,6 +99,8 @@ VERIFIED_CACHE_SIZE: Final = 10_000
 #: a store's keys are reread on an unknown kid at most this often (seconds) — unless the
 #: store revision moved (a rotation in this process is seen at once)
 KEYS_REFRESH: Final = 1.0
+#: the longest an external token's checked signature is reused (its issuer's JWKS TTL)
+EXTERNAL_CACHE_SECONDS: Final = 300.0
 MAX_AUDIENCES: Final = 16
 MAX_DELEGATION_DEPTH: Final = 64
 _MAX_VALUE = 512
@@ -191,6 +194,11 @@ class _Caches:
         self.keysets: dict[str, _KeySet] = {}
         self.signers: dict[str, tuple[str, int, Signer]] = {}
         self.verified: OrderedDict[tuple[str, str], _Checked] = OrderedDict()
+        # external subject tokens: (store, token) -> (the trusted issuer record it was
+        # verified under, the result, when)
+        self.external: OrderedDict[tuple[str, str], tuple[TrustedIssuer, ExternalToken, float]] = (
+            OrderedDict()
+        )
 
 
 _caches: dict[int, _Caches] = {}
@@ -652,6 +660,34 @@ def _token_type(value: str | None, what: str) -> None:
         )
 
 
+def _external(
+    svc: Services, store_id: str, state: PolicyState, token: str, now: float
+) -> ExternalToken | None:
+    """The token verified as a trusted external issuer's, or None when it names no trusted
+    issuer. The signature result is cached per token string (bounded, at most
+    :data:`EXTERNAL_CACHE_SECONDS`, and only while the store policy holds the very issuer
+    record it was verified under); the expiry is checked at every use."""
+    c = _caches_of(svc)
+    ck = (store_id, token)
+    hit = c.external.get(ck)
+    trusted_all = state.policy.trusted_issuers
+    if hit is not None:
+        trusted, ext, at = hit
+        if any(t is trusted for t in trusted_all) and now - at < EXTERNAL_CACHE_SECONDS:
+            if ext.expires_at <= now - EXTERNAL_LEEWAY:
+                raise TokenInvalid("expired")
+            return ext
+    found = find_trusted_issuer(trusted_all, token)
+    if found is None:
+        return None
+    ext = verify_external_token(token, found, now=now)
+    with c.lock:
+        c.external[ck] = (found, ext, now)
+        while len(c.external) > VERIFIED_CACHE_SIZE:
+            c.external.popitem(last=False)
+    return ext
+
+
 def _subject(
     svc: Services,
     store_id: str,
@@ -661,10 +697,9 @@ def _subject(
     token: str,
     now: float,
 ) -> _Upstream:
-    trusted = find_trusted_issuer(state.policy.trusted_issuers, token)
     try:
-        if trusted is not None:
-            ext = verify_external_token(token, trusted, now=now)
+        ext = _external(svc, store_id, state, token, now)
+        if ext is not None:
             ident = state.identity(ext.subject)
             if ident is None:
                 raise TokenInvalid("subject_unknown")
