@@ -29,7 +29,8 @@ from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet, OKPKey
 
 from keyplane.config import Settings
-from keyplane.ledger.events import EventFilter, LedgerEvent
+from keyplane.ledger.events import LedgerEvent
+from keyplane.sdk import Client
 from keyplane.secrets import generate_master_key
 from keyplane.service import credentials, delegations, identities, models, stores
 from keyplane.service.auth import Caller
@@ -160,10 +161,18 @@ class Env:
     def basic(self, client_id: str, store: str = "default") -> tuple[str, str]:
         return (client_id, self.secrets[(store, client_id)])
 
-    # -- the ledger
+    # -- the ledger, read over REST with the admin key (the SDK's Client)
     def events(self, type_: str, store: str = "default") -> list[LedgerEvent]:
-        flush_refusals(self.svc, force=True)
-        return list(self.svc.storage.read_events(store, filters=EventFilter(types=(type_,))))
+        flush_refusals(self.svc, force=True)  # write the coalesced windows' summaries
+        out: list[LedgerEvent] = []
+        cursor: str | None = None
+        with Client(self.url, self.admin_key) as kp:
+            while True:
+                page = kp.query_events(store=store, types=[type_], cursor=cursor, limit=100)
+                out.extend(page.events)
+                cursor = page.next_cursor
+                if cursor is None:
+                    return out
 
     def refused(self, store: str = "default") -> list[LedgerEvent]:
         return self.events("token.refused", store)
