@@ -414,3 +414,23 @@ def test_client_authentication_must_be_single_and_present(env: Env) -> None:
         headers={"authorization": f"Bearer {env.admin_key}"},
     )  # fmt: skip
     _assert_refused(env, r, 401, "invalid_client", "api_key_at_token_endpoint", subject=None)
+
+
+def test_api_keys_at_introspection_and_revocation(env: Env) -> None:
+    access = env.token("agent:planner")
+    # a made-up key: 401 invalid_client with the Bearer challenge, and auth.failed (in the
+    # _system chain, like every refused API key) naming the oauth surface
+    r = env.post("introspect", {"token": access}, headers={"authorization": "Bearer kp_bogus"})
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+    assert r.headers["www-authenticate"].startswith("Bearer")
+    [ev] = env.events("auth.failed", "_system")
+    assert ev.outcome == "deny" and ev.details["surface"] == "oauth"
+    assert ev.resource == "POST /oauth2/introspect"
+    assert "kp_bogus" not in repr(ev)
+    # a reader key may introspect but not revoke: 403, and the token lives on
+    r = env.post("revoke", {"token": access}, headers={"authorization": f"Bearer {env.reader_key}"})
+    assert r.status_code == 403 and r.json()["error"] == "unauthorized_client"
+    r = env.post(
+        "introspect", {"token": access}, headers={"authorization": f"Bearer {env.reader_key}"}
+    )
+    assert r.status_code == 200 and r.json()["active"] is True

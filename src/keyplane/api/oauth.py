@@ -323,6 +323,7 @@ class _Call:
     base: str
     path_store: str | None  # the store in the path (None: the root form)
     endpoint: str  # "token" | "introspect" | "revoke"
+    remote: str | None = None  # the client's address (for auth.failed)
 
     def url(self, endpoint: str) -> str:
         return f"{issuer_for(self.base, self.path_store)}/oauth2/{endpoint}"
@@ -342,7 +343,8 @@ class _Call:
 def _call(svc: Services, request: Request, store_id: str | None, endpoint: str) -> _Call:
     base = (svc.settings.issuer or str(request.base_url)).rstrip("/")
     store = svc.settings.default_store if store_id is None else store_id
-    return _Call(svc, store, base, store_id, endpoint)
+    remote = request.client.host if request.client else None
+    return _Call(svc, store, base, store_id, endpoint, remote)
 
 
 def _json(
@@ -452,7 +454,14 @@ class _Recorded(_Refusal):
 def _api_key_caller(call: _Call, key: str, permission: str) -> Caller:
     from keyplane.service.keys import authenticate
 
-    caller = authenticate(call.svc, key, surface="oauth", operation=f"POST /oauth2/{call.endpoint}")
+    # a refused key is an auth.failed event (surface "oauth"), as on every surface
+    caller = authenticate(
+        call.svc,
+        key,
+        surface="oauth",
+        operation=f"POST {call.url(call.endpoint).removeprefix(call.base)}",
+        remote=call.remote,
+    )
     authorize(call.svc, caller, permission, call.store_id)
     return caller
 
