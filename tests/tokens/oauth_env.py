@@ -242,13 +242,17 @@ def _seed_store(svc: Services, store: str, key: Ed25519PrivateKey) -> tuple[dict
 
 
 @contextmanager
-def oauth_env(tmp_path: Path, database_url: str | None = None) -> Iterator[Env]:
-    """The seeded server on ``database_url`` (default: a SQLite file in ``tmp_path``)."""
+def oauth_env(
+    tmp_path: Path, database_url: str | None = None, *, issuer: str | None = None
+) -> Iterator[Env]:
+    """The seeded server on ``database_url`` (default: a SQLite file in ``tmp_path``);
+    ``issuer``: KEYPLANE_ISSUER (the URLs a proxy in front would serve)."""
     clock = ShiftedClock()
     settings = Settings(
         database_url=database_url or f"sqlite:///{tmp_path / 'oauth.db'}",
         poll_interval=0.0,
         master_key=generate_master_key(),
+        issuer=issuer,
     )
     svc = Services.open(settings, clock=clock)
     env: Env | None = None

@@ -362,3 +362,56 @@ def test_chain_from_a_person_s_idp_token(env: Env) -> None:
     for t in (hop1, hop2):
         r = env.client("agent:intruder").introspect_token(env.endpoint("introspect"), token=t)
         assert r.json() == {"active": False}
+
+
+def test_private_key_jwt_names_the_store_s_endpoint(env: Env) -> None:
+    """An assertion is for one endpoint: acme's token endpoint accepts one addressed to it,
+    not one addressed to the default store's (nor the other way round)."""
+    acme = env.client("agent:planner", "private_key_jwt", store="acme")
+    tok = acme.fetch_token(env.endpoint("token", "acme"), grant_type="client_credentials")
+    assert verify_pyjwt(env, tok["access_token"], store="acme")["sub"] == "agent:planner"
+    misaddressed = env.client("agent:planner", "private_key_jwt", store="acme")
+    misaddressed.token_endpoint_auth_method.token_endpoint = env.endpoint("token")
+    with pytest.raises(AuthlibOAuthError) as err:
+        misaddressed.fetch_token(env.endpoint("token", "acme"), grant_type="client_credentials")
+    assert err.value.error == "invalid_client"
+    assert "wrong_audience" in env.reasons("credential.auth_failed", "acme")
+
+
+def test_request_id_reaches_the_ledger(env: Env) -> None:
+    r = env.post(
+        "token",
+        {"grant_type": "client_credentials", "scope": "bad\\scope"},
+        auth=env.basic("agent:planner"),
+        headers={"x-request-id": "oauth-req-1"},
+    )
+    assert r.status_code == 400 and r.json()["error"] == "invalid_scope"
+    assert r.headers["x-request-id"] == "oauth-req-1"
+    [ev] = [e for e in env.events("token.refused") if e.request_id == "oauth-req-1"]
+    assert ev.subject == "agent:planner" and ev.reasons == ("scope_syntax",)
+    r = env.post(
+        "token", {"grant_type": "client_credentials"}, auth=env.basic("agent:planner"),
+        headers={"x-request-id": "oauth-req-2"},
+    )  # fmt: skip
+    claims = verify_pyjwt(env, r.json()["access_token"])
+    [ev] = [e for e in env.events("token.issued") if e.request_id == "oauth-req-2"]
+    assert ev.details["jti"] == claims["jti"]
+
+
+def test_behind_a_proxy_the_configured_issuer_names_everything(tmp_path: Path) -> None:
+    """KEYPLANE_ISSUER: the tokens' iss, the metadata's endpoints and the audience a client
+    assertion must name are the public URLs, whatever address the request came in on."""
+    public = "https://auth.example.com"
+    with oauth_env(tmp_path, issuer=public) as env:
+        md = httpx.get(f"{env.url}/.well-known/oauth-authorization-server/stores/acme").json()
+        assert md["token_endpoint"] == f"{public}/stores/acme/oauth2/token"
+        # the client signs for the public URL, the request goes to the loopback address
+        c = env.client("agent:planner", "private_key_jwt", store="acme")
+        c.token_endpoint_auth_method.token_endpoint = md["token_endpoint"]
+        tok = c.fetch_token(env.endpoint("token", "acme"), grant_type="client_credentials")
+        claims = jwt.decode(tok["access_token"], options={"verify_signature": False})
+        assert claims["iss"] == f"{public}/stores/acme" and claims["aud"] == [claims["iss"]]
+        # an assertion for the address actually dialled is not for this server
+        wrong = env.client("agent:planner", "private_key_jwt", store="acme")
+        with pytest.raises(AuthlibOAuthError):
+            wrong.fetch_token(env.endpoint("token", "acme"), grant_type="client_credentials")
