@@ -35,7 +35,7 @@ from keyplane.service.refusals import flush_refusals
 from keyplane.tokens.errors import OAuthError, TokenInvalid
 
 S = "tok"
-NOW = float(int(time.time()))  # PyJWT checks exp, nbf and iat against the real clock
+NOW = float(int(time.time()))  # near the real clock, which PyJWT checks exp and iat by
 IDP = "https://idp.example"
 URL = "https://kp.example/oauth2/token"
 ME = Caller.system_caller()
@@ -162,7 +162,9 @@ def _pyjwt(env: Env, token: str, audience: str | None = None) -> dict[str, Any]:
     key = jwt.PyJWK(keys[header["kid"]])
     claims: dict[str, Any] = jwt.decode(
         token, key.key, algorithms=["EdDSA", "ES256"], audience=audience or env.iss,
-        issuer=env.iss, leeway=5,
+        issuer=env.iss,
+        # PyJWT checks exp, nbf and iat by the real clock; ours is the injected one
+        leeway=abs(time.time() - env.clock.now()) + 5,
     )  # fmt: skip
     return claims
 
