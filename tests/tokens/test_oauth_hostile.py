@@ -434,3 +434,32 @@ def test_api_keys_at_introspection_and_revocation(env: Env) -> None:
         "introspect", {"token": access}, headers={"authorization": f"Bearer {env.reader_key}"}
     )
     assert r.status_code == 200 and r.json()["active"] is True
+
+
+@pytest.mark.parametrize(
+    ("header", "reason", "challenge"),
+    [
+        ("Basic !!!not-base64!!!", "malformed_basic", True),
+        (f"Basic {base64.b64encode(b'no-colon').decode()}", "malformed_basic", True),
+        ("Digest username=agent:planner", "unsupported_auth_scheme", False),
+    ],
+)
+def test_malformed_authorization_header(
+    env: Env, header: str, reason: str, challenge: bool
+) -> None:
+    r = env.post("token", {"grant_type": "client_credentials"}, headers={"authorization": header})
+    _assert_refused(env, r, 401, "invalid_client", reason, subject=None)
+    assert ("www-authenticate" in r.headers) == challenge
+
+
+def test_client_assertion_type_must_be_jwt_bearer(env: Env) -> None:
+    r = env.post(
+        "token",
+        {
+            "grant_type": "client_credentials",
+            "client_id": "agent:planner",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:saml2-bearer",
+            "client_assertion": "x.y.z",
+        },
+    )
+    _assert_refused(env, r, 401, "invalid_client", "unsupported_assertion_type", subject=None)
