@@ -104,9 +104,9 @@ def surface(request: pytest.FixtureRequest) -> Iterator[Surface]:
 def test_introspect_and_revoke_on_every_sdk_surface(surface: Surface) -> None:
     kp, mint = surface.kp, surface.mint
     secret = _setup(kp)
-    first = mint("agent:bot", secret, scope="document:*#read")
+    first = mint("agent:bot", secret, scope="document:*#read", purpose="triage")
     body = kp.introspect_token(first)
-    assert body["active"] is True
+    assert body["active"] is True and body["purpose"] == "triage"
     assert body["sub"] == "agent:bot" and body["client_id"] == "agent:bot"
     assert body["scope"] == "document:*#read" and body["token_type"] == "Bearer"
     assert isinstance(body["jti"], str) and isinstance(body["exp"], int)
@@ -234,10 +234,12 @@ def test_token_client_auth_methods_and_errors(live: Live) -> None:
             admin.create_credential("agent:bot", type="private_key_jwt", public_jwk=public)
             with TokenClient(live.url, "agent:bot", private_key=private) as tc:
                 assert "agent:bot" in repr(tc) and "private_key_jwt" in repr(tc)
-                token = tc.client_credentials(audience=["https://api.example"])["access_token"]
+                token = tc.client_credentials(
+                    audience=["https://api.example", "https://b.example"]
+                )["access_token"]
                 body = tc.introspect(token)  # private_key_jwt at the introspection endpoint
                 assert body["active"] and body["client_id"] == "agent:bot", name
-                assert "https://api.example" in body["aud"]
+                assert {"https://api.example", "https://b.example"} <= set(body["aud"])
                 tc.revoke(token)  # ...and at the revocation endpoint
                 assert admin.introspect_token(token) == {"active": False}, name
 
