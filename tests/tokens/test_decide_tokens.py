@@ -18,7 +18,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from decide_env import MODEL, TokenStore, build, claims_of
+from decide_env import MODEL, TokenStore, build, claims_of, wait_until
 
 from keyplane.clock import FixedClock
 from keyplane.config import Settings
@@ -375,3 +375,32 @@ def test_batch_items_with_tokens(env: TokenStore) -> None:
     # deny_on_first_deny stops at the invalid token
     short = decide_batch(env.svc, env.admin, env.store, items, semantic="deny_on_first_deny")
     assert [d.correlation_id for d in short] == ["t1", "t2-q3"]
+
+
+# ------------------------------------------------------------------------------ two processes
+
+
+def test_revocation_reaches_another_process(
+    env: TokenStore, storage_url: str, clock: FixedClock
+) -> None:
+    """A second Services on the same database (as another process would be, with the
+    default poll interval): a revocation made by the first denies the second's decisions
+    once it has polled — without anything else telling it (the time it takes is measured
+    by bench/tokens.py, not asserted here)."""
+    settings = Settings(database_url=storage_url, master_key=env.svc.settings.master_key)
+    assert settings.poll_interval <= 0.5
+    other = Services.open(settings, clock=clock)  # the tokens' time (the polls are real)
+    try:
+        t2 = env.t2()
+        assert decide(other, env.admin, env.store, None, "viewer", R, token=t2).allowed
+        delegations.revoke_delegation(env.svc, env.admin, env.store, env.delegation["worker"])
+
+        def denied() -> bool:
+            d = decide(other, env.admin, env.store, None, "viewer", R, token=t2)
+            return d.code == "token_invalid"
+
+        assert wait_until(denied, timeout=10.0)
+        d = decide(other, env.admin, env.store, None, "viewer", R, token=t2)
+        assert d.reason["reason"] == "delegation_revoked"
+    finally:
+        other.close()
