@@ -42,6 +42,8 @@ from keyplane.service import (
     policies,
     signing_keys,
     stores,
+    token_admin,
+    tokens,
     tuples,
 )
 from keyplane.service.access import BatchItem
@@ -310,6 +312,19 @@ TABLE: dict[str, tuple[Call, list[str]]] = {
     "credentials.revoke_credential": (
         lambda w: credentials.revoke_credential(w.svc, w.caller, S, _a_credential(w.svc)),
         ["credential.revoked"],
+    ),
+    # introspection is not an event (a refused one is access.denied)
+    "token_admin.introspect_token": (
+        lambda w: token_admin.introspect_token(w.svc, w.caller, S, "not.a.token"),
+        [],
+    ),
+    "token_admin.revoke_token": (
+        lambda w: token_admin.revoke_token(w.svc, w.caller, S, jti="J-admin", reason="leaked"),
+        ["token.revoked"],
+    ),
+    "tokens.revoke_token_id": (
+        lambda w: tokens.revoke_token_id(w.svc, w.caller, S, "J-id", reason="leaked"),
+        ["token.revoked"],
     ),
 }
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from keyplane.errors import ValidationError
 from keyplane.service import tokens
+from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.tokens.access import parse_jws
 
@@ -59,6 +60,7 @@ def _check_token(token: Any) -> str:
     return token
 
 
+@audited(None)
 def introspect_token(svc: Services, caller: Caller, store_id: str, token: str) -> dict[str, Any]:
     """RFC 7662 §2.2: ``{"active": true, <claims>…}`` for a token of ``store_id`` that
     verifies now (signature, expiry, and the live state: revocations, suspensions,
@@ -67,6 +69,7 @@ def introspect_token(svc: Services, caller: Caller, store_id: str, token: str) -
     return tokens.introspect_token(svc, store_id, _check_token(token))
 
 
+@audited("token.revoked")
 def revoke_token(
     svc: Services,
     caller: Caller,
@@ -83,12 +86,12 @@ def revoke_token(
     Exactly one of ``token`` and ``jti``. ``expires_at`` and ``reason`` go with ``jti``
     (a token carries its own expiry; ``reason`` is recorded in the ``token.revoked`` event).
     """
+    authorize(svc, caller, Permission.MANAGE_CREDENTIALS, store_id)
     if (token is None) == (jti is None):
         raise ValidationError("give exactly one of token and jti")
     if token is not None:
         if expires_at is not None or reason is not None:
             raise ValidationError("expires_at and reason go with jti, not with token")
-        authorize(svc, caller, Permission.MANAGE_CREDENTIALS, store_id)
         revoked = tokens.revoke_token(
             svc, store_id, _check_token(token), requester=caller.principal, admin=True
         )
@@ -98,7 +101,6 @@ def revoke_token(
         claimed = parse_jws(token).claims.get("jti")
         return TokenRevocation(revoked=True, jti=claimed if isinstance(claimed, str) else None)
     assert jti is not None
-    # revoke_token_id authorizes the caller itself (can_manage_credentials)
     revision = tokens.revoke_token_id(
         svc, caller, store_id, jti, expires_at=expires_at, reason=reason
     )
