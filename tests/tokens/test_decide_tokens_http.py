@@ -306,3 +306,66 @@ def test_mcp_decide_tool_with_a_token(live: LiveTokens) -> None:
 
     anyio.run(main)
     live.never_recorded(t2)
+
+
+# ------------------------------------------------------------------------------ fast lane
+
+
+def test_the_fast_lane_answers_token_requests_like_the_route(live: LiveTokens) -> None:
+    """AuthZEN requests with a token are served by the fast lane (decided on a worker
+    thread) and answered exactly as the FastAPI route answers them."""
+    from keyplane.api import create_app
+
+    env = live.env
+    t1 = env.t1()
+    t2 = env.t2(t1)
+    lane_app = create_app(env.svc)
+    route_app = create_app(env.svc, fast_path=False)
+    single = _evaluation(t2)
+    many = {
+        "subject": {"properties": {"token": t2}},
+        "action": {"name": "viewer"},
+        "evaluations": [
+            {"resource": {"type": "document", "id": "roadmap"}},
+            {"resource": {"type": "document", "id": "q3"}},
+            {
+                "subject": {"properties": {"token": "x.y.z"}},
+                "resource": {"type": "document", "id": "q3"},
+            },
+        ],
+        "options": {"include_context": True},
+    }
+
+    def masked(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: "<id>" if k == "id" else masked(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [masked(v) for v in value]
+        return value
+
+    async def main() -> list[Any]:
+        answers = []
+        headers = {"Authorization": f"Bearer {live.key}"}
+        for app_ in (lane_app, route_app):
+            transport = httpx.ASGITransport(app=app_)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://kp.test", headers=headers
+            ) as c:
+                got = []
+                for _ in range(2):  # the first authenticates the key for the lane's cache
+                    for path, body in (
+                        ("/access/v1/evaluation", single),
+                        (f"/stores/{S}/access/v1/evaluations", many),
+                    ):
+                        r = await c.post(path, json=body)
+                        assert r.status_code == 200, r.text
+                        got.append(masked(r.json()))
+                answers.append(got)
+        return answers
+
+    lane, route = anyio.run(main)
+    assert lane == route
+    assert lane[2]["decision"] is True
+    assert [x["decision"] for x in lane[3]["evaluations"]] == [True, False, False]
+    assert lane_app.state.fast_lane.served >= 2
+    live.never_recorded(t2)

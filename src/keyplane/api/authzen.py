@@ -124,7 +124,7 @@ def _has_token(props: Mapping[str, Any] | None) -> bool:
 
 def carries_token(body: AuthzenEvaluationRequest | AuthzenEvaluationsRequest) -> bool:
     """Whether an evaluation(s) request presents a bearer token anywhere (the HTTP fast
-    lane leaves those to the route: verifying a token may read the store's keys)."""
+    lane decides those on a worker thread: verifying a token may read the store's keys)."""
     subjects = [body.subject]
     if isinstance(body, AuthzenEvaluationsRequest):
         subjects.extend(it.subject for it in body.evaluations or ())

@@ -15,11 +15,13 @@ The lane takes a request only when it can answer it exactly as the route would w
 touching the database from the event loop: a JSON body the request model accepts, a bearer
 key this process authenticated within the key cache's TTL (and no ``last_used_at`` write
 due), a store whose graph, policy state and latest model are in memory, and no
-``at_least_as_fresh`` wait, and no bearer token to verify (an AuthZEN subject's
-``properties.token``: its first verification reads the store's keys). Anything else — a missing or unknown key, a malformed body, a
+``at_least_as_fresh`` wait. Anything else — a missing or unknown key, a malformed body, a
 cold store — goes to the FastAPI route with the body replayed, which answers (and records
 refusals) as always. Errors raised by the operation are rendered by the app's own exception
-handlers. Big batches are decided on a worker thread so that the loop stays responsive.
+handlers. Big batches, and requests presenting a bearer token (AuthZEN
+``subject.properties.token``: verifying one may read the store's signing keys), are
+decided on a worker thread so that the loop stays responsive and never waits on the
+database.
 """
 
 from __future__ import annotations
@@ -165,9 +167,10 @@ class _Endpoint:
     #: (svc, caller, store, body) -> (JSON-able answer, {outcome: count}, metrics operation)
     answer: Callable[..., tuple[Any, dict[str, int], str]]
     items: Callable[[Any], int]  # how many decisions the body asks for
-    #: whether the route must answer: it asks for at_least_as_fresh, or presents a bearer
-    #: token (verifying one may read the store's signing keys from the database)
-    fresh: Callable[[Any], bool]
+    fresh: Callable[[Any], bool]  # whether it asks for at_least_as_fresh
+    #: whether deciding it may read the database: then it is decided on a worker thread
+    #: (a bearer token: its first verification reads the store's signing keys)
+    blocking: Callable[[Any], bool]
 
 
 _AUTHZEN = re.compile(r"/stores/([^/]+)/access/v1/(evaluations?)")
@@ -279,7 +282,7 @@ class FastLane:
         result: tuple[Any, dict[str, int], str] | None = None
         with audit.deferred() as events:
             try:
-                if ep.items(body) > THREAD_BATCH_ITEMS:
+                if ep.items(body) > THREAD_BATCH_ITEMS or ep.blocking(body):
                     ctx = contextvars.copy_context()  # the request id and the event sink
                     result = await asyncio.get_running_loop().run_in_executor(
                         None, ctx.run, ep.answer, svc, caller, store, body
@@ -394,6 +397,11 @@ def _endpoints() -> dict[str, _Endpoint]:
     def single(_: Any) -> int:
         return 1
 
+    def no_fresh(_: Any) -> bool:
+        return False
+
+    never = no_fresh
+
     def fresh(body: Any) -> bool:
         return body.at_least_as_fresh is not None
 
@@ -410,6 +418,7 @@ def _endpoints() -> dict[str, _Endpoint]:
             authzen.AuthzenEvaluationRequest,
             authzen.evaluation_answer,
             single,
+            no_fresh,
             authzen.carries_token,
         )
         out[(key or path) + "evaluations"] = _Endpoint(
@@ -417,6 +426,7 @@ def _endpoints() -> dict[str, _Endpoint]:
             authzen.AuthzenEvaluationsRequest,
             authzen.evaluations_answer,
             evaluations_items,
+            no_fresh,
             authzen.carries_token,
         )
     out["v1:check"] = _Endpoint(
@@ -425,6 +435,7 @@ def _endpoints() -> dict[str, _Endpoint]:
         queries.check_answer,
         single,
         fresh,
+        never,
     )
     out["v1:batch-check"] = _Endpoint(
         _Route("batch_check", "/v1/stores/{store}/batch-check"),
@@ -432,5 +443,6 @@ def _endpoints() -> dict[str, _Endpoint]:
         queries.batch_check_answer,
         lambda body: len(body.checks),
         fresh,
+        never,
     )
     return out
