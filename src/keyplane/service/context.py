@@ -96,6 +96,10 @@ class Services:
         try:
             self.webhooks.close()
             self.auth_failures.close()  # its pending summaries go in before the ledger drains
+            # likewise the coalesced credential.auth_failed / token.refused summaries
+            from keyplane.service.refusals import flush_refusals
+
+            flush_refusals(self, force=True)
             self.ledger.close()
         finally:
             self.graphs.close()
