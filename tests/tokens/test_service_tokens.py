@@ -343,6 +343,49 @@ def test_exchange_refusals(env: Env) -> None:
     assert idp not in json.dumps([e.to_dict() for e in env.events("token.refused")])
 
 
+def test_subject_token_audience(env: Env) -> None:
+    idp = env.idp_token()
+    # a token meant for b (its node in aud) may be exchanged by b
+    t1 = env.exchange(A, idp, audience=[B])
+    assert t1.claims["aud"] == [B]
+    env.exchange(B, t1.access_token)
+    # one meant for a resource server may not be exchanged at all
+    t_api = env.exchange(A, idp, audience=["https://api.example"])
+    with _refused("invalid_grant", "subject_audience"):
+        env.exchange(B, t_api.access_token)
+
+
+def test_pending_refusal_summaries_are_written_on_close(storage_url: str) -> None:
+    clock = FixedClock(NOW)
+    settings = Settings(database_url=storage_url, poll_interval=0.0)
+    svc = Services.open(settings, clock=clock)
+    try:
+        stores.create_store(svc, ME, S, store_id=S)
+        models.write_model(svc, ME, S, MODEL)
+        I.create_identity(svc, ME, S, "human", "alice")
+        I.create_identity(svc, ME, S, "agent", "a", owners=[ALICE])
+        _, secret = C.create_credential(svc, ME, S, A)
+        assert secret is not None
+        client = C.authenticate_client(svc, S, A, secret=secret, token_endpoint_url=URL)
+        for _ in range(3):
+            with _refused("invalid_scope", "scope_syntax"):
+                T.issue_client_credentials(svc, S, client, issuer="x", scope="a  b")
+    finally:
+        svc.close()
+    svc = Services.open(settings, clock=clock)
+    try:
+        evs = [e for e in svc.storage.read_events(S, limit=100) if e.type == "token.refused"]
+        assert [e.details["count"] for e in evs] == [1, 2]
+        assert evs[1].details["coalesced"] is True and evs[0].caller == A
+        assert evs[0].details["error"] == "invalid_scope"
+        assert evs[0].action == "client_credentials"
+    finally:
+        try:
+            stores.delete_store(svc, ME, S)
+        finally:
+            svc.close()
+
+
 def test_scope_narrowing_and_widening(env: Env) -> None:
     idp = env.idp_token()
     t1 = env.exchange(A, idp, scope="document:*#viewer")
