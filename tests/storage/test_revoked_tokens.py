@@ -207,3 +207,43 @@ def test_store_policy_token_fields_round_trip(st: Storage) -> None:
     st.write_policy(S, lambda r: PolicyWrite(store_policy=later))
     again = st.get_store_policy(S)
     assert again.trusted_issuers == (idp, remote) and again.access_token_seconds == 900
+
+
+def test_concurrent_revocations_serialize(st: Storage, storage_url: str) -> None:
+    """Two connections (two processes' storages) revoking overlapping jtis at once: every
+    call gets its own revision, no call fails on the shared jtis, every jti is stored once."""
+    import threading
+
+    other = open_storage(storage_url)
+    try:
+        start = st.current_revision(S)
+        errors: list[BaseException] = []
+        revs: list[int] = []
+
+        def work(s: Storage, offset: int) -> None:
+            try:
+                for i in range(10):
+                    items = [(f"j{offset + i}", T0 + 600), (f"shared{i}", T0 + 600)]
+                    revs.append(
+                        s.revoke_tokens(S, items, revoked_by="x", reason=None, revoked_at=T0)
+                    )
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=work, args=(st, 0)),
+            threading.Thread(target=work, args=(other, 100)),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert sorted(revs) == list(range(start + 1, start + 21))
+        jtis = [j for j, _ in st.read_policy_changes(S, start).revoked_tokens]
+        assert sorted(jtis) == sorted(
+            [f"j{i}" for i in range(10)] + [f"j{100 + i}" for i in range(10)]
+            + [f"shared{i}" for i in range(10)]
+        )  # fmt: skip
+    finally:
+        other.close()
