@@ -532,6 +532,35 @@ def test_revoke_token_rules(env: Env) -> None:
     assert not T.revoke_token(env.svc, S, t.access_token, requester=A)
 
 
+class _NoStorage:
+    """Stands in for ``svc.storage``: any use is a failure (verification reads none)."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"verification touched storage: {name}")
+
+
+def test_verification_reads_no_storage(env: Env) -> None:
+    t1, t2 = _chain(env)
+    env.verify(t1.access_token)  # warms the store's key set and t1's signature check
+    fresh = env.cc(B)  # never verified: its signature is checked below
+    real = env.svc.storage
+    env.svc.storage = _NoStorage()  # type: ignore[assignment]
+    try:
+        for tok in (t1, t2, fresh):
+            assert env.verify(tok.access_token).jti == tok.claims["jti"]
+        assert T.introspect_token(env.svc, S, t2.access_token)["active"] is True
+    finally:
+        env.svc.storage = real
+    # and the live state it reads is current: a revocation is seen at once
+    D.revoke_delegation(env.svc, ME, S, env.d2)
+    env.svc.storage = _NoStorage()  # type: ignore[assignment]
+    try:
+        env.dead(t2.access_token, "delegation_revoked")
+        env.verify(t1.access_token)
+    finally:
+        env.svc.storage = real
+
+
 # ------------------------------------------------------------------------------ time, keys
 
 

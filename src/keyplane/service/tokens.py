@@ -65,7 +65,13 @@ from keyplane.tokens.errors import OAuthError, TokenInvalid
 from keyplane.tokens.external import LEEWAY as EXTERNAL_LEEWAY
 from keyplane.tokens.external import ExternalToken, find_trusted_issuer, verify_external_token
 from keyplane.tokens.jwks import issuer_for
-from keyplane.tokens.scopes import delegation_covers, format_scope, narrow_scope, parse_scope
+from keyplane.tokens.scopes import (
+    delegation_covers,
+    format_scope,
+    narrow_scope,
+    parse_scope,
+    scope_allows,
+)
 
 __all__ = [
     "GRANT_CLIENT_CREDENTIALS",
@@ -159,8 +165,6 @@ class VerifiedToken:
         """Whether the token's RESOURCE scopes let it be used for ``action`` on
         ``resource`` (an object ``type:id``). Unrestricted tokens allow everything;
         opaque scopes are for resource servers and allow nothing here."""
-        from keyplane.tokens.scopes import scope_allows
-
         return scope_allows(self.scope, action, resource)
 
     def __repr__(self) -> str:
