@@ -636,6 +636,19 @@ def test_forgeries_are_refused(env: Env) -> None:
         stores.delete_store(env.svc, ME, "other")
 
 
+def test_first_key_is_seen_at_once(env: Env) -> None:
+    # a forged token before the store has any key: the (empty) key set is loaded
+    forged = _forge({"alg": "EdDSA", "kid": "k", "typ": "at+jwt"}, {"sub": A})
+    with pytest.raises(TokenInvalid):
+        env.verify(forged)
+    # the first token signs with a key created now; it verifies at once
+    t = env.cc(A)
+    assert env.verify(t.access_token).subject == A
+    with pytest.raises(TokenInvalid) as info:
+        T.verify_access_token(env.svc, "nowhere", t.access_token)
+    assert info.value.reason == "unknown_store"
+
+
 def test_rotation_keeps_old_tokens_valid(env: Env) -> None:
     before = env.cc(A)
     signing_keys.rotate_signing_key(env.svc, ME, S, algorithm="ES256")

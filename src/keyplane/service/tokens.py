@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
-from keyplane.errors import KeyplaneError, ValidationError
+from keyplane.errors import KeyplaneError, StoreNotFoundError, ValidationError
 from keyplane.ledger.events import LedgerEvent, new_event_id
 from keyplane.policy.records import Delegation, StorePolicy, TrustedIssuer
 from keyplane.policy.state import PolicyState
@@ -264,6 +264,9 @@ def _signer(svc: Services, store_id: str) -> Signer:
     s = signer(svc, store_id)
     with c.lock:
         c.signers[store_id] = (g.generation, g.applied, s)
+        ks = c.keysets.get(store_id)
+        if ks is not None and s.kid not in ks.keys:  # a key this process has not loaded yet
+            del c.keysets[store_id]
     return s
 
 
@@ -301,8 +304,10 @@ def verify_access_token(
             raise TokenInvalid("wrong_audience")
         _live(svc.graphs.policy(store_id), checked, now)
         return checked.token
-    except KeyplaneError:  # an unknown store, storage trouble: fail closed
+    except StoreNotFoundError:
         raise TokenInvalid("unknown_store") from None
+    except KeyplaneError:  # storage trouble: fail closed
+        raise TokenInvalid("unavailable") from None
 
 
 def _checked(svc: Services, store_id: str, token: str) -> _Checked:
