@@ -312,8 +312,10 @@ def test_exchange_of_a_revoked_token(env: Env) -> None:
 def test_revoking_another_client_s_token_is_refused(env: Env) -> None:
     planner = env.token("agent:planner")
     r = env.post("revoke", {"token": planner}, auth=env.basic("agent:intruder"))
-    assert r.status_code in (200, 400)  # RFC 7009 leaves the answer open …
-    # … but the token lives on
+    # RFC 7009 §2.1: the server verifies the token was issued to the requesting client
+    _assert_refused(
+        env, r, 400, "unauthorized_client", "not_token_client", subject="agent:intruder"
+    )
     r = env.post("introspect", {"token": planner}, auth=env.basic("agent:worker"))
     assert r.json()["active"] is True
 

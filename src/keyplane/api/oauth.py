@@ -552,9 +552,13 @@ def _revoke(call: _Call, request: Request, form: _Form) -> Response:
         requester, admin = _authenticate(call, creds).node, False
     token = form.require("token")
     # RFC 7009 §2.2: 200 whether or not the token was valid (or already revoked)
-    token_service.revoke_token(
-        call.svc, call.store_id, token, requester=requester, issuer=call.issuer(), admin=admin
-    )
+    try:
+        token_service.revoke_token(
+            call.svc, call.store_id, token, requester=requester, issuer=call.issuer(), admin=admin
+        )
+    except OAuthError as exc:  # another client's token: refused, and on the record
+        token_service.record_token_refused(call.svc, call.store_id, requester, exc, None)
+        raise
     return Response(status_code=200, headers=_NO_STORE)
 
 
