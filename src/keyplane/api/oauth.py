@@ -642,11 +642,29 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "invalid_client: the client (or API key) failed to authenticate.",
         403: "unauthorized_client: the API key's roles do not allow this on the store.",
         404: "invalid_request: no such store.",
-        413: "invalid_request: the body exceeds 64 KiB.",
+        413: "invalid_request: the body exceeds 64 KiB. (A body past KEYPLANE_MAX_BODY_BYTES "
+        "is refused before any endpoint, with Keyplane's error envelope, `limit_exceeded`.)",
         500: "server_error.",
         503: "server_error: the database failed; retry.",
     }
-    return {s: {"model": OAuthErrorResponse, "description": text[s]} for s in statuses}
+    out: dict[int | str, dict[str, Any]] = {
+        s: {"model": OAuthErrorResponse, "description": text[s]} for s in statuses
+    }
+    if 413 in out:
+        out[413] = {
+            "description": text[413],
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "anyOf": [
+                            {"$ref": "#/components/schemas/OAuthErrorResponse"},
+                            {"$ref": "#/components/schemas/ErrorEnvelope"},
+                        ]
+                    }
+                }
+            },
+        }
+    return out
 
 
 _STR = {"type": "string"}
