@@ -26,7 +26,7 @@ from keyplane.errors import ValidationError
 from keyplane.ledger.events import EventFilter, LedgerEvent
 from keyplane.policy.decide import Decision
 from keyplane.secrets import generate_master_key
-from keyplane.service import credentials, delegations, identities, models, stores
+from keyplane.service import credentials, delegations, identities, models, policies, stores
 from keyplane.service.context import Services
 from keyplane.service.decisions import DecideItem, decide, decide_batch
 from keyplane.service.signing_keys import published_jwks
@@ -404,3 +404,20 @@ def test_revocation_reaches_another_process(
         assert d.reason["reason"] == "delegation_revoked"
     finally:
         other.close()
+
+
+def test_scopes_and_the_store_action_map(env: TokenStore) -> None:
+    """A resource scope names an action: it covers a request for that action, or for an
+    action the store maps to the relation it names."""
+    policies.update_store_policy(env.svc, env.admin, env.store, actions={"read": "viewer"})
+    delegations.create_delegation(
+        env.svc, env.admin, env.store, delegator="human:alice", delegate="agent:planner",
+        scope=[{"actions": ["read"], "resource": "document:*"}], purposes=["planning"],
+        expires_at=env.svc.clock.now() + 600,
+    )  # fmt: skip
+    by_relation = env.t1(scope=f"{R}#viewer")
+    assert decide(env.svc, env.admin, env.store, None, "read", R, token=by_relation).allowed
+    by_action = env.t1(scope=f"{R}#read")
+    assert decide(env.svc, env.admin, env.store, None, "read", R, token=by_action).allowed
+    d = decide(env.svc, env.admin, env.store, None, "viewer", R, token=by_action)
+    assert d.code == "token_scope"  # the scope names "read", not the relation asked for
