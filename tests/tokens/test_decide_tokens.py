@@ -145,7 +145,7 @@ def _revoke_delegation(env: TokenStore, t1: str, t2: str) -> str:
 
 
 def _revoke_parent_delegation(env: TokenStore, t1: str, t2: str) -> str:
-    # only the parent's own status is changed here: the check must walk up the chain
+    # (revoking the parent revokes the child with it, in the same transaction)
     delegations.revoke_delegation(env.svc, env.admin, env.store, env.delegation["planner"])
     return "delegation_revoked"
 
