@@ -82,15 +82,24 @@ class Surface:
     svc: Services
 
 
-@pytest.fixture(params=["embedded", "client", "async_client"])
+@pytest.fixture(
+    params=[
+        "embedded",
+        "client",
+        "async_client",
+        pytest.param("client_postgres", marks=pytest.mark.postgres),
+    ]
+)
 def surface(request: pytest.FixtureRequest) -> Iterator[Surface]:
     if request.param == "embedded":
         emb: Keyplane = request.getfixturevalue("embedded")
         yield Surface(emb, _mint_in_process(emb.services), emb.services)
         return
-    live: Live = request.getfixturevalue("live")
+    live: Live = request.getfixturevalue(
+        "live_pg" if request.param.endswith("_postgres") else "live"
+    )
     mint = _mint_over_http(live.url)
-    if request.param == "client":
+    if request.param.startswith("client"):
         with live.client() as c:
             yield Surface(c, mint, live.services)
         return
