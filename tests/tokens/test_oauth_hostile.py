@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,7 +30,9 @@ from oauth_env import GRANT_EXCHANGE, TT_ACCESS, Env, oauth_env
 
 from keyplane.service import identities, signing_keys
 from keyplane.service.auth import Caller
+from keyplane.service.context import Services
 from keyplane.tokens.keys import b64url
+from live_server import serve
 
 pytestmark = pytest.mark.filterwarnings("ignore:EdDSA is deprecated")
 
@@ -465,3 +468,53 @@ def test_client_assertion_type_must_be_jwt_bearer(env: Env) -> None:
         },
     )
     _assert_refused(env, r, 401, "invalid_client", "unsupported_assertion_type", subject=None)
+
+
+def test_an_assertion_replayed_to_another_server_is_refused(
+    tmp_path: Path, storage_url: str
+) -> None:
+    """Two servers (each its own Services) behind one issuer, on one database: the same
+    client assertion sent to both at once gets ONE token; the other answer is
+    invalid_client (replayed_jti). Once on SQLite (one file), once on PostgreSQL."""
+    public = "https://auth.example.com"  # KEYPLANE_ISSUER: both servers are this issuer
+    with oauth_env(tmp_path, storage_url, issuer=public) as env:
+        other = Services.open(env.svc.settings, clock=env.clock)
+        try:
+            with serve(other) as other_url:
+                for _ in range(3):
+                    codes = _race(env, [env.url, other_url], f"{public}/oauth2/token")
+                    assert [c for c, _ in codes] == [200, 401], codes
+                    assert codes[1][1]["error"] == "invalid_client"
+        finally:
+            other.close()
+        assert env.reasons("credential.auth_failed") == ["replayed_jti"] * 3
+
+
+def _race(env: Env, urls: list[str], audience: str) -> list[tuple[int, dict[str, Any]]]:
+    """POST one fresh client assertion to every url at once; the sorted answers."""
+    assertion = private_key_jwt_sign(
+        OKPKey.import_key(env.private_key),
+        client_id="agent:planner",
+        token_endpoint=audience,
+        alg="EdDSA",
+        claims={"exp": int(time.time()) + 60},
+    )
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion,
+    }
+    answers: list[tuple[int, dict[str, Any]]] = []
+    barrier = threading.Barrier(len(urls))
+
+    def send(url: str) -> None:
+        barrier.wait()
+        r = httpx.post(f"{url}/oauth2/token", data=form, timeout=10)
+        answers.append((r.status_code, r.json()))
+
+    threads = [threading.Thread(target=send, args=(u,)) for u in urls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(answers, key=lambda a: a[0])
