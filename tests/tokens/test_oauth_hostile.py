@@ -4,12 +4,15 @@ Each case asserts BOTH the RFC answer (status and ``error``) AND the ledger even
 store records for it (``token.refused`` with the reason, or ``credential.auth_failed`` for
 a client that fails to authenticate) — and that the reason never reaches the client.
 Forged subject tokens are presented to token exchange (the grant that accepts a token from
-the outside); introspection of each answers only ``{"active": false}``.
+the outside); introspection of each answers only ``{"active": false}``. Two servers on one
+database (SQLite, PostgreSQL): a client assertion raced to both is used once, and a
+revocation at one reaches the other's introspection.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -518,3 +521,38 @@ def _race(env: Env, urls: list[str], audience: str) -> list[tuple[int, dict[str,
     for t in threads:
         t.join()
     return sorted(answers, key=lambda a: a[0])
+
+
+def test_a_revocation_at_one_server_reaches_the_other(tmp_path: Path, storage_url: str) -> None:
+    """Revoked through server A's revocation endpoint, a token (and the one exchanged from
+    it) turns inactive at server B, which learns it from the database (its tailer), with
+    no request to B in between."""
+    public = "https://auth.example.com"
+    with oauth_env(tmp_path, storage_url, issuer=public) as env:
+        other = Services.open(
+            dataclasses.replace(env.svc.settings, poll_interval=0.05), clock=env.clock
+        )
+        try:
+            with serve(other) as b_url:
+                subject = env.token("agent:planner", scope="document:*#read")
+                exchanged = _exchange(env, subject).json()["access_token"]
+
+                def active_at_b(token: str) -> bool:
+                    r = httpx.post(
+                        f"{b_url}/oauth2/introspect", data={"token": token},
+                        auth=env.basic("agent:intruder"), timeout=10,
+                    )  # fmt: skip
+                    assert r.status_code == 200
+                    return bool(r.json()["active"])
+
+                assert active_at_b(subject) and active_at_b(exchanged)
+                r = env.post("revoke", {"token": subject}, auth=env.basic("agent:planner"))
+                assert r.status_code == 200
+                deadline = time.monotonic() + 10  # a bound, not a measurement
+                while active_at_b(exchanged) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert not active_at_b(exchanged) and not active_at_b(subject)
+        finally:
+            other.close()
+        [ev] = env.events("token.revoked")
+        assert ev.caller == "agent:planner"
