@@ -516,6 +516,33 @@ def test_revocation_kills_at_once(env: Env, kind: str) -> None:
     assert not dec.allowed
 
 
+def test_another_instance_sees_revocations(env: Env, storage_url: str) -> None:
+    """A second Services on the same database (another process, in effect) verifies the
+    tokens this one issues, and refuses them once it has caught up with a revocation."""
+    t1, t2 = _chain(env)
+    other = Services.open(
+        Settings(database_url=storage_url, poll_interval=0.0, default_store=S), clock=env.clock
+    )
+    try:
+        assert T.verify_access_token(other, S, t2.access_token, issuer=env.iss).actors == (A, B)
+        revision = T.revoke_token_id(env.svc, ME, S, str(t1.claims["jti"]), reason="leaked")
+        other.graphs.wait_for(S, revision, timeout=5.0)
+        for tok, reason in ((t1, "token_revoked"), (t2, "parent_token_revoked")):
+            with pytest.raises(TokenInvalid) as info:
+                T.verify_access_token(other, S, tok.access_token)
+            assert info.value.reason == reason
+        own_b, own_a = env.cc(B), env.cc(A)
+        assert T.verify_access_token(other, S, own_b.access_token).subject == B
+        C.revoke_credential(env.svc, ME, S, env.creds[B])
+        other.graphs.catch_up(S)
+        with pytest.raises(TokenInvalid) as info:
+            T.verify_access_token(other, S, own_b.access_token)
+        assert info.value.reason == "credential_revoked"
+        assert T.verify_access_token(other, S, own_a.access_token).subject == A
+    finally:
+        other.close()
+
+
 def test_revoke_token_rules(env: Env) -> None:
     t1, _ = _chain(env)
     with _refused("unauthorized_client", "not_token_client"):
