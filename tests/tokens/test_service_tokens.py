@@ -571,7 +571,7 @@ def test_verification_reads_no_storage(env: Env) -> None:
     env.verify(t1.access_token)  # warms the store's key set and t1's signature check
     fresh = env.cc(B)  # never verified: its signature is checked below
     real = env.svc.storage
-    env.svc.storage = _NoStorage()  # type: ignore[assignment]
+    env.svc.storage = _NoStorage()
     try:
         for tok in (t1, t2, fresh):
             assert env.verify(tok.access_token).jti == tok.claims["jti"]
@@ -580,7 +580,7 @@ def test_verification_reads_no_storage(env: Env) -> None:
         env.svc.storage = real
     # and the live state it reads is current: a revocation is seen at once
     D.revoke_delegation(env.svc, ME, S, env.d2)
-    env.svc.storage = _NoStorage()  # type: ignore[assignment]
+    env.svc.storage = _NoStorage()
     try:
         env.dead(t2.access_token, "delegation_revoked")
         env.verify(t1.access_token)
