@@ -556,3 +556,24 @@ def test_a_revocation_at_one_server_reaches_the_other(tmp_path: Path, storage_ur
             other.close()
         [ev] = env.events("token.revoked")
         assert ev.caller == "agent:planner"
+
+
+def test_a_body_cut_short_is_refused_and_the_server_carries_on(env: Env) -> None:
+    """A client that announces 1000 bytes, sends 20 and hangs up: recorded as a malformed
+    request (nobody is left to answer), and the next request is served as usual."""
+    import socket
+    from urllib.parse import urlsplit
+
+    u = urlsplit(env.url)
+    with socket.create_connection((u.hostname, u.port), timeout=5) as s:
+        s.sendall(
+            b"POST /oauth2/token HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
+            b"grant_type=client_cr"
+        )
+    deadline = time.monotonic() + 10  # a bound on the server noticing, not a measurement
+    while "malformed_request" not in env.reasons("token.refused"):
+        assert time.monotonic() < deadline, env.reasons("token.refused")
+        time.sleep(0.05)
+    r = env.post("token", {"grant_type": "client_credentials"}, auth=env.basic("agent:planner"))
+    assert r.status_code == 200

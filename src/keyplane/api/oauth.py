@@ -48,6 +48,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from keyplane.api.deps import ServicesDep
 from keyplane.errors import (
@@ -148,10 +149,15 @@ async def _read_form(request: Request) -> _Form:
     if length is not None and length.isdigit() and int(length) > MAX_FORM_BYTES:
         raise _too_large()
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise _too_large()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                raise _too_large()
+    except ClientDisconnect:  # nobody to answer; counted like any malformed request
+        raise _Refusal(
+            "invalid_request", "the request body ended early", reason="malformed_request"
+        ) from None
     try:
         text = body.decode("utf-8")
         pairs = parse_qsl(
