@@ -39,7 +39,7 @@ STATUS_BY_ERROR: dict[type[e.KeyplaneError], int] = {
 def status_for(exc: e.KeyplaneError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+            return STATUS_BY_ERROR[cls]
     return 500
 
 
@@ -80,7 +80,7 @@ def install_error_handlers(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         first = problems[0] if problems else {"loc": [], "msg": "invalid request"}
-        where = ".".join(first["loc"][1:]) or "body"  # type: ignore[arg-type]
+        where = ".".join(first["loc"][1:]) or "body"
         return JSONResponse(
             envelope(
                 "validation_error",

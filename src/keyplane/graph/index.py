@@ -83,7 +83,7 @@ def _add(d: dict[Any, Val], key: Any, val: str) -> bool:
     if cur.__class__ is str:
         if cur == val:
             return False
-        d[key] = {cur, val}  # type: ignore[arg-type]
+        d[key] = {cur, val}
         return True
     if val in cur:
         return False
@@ -116,7 +116,7 @@ def values_of(v: Val | None) -> Iterable[str]:
     if v is None:
         return ()
     if v.__class__ is str:
-        return (v,)  # type: ignore[return-value]
+        return (v,)
     return v
 
 
@@ -323,7 +323,7 @@ class TupleIndex:
             elif cur.__class__ is str:
                 if cur == user:
                     continue
-                fw[obj] = {cur, user}  # type: ignore[arg-type]
+                fw[obj] = {cur, user}
             elif user in cur:
                 continue
             else:
@@ -332,7 +332,7 @@ class TupleIndex:
             if rcur is None:
                 rv[user] = obj
             elif rcur.__class__ is str:
-                rv[user] = {rcur, obj}  # type: ignore[arg-type]
+                rv[user] = {rcur, obj}
             else:
                 rcur.add(obj)  # type: ignore[union-attr]
             added += 1
@@ -391,7 +391,7 @@ def _sub(d: dict[Any, Any], key: Any) -> dict[str, Any]:
     sub = d.get(key)
     if sub is None:
         sub = d[key] = {}
-    return sub  # type: ignore[no-any-return]
+    return sub
 
 
 _NOTHING: Mapping[str, Any] = {}
@@ -467,11 +467,11 @@ class Overlay:
         b, x = self.base, self.extra
         return View(
             _merge_map(b.fwd.get, x.fwd.get),
-            _merge_map(b.fus.get, x.fus.get, _MergedEdges),  # type: ignore[arg-type]
+            _merge_map(b.fus.get, x.fus.get, _MergedEdges),
             _merge_dict(b.special.get, x.special.get),
             _merge_map(b.rev.get, x.rev.get),
             _merge_val(b.rev_special.get, x.rev_special.get),
-            _merge_map(b.up.get, x.up.get),  # type: ignore[arg-type]
+            _merge_map(b.up.get, x.up.get),
             _merge_map(b.up_us.get, x.up_us.get),
             bool(b.special) or bool(x.special),
         )

@@ -31,7 +31,7 @@ def to_keyplane_error(exc: BaseException) -> KeyplaneError:
             for err in exc.errors()
         ]
         first = problems[0] if problems else {"loc": [], "msg": "invalid arguments"}
-        where = ".".join(first["loc"]) or "arguments"  # type: ignore[arg-type]
+        where = ".".join(first["loc"]) or "arguments"
         return ValidationError(f"{where}: {first['msg']}", details={"errors": problems})
     # never leak internals to the agent; the server log has the traceback
     log.exception("MCP tool failed", exc_info=exc)
