@@ -200,6 +200,23 @@ def test_forged_subject_token(env: Env, case: str) -> None:
         jwt.decode(forged, key.key, algorithms=["EdDSA", "ES256"], audience=env.issuer())
 
 
+@pytest.mark.parametrize("case", sorted(FORGERIES))
+def test_forged_actor_token(env: Env, case: str) -> None:
+    """The same forgeries as the client's own actor_token: invalid_grant, actor_<reason>."""
+    make, reason = FORGERIES[case]
+    subject = env.token("agent:planner", scope="document:*#read")
+    forged = make(env, env.token("agent:worker"))
+    form = {
+        "grant_type": GRANT_EXCHANGE,
+        "subject_token": subject,
+        "subject_token_type": TT_ACCESS,
+        "actor_token": forged,
+        "actor_token_type": TT_ACCESS,
+    }
+    r = env.post("token", form, auth=env.basic("agent:worker"))
+    _assert_refused(env, r, 400, "invalid_grant", reason.replace("subject_", "actor_", 1))
+
+
 def test_expiry_by_the_server_clock(env: Env) -> None:
     """A genuine token past its exp (the server's clock moved on) is refused."""
     good = env.token("agent:planner")
