@@ -896,10 +896,8 @@ def exchange_token(
         claims = build_claims(
             issuer=issuer, subject=subj.subject, audience=aud, issued_at=iat, expires_at=exp,
             jti=_ids.new(), client_id=client.node, scope=format_scope(granted), actors=actors,
-            delegation_id=last, purpose=purp, creds=creds, parents=parents,
+            delegation_id=last, purpose=purp, creds=creds, parents=parents, delegations=dels,
         )  # fmt: skip
-        if dels:
-            claims["kp_delegations"] = list(dict.fromkeys(dels))[:MAX_PARENTS]
         issued = requested_token_type or TT_ACCESS
         return _issue(svc, store_id, client, state, claims, GRANT_TOKEN_EXCHANGE, issued)
 

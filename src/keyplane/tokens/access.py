@@ -7,8 +7,10 @@ list), ``exp``/``iat``/``nbf`` (ints; ``nbf`` = ``iat``), ``jti`` (a ULID), ``cl
 (the client that obtained it), ``scope`` (only when restricted), ``act`` (RFC 8693 §4.1:
 the newest actor outermost), ``delegation_id`` (the delegation the newest actor acts
 under), ``purpose``, ``kp_creds`` (the client credentials of the token's whole lineage, own
-first) and ``kp_parents`` (the jtis of the upstream Keyplane tokens, at most
-:data:`MAX_PARENTS`). Header ``{"typ": "at+jwt", "alg", "kid"}``.
+first), ``kp_parents`` (the jtis of the upstream Keyplane tokens, at most
+:data:`MAX_PARENTS`) and, when any, ``kp_delegations`` (delegations the token depends on
+beyond ``delegation_id``'s chain: the one an impersonation was allowed under, inherited
+by every token derived from it). Header ``{"typ": "at+jwt", "alg", "kid"}``.
 
 **Checking** (:func:`parse_jws`, :func:`verify_signature`, :func:`check_claims`): at most
 :data:`MAX_TOKEN_BYTES`, three base64url parts of JSON objects; header ``typ`` ``at+jwt``;
@@ -132,6 +134,7 @@ def build_claims(
     purpose: str | None = None,
     creds: Sequence[str] = (),
     parents: Sequence[str] = (),
+    delegations: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The claims of a new access token (see the module docstring)."""
     claims: dict[str, Any] = {
@@ -155,6 +158,8 @@ def build_claims(
         claims["purpose"] = purpose
     claims["kp_creds"] = _dedup(creds, MAX_CREDS)
     claims["kp_parents"] = _dedup(parents, MAX_PARENTS)
+    if delegations:
+        claims["kp_delegations"] = _dedup(delegations, MAX_PARENTS)
     return claims
 
 
