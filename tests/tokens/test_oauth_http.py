@@ -27,6 +27,7 @@ from oauth_env import (
     verify_pyjwt,
 )
 
+from keyplane.sdk import Client
 from keyplane.service import delegations, identities, policies
 from keyplane.service.auth import Caller
 
@@ -415,3 +416,21 @@ def test_behind_a_proxy_the_configured_issuer_names_everything(tmp_path: Path) -
         wrong = env.client("agent:planner", "private_key_jwt", store="acme")
         with pytest.raises(AuthlibOAuthError):
             wrong.fetch_token(env.endpoint("token", "acme"), grant_type="client_credentials")
+
+
+def test_tokens_across_a_rotation_to_es256(env: Env) -> None:
+    """After the store's key rotates to ES256 (REST, admin key), new tokens are ES256
+    (raw r||s signatures, RFC 7518 §3.4) and verify with PyJWT and joserfc; tokens the
+    retiring EdDSA key signed still verify and stay active."""
+    before = env.token("agent:planner", store="acme")
+    with Client(env.url, env.admin_key) as kp:
+        kp.rotate_signing_key(store="acme", algorithm="ES256")
+    after = env.token("agent:planner", store="acme")
+    assert jwt.get_unverified_header(before)["alg"] == "EdDSA"
+    assert jwt.get_unverified_header(after)["alg"] == "ES256"
+    for t in (before, after):
+        assert verify_pyjwt(env, t, store="acme") == verify_joserfc(env, t, store="acme")
+        r = env.post(
+            "introspect", {"token": t}, store="acme", auth=env.basic("agent:worker", "acme")
+        )
+        assert r.json()["active"] is True
