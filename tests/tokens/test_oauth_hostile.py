@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc.jwk import OKPKey
 from oauth_env import GRANT_EXCHANGE, TT_ACCESS, Env, oauth_env
 
-from keyplane.service import identities, signing_keys
+from keyplane.service import identities, policies, signing_keys
 from keyplane.service.auth import Caller
 from keyplane.service.context import Services
 from keyplane.tokens.keys import b64url
@@ -594,3 +594,18 @@ def test_a_body_cut_short_is_refused_and_the_server_carries_on(env: Env) -> None
         time.sleep(0.05)
     r = env.post("token", {"grant_type": "client_credentials"}, auth=env.basic("agent:planner"))
     assert r.status_code == 200
+
+
+def test_audience_outside_the_store_s_list(env: Env) -> None:
+    policies.update_store_policy(
+        env.svc, Caller.system_caller(), "default", token_audiences=["https://api.example"]
+    )
+    auth = env.basic("agent:planner")
+    ok = env.post(
+        "token", {"grant_type": "client_credentials", "audience": "https://api.example"}, auth=auth
+    )
+    assert ok.status_code == 200
+    r = env.post(
+        "token", {"grant_type": "client_credentials", "resource": "https://evil.example"}, auth=auth
+    )
+    _assert_refused(env, r, 400, "invalid_target", "audience_not_allowed", subject="agent:planner")
