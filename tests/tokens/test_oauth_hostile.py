@@ -609,3 +609,17 @@ def test_audience_outside_the_store_s_list(env: Env) -> None:
         "token", {"grant_type": "client_credentials", "resource": "https://evil.example"}, auth=auth
     )
     _assert_refused(env, r, 400, "invalid_target", "audience_not_allowed", subject="agent:planner")
+
+
+def test_refusals_for_a_store_that_does_not_exist_go_to_the_system_chain(env: Env) -> None:
+    r = httpx.post(f"{env.url}/stores/ghost/oauth2/token", json={"grant_type": "x"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request"
+    assert "wrong_content_type" in env.reasons("token.refused", "_system")
+    r = httpx.post(
+        f"{env.url}/stores/ghost/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=env.basic("agent:planner"),
+    )
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+    assert env.reasons("credential.auth_failed", "_system")
+    assert not env.reasons("token.refused")  # nothing landed in the default store's ledger
