@@ -302,6 +302,58 @@ class PermissionDeniedError(KeyplaneError):
     fga_code: ClassVar[int | None] = None
 
 
+class EntitlementNotFoundError(NotFoundError):
+    code = "entitlement_not_found"
+
+
+class EntitlementExistsError(ConflictError):
+    code = "entitlement_exists"
+
+
+class InvalidEntitlementError(ValidationError):
+    """An entitlement is malformed: its target (object, relation), owners, risk, maximum
+    duration, or its approval policy (a rule that does not compile, an unknown outcome or
+    approver)."""
+
+    code = "invalid_entitlement"
+
+
+class AccessRequestNotFoundError(NotFoundError):
+    code = "access_request_not_found"
+
+
+class AccessRequestStateError(ConflictError):
+    """The operation is not allowed in the request's state (e.g. approving a cancelled
+    request, revoking a pending one)."""
+
+    code = "access_request_state"
+
+
+class NotRequestableError(ValidationError):
+    """No entitlement makes this access requestable by or for this identity (an agent
+    asking for an entitlement agents may not request, a duration beyond its maximum, a
+    beneficiary the requester does not own)."""
+
+    code = "not_requestable"
+
+
+class ApprovalNotAllowedError(PermissionDeniedError):
+    """This identity may not decide this request: an agent, the requester or beneficiary
+    themselves, or someone who is not among the request's approvers."""
+
+    code = "approval_not_allowed"
+
+
+class ReviewNotFoundError(NotFoundError):
+    code = "review_not_found"
+
+
+class ReviewStateError(ConflictError):
+    """The operation is not allowed in the review campaign's (or item's) state."""
+
+    code = "review_state"
+
+
 class ConsistencyTimeoutError(KeyplaneError):
     """The process did not catch up with the requested revision within the allowed time."""
 

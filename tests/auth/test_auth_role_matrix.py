@@ -87,6 +87,10 @@ ALLOWED: dict[str, set[str]] = {
     Permission.MANAGE_DELEGATIONS: {"admin", "writer", "writer:S"},
     Permission.MANAGE_POLICY: {"admin"},
     Permission.MANAGE_CREDENTIALS: {"admin", "writer", "writer:S"},
+    Permission.MANAGE_ENTITLEMENTS: {"admin"},
+    Permission.REQUEST_ACCESS: {"admin", "writer", "writer:S"},
+    Permission.APPROVE_REQUESTS: {"admin", "writer", "writer:S"},
+    Permission.MANAGE_REVIEWS: {"admin"},
 }
 
 
@@ -489,6 +493,10 @@ def test_read_only_callers_are_refused_every_write(svc: Services) -> None:
             Permission.MANAGE_DELEGATIONS,
             Permission.MANAGE_POLICY,
             Permission.MANAGE_CREDENTIALS,
+            Permission.MANAGE_ENTITLEMENTS,
+            Permission.REQUEST_ACCESS,
+            Permission.APPROVE_REQUESTS,
+            Permission.MANAGE_REVIEWS,
         }
         if writes:
             with pytest.raises(PermissionDeniedError):

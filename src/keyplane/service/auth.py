@@ -52,6 +52,10 @@ class Permission:
     MANAGE_DELEGATIONS = "can_manage_delegations"  # create and revoke delegations
     MANAGE_POLICY = "can_manage_policy"  # guardrails and the store policy (admin)
     MANAGE_CREDENTIALS = "can_manage_credentials"  # client credentials of NHIs
+    MANAGE_ENTITLEMENTS = "can_manage_entitlements"  # requestable entitlements (admin)
+    REQUEST_ACCESS = "can_request_access"  # file and cancel access requests
+    APPROVE_REQUESTS = "can_approve_requests"  # approve/deny requests, revoke grants
+    MANAGE_REVIEWS = "can_manage_reviews"  # create, decide, close review campaigns
 
 
 PERMISSIONS: tuple[str, ...] = tuple(
@@ -98,6 +102,10 @@ _WRITES = frozenset(
         Permission.MANAGE_DELEGATIONS,
         Permission.MANAGE_POLICY,
         Permission.MANAGE_CREDENTIALS,
+        Permission.MANAGE_ENTITLEMENTS,
+        Permission.REQUEST_ACCESS,
+        Permission.APPROVE_REQUESTS,
+        Permission.MANAGE_REVIEWS,
     }
 )
 
@@ -111,6 +119,10 @@ _SYSTEM_STORE_LOCKED = frozenset(
         Permission.MANAGE_DELEGATIONS,
         Permission.MANAGE_POLICY,
         Permission.MANAGE_CREDENTIALS,
+        Permission.MANAGE_ENTITLEMENTS,
+        Permission.REQUEST_ACCESS,
+        Permission.APPROVE_REQUESTS,
+        Permission.MANAGE_REVIEWS,
     }
 )
 

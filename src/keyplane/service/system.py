@@ -133,6 +133,10 @@ type store
     define can_manage_delegations: admin or writer
     define can_manage_policy: admin
     define can_manage_credentials: admin or writer
+    define can_manage_entitlements: admin
+    define can_request_access: admin or writer
+    define can_approve_requests: admin or writer
+    define can_manage_reviews: admin
 """
 
 #: the model as stored (a JSON round trip, so it compares equal to what storage returns)
