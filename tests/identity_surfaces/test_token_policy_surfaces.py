@@ -63,12 +63,14 @@ def test_token_policy_round_trip(kp: Any) -> None:
         access_token_seconds=900, allow_impersonation=True,
         token_audiences=["https://api.example"],
         trusted_issuers=[idp, {"issuer": "https://login.example", "jwks_uri":
-                               "https://login.example/keys", "subject_kind": "human"}],
+                               "https://login.example/keys", "audience": "kp",
+                               "subject_kind": "human"}],
     )  # fmt: skip
     assert p1.access_token_seconds == 900 and p1.allow_impersonation is True
     assert p1.token_audiences == ("https://api.example",)
     assert p1.trusted_issuers == (
-        idp, TrustedIssuer("https://login.example", jwks_uri="https://login.example/keys")
+        idp,
+        TrustedIssuer("https://login.example", jwks_uri="https://login.example/keys", audience="kp"),
     )  # fmt: skip
     assert kp.get_store_policy() == p1
     # the older settings are untouched, and lists replaced whole
@@ -79,8 +81,12 @@ def test_token_policy_round_trip(kp: Any) -> None:
         kp.update_store_policy(access_token_seconds=30)
     with pytest.raises(ValidationError):
         kp.update_store_policy(
-            trusted_issuers=[{"issuer": "https://x", "jwks_uri": "http://evil.example/k"}]
-        )
+            trusted_issuers=[{"issuer": "https://x", "jwks_uri": "http://evil.example/k",
+                              "audience": "kp"}]
+        )  # fmt: skip
+    with pytest.raises(ValidationError) as exc:  # no audience: refused (token confusion)
+        kp.update_store_policy(trusted_issuers=[{"issuer": "https://x", "jwks_uri": "https://x/k"}])
+    assert "audience" in str(exc.value)
     assert kp.get_store_policy() == p2
 
 
@@ -92,14 +98,15 @@ def test_rest_wire_shape_and_refusals(live: Live) -> None:
     assert got["token_audiences"] == [] and got["trusted_issuers"] == []
     body = {
         "allow_impersonation": True,
-        "trusted_issuers": [{"issuer": "https://idp.example", "jwks_uri": "https://idp.example/k"}],
-    }
+        "trusted_issuers": [{"issuer": "https://idp.example", "jwks_uri": "https://idp.example/k",
+                             "audience": "https://kp.example"}],
+    }  # fmt: skip
     r = httpx.patch(base, headers=admin, json=body)
     assert r.status_code == 200, r.text
     [t] = r.json()["trusted_issuers"]
     assert t == {
         "issuer": "https://idp.example", "jwks": None, "jwks_uri": "https://idp.example/k",
-        "audience": None, "subject_kind": "human", "subject_claim": "sub",
+        "audience": "https://kp.example", "subject_kind": "human", "subject_claim": "sub",
         "algorithms": ["RS256", "ES256", "EdDSA"],
     }  # fmt: skip
     for bad in (
@@ -109,7 +116,12 @@ def test_rest_wire_shape_and_refusals(live: Live) -> None:
         {"trusted_issuers": [{"issuer": "https://x", "jwks_uri": "https://x/k", "nope": 1}]},
         {"trusted_issuers": [{"issuer": "https://x", "jwks_uri": "https://x/k",
                               "subject_kind": "robot"}]},
-        {"trusted_issuers": [{"issuer": "https://x"}]},
+        {"trusted_issuers": [{"issuer": "https://x", "audience": "kp"}]},
+        {"trusted_issuers": [{"issuer": "https://x", "jwks_uri": "https://x/k"}]},  # no aud
+        {"trusted_issuers": [{"issuer": "https://x", "jwks_uri": "https://x/k",
+                              "audience": None}]},
+        {"trusted_issuers": [{"issuer": "https://x", "jwks_uri": "https://x/k",
+                              "audience": ""}]},
     ):  # fmt: skip
         r = httpx.patch(base, headers=admin, json=bad)
         assert r.status_code == 400, (bad, r.text)
@@ -144,8 +156,17 @@ def test_cli_token_policy(cli: Any, tmp_path: Path) -> None:
     run, invoke = cli
     jwk = _jwk()
     issuers: list[dict[str, Any]] = [
-        {"issuer": "https://idp.example", "jwks": {"keys": [jwk]}, "subject_claim": "email"},
-        {"issuer": "https://login.example", "jwks_uri": "https://login.example/keys"},
+        {
+            "issuer": "https://idp.example",
+            "jwks": {"keys": [jwk]},
+            "subject_claim": "email",
+            "audience": "kp",
+        },
+        {
+            "issuer": "https://login.example",
+            "jwks_uri": "https://login.example/keys",
+            "audience": "kp",
+        },
     ]
     (tmp_path / "issuers.json").write_text(json.dumps(issuers))
     text = run(
@@ -155,8 +176,8 @@ def test_cli_token_policy(cli: Any, tmp_path: Path) -> None:
     )  # fmt: skip
     assert "access token lifetime: 600 s" in text and "impersonation: allowed" in text
     assert "token audiences: https://api.example, urn:kp:mail" in text
-    assert "https://idp.example → human:<email> (keys: 1 inline key(s))" in text
-    assert "https://login.example → human:<sub> (keys: https://login.example/keys)" in text
+    assert "https://idp.example → human:<email> (aud kp; keys: 1 inline key(s))" in text
+    assert "https://login.example → human:<sub> (aud kp; keys: https://login.example/keys)" in text
     got = json.loads(run("policy", "get", "--json"))
     assert got["access_token_seconds"] == 600 and got["allow_impersonation"] is True
     assert got["token_audiences"] == ["https://api.example", "urn:kp:mail"]
@@ -187,7 +208,11 @@ def test_mcp_reads_the_token_settings(live: Live) -> None:
         admin.update_store_policy(
             access_token_seconds=120,
             trusted_issuers=[
-                {"issuer": "https://idp.example", "jwks_uri": "https://idp.example/k"}
+                {
+                    "issuer": "https://idp.example",
+                    "jwks_uri": "https://idp.example/k",
+                    "audience": "kp",
+                }
             ],
         )
 

@@ -74,7 +74,9 @@ def test_update_round_trip_event_and_live_state(svc: Services) -> None:
         trusted_issuers=[
             {"issuer": "https://idp.example", "jwks": {"keys": [jwk]}, "audience": "kp",
              "subject_claim": "email", "algorithms": ["EdDSA"]},
-            TrustedIssuer("http://127.0.0.1:8123", jwks_uri="http://127.0.0.1:8123/jwks"),
+            TrustedIssuer(
+                "http://127.0.0.1:8123", jwks_uri="http://127.0.0.1:8123/jwks", audience="kp"
+            ),
         ],
     )  # fmt: skip
     assert pol.access_token_seconds == 600 and pol.allow_impersonation is True
@@ -158,6 +160,11 @@ def test_no_difference_no_revision(svc: Services) -> None:
                                "algorithms": []}]}, "algorithms"),
         ({"trusted_issuers": [{"issuer": "https://x", "jwks_uri": "https://x/j",
                                "audience": ""}]}, "audience"),
+        # required (token confusion): absent or null is refused
+        ({"trusted_issuers": [{"issuer": "https://x", "jwks_uri": "https://x/j",
+                               "audience": None}]}, "is required"),
+        ({"trusted_issuers": [{"issuer": "https://x", "jwks_uri": "https://x/j",
+                               "audience": 3}]}, "audience"),
         ({"trusted_issuers": [{"issuer": "https://x", "jwks_uri": "https://x/j",
                                "extra": 1}]}, "unknown field"),
         ({"trusted_issuers": [{"issuer": "https://x", "jwks": {"keys": []}}]}, "1 to 100 keys"),
@@ -173,9 +180,29 @@ def test_no_difference_no_revision(svc: Services) -> None:
 )  # fmt: skip
 def test_validation(svc: Services, kwargs: dict[str, Any], needle: str) -> None:
     before = P.get_store_policy(svc, ME, S)
+    issuers = kwargs.get("trusted_issuers")
+    if isinstance(issuers, list):  # each case is wrong in one way only: give the audience
+        kwargs = dict(kwargs, trusted_issuers=[
+            {"audience": "kp", **i} if isinstance(i, dict) and "audience" not in i else i
+            for i in issuers
+        ])  # fmt: skip
     with pytest.raises(ValidationError) as info:
         P.update_store_policy(svc, ME, S, **kwargs)
     assert needle in str(info.value) or needle in json.dumps(info.value.details)
+    assert P.get_store_policy(svc, ME, S) == before
+
+
+def test_audience_required(svc: Services) -> None:
+    """A trusted issuer without an audience would accept tokens the IdP minted for ANY
+    application (token confusion): refused, on every path in."""
+    before = P.get_store_policy(svc, ME, S)
+    for issuer in (
+        {"issuer": "https://x", "jwks_uri": "https://x/j"},
+        {"issuer": "https://x", "jwks": {"keys": [_public_jwk()]}},
+    ):
+        with pytest.raises(ValidationError) as info:
+            P.update_store_policy(svc, ME, S, trusted_issuers=[issuer])
+        assert info.value.details["field"] == "trusted_issuers[0].audience"
     assert P.get_store_policy(svc, ME, S) == before
 
 
@@ -185,8 +212,9 @@ def test_private_jwk_refused(svc: Services) -> None:
     assert "d" in jwk
     with pytest.raises(ValidationError, match="private key material"):
         P.update_store_policy(
-            svc, ME, S, trusted_issuers=[{"issuer": "https://x", "jwks": {"keys": [jwk]}}]
-        )
+            svc, ME, S,
+            trusted_issuers=[{"issuer": "https://x", "jwks": {"keys": [jwk]}, "audience": "kp"}],
+        )  # fmt: skip
 
 
 def test_only_admins_update(svc: Services) -> None:

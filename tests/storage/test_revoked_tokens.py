@@ -189,7 +189,9 @@ def test_store_policy_token_fields_round_trip(st: Storage) -> None:
         issuer="https://idp.example", jwks={"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "AA"}]},
         audience="keyplane", subject_kind="human", subject_claim="email", algorithms=("EdDSA",),
     )  # fmt: skip
-    remote = TrustedIssuer(issuer="https://login.example/", jwks_uri="https://login.example/jwks")
+    remote = TrustedIssuer(
+        issuer="https://login.example/", jwks_uri="https://login.example/jwks", audience="kp"
+    )
     pol = StorePolicy(
         S, access_token_seconds=900, allow_impersonation=True,
         token_audiences=("https://api.example", "urn:kp:mail"), trusted_issuers=(idp, remote),

@@ -136,7 +136,7 @@ def test_only_the_configured_algorithms(keys: dict[str, Key]) -> None:
     for alg in ("RS256", "PS256", "EdDSA"):
         refused(keys[alg].sign(claims()), issuer, "alg_not_allowed")
     # the record's default list leaves PS256 out
-    default = TrustedIssuer(issuer=ISS, jwks={"keys": [keys["PS256"].jwk]})
+    default = TrustedIssuer(issuer=ISS, jwks={"keys": [keys["PS256"].jwk]}, audience=AUD)
     refused(keys["PS256"].sign(claims()), default, "alg_not_allowed")
 
 
@@ -220,7 +220,8 @@ def test_unusable_jwks_members_are_skipped(keys: dict[str, Key]) -> None:
     # the same key, usable, next to them: accepted
     t = TrustedIssuer(issuer=ISS, jwks={"keys": [small_jwk, dict(k.jwk, use="sig")]}, audience=AUD)
     assert verify_external_token(k.sign(claims()), t, now=time.time()).subject == "human:alice"
-    refused(k.sign(claims()), TrustedIssuer(issuer=ISS, jwks={"nokeys": []}), "unknown_kid")
+    nokeys = TrustedIssuer(issuer=ISS, jwks={"nokeys": []}, audience=AUD)
+    refused(k.sign(claims()), nokeys, "unknown_kid")
 
 
 def test_structure_and_size(keys: dict[str, Key]) -> None:
@@ -273,9 +274,14 @@ def test_issuer_and_audience(keys: dict[str, Key]) -> None:
     refused(k.sign(claims(aud="https://other.example.com")), issuer, "wrong_audience")
     refused(k.sign(claims(aud=None)), issuer, "wrong_audience")
     verify_external_token(k.sign(claims(aud=["x", AUD])), issuer, now=time.time())
-    # no audience configured: aud is not checked
-    anyaud = replace(issuer, audience=None)
-    verify_external_token(k.sign(claims(aud="elsewhere")), anyaud, now=time.time())
+    # the audience is always checked (token confusion): an issuer without one (only a
+    # stale stored record can be) accepts no token, whatever its aud
+    unset = replace(issuer, audience="")
+    for aud in ("elsewhere", AUD, "", None):
+        refused(k.sign(claims(aud=aud)), unset, "wrong_audience")
+    refused(k.sign(claims(aud=[])), unset, "wrong_audience")
+    with pytest.raises(TypeError):
+        TrustedIssuer(issuer=ISS, jwks={"keys": [k.jwk]})  # type: ignore[call-arg]
 
 
 def test_subject_node(keys: dict[str, Key]) -> None:

@@ -37,6 +37,7 @@ from keyplane.tokens.errors import OAuthError, TokenInvalid
 S = "tok"
 NOW = float(int(time.time()))  # near the real clock, which PyJWT checks exp and iat by
 IDP = "https://idp.example"
+IDP_AUD = "keyplane"  # the audience the IdP puts in the tokens it issues for Keyplane
 URL = "https://kp.example/oauth2/token"
 ME = Caller.system_caller()
 ALICE, A, B = "human:alice", "agent:a", "agent:b"
@@ -80,7 +81,7 @@ class Env:
         return T.issue_client_credentials(self.svc, S, self.client(node), issuer=self.iss, **kw)
 
     def idp_token(self, sub: str = "alice", **claims: Any) -> str:
-        body = {"iss": IDP, "sub": sub, "exp": int(self.clock.now()) + 600,
+        body = {"iss": IDP, "sub": sub, "aud": IDP_AUD, "exp": int(self.clock.now()) + 600,
                 "iat": int(self.clock.now()), **claims}  # fmt: skip
         return jwt.encode(body, self.idp_key, algorithm="EdDSA", headers={"kid": "idp-1"})
 
@@ -140,8 +141,9 @@ def env(storage_url: str) -> Iterator[Env]:
         )
         jwk = {"kty": "OKP", "crv": "Ed25519", "x": _b64(x), "kid": "idp-1", "alg": "EdDSA"}
         policies.update_store_policy(
-            svc, ME, S, trusted_issuers=[{"issuer": IDP, "jwks": {"keys": [jwk]}}]
-        )
+            svc, ME, S,
+            trusted_issuers=[{"issuer": IDP, "jwks": {"keys": [jwk]}, "audience": IDP_AUD}],
+        )  # fmt: skip
         d1 = D.create_delegation(svc, ME, S, delegator=ALICE, delegate=A, scope=VIEW_ALL,
                                  expires_at=NOW + 3000, max_depth=1)  # fmt: skip
         d2 = D.create_delegation(svc, ME, S, delegator=A, delegate=B, scope=VIEW_ALL,
@@ -355,6 +357,20 @@ def test_subject_token_audience(env: Env) -> None:
         env.exchange(B, t_api.access_token)
 
 
+def test_an_idp_token_for_another_application_is_refused(env: Env) -> None:
+    """Token confusion: the trusted IdP's token for ANOTHER application (its aud), or
+    with no aud at all, is not a subject_token here; only one naming Keyplane's audience."""
+    for aud in ("https://mail.example", ["https://mail.example", "x"], None):
+        with _refused("invalid_grant", "subject_wrong_audience"):
+            env.exchange(A, env.idp_token(aud=aud) if aud else _no_aud(env))
+    assert env.exchange(A, env.idp_token(aud=["x", IDP_AUD])).claims["sub"] == ALICE
+
+
+def _no_aud(env: Env) -> str:
+    body = {"iss": IDP, "sub": "alice", "exp": int(env.clock.now()) + 600}
+    return jwt.encode(body, env.idp_key, algorithm="EdDSA", headers={"kid": "idp-1"})
+
+
 def test_pending_refusal_summaries_are_written_on_close(storage_url: str) -> None:
     clock = FixedClock(NOW)
     settings = Settings(database_url=storage_url, poll_interval=0.0)
@@ -441,8 +457,9 @@ def test_external_tokens_follow_the_store_policy(env: Env) -> None:
         env.idp_key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw))}  # fmt: skip
     policies.update_store_policy(
-        env.svc, ME, S, trusted_issuers=[{"issuer": IDP, "jwks": {"keys": [jwk]}}]
-    )
+        env.svc, ME, S,
+        trusted_issuers=[{"issuer": IDP, "jwks": {"keys": [jwk]}, "audience": IDP_AUD}],
+    )  # fmt: skip
     short = env.idp_token(exp=int(NOW) + 10)
     assert env.exchange(A, short).expires_in == 10
     env.clock.advance(41)

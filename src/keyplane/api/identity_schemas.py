@@ -357,11 +357,13 @@ class TrustedIssuerModel(_Request):
         description="Where its JWK Set is fetched (https; cached 300 s, refetched on an "
         "unknown `kid` at most every 10 s). Exactly one of `jwks` and `jwks_uri`.",
     )
-    audience: str | None = Field(
-        default=None,
+    audience: str = Field(
         min_length=1,
         max_length=512,
-        description="When set, the token's `aud` must contain it.",
+        description="Required: the value the issuer's tokens must carry in `aud` — the "
+        "issuer's identifier of Keyplane, so a token it minted for another application is "
+        "never accepted.",
+        examples=["keyplane"],
     )
     subject_kind: IdentityKind = Field(
         default="human", description="The kind of the identity the token names."

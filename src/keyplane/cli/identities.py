@@ -633,7 +633,7 @@ def _show_policy(p: StorePolicy, as_json: bool) -> None:
     for t in p.trusted_issuers:
         keys = t.jwks_uri or f"{len((t.jwks or {}).get('keys', []))} inline key(s)"
         out.print(
-            f"  {t.issuer} → {t.subject_kind}:<{t.subject_claim}> (keys: {keys})",
+            f"  {t.issuer} → {t.subject_kind}:<{t.subject_claim}> (aud {t.audience}; keys: {keys})",
             highlight=False,
             markup=False,
         )
@@ -714,7 +714,7 @@ def policy_set(
         typer.Option(
             "--trusted-issuers",
             help="A JSON file (- for stdin) holding the list of trusted issuers, each "
-            '{"issuer", "jwks" or "jwks_uri", "audience"?, "subject_kind"?, '
+            '{"issuer", "jwks" or "jwks_uri", "audience", "subject_kind"?, '
             '"subject_claim"?, "algorithms"?}; replaces the whole list ([] clears it).',
         ),
     ] = None,

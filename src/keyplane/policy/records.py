@@ -97,12 +97,15 @@ class TrustedIssuer:
     person's IdP token). Its keys come from ``jwks`` (an inline JWK Set) or ``jwks_uri``
     (exactly one of the two); the subject is the graph node
     ``f"{subject_kind}:{claims[subject_claim]}"``, which must be a registered, active
-    identity of the store. ``audience``: when set, the token's ``aud`` must contain it."""
+    identity of the store. ``audience`` (required, keyword-only): the value the token's
+    ``aud`` must contain — the IdP's identifier of Keyplane (as its client or resource), so
+    a token the IdP issued for another application is never accepted here (token
+    confusion)."""
 
     issuer: str
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = None
-    audience: str | None = None
+    audience: str = field(kw_only=True)
     subject_kind: str = "human"
     subject_claim: str = "sub"
     algorithms: tuple[str, ...] = TRUSTED_ISSUER_ALGORITHMS
@@ -122,7 +125,10 @@ class TrustedIssuer:
     @classmethod
     def from_json(cls, d: Any) -> TrustedIssuer:
         """The inverse of :meth:`to_json` (missing optional keys take their defaults).
-        Structure only: the values are validated by ``update_store_policy``."""
+        Structure only: the values are validated by ``update_store_policy``. A stored
+        issuer without ``audience`` (none can be written any more) reads as ``""``, which
+        no token matches: its tokens are refused (``wrong_audience``), never accepted for
+        any audience."""
         if not isinstance(d, dict) or not isinstance(d.get("issuer"), str):
             raise ValueError("a trusted issuer is an object with an 'issuer' string")
         jwks = d.get("jwks")
@@ -131,7 +137,7 @@ class TrustedIssuer:
             issuer=d["issuer"],
             jwks=None if jwks is None else dict(jwks),
             jwks_uri=d.get("jwks_uri"),
-            audience=d.get("audience"),
+            audience=d.get("audience") or "",
             subject_kind=d.get("subject_kind", "human"),
             subject_claim=d.get("subject_claim", "sub"),
             algorithms=TRUSTED_ISSUER_ALGORITHMS if algs is None else tuple(algs),

@@ -13,8 +13,9 @@
   issued access tokens; ``allow_impersonation`` (default false) whether a token exchange
   without ``actor_token`` may be granted; ``token_audiences`` (default none: any) the only
   ``audience``/``resource`` values tokens may be issued for; ``trusted_issuers`` the
-  external issuers (:class:`~keyplane.policy.records.TrustedIssuer`) whose tokens an
-  exchange accepts as ``subject_token`` — replaced as a whole, like ``actions``.
+  external issuers (:class:`~keyplane.policy.records.TrustedIssuer`, each with its required
+  ``audience``) whose tokens an exchange accepts as ``subject_token`` — replaced as a whole,
+  like ``actions``.
 
 A store that never set its policy has the defaults (revision 0).
 """
@@ -205,7 +206,12 @@ def _trusted_issuer(value: Any, i: int) -> TrustedIssuer:
     if (jwks is None) == (jwks_uri is None):
         raise _bad(f, "give exactly one of jwks (an inline JWK Set) and jwks_uri")
     audience = value.get("audience")
-    if audience is not None and (not isinstance(audience, str) or not _AUDIENCE_RE.match(audience)):
+    if audience is None:  # without it, a token the IdP issued for ANY application would do
+        raise _bad(
+            f"{f}.audience",
+            "is required: the value the issuer's tokens carry in aud for Keyplane",
+        )
+    if not isinstance(audience, str) or not _AUDIENCE_RE.match(audience):
         raise _bad(f"{f}.audience", "must be a string of 1 to 512 characters without spaces")
     kind = value.get("subject_kind", "human")
     if kind not in IDENTITY_KINDS:

@@ -18,7 +18,8 @@ A store's policy lists its :class:`~keyplane.policy.records.TrustedIssuer` recor
   it, verifies the signature;
 * ``exp`` is present and after now − :data:`LEEWAY`; ``nbf`` and ``iat``, when present, at
   most now + :data:`LEEWAY` (RFC 7519 §4.1.4-6);
-* ``aud`` contains the issuer's ``audience`` when one is configured (RFC 7519 §4.1.3);
+* ``aud`` contains the issuer's ``audience`` — always: it is required (RFC 7519 §4.1.3;
+  a token minted for another application is never accepted, RFC 8725 §3.9);
 * the ``subject_claim`` is a string making ``f"{subject_kind}:{value}"`` a valid graph
   object — the subject node. (Whether that identity is registered and active is the
   service's check: it needs the store's live state.)
@@ -418,11 +419,12 @@ def verify_external_token(
     iat = _time(c, "iat")
     if iat is not None and iat > now + LEEWAY:
         raise TokenInvalid("iat_in_future")
-    if issuer.audience is not None:
-        aud = c.get("aud")
-        auds = [aud] if isinstance(aud, str) else aud
-        if not isinstance(auds, list) or issuer.audience not in auds:
-            raise TokenInvalid("wrong_audience")
+    # always: a token the issuer minted for another application is not for Keyplane
+    # (token confusion); an issuer without an audience (only a stale stored one) accepts none
+    aud = c.get("aud")
+    auds = [aud] if isinstance(aud, str) else aud
+    if not issuer.audience or not isinstance(auds, list) or issuer.audience not in auds:
+        raise TokenInvalid("wrong_audience")
     value = c.get(issuer.subject_claim)
     if not isinstance(value, str) or not value:
         raise TokenInvalid("invalid_subject")
