@@ -76,6 +76,10 @@ EVENT_TYPES: dict[str, str] = {
     "token.issued": "an access token was issued (client credentials or token exchange; never the token)",
     "token.refused": "a token request was refused after client authentication (coalesced)",
     "token.revoked": "an access token was revoked by its jti (and every token derived from it)",
+    "review.created": "an access review campaign was opened with the items it selected",
+    "review.item_decided": "a reviewer certified or revoked one item of a review",
+    "review.item_applied": "a review's revocation was applied (the grant revoked or the tuple deleted)",
+    "review.closed": "a review was closed: every item has its outcome (unanswered ones the default)",
 }
 
 _ids = UlidGenerator()
