@@ -134,6 +134,10 @@ OCSF_CLASSES: dict[str, OcsfClass] = {
     "token.issued": TOKEN_REQUEST,
     "token.refused": TOKEN_REQUEST,
     "token.revoked": _entity("Delete", "access_token"),
+    "review.created": _entity("Create", "access_review"),
+    "review.item_decided": _entity("Update", "access_review"),
+    "review.item_applied": _entity("Update", "access_review"),
+    "review.closed": _entity("Update", "access_review"),
 }
 
 
