@@ -60,7 +60,6 @@ from keyplane.errors import (
     StorageError,
     ValidationError,
 )
-from keyplane.ledger.events import SYSTEM_STORE
 from keyplane.service import tokens as token_service
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
@@ -366,23 +365,11 @@ def _oauth_error(exc: OAuthError, headers: Mapping[str, str] | None = None) -> J
 
 def _record(call: _Call, refusal: _Refusal, *, grant_type: str | None) -> None:
     """Put a refusal decided here (not by the service) in the store's ledger
-    (``token.refused``, coalesced by the service; never raises)."""
-    store = call.store_id
-    if call.path_store is not None and not _store_exists(call.svc, store):
-        store = SYSTEM_STORE  # no such store (no ledger): the refusal goes to _system's
+    (``token.refused``, coalesced by the service, which puts the refusals of a store that
+    does not exist in the ``_system`` chain; never raises)."""
     token_service.record_token_refused(
-        call.svc, store, refusal.client_id, refusal.oauth, grant_type
+        call.svc, call.store_id, refusal.client_id, refusal.oauth, grant_type
     )
-
-
-def _store_exists(svc: Services, store_id: str) -> bool:
-    try:
-        svc.storage.get_store(store_id)
-    except NotFoundError:
-        return False
-    except KeyplaneError:  # a storage error: let the recorder try (it never raises)
-        return True
-    return True
 
 
 def _keyplane_error(exc: KeyplaneError) -> OAuthError:

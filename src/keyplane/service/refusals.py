@@ -22,6 +22,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from keyplane.errors import NotFoundError
 from keyplane.ledger.events import SYSTEM_STORE, LedgerEvent
 
 if TYPE_CHECKING:
@@ -103,6 +104,10 @@ def record_refusal(
         ws = _windows(svc)
         now = svc.clock.now()
         key: _Key = (event_type, store_id, subject, reason)
+        if key not in ws.open and not _store_exists(svc, store_id):
+            # no such store (so no ledger of its own): one window per (type, reason) in the
+            # _system chain, like the overflow below; looked up only when a window opens
+            key = (event_type, SYSTEM_STORE, None, reason)
         emit: list[LedgerEvent] = []
         with ws.lock:
             w = ws.open.get(key)
@@ -120,6 +125,21 @@ def record_refusal(
         _write(svc, emit)
     except Exception:  # never turn a refusal into a 500
         log.exception("could not count a %s refusal", event_type)
+
+
+def _store_exists(svc: Services, store_id: str) -> bool:
+    """Whether ``store_id`` names a store with a ledger. Only a definite "not found" says
+    no: on any other storage error the refusal goes to the store's chain as before (and
+    :func:`_write` logs it if the ledger cannot take it)."""
+    if store_id == SYSTEM_STORE:
+        return True
+    try:
+        svc.storage.get_store(store_id)
+    except NotFoundError:
+        return False
+    except Exception:  # a storage problem is not a missing store
+        return True
+    return True
 
 
 def _write(svc: Services, events: list[LedgerEvent]) -> None:
