@@ -18,6 +18,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from keyplane.governance.records import ENTITLEMENT_DELETED, Entitlement
 from keyplane.policy.records import Delegation, GuardrailSet, Identity, StorePolicy
 from keyplane.storage.base import REVOKED_TOKEN_GRACE, PolicyChanges
 
@@ -44,6 +45,11 @@ class PolicyState:
     _revoked_tokens: Mapping[str, float] = field(default_factory=dict)
     _prune_at: float = math.inf
     _revoked_credentials: frozenset[str] = frozenset()
+    # requestable entitlements (issue 7) by id, and by (object, relation) sorted by id
+    _entitlements: Mapping[str, Entitlement] = field(default_factory=dict)
+    _entitlements_on: Mapping[tuple[str, str], tuple[Entitlement, ...]] = field(
+        default_factory=dict
+    )
 
     @classmethod
     def empty(cls, store_id: str, revision: int = 0) -> PolicyState:
@@ -78,6 +84,29 @@ class PolicyState:
     def revoked_token_count(self) -> int:
         """How many revoked token ids this state remembers (for tests and metrics)."""
         return len(self._revoked_tokens)
+
+    def entitlement(self, entitlement_id: str) -> Entitlement | None:
+        """The entitlement (any status; a deleted one is gone), or None."""
+        return self._entitlements.get(entitlement_id)
+
+    def entitlements_on(self, object: str, relation: str) -> Sequence[Entitlement]:
+        """The entitlements whose ``object`` is exactly ``object`` ("document:roadmap" or
+        "document:*") and whose relation is ``relation``, any status, by id."""
+        return self._entitlements_on.get((object, relation), ())
+
+    def entitlements_for(self, object: str, relation: str) -> list[Entitlement]:
+        """The ACTIVE entitlements a request for ``relation`` on the concrete ``object``
+        could be filed under: those on exactly ``object`` first, then those on every
+        object of its type ("document:*"), each group by id. Two dict look-ups."""
+        found = [e for e in self._entitlements_on.get((object, relation), ()) if _active(e)]
+        otype, sep, oid = object.partition(":")
+        if sep and oid != "*":
+            wild = self._entitlements_on.get((f"{otype}:*", relation), ())
+            found += [e for e in wild if _active(e)]
+        return found
+
+    def entitlements(self) -> Iterator[Entitlement]:
+        return iter(self._entitlements.values())
 
     def identities(self) -> Iterator[Identity]:
         return iter(self._identities.values())
@@ -137,6 +166,11 @@ class PolicyState:
         credentials = self._revoked_credentials
         if changes.revoked_credentials:
             credentials = credentials.union(changes.revoked_credentials)
+        entitlements, entitlements_on = self._entitlements, self._entitlements_on
+        if changes.entitlements:
+            entitlements, entitlements_on = _entitlements_after(
+                entitlements, entitlements_on, changes.entitlements
+            )
         return PolicyState(
             self.store_id,
             revision,
@@ -149,7 +183,42 @@ class PolicyState:
             revoked,
             prune_at,
             credentials,
+            entitlements,
+            entitlements_on,
         )
+
+
+def _active(e: Entitlement) -> bool:
+    return e.status == "active"
+
+
+def _entitlements_after(
+    by_id: Mapping[str, Entitlement],
+    by_target: Mapping[tuple[str, str], tuple[Entitlement, ...]],
+    changed: Sequence[Entitlement],
+) -> tuple[dict[str, Entitlement], dict[tuple[str, str], tuple[Entitlement, ...]]]:
+    """Copies of the two maps with ``changed`` applied (a row older than the one held is
+    ignored; a tombstone removes the entitlement)."""
+    ids = dict(by_id)
+    targets = dict(by_target)
+    for e in changed:
+        old = ids.get(e.id)
+        if old is not None:
+            if old.revision > e.revision:
+                continue
+            key = (old.object, old.relation)
+            rest = tuple(x for x in targets.get(key, ()) if x.id != e.id)
+            if rest:
+                targets[key] = rest
+            else:
+                targets.pop(key, None)
+            del ids[e.id]
+        if e.status == ENTITLEMENT_DELETED:
+            continue
+        ids[e.id] = e
+        key = (e.object, e.relation)
+        targets[key] = tuple(sorted((*targets.get(key, ()), e), key=lambda x: x.id))
+    return ids, targets
 
 
 def _revoked_after(

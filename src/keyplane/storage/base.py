@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from keyplane.governance.records import AccessRequest, Entitlement
 from keyplane.graph.tuples import Tuple, TupleChange
 from keyplane.policy.records import Delegation, Guardrail, GuardrailSet, Identity, StorePolicy
 
@@ -38,6 +39,7 @@ __all__ = [
     "ChainRow",
     "ChangeReader",
     "ChangesPage",
+    "GovernanceStore",
     "KeyRecord",
     "KeyStore",
     "LedgerStore",
@@ -551,17 +553,32 @@ class PolicyChanges:
     revoked_tokens: tuple[tuple[str, float], ...] = ()
     #: ids of the client credentials whose status became ``revoked`` after the revision
     revoked_credentials: tuple[str, ...] = ()
+    #: entitlement rows changed after the revision, by revision then id; a deleted one
+    #: comes as its tombstone (``status`` :data:`~keyplane.governance.records.ENTITLEMENT_DELETED`)
+    entitlements: tuple[Entitlement, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyWrite:
     """One atomic change of the identity plane, as a plan returns it to
     :meth:`PolicyStore.write_policy`. ``new_*`` rows are inserted (a clash MUST raise
-    IdentityExistsError / ConflictError); the others replace existing rows (a missing one
-    MUST raise IdentityNotFoundError / DelegationNotFoundError). Every row is stored with
-    the new revision, whatever ``revision`` it carries. Tuple writes and deletes are
-    idempotent (an identical tuple already there, or a missing one, is skipped) and go
-    through the changelog like any tuple write."""
+    IdentityExistsError / ConflictError / EntitlementExistsError); the others replace
+    existing rows (a missing one MUST raise IdentityNotFoundError /
+    DelegationNotFoundError / EntitlementNotFoundError / AccessRequestNotFoundError).
+    Every row is stored with the new revision, whatever ``revision`` it carries — except
+    that a replaced access request is compare-and-set: the stored row's revision MUST
+    equal the given record's ``revision`` (the one it was read with), else
+    AccessRequestStateError and nothing is written, so two writers that read the same
+    request cannot both move it. ``deleted_entitlements`` (ids) leave a tombstone the
+    PolicyState of every process drops; a new entitlement may reuse a deleted id.
+
+    Tuple writes and deletes are idempotent (an identical tuple already there, or a
+    missing one, is skipped) and go through the changelog like any tuple write; deletes
+    run first, so one key in both lists replaces the tuple (a grant extended: the stored
+    tuple with an earlier ``expires_at`` deleted, the new one written, atomically). A key
+    twice in one list is an error. A write whose key exists with another condition or
+    expiry (and is not deleted in the same write) is skipped too: read the stored tuple
+    with :meth:`PolicyTxReader.tuple` to decide."""
 
     new_identities: Sequence[Identity] = ()
     identities: Sequence[Identity] = ()
@@ -570,6 +587,11 @@ class PolicyWrite:
     store_policy: StorePolicy | None = None
     tuple_writes: Sequence[Tuple] = ()
     tuple_deletes: Sequence[Tuple] = ()
+    new_entitlements: Sequence[Entitlement] = ()
+    entitlements: Sequence[Entitlement] = ()
+    deleted_entitlements: Sequence[str] = ()
+    new_access_requests: Sequence[AccessRequest] = ()
+    access_requests: Sequence[AccessRequest] = ()
 
     @property
     def empty(self) -> bool:
@@ -581,19 +603,28 @@ class PolicyWrite:
             or self.store_policy is not None
             or self.tuple_writes
             or self.tuple_deletes
+            or self.new_entitlements
+            or self.entitlements
+            or self.deleted_entitlements
+            or self.new_access_requests
+            or self.access_requests
         )
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyWriteResult:
     """What :meth:`PolicyStore.write_policy` stored: the rows stamped with ``revision``
-    (``changed`` False and the store's current revision when the plan changed nothing)."""
+    (``changed`` False and the store's current revision when the plan changed nothing).
+    ``entitlements``: the new and replaced ones (a deleted one as its tombstone, status
+    ``deleted``); ``access_requests``: the new and replaced ones."""
 
     revision: int
     changed: bool
     identities: tuple[Identity, ...] = ()
     delegations: tuple[Delegation, ...] = ()
     store_policy: StorePolicy | None = None
+    entitlements: tuple[Entitlement, ...] = ()
+    access_requests: tuple[AccessRequest, ...] = ()
 
 
 class PolicyTxReader(Protocol):
@@ -621,6 +652,17 @@ class PolicyTxReader(Protocol):
         ...
 
     def store_policy(self) -> StorePolicy: ...
+
+    def entitlement(self, entitlement_id: str) -> Entitlement | None:
+        """The entitlement (None when missing or deleted)."""
+        ...
+
+    def access_request(self, request_id: str) -> AccessRequest | None: ...
+
+    def tuple(self, object: str, relation: str, user: str) -> Tuple | None:
+        """The stored tuple with this key (expired or not: see its ``expires_at``), or
+        None (also for a key that is not valid tuple syntax)."""
+        ...
 
 
 class PolicyStore(Protocol):
@@ -856,6 +898,78 @@ class TokenStore(Protocol):
         ...
 
 
+# -- access governance (issue 7) ----------------------------------------------------------
+
+
+class GovernanceStore(Protocol):
+    """Reads of entitlements and access requests (migration 0011; see
+    :mod:`keyplane.storage.governance_sql`). Every change goes through
+    :meth:`PolicyStore.write_policy` (``PolicyWrite.new_entitlements``, ``entitlements``,
+    ``deleted_entitlements``, ``new_access_requests``, ``access_requests``, with the grant
+    tuples in ``tuple_writes``/``tuple_deletes``): one transaction, one revision bump, the
+    ledger events chained in it. :meth:`StoreAdmin.delete_store` removes the store's rows
+    (the review tables of the same migration included). Every method raises
+    StoreNotFoundError for a missing store.
+    """
+
+    def get_entitlement(self, store_id: str, entitlement_id: str) -> Entitlement | None:
+        """The entitlement (None when missing or deleted)."""
+        ...
+
+    def list_entitlements(
+        self,
+        store_id: str,
+        *,
+        status: str | None = None,
+        object: str | None = None,
+        object_type: str | None = None,
+        relation: str | None = None,
+        owner: str | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[Entitlement]:
+        """Entitlements (never deleted ones) ordered by id, every given filter applied
+        (``object``: exactly that object string, "document:*" included; ``object_type``:
+        the type's concrete and wildcard objects; ``owner``: one of its owners exactly).
+        Tokens are opaque and bound to the filters."""
+        ...
+
+    def get_access_request(self, store_id: str, request_id: str) -> AccessRequest | None: ...
+
+    def list_access_requests(
+        self,
+        store_id: str,
+        *,
+        state: str | None = None,
+        entitlement_id: str | None = None,
+        beneficiary: str | None = None,
+        requester: str | None = None,
+        approver: str | None = None,
+        object: str | None = None,
+        relation: str | None = None,
+        now: float | None = None,
+        page_size: int = 50,
+        continuation_token: str | None = None,
+    ) -> Page[AccessRequest]:
+        """Requests ordered by id (creation order), every given filter applied.
+
+        ``state`` is the state at ``now`` as
+        :meth:`~keyplane.governance.records.AccessRequest.state_at` computes it (a stored
+        ``pending`` past ``pending_until`` is ``expired``, not ``pending``; an ``active``
+        past ``grant_expires_at`` likewise); ``now`` defaults to the storage clock and the
+        first page's instant is kept in the token. ``approver``: ``route_approvers``
+        contains it exactly. Tokens are opaque and bound to the filters."""
+        ...
+
+    def access_requests_due(
+        self, store_id: str, now: float, *, limit: int = 1000
+    ) -> list[AccessRequest]:
+        """Requests whose STORED state has run out by ``now`` (pending with
+        ``pending_until <= now``, approved/active with ``grant_expires_at <= now``), by id,
+        at most ``limit``: what the sweep persists as ``expired``."""
+        ...
+
+
 class Storage(
     StoreAdmin,
     ModelStore,
@@ -870,6 +984,7 @@ class Storage(
     SigningKeyStore,
     CredentialStore,
     TokenStore,
+    GovernanceStore,
     Protocol,
 ):
     """Everything a backend offers. Implementations MUST be safe to call from many threads."""

@@ -48,6 +48,7 @@ from keyplane.storage.base import (
 from keyplane.storage.paging import check_page_size, decode_token, encode_token
 
 if TYPE_CHECKING:
+    from keyplane.governance.records import AccessRequest, Entitlement
     from keyplane.ledger.events import LedgerEvent
     from keyplane.storage.base import PolicyTxReader
 
@@ -312,6 +313,16 @@ class _TxReader:
     def store_policy(self) -> StorePolicy:
         return self._s._select_policy(self._cur, self.store_id)
 
+    def entitlement(self, entitlement_id: str) -> Entitlement | None:
+        return self._s._select_entitlement(self._cur, self.store_id, entitlement_id)
+
+    def access_request(self, request_id: str) -> AccessRequest | None:
+        return self._s._select_access_request(self._cur, self.store_id, request_id)
+
+    # last: the name shadows the builtin in the rest of the class body
+    def tuple(self, object: str, relation: str, user: str) -> Tuple | None:
+        return self._s._select_tuple(self._cur, self.store_id, object, relation, user)
+
 
 # ------------------------------------------------------------------------------ the mixin
 
@@ -345,6 +356,28 @@ class PolicySQLMixin:
         def _token_changes(
             self, cur: Cursor, store_id: str, after_revision: int
         ) -> tuple[tuple[tuple[str, float], ...], tuple[str, ...]]: ...
+
+    if TYPE_CHECKING:  # provided by GovernanceSQLMixin
+
+        def _entitlement_changes(
+            self, cur: Cursor, store_id: str, after_revision: int
+        ) -> tuple[Entitlement, ...]: ...
+
+        def _apply_governance_write(
+            self, cur: Cursor, store_id: str, rev: int, w: PolicyWrite
+        ) -> tuple[tuple[Entitlement, ...], tuple[AccessRequest, ...]]: ...
+
+        def _select_entitlement(
+            self, cur: Cursor, store_id: str, entitlement_id: str
+        ) -> Entitlement | None: ...
+
+        def _select_access_request(
+            self, cur: Cursor, store_id: str, request_id: str
+        ) -> AccessRequest | None: ...
+
+        def _select_tuple(
+            self, cur: Cursor, store_id: str, object: str, relation: str, user: str
+        ) -> Tuple | None: ...
 
     #: the tables :meth:`delete_store` empties with the store
     POLICY_TABLES = ("identities", "delegations", "guardrail_sets", "store_policies")
@@ -469,9 +502,12 @@ class PolicySQLMixin:
                 ),
             )
             policy = dataclasses.replace(sp, store_id=store_id, revision=rev)
+        entitlements, requests = self._apply_governance_write(cur, store_id, rev, w)
         if w.tuple_writes or w.tuple_deletes:
             self._policy_tuples(cur, store_id, rev, w.tuple_writes, w.tuple_deletes)
-        return PolicyWriteResult(rev, True, tuple(identities), tuple(delegations), policy)
+        return PolicyWriteResult(
+            rev, True, tuple(identities), tuple(delegations), policy, entitlements, requests
+        )
 
     def _policy_tuples(
         self,
@@ -482,7 +518,8 @@ class PolicySQLMixin:
         deletes: Sequence[Tuple],
     ) -> None:
         """Idempotent tuple writes/deletes at ``rev``, each actual change in the changelog
-        (so every process's graph applies it like any other tuple write)."""
+        (so every process's graph applies it like any other tuple write). Deletes run
+        first: a key in both lists is replaced (a key twice in one list is an error)."""
         q = self._q
         now = self._policy_now()
         log: list[tuple[Any, ...]] = []
@@ -502,6 +539,7 @@ class PolicySQLMixin:
             row = cur.fetchone()
             if row is not None:
                 log.append((store_id, rev, len(log), "delete", *cols[:6], *row, now))
+        seen = set()
         for t in writes:
             if t.key in seen:
                 raise InvalidTupleError(f"duplicate tuple in one write: {t}")
@@ -697,6 +735,7 @@ class PolicySQLMixin:
             policy = self._select_policy(cur, store_id)
             changed_policy = policy if policy.revision > after_revision else None
             revoked_tokens, revoked_credentials = self._token_changes(cur, store_id, after_revision)
+            entitlements = self._entitlement_changes(cur, store_id, after_revision)
             return PolicyChanges(
                 identities,
                 delegations,
@@ -705,6 +744,7 @@ class PolicySQLMixin:
                 current,
                 revoked_tokens,
                 revoked_credentials,
+                entitlements,
             )
 
         return self._read_tx(tx)

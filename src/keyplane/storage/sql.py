@@ -52,6 +52,7 @@ from keyplane.storage.base import (
     StoreInfo,
 )
 from keyplane.storage.credentials_sql import CredentialSQLMixin
+from keyplane.storage.governance_sql import GovernanceSQLMixin
 from keyplane.storage.ids import UlidGenerator
 from keyplane.storage.ledger_admin import LedgerAdminSQL
 from keyplane.storage.paging import check_page_size, decode_token, encode_token
@@ -219,7 +220,12 @@ class _NoChange(Exception):
 
 
 class SQLStorage(
-    PolicySQLMixin, SigningKeysSQLMixin, CredentialSQLMixin, TokensSQLMixin, LedgerAdminSQL
+    PolicySQLMixin,
+    SigningKeysSQLMixin,
+    CredentialSQLMixin,
+    TokensSQLMixin,
+    GovernanceSQLMixin,
+    LedgerAdminSQL,
 ):
     """Backend-independent implementation of :class:`keyplane.storage.base.Storage`."""
 
@@ -420,6 +426,7 @@ class SQLStorage(
             self._delete_signing_key_rows(cur, store_id)
             self._delete_credential_rows(cur, store_id)
             self._delete_token_rows(cur, store_id)
+            self._delete_governance_rows(cur, store_id)
             self._ledger_in_tx(cur, ledger_events, store_id)
 
         self._write_tx(tx)
