@@ -49,6 +49,11 @@ _DATA_TABLES = (
     "client_assertion_jtis",
     # revoked access tokens (migration 0010)
     "revoked_tokens",
+    # access requests and reviews (migration 0011)
+    "entitlements",
+    "access_requests",
+    "review_campaigns",
+    "review_items",
 )
 
 
