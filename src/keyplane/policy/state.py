@@ -98,11 +98,12 @@ class PolicyState:
         """The ACTIVE entitlements a request for ``relation`` on the concrete ``object``
         could be filed under: those on exactly ``object`` first, then those on every
         object of its type ("document:*"), each group by id. Two dict look-ups."""
-        found = [e for e in self._entitlements_on.get((object, relation), ()) if _active(e)]
         otype, sep, oid = object.partition(":")
-        if sep and oid != "*":
-            wild = self._entitlements_on.get((f"{otype}:*", relation), ())
-            found += [e for e in wild if _active(e)]
+        if not (sep and oid) or oid == "*":
+            return []  # not a concrete object
+        found = [e for e in self._entitlements_on.get((object, relation), ()) if _active(e)]
+        wild = self._entitlements_on.get((f"{otype}:*", relation), ())
+        found += [e for e in wild if _active(e)]
         return found
 
     def entitlements(self) -> Iterator[Entitlement]:
