@@ -191,7 +191,7 @@ def test_forged_subject_token(env: Env, case: str) -> None:
     assert _exchange(env, good).status_code == 200  # the genuine one works
     forged = make(env, good)
     r = _exchange(env, forged)
-    _assert_refused(env, r, 400, "invalid_grant", reason)
+    _assert_refused(env, r, 400, "invalid_request", reason)
     _inactive(env, forged)
     # nor does an independent verifier accept it
     with pytest.raises((jwt.PyJWTError, jwt.PyJWKClientError)):
@@ -202,7 +202,8 @@ def test_forged_subject_token(env: Env, case: str) -> None:
 
 @pytest.mark.parametrize("case", sorted(FORGERIES))
 def test_forged_actor_token(env: Env, case: str) -> None:
-    """The same forgeries as the client's own actor_token: invalid_grant, actor_<reason>."""
+    """The same forgeries as the client's own actor_token: invalid_request (RFC 8693
+    §2.2.2), actor_<reason>."""
     make, reason = FORGERIES[case]
     subject = env.token("agent:planner", scope="document:*#read")
     forged = make(env, env.token("agent:worker"))
@@ -214,7 +215,7 @@ def test_forged_actor_token(env: Env, case: str) -> None:
         "actor_token_type": TT_ACCESS,
     }
     r = env.post("token", form, auth=env.basic("agent:worker"))
-    _assert_refused(env, r, 400, "invalid_grant", reason.replace("subject_", "actor_", 1))
+    _assert_refused(env, r, 400, "invalid_request", reason.replace("subject_", "actor_", 1))
 
 
 def test_expiry_by_the_server_clock(env: Env) -> None:
@@ -222,7 +223,7 @@ def test_expiry_by_the_server_clock(env: Env) -> None:
     good = env.token("agent:planner")
     env.clock.advance(400)  # past the 300 s default lifetime (+30 s leeway)
     r = _exchange(env, good)
-    _assert_refused(env, r, 400, "invalid_grant", "subject_expired")
+    _assert_refused(env, r, 400, "invalid_request", "subject_expired")
     _inactive(env, good)
 
 
@@ -231,7 +232,7 @@ def test_wrong_audience(env: Env) -> None:
     a subject token here."""
     elsewhere = env.token("agent:planner", audience="https://api.example")
     r = _exchange(env, elsewhere)
-    _assert_refused(env, r, 400, "invalid_grant", "subject_audience")
+    _assert_refused(env, r, 400, "invalid_request", "subject_audience")
     # it is still a valid token — for its audience
     assert jwt.decode(elsewhere, options={"verify_signature": False})["aud"] == [
         "https://api.example"
@@ -241,7 +242,7 @@ def test_wrong_audience(env: Env) -> None:
 def test_token_of_another_store(env: Env) -> None:
     acme = env.token("agent:planner", store="acme")
     r = _exchange(env, acme)
-    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request"
     assert [x for x in env.reasons("token.refused") if x.startswith("subject_")]
     _inactive(env, acme)
 
@@ -298,10 +299,10 @@ def test_exchange_without_a_covering_delegation(env: Env) -> None:
     subject = env.token("agent:planner", scope="document:*#read")
     # agent:intruder holds no delegation from agent:planner
     r = _exchange(env, subject, client="agent:intruder")
-    _assert_refused(env, r, 400, "invalid_grant", "delegation_missing", subject="agent:intruder")
+    _assert_refused(env, r, 400, "invalid_request", "delegation_missing", subject="agent:intruder")
     # worker holds one, for read only: write is not covered
     r = _exchange(env, env.token("agent:planner"), scope="document:roadmap#write")
-    assert r.status_code == 400 and r.json()["error"] in ("invalid_grant", "invalid_scope")
+    _assert_refused(env, r, 400, "invalid_scope", "scope_not_delegated")
 
 
 def test_exchange_by_a_suspended_agent(env: Env) -> None:
@@ -328,7 +329,7 @@ def test_exchange_of_a_revoked_token(env: Env) -> None:
     r = env.post("revoke", {"token": subject}, auth=env.basic("agent:planner"))
     assert r.status_code == 200
     r = _exchange(env, subject)
-    _assert_refused(env, r, 400, "invalid_grant", "subject_token_revoked")
+    _assert_refused(env, r, 400, "invalid_request", "subject_token_revoked")
     _inactive(env, subject)
 
 

@@ -296,18 +296,18 @@ def test_two_hop_exchange(env: Env) -> None:
 def test_exchange_refusals(env: Env) -> None:
     idp = env.idp_token()
     # b holds no delegation from alice
-    with _refused("invalid_grant", "delegation_missing"):
+    with _refused("invalid_request", "delegation_missing"):
         env.exchange(B, idp)
     # a's token exchanged again by a: a -> a is no delegation
     t1 = env.exchange(A, idp)
-    with _refused("invalid_grant", "delegation_missing"):
+    with _refused("invalid_request", "delegation_missing"):
         env.exchange(A, t1.access_token)
     # the actor token must be the client's own
-    with _refused("invalid_grant", "actor_mismatch"):
+    with _refused("invalid_request", "actor_mismatch"):
         env.exchange(B, t1.access_token, actor=env.cc(A).access_token)
-    with _refused("invalid_grant", "subject_malformed"):
+    with _refused("invalid_request", "subject_malformed"):
         env.exchange(A, "not.a.token")
-    with _refused("invalid_grant", "subject_bad_signature"):
+    with _refused("invalid_request", "subject_bad_signature"):
         env.exchange(
             A, t1.access_token[:-4] + ("AAAA" if t1.access_token[-4:] != "AAAA" else "BBBB")
         )
@@ -316,12 +316,12 @@ def test_exchange_refusals(env: Env) -> None:
                          subject_token_type="urn:x", actor_token=env.cc(A).access_token,
                          actor_token_type=T.TT_ACCESS)  # fmt: skip
     # an IdP token for someone not registered, or suspended
-    with _refused("invalid_grant", "subject_subject_unknown"):
+    with _refused("invalid_request", "subject_subject_unknown"):
         env.exchange(A, env.idp_token(sub="mallory"))
     # purpose fixed by the delegation, then by the subject token
     d = D.create_delegation(env.svc, ME, S, delegator=ALICE, delegate=B, scope=VIEW_ALL,
                             expires_at=NOW + 1000, purposes=["audit"])  # fmt: skip
-    with _refused("invalid_grant", "purpose_not_delegated"):
+    with _refused("invalid_request", "purpose_not_delegated"):
         env.exchange(B, idp, purpose="marketing")
     tb = env.exchange(B, idp, purpose="audit")
     assert tb.claims["purpose"] == "audit" and tb.claims["delegation_id"] == d.id
@@ -334,7 +334,7 @@ def test_exchange_refusals(env: Env) -> None:
                for e in refused)  # fmt: skip
     n = len(refused)
     for _ in range(5):  # five more of one kind in the same second: counted, not recorded
-        with _refused("invalid_grant", "purpose_not_delegated"):
+        with _refused("invalid_request", "purpose_not_delegated"):
             env.exchange(B, idp, purpose="marketing")
     assert len(env.events("token.refused")) == n
     env.clock.advance(1.5)
@@ -353,7 +353,7 @@ def test_subject_token_audience(env: Env) -> None:
     env.exchange(B, t1.access_token)
     # one meant for a resource server may not be exchanged at all
     t_api = env.exchange(A, idp, audience=["https://api.example"])
-    with _refused("invalid_grant", "subject_audience"):
+    with _refused("invalid_request", "subject_audience"):
         env.exchange(B, t_api.access_token)
 
 
@@ -361,7 +361,7 @@ def test_an_idp_token_for_another_application_is_refused(env: Env) -> None:
     """Token confusion: the trusted IdP's token for ANOTHER application (its aud), or
     with no aud at all, is not a subject_token here; only one naming Keyplane's audience."""
     for aud in ("https://mail.example", ["https://mail.example", "x"], None):
-        with _refused("invalid_grant", "subject_wrong_audience"):
+        with _refused("invalid_request", "subject_wrong_audience"):
             env.exchange(A, env.idp_token(aud=aud) if aud else _no_aud(env))
     assert env.exchange(A, env.idp_token(aud=["x", IDP_AUD])).claims["sub"] == ALICE
 
@@ -436,7 +436,7 @@ def test_impersonation(env: Env) -> None:
     vt = env.verify(t.access_token)
     assert vt.actors == () and vt.delegation_id is None
     # still only under a delegation
-    with _refused("invalid_grant", "delegation_missing"):
+    with _refused("invalid_request", "delegation_missing"):
         env.exchange(B, idp, actor=None)
     # the delegation it was allowed under still holds it
     D.revoke_delegation(env.svc, ME, S, env.d1)
@@ -451,7 +451,7 @@ def test_external_tokens_follow_the_store_policy(env: Env) -> None:
     policies.update_store_policy(env.svc, ME, S, trusted_issuers=[])
     with pytest.raises(OAuthError) as info:
         env.exchange(A, idp)
-    assert info.value.error == "invalid_grant" and info.value.reason.startswith("subject_")
+    assert info.value.error == "invalid_request" and info.value.reason.startswith("subject_")
     # a cached token still expires (the external issuer's 30 s leeway included)
     jwk = {"kty": "OKP", "crv": "Ed25519", "kid": "idp-1", "alg": "EdDSA", "x": _b64(
         env.idp_key.public_key().public_bytes(
@@ -463,15 +463,36 @@ def test_external_tokens_follow_the_store_policy(env: Env) -> None:
     short = env.idp_token(exp=int(NOW) + 10)
     assert env.exchange(A, short).expires_in == 10
     env.clock.advance(41)
-    with _refused("invalid_grant", "subject_expired"):
+    with _refused("invalid_request", "subject_expired"):
         env.exchange(A, short)
 
 
 def test_may_act(env: Env) -> None:
-    with _refused("invalid_grant", "may_act"):
+    with _refused("invalid_request", "may_act"):
         env.exchange(A, env.idp_token(may_act={"sub": B}))
     t = env.exchange(A, env.idp_token(may_act={"sub": A}))
     assert env.verify(t.access_token).actors == (A,)
+
+
+def test_unacceptable_tokens_are_invalid_request(env: Env) -> None:
+    """RFC 8693 §2.2.2: a subject_token or actor_token invalid for any reason or
+    unacceptable by policy is ``invalid_request`` (the reason tells which); a
+    client_credentials grant with nothing of a second left stays ``invalid_grant``."""
+    t1 = env.exchange(A, env.idp_token(), purpose="audit")
+    with _refused("invalid_request", "purpose_change"):
+        env.exchange(B, t1.access_token, purpose="billing")
+    assert env.exchange(B, t1.access_token).claims["purpose"] == "audit"
+    # an IdP token past its exp but inside the 30 s leeway: it verifies, nothing is left
+    with _refused("invalid_request", "expired"):
+        env.exchange(A, env.idp_token(exp=int(NOW) - 5))
+    with _refused("invalid_request", "actor_malformed"):
+        env.exchange(A, env.idp_token(), actor="not.a.token")
+    reasons = {e.reasons[0]: e.details["error"] for e in env.events("token.refused")}
+    assert reasons["purpose_change"] == reasons["expired"] == "invalid_request"
+    _, secret = C.create_credential(env.svc, ME, S, A, expires_at=NOW + 0.5)
+    client = C.authenticate_client(env.svc, S, A, secret=secret, token_endpoint_url=URL)
+    with _refused("invalid_grant", "expired"):
+        T.issue_client_credentials(env.svc, S, client, issuer=env.iss)
 
 
 # ------------------------------------------------------------------------------ revocation
@@ -523,10 +544,10 @@ def test_revocation_kills_at_once(env: Env, kind: str) -> None:
         env.dead(t2.access_token, "identity_suspended")
     for tok in survivors:
         env.verify(tok)
-    # a dead subject token is no grant any more
+    # a dead subject token is no grant any more (RFC 8693 §2.2.2: invalid_request)
     with pytest.raises(OAuthError) as info:
         env.exchange(B, t2.access_token)
-    assert info.value.error == "invalid_grant"
+    assert info.value.error == "invalid_request" and info.value.reason.startswith("subject_")
     # decisions deny at once too
     dec = decisions.decide(env.svc, ME, S, None, "viewer", "document:q3",
                            token=t2.access_token)  # fmt: skip
@@ -626,7 +647,7 @@ def test_expiry_by_the_clock(env: Env) -> None:
     env.clock.advance(50)
     env.dead(t2.access_token, "expired")
     # an expired subject token is refused
-    with _refused("invalid_grant", "subject_expired"):
+    with _refused("invalid_request", "subject_expired"):
         env.exchange(A, short)
 
 

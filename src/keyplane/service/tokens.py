@@ -98,6 +98,10 @@ GRANT_TOKEN_EXCHANGE: Final = "urn:ietf:params:oauth:grant-type:token-exchange"
 TT_ACCESS: Final = "urn:ietf:params:oauth:token-type:access_token"
 TT_JWT: Final = "urn:ietf:params:oauth:token-type:jwt"
 _TOKEN_TYPES: Final = (TT_ACCESS, TT_JWT)
+#: RFC 8693 §2.2.2: a subject_token or actor_token that is invalid for any reason or
+#: unacceptable by policy (no covering delegation, may_act, purpose, actor not the client...)
+#: MUST be answered ``invalid_request``; the internal reason tells which (ledger)
+_EXCHANGE_REFUSED: Final = "invalid_request"
 #: the issuer base when neither the settings nor the caller give one (embedded use)
 DEFAULT_BASE: Final = "http://keyplane.invalid"
 #: how many verified token strings are remembered (their signature checked once)
@@ -514,13 +518,14 @@ def _purpose(value: Any) -> str | None:
     return value
 
 
-def _expiry(now: float, *limits: float) -> tuple[int, int]:
-    """(iat, exp) with exp the earliest limit, whole seconds; ``invalid_grant`` if nothing
-    of a second is left."""
+def _expiry(now: float, *limits: float, error: str = "invalid_grant") -> tuple[int, int]:
+    """(iat, exp) with exp the earliest limit, whole seconds; ``error`` (reason
+    ``expired``) if nothing of a second is left: ``invalid_grant`` for client_credentials
+    (RFC 6749 §5.2), ``invalid_request`` for an exchange (RFC 8693 §2.2.2)."""
     iat = int(now)
     exp = math.floor(min(limits))
     if exp <= iat:
-        raise OAuthError("invalid_grant", "the grant expires now", reason="expired")
+        raise OAuthError(error, "the grant expires now", reason="expired")
     return iat, exp
 
 
@@ -721,11 +726,11 @@ def _subject(
         vt = verify_access_token(svc, store_id, token, issuer=issuer)
     except TokenInvalid as exc:
         raise OAuthError(
-            "invalid_grant", "the subject_token is invalid", reason=f"subject_{exc.reason}"
+            _EXCHANGE_REFUSED, "the subject_token is invalid", reason=f"subject_{exc.reason}"
         ) from None
     if issuer not in vt.audience and client.node not in vt.audience:
         raise OAuthError(
-            "invalid_grant",
+            _EXCHANGE_REFUSED,
             "the subject_token is not meant for this issuer or client",
             reason="subject_audience",
         )
@@ -773,13 +778,13 @@ def _find_delegation(
         )
     if not ok and near == "purpose":
         raise OAuthError(
-            "invalid_grant",
+            _EXCHANGE_REFUSED,
             "the delegation does not allow this purpose",
             reason="purpose_not_delegated",
         )
     if not ok:
         raise OAuthError(
-            "invalid_grant",
+            _EXCHANGE_REFUSED,
             f"no delegation from {principal} to {client} allows this exchange"[:300],
             reason="delegation_missing",
         )
@@ -830,11 +835,11 @@ def exchange_token(
                 av = verify_access_token(svc, store_id, actor_token, issuer=issuer)
             except TokenInvalid as exc:
                 raise OAuthError(
-                    "invalid_grant", "the actor_token is invalid", reason=f"actor_{exc.reason}"
+                    _EXCHANGE_REFUSED, "the actor_token is invalid", reason=f"actor_{exc.reason}"
                 ) from None
             if av.subject != client.node:
                 raise OAuthError(
-                    "invalid_grant",
+                    _EXCHANGE_REFUSED,
                     "the actor_token's subject must be the client",
                     reason="actor_mismatch",
                 )
@@ -852,12 +857,12 @@ def exchange_token(
             not isinstance(may_act, Mapping) or may_act.get("sub") != client.node
         ):
             raise OAuthError(
-                "invalid_grant", "the subject_token does not allow this actor", reason="may_act"
+                _EXCHANGE_REFUSED, "the subject_token does not allow this actor", reason="may_act"
             )
         purp = _purpose(purpose)
         if purp is not None and subj.purpose is not None and purp != subj.purpose:
             raise OAuthError(
-                "invalid_grant",
+                _EXCHANGE_REFUSED,
                 "the purpose may not change from the subject_token's",
                 reason="purpose_change",
             )
@@ -877,7 +882,7 @@ def exchange_token(
         ]
         if actor is not None:
             limits.append(actor.expires_at)
-        iat, exp = _expiry(now, *limits)
+        iat, exp = _expiry(now, *limits, error=_EXCHANGE_REFUSED)
         ups = [subj] if actor is None else [subj, actor]
         parents = [u.jti for u in ups if u.jti is not None]
         for u in ups:

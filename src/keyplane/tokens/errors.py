@@ -16,7 +16,8 @@ never returned to the client.
 ``reason`` (``expired``, ``bad_signature``, ``token_revoked``, ``identity_suspended``...) goes
 to the ledger and to authenticated administrators, never to an unauthenticated caller
 (introspection answers only ``{"active": false}``). A :class:`TokenInvalid` met while
-exchanging a token becomes ``OAuthError("invalid_grant", reason=<its reason>)``.
+exchanging a token becomes ``OAuthError("invalid_request", reason=<its reason>)`` (RFC 8693
+§2.2.2: a subject_token or actor_token invalid for any reason or unacceptable by policy).
 
 Both are plain exceptions, not :class:`keyplane.errors.KeyplaneError`: they are protocol
 answers of the OAuth endpoints, mapped by those endpoints alone.
