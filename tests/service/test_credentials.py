@@ -28,7 +28,7 @@ from keyplane.service import identities as I
 from keyplane.service import policies as P
 from keyplane.service.auth import Caller
 from keyplane.service.context import Services
-from keyplane.tokens.clients import ClientAuthError, hash_secret
+from keyplane.tokens.clients import LEEWAY, MAX_ASSERTION_SECONDS, ClientAuthError, hash_secret
 
 S = "creds"
 NOW = 1_800_000_000.0
@@ -307,6 +307,28 @@ def test_private_key_jwt_assertions(svc: Services, alg: str, make: Any) -> None:
     _refused(svc, "malformed_assertion", assertion="a.b")
     # a secret is no way in for a JWT client
     _refused(svc, "invalid_secret", secret="kpcs_" + cred.id + "_" + "a" * 52)
+
+
+def test_hour_long_assertions_are_accepted_and_stay_single_use(
+    svc: Services, clock: FixedClock
+) -> None:
+    """authlib's PrivateKeyJWT (and other common clients) sign assertions valid 3600 s by
+    default: accepted (up to MAX_ASSERTION_SECONDS = 3600 s, plus the 30 s leeway), and
+    their jti is kept for as long as they are accepted — a replay near the end of the hour
+    is still refused. Longer ones are refused."""
+    assert MAX_ASSERTION_SECONDS == 3600
+    key = ed25519.Ed25519PrivateKey.generate()
+    C.create_credential(svc, ME, S, "agent:bot", type="private_key_jwt", public_jwk=_jwk(key))
+    hour = _assertion(key, "EdDSA", exp=int(NOW) + 3600)
+    assert _auth(svc, assertion=hour).node == "agent:bot"
+    at_the_edge = _assertion(key, "EdDSA", exp=int(NOW) + 3600 + LEEWAY)
+    assert _auth(svc, assertion=at_the_edge).node == "agent:bot"
+    _refused(svc, "assertion_too_long", assertion=_assertion(key, "EdDSA", exp=int(NOW) + 3631))
+    _refused(svc, "assertion_too_long", assertion=_assertion(key, "EdDSA", exp=int(NOW) + 7200))
+    clock.advance(3600 + LEEWAY - 1)  # the first one is about to expire: still single use
+    _refused(svc, "replayed_jti", assertion=hour)
+    clock.advance(2)
+    _refused(svc, "expired_assertion", assertion=hour)
 
 
 def _b64(data: dict[str, Any]) -> str:

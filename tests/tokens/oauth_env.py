@@ -78,23 +78,6 @@ class ShiftedClock:
         self.offset += seconds
 
 
-class FreshPrivateKeyJWT(PrivateKeyJWT):  # type: ignore[misc]
-    """authlib's private_key_jwt with a 60 s assertion and a fresh ``jti`` each time.
-
-    authlib's default assertion lives 3600 s, past Keyplane's 300 s cap (RFC 7523 §3 wants
-    it short), and a ``claims`` dict given to it is reused — its ``jti`` with it — so every
-    signature gets its own claims here."""
-
-    def __init__(self, token_endpoint: str | None = None, *, lifetime: int = 60) -> None:
-        super().__init__(token_endpoint, alg="EdDSA")
-        self.lifetime = lifetime
-
-    def sign(self, auth: Any, token_endpoint: str) -> str:
-        self.claims = {"exp": int(time.time()) + self.lifetime}
-        result: str = super().sign(auth, token_endpoint)
-        return result
-
-
 @dataclass
 class Env:
     url: str
@@ -125,8 +108,9 @@ class Env:
             c = OAuth2Client(
                 client_id,
                 OKPKey.import_key(self.private_key),
-                token_endpoint_auth_method=FreshPrivateKeyJWT(),
-                revocation_endpoint_auth_method=FreshPrivateKeyJWT(),
+                # authlib's own, as it comes: 3600 s assertions, a fresh jti each
+                token_endpoint_auth_method=PrivateKeyJWT(alg="EdDSA"),
+                revocation_endpoint_auth_method=PrivateKeyJWT(alg="EdDSA"),
             )
         else:
             c = OAuth2Client(

@@ -16,7 +16,10 @@ import httpx
 import jwt
 import pytest
 from authlib.integrations.base_client.errors import OAuthError as AuthlibOAuthError
+from authlib.integrations.httpx_client import OAuth2Client
+from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 from cryptography.hazmat.primitives.asymmetric import ec
+from joserfc.jwk import OKPKey
 from oauth_env import (
     GRANT_EXCHANGE,
     TT_ACCESS,
@@ -98,6 +101,38 @@ def test_client_credentials(env: Env, method: str) -> None:
     [ev] = [e for e in env.events("token.issued") if e.details.get("jti") == claims["jti"]]
     assert (ev.outcome, ev.subject, ev.action) == ("allow", "agent:planner", "client_credentials")
     assert access not in repr(ev)
+
+
+def test_authlib_s_stock_private_key_jwt(env: Env) -> None:
+    """authlib's PrivateKeyJWT as it comes signs 3600-s assertions: accepted (no workaround
+    needed), each once; one valid longer than MAX_ASSERTION_SECONDS is refused."""
+    key = OKPKey.import_key(env.private_key)
+    url = env.endpoint("token")
+    stock = private_key_jwt_sign(key, client_id="agent:planner", token_endpoint=url, alg="EdDSA")
+    claims = jwt.decode(stock, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 3600  # authlib's default lifetime
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": stock,
+    }
+    r = env.post("token", form)
+    assert r.status_code == 200, r.text
+    assert verify_pyjwt(env, r.json()["access_token"])["client_id"] == "agent:planner"
+    assert env.post("token", form).status_code == 401  # single use
+    # through authlib's client, several requests in a row (a fresh jti each time)
+    c = OAuth2Client("agent:planner", key, token_endpoint_auth_method=PrivateKeyJWT(alg="EdDSA"))
+    try:
+        for _ in range(2):
+            assert c.fetch_token(url, grant_type="client_credentials")["token_type"] == "Bearer"
+    finally:
+        c.close()
+    too_long = private_key_jwt_sign(
+        key, client_id="agent:planner", token_endpoint=url, alg="EdDSA", expires_in=7200
+    )
+    r = env.post("token", dict(form, client_assertion=too_long))
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+    assert "assertion_too_long" in env.reasons("credential.auth_failed")
 
 
 def test_responses_are_not_cached_and_errors_are_rfc6749(env: Env) -> None:

@@ -25,9 +25,11 @@ ULID) of its own.
 registered key's algorithm (``none``, ``HS*`` and anything else refused before any
 cryptography), signature valid, ``iss`` = ``sub`` = client_id, ``aud`` = the token
 endpoint URL (a string or a list containing it), ``exp`` required, in the future and at
-most :data:`MAX_ASSERTION_SECONDS` away, ``nbf``/``iat`` not in the future (with
-:data:`LEEWAY` seconds of clock skew), ``jti`` required (single use: the caller records it
-until ``exp``).
+most :data:`MAX_ASSERTION_SECONDS` (3600 s) away — the lifetime common clients sign by
+default (authlib's ``PrivateKeyJWT``, among others), so they work unchanged; shorter is
+better (RFC 7523 §3) — ``nbf``/``iat`` not in the future (with :data:`LEEWAY` seconds of
+clock skew), ``jti`` required (single use: the caller records it until ``exp`` +
+:data:`LEEWAY`, so an assertion cannot be replayed for as long as it is accepted).
 
 Every refusal raises :class:`ClientAuthError` carrying the OAuth error ``invalid_client``
 and an internal ``reason`` code (for the ledger); its message never contains a secret.
@@ -71,8 +73,10 @@ CREDENTIAL_TYPES: Final = ("client_secret", "private_key_jwt")
 CREDENTIAL_STATUSES: Final = ("active", "revoked")
 #: the store-policy default for ``max_credential_seconds`` (90 days)
 DEFAULT_MAX_CREDENTIAL_SECONDS: Final = 90 * 86400
-#: the longest ``exp - now`` a client assertion may have (RFC 7523 wants it short)
-MAX_ASSERTION_SECONDS: Final = 300
+#: the longest ``exp - now`` a client assertion may have: one hour, what authlib's
+#: ``PrivateKeyJWT`` and other common clients sign by default (RFC 7523 §3 wants it short;
+#: single use holds either way — its ``jti`` is kept until ``exp`` + :data:`LEEWAY`)
+MAX_ASSERTION_SECONDS: Final = 3600
 #: clock skew tolerated on ``exp``, ``nbf`` and ``iat``
 LEEWAY: Final = 30
 MAX_ASSERTION_BYTES: Final = 8192
