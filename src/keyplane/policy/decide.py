@@ -23,7 +23,10 @@ ledger event.
 A denial carries a machine ``code`` (:data:`CODES`), a ``reason_user`` sentence a person
 or an agent can act on, a ``reason`` dict naming the failed conjunct and the identity,
 link or rule involved, and ``requestable`` (:data:`REQUESTABLE`): whether the missing
-access is something one could ask for (issue 7 files access requests from it).
+access is something one could ask for. A graph denial (``subject_lacks_permission``,
+``actor_lacks_permission``) for which an active entitlement grants the missing relation
+carries ``reason["request"]`` (:func:`request_hint`): the entitlement, object, relation,
+beneficiary and maximum duration — what an access request (issue 7) is filed with.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from keyplane.policy.denials import (
 )
 
 if TYPE_CHECKING:
+    from keyplane.governance.records import Entitlement
     from keyplane.policy.records import Delegation, GuardrailSet, Identity, StorePolicy
 
 __all__ = [
@@ -64,6 +68,7 @@ __all__ = [
     "Verdict",
     "decide",
     "relation_for",
+    "request_hint",
 ]
 
 ALLOWED: Final = "allowed"
@@ -123,6 +128,11 @@ class PolicyView(Protocol):
     def delegations_between(self, delegator: str, delegate: str) -> Sequence[Delegation]: ...
 
     def delegation(self, delegation_id: str) -> Delegation | None: ...
+
+    def entitlements_on(self, object: str, relation: str) -> Sequence[Entitlement]:
+        """Entitlements (issue 7) whose ``object`` is exactly ``object`` (one object or
+        ``type:*``) for ``relation``."""
+        ...
 
 
 class Fired(Protocol):
@@ -229,6 +239,35 @@ def _deny(
     fired: tuple[tuple[str, str], ...] = (),
 ) -> Verdict:
     return Verdict(False, code, user, reason, code in REQUESTABLE, relation, ids, version, fired)
+
+
+_IDENTITY_KINDS: Final = frozenset({"human", "agent", "workload", "service_account"})
+
+
+def request_hint(
+    state: PolicyView, identity: str, relation: str, resource: str
+) -> dict[str, Any] | None:
+    """What to file for a graph denial (issue 7): the first active entitlement granting
+    ``relation`` on ``resource`` (the object itself, else its type's ``type:*``) that
+    ``identity`` may request (an identity kind; a non-human one only when the entitlement
+    lets agents request) — ``{"entitlement", "object", "relation", "beneficiary",
+    "max_duration_seconds"}`` — or None. Two dict look-ups, on the deny path only."""
+    kind = identity.partition(":")[0]
+    if kind not in _IDENTITY_KINDS:
+        return None
+    on = state.entitlements_on
+    for obj in (resource, resource.partition(":")[0] + ":*"):
+        for e in on(obj, relation):
+            if e.status != "active" or (kind != "human" and not e.agents_may_request):
+                continue
+            return {
+                "entitlement": e.id,
+                "object": resource,
+                "relation": relation,
+                "beneficiary": identity,
+                "max_duration_seconds": e.max_duration_seconds,
+            }
+    return None
 
 
 def _covers(d: Delegation, action: str, relation: str, resource: str, tool: str | None) -> int:
@@ -379,16 +418,20 @@ def decide(
     # 3. the subject, and each actor too, hold the relation on the resource
     resource = inp.resource
     if not check(subject, relation, resource):
+        reason: dict[str, Any] = {
+            "conjunct": "graph",
+            "role": "subject",
+            "identity": subject,
+            "relation": relation,
+            "resource": resource,
+        }
+        hint = request_hint(state, subject, relation, resource)
+        if hint is not None:
+            reason["request"] = hint
         return _deny(
             "subject_lacks_permission",
             f"{subject} does not have {asks(inp.action, relation)} on {resource}",
-            {
-                "conjunct": "graph",
-                "role": "subject",
-                "identity": subject,
-                "relation": relation,
-                "resource": resource,
-            },
+            reason,
             relation,
             ids,
             version,
@@ -396,19 +439,23 @@ def decide(
     for pos, a in enumerate(actors, 1):
         if not check(a, relation, resource):
             on_behalf = subject if pos == 1 else actors[pos - 2]
+            a_reason: dict[str, Any] = {
+                "conjunct": "graph",
+                "role": "actor",
+                "identity": a,
+                "position": pos,
+                "relation": relation,
+                "resource": resource,
+            }
+            a_hint = request_hint(state, a, relation, resource)
+            if a_hint is not None:
+                a_reason["request"] = a_hint
             return _deny(
                 "actor_lacks_permission",
                 f"{a} acts for {on_behalf} but does not itself have "
                 f"{asks(inp.action, relation)} on {resource}; every actor in the chain "
                 "must hold the permission too",
-                {
-                    "conjunct": "graph",
-                    "role": "actor",
-                    "identity": a,
-                    "position": pos,
-                    "relation": relation,
-                    "resource": resource,
-                },
+                a_reason,
                 relation,
                 ids,
                 version,
