@@ -42,6 +42,7 @@ from keyplane.ledger.chain import canonical_json
 from keyplane.ledger.events import EventFilter, LedgerEvent, new_event_id
 from keyplane.storage import Storage, open_storage
 from keyplane.storage.base import PolicyTxReader, PolicyWrite, PolicyWriteResult
+from keyplane.storage.governance_sql import ACCESS_REQUEST_COLS, ENTITLEMENT_COLS
 
 S = "gov"
 T0 = 1_000_000.0
@@ -586,3 +587,52 @@ def test_records_state_at() -> None:
     assert ReviewFilter.from_json(f.to_json()) == f
     assert ReviewCampaign(S, "C1", "n", f, "beneficiary_owners", "certify", "on_close", "open",
                           "admin", T0, None).resource == "review:C1"  # fmt: skip
+
+
+_REVIEW_CAMPAIGN_COLS = (
+    "store_id, id, name, filter, reviewer, default_decision, apply, state, created_by,"
+    " created_at, due_at, closed_at, revision"
+)
+_REVIEW_ITEM_COLS = (
+    "store_id, campaign_id, id, subject, relation, object, request_id, reviewers,"
+    " last_used_at, decision, decided_by, decided_at, comment, outcome, applied_at, revision"
+)
+_TIME_COLS = {
+    "created_at", "updated_at", "pending_until", "decided_at", "grant_starts_at",
+    "grant_expires_at", "ended_at", "due_at", "closed_at", "last_used_at", "applied_at",
+}  # fmt: skip
+
+
+def test_migration_0011_has_the_same_columns_on_both_backends(storage: Storage) -> None:
+    wanted = {
+        "entitlements": ENTITLEMENT_COLS,
+        "access_requests": ACCESS_REQUEST_COLS,
+        "review_campaigns": _REVIEW_CAMPAIGN_COLS,
+        "review_items": _REVIEW_ITEM_COLS,
+    }
+
+    def columns(cur: object, table: str) -> list[tuple[str, str, str | None]]:
+        if type(storage).__name__ == "SQLiteStorage":
+            rows = cur.execute(f"PRAGMA table_info({table})").fetchall()  # type: ignore[attr-defined]
+            return [(r[1], r[2].lower(), None) for r in rows]
+        cur.execute(  # type: ignore[attr-defined]
+            "SELECT column_name, data_type, collation_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = %s ORDER BY ordinal_position",
+            (table,),
+        )
+        return [(r[0], r[1], r[2]) for r in cur.fetchall()]  # type: ignore[attr-defined]
+
+    def read(cur: object) -> dict[str, list[tuple[str, str, str | None]]]:
+        return {t: columns(cur, t) for t in (*wanted, "ledger_webhooks")}
+
+    found = storage._read_tx(read)  # type: ignore[attr-defined]
+    sqlite = type(storage).__name__ == "SQLiteStorage"
+    for table, cols in wanted.items():
+        names = [c.strip() for c in cols.split(",")]
+        assert [c[0] for c in found[table]] == names, table
+        for name, kind, collation in found[table]:
+            if name in _TIME_COLS:  # float8 in PostgreSQL (a float4 would lose seconds)
+                assert kind == ("real" if sqlite else "double precision"), (table, name, kind)
+            if name in ("store_id", "id", "object", "relation", "beneficiary", "subject"):
+                assert collation in (None, "C"), (table, name, collation)
+    assert "event_types" in [c[0] for c in found["ledger_webhooks"]]
