@@ -467,8 +467,8 @@ def test_list_access_requests_filters_state_at_an_instant_and_pages(st: Storage)
         _req("R2", beneficiary="agent:two", requester="agent:two", pending_until=T0 + 100),
         _req("R3", entitlement_id="other", object="document:x", route_approvers=("human:sam",)),
         _req("R4", state=ACTIVE, grant_starts_at=T0, grant_expires_at=T0 + 50, relation="editor"),
-        _req("R5", state=DENIED, decided_at=T0),
-        _req("R6", state=EXPIRED),
+        _req("R5", state=DENIED, decided_at=T0, beneficiary="human:hal"),
+        _req("R6", state=EXPIRED, object="folder:f"),
     ]
     _write(st, PolicyWrite(new_access_requests=reqs))
 
@@ -485,6 +485,12 @@ def test_list_access_requests_filters_state_at_an_instant_and_pages(st: Storage)
     assert ids(beneficiary="agent:two") == ["R2"] and ids(requester="agent:two") == ["R2"]
     assert ids(entitlement_id="other") == ["R3"] and ids(object="document:x") == ["R3"]
     assert ids(relation="editor") == ["R4"]
+    assert ids(object_type="document") == ["R1", "R2", "R3", "R4", "R5"]
+    assert ids(object_type="folder") == ["R6"]
+    assert ids(object_type="docu") == [] and ids(object_type="docu_ent") == []
+    assert ids(beneficiary_kind="agent") == ["R1", "R2", "R3", "R4", "R6"]
+    assert ids(beneficiary_kind="human") == ["R5"]
+    assert ids(state=ACTIVE, now=T0, object_type="document", beneficiary_kind="agent") == ["R4"]
     assert ids(approver="human:sam") == ["R3"]
     assert ids(approver="human:olga") == ["R1", "R2", "R4", "R5", "R6"]
     assert ids(approver="human:ol") == []

@@ -947,6 +947,8 @@ class GovernanceStore(Protocol):
         approver: str | None = None,
         object: str | None = None,
         relation: str | None = None,
+        object_type: str | None = None,
+        beneficiary_kind: str | None = None,
         now: float | None = None,
         page_size: int = 50,
         continuation_token: str | None = None,
@@ -958,7 +960,10 @@ class GovernanceStore(Protocol):
         ``pending`` past ``pending_until`` is ``expired``, not ``pending``; an ``active``
         past ``grant_expires_at`` likewise); ``now`` defaults to the storage clock and the
         first page's instant is kept in the token. ``approver``: ``route_approvers``
-        contains it exactly. Tokens are opaque and bound to the filters."""
+        contains it exactly; ``object_type`` / ``beneficiary_kind``: the object's type /
+        the beneficiary's kind ("agent" for "agent:bot"), e.g. a review's "every agent
+        grant on documents" is ``state="active", object_type="document",
+        beneficiary_kind="agent"``. Tokens are opaque and bound to the filters."""
         ...
 
     def access_requests_due(

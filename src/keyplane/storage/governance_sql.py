@@ -477,6 +477,8 @@ class GovernanceSQLMixin:
         approver: str | None = None,
         object: str | None = None,
         relation: str | None = None,
+        object_type: str | None = None,
+        beneficiary_kind: str | None = None,
         now: float | None = None,
         page_size: int = 50,
         continuation_token: str | None = None,
@@ -494,6 +496,10 @@ class GovernanceSQLMixin:
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
+        for column, prefix in (("object", object_type), ("beneficiary", beneficiary_kind)):
+            if prefix is not None:
+                where.append(f"{column} LIKE ? ESCAPE '\\'")
+                params.append(_like_escape(prefix + ":") + "%")
         if approver is not None:
             where.append("route_approvers LIKE ? ESCAPE '\\'")
             params.append("%" + _like_escape(_dumps(approver)) + "%")
@@ -507,6 +513,8 @@ class GovernanceSQLMixin:
             approver,
             object,
             relation,
+            object_type,
+            beneficiary_kind,
             now,
         )
         after: str | None = None
