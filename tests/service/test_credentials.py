@@ -141,7 +141,8 @@ def test_failed_authentications_are_coalesced(svc: Services, clock: FixedClock) 
 def test_failures_beyond_the_window_cap_share_one_system_window(svc: Services) -> None:
     for i in range(C.MAX_FAILURE_WINDOWS + 10):
         _refused(svc, "unknown_client", client_id=f"agent:nobody-{i}", secret="x")
-    _refused(svc, "server_error", secret="x", store="no-such-store")
+    # a store that does not exist has no ledger: its refusals go to _system, unknown_store
+    _refused(svc, "unknown_store", secret="x", store="no-such-store")
     in_store = _events(svc, "credential.auth_failed")
     assert len(in_store) == C.MAX_FAILURE_WINDOWS
     system = [
@@ -149,7 +150,7 @@ def test_failures_beyond_the_window_cap_share_one_system_window(svc: Services) -
         for e in svc.storage.read_events("_system", limit=1000)
         if e.type == "credential.auth_failed"
     ]
-    assert sorted(e.reasons[0] for e in system) == ["server_error", "unknown_client"]
+    assert sorted(e.reasons[0] for e in system) == ["unknown_client", "unknown_store"]
     assert all(e.subject is None for e in system)
     assert C.flush_auth_failures(svc, force=True) == 1  # the 9 repeats, summarized
     system = [

@@ -627,5 +627,5 @@ def test_refusals_for_a_store_that_does_not_exist_go_to_the_system_chain(env: En
         auth=env.basic("agent:planner"),
     )
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
-    assert env.reasons("credential.auth_failed", "_system")
+    assert env.reasons("credential.auth_failed", "_system") == ["unknown_store"]
     assert not env.reasons("token.refused")  # nothing landed in the default store's ledger

@@ -47,6 +47,7 @@ from keyplane.errors import (
     KeyplaneError,
     NotFoundError,
     StorageError,
+    StoreNotFoundError,
     ValidationError,
 )
 from keyplane.ledger.events import SYSTEM_STORE, LedgerEvent, new_event_id
@@ -475,7 +476,10 @@ def authenticate_client(
         known = client_id if isinstance(client_id, str) and len(client_id) <= 300 else None
         _record_failure(svc, store_id, known, exc.reason)
         raise
-    except KeyplaneError as exc:  # a missing store, a storage error: fail closed
+    except StoreNotFoundError as exc:  # no ledger of its own: the _system chain
+        _record_failure(svc, SYSTEM_STORE, None, "unknown_store")
+        raise ClientAuthError("unknown_store", "client authentication failed") from exc
+    except KeyplaneError as exc:  # a storage error: fail closed
         _record_failure(svc, SYSTEM_STORE, None, "server_error")
         raise ClientAuthError("server_error", "client authentication failed") from exc
 
