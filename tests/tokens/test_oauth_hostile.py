@@ -629,3 +629,36 @@ def test_refusals_for_a_store_that_does_not_exist_go_to_the_system_chain(env: En
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
     assert env.reasons("credential.auth_failed", "_system") == ["unknown_store"]
     assert not env.reasons("token.refused")  # nothing landed in the default store's ledger
+
+
+def test_an_api_key_without_the_permission_is_on_the_record(env: Env) -> None:
+    """403 unauthorized_client at introspection or revocation is a token.refused event
+    (reason permission_denied, the key as subject), coalesced; for a store that does not
+    exist, in the _system chain."""
+    from keyplane.service.keys import authenticate, create_key
+
+    admin = authenticate(env.svc, env.admin_key)
+    acme_key, acme_secret = create_key(env.svc, admin, owner="acme-only", roles=["reader:acme"])
+    reader = authenticate(env.svc, env.reader_key)
+    access = env.token("agent:planner")
+    for _ in range(3):  # revocation needs can_manage_credentials: a reader has not
+        r = env.post("revoke", {"token": access}, headers={"authorization": f"Bearer {env.reader_key}"})  # fmt: skip
+        assert r.status_code == 403 and r.json()["error"] == "unauthorized_client"
+    # introspecting the default store's token needs reading it: an acme reader may not
+    r = env.post("introspect", {"token": access}, headers={"authorization": f"Bearer {acme_secret}"})  # fmt: skip
+    assert r.status_code == 403 and r.json()["error"] == "unauthorized_client"
+    assert "permission_denied" not in r.text
+    refused = [e for e in env.events("token.refused") if "permission_denied" in e.reasons]
+    assert all(e.outcome == "deny" and e.details["error"] == "unauthorized_client"
+               for e in refused)  # fmt: skip
+    counts = {(e.subject, e.details["count"]) for e in refused}
+    # the reader's three: one event at once, the two repeats in one summary
+    assert counts == {(reader.principal, 1), (reader.principal, 2), (f"key:{acme_key.id}", 1)}
+    # a store that does not exist has no ledger: the _system chain
+    r = env.post("introspect", {"token": access}, store="ghost",
+                 headers={"authorization": f"Bearer {acme_secret}"})  # fmt: skip
+    assert r.status_code == 403 and r.json()["error"] == "unauthorized_client"
+    assert "permission_denied" in env.reasons("token.refused", "_system")
+    # and the refused token lives on
+    r = env.post("introspect", {"token": access}, headers={"authorization": f"Bearer {env.reader_key}"})  # fmt: skip
+    assert r.status_code == 200 and r.json()["active"] is True

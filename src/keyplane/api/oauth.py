@@ -469,7 +469,19 @@ def _api_key_caller(call: _Call, key: str, permission: str) -> Caller:
         operation=f"POST {call.url(call.endpoint).removeprefix(call.base)}",
         remote=call.remote,
     )
-    authorize(call.svc, caller, permission, call.store_id)
+    try:
+        authorize(call.svc, caller, permission, call.store_id)
+    except PermissionDeniedError:
+        # a key without the permission: refused and on the record (token.refused,
+        # coalesced; the _system chain for a store that does not exist)
+        refusal = _Refusal(
+            "unauthorized_client",
+            "the API key may not do this on this store",
+            reason="permission_denied",
+            status=403,
+        )
+        refusal.client_id = caller.principal
+        raise refusal from None
     return caller
 
 
