@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from keyplane.clock import Clock, SystemClock
@@ -98,6 +98,9 @@ class GraphRegistry:
         self._models: dict[tuple[str, str], CompiledModel] = {}
         self._latest: dict[str, str] = {}
         self._lock = threading.Lock()
+        #: per-store housekeeping the tailer runs at each purge (``hook(store_id)``, e.g.
+        #: the access-request sweep Services registers): see :meth:`run_maintenance`
+        self.maintenance: list[Callable[[str], object]] = []
         self._poll_interval = poll_interval
         self._stop = threading.Event()
         self._tailer: threading.Thread | None = None
@@ -359,6 +362,7 @@ class GraphRegistry:
                     self.catch_up(g.store_id)
                     if purge:
                         self.purge_expired(g.store_id)
+                        self.run_maintenance(g.store_id)
                 except Exception:  # keep tailing; the next poll retries
                     continue
             if purge:
@@ -370,6 +374,15 @@ class GraphRegistry:
         g = self.graph(store_id)
         with g.catch_up_lock, g.lock:
             return g.index.purge_expired(self._clock.now())
+
+    def run_maintenance(self, store_id: str) -> None:
+        """Run the :attr:`maintenance` hooks for a store. Never raises: housekeeping is
+        retried at the next purge."""
+        for hook in list(self.maintenance):
+            try:
+                hook(store_id)
+            except Exception:  # housekeeping: the next purge retries
+                continue
 
     def prune_revoked_tokens(self) -> int:
         """Delete the stored revocations of tokens expired for longer than the grace (all
