@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -88,7 +89,10 @@ class Services:
             storage, master, clock=clock, interval=settings.ledger_webhook_interval
         )
         webhooks.start()
-        return cls(settings, storage, graphs, clock, ledger, keyring, redactor, master, webhooks)
+        svc = cls(settings, storage, graphs, clock, ledger, keyring, redactor, master, webhooks)
+        # the tailer persists access requests whose time ran out (reads never wait for it)
+        graphs.maintenance.append(functools.partial(_sweep_access_requests, svc))
+        return svc
 
     def close(self) -> None:
         # drain the ledger first: every event recorded so far is committed (and the chain
@@ -124,3 +128,9 @@ def _master_key_source(settings: Settings) -> Callable[[], MasterKey]:
             return loaded[0]
 
     return get
+
+
+def _sweep_access_requests(svc: Services, store_id: str) -> None:
+    from keyplane.service.access_requests import sweep_access_requests
+
+    sweep_access_requests(svc, store_id)
