@@ -505,3 +505,17 @@ def test_list_filters(w: W) -> None:
     assert ids(state="active") == [] and ids(state="expired") == [c.id]
     with pytest.raises(ValidationError):
         ids(state="nonsense")
+
+
+def test_the_tailer_maintenance_runs_the_sweep(w: W) -> None:
+    r = w.req("docs", requester="agent:bot", object="document:roadmap", duration_seconds=60)
+    w.svc.graphs.run_maintenance(S)  # nothing due yet
+    assert w.svc.storage.get_access_request(S, r.id).state == "active"
+    w.clock.advance(60)
+    w.svc.graphs.run_maintenance(S)  # what the tailer runs at each purge
+    stored = w.svc.storage.get_access_request(S, r.id)
+    assert stored is not None and stored.state == "expired"
+    assert stored.end_reason == "grant_expired" and stored.ended_at == NOW + 60
+    assert w.events(r.id).count("access_request.expired") == 1
+    w.svc.graphs.run_maintenance(S)  # once only
+    assert w.events(r.id).count("access_request.expired") == 1
