@@ -190,6 +190,14 @@ class CreateWebhookRequest(_Request):
         default=False,
         description="Deliver the whole kept ledger; by default only events recorded from now.",
     )
+    event_types: list[str] | None = Field(
+        default=None,
+        max_length=64,
+        description=(
+            "Deliver only these event types: exact types or prefixes ending in `*`"
+            " (`access_request.*`); the others are skipped. Omitted or empty: every event."
+        ),
+    )
 
 
 class WebhookOut(_Response):
@@ -202,6 +210,9 @@ class WebhookOut(_Response):
     last_error: str | None
     last_attempt_at: float | None
     next_attempt_at: float
+    event_types: list[str] = Field(
+        description="The event types delivered (exact or prefix `…*`); empty: every event."
+    )
 
 
 class WebhookWithSecret(_Response):

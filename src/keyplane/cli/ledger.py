@@ -389,6 +389,14 @@ def webhook_create(
     from_start: Annotated[
         bool, typer.Option("--from-start", help="Deliver the whole kept ledger.")
     ] = False,
+    event_type: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--event-type",
+            help="Deliver only this event type (exact, or a prefix ending in '*' such as"
+            " 'access_request.*'); repeatable. Default: every event.",
+        ),
+    ] = None,
     db: DbOpt = None,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
@@ -397,11 +405,19 @@ def webhook_create(
 ) -> None:
     """Subscribe a URL to the store's ledger; prints the signing secret once."""
     with connect(db, url, api_key) as kp:
-        hook, sec = kp.create_webhook(target, store=store, secret=secret, from_start=from_start)
+        hook, sec = kp.create_webhook(
+            target,
+            store=store,
+            secret=secret,
+            from_start=from_start,
+            event_types=event_type or None,
+        )
     if wants_json(as_json, output):
         emit_json({"webhook": hook.to_dict(), "secret": sec})
         return
     out.print(f"webhook {hook.id} → {hook.url}", highlight=False)
+    if hook.event_types:
+        out.print(f"event types: {', '.join(hook.event_types)}", highlight=False, markup=False)
     out.print(f"secret (shown once): {sec}", highlight=False, markup=False)
 
 
@@ -420,9 +436,16 @@ def webhook_list(
     if wants_json(as_json, output):
         emit_json([h.to_dict() for h in hooks])
         return
-    t = table("id", "url", "acked seq", "failures", "last error")
+    t = table("id", "url", "event types", "acked seq", "failures", "last error")
     for h in hooks:
-        t.add_row(h.id, h.url, str(h.acked_seq), str(h.failures), h.last_error or "")
+        t.add_row(
+            h.id,
+            h.url,
+            ", ".join(h.event_types) or "all",
+            str(h.acked_seq),
+            str(h.failures),
+            h.last_error or "",
+        )
     out.print(t)
 
 

@@ -21,6 +21,13 @@ acknowledged event — on restart, or in another process.
 exponential backoff — ``base * 2**(failures-1)`` seconds, capped at ``max_backoff`` —
 kept in the database with the last error, so the backoff survives a restart too.
 
+**Event types.** A subscription may name the event types it wants (``event_types``:
+exact types, or prefixes ending in ``*`` such as ``access_request.*``); only matching
+events are POSTed, in ``seq`` order. Filtered events still count as delivered: the
+acknowledged ``seq`` moves past them (a batch with nothing to send is acknowledged without
+a request), so a quiet filter never holds delivery back or resends. An empty filter sends
+everything.
+
 **Several processes.** Each delivery first claims the subscription with a lease in the
 database (``claim_webhook``), so replicas sharing one database do not deliver the same
 batch concurrently.
@@ -51,6 +58,7 @@ __all__ = [
     "WebhookDeliverer",
     "WebhookRecord",
     "WebhookStore",
+    "event_type_matches",
     "secret_aad",
     "sign_payload",
     "verify_signature",
@@ -66,6 +74,20 @@ WEBHOOK_HEADER = "X-Keyplane-Webhook"
 def secret_aad(webhook_id: str) -> bytes:
     """The associated data a webhook secret is encrypted with (binds it to its row)."""
     return f"keyplane-webhook-secret/v1\n{webhook_id}".encode()
+
+
+def event_type_matches(patterns: Sequence[str], event_type: str) -> bool:
+    """True when ``event_type`` is one of ``patterns`` (exact types, or prefixes ending in
+    ``*``); an empty ``patterns`` matches every type."""
+    if not patterns:
+        return True
+    for p in patterns:
+        if p.endswith("*"):
+            if event_type.startswith(p[:-1]):
+                return True
+        elif event_type == p:
+            return True
+    return False
 
 
 def sign_payload(secret: str, body: bytes, timestamp: int) -> str:
@@ -218,7 +240,10 @@ class WebhookDeliverer:
             if not events:
                 self._storage.webhook_delivered(hook.id, self.owner, acked, now=self._clock.now())
                 return done
-            error = self._post(hook, events)
+            last = events[-1].seq
+            assert last is not None
+            wanted = [e for e in events if event_type_matches(hook.event_types, e.type)]
+            error = self._post(hook, wanted) if wanted else None
             now = self._clock.now()
             if error is not None:
                 failures += 1
@@ -231,12 +256,10 @@ class WebhookDeliverer:
                     next_attempt_at=now + self.backoff(failures),
                 )
                 return done
-            last = events[-1].seq
-            assert last is not None
-            acked = last
+            acked = last  # past the filtered events too
             failures = 0
-            done += len(events)
-            self.delivered_events += len(events)
+            done += len(wanted)
+            self.delivered_events += len(wanted)
             self._storage.webhook_delivered(hook.id, self.owner, acked, now=now)
         return done
 

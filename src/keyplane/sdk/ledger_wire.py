@@ -180,6 +180,7 @@ def webhook(d: Mapping[str, Any]) -> Webhook:
         last_error=d.get("last_error"),
         last_attempt_at=d.get("last_attempt_at"),
         next_attempt_at=float(d["next_attempt_at"]),
+        event_types=tuple(d.get("event_types") or ()),
     )
 
 
@@ -207,13 +208,22 @@ def prune_ledger(store: str) -> Call[PruneResult]:
 
 
 def create_webhook(
-    store: str, url: str, secret: str | None, from_start: bool
+    store: str,
+    url: str,
+    secret: str | None,
+    from_start: bool,
+    event_types: Sequence[str] | None = None,
 ) -> Call[tuple[Webhook, str]]:
     return Call(
         "POST",
         _ledger(store, "/webhooks"),
         _with_secret,
-        body=_body(url=url, secret=secret, from_start=from_start),
+        body=_body(
+            url=url,
+            secret=secret,
+            from_start=from_start,
+            event_types=None if event_types is None else list(event_types),
+        ),
     )
 
 

@@ -16,17 +16,23 @@ The ``ledger.pruned`` event that records the pruning is itself appended to the c
 **Webhooks** (:func:`create_webhook`, :func:`list_webhooks`, :func:`delete_webhook`):
 see :mod:`keyplane.ledger.webhooks` for delivery, retries and the signature. The secret
 is returned once, by :func:`create_webhook`; it is stored encrypted under the master key.
+A subscription may deliver only some event types (``event_types``: exact registered types,
+or prefixes ending in ``*`` such as ``access_request.*`` — the way approvers are notified
+of pending requests); the others are skipped, never held back.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from keyplane.errors import ValidationError
+from keyplane.ledger.events import EVENT_TYPES
 from keyplane.ledger.webhooks import secret_aad
 from keyplane.service.audit import audited, change, change_events
 from keyplane.service.auth import Caller, Permission, authorize
@@ -47,6 +53,9 @@ __all__ = [
 _ids = UlidGenerator()
 _DAY = 86400.0
 _MAX_URL = 2048
+_MAX_EVENT_TYPES = 64
+_EVENT_TYPE = re.compile(r"[a-z0-9_.]{1,128}")
+_EVENT_PREFIX = re.compile(r"[a-z0-9_.]{0,127}\*")
 SECRET_PREFIX = "whsec_"
 
 
@@ -82,6 +91,8 @@ class Webhook:
     last_error: str | None
     last_attempt_at: float | None
     next_attempt_at: float
+    #: exact event types or prefixes ending in ``*``; empty: every event is delivered
+    event_types: tuple[str, ...] = ()
 
     @classmethod
     def from_record(cls, r: WebhookRecord) -> Webhook:
@@ -95,6 +106,7 @@ class Webhook:
             r.last_error,
             r.last_attempt_at,
             r.next_attempt_at,
+            r.event_types,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,6 +120,7 @@ class Webhook:
             "last_error": self.last_error,
             "last_attempt_at": self.last_attempt_at,
             "next_attempt_at": self.next_attempt_at,
+            "event_types": list(self.event_types),
         }
 
 
@@ -214,6 +227,35 @@ def _check_url(url: str) -> str:
     return url
 
 
+def check_event_types(event_types: Sequence[str] | None) -> tuple[str, ...]:
+    """A webhook's event filter, validated: each entry an exact registered event type or a
+    prefix ending in ``*`` that matches at least one (``"*"`` alone: everything); at most
+    64, duplicates dropped, order kept. None or empty: every event."""
+    if event_types is None:
+        return ()
+    if isinstance(event_types, str) or not isinstance(event_types, Sequence):
+        raise ValidationError(
+            "event_types is a list of event types", details={"event_types": event_types}
+        )
+    out: list[str] = []
+    for t in event_types:
+        if not isinstance(t, str):
+            raise ValidationError(f"invalid event type {t!r}", details={"event_type": t})
+        if _EVENT_PREFIX.fullmatch(t):
+            if not any(name.startswith(t[:-1]) for name in EVENT_TYPES):
+                raise ValidationError(f"no event type matches {t!r}", details={"event_type": t})
+        elif not _EVENT_TYPE.fullmatch(t) or t not in EVENT_TYPES:
+            raise ValidationError(
+                f"unknown event type {t!r}: a registered type, or a prefix ending in '*'",
+                details={"event_type": t},
+            )
+        if t not in out:
+            out.append(t)
+    if len(out) > _MAX_EVENT_TYPES:
+        raise ValidationError(f"at most {_MAX_EVENT_TYPES} event types per webhook")
+    return tuple(out)
+
+
 @audited("ledger.webhook_created")
 def create_webhook(
     svc: Services,
@@ -223,15 +265,18 @@ def create_webhook(
     *,
     secret: str | None = None,
     from_start: bool = False,
+    event_types: Sequence[str] | None = None,
 ) -> tuple[Webhook, str]:
     """Subscribe ``url`` to the store's ledger; returns the subscription and its signing
     secret (``whsec_…``, shown this once unless you chose it).
 
     Delivery starts with the events recorded after now, or with the first kept event when
-    ``from_start``.
+    ``from_start``. ``event_types`` (exact types, or prefixes ending in ``*`` such as
+    ``["access_request.*"]``) delivers only the matching events; the others are skipped.
     """
     authorize(svc, caller, Permission.MANAGE_LEDGER, store_id)
     _check_url(url)
+    types = check_event_types(event_types)
     if secret is None:
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     elif not isinstance(secret, str) or not 24 <= len(secret) <= 256:
@@ -247,13 +292,18 @@ def create_webhook(
         sealed,
         created_at=svc.clock.now(),
         acked_seq=acked,
+        event_types=types,
         ledger_events=lambda made: change_events(
             svc,
             caller,
             "ledger.webhook_created",
             store_id,
             resource=f"webhook:{made.id}",
-            details={"url": url, "from_seq": made.acked_seq + 1},
+            details={
+                "url": url,
+                "from_seq": made.acked_seq + 1,
+                "event_types": list(made.event_types),
+            },
         ),
     )
     return Webhook.from_record(rec), secret

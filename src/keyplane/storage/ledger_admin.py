@@ -1,6 +1,7 @@
 """Ledger administration tables, in SQL both backends understand: webhook subscriptions
 (with their acknowledged ``seq`` and retry state), per-store retention settings, and
-pruning (migration ``0006_ledger_webhooks.sql``).
+pruning (migration ``0006_ledger_webhooks.sql``; a subscription's ``event_types`` filter,
+a JSON list, came with ``0011``).
 
 A mixin of :class:`keyplane.storage.sql.SQLStorage`: it uses the backend's ``_q``,
 ``_write_tx`` and ``_read_tx``. Like the rest of the ledger, none of these methods
@@ -13,6 +14,7 @@ so the change and its ledger event commit together or not at all.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -32,7 +34,7 @@ LedgerEvents = Callable[[T], "Sequence[tuple[LedgerEvent, str]]"]
 
 _HOOK_COLS = (
     "id, store_id, url, encrypted_secret, created_at, acked_seq, failures, last_error,"
-    " last_attempt_at, next_attempt_at"
+    " last_attempt_at, next_attempt_at, event_types"
 )
 
 
@@ -60,6 +62,8 @@ class WebhookRecord:
     last_error: str | None
     last_attempt_at: float | None
     next_attempt_at: float
+    #: the event types delivered: exact types or prefixes ending in ``*`` (empty: every one)
+    event_types: tuple[str, ...] = ()
 
 
 class LedgerAdminStore(Protocol):
@@ -78,10 +82,12 @@ class LedgerAdminStore(Protocol):
         *,
         created_at: float,
         acked_seq: int = 0,
+        event_types: Sequence[str] = (),
         ledger_events: LedgerEvents[WebhookRecord] | None = None,
     ) -> WebhookRecord:
-        """Insert a subscription that delivers the events after ``acked_seq``;
-        ``ledger_events`` (called with the new record) commits in the same transaction."""
+        """Insert a subscription that delivers the events after ``acked_seq`` (only those
+        ``event_types`` match, when given — kept as given, in order); ``ledger_events``
+        (called with the new record) commits in the same transaction."""
         ...
 
     def get_webhook(self, webhook_id: str) -> WebhookRecord | None: ...
@@ -159,6 +165,7 @@ def _hook(r: Any) -> WebhookRecord:
         last_error=r[7],
         last_attempt_at=None if r[8] is None else float(r[8]),
         next_attempt_at=float(r[9]),
+        event_types=tuple(json.loads(r[10] or "[]")),
     )
 
 
@@ -194,22 +201,33 @@ class LedgerAdminSQL:
         *,
         created_at: float,
         acked_seq: int = 0,
+        event_types: Sequence[str] = (),
         ledger_events: LedgerEvents[WebhookRecord] | None = None,
     ) -> WebhookRecord:
-        """Insert a subscription delivering events after ``acked_seq``."""
+        """Insert a subscription delivering events after ``acked_seq`` (those
+        ``event_types`` match, when given)."""
+        types = tuple(event_types)
         made = WebhookRecord(
             webhook_id, store_id, url, bytes(encrypted_secret), created_at, acked_seq, 0,
-            None, None, 0.0,
+            None, None, 0.0, types,
         )  # fmt: skip
 
         def tx(cur: Cursor) -> None:
             cur.execute(
                 self._q(
                     "INSERT INTO ledger_webhooks (id, store_id, url, encrypted_secret,"
-                    " created_at, acked_seq, failures, next_attempt_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, 0, 0)"
+                    " created_at, acked_seq, failures, next_attempt_at, event_types)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?)"
                 ),
-                (webhook_id, store_id, url, bytes(encrypted_secret), created_at, acked_seq),
+                (
+                    webhook_id,
+                    store_id,
+                    url,
+                    bytes(encrypted_secret),
+                    created_at,
+                    acked_seq,
+                    json.dumps(list(types), separators=(",", ":")),
+                ),
             )
             self._ledger_in_tx(cur, ledger_events, made)
 

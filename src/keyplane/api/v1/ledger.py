@@ -244,9 +244,16 @@ def create_webhook(
     store: StoreId, body: CreateWebhookRequest, svc: ServicesDep, caller: CallerDep
 ) -> WebhookWithSecret:
     """Subscribe a URL: events are POSTed in order, signed (`X-Keyplane-Signature`), at
-    least once. The secret is in this response only. Admin only."""
+    least once; only the `event_types` given, if any. The secret is in this response only.
+    Admin only."""
     hook, secret = ledger_admin.create_webhook(
-        svc, caller, store, body.url, secret=body.secret, from_start=body.from_start
+        svc,
+        caller,
+        store,
+        body.url,
+        secret=body.secret,
+        from_start=body.from_start,
+        event_types=body.event_types,
     )
     return WebhookWithSecret(webhook=_hook(hook), secret=secret)
 
