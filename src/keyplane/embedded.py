@@ -497,8 +497,10 @@ class Keyplane:
         store: str | None = None,
         secret: str | None = None,
         from_start: bool = False,
+        event_types: Sequence[str] | None = None,
     ) -> tuple[Webhook, str]:
-        """Stream the store's ledger to ``url``; returns the subscription and its secret."""
+        """Stream the store's ledger to ``url`` (only ``event_types``, exact or ``prefix*``,
+        when given); returns the subscription and its secret."""
         return ledger_admin.create_webhook(
             self.services,
             self.caller,
@@ -506,6 +508,7 @@ class Keyplane:
             url,
             secret=secret,
             from_start=from_start,
+            event_types=event_types,
         )
 
     def list_webhooks(self, *, store: str | None = None) -> list[Webhook]:
