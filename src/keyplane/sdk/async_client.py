@@ -506,10 +506,12 @@ class AsyncClient:
         store: str | None = None,
         secret: str | None = None,
         from_start: bool = False,
+        event_types: Sequence[str] | None = None,
     ) -> tuple[Webhook, str]:
-        """Stream the store's ledger to ``url``; returns the subscription and its secret."""
+        """Stream the store's ledger to ``url`` (only ``event_types``, exact or ``prefix*``,
+        when given); returns the subscription and its secret."""
         return await self._send(
-            ledger_wire.create_webhook(self._store(store), url, secret, from_start)
+            ledger_wire.create_webhook(self._store(store), url, secret, from_start, event_types)
         )
 
     async def list_webhooks(self, *, store: str | None = None) -> list[Webhook]:
