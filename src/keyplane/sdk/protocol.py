@@ -267,6 +267,7 @@ class KeyplaneAPI(Protocol):
         store: str | None = None,
         secret: str | None = None,
         from_start: bool = False,
+        event_types: Sequence[str] | None = None,
     ) -> tuple[Webhook, str]: ...
 
     def list_webhooks(self, *, store: str | None = None) -> list[Webhook]: ...
@@ -750,6 +751,7 @@ class AsyncKeyplaneAPI(Protocol):
         store: str | None = None,
         secret: str | None = None,
         from_start: bool = False,
+        event_types: Sequence[str] | None = None,
     ) -> tuple[Webhook, str]: ...
 
     async def list_webhooks(self, *, store: str | None = None) -> list[Webhook]: ...
