@@ -72,6 +72,7 @@ __all__ = [
     "CLIENT_ASSERTION_TYPE",
     "MAX_FORM_BYTES",
     "router",
+    "serve",
 ]
 
 log = logging.getLogger("keyplane.oauth")
@@ -343,7 +344,11 @@ class _Call:
         return (own,) if own == token else (own, token)
 
     def issuer(self) -> str:
-        return token_service.token_issuer(self.svc, self.store_id, self.base)
+        """The issuer of the endpoint called, which its tokens name in ``iss``:
+        ``<base>/stores/<id>`` at ``/stores/{id}/oauth2/…`` — the default store's too, as
+        its metadata there says — and ``<base>`` at ``/oauth2/…``. (Verification takes
+        either name for the default store: ``token_service.accepted_issuers``.)"""
+        return issuer_for(self.base, self.path_store)
 
 
 def _call(svc: Services, request: Request, store_id: str | None, endpoint: str) -> _Call:
@@ -588,7 +593,10 @@ _HANDLERS: Final[dict[str, Callable[[_Call, Request, _Form], Response]]] = {
 }
 
 
-async def _serve(svc: Services, request: Request, store_id: str | None, endpoint: str) -> Response:
+async def serve(svc: Services, request: Request, store_id: str | None, endpoint: str) -> Response:
+    """Answer one OAuth request (``endpoint`` token, introspect or revoke; ``store_id`` None
+    for the root form): the routes below call it, and so does the fast lane
+    (:mod:`keyplane.api.fastpath`), which skips the router and the dependency injection."""
     call = _call(svc, request, store_id, endpoint)
     handler = _HANDLERS[endpoint]
     try:
@@ -741,7 +749,7 @@ _REVOKE_ARGS: dict[str, Any] = {
 )
 async def oauth2_token(request: Request, svc: ServicesDep) -> Response:
     """client_credentials (RFC 6749 §4.4) and token exchange (RFC 8693)."""
-    return await _serve(svc, request, None, "token")
+    return await serve(svc, request, None, "token")
 
 
 @router.post(
@@ -752,7 +760,7 @@ async def oauth2_token(request: Request, svc: ServicesDep) -> Response:
 )
 async def oauth2_token_store(store_id: str, request: Request, svc: ServicesDep) -> Response:
     """client_credentials (RFC 6749 §4.4) and token exchange (RFC 8693)."""
-    return await _serve(svc, request, store_id, "token")
+    return await serve(svc, request, store_id, "token")
 
 
 @router.post(
@@ -763,7 +771,7 @@ async def oauth2_token_store(store_id: str, request: Request, svc: ServicesDep) 
 )
 async def oauth2_introspect(request: Request, svc: ServicesDep) -> Response:
     """RFC 7662: ``{"active": false}`` for any token that fails verification."""
-    return await _serve(svc, request, None, "introspect")
+    return await serve(svc, request, None, "introspect")
 
 
 @router.post(
@@ -774,7 +782,7 @@ async def oauth2_introspect(request: Request, svc: ServicesDep) -> Response:
 )
 async def oauth2_introspect_store(store_id: str, request: Request, svc: ServicesDep) -> Response:
     """RFC 7662: ``{"active": false}`` for any token that fails verification."""
-    return await _serve(svc, request, store_id, "introspect")
+    return await serve(svc, request, store_id, "introspect")
 
 
 @router.post(
@@ -785,7 +793,7 @@ async def oauth2_introspect_store(store_id: str, request: Request, svc: Services
 )
 async def oauth2_revoke(request: Request, svc: ServicesDep) -> Response:
     """RFC 7009: 200 whether or not the token was valid."""
-    return await _serve(svc, request, None, "revoke")
+    return await serve(svc, request, None, "revoke")
 
 
 @router.post(
@@ -796,4 +804,4 @@ async def oauth2_revoke(request: Request, svc: ServicesDep) -> Response:
 )
 async def oauth2_revoke_store(store_id: str, request: Request, svc: ServicesDep) -> Response:
     """RFC 7009: 200 whether or not the token was valid."""
-    return await _serve(svc, request, store_id, "revoke")
+    return await serve(svc, request, store_id, "revoke")
