@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 from keyplane.clock import Clock
 from keyplane.errors import StorageError, TupleExistsError
 from keyplane.storage.migrate import SCHEMA_MIGRATIONS_DDL, load_migrations, split_sqlite_script
+from keyplane.storage.reviews_sql import ReviewsSQLMixin
 from keyplane.storage.sql import Cursor, SQLStorage
 
 __all__ = ["SQLiteStorage"]
@@ -58,7 +59,7 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     return "locked" in msg or "busy" in msg
 
 
-class SQLiteStorage(SQLStorage):
+class SQLiteStorage(SQLStorage, ReviewsSQLMixin):
     """Storage in one SQLite file; safe to share between threads."""
 
     def __init__(
