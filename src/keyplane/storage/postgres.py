@@ -34,6 +34,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from keyplane.clock import Clock
 from keyplane.errors import StorageError, TupleExistsError
 from keyplane.storage.migrate import SCHEMA_MIGRATIONS_DDL, load_migrations
+from keyplane.storage.reviews_sql import ReviewsSQLMixin
 from keyplane.storage.sql import LEDGER_COLUMNS, Cursor, SQLStorage
 
 __all__ = ["PostgresStorage"]
@@ -50,7 +51,7 @@ def _to_pyformat(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
-class PostgresStorage(SQLStorage):
+class PostgresStorage(SQLStorage, ReviewsSQLMixin):
     """Storage in PostgreSQL via psycopg 3; safe to share between threads."""
 
     _FOR_SHARE = " FOR SHARE"
