@@ -142,6 +142,8 @@ def _failed(
         obj = bound["object_type"]
     if obj is None and "key_id" in bound:
         obj = f"key:{bound['key_id']}"
+    if obj is None and op.startswith("access_requests.") and "request_id" in bound:
+        obj = f"access_request:{bound['request_id']}"  # so the request's history shows it
     decision = bool(event_type and event_type.startswith("decision."))
     action = bound.get("relation") if decision else None
     user = bound.get("user")
