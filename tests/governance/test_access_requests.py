@@ -93,7 +93,9 @@ class W:
         return authenticate(self.svc, secret)
 
     def events(self, rid: str) -> list[str]:
-        return [e.type for e in AR.get_access_request_history(self.svc, ME, S, rid).events]
+        """The request's change events (refused and failed calls are on its record too)."""
+        h = AR.get_access_request_history(self.svc, ME, S, rid)
+        return [e.type for e in h.events if e.outcome == "ok"]
 
 
 @pytest.fixture
@@ -466,10 +468,18 @@ def test_two_approvals_at_once(w: W) -> None:
 def test_history_in_one_call(w: W) -> None:
     r = w.req("billing", requester="agent:bot", duration_seconds=600, purpose="invoices",
               justification="month end")  # fmt: skip
+    with pytest.raises(ApprovalNotAllowedError):
+        w.approve(r.id, "agent:bot")  # refused: on the record too
     w.approve(r.id, "human:alice", comment="fine")
     AR.revoke_access_request(w.svc, ME, S, r.id, reason="done early")
+    w.svc.ledger.flush()
     h = AR.get_access_request_history(w.svc, ME, S, r.id)
     assert h.request.state == "revoked"
+    refused = [e for e in h.events if e.outcome != "ok"]
+    assert [(e.type, e.outcome, e.reasons) for e in refused] == [
+        ("access_request.approval", "deny", ("permission_denied",))
+    ]
+    h = h._replace(events=[e for e in h.events if e.outcome == "ok"])
     assert [e.type for e in h.events] == [
         "access_request.created", "access_request.approval", "access_request.approved",
         "access_request.activated", "access_request.revoked",
