@@ -43,6 +43,7 @@ from keyplane.service import (
     models,
     observability,
     policies,
+    reviews,
     signing_keys,
     stores,
     token_admin,
@@ -134,6 +135,20 @@ def _fresh_delegation(w: World) -> str:
 def _fresh_credential(w: World) -> str:
     cred, _ = credentials.create_credential(w.svc, SYSTEM, S, "agent:bot")
     return cred.id
+
+
+def _fresh_review(w: World) -> str:
+    """An open review of S's direct tuples on documents (user:anne's viewer), reviewer
+    human:alice."""
+    c = reviews.create_review(
+        w.svc,
+        SYSTEM,
+        S,
+        name=f"r{next(w.n)}",
+        filter={"source": "tuples", "object_type": "document"},
+        reviewer="human:alice",
+    )
+    return c.id
 
 
 # operation name → (permission, call). Destructive calls come last (dicts keep order).
@@ -396,6 +411,36 @@ OPERATIONS: dict[str, tuple[str, Op]] = {
     "tokens.revoke_token_id": (
         Permission.MANAGE_CREDENTIALS,
         lambda w: tokens.revoke_token_id(w.svc, w.caller, S, f"jti-{next(w.n)}"),
+    ),
+    "reviews.create_review": (
+        Permission.MANAGE_REVIEWS,
+        lambda w: reviews.create_review(w.svc, w.caller, S, name=f"r{next(w.n)}"),
+    ),
+    "reviews.get_review": (
+        Permission.READ_IDENTITIES,
+        lambda w: reviews.get_review(w.svc, w.caller, S, _fresh_review(w)),
+    ),
+    "reviews.list_reviews": (
+        Permission.READ_IDENTITIES,
+        lambda w: reviews.list_reviews(w.svc, w.caller, S),
+    ),
+    "reviews.list_review_items": (
+        Permission.READ_IDENTITIES,
+        lambda w: reviews.list_review_items(w.svc, w.caller, S, _fresh_review(w)),
+    ),
+    "reviews.review_report": (
+        Permission.READ_IDENTITIES,
+        lambda w: reviews.review_report(w.svc, w.caller, S, _fresh_review(w)),
+    ),
+    "reviews.decide_review_item": (
+        Permission.MANAGE_REVIEWS,
+        lambda w: reviews.decide_review_item(
+            w.svc, w.caller, S, _fresh_review(w), 1, "certify", reviewer="human:alice"
+        ),
+    ),
+    "reviews.close_review": (
+        Permission.MANAGE_REVIEWS,
+        lambda w: reviews.close_review(w.svc, w.caller, S, _fresh_review(w)),
     ),
     "stores.delete_store": (
         Permission.DELETE_STORE,
