@@ -24,6 +24,7 @@ import keyplane.service as service_pkg
 from keyplane.api import create_app
 from keyplane.config import Settings
 from keyplane.errors import KeyplaneError, PermissionDeniedError
+from keyplane.governance.records import ReviewCampaign, ReviewFilter, ReviewItem
 from keyplane.ledger.events import EVENT_TYPES, EventFilter, LedgerEvent
 from keyplane.policy.records import Delegation, Identity, ScopeGrant
 from keyplane.service import (
@@ -40,6 +41,7 @@ from keyplane.service import (
     models,
     observability,
     policies,
+    reviews,
     signing_keys,
     stores,
     token_admin,
@@ -326,6 +328,30 @@ TABLE: dict[str, tuple[Call, list[str]]] = {
         lambda w: tokens.revoke_token_id(w.svc, w.caller, S, "J-id", reason="leaked"),
         ["token.revoked"],
     ),
+    "reviews.create_review": (
+        lambda w: reviews.create_review(w.svc, w.caller, S, name="r", filter={"source": "tuples"}),
+        ["review.created"],
+    ),
+    "reviews.get_review": (lambda w: reviews.get_review(w.svc, w.caller, S, _a_review(w.svc)), []),
+    "reviews.list_reviews": (lambda w: reviews.list_reviews(w.svc, w.caller, S), []),
+    "reviews.list_review_items": (
+        lambda w: reviews.list_review_items(w.svc, w.caller, S, _a_review(w.svc)),
+        [],
+    ),
+    "reviews.review_report": (
+        lambda w: reviews.review_report(w.svc, w.caller, S, _a_review(w.svc)),
+        [],
+    ),
+    "reviews.decide_review_item": (
+        lambda w: reviews.decide_review_item(
+            w.svc, w.caller, S, _a_review(w.svc), 1, "certify", reviewer="human:alice"
+        ),
+        ["review.item_decided"],
+    ),
+    "reviews.close_review": (
+        lambda w: reviews.close_review(w.svc, w.caller, S, _a_review(w.svc)),
+        ["review.closed"],
+    ),
 }
 
 
@@ -345,6 +371,20 @@ def _a_credential(svc: Services) -> str:
 
 
 _credential_ids = itertools.count()
+
+
+def _a_review(svc: Services) -> str:
+    """An open review of user:anne's viewer on document:a (reviewer human:alice), written
+    straight to storage (no event)."""
+    rid = f"R{next(_review_ids):025d}"
+    c = ReviewCampaign(S, rid, rid, ReviewFilter(source="tuples"), "human:alice", "certify",
+                       "on_close", "open", "system", svc.clock.now(), None)  # fmt: skip
+    item = ReviewItem(S, rid, 1, "user:anne", "viewer", "document:a", None, ("human:alice",), None)
+    svc.storage.create_review(S, c, [item])  # type: ignore[attr-defined]
+    return rid
+
+
+_review_ids = itertools.count()
 
 
 def _a_webhook(svc: Services) -> str:
