@@ -72,6 +72,57 @@ def test_metadata_points_at_working_endpoints(env: Env) -> None:
         assert verify_pyjwt(env, tok["access_token"], store=store)["iss"] == md["issuer"]
 
 
+def test_the_default_store_under_its_store_path_is_its_own_issuer(env: Env) -> None:
+    """Discovery at /.well-known/oauth-authorization-server/stores/default says issuer
+    <base>/stores/default and endpoints under it: tokens from that token endpoint carry
+    that iss (a discovering client checks it: RFC 8414 §3.3, RFC 9068 §4), those from
+    /oauth2/token carry <base>, and both are the default store's tokens at either path."""
+    r = httpx.get(f"{env.url}/.well-known/oauth-authorization-server/stores/default")
+    assert r.status_code == 200
+    md = r.json()
+    assert md["issuer"] == f"{env.url}/stores/default"
+    assert md["token_endpoint"] == f"{env.url}/stores/default/oauth2/token"
+    planner = env.client("agent:planner")
+    via_store = planner.fetch_token(str(md["token_endpoint"]), grant_type="client_credentials")
+    via_root = planner.fetch_token(env.endpoint("token"), grant_type="client_credentials")
+    # a resource server that discovered through the store path: PyJWT, md's keys and issuer
+    keys = jwt.PyJWKClient(str(md["jwks_uri"]), cache_keys=False, cache_jwk_set=False)
+    t1 = via_store["access_token"]
+    c1 = jwt.decode(
+        t1, keys.get_signing_key_from_jwt(t1).key, algorithms=["EdDSA", "ES256"],
+        issuer=str(md["issuer"]), audience=str(md["issuer"]),
+    )  # fmt: skip
+    assert c1["iss"] == c1["aud"][0] == f"{env.url}/stores/default"
+    c2 = verify_pyjwt(env, via_root["access_token"])  # the root issuer, <base>
+    assert c2["iss"] == env.url
+    # either token is active at either introspection endpoint (the same store)
+    for token in (t1, via_root["access_token"]):
+        for url in (env.endpoint("introspect"), f"{env.url}/stores/default/oauth2/introspect"):
+            r = httpx.post(url, data={"token": token}, auth=env.basic("agent:planner"))
+            assert r.status_code == 200 and r.json()["active"] is True, (url, r.text)
+    # exchanged at the root endpoint: a subject token of the store path is accepted, the new
+    # token names the root issuer
+    worker = env.client("agent:worker")
+    ex = worker.fetch_token(
+        env.endpoint("token"), grant_type=GRANT_EXCHANGE, subject_token=t1,
+        subject_token_type=TT_ACCESS, actor_token=env.token("agent:worker"),
+        actor_token_type=TT_ACCESS,
+    )  # fmt: skip
+    assert verify_pyjwt(env, ex["access_token"])["act"] == {"sub": "agent:worker"}
+    # revoked at the root endpoint by its client: dead at both paths
+    r = httpx.post(env.endpoint("revoke"), data={"token": t1}, auth=env.basic("agent:planner"))
+    assert r.status_code == 200
+    for url in (env.endpoint("introspect"), f"{env.url}/stores/default/oauth2/introspect"):
+        r = httpx.post(url, data={"token": t1}, auth=env.basic("agent:planner"))
+        assert r.json() == {"active": False}
+    # another store's path is not an alias: acme's tokens are not the default store's
+    acme = env.token("agent:planner", store="acme")
+    r = httpx.post(
+        env.endpoint("introspect"), data={"token": acme}, auth=env.basic("agent:planner")
+    )
+    assert r.json() == {"active": False}
+
+
 @pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post", "private_key_jwt"])
 def test_client_credentials(env: Env, method: str) -> None:
     c = env.client("agent:planner", method)

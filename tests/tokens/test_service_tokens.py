@@ -371,6 +371,33 @@ def _no_aud(env: Env) -> str:
     return jwt.encode(body, env.idp_key, algorithm="EdDSA", headers={"kid": "idp-1"})
 
 
+def test_the_default_store_answers_to_both_issuer_names(env: Env) -> None:
+    """The default store is served at <base> and at <base>/stores/<default>: a token names
+    the issuer of the endpoint that issued it, and verifies, is exchanged and is revoked
+    under either name; no other name (nor another store's path) is an alias."""
+    root = env.iss
+    path = f"{root}/stores/{S}"
+    assert T.accepted_issuers(env.svc, S, root) == (root, path)
+    assert T.accepted_issuers(env.svc, S, path) == (root, path)
+    assert T.accepted_issuers(env.svc, "other", root) == (root,)
+    t = T.issue_client_credentials(env.svc, S, env.client(A), issuer=path)
+    assert t.claims["iss"] == path and t.claims["aud"] == [path]
+    for name in (root, path):
+        assert T.verify_access_token(env.svc, S, t.access_token, issuer=name).subject == A
+        assert T.introspect_token(env.svc, S, t.access_token, issuer=name)["iss"] == path
+    for other in ("https://elsewhere.example", f"{root}/stores/other", f"{path}/x"):
+        with pytest.raises(TokenInvalid) as info:
+            T.verify_access_token(env.svc, S, t.access_token, issuer=other)
+        assert info.value.reason == "wrong_issuer"
+    # exchanged at the root endpoint: its aud [path] is this issuer's
+    ex = env.exchange(B, t.access_token)
+    assert ex.claims["iss"] == root and ex.claims["act"] == {"sub": B}
+    assert not T.revoke_token(env.svc, S, t.access_token, requester=A, issuer="https://x.example")
+    assert T.revoke_token(env.svc, S, t.access_token, requester=A, issuer=root)
+    with pytest.raises(TokenInvalid):
+        T.verify_access_token(env.svc, S, ex.access_token, issuer=path)  # revoked with it
+
+
 def test_pending_refusal_summaries_are_written_on_close(storage_url: str) -> None:
     clock = FixedClock(NOW)
     settings = Settings(database_url=storage_url, poll_interval=0.0)

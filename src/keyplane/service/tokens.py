@@ -83,6 +83,7 @@ __all__ = [
     "OAuthError",
     "TokenInvalid",
     "VerifiedToken",
+    "accepted_issuers",
     "exchange_token",
     "introspect_token",
     "issue_client_credentials",
@@ -279,9 +280,26 @@ def _signer(svc: Services, store_id: str) -> Signer:
 
 def token_issuer(svc: Services, store_id: str, base: str | None = None) -> str:
     """The issuer of the store's tokens: ``base`` (else ``KEYPLANE_ISSUER``, else
-    :data:`DEFAULT_BASE`) for the default store, ``<base>/stores/<id>`` for another."""
+    :data:`DEFAULT_BASE`) for the default store, ``<base>/stores/<id>`` for another.
+
+    The default store is also served at ``<base>/stores/<default>`` (its RFC 8414 metadata
+    there names that issuer and the endpoints under it): a token's ``iss`` is the issuer of
+    the endpoint that issued it (the HTTP layer passes it), and the store's tokens verify
+    under either name (:func:`accepted_issuers`)."""
     b = base or svc.settings.issuer or DEFAULT_BASE
     return issuer_for(b, None if store_id == svc.settings.default_store else store_id)
+
+
+def accepted_issuers(svc: Services, store_id: str, issuer: str) -> tuple[str, ...]:
+    """The ``iss`` values a token of ``store_id`` checked against ``issuer`` may carry:
+    ``issuer`` itself, and for the default store both of its names — ``<base>`` (the root
+    endpoints) and ``<base>/stores/<default>`` — whichever of the two ``issuer`` is."""
+    default = svc.settings.default_store
+    if store_id != default:
+        return (issuer,)
+    suffix = f"/stores/{default}"
+    base = issuer[: -len(suffix)] if issuer.endswith(suffix) else issuer.rstrip("/")
+    return (base, base + suffix)
 
 
 # ------------------------------------------------------------------------------ verification
@@ -302,7 +320,7 @@ def verify_access_token(
         now = svc.clock.now()
         tc = checked.tc
         check_time(tc, now)
-        if issuer is not None and tc.issuer != issuer:
+        if issuer is not None and tc.issuer not in accepted_issuers(svc, store_id, issuer):
             raise TokenInvalid("wrong_issuer")
         if audience is not None and audience not in tc.audience:
             raise TokenInvalid("wrong_audience")
@@ -728,7 +746,8 @@ def _subject(
         raise OAuthError(
             _EXCHANGE_REFUSED, "the subject_token is invalid", reason=f"subject_{exc.reason}"
         ) from None
-    if issuer not in vt.audience and client.node not in vt.audience:
+    names = accepted_issuers(svc, store_id, issuer)
+    if not any(i in vt.audience for i in names) and client.node not in vt.audience:
         raise OAuthError(
             _EXCHANGE_REFUSED,
             "the subject_token is not meant for this issuer or client",
@@ -984,7 +1003,7 @@ def revoke_token(
     except (TokenInvalid, KeyplaneError):
         return False
     tc = checked.tc
-    if issuer is not None and tc.issuer != issuer:
+    if issuer is not None and tc.issuer not in accepted_issuers(svc, store_id, issuer):
         return False
     if not admin and requester != tc.client_id:
         raise OAuthError(
