@@ -529,3 +529,20 @@ def test_the_tailer_maintenance_runs_the_sweep(w: W) -> None:
     assert w.events(r.id).count("access_request.expired") == 1
     w.svc.graphs.run_maintenance(S)  # once only
     assert w.events(r.id).count("access_request.expired") == 1
+
+
+def test_guardrails_still_apply_to_a_grant(w: W) -> None:
+    from keyplane.service import guardrails
+
+    guardrails.put_guardrails(w.svc, ME, S, [{
+        "id": "no-agent-secrets", "effect": "forbid",
+        "expression": 'subject.kind == "agent" && resource.id == "secret"',
+    }])  # fmt: skip
+    r = w.req("docs", requester="agent:bot", object="document:secret", duration_seconds=600)
+    assert r.state == "pending"  # alice does not view it: routed to the owner
+    assert w.approve(r.id, "human:bob").state == "active"
+    assert w.tuple_of("document:secret", "viewer", "agent:bot") is not None
+    d = w.decide("agent:bot", "document:secret")
+    assert not d.allowed and d.code == "guardrail_forbid"
+    # the denial that is not about a missing permission carries nothing to file
+    assert "request" not in d.reason
