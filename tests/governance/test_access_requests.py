@@ -546,3 +546,25 @@ def test_guardrails_still_apply_to_a_grant(w: W) -> None:
     assert not d.allowed and d.code == "guardrail_forbid"
     # the denial that is not about a missing permission carries nothing to file
     assert "request" not in d.reason
+
+
+def test_the_rules_see_the_facts_and_identities(w: W) -> None:
+    # alice (who views the roadmap) asks for her agent: every fact as the graph has it
+    r = w.req("docs", requester="human:alice", beneficiary="agent:bot",
+              object="document:roadmap", duration_seconds=600)  # fmt: skip
+    assert r.state == "active" and r.rule_id == "auto-low"
+    created = AR.get_access_request_history(w.svc, ME, S, r.id).events[0]
+    assert created.details["facts"] == {
+        "owner_holds": True, "requester_holds": True, "beneficiary_holds": False,
+        "requester_is_owner": True, "requester_is_agent": False,
+    }  # fmt: skip
+    # a rule over the requester's and beneficiary's identities
+    I.update_identity(w.svc, ME, S, "human:carol", attributes={"team": "sre"})
+    w.ent("oncall", object="role:oncall", relation="assignee", owners=["human:dave"],
+          approval=[{"id": "sre", "outcome": "approve",
+                     "when": 'has(requester.attributes.team) && requester.attributes.team == "sre"'
+                             ' && beneficiary.kind == "human"'}])  # fmt: skip
+    assert w.req("oncall", requester="human:carol").state == "active"
+    other = w.req("oncall", requester="human:erin")
+    assert other.state == "pending" and other.rule_id == "default"
+    assert other.route_approvers == ("human:dave",)
