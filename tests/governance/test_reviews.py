@@ -21,14 +21,17 @@ from keyplane.errors import (
 )
 from keyplane.governance.records import ReviewItem
 from keyplane.service import access_requests as AR
+from keyplane.service import credentials as C
 from keyplane.service import decisions
 from keyplane.service import delegations as D
 from keyplane.service import entitlements as E
 from keyplane.service import identities as I
 from keyplane.service import reviews as R
+from keyplane.service import tokens as TK
 from keyplane.service import tuples as T
 from keyplane.service.auth import Caller
 from keyplane.service.context import Services
+from keyplane.service.keys import authenticate, create_key
 
 S = "reviews"
 NOW = 1_800_000_000.0
@@ -283,6 +286,37 @@ def test_who_may_decide(env: Env) -> None:
         "certify",
         "revoke",
     ]
+
+
+def test_reviewer_from_a_token_or_a_bound_key(env: Env) -> None:
+    env.grant("agent:bot", "document:a")
+    env.grant("agent:helper", "document:b")
+    c = env.create_review(name="tok")
+    items = {i.user: i for i in env.items(c.id)}
+    # a token the agent obtained stands for the agent: agents never review
+    _cred, secret = C.create_credential(env.svc, SYSTEM, S, "agent:bot")
+    assert secret is not None
+    url = "https://kp.example/oauth2/token"
+    client = C.authenticate_client(env.svc, S, "agent:bot", secret=secret, token_endpoint_url=url)
+    tok = TK.issue_client_credentials(env.svc, S, client, issuer=TK.token_issuer(env.svc, S))
+    for token, reason in ((tok.access_token, "not_human"), ("not.a.token", "token_invalid")):
+        with pytest.raises(ApprovalNotAllowedError) as info:
+            env.decide_review_item(c.id, items["agent:helper"].id, "revoke", token=token)
+        assert (info.value.details or {})["reason"] == reason
+    with pytest.raises(ValidationError):  # one or the other
+        env.decide_review_item(
+            c.id, items["agent:helper"].id, "revoke", reviewer="human:alice", token="x.y.z"
+        )
+    # an admin key bound to alice decides as alice without naming her, and only as her
+    _, key = create_key(env.svc, SYSTEM, owner="human:alice", roles=["admin"])
+    alice = authenticate(env.svc, key)
+    done = R.decide_review_item(env.svc, alice, S, c.id, items["agent:bot"].id, "certify")
+    assert done.decided_by == "human:alice"
+    with pytest.raises(ApprovalNotAllowedError) as info:
+        R.decide_review_item(
+            env.svc, alice, S, c.id, items["agent:bot"].id, "certify", reviewer="human:bob"
+        )
+    assert (info.value.details or {})["reason"] == "key_bound"
 
 
 def test_decide_needs_manage_reviews(env: Env) -> None:

@@ -15,9 +15,9 @@ certify or revoke it, revocations that are applied, and a report of every outcom
   entitlement, or of an entitlement matching the tuple), a human node, or a group userset
   (``group:sec#member``). The item's own user is never one of its reviewers. An item
   without reviewers can only take the default.
-* :func:`decide_review_item`: the reviewer is named (``reviewer=``) or given by a
-  Keyplane access token (``token=``: its newest actor, else its subject); a key bound to an
-  identity acts only as it. The reviewer must be a registered, active human, not the
+* :func:`decide_review_item`: the reviewer is named (``reviewer=``), given by a Keyplane
+  access token (``token=``: its newest actor, else its subject) or, with neither, is the
+  identity the caller's API key is bound to; a key bound to an identity acts only as it. The reviewer must be a registered, active human, not the
   item's own user, and one of the item's reviewers (directly or through the graph for a
   group). A decision may change until it is applied or the campaign closes.
 * Revocations are applied when the campaign closes (``apply="on_close"``) or when the
@@ -527,9 +527,11 @@ def _all_items(svc: Services, store_id: str, review_id: str) -> list[ReviewItem]
 def _acting_identity(
     svc: Services, caller: Caller, store_id: str, reviewer: str | None, token: str | None
 ) -> str:
-    """The identity deciding: ``reviewer``, or the token's newest actor (else subject)."""
-    if (reviewer is None) == (token is None):
-        raise _invalid("name the reviewer (reviewer=) or present its access token (token=)")
+    """The identity deciding: ``reviewer``, or the token's newest actor (else subject), or
+    — neither given — the identity the caller's API key is bound to."""
+    bound = caller.owner if caller.owner and _kind(caller.owner) in IDENTITY_KINDS else None
+    if reviewer is not None and token is not None:
+        raise _invalid("name the reviewer (reviewer=) or present its token (token=), not both")
     if token is not None:
         from keyplane.service.tokens import verify_access_token  # heavy module: on use
         from keyplane.tokens.errors import TokenInvalid
@@ -541,17 +543,23 @@ def _acting_identity(
         except TokenInvalid as exc:
             raise ApprovalNotAllowedError(
                 f"the token does not identify a reviewer: {exc.reason}",
-                details={"reason": exc.reason},
+                details={"reason": "token_invalid", "token_error": exc.reason},
             ) from None
         node = vt.actors[-1] if vt.actors else vt.subject
-    else:
+    elif reviewer is not None:
         parse_node(reviewer, what="reviewer")
-        node = cast(str, reviewer)
-    bound = caller.owner
-    if bound is not None and _kind(bound) in IDENTITY_KINDS and bound != node:
+        node = reviewer
+    elif bound is not None:
+        node = bound
+    else:
+        raise _invalid(
+            "name the reviewer (reviewer=), present its access token (token=), or call with "
+            "an API key bound to the reviewer"
+        )
+    if bound is not None and bound != node:
         raise ApprovalNotAllowedError(
             f"this API key is bound to {bound} and acts only as it",
-            details={"reviewer": node, "key_owner": bound},
+            details={"reviewer": node, "key_owner": bound, "reason": "key_bound"},
         )
     return node
 
