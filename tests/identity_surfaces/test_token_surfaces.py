@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -119,11 +120,18 @@ def test_introspect_and_revoke_on_every_sdk_surface(surface: Surface) -> None:
     assert body["sub"] == "agent:bot" and body["client_id"] == "agent:bot"
     assert body["scope"] == "document:*#read" and body["token_type"] == "Bearer"
     assert isinstance(body["jti"], str) and isinstance(body["exp"], int)
-    assert kp.introspect_token("not-a-token") == {"active": False}
+    # a store administrator is told why a token is inactive (the OAuth endpoint never says)
+    assert kp.introspect_token("not-a-token") == {
+        "active": False,
+        "keyplane_inactive_reason": "malformed",
+    }
 
     r = kp.revoke_token(first)
     assert r.revoked is True and r.jti == body["jti"] and r.revision is None
-    assert kp.introspect_token(first) == {"active": False}
+    assert kp.introspect_token(first) == {
+        "active": False,
+        "keyplane_inactive_reason": "token_revoked",
+    }
     assert kp.revoke_token(first).revoked is False  # already dead: nothing to revoke
     assert kp.revoke_token("not-a-token").revoked is False
 
@@ -132,7 +140,10 @@ def test_introspect_and_revoke_on_every_sdk_surface(surface: Surface) -> None:
     r = kp.revoke_token(jti=claims["jti"], expires_at=claims["exp"], reason="leaked")
     assert r.revoked is True and r.jti == claims["jti"]
     assert isinstance(r.revision, int) and r.revision > 0
-    assert kp.introspect_token(second) == {"active": False}
+    assert kp.introspect_token(second) == {
+        "active": False,
+        "keyplane_inactive_reason": "token_revoked",
+    }
     assert surface.svc.storage.is_token_revoked("default", claims["jti"])
     [ev] = [
         e
@@ -168,7 +179,19 @@ def test_rest_roles_and_the_ledger(any_live: Live) -> None:
         assert writer.introspect_token(token)["active"] is True
         r = writer.revoke_token(token)
         assert r.revoked and r.jti == jti
-        assert admin.introspect_token(token) == {"active": False}
+        assert admin.introspect_token(token) == {
+            "active": False,
+            "keyplane_inactive_reason": "token_revoked",
+        }
+        why = reader.introspect_token(token)["keyplane_inactive_reason"]
+        assert why == "token_revoked"  # readers too
+        # the RFC 7662 endpoint never says why, even to an administrator's key
+        r = httpx.post(
+            f"{live.url}/oauth2/introspect",
+            data={"token": token},
+            headers={"Authorization": f"Bearer {live.keys['admin']}"},
+        )
+        assert r.status_code == 200 and r.json() == {"active": False}
     events = list(
         live.services.storage.read_events("default", filters=EventFilter(types=("token.revoked",)))
     )
@@ -210,8 +233,10 @@ def test_an_exchanged_token_dies_with_its_subject_token(live: Live) -> None:
             assert exc.value.error == "invalid_scope" and exc.value.status == 400
 
             assert admin.revoke_token(subject).revoked
-            assert admin.introspect_token(exchanged) == {"active": False}
-            assert worker.introspect(exchanged) == {"active": False}
+            assert admin.introspect_token(exchanged) == {
+                "active": False, "keyplane_inactive_reason": "parent_token_revoked",
+            }  # fmt: skip
+            assert worker.introspect(exchanged) == {"active": False}  # a client: never why
             assert admin.introspect_token(actor)["active"] is True  # not its parent
 
 
@@ -250,7 +275,8 @@ def test_token_client_auth_methods_and_errors(live: Live) -> None:
                 assert body["active"] and body["client_id"] == "agent:bot", name
                 assert {"https://api.example", "https://b.example"} <= set(body["aud"])
                 tc.revoke(token)  # ...and at the revocation endpoint
-                assert admin.introspect_token(token) == {"active": False}, name
+                gone = admin.introspect_token(token)
+                assert gone == {"active": False, "keyplane_inactive_reason": "token_revoked"}, name
 
         with TokenClient(live.url, "agent:bot", client_secret=secret) as tc:
             assert secret not in repr(tc)
@@ -286,7 +312,8 @@ def test_token_client_per_store_endpoints(live: Live) -> None:
         claims = jwt.decode(token, options={"verify_signature": False})
         assert claims["iss"] == f"{live.url}/stores/acme"
         assert admin.introspect_token(token, store="acme")["active"] is True
-        assert admin.introspect_token(token) == {"active": False}  # not the default store's
+        other = admin.introspect_token(token)  # not the default store's
+        assert other["active"] is False and isinstance(other["keyplane_inactive_reason"], str)
         assert admin.revoke_token(token).revoked is False
         assert admin.revoke_token(token, store="acme").revoked is True
 
@@ -342,11 +369,13 @@ def test_cli_introspect_and_revoke(cli: Cli) -> None:
     body = json.loads(cli.run("token", "introspect", token))
     assert body["active"] is True and body["sub"] == "agent:bot"
     assert json.loads(cli.run("token", "introspect", "-", stdin=token + "\n"))["jti"] == body["jti"]
-    assert json.loads(cli.run("token", "introspect", "garbage", code=3)) == {"active": False}
+    garbage = json.loads(cli.run("token", "introspect", "garbage", code=3))
+    assert garbage == {"active": False, "keyplane_inactive_reason": "malformed"}
 
     revoked = json.loads(cli.run("token", "revoke", "-", "--json", stdin=token))
     assert revoked == {"revoked": True, "jti": body["jti"], "revision": None}
-    assert json.loads(cli.run("token", "introspect", token, code=3)) == {"active": False}
+    dead = json.loads(cli.run("token", "introspect", token, code=3))
+    assert dead == {"active": False, "keyplane_inactive_reason": "token_revoked"}
     assert "Nothing to revoke" in cli.run("token", "revoke", token)
 
     other = cli.mint("agent:bot", secret)
@@ -485,7 +514,8 @@ def test_mcp_introspect_and_revoke(live: Live) -> None:
             assert done == {"revoked": True, "jti": done["jti"], "revision": None}
             for t in (first, second):
                 gone, text = await ok(s, "introspect_token", {"token": t})
-                assert gone == {"active": False} and text.startswith("inactive")
+                assert gone == {"active": False, "keyplane_inactive_reason": "token_revoked"}
+                assert text.startswith("inactive") and "token_revoked" in text
             await fails(s, "revoke_token", {}, "validation_error")
 
     anyio.run(main)

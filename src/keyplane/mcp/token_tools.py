@@ -27,7 +27,8 @@ def _introspect_token(
 ) -> tuple[BaseModel, str]:
     answer = token_admin.introspect_token(svc, caller, store, a.token)
     if not answer.get("active"):
-        return IntrospectionOut(**answer), "inactive: not a live token of this store"
+        why = answer.get(token_admin.INACTIVE_REASON)
+        return IntrospectionOut(**answer), f"inactive: not a live token of this store ({why})"
     actors = ""
     act = answer.get("act")
     chain: list[str] = []
@@ -68,8 +69,9 @@ TOKEN_SPECS: list[
         "Whether an access token is live in this store right now (signature, expiry, "
         "revocations, suspended identities, revoked delegations) and, if so, its claims: "
         "sub (the party acted for), act (the chain of actors, newest outermost), client_id, "
-        "scope, aud, exp, jti, delegation_id, purpose. An inactive token answers only "
-        '{"active": false}. Example: {"token": "eyJ..."}.',
+        "scope, aud, exp, jti, delegation_id, purpose. An inactive token answers "
+        '{"active": false, "keyplane_inactive_reason": "<why>"} (expired, token_revoked, '
+        'identity_suspended, delegation_revoked, ...). Example: {"token": "eyJ..."}.',
         IntrospectTokenRequest,
         IntrospectionOut,
         _introspect_token,

@@ -8,7 +8,12 @@ MCP tools call these two functions, which authorize the caller and hand over to
 :mod:`keyplane.service.tokens`.
 
 * :func:`introspect_token` — ``can_read_identities`` on the store. The answer is the RFC 7662
-  body: ``{"active": false}`` for any token that does not verify now (never why).
+  body; for a token that does not verify now, ``{"active": false,
+  "keyplane_inactive_reason": <why>}`` — these callers are authenticated administrators of
+  the store, so they are told why (the verifier's reason code: ``expired``,
+  ``token_revoked``, ``parent_token_revoked``, ``credential_revoked``,
+  ``identity_suspended``, ``delegation_revoked``, ``bad_signature``, ``malformed``, …).
+  The OAuth introspection endpoint, which serves clients, never says why.
 * :func:`revoke_token` — ``can_manage_credentials`` on the store. Either a token (any of the
   store's tokens, whoever it was issued to) or a ``jti`` (with the token's expiry when known,
   so the revocation entry can be dropped once the token is dead anyway).
@@ -28,11 +33,16 @@ from keyplane.service import tokens
 from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.tokens.access import parse_jws
+from keyplane.tokens.errors import TokenInvalid
 
 if TYPE_CHECKING:
     from keyplane.service.context import Services
 
-__all__ = ["TokenRevocation", "introspect_token", "revoke_token"]
+__all__ = ["INACTIVE_REASON", "TokenRevocation", "introspect_token", "revoke_token"]
+
+#: the member of an inactive token's introspection answer naming why (a Keyplane extension
+#: of RFC 7662 §2.2, for control-plane callers only)
+INACTIVE_REASON = "keyplane_inactive_reason"
 
 #: longest token string accepted (verification refuses more than 8 KiB anyway)
 MAX_TOKEN_CHARS = 16384
@@ -64,9 +74,13 @@ def _check_token(token: Any) -> str:
 def introspect_token(svc: Services, caller: Caller, store_id: str, token: str) -> dict[str, Any]:
     """RFC 7662 §2.2: ``{"active": true, <claims>…}`` for a token of ``store_id`` that
     verifies now (signature, expiry, and the live state: revocations, suspensions,
-    delegations), else ``{"active": false}``."""
+    delegations), else ``{"active": false, "keyplane_inactive_reason": <reason code>}``."""
     authorize(svc, caller, Permission.READ_IDENTITIES, store_id)
-    return tokens.introspect_token(svc, store_id, _check_token(token))
+    try:
+        vt = tokens.verify_access_token(svc, store_id, _check_token(token))
+    except TokenInvalid as exc:
+        return {"active": False, INACTIVE_REASON: exc.reason}
+    return tokens.introspection_body(vt)
 
 
 @audited("token.revoked")

@@ -86,6 +86,7 @@ __all__ = [
     "accepted_issuers",
     "exchange_token",
     "introspect_token",
+    "introspection_body",
     "issue_client_credentials",
     "record_token_refused",
     "revoke_token",
@@ -942,6 +943,12 @@ def introspect_token(
         vt = verify_access_token(svc, store_id, token, issuer=issuer)
     except TokenInvalid:
         return {"active": False}
+    return introspection_body(vt)
+
+
+def introspection_body(vt: VerifiedToken) -> dict[str, Any]:
+    """The RFC 7662 §2.2 body of a token that verified (``active`` true; see
+    :func:`introspect_token`)."""
     c = vt.claims
     out: dict[str, Any] = {"active": True, "token_type": "Bearer"}
     for name in ("scope", "client_id", "exp", "iat", "nbf", "sub", "aud", "iss", "jti"):

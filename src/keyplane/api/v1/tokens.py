@@ -34,11 +34,18 @@ class IntrospectTokenRequest(BaseModel):
 class IntrospectionOut(BaseModel):
     """RFC 7662 §2.2. When active, the token's claims besides: ``iss``, ``sub``, ``aud``,
     ``exp``, ``iat``, ``nbf``, ``jti``, ``client_id``, ``scope``, ``act``, ``delegation_id``,
-    ``purpose`` …, and ``token_type``."""
+    ``purpose`` …, and ``token_type``. When inactive, ``keyplane_inactive_reason``: why (the
+    verifier's reason code — ``expired``, ``token_revoked``, ``parent_token_revoked``,
+    ``credential_revoked``, ``identity_suspended``, ``delegation_revoked``,
+    ``bad_signature``, ``malformed``, …; for the store's administrators only: the OAuth
+    introspection endpoint never says why)."""
 
     model_config = ConfigDict(extra="allow")
 
-    active: bool = Field(description="Whether the token verifies now; nothing else if false.")
+    active: bool = Field(
+        description="Whether the token verifies now; if false, only "
+        "`keyplane_inactive_reason` (why) besides."
+    )
 
 
 class RevokeTokenRequest(BaseModel):
