@@ -176,6 +176,11 @@ def test_grants_source_selects_agent_grants_on_a_type(env: Env) -> None:
     by_key = {f"{i.object}#{i.relation}@{i.user}": i for i in env.items(c2.id)}
     assert by_key["document:a#viewer@agent:bot"].request_id == r1.id
     assert by_key["document:z#viewer@agent:bot"].request_id is None
+    # a grant that has run out is not standing access any more (state computed now)
+    env.grant("agent:helper", "document:short", days=1)
+    env.clock.advance(2 * DAY)
+    c3 = env.create_review(name="later", filter={"user_kind": "agent"})
+    assert _keys(env.items(c3.id)) == {"document:a#viewer@agent:bot"}
 
 
 def test_unused_days_from_real_decisions_in_the_ledger(env: Env) -> None:
@@ -317,6 +322,20 @@ def test_reviewer_from_a_token_or_a_bound_key(env: Env) -> None:
             env.svc, alice, S, c.id, items["agent:bot"].id, "certify", reviewer="human:bob"
         )
     assert (info.value.details or {})["reason"] == "key_bound"
+
+
+def test_a_group_reviewer_on_a_bound_key_revokes_at_once(env: Env) -> None:
+    """carol reviews as a member of group:sec, through an admin key bound to her; she is
+    not one of the request's approvers, yet the review's revocation goes through."""
+    r = env.grant("agent:bot", "document:a")
+    c = env.create_review(name="sec-now", reviewer="group:sec#member", apply="immediately")
+    (item,) = env.items(c.id)
+    _, key = create_key(env.svc, SYSTEM, owner="human:carol", roles=["admin"])
+    carol = authenticate(env.svc, key)
+    done = R.decide_review_item(env.svc, carol, S, c.id, item.id, "revoke")
+    assert (done.decided_by, done.outcome) == ("human:carol", "revoked")
+    assert env.get_access_request(r.id).state == "revoked"
+    assert not env.allowed("agent:bot", "viewer", "document:a")
 
 
 def test_decide_needs_manage_reviews(env: Env) -> None:

@@ -545,6 +545,12 @@ def _acting_identity(
                 f"the token does not identify a reviewer: {exc.reason}",
                 details={"reason": "token_invalid", "token_error": exc.reason},
             ) from None
+        iss = vt.claims.get("iss")
+        if not isinstance(iss, str) or iss not in vt.audience:  # minted for another audience
+            raise ApprovalNotAllowedError(
+                "the token was not obtained for Keyplane",
+                details={"reason": "token_invalid", "token_error": "wrong_audience"},
+            )
         node = vt.actors[-1] if vt.actors else vt.subject
     elif reviewer is not None:
         parse_node(reviewer, what="reviewer")
@@ -681,9 +687,13 @@ def _revoke(
     if item.request_id is not None:
         from keyplane.service import access_requests
 
+        # the review's decision is the authority: the revocation runs as the review's tool
+        # (no acting identity), not as the identity a reviewer's key is bound to — who may
+        # be a reviewer without being one of the request's approvers
+        tool = replace(caller, owner=None)
         try:
             access_requests.revoke_access_request(
-                svc, caller, store_id, item.request_id, reason=reason
+                svc, tool, store_id, item.request_id, reason=reason
             )
         except (AccessRequestStateError, AccessRequestNotFoundError):
             return "already_ended"
