@@ -21,8 +21,9 @@ variable                            default                meaning
 ``KEYPLANE_MAX_BODY_BYTES``         ``1048576``            largest HTTP request body (413 past it)
 ``KEYPLANE_DEFAULT_STORE``          ``default``            the store a call names when it names none
 ``KEYPLANE_MCP_READ_ONLY``          ``false``              the MCP server hides and refuses its write tools
-``KEYPLANE_KEY_CACHE_TTL``          ``5``                  seconds an authenticated API key is cached in
-                                                           a process: a revocation made by *another*
+``KEYPLANE_KEY_CACHE_TTL``          ``5``                  seconds an authenticated API key (or OAuth
+                                                           client secret) is cached in a process: a
+                                                           revocation or rotation made by *another*
                                                            process takes effect within this long
 ``KEYPLANE_LEDGER_MODE``            ``sync``               ``sync``: a decision returns only once its
                                                            ledger event is committed; ``async``: a

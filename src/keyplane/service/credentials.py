@@ -27,6 +27,16 @@ the store's ledger, coalesced per (store, client, reason) in 1-second windows (b
 open windows, and for a store that does not exist, one window per reason in the
 ``_system`` chain);
 ``last_used_at`` is written at most once a minute per credential and process.
+
+A client secret that authenticated is remembered per process for
+``KEYPLANE_KEY_CACHE_TTL`` seconds (as API keys are, :mod:`keyplane.service.authcache`), by
+(store, credential id, secret hash): within that time the next authentication with it reads
+no database — the identity's status and the credential's revocation come from the store's
+live policy state, and the credential's expiry (or a rotated-out secret's overlap deadline)
+is checked on every hit, so the cache never extends a secret. Rotating or revoking the
+credential through this process drops its entries at once; a rotation in another process
+ends an old secret here at most that TTL later (a revocation as soon as this process's
+policy state sees it).
 """
 
 from __future__ import annotations
@@ -69,6 +79,7 @@ from keyplane.tokens.clients import (
     Credential,
     CredentialRecord,
     check_public_jwk,
+    hash_secret,
     new_secret,
     parse_assertion,
     secret_matches,
@@ -335,6 +346,7 @@ def rotate_credential(
         )  # fmt: skip
 
     rec = svc.storage.write_credential(store_id, plan, ledger_events=events)
+    _forget_secrets(svc, store_id, credential_id)
     svc.graphs.catch_up(store_id)
     return rec.credential, out["secret"]
 
@@ -372,6 +384,7 @@ def revoke_credential(
         )  # fmt: skip
 
     rec = svc.storage.write_credential(store_id, plan, ledger_events=events)
+    _forget_secrets(svc, store_id, credential_id)
     svc.graphs.catch_up(store_id)
     return rec.credential
 
@@ -379,13 +392,28 @@ def revoke_credential(
 # ------------------------------------------------------------------------------ authentication
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A client secret that authenticated (see the module docstring)."""
+
+    client: AuthenticatedClient
+    cached_at: float
+    valid_until: float  # the credential's expiry, or the rotated-out secret's deadline
+
+
+#: at most this many remembered client secrets per process (then the memory starts over)
+_MAX_VERIFIED: Final = 10_000
+
+
 class _Usage:
     """Per-process bookkeeping of a Services: when each credential's ``last_used_at`` was
-    last written."""
+    last written, and the client secrets recently verified."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.used: dict[tuple[str, str], float] = {}
+        #: (store, credential id, secret hash) -> the authentication it gave
+        self.verified: dict[tuple[str, str, str], _Verified] = {}
 
 
 # by id(Services) (a dataclass, unhashable); an entry goes when its Services is collected
@@ -406,6 +434,53 @@ def _usage_of(svc: Services) -> _Usage:
             u = _usage[key] = _Usage()
             weakref.finalize(svc, _forget, key)
         return u
+
+
+def _cached_client(
+    svc: Services, key: tuple[str, str, str], client_id: str, now: float
+) -> AuthenticatedClient | None:
+    """The client a remembered secret authenticates, still valid and live; else None (the
+    database decides, and gives the exact refusal)."""
+    u = _usage_of(svc)
+    hit = u.verified.get(key)
+    if hit is None:
+        return None
+    if (
+        hit.client.node != client_id
+        or now - hit.cached_at >= svc.settings.key_cache_ttl
+        or now >= hit.valid_until
+    ):
+        with u.lock:
+            u.verified.pop(key, None)
+        return None
+    try:
+        state = svc.graphs.policy(key[0])
+    except KeyplaneError:
+        return None
+    ident = state.identity(client_id)
+    if ident is None or ident.status != "active" or state.credential_revoked(key[1]):
+        return None
+    return dataclasses.replace(hit.client, identity=ident)
+
+
+def _remember(
+    svc: Services, key: tuple[str, str, str], client: AuthenticatedClient, valid_until: float
+) -> None:
+    if svc.settings.key_cache_ttl <= 0:
+        return
+    u = _usage_of(svc)
+    with u.lock:
+        if len(u.verified) >= _MAX_VERIFIED:
+            u.verified.clear()
+        u.verified[key] = _Verified(client, svc.clock.now(), valid_until)
+
+
+def _forget_secrets(svc: Services, store_id: str, credential_id: str) -> None:
+    """Drop the remembered secrets of a credential (rotated or revoked here)."""
+    u = _usage_of(svc)
+    with u.lock:
+        for key in [k for k in u.verified if k[0] == store_id and k[1] == credential_id]:
+            del u.verified[key]
 
 
 def _note_used(svc: Services, store_id: str, credential_id: str, now: float) -> None:
@@ -499,12 +574,20 @@ def _authenticate(
     kind, _, id_ = client_id.partition(":") if isinstance(client_id, str) else ("", "", "")
     if kind not in NON_HUMAN_KINDS or not id_:
         raise ClientAuthError("unknown_client")
+    now = svc.clock.now()
+    cred_id = split_secret(secret) if secret is not None else None
+    cache_key: tuple[str, str, str] | None = None
+    if secret is not None and cred_id is not None:
+        cache_key = (store_id, cred_id, hash_secret(cred_id, secret))
+        cached = _cached_client(svc, cache_key, client_id, now)
+        if cached is not None:
+            _note_used(svc, store_id, cred_id, now)
+            return cached
     ident = svc.storage.get_identity(store_id, kind, id_)
     if ident is None:
         raise ClientAuthError("unknown_client")
-    now = svc.clock.now()
+    valid_until = math.inf
     if secret is not None:
-        cred_id = split_secret(secret)
         rec = None if cred_id is None else svc.storage.get_credential(store_id, cred_id)
         if rec is None or rec.credential.client_id != ident.node:
             raise ClientAuthError("invalid_secret")
@@ -515,6 +598,10 @@ def _authenticate(
             raise ClientAuthError("revoked_credential", "the client credential is revoked")
         if now >= cred.expires_at:
             raise ClientAuthError("expired_credential", "the client credential has expired")
+        valid_until = cred.expires_at
+        if cache_key is not None and cache_key[2] != rec.secret_hash:
+            # the rotated-out secret (secret_matches checked its deadline)
+            valid_until = min(valid_until, cred.previous_expires_at or now)
     else:
         parsed = parse_assertion(assertion)
         candidates = [
@@ -530,4 +617,7 @@ def _authenticate(
     if ident.status != "active":
         raise ClientAuthError(f"identity_{ident.status}", f"the client is {ident.status}")
     _note_used(svc, store_id, cred.id, now)
-    return AuthenticatedClient(ident, cred.id, cred.expires_at, cred.type)
+    client = AuthenticatedClient(ident, cred.id, cred.expires_at, cred.type)
+    if cache_key is not None:
+        _remember(svc, cache_key, client, valid_until)
+    return client
