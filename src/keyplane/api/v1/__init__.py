@@ -8,9 +8,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from keyplane.api.v1 import (
+    access_requests,
     credentials,
     decisions,
     delegations,
+    entitlements,
     guardrails,
     identities,
     keys,
@@ -18,6 +20,7 @@ from keyplane.api.v1 import (
     models,
     policy,
     queries,
+    reviews,
     signing_keys,
     stores,
     tokens,
@@ -41,3 +44,6 @@ router.include_router(policy.router)
 router.include_router(signing_keys.router)
 router.include_router(credentials.router)
 router.include_router(tokens.router)
+router.include_router(entitlements.router)
+router.include_router(access_requests.router)
+router.include_router(reviews.router)
