@@ -44,6 +44,7 @@ from keyplane.sdk import (
     tokens_wire,
     wire,
 )
+from keyplane.sdk.governance_api import GovernanceClient
 from keyplane.sdk.wire import Call
 from keyplane.service.access import (
     BatchItem,
@@ -111,7 +112,7 @@ def decode_json(url: str, resp: httpx.Response) -> Any:
         ) from None
 
 
-class Client:
+class Client(GovernanceClient):
     """A Keyplane server, with :class:`keyplane.Keyplane`'s interface.
 
     ``url`` is the server's base URL; ``api_key`` a ``kp_…`` key. ``timeout`` (seconds)
