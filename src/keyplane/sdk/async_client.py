@@ -47,6 +47,7 @@ from keyplane.sdk.client import (
     headers_for,
     transport_error,
 )
+from keyplane.sdk.governance_api import AsyncGovernanceClient
 from keyplane.sdk.wire import Call
 from keyplane.service.access import BatchItem, BatchItemResult, Decision, ExpandTree, UserList
 from keyplane.service.decisions import DecideItem
@@ -67,7 +68,7 @@ __all__ = ["AsyncClient"]
 R = TypeVar("R")
 
 
-class AsyncClient:
+class AsyncClient(AsyncGovernanceClient):
     """A Keyplane server for asyncio code; see :class:`keyplane.Client` for the arguments."""
 
     def __init__(
