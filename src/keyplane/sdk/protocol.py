@@ -26,6 +26,7 @@ from keyplane.policy.records import (
     StorePolicy,
     TrustedIssuer,
 )
+from keyplane.sdk.governance_api import AsyncGovernanceAPI, GovernanceAPI
 from keyplane.sdk.wire import AsyncObjectStream
 from keyplane.service.access import (
     BatchItem,
@@ -51,7 +52,7 @@ from keyplane.tokens.clients import Credential
 __all__ = ["AsyncKeyplaneAPI", "KeyplaneAPI"]
 
 
-class KeyplaneAPI(Protocol):
+class KeyplaneAPI(GovernanceAPI, Protocol):
     """Stores, models, tuples and access queries; ``store=None`` means the default store."""
 
     def close(self) -> None: ...
@@ -536,7 +537,7 @@ class KeyplaneAPI(Protocol):
     ) -> GuardrailDryRun: ...
 
 
-class AsyncKeyplaneAPI(Protocol):
+class AsyncKeyplaneAPI(AsyncGovernanceAPI, Protocol):
     """:class:`KeyplaneAPI` with every method a coroutine (``list_objects`` resolves to an
     async iterator: ``async for o in await client.list_objects(...)``)."""
 
