@@ -716,6 +716,16 @@ from keyplane.cli.tokens import token_app  # noqa: E402  (keyplane token …)
 
 app.add_typer(token_app, name="token")
 
+from keyplane.cli.governance import (  # noqa: E402  (keyplane entitlement|request|review …)
+    entitlement_app,
+    request_app,
+    review_app,
+)
+
+app.add_typer(entitlement_app, name="entitlement")
+app.add_typer(request_app, name="request")
+app.add_typer(review_app, name="review")
+
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
