@@ -26,6 +26,11 @@ from keyplane.mcp.credential_tools import (
     CREDENTIAL_SPECS,
 )
 from keyplane.mcp.decision_tools import DECISION_SERVICE_OF_TOOL, DECISION_SPECS
+from keyplane.mcp.governance_tools import (
+    GOVERNANCE_NOT_EXPOSED,
+    GOVERNANCE_SERVICE_OF_TOOL,
+    GOVERNANCE_SPECS,
+)
 from keyplane.mcp.guardrail_tools import (
     GUARDRAIL_NOT_EXPOSED,
     GUARDRAIL_SERVICE_OF_TOOL,
@@ -678,6 +683,7 @@ SERVICE_OF_TOOL: dict[str, Callable[..., Any]] = {
     **SIGNING_KEY_SERVICE_OF_TOOL,
     **CREDENTIAL_SERVICE_OF_TOOL,
     **TOKEN_SERVICE_OF_TOOL,
+    **GOVERNANCE_SERVICE_OF_TOOL,
 }
 
 #: Service operations deliberately not offered to agents, and why.
@@ -700,6 +706,7 @@ NOT_EXPOSED: dict[str, str] = {
     **SIGNING_KEY_NOT_EXPOSED,
     **CREDENTIAL_NOT_EXPOSED,
     **TOKEN_NOT_EXPOSED,
+    **GOVERNANCE_NOT_EXPOSED,
 }
 
 #: the identity plane's tools (issue 5), in modules of their own; each entry also names the
@@ -713,6 +720,7 @@ _PLANE_SPECS: list[
     *SIGNING_KEY_SPECS,
     *CREDENTIAL_SPECS,
     *TOKEN_SPECS,
+    *GOVERNANCE_SPECS,
 ]
 
 READ_TOOLS: tuple[str, ...] = tuple(n for n, *_rest, w in _SPECS if not w) + tuple(
