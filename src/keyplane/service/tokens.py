@@ -702,8 +702,12 @@ def _external(
     record it was verified under); the expiry is checked at every use."""
     c = _caches_of(svc)
     ck = (store_id, token)
-    hit = c.external.get(ck)
     trusted_all = state.policy.trusted_issuers
+    if not trusted_all or ck in c.verified:
+        # no issuer to trust, or a token this store signed (its signature checked and
+        # cached): not an external one — no need to parse it to peek at its issuer
+        return None
+    hit = c.external.get(ck)
     if hit is not None:
         trusted, ext, at = hit
         if any(t is trusted for t in trusted_all) and now - at < EXTERNAL_CACHE_SECONDS:
