@@ -14,10 +14,12 @@ type group
   relations
     define member: [user, group#member]
 
+type agent
+
 type document
   relations
     define owner: [user]
-    define viewer: [user, group#member] or owner
+    define viewer: [user, group#member, agent] or owner
 """
 
 SYSTEM = Caller.system_caller()
