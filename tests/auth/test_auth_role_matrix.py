@@ -32,9 +32,11 @@ import keyplane.service
 from keyplane.errors import PermissionDeniedError
 from keyplane.service import (
     access,
+    access_requests,
     credentials,
     decisions,
     delegations,
+    entitlements,
     guardrails,
     identities,
     keys,
@@ -135,6 +137,27 @@ def _fresh_delegation(w: World) -> str:
 def _fresh_credential(w: World) -> str:
     cred, _ = credentials.create_credential(w.svc, SYSTEM, S, "agent:bot")
     return cred.id
+
+
+def _fresh_entitlement(w: World) -> str:
+    """An entitlement on a document of its own (so its requests never meet another's),
+    routed to human:alice (no rules: the entitlement's owners), agents may request it."""
+    n = next(w.n)
+    e = entitlements.create_entitlement(
+        w.svc, SYSTEM, S, f"e{n}", object=f"document:p{n}", relation="viewer",
+        owners=["human:alice"], agents_may_request=True,
+    )  # fmt: skip
+    return e.id
+
+
+def _fresh_request(w: World, *, active: bool = False) -> str:
+    """A pending request of agent:bot (approved by human:alice when ``active``)."""
+    r = access_requests.create_access_request(
+        w.svc, SYSTEM, S, _fresh_entitlement(w), requester="agent:bot"
+    )
+    if active:
+        r = access_requests.approve_access_request(w.svc, SYSTEM, S, r.id, approver="human:alice")
+    return r.id
 
 
 def _fresh_review(w: World) -> str:
@@ -411,6 +434,78 @@ OPERATIONS: dict[str, tuple[str, Op]] = {
     "tokens.revoke_token_id": (
         Permission.MANAGE_CREDENTIALS,
         lambda w: tokens.revoke_token_id(w.svc, w.caller, S, f"jti-{next(w.n)}"),
+    ),
+    "entitlements.create_entitlement": (
+        Permission.MANAGE_ENTITLEMENTS,
+        lambda w: entitlements.create_entitlement(
+            w.svc,
+            w.caller,
+            S,
+            f"c{next(w.n)}",
+            object="document:plan",
+            relation="viewer",
+            owners=["human:alice"],
+        ),
+    ),
+    "entitlements.list_entitlements": (
+        Permission.READ_IDENTITIES,
+        lambda w: entitlements.list_entitlements(w.svc, w.caller, S),
+    ),
+    "entitlements.get_entitlement": (
+        Permission.READ_IDENTITIES,
+        lambda w: entitlements.get_entitlement(w.svc, w.caller, S, _fresh_entitlement(w)),
+    ),
+    "entitlements.update_entitlement": (
+        Permission.MANAGE_ENTITLEMENTS,
+        lambda w: entitlements.update_entitlement(
+            w.svc, w.caller, S, _fresh_entitlement(w), description="changed"
+        ),
+    ),
+    "entitlements.delete_entitlement": (
+        Permission.MANAGE_ENTITLEMENTS,
+        lambda w: entitlements.delete_entitlement(w.svc, w.caller, S, _fresh_entitlement(w)),
+    ),
+    "access_requests.create_access_request": (
+        Permission.REQUEST_ACCESS,
+        lambda w: access_requests.create_access_request(
+            w.svc, w.caller, S, _fresh_entitlement(w), requester="agent:bot"
+        ),
+    ),
+    "access_requests.list_access_requests": (
+        Permission.READ_IDENTITIES,
+        lambda w: access_requests.list_access_requests(w.svc, w.caller, S),
+    ),
+    "access_requests.get_access_request": (
+        Permission.READ_IDENTITIES,
+        lambda w: access_requests.get_access_request(w.svc, w.caller, S, _fresh_request(w)),
+    ),
+    "access_requests.get_access_request_history": (
+        Permission.READ_IDENTITIES,
+        lambda w: access_requests.get_access_request_history(w.svc, w.caller, S, _fresh_request(w)),
+    ),
+    "access_requests.cancel_access_request": (
+        Permission.REQUEST_ACCESS,
+        lambda w: access_requests.cancel_access_request(
+            w.svc, w.caller, S, _fresh_request(w), requester="agent:bot"
+        ),
+    ),
+    "access_requests.approve_access_request": (
+        Permission.APPROVE_REQUESTS,
+        lambda w: access_requests.approve_access_request(
+            w.svc, w.caller, S, _fresh_request(w), approver="human:alice"
+        ),
+    ),
+    "access_requests.deny_access_request": (
+        Permission.APPROVE_REQUESTS,
+        lambda w: access_requests.deny_access_request(
+            w.svc, w.caller, S, _fresh_request(w), approver="human:alice"
+        ),
+    ),
+    "access_requests.revoke_access_request": (
+        Permission.APPROVE_REQUESTS,
+        lambda w: access_requests.revoke_access_request(
+            w.svc, w.caller, S, _fresh_request(w, active=True), reason="done"
+        ),
     ),
     "reviews.create_review": (
         Permission.MANAGE_REVIEWS,
