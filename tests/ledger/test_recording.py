@@ -24,15 +24,24 @@ import keyplane.service as service_pkg
 from keyplane.api import create_app
 from keyplane.config import Settings
 from keyplane.errors import KeyplaneError, PermissionDeniedError
-from keyplane.governance.records import ReviewCampaign, ReviewFilter, ReviewItem
+from keyplane.governance.records import (
+    AccessRequest,
+    Entitlement,
+    ReviewCampaign,
+    ReviewFilter,
+    ReviewItem,
+)
+from keyplane.graph.tuples import Tuple
 from keyplane.ledger.events import EVENT_TYPES, EventFilter, LedgerEvent
 from keyplane.policy.records import Delegation, Identity, ScopeGrant
 from keyplane.service import (
     access,
+    access_requests,
     audit,
     credentials,
     decisions,
     delegations,
+    entitlements,
     guardrails,
     identities,
     keys,
@@ -64,8 +73,9 @@ model
 type user
 type document
   relations
-    define viewer: [user]
+    define viewer: [user, agent]
     define editor: [user]
+type agent
 """
 INTERNAL = {"auth.authorize", "system.allowed"}
 
@@ -328,6 +338,78 @@ TABLE: dict[str, tuple[Call, list[str]]] = {
         lambda w: tokens.revoke_token_id(w.svc, w.caller, S, "J-id", reason="leaked"),
         ["token.revoked"],
     ),
+    "entitlements.create_entitlement": (
+        lambda w: entitlements.create_entitlement(
+            w.svc,
+            w.caller,
+            S,
+            "new",
+            object="document:n",
+            relation="viewer",
+            owners=["human:alice"],
+        ),
+        ["entitlement.created"],
+    ),
+    "entitlements.get_entitlement": (
+        lambda w: entitlements.get_entitlement(w.svc, w.caller, S, _an_entitlement(w.svc)),
+        [],
+    ),
+    "entitlements.list_entitlements": (
+        lambda w: entitlements.list_entitlements(w.svc, w.caller, S),
+        [],
+    ),
+    "entitlements.update_entitlement": (
+        lambda w: entitlements.update_entitlement(
+            w.svc, w.caller, S, _an_entitlement(w.svc), risk="high"
+        ),
+        ["entitlement.updated"],
+    ),
+    "entitlements.delete_entitlement": (
+        lambda w: entitlements.delete_entitlement(w.svc, w.caller, S, _an_entitlement(w.svc)),
+        ["entitlement.deleted"],
+    ),
+    "access_requests.create_access_request": (
+        lambda w: access_requests.create_access_request(
+            w.svc, w.caller, S, _an_entitlement(w.svc), requester="agent:bot"
+        ),
+        ["access_request.created"],
+    ),
+    "access_requests.get_access_request": (
+        lambda w: access_requests.get_access_request(w.svc, w.caller, S, _a_request(w.svc)),
+        [],
+    ),
+    "access_requests.list_access_requests": (
+        lambda w: access_requests.list_access_requests(w.svc, w.caller, S),
+        [],
+    ),
+    "access_requests.get_access_request_history": (
+        lambda w: access_requests.get_access_request_history(w.svc, w.caller, S, _a_request(w.svc)),
+        [],
+    ),
+    "access_requests.cancel_access_request": (
+        lambda w: access_requests.cancel_access_request(
+            w.svc, w.caller, S, _a_request(w.svc), requester="agent:bot"
+        ),
+        ["access_request.cancelled"],
+    ),
+    "access_requests.approve_access_request": (
+        lambda w: access_requests.approve_access_request(
+            w.svc, w.caller, S, _a_request(w.svc), approver="human:alice"
+        ),
+        ["access_request.approval", "access_request.approved", "access_request.activated"],
+    ),
+    "access_requests.deny_access_request": (
+        lambda w: access_requests.deny_access_request(
+            w.svc, w.caller, S, _a_request(w.svc), approver="human:alice"
+        ),
+        ["access_request.approval", "access_request.denied"],
+    ),
+    "access_requests.revoke_access_request": (
+        lambda w: access_requests.revoke_access_request(
+            w.svc, w.caller, S, _a_request(w.svc, active=True), reason="done"
+        ),
+        ["access_request.revoked"],
+    ),
     "reviews.create_review": (
         lambda w: reviews.create_review(w.svc, w.caller, S, name="r", filter={"source": "tuples"}),
         ["review.created"],
@@ -371,6 +453,42 @@ def _a_credential(svc: Services) -> str:
 
 
 _credential_ids = itertools.count()
+
+
+def _an_entitlement(svc: Services) -> str:
+    """An entitlement of agent-requestable viewer on a document of its own, routed to its
+    owner human:alice, written straight to storage (no event)."""
+    n = next(_entitlement_ids)
+    now = svc.clock.now()
+    e = Entitlement(S, f"e{n}", f"document:e{n}", "viewer", "", ("human:alice",), "medium",
+                    3600, True, (), "active", "system", now, now, 0)  # fmt: skip
+    svc.storage.write_policy(S, lambda r: PolicyWrite(new_entitlements=[e]))
+    svc.graphs.catch_up(S)
+    return e.id
+
+
+def _a_request(svc: Services, *, active: bool = False) -> str:
+    """A request of agent:bot for its own entitlement, pending on human:alice (or active,
+    with its grant), written straight to storage (no event)."""
+    ent = _an_entitlement(svc)
+    now = svc.clock.now()
+    rid = f"Q{next(_entitlement_ids):025d}"
+    r = AccessRequest(
+        S, rid, ent, f"document:{ent}", "viewer", "agent:bot", "agent:bot", "system", 600, "",
+        "", "active" if active else "pending", now, now + 86400, ("human:alice",), 1, None,
+        (), now if active else None, now if active else None,
+        now + 600 if active else None,
+    )  # fmt: skip
+    grant = [Tuple(f"document:{ent}", "viewer", "agent:bot", expires_at=now + 600)]
+    svc.storage.write_policy(
+        S,
+        lambda rd: PolicyWrite(new_access_requests=[r], tuple_writes=grant if active else ()),
+    )
+    svc.graphs.catch_up(S)
+    return rid
+
+
+_entitlement_ids = itertools.count()
 
 
 def _a_review(svc: Services) -> str:
