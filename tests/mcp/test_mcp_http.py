@@ -17,6 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_scenario import (
     ALL_TOOLS,
+    WRITER_TOOLS,
     exercise_changes,
     exercise_input_errors,
     exercise_read_tools,
@@ -89,7 +90,7 @@ def test_admin_lists_and_calls_every_tool(seeded: Seeded, base_url: str) -> None
 def test_tools_depend_on_the_key_of_each_request(seeded: Seeded, base_url: str) -> None:
     async def main() -> None:
         async with http_session(base_url, seeded.keys["writer"]) as s:
-            assert await tool_names(s) == ALL_TOOLS
+            assert await tool_names(s) == WRITER_TOOLS
             await exercise_write_tools(s)
         async with http_session(base_url, seeded.keys["reader"]) as s:
             assert await tool_names(s) == set(READ_TOOLS)
