@@ -32,6 +32,7 @@ from keyplane.errors import (
 )
 from keyplane.governance.records import AccessRequest, Entitlement, ReviewCampaign, ReviewItem
 from keyplane.mcp import NOT_EXPOSED, READ_TOOLS, WRITE_TOOLS
+from keyplane.sdk import Client
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -660,5 +661,48 @@ def test_mcp_tools(live: Live) -> None:
                 },
             )
             assert decided["decision"] == "revoke" and "revoke by human:alice" in text
+
+    anyio.run(main)
+
+
+def test_keys_bound_to_identities(live: Live) -> None:
+    """A key whose owner is an identity node acts only as it: the agent's key files for the
+    agent without naming it and can never approve; the owner's key approves without naming
+    anyone and cannot approve as somebody else — over REST (Client) and MCP."""
+    from keyplane.service.keys import authenticate, create_key
+
+    admin_caller = authenticate(live.services, live.keys["admin"])
+    _, bot_key = create_key(live.services, admin_caller, owner="agent:bot", roles=["writer"])
+    _, bob_key = create_key(live.services, admin_caller, owner="human:bob", roles=["writer"])
+    with live.client() as admin:
+        _people(admin)
+        _entitlements(admin)
+    with Client(live.url, bot_key) as bot, Client(live.url, bob_key) as bob:
+        r = bot.create_access_request("doc-editor", object="document:plan")
+        assert (r.requester, r.beneficiary, r.state) == ("agent:bot", "agent:bot", "pending")
+        with pytest.raises(ApprovalNotAllowedError):
+            bot.approve_access_request(r.id)
+        with pytest.raises(PermissionDeniedError) as refused:
+            bot.create_access_request("doc-editor", object="document:x", requester="human:alice")
+        assert refused.value.details["reason"] == "key_bound"
+        assert refused.value.details["bound_to"] == "agent:bot"
+        with pytest.raises(ApprovalNotAllowedError) as refused:
+            bob.approve_access_request(r.id, approver="human:alice")
+        assert refused.value.details["reason"] == "key_bound"
+        done = bob.approve_access_request(r.id, comment="ok")
+        assert done.state == "active" and done.approvals[0].approver == "human:bob"
+
+    async def main() -> None:
+        async with session(live.url, bot_key) as s:
+            asked, _ = await ok(
+                s, "request_access", {"entitlement": "doc-editor", "object": "document:x"}
+            )
+            assert asked["requester"] == "agent:bot" and asked["state"] == "pending"
+            await fails(
+                s, "approve_access_request", {"request_id": asked["id"]}, "approval_not_allowed"
+            )
+        async with session(live.url, bob_key) as s:
+            denied, _ = await ok(s, "deny_access_request", {"request_id": asked["id"]})
+            assert denied["state"] == "denied" and denied["approvals"][0]["approver"] == "human:bob"
 
     anyio.run(main)
