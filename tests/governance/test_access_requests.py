@@ -425,6 +425,12 @@ def test_cancel(w: W) -> None:
     assert w.events(r.id) == ["access_request.created", "access_request.cancelled"]
     with pytest.raises(AccessRequestNotFoundError):
         AR.cancel_access_request(w.svc, ME, S, "01NOTAREQUEST")
+    # the owner of the agent it was filed for may withdraw it too
+    mine = w.req("billing", requester="agent:bot", duration_seconds=600)
+    with pytest.raises(PermissionDeniedError):
+        AR.cancel_access_request(w.svc, ME, S, mine.id, requester="human:bob")
+    gone = AR.cancel_access_request(w.svc, ME, S, mine.id, requester="human:alice")
+    assert gone.state == "cancelled" and gone.ended_by == "human:alice"
 
 
 def _race(*calls: Any) -> list[Any]:

@@ -625,8 +625,8 @@ def cancel_access_request(
     token: str | None = None,
     reason: str | None = None,
 ) -> AccessRequest:
-    """Withdraw a pending request: by its requester or beneficiary (or a caller acting as
-    no identity, an admin's tool)."""
+    """Withdraw a pending request: by its requester, its beneficiary or an owner of the
+    beneficiary (or a caller acting as no identity, an admin's tool)."""
     authorize(svc, caller, Permission.REQUEST_ACCESS, store_id)
     who = _acting(svc, caller, store_id, requester, token, "requester", PermissionDeniedError)
     why = _text(reason, "reason")
@@ -636,9 +636,14 @@ def cancel_access_request(
     def plan(r: PolicyTxReader) -> PolicyWrite:
         made.clear()
         req = _read(r, request_id)
-        if who is not None and who not in (req.requester, req.beneficiary):
+        if (
+            who is not None
+            and who not in (req.requester, req.beneficiary)
+            and not _owns(svc, store_id, who, req.beneficiary)
+        ):
             raise PermissionDeniedError(
-                f"{who} neither filed access request {req.id} nor benefits from it",
+                f"{who} neither filed access request {req.id} nor benefits from it, nor owns "
+                f"{req.beneficiary}",
                 details={"reason": "not_requester", "request_id": req.id},
             )
         state = req.state_at(now)
