@@ -172,6 +172,8 @@ class GovernanceEmbedded:
         beneficiary: str | None = None,
         requester: str | None = None,
         approver: str | None = None,
+        object: str | None = None,
+        relation: str | None = None,
         page_size: int = 50,
         continuation_token: str | None = None,
     ) -> Page[AccessRequest]:
@@ -184,6 +186,8 @@ class GovernanceEmbedded:
             beneficiary=beneficiary,
             requester=requester,
             approver=approver,
+            object=object,
+            relation=relation,
             page_size=page_size,
             continuation_token=continuation_token,
         )

@@ -171,6 +171,9 @@ def test_access_request_scenario(kp: Any) -> None:
     assert [r.id for r in kp.list_access_requests(entitlement_id="doc-editor").items] == [
         pending.id
     ]
+    assert [r.id for r in kp.list_access_requests(object="document:plan").items] == [pending.id]
+    assert [r.id for r in kp.list_access_requests(relation="viewer").items] == [auto.id]
+    assert [r.id for r in kp.list_access_requests(approver="human:bob").items] == [pending.id]
 
     h = kp.get_access_request_history(pending.id)
     assert h.request.id == pending.id
@@ -444,6 +447,9 @@ def test_cli_governance(cli: Any, tmp_path: Path) -> None:
     pending = json.loads(run("request", "list", "--state", "pending", "--json"))
     assert [r["id"] for r in pending] == [rid]
     assert rid in run("request", "list", "--approver", "human:bob")
+    on_plan = json.loads(run("request", "list", "--object", "document:plan", "--json"))
+    assert [r["id"] for r in on_plan] == [rid]
+    assert json.loads(run("request", "list", "--relation", "owner", "--json")) == []
     # the approver approves through the CLI; an agent cannot
     rc, _, err = invoke("request", "approve", rid, "--approver", "agent:bot")
     assert rc == 1 and "error[approval_not_allowed]" in err
@@ -592,7 +598,9 @@ def test_mcp_tools(live: Live) -> None:
                 {"entitlement": "doc-editor", "object": "document:plan", "requester": "agent:bot"},
             )
             assert asked["state"] == "pending" and "waiting for 1 approval(s)" in text
-            mine, _ = await ok(s, "list_access_requests", {"state": "pending"})
+            mine, _ = await ok(
+                s, "list_access_requests", {"state": "pending", "object": "document:plan"}
+            )
             assert [x["id"] for x in mine["access_requests"]] == [asked["id"]]
             await fails(
                 s,

@@ -364,8 +364,10 @@ def request_list(
     beneficiary: Annotated[str | None, typer.Option("--beneficiary")] = None,
     requester: Annotated[str | None, typer.Option("--requester")] = None,
     approver: Annotated[
-        str | None, typer.Option("--approver", help="Only pending ones this human may decide.")
+        str | None, typer.Option("--approver", help="Only those routed to this approver.")
     ] = None,
+    object: Annotated[str | None, typer.Option("--object")] = None,
+    relation: Annotated[str | None, typer.Option("--relation")] = None,
     store: StoreOpt = "default",
     db: DbOpt = None,
     url: UrlOpt = None,
@@ -383,6 +385,8 @@ def request_list(
                 beneficiary=beneficiary,
                 requester=requester,
                 approver=approver,
+                object=object,
+                relation=relation,
                 page_size=1000,
                 continuation_token=t,
             )

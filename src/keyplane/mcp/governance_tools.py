@@ -65,8 +65,13 @@ class ListAccessRequestsArgs(_Args):
     beneficiary: str | None = Field(default=None, min_length=3, max_length=512)
     requester: str | None = Field(default=None, min_length=3, max_length=512)
     approver: str | None = Field(
-        default=None, min_length=3, max_length=512, description="Pending ones it may decide."
+        default=None,
+        min_length=3,
+        max_length=512,
+        description="Only those routed to this approver (an entry of `route_approvers`).",
     )
+    object: str | None = Field(default=None, min_length=3, max_length=256)
+    relation: str | None = Field(default=None, min_length=1, max_length=50)
     page_size: int = _page()[0]
     continuation_token: str | None = _page()[1]
 
@@ -167,6 +172,7 @@ def _list_access_requests(
     page = access_requests.list_access_requests(
         svc, caller, store, state=a.state, entitlement_id=a.entitlement,
         beneficiary=a.beneficiary, requester=a.requester, approver=a.approver,
+        object=a.object, relation=a.relation,
         page_size=a.page_size, continuation_token=a.continuation_token,
     )  # fmt: skip
     lines = [_request_text(r) for r in page.items]

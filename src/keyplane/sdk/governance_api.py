@@ -111,6 +111,8 @@ class GovernanceAPI(Protocol):
         beneficiary: str | None = None,
         requester: str | None = None,
         approver: str | None = None,
+        object: str | None = None,
+        relation: str | None = None,
         page_size: int = 50,
         continuation_token: str | None = None,
     ) -> Page[AccessRequest]: ...
@@ -283,6 +285,8 @@ class AsyncGovernanceAPI(Protocol):
         beneficiary: str | None = None,
         requester: str | None = None,
         approver: str | None = None,
+        object: str | None = None,
+        relation: str | None = None,
         page_size: int = 50,
         continuation_token: str | None = None,
     ) -> Page[AccessRequest]: ...
@@ -508,6 +512,8 @@ class GovernanceClient:
         beneficiary: str | None = None,
         requester: str | None = None,
         approver: str | None = None,
+        object: str | None = None,
+        relation: str | None = None,
         page_size: int = 50,
         continuation_token: str | None = None,
     ) -> Page[AccessRequest]:
@@ -519,6 +525,8 @@ class GovernanceClient:
                 beneficiary=beneficiary,
                 requester=requester,
                 approver=approver,
+                object=object,
+                relation=relation,
                 page_size=page_size,
                 token=continuation_token,
             )
@@ -788,6 +796,8 @@ class AsyncGovernanceClient:
         beneficiary: str | None = None,
         requester: str | None = None,
         approver: str | None = None,
+        object: str | None = None,
+        relation: str | None = None,
         page_size: int = 50,
         continuation_token: str | None = None,
     ) -> Page[AccessRequest]:
@@ -799,6 +809,8 @@ class AsyncGovernanceClient:
                 beneficiary=beneficiary,
                 requester=requester,
                 approver=approver,
+                object=object,
+                relation=relation,
                 page_size=page_size,
                 token=continuation_token,
             )

@@ -329,6 +329,8 @@ def list_access_requests(
     beneficiary: str | None,
     requester: str | None,
     approver: str | None,
+    object: str | None,
+    relation: str | None,
     page_size: int,
     token: str | None,
 ) -> Call[Page[AccessRequest]]:
@@ -338,6 +340,8 @@ def list_access_requests(
         beneficiary=beneficiary,
         requester=requester,
         approver=approver,
+        object=object,
+        relation=relation,
         page_size=page_size,
         continuation_token=token,
     )

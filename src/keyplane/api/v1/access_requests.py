@@ -25,7 +25,7 @@ from keyplane.api.governance_schemas import (
     RequestState,
     RevokeAccessRequestRequest,
 )
-from keyplane.api.schemas import MAX_USER
+from keyplane.api.schemas import MAX_OBJECT, MAX_RELATION, MAX_USER
 from keyplane.api.v1.common import PageSize, StoreId, Token, error_responses
 from keyplane.service import access_requests
 
@@ -80,15 +80,27 @@ def list_access_requests(
     beneficiary: Annotated[Node, Query(description="Only for this identity.")] = None,
     requester: Annotated[Node, Query(description="Only filed by this identity.")] = None,
     approver: Annotated[
-        Node, Query(description="Only pending requests this identity may decide.")
+        Node,
+        Query(
+            description="Only requests routed to this approver: an exact entry of "
+            "`route_approvers` (`human:bob`, `group:sec#member`)."
+        ),
+    ] = None,
+    object: Annotated[
+        str | None, Query(min_length=3, max_length=MAX_OBJECT, description="Only on this object.")
+    ] = None,
+    relation: Annotated[
+        str | None, Query(min_length=1, max_length=MAX_RELATION, description="Only this relation.")
     ] = None,
     page_size: PageSize = 50,
     continuation_token: Token = None,
 ) -> AccessRequestList:
-    """The store's access requests matching every filter, newest first, one page at a time."""
+    """The store's access requests matching every filter, in filing order, one page at a
+    time; `state` is the state now (`pending` leaves out those past `pending_until`)."""
     page = access_requests.list_access_requests(
         svc, caller, store, state=state, entitlement_id=entitlement, beneficiary=beneficiary,
-        requester=requester, approver=approver, page_size=page_size,
+        requester=requester, approver=approver, object=object, relation=relation,
+        page_size=page_size,
         continuation_token=continuation_token,
     )  # fmt: skip
     return AccessRequestList(
