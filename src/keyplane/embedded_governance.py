@@ -56,7 +56,7 @@ class GovernanceEmbedded:
         store: str | None = None,
         description: str = "",
         risk: str = "medium",
-        max_duration_seconds: int = 86_400,
+        max_duration_seconds: int = 3600,
         agents_may_request: bool = False,
         approval: Sequence[RuleLike] = (),
         status: str = "active",

@@ -171,7 +171,7 @@ class CreateEntitlementRequest(_Request):
     )
     risk: Risk = Field(default="medium", description="`low`, `medium`, `high` or `critical`.")
     max_duration_seconds: StrictInt = Field(
-        default=86_400,
+        default=3600,
         ge=60,
         le=MAX_DURATION,
         description="The longest grant a request may ask for (60 s to 90 days).",

@@ -173,7 +173,7 @@ def entitlement_create(
     risk: Annotated[str, typer.Option("--risk", help="low, medium, high or critical.")] = "medium",
     max_duration: Annotated[
         int, typer.Option("--max-duration", help="The longest grant, in seconds.")
-    ] = 86_400,
+    ] = 3600,
     agents_may_request: Annotated[
         bool, typer.Option("--agents-may-request", help="Agents may ask for it.")
     ] = False,
