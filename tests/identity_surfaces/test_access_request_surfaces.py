@@ -714,3 +714,38 @@ def test_keys_bound_to_identities(live: Live) -> None:
             assert denied["state"] == "denied" and denied["approvals"][0]["approver"] == "human:bob"
 
     anyio.run(main)
+
+
+def test_cli_files_with_a_token_from_stdin(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--token -`: the agent's access token, read from standard input, names the requester
+    (and a token that does not verify is refused, naming why)."""
+    from typer.testing import CliRunner
+
+    from keyplane.cli.main import app
+    from keyplane.service import tokens
+    from keyplane.service.credentials import authenticate_client
+
+    with live.client() as admin:
+        _people(admin)
+        _entitlements(admin)
+        _, secret = admin.create_credential("agent:bot")
+    assert secret is not None
+    url = "http://keyplane.invalid/oauth2/token"
+    client = authenticate_client(
+        live.services, "default", "agent:bot", secret=secret, token_endpoint_url=url
+    )
+    token = tokens.issue_client_credentials(
+        live.services, "default", client, issuer=tokens.token_issuer(live.services, "default")
+    ).access_token
+    monkeypatch.delenv("KEYPLANE_DATABASE_URL", raising=False)
+    env = {"KEYPLANE_URL": live.url, "KEYPLANE_API_KEY": live.keys["writer"]}
+    args = ["request", "create", "doc-editor", "--object", "document:t", "--token", "-", "--json"]
+    res = CliRunner().invoke(app, args, env=env, input=token + "\n")
+    assert res.exit_code == 0, (res.stdout, res.stderr)
+    made = json.loads(res.stdout)
+    assert made["requester"] == "agent:bot" and made["state"] == "pending"
+    assert token not in res.stdout
+    res = CliRunner().invoke(app, args, env=env, input="not.a.token\n")
+    assert res.exit_code == 1 and "token does not verify" in res.stderr
+    res = CliRunner().invoke(app, args, env=env, input="\n")
+    assert res.exit_code == 2 and "no token on standard input" in res.stderr
