@@ -279,17 +279,19 @@ def test_an_agent_never_approves(w: W) -> None:
 
 
 def test_nobody_approves_their_own(w: W) -> None:
-    # alice asks for her agent: the beneficiary's owner is alice herself
-    r = w.req("billing", requester="human:alice", beneficiary="agent:bot", duration_seconds=600)
-    assert r.route_approvers == ("human:alice",)
-    with pytest.raises(ApprovalNotAllowedError) as info:
-        w.approve(r.id, "human:alice")
-    assert info.value.details["reason"] == "self_approval"
+    # alice asks for her agent: the beneficiary's only owner is alice herself, so nobody
+    # could approve it — refused when filed rather than left pending (no_eligible_approver)
+    with pytest.raises(NotRequestableError) as refused:
+        w.req("billing", requester="human:alice", beneficiary="agent:bot", duration_seconds=600)
+    assert refused.value.details == {"reason": "no_eligible_approver",
+                                     "approvers": ["human:alice"], "required": 1,
+                                     "eligible": 0}  # fmt: skip
     # bob, an owner of the reports entitlement, asks for himself: he cannot approve it
     mine = w.req("reports", requester="human:bob")
     assert "human:bob" in mine.route_approvers
-    with pytest.raises(ApprovalNotAllowedError):
+    with pytest.raises(ApprovalNotAllowedError) as info:
         w.approve(mine.id, "human:bob")
+    assert info.value.details["reason"] == "self_approval"
     with pytest.raises(ApprovalNotAllowedError):
         w.deny(mine.id, "human:bob")
     assert w.approve(mine.id, "human:dave").state == "active"
@@ -307,7 +309,11 @@ def test_requester_and_beneficiary_rules(w: W) -> None:
     # only for itself or an identity it owns
     refused("not_owner", "reports", requester="agent:bot", beneficiary="human:alice")
     refused("not_owner", "billing", requester="human:bob", beneficiary="agent:bot")
-    # ownership through a group: carol is in ops, which owns opsbot
+    # ownership through a group: carol is in ops, which owns opsbot; while she is its only
+    # member nobody else could approve (the route is ops), once dave joins it is pending
+    refused("no_eligible_approver", "billing", requester="human:carol",
+            beneficiary="agent:opsbot", duration_seconds=600)  # fmt: skip
+    tuples.write_tuples(w.svc, ME, S, writes=["group:ops#member@human:dave"])
     got = w.req("billing", requester="human:carol", beneficiary="agent:opsbot",
                 duration_seconds=600)  # fmt: skip
     assert got.state == "pending" and got.route_approvers == ("group:ops#member",)

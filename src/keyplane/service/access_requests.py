@@ -20,7 +20,10 @@ entitlement with ``agents_may_request``; the entitlement is active, the object f
 it (one object, or any object of its type — then ``object`` is required), the duration is
 at most its ``max_duration_seconds`` (default: the smaller of 3600 and that maximum), and
 the grant is a tuple the model allows. An identical grant without expiry already there is
-``not_requestable`` (``reason`` ``already_granted``). Every refusal is
+``not_requestable`` (``reason`` ``already_granted``). A request routed to approvers of whom
+fewer than ``required`` distinct humans other than the requester and the beneficiary could
+ever approve (groups expanded through the graph) is ``not_requestable`` (``reason``
+``no_eligible_approver``) rather than left pending to expire. Every refusal is
 ``not_requestable`` with ``details.reason``.
 
 **Approvals** (``can_approve_requests``). An approver is a human identity, neither the
@@ -393,6 +396,40 @@ def _resolve(outcome: Outcome, ent: Entitlement, b_ident: Identity) -> tuple[str
     return tuple(out) or ent.owners
 
 
+def _group_humans(svc: Services, store_id: str, group: str) -> tuple[list[str], bool]:
+    """The human members of ``group`` per the graph (nested groups too), and whether every
+    human is one (a ``human:*`` member). No one when the graph cannot be asked."""
+    engine, graph = svc.graphs.engine(store_id)
+    try:
+        with graph.lock:
+            users = engine.list_users(group, "member", ["human"])
+    except KeyplaneError:
+        return [], False
+    return [u for u in users if u.startswith("human:") and u != "human:*"], "human:*" in users
+
+
+def _eligible(
+    svc: Services, store_id: str, approvers: Sequence[str], required: int, exclude: set[str]
+) -> int:
+    """How many distinct humans could approve a request routed to ``approvers``: the human
+    nodes named and the human members of the groups named (expanded through the graph),
+    neither the requester nor the beneficiary (``exclude``). Registration and status are not
+    asked here (an approver is checked when it votes). A group with a ``human:*`` member
+    counts as ``required`` (anyone may be one)."""
+    found: set[str] = set()
+    for spec in approvers:
+        if spec.startswith("group:") and spec.endswith("#member"):
+            members, everyone = _group_humans(svc, store_id, spec[: -len("#member")])
+            if everyone:
+                return max(required, len(found))
+        elif spec.partition(":")[0] == "human":
+            members = [spec]
+        else:
+            members = []  # an agent, a workload, a service account: never approves
+        found.update(m for m in members if m not in exclude)
+    return len(found)
+
+
 # ------------------------------------------------------------------------------ operations
 
 
@@ -476,6 +513,18 @@ def create_access_request(
     )  # fmt: skip
     outcome = evaluate_approval(ent.approval, env)
     approvers = _resolve(outcome, ent, b_ident) if outcome.outcome == "route" else ()
+    if outcome.outcome == "route":
+        eligible = _eligible(svc, store_id, approvers, outcome.required, {who, ben})
+        if eligible < outcome.required:
+            raise _refuse(
+                f"the request would be routed to {', '.join(approvers)} for "
+                f"{outcome.required} approval(s), but only {eligible} human(s) other than "
+                "the requester and the beneficiary could approve it",
+                "no_eligible_approver",
+                approvers=list(approvers),
+                required=outcome.required,
+                eligible=eligible,
+            )
     base = AccessRequest(
         store_id, _ids.new(), ent.id, obj, ent.relation, ben, who, caller.principal, dur, why,
         just, PENDING, now, now + DEFAULT_PENDING_SECONDS, approvers,
