@@ -58,7 +58,7 @@ async def test_evaluation_translates_and_answers_with_the_decision(
     ctx = body["context"]
     assert ctx["reason_admin"]["code"] == "subject_lacks_permission"
     assert "user:carl" in ctx["reason_user"]["en"]
-    assert ctx["keyplane"]["requestable"] is True
+    assert ctx["keyplane"]["requestable"] is False  # no entitlement to request
 
 
 async def test_actor_chain_purpose_and_properties_reach_the_decision(

@@ -236,7 +236,9 @@ def test_rules_evaluate_first_true_wins_and_fail_closed() -> None:
 def test_the_decision_hint_follows_the_entitlements(svc: Services) -> None:
     def hint(subject: str, resource: str, relation: str = "viewer") -> Any:
         d = DEC.decide(svc, ME, S, subject, relation, resource)
-        assert not d.allowed and d.requestable
+        assert not d.allowed
+        # requestable exactly when there is something to file
+        assert d.requestable is ("request" in d.reason)
         return d.reason.get("request")
 
     assert hint("human:carol", "document:q3") is None
@@ -273,6 +275,6 @@ def test_the_decision_hint_follows_the_entitlements(svc: Services) -> None:
 
     tuples.write_tuples(svc, ME, S, writes=["document:q3#viewer@human:bob"])
     d = DEC.decide(svc, ME, S, "human:bob", "viewer", "document:q3", actors=["agent:bot"])
-    assert d.code == "actor_lacks_permission"
+    assert d.code == "actor_lacks_permission" and d.requestable
     assert d.reason["request"]["beneficiary"] == "agent:bot"
     assert d.reason["request"]["entitlement"] == "q3-only"

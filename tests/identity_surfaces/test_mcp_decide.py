@@ -53,7 +53,8 @@ def test_decide_tool_answers_with_the_reason(live: Live) -> None:
             }
             d, text = await ok(s, "decide", {**ask, "at_least_as_fresh": w["revision"]})
             assert d["allowed"] is False and d["code"] == "delegation_missing"
-            assert d["requestable"] is True and d["reason_user"] in text
+            assert d["requestable"] is False and d["reason_user"] in text
+            assert "You may request this access." not in text
             assert text.startswith("denied (delegation_missing): ")
             await ok(
                 s,

@@ -97,7 +97,9 @@ def test_decide(live: Live) -> None:
         wrong_tool = _ok(r.post(f"{S}/decide", json={**ASK, "tool": "write_tuples"}))
         assert wrong_tool["allowed"] is False and wrong_tool["code"] == "delegation_scope"
         no_graph = _ok(r.post(f"{S}/decide", json={**ASK, "resource": "document:q3"}))
-        assert no_graph["code"] == "actor_lacks_permission" and no_graph["requestable"] is True
+        assert no_graph["code"] == "actor_lacks_permission"
+        # no entitlement matches: nothing the caller could request
+        assert no_graph["requestable"] is False and "request" not in no_graph["reason"]
         assert "agent:planner" in no_graph["reason_user"]
 
         batch = _ok(

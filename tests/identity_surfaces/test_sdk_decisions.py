@@ -80,7 +80,7 @@ def test_decisions_through_the_sdk(kp: Any) -> None:  # noqa: F811
         ]
     )
     assert [(b.correlation_id, b.allowed) for b in batch] == [("a", True), ("b", False)]
-    assert batch[1].code == "delegation_scope" and batch[1].requestable
+    assert batch[1].code == "delegation_scope" and not batch[1].requestable
 
     assert isinstance(d, Decision) and isinstance(batch[0], Decision)
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from keyplane.errors import ValidationError
+from keyplane.governance.records import Entitlement
 from keyplane.graph.compiled import CompiledModel
 from keyplane.graph.engine import Engine
 from keyplane.graph.index import TupleIndex
@@ -131,11 +132,14 @@ def state(
     identities: Iterable[Identity] | None = None,
     rules: Sequence[Guardrail] = (),
     actions: dict[str, str] | None = None,
+    entitlements: Iterable[Entitlement] = (),
 ) -> PolicyState:
     ids = list(identities) if identities is not None else [ident(p) for p in PEOPLE]
     gset = GuardrailSet(STORE, 1, tuple(rules), "key:test", NOW, 1) if rules else None
     policy = StorePolicy(STORE, actions=actions or {})
-    changes = PolicyChanges(tuple(ids), tuple(delegations), gset, policy, 1)
+    changes = PolicyChanges(
+        tuple(ids), tuple(delegations), gset, policy, 1, entitlements=tuple(entitlements)
+    )
     return PolicyState.empty(STORE).advanced(changes)
 
 
@@ -159,7 +163,9 @@ def run(
 def denied(v: Verdict, code: str) -> Verdict:
     assert not v.allowed, v
     assert v.code == code, (v.code, v.reason_user, v.reason)
-    assert v.requestable is (code in REQUESTABLE)
+    # requestable: an approval to ask for, or an entitlement to request (reason.request)
+    assert v.requestable is (code == "approval_required" or "request" in v.reason)
+    assert not v.requestable or code in REQUESTABLE
     assert v.reason_user and v.reason
     return v
 
@@ -173,7 +179,36 @@ def test_no_chain_allowed_and_subject_lacking(engine: Engine) -> None:
     assert v.reason_user == "human:alice has 'viewer' on document:q3"
     v = denied(run(engine, state(), subject=MALLORY), "subject_lacks_permission")
     assert v.reason["identity"] == MALLORY and v.reason["conjunct"] == "graph"
-    assert v.requestable
+    # no entitlement matches: nothing to request
+    assert not v.requestable and "request" not in v.reason
+
+
+def entitlement(
+    obj: str = "document:*", relation: str = "viewer", *, agents: bool = False
+) -> Entitlement:
+    return Entitlement(
+        STORE, "docs", obj, relation, "", (ALICE,), "low", 600, agents, (), "active",
+        "key:test", NOW, NOW, 1,
+    )  # fmt: skip
+
+
+def test_requestable_only_when_something_can_be_requested(engine: Engine) -> None:
+    # no entitlement: a graph denial names nothing to file, and is not requestable
+    v = denied(run(engine, state(), subject=MALLORY), "subject_lacks_permission")
+    assert not v.requestable and "request" not in v.reason
+    # an active entitlement grants the missing relation: requestable, with reason.request
+    st = state(entitlements=[entitlement()])
+    v = denied(run(engine, st, subject=MALLORY), "subject_lacks_permission")
+    assert v.requestable and v.reason["request"] == {
+        "entitlement": "docs", "object": "document:q3", "relation": "viewer",
+        "beneficiary": MALLORY, "max_duration_seconds": 600,
+    }  # fmt: skip
+    # another relation, or an agent where agents may not request: not requestable
+    assert not run(engine, st, subject=MALLORY, action="deleter").requestable
+    assert not run(engine, st, subject="agent:outsider").requestable
+    st = state(entitlements=[entitlement(agents=True)])
+    v = denied(run(engine, st, subject="agent:outsider"), "subject_lacks_permission")
+    assert v.requestable and v.reason["request"]["beneficiary"] == "agent:outsider"
 
 
 def test_action_map_names_the_relation(engine: Engine) -> None:

@@ -16,6 +16,7 @@ from keyplane.ledger.events import EventFilter, LedgerEvent
 from keyplane.service import (
     decisions,
     delegations,
+    entitlements,
     guardrails,
     identities,
     keys,
@@ -152,7 +153,7 @@ def test_events_keep_identities_as_they_were(
 
 def test_denials_name_the_conjunct(svc: Services, caller: Caller, clock: FixedClock) -> None:
     d = decisions.decide(svc, caller, S, BOB, "viewer", "document:q3")
-    assert not d and d.code == "subject_lacks_permission" and d.requestable
+    assert not d and d.code == "subject_lacks_permission" and not d.requestable
     assert "human:bob does not have 'viewer' on document:q3" in d.reason_user
     d = decisions.decide(svc, caller, S, ALICE, "viewer", "document:q3", actors=[PLANNER])
     assert d.code == "delegation_missing" and d.reason["delegate"] == PLANNER
@@ -160,7 +161,44 @@ def test_denials_name_the_conjunct(svc: Services, caller: Caller, clock: FixedCl
     assert ev.outcome == "deny" and ev.reasons == ("delegation_missing",)
     assert ev.details["before_guardrails"] == "deny"
     assert ev.details["reason"] == dict(d.reason) and ev.details["reason_user"] == d.reason_user
-    assert ev.details["requestable"] is True
+    assert ev.details["requestable"] is False
+
+
+def test_requestable_means_something_can_be_asked_for(
+    svc: Services, caller: Caller, clock: FixedClock
+) -> None:
+    # a graph denial with no entitlement to request: not requestable, nothing to file
+    d = decisions.decide(svc, caller, S, BOB, "viewer", "document:q3")
+    assert d.code == "subject_lacks_permission" and not d.requestable
+    assert "request" not in d.reason
+    assert event(svc, d.decision_id).details["requestable"] is False
+    # an active entitlement grants the missing relation: requestable, with what to file
+    entitlements.create_entitlement(
+        svc, caller, S, "docs", object="document:*", relation="viewer", owners=[ALICE]
+    )
+    d = decisions.decide(svc, caller, S, BOB, "viewer", "document:q3")
+    assert d.code == "subject_lacks_permission" and d.requestable
+    assert d.reason["request"]["entitlement"] == "docs"
+    assert d.reason["request"]["beneficiary"] == BOB
+    assert event(svc, d.decision_id).details["requestable"] is True
+    # another relation, no entitlement: not requestable
+    d = decisions.decide(svc, caller, S, BOB, "deleter", "document:q3")
+    assert d.code == "subject_lacks_permission" and not d.requestable
+    # a disabled entitlement offers nothing
+    entitlements.update_entitlement(svc, caller, S, "docs", status="disabled")
+    d = decisions.decide(svc, caller, S, BOB, "viewer", "document:q3")
+    assert not d.requestable and "request" not in d.reason
+    # a delegation denial is not requestable (access requests do not make delegations)
+    d = decisions.decide(svc, caller, S, ALICE, "viewer", "document:q3", actors=[PLANNER])
+    assert d.code == "delegation_missing" and not d.requestable
+    # a require_approval guardrail: requestable, with no entitlement involved
+    guardrails.put_guardrails(svc, caller, S, [
+        {"id": "pii", "effect": "require_approval", "description": "PII needs approval",
+         "expression": "has(resource.attributes.pii) && resource.attributes.pii"},
+    ])  # fmt: skip
+    d = decisions.decide(svc, caller, S, ALICE, "viewer", "document:q3",
+                         resource_properties={"pii": True})  # fmt: skip
+    assert d.code == "approval_required" and d.requestable and "request" not in d.reason
 
 
 def test_kill_switch_and_revocation(svc: Services, caller: Caller, clock: FixedClock) -> None:

@@ -685,7 +685,10 @@ class DecisionOut(_Response):
     reason: dict[str, Any] = Field(
         description="Why, for a machine: the failed conjunct and the actor, link or rule."
     )
-    requestable: bool = Field(description="Whether the missing access could be requested.")
+    requestable: bool = Field(
+        description="Whether the caller can act on the denial by asking: true when "
+        "`reason.request` names an entitlement to request, or for `approval_required`."
+    )
     revision: int
     model_id: str
     guardrail_version: int

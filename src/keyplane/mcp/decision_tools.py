@@ -101,9 +101,9 @@ DECISION_SPECS: list[
         "every delegation link covers the action, resource, tool and purpose, the graph "
         "grants the subject and every actor, and no guardrail forbids it. Answers `allowed` "
         "and, when denied, `reason_user` (why, in words you can relay), `code` (e.g. "
-        "`delegation_missing`, `guardrail_forbid`) and `requestable` (whether the access "
-        "could be requested). Do not act when it is denied. If you hold an access token "
-        "from Keyplane's token endpoint, pass it as `token` instead of `subject`, `actors` "
+        "`delegation_missing`, `guardrail_forbid`) and `requestable` (true when you can "
+        "ask: `reason.request` names an entitlement to request, or `approval_required`). "
+        "Do not act when it is denied. If you hold an access token from Keyplane's token endpoint, pass it as `token` instead of `subject`, `actors` "
         "and `purpose` (it carries them; a revoked or expired token is denied "
         "`token_invalid`). Example: "
         '{"subject": "human:alice", "actors": ["agent:planner"], "action": "viewer", '

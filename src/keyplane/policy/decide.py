@@ -22,11 +22,14 @@ ledger event.
 
 A denial carries a machine ``code`` (:data:`CODES`), a ``reason_user`` sentence a person
 or an agent can act on, a ``reason`` dict naming the failed conjunct and the identity,
-link or rule involved, and ``requestable`` (:data:`REQUESTABLE`): whether the missing
-access is something one could ask for. A graph denial (``subject_lacks_permission``,
-``actor_lacks_permission``) for which an active entitlement grants the missing relation
-carries ``reason["request"]`` (:func:`request_hint`): the entitlement, object, relation,
-beneficiary and maximum duration — what an access request (issue 7) is filed with.
+link or rule involved, and ``requestable``: whether the caller can act on the denial by
+asking. A graph denial (``subject_lacks_permission``, ``actor_lacks_permission``) for
+which an active entitlement grants the missing relation carries ``reason["request"]``
+(:func:`request_hint`): the entitlement, object, relation, beneficiary and maximum
+duration — what an access request (issue 7) is filed with. ``requestable`` is true only
+then, or for ``approval_required`` (a ``require_approval`` guardrail fired); every other
+denial, a graph denial with no matching entitlement included, is not requestable
+(:data:`REQUESTABLE`: the codes that can be).
 """
 
 from __future__ import annotations
@@ -94,13 +97,12 @@ CODES: Final = (
     "approval_required",
 )
 
-#: denials whose missing access could be requested (an access request, issue 7)
+#: denials that can be requestable (issue 7): ``approval_required`` always is; a graph
+#: denial only when an active entitlement matches and it carries ``reason["request"]``
 REQUESTABLE: Final = frozenset(
     {
         "subject_lacks_permission",
         "actor_lacks_permission",
-        "delegation_missing",
-        "delegation_scope",
         "approval_required",
     }
 )
@@ -238,7 +240,10 @@ def _deny(
     version: int = 0,
     fired: tuple[tuple[str, str], ...] = (),
 ) -> Verdict:
-    return Verdict(False, code, user, reason, code in REQUESTABLE, relation, ids, version, fired)
+    # requestable: what the caller can act on — an approval to ask for, or an entitlement
+    # to request (reason["request"], set by the graph denials only when one matches)
+    requestable = code == "approval_required" or "request" in reason
+    return Verdict(False, code, user, reason, requestable, relation, ids, version, fired)
 
 
 _IDENTITY_KINDS: Final = frozenset({"human", "agent", "workload", "service_account"})
