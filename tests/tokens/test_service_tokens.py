@@ -530,6 +530,19 @@ KINDS = [
 ]  # fmt: skip
 
 
+def test_revocation_counts_whatever_the_database_clock_says(env: Env) -> None:
+    """The service's clock (injected here, an hour behind the real one the storage would
+    use) decides which revocations have expired — the storage never filters them by its own
+    clock, or a process whose clock lags the database's would forget a live revocation
+    (found by the full suite, whose fixed clock had drifted minutes behind real time)."""
+    env.clock.set(NOW - 3600)
+    mine, other = env.cc(A), env.cc(A)
+    env.verify(mine.access_token)
+    assert T.revoke_token(env.svc, S, mine.access_token, requester=A)
+    env.dead(mine.access_token, "token_revoked")
+    env.verify(other.access_token)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_revocation_kills_at_once(env: Env, kind: str) -> None:
     t1, t2 = _chain(env)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from keyplane.clock import Clock, SystemClock
 from keyplane.storage.base import REVOKED_TOKEN_GRACE
 
 if TYPE_CHECKING:
@@ -54,10 +53,6 @@ class TokensSQLMixin:
 
     TOKEN_TABLES = ("revoked_tokens",)
 
-    def _tokens_now(self) -> float:
-        clock: Clock = getattr(self, "_clock", None) or SystemClock()
-        return float(clock.now())
-
     def revoke_tokens(
         self,
         store_id: str,
@@ -78,7 +73,8 @@ class TokensSQLMixin:
             " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
         )
         prune = q("DELETE FROM revoked_tokens WHERE store_id = ? AND expires_at < ?")
-        cutoff = self._tokens_now() - REVOKED_TOKEN_GRACE
+        # the caller's clock (the service's, which may be injected), not the storage's
+        cutoff = float(revoked_at) - REVOKED_TOKEN_GRACE
 
         def tx(cur: Cursor) -> int:
             rev = self._bump(cur, store_id)
@@ -119,14 +115,16 @@ class TokensSQLMixin:
         self, cur: Cursor, store_id: str, after_revision: int
     ) -> tuple[tuple[tuple[str, float], ...], tuple[str, ...]]:
         """Inside read_policy_changes' snapshot: the tokens revoked after the revision and
-        still worth remembering, and the credentials revoked after it (by id)."""
-        cutoff = self._tokens_now() - REVOKED_TOKEN_GRACE
+        still worth remembering, and the credentials revoked after it (by id). Every row is
+        returned: which ones have expired is for the reader's clock to say
+        (:meth:`PolicyState.advanced` drops them), never the storage's — with an injected clock
+        the two differ, and filtering here would silently forget a revocation."""
         cur.execute(
             self._q(
                 "SELECT jti, expires_at FROM revoked_tokens WHERE store_id = ? AND revision > ?"
-                " AND expires_at >= ? ORDER BY revision, jti"
+                " ORDER BY revision, jti"
             ),
-            (store_id, after_revision, cutoff),
+            (store_id, after_revision),
         )
         tokens = tuple((str(r[0]), float(r[1])) for r in cur.fetchall())
         cur.execute(
