@@ -26,4 +26,16 @@ def test_demo_runs_end_to_end() -> None:
     assert "denied — purpose_not_allowed" in out and "denied — delegation_scope" in out
     assert "denied — guardrail_forbid" in out and "denied — identity_suspended" in out
     assert "delegations revoked with it                      2" in out
+    # part 4: a client_credentials token, an exchange, a request auto-approved, revocation
+    assert "its claims                                       sub=agent:planner act=-" in out
+    assert "sub=agent:planner act=agent:summarizer" in out
+    assert "summarizer for planner (token): view q3-plan     allowed" in out
+    assert "planner (token): view document:budget            denied — subject_lacks" in out
+    assert "reason.request                                   budget-viewer for agent:planner" in out
+    assert "active — auto-approved by rule low-short, 15 min" in out
+    assert "planner (token): view document:budget, retried   allowed" in out
+    assert "planner (revoked token): view document:budget    denied — token_invalid" in out
+    assert "summarizer (token exchanged from it): view q3-plan denied — token_invalid" in out
+    # the ledger's verify line stays last
+    assert out.index("ledger verify") > out.index("revoked token")
     assert "decision.evaluate allow" in out and "ledger verify" in out and "ok=True" in out

@@ -7,7 +7,11 @@ organisation, checks, explain, a least-privilege reader key that is refused a wr
 Part 2 tours the graph engine in-process: exclusion, contextual tuples, a CEL condition,
 an expiring grant and the errors bad input gets. Part 3 is the identity plane: a person, the
 agent she delegates to and its sub-agent, decisions over the whole chain (purpose, scope),
-a guardrail, the kill switch and the ledger's provenance of it all.
+a guardrail, the kill switch and the ledger's provenance of it all. Part 4 is tokens and
+access on request: the planner gets a client secret and an access token (client
+credentials), the summarizer exchanges it (RFC 8693) to act for the planner; the planner is
+denied a document with its token, files the access request the denial names, is approved
+by policy at once and allowed; then the token is revoked, and the exchanged one with it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.panel import Panel
@@ -30,6 +36,9 @@ from keyplane.embedded import Keyplane
 from keyplane.errors import KeyplaneError
 from keyplane.policy.decide import Decision as PolicyDecision
 from keyplane.sdk import Client
+from keyplane.service import access_requests, entitlements
+from keyplane.service.credentials import authenticate_client
+from keyplane.service.tokens import exchange_token, issue_client_credentials, token_issuer
 
 MODEL = """\
 model
@@ -399,11 +408,101 @@ def agents(kp: Keyplane, clock: FixedClock) -> None:
     revoked = [dl.id for dl in kp.list_delegations(status="revoked").items]
     show("delegations revoked with it", len(revoked))
 
+    tokens_and_requests(kp, clock)
+
     step("Provenance: the ledger holds every decision, verifiable offline")
     prov = kp.get_decision(d.decision_id)
     show("first decision's event", f"{prov.event.type} {prov.event.outcome}")
     report = kp.verify_ledger()
     show("ledger verify", f"ok={report.ok}, {report.checked} events checked")
+
+
+def _claims(c: Mapping[str, Any]) -> str:
+    act, chain = c.get("act"), []
+    while isinstance(act, Mapping):
+        chain.append(str(act["sub"]))
+        act = act.get("act")
+    exp = int(c["exp"]) - int(c["iat"])
+    return f"sub={c['sub']} act={' → '.join(chain) or '-'} exp=+{exp}s jti={str(c['jti'])[:8]}…"
+
+
+def tokens_and_requests(kp: Keyplane, clock: FixedClock) -> None:
+    step("Part 4. Tokens and access on request: the planner, back at work, gets a token")
+    svc = kp.services
+    store = svc.settings.default_store
+    show("agent:planner reactivated", kp.reactivate_identity("agent:planner").status)
+    issuer = token_issuer(svc, store)
+    endpoint = f"{issuer}/oauth2/token"
+
+    cred, secret = kp.create_credential("agent:planner")
+    show("client secret credential for agent:planner", f"{cred.id} (secret shown once)")
+    planner = authenticate_client(
+        svc, store, "agent:planner", secret=secret, token_endpoint_url=endpoint
+    )
+    issued = issue_client_credentials(svc, store, planner, issuer=issuer)
+    token = issued.access_token
+    show("client_credentials → access token", f"{token[:16]}… ({len(token)} chars)")
+    show("its claims", _claims(issued.claims))
+
+    step("RFC 8693 exchange: the summarizer acts for the planner, under a delegation")
+    kp.create_delegation(
+        delegator="agent:planner",
+        delegate="agent:summarizer",
+        scope=[{"actions": ["viewer"], "resource": "document:*"}],
+        expires_at=clock.now() + 900,
+    )
+    summarizer = authenticate_client(
+        svc, store, "agent:summarizer",
+        secret=kp.create_credential("agent:summarizer")[1], token_endpoint_url=endpoint,
+    )  # fmt: skip
+    access = "urn:ietf:params:oauth:token-type:access_token"
+    exchanged = exchange_token(
+        svc, store, summarizer, issuer=issuer,
+        subject_token=token, subject_token_type=access,
+        actor_token=issue_client_credentials(svc, store, summarizer, issuer=issuer).access_token,
+        actor_token_type=access,
+    )  # fmt: skip
+    show("planner's token exchanged by agent:summarizer", _claims(exchanged.claims))
+    _decided(
+        "summarizer for planner (token): view q3-plan",
+        kp.decide(None, "viewer", "document:q3-plan", token=exchanged.access_token),
+    )
+
+    step("Denied with the token → the access request the denial names → policy approves")
+    entitlements.create_entitlement(
+        svc, kp.caller, store, "budget-viewer", object="document:budget", relation="viewer",
+        owners=["human:anne"], risk="low", max_duration_seconds=900, agents_may_request=True,
+        approval=[{"id": "low-short", "outcome": "approve",
+                   "when": 'entitlement.risk == "low" && request.duration_seconds <= 900'}],
+        description="read the budget",
+    )  # fmt: skip
+    denied = kp.decide(None, "viewer", "document:budget", token=token)
+    _decided("planner (token): view document:budget", denied)
+    ask = denied.reason["request"]
+    show("reason.request", f"{ask['entitlement']} for {ask['beneficiary']}")
+    req = access_requests.create_access_request(
+        svc, kp.caller, store, ask["entitlement"], object=ask["object"], token=token,
+        duration_seconds=ask["max_duration_seconds"], purpose="quarterly-review",
+        justification="the Q3 review cites the budget",
+    )  # fmt: skip
+    minutes = int((req.grant_expires_at or 0) - (req.grant_starts_at or 0)) // 60
+    how = "auto-approved" if req.state == "active" else "decided"
+    show("access request filed", f"{req.state} — {how} by rule {req.rule_id}, {minutes} min")
+    _decided(
+        "planner (token): view document:budget, retried",
+        kp.decide(None, "viewer", "document:budget", token=token),
+    )
+
+    step("Revoke the token: every decision with it denies at once")
+    kp.revoke_token(token)
+    _decided(
+        "planner (revoked token): view document:budget",
+        kp.decide(None, "viewer", "document:budget", token=token),
+    )
+    _decided(
+        "summarizer (token exchanged from it): view q3-plan",
+        kp.decide(None, "viewer", "document:q3-plan", token=exchanged.access_token),
+    )
 
 
 if __name__ == "__main__":
