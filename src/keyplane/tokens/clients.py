@@ -53,6 +53,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from keyplane.tokens.keys import jwk_thumbprint
+
 __all__ = [
     "CREDENTIAL_STATUSES",
     "CREDENTIAL_TYPES",
@@ -236,10 +238,6 @@ def _b64d(text: Any, what: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _b64e(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
 
@@ -272,18 +270,6 @@ def _load(jwk: Mapping[str, Any]) -> PublicKey:
     raise ValueError("kty must be OKP (Ed25519), EC (P-256) or RSA")
 
 
-def _thumbprint(jwk: Mapping[str, Any]) -> str:
-    """RFC 7638: SHA-256 over the required members, sorted, no whitespace."""
-    required = {
-        "OKP": ("crv", "kty", "x"),
-        "EC": ("crv", "kty", "x", "y"),
-        "RSA": ("e", "kty", "n"),
-    }
-    members = {k: jwk[k] for k in required[str(jwk["kty"])]}
-    text = json.dumps(members, sort_keys=True, separators=(",", ":"))
-    return _b64e(hashlib.sha256(text.encode()).digest())
-
-
 def check_public_jwk(value: Any) -> tuple[dict[str, Any], str, str]:
     """Validate a public JWK to register: returns (the JWK as stored, its algorithm, its
     RFC 7638 thumbprint). Raises ValueError with a message naming the problem."""
@@ -313,7 +299,7 @@ def check_public_jwk(value: Any) -> tuple[dict[str, Any], str, str]:
     stored["alg"] = alg
     if "kid" in stored and (not isinstance(stored["kid"], str) or len(stored["kid"]) > 256):
         raise ValueError("kid must be a string of at most 256 characters")
-    return stored, alg, _thumbprint(stored)
+    return stored, alg, jwk_thumbprint(stored)
 
 
 # ------------------------------------------------------------------------------ assertions

@@ -125,6 +125,8 @@ def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
         members = ("crv", "kty", "x")
     elif kty == "EC":
         members = ("crv", "kty", "x", "y")
+    elif kty == "RSA":  # registered client keys (private_key_jwt) may be RSA
+        members = ("e", "kty", "n")
     else:
         raise ValidationError(f"no thumbprint for key type {kty!r}")
     body = _canonical({m: jwk[m] for m in members}).encode("utf-8")
