@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-all lint typecheck demo bench bench-small bench-ledger bench-authzen bench-decide bench-tokens openapi clean
+.PHONY: venv browser test test-all lint typecheck demo bench bench-small bench-ledger bench-authzen bench-decide bench-tokens bench-posture openapi clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -21,10 +21,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+# headless Chromium (Debian's package) for the test that opens the HTML posture report;
+# installed when missing and this runs as root with apt, else the test says what is missing
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	       && echo "make: installing chromium (apt)" \
+	       && (DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+	           || (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null)); } \
+	  || echo "make: chromium is not installed and could not be; the HTML report test will fail"
+
+test: lint typecheck browser
 	$(BIN)/pytest
 
-test-all: lint typecheck
+test-all: lint typecheck browser
 	$(BIN)/pytest -m ''
 
 # regenerate the committed OpenAPI document (tests/api/test_api_openapi.py checks it)
@@ -56,6 +66,11 @@ bench-authzen: $(STAMP)
 # revoke -> deny in-process and across two processes on PostgreSQL (p50 / max)
 bench-tokens: $(STAMP)
 	$(BIN)/python bench/tokens.py
+
+# governance analytics on the 1M-tuple organisation with a month of ledger data: posture
+# report, over-privilege, agents exceeding owners, effective access (seconds each)
+bench-posture: $(STAMP)
+	$(BIN)/python bench/posture.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -94,6 +94,7 @@ ALLOWED: dict[str, set[str]] = {
     Permission.REQUEST_ACCESS: {"admin", "writer", "writer:S"},
     Permission.APPROVE_REQUESTS: {"admin", "writer", "writer:S"},
     Permission.MANAGE_REVIEWS: {"admin"},
+    Permission.READ_POSTURE: {"admin", "auditor", "writer", "writer:S"},
 }
 
 

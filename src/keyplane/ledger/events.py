@@ -41,6 +41,7 @@ EVENT_TYPES: dict[str, str] = {
     "decision.list_users": "a list-users query: the users holding the relation on the object",
     "decision.expand": "an expand query: the userset tree of a relation on an object",
     "decision.explain": "an explain query: why the subject has (or lacks) the relation",
+    "decision.effective_access": "an effective-access query: what an identity can reach (or who reaches a resource), one page",
     "decision.evaluate": "a decision-point decision: the subject through its actor chain (one per batch item)",
     "tuples.written": "a tuple write: the keys written and deleted, and the new revision",
     "tuples.expired_removed": "expired tuples removed by the clean-up (gc)",
@@ -91,6 +92,7 @@ EVENT_TYPES: dict[str, str] = {
     "review.item_decided": "a reviewer certified or revoked one item of a review",
     "review.item_applied": "a review's revocation was applied (the grant revoked or the tuple deleted)",
     "review.closed": "a review was closed: every item has its outcome (unanswered ones the default)",
+    "privilege.applied": "a least-privilege recommendation was applied (as tuple revocations or as a review campaign)",
 }
 
 _ids = UlidGenerator()

@@ -97,6 +97,7 @@ OCSF_CLASSES: dict[str, OcsfClass] = {
     "decision.batch_check": _api(),
     "decision.list_objects": _api(),
     "decision.list_users": _api(),
+    "decision.effective_access": _api(),
     "decision.expand": _api(),
     "decision.explain": _api(),
     "decision.evaluate": _api(),
@@ -149,6 +150,7 @@ OCSF_CLASSES: dict[str, OcsfClass] = {
     "review.item_decided": _entity("Update", "access_review"),
     "review.item_applied": _entity("Update", "access_review"),
     "review.closed": _entity("Update", "access_review"),
+    "privilege.applied": _entity("Update", "least_privilege"),
 }
 
 

@@ -56,6 +56,7 @@ class Permission:
     REQUEST_ACCESS = "can_request_access"  # file and cancel access requests
     APPROVE_REQUESTS = "can_approve_requests"  # approve/deny requests, revoke grants
     MANAGE_REVIEWS = "can_manage_reviews"  # create, decide, close review campaigns
+    READ_POSTURE = "can_read_posture"  # over-privilege, NHI inventory and posture reports
 
 
 PERMISSIONS: tuple[str, ...] = tuple(

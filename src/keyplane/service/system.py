@@ -137,6 +137,7 @@ type store
     define can_request_access: admin or writer
     define can_approve_requests: admin or writer
     define can_manage_reviews: admin
+    define can_read_posture: admin or auditor or writer
 """
 
 #: the model as stored (a JSON round trip, so it compares equal to what storage returns)
