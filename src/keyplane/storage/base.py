@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
 from keyplane.governance.records import AccessRequest, Entitlement
 from keyplane.graph.tuples import Tuple, TupleChange
@@ -60,6 +60,7 @@ __all__ = [
     "TokenStore",
     "TupleReader",
     "TupleWriter",
+    "UsageRow",
 ]
 
 from keyplane.storage.ledger_admin import LedgerAdminStore
@@ -68,6 +69,22 @@ T = TypeVar("T")
 
 #: A raw ledger row as stored: ``(seq, body, prev_hash, hash)`` (see :meth:`LedgerStore.read_chain_rows`).
 ChainRow = tuple[int, str, str, str]
+
+
+class UsageRow(NamedTuple):
+    """One group of allowed decisions (:meth:`LedgerStore.ledger_usage`): every event of
+    ``type`` with these ``subject``, ``actors`` (the actor chain, in order), ``action`` and
+    ``resource`` columns — as stored, so possibly HMAC-redacted — how many there were
+    (``uses``) and the time of the newest (``last_at``)."""
+
+    subject: str | None
+    actors: tuple[str, ...]
+    action: str | None
+    resource: str | None
+    type: str
+    uses: int
+    last_at: float
+
 
 #: A raw tuple row, the fastest shape to bulk-load into the in-memory graph:
 #: ``(object_type, object_id, relation, user_type, user_id, user_relation,
@@ -485,6 +502,19 @@ class LedgerStore(Protocol):
         every given filter. Events are rebuilt from their stored canonical JSON body, with
         the stored hash. MUST NOT raise for a store that has no events or no longer exists.
         """
+        ...
+
+    def ledger_usage(
+        self, store_id: str, *, since: float, until: float, types: Sequence[str]
+    ) -> list[UsageRow]:
+        """The store's ALLOWED events (``outcome = 'allow'``) of the given ``types`` with
+        ``since <= time < until``, aggregated: one row per distinct ``(subject, actors,
+        action, resource, type)`` with the count and the newest time, in no particular
+        order. It MUST be one aggregate query over the indexed columns (never reading
+        event bodies): governance analytics (over-privilege, posture) reads a month of a
+        busy store's decisions with it. Values are returned as stored (redacted fields
+        hashed). An empty ``types`` returns nothing. MUST NOT raise for a store that has
+        no events or no longer exists."""
         ...
 
     def read_chain_rows(

@@ -50,6 +50,7 @@ from keyplane.storage.base import (
     SnapshotRow,
     StoreHead,
     StoreInfo,
+    UsageRow,
 )
 from keyplane.storage.credentials_sql import CredentialSQLMixin
 from keyplane.storage.governance_sql import GovernanceSQLMixin
@@ -1029,6 +1030,33 @@ class SQLStorage(
             return list(cur.fetchall())
 
         return [event_from_body(r[0], r[1]) for r in self._read_tx(tx)]
+
+    def ledger_usage(
+        self, store_id: str, *, since: float, until: float, types: Sequence[str]
+    ) -> list[UsageRow]:
+        if not types:
+            return []
+        # one pass over the (store_id, time) index range; the body is never read
+        sql = self._q(
+            "SELECT subject, actors, action, resource, type, COUNT(*), MAX(time)"
+            " FROM ledger_events WHERE store_id = ? AND time >= ? AND time < ?"
+            f" AND outcome = 'allow' AND type IN ({', '.join('?' for _ in types)})"
+            " GROUP BY subject, actors, action, resource, type"
+        )
+        params = (store_id, float(since), float(until), *types)
+
+        def tx(cur: Cursor) -> list[Any]:
+            cur.execute(sql, params)
+            return list(cur.fetchall())
+
+        chains: dict[str, tuple[str, ...]] = {"[]": ()}
+        out: list[UsageRow] = []
+        for subject, actors, action, resource, type_, count, last in self._read_tx(tx):
+            chain = chains.get(actors)
+            if chain is None:  # a JSON list of the chain's nodes (see _chain_rows)
+                chain = chains[actors] = tuple(json.loads(actors)) if actors else ()
+            out.append(UsageRow(subject, chain, action, resource, type_, int(count), float(last)))
+        return out
 
     def read_chain_rows(
         self, store_id: str, *, after_seq: int = 0, limit: int = 1000
