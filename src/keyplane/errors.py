@@ -32,7 +32,9 @@ each surface (REST, CLI, MCP) maps them in one table of its own.
     │   ├── TupleMissingError           tuple_missing           (2017)
     │   ├── StoreExistsError            store_exists
     │   ├── IdentityExistsError         identity_exists
-    │   └── IdentityStateError          identity_state          not allowed in the identity's status
+    │   ├── IdentityStateError          identity_state          not allowed in the identity's status
+    │   ├── RecommendationChangedError  recommendation_changed  the least-privilege advice moved
+    │   └── NothingToApplyError         nothing_to_apply        no grant to revoke or review
     ├── AuthenticationError             unauthenticated         no, unknown, expired or revoked key
     ├── PermissionDeniedError           permission_denied       the caller's roles do not allow it
     ├── ConsistencyTimeoutError         consistency_timeout     a revision was not reached in time
@@ -66,8 +68,10 @@ __all__ = [
     "ModelIssue",
     "ModelNotFoundError",
     "NotFoundError",
+    "NothingToApplyError",
     "OwnerRequiredError",
     "PermissionDeniedError",
+    "RecommendationChangedError",
     "RelationNotFoundError",
     "ResolutionTooComplexError",
     "StorageError",
@@ -352,6 +356,21 @@ class ReviewStateError(ConflictError):
     """The operation is not allowed in the review campaign's (or item's) state."""
 
     code = "review_state"
+
+
+class RecommendationChangedError(ConflictError):
+    """A least-privilege recommendation was to be applied as the caller saw it
+    (``expected``), but recomputed now it revokes other grants (new use, grants written or
+    removed meanwhile): nothing was applied; look again."""
+
+    code = "recommendation_changed"
+
+
+class NothingToApplyError(ConflictError):
+    """The identity's least-privilege recommendation revokes nothing (every grant covers
+    observed use): there is nothing to revoke and no review campaign to open."""
+
+    code = "nothing_to_apply"
 
 
 class ConsistencyTimeoutError(KeyplaneError):
