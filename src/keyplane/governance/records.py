@@ -245,22 +245,35 @@ REVIEW_OUTCOMES = ("certified", "revoked", "defaulted_certify", "defaulted_revok
 
 @dataclass(frozen=True, slots=True)
 class ReviewFilter:
-    """Which grants (or direct tuples) a campaign selects."""
+    """Which grants (or direct tuples) a campaign selects; every given field must match.
+
+    ``user`` keeps only items whose user is exactly that graph user; ``tuples`` names the
+    items one by one (tuple keys ``object#relation@user``; each must be a current tuple,
+    or an active grant's with ``source="grants"``) — how a least-privilege recommendation
+    is put to review. Both are left out of :meth:`to_json` when unset, so campaigns stored
+    before they existed read and render as before."""
 
     object_type: str | None = None
     relation: str | None = None
     user_kind: str | None = None  # "agent", "human", ...
     source: str = "grants"  # REVIEW_SOURCES
     unused_days: int | None = None  # only items not used (allowed decision) in N days
+    user: str | None = None  # exactly this graph user ("agent:bot")
+    tuples: tuple[str, ...] = ()  # exactly these tuple keys
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "object_type": self.object_type,
             "relation": self.relation,
             "user_kind": self.user_kind,
             "source": self.source,
             "unused_days": self.unused_days,
         }
+        if self.user is not None:
+            out["user"] = self.user
+        if self.tuples:
+            out["tuples"] = list(self.tuples)
+        return out
 
     @classmethod
     def from_json(cls, d: Any) -> ReviewFilter:
@@ -273,6 +286,8 @@ class ReviewFilter:
             user_kind=d.get("user_kind"),
             source=str(d.get("source") or "grants"),
             unused_days=None if unused is None else int(unused),
+            user=d.get("user"),
+            tuples=tuple(str(t) for t in d.get("tuples") or ()),
         )
 
 

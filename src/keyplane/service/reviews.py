@@ -5,7 +5,9 @@ certify or revoke it, revocations that are applied, and a report of every outcom
   grants that are active now (``filter.source="grants"``, the default) or every direct,
   unexpired tuple of the graph (``"tuples"``; a tuple that is an active grant is linked to
   its request), narrowed by ``object_type``, ``relation``, ``user_kind`` (the type of the
-  user's node) and ``unused_days``. Usage comes from the ledger: an item's
+  user's node), ``user`` (exactly one graph user), ``tuples`` (named tuple keys, each of
+  which must be selected: how a least-privilege recommendation is put to review — see
+  :mod:`keyplane.service.privilege`) and ``unused_days``. Usage comes from the ledger: an item's
   ``last_used_at`` is the time of the last allowed ``decision.evaluate`` whose resource is
   the object and whose subject — or a member of whose actor chain — is the user;
   ``unused_days=N`` keeps only items with none in the last N days. Tuples on identity nodes
@@ -60,7 +62,7 @@ from keyplane.governance.records import (
     ReviewFilter,
     ReviewItem,
 )
-from keyplane.graph.tuples import Tuple
+from keyplane.graph.tuples import Tuple, parse_tuple, user_error
 from keyplane.ledger.events import EventFilter, LedgerEvent
 from keyplane.policy.records import IDENTITY_KINDS
 from keyplane.service import audit
@@ -147,7 +149,7 @@ def _filter(value: ReviewFilter | Mapping[str, Any] | None) -> ReviewFilter:
         value = value.to_json()
     if not isinstance(value, Mapping):
         raise _invalid("filter must be an object", field="filter")
-    known = {"object_type", "relation", "user_kind", "source", "unused_days"}
+    known = {"object_type", "relation", "user_kind", "source", "unused_days", "user", "tuples"}
     unknown = sorted(set(value) - known)
     if unknown:
         raise _invalid(f"unknown filter fields: {', '.join(map(str, unknown))}", field="filter")
@@ -167,7 +169,37 @@ def _filter(value: ReviewFilter | Mapping[str, Any] | None) -> ReviewFilter:
     for key in ("object_type", "relation", "user_kind"):
         v = value.get(key)
         out[key] = None if v is None else _name(v, f"filter.{key}")
+    user = value.get("user")
+    if user is not None:
+        why = user_error(user) if isinstance(user, str) else "not a string"
+        if why is not None:
+            raise _invalid(f"filter.user must be a graph user: {why}", field="user")
+        out["user"] = user
+    out["tuples"] = _tuple_keys(value.get("tuples"))
     return ReviewFilter(**out)
+
+
+def _tuple_keys(value: Any) -> tuple[str, ...]:
+    """``filter.tuples``: distinct tuple keys ``object#relation@user``, in the given order."""
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise _invalid("filter.tuples must be a list of tuple keys", field="tuples")
+    if len(value) > MAX_ITEMS:
+        raise _too_many()
+    keys: dict[str, None] = {}
+    for v in value:
+        try:
+            t = parse_tuple(v) if isinstance(v, str) else None
+        except KeyplaneError:
+            t = None
+        if t is None or t.condition is not None:
+            raise _invalid(
+                f"filter.tuples: {str(v)[:200]!r} is not a tuple key object#relation@user",
+                field="tuples",
+            )
+        keys[f"{t.object}#{t.relation}@{t.user}"] = None
+    return tuple(keys)
 
 
 def _userset(spec: str) -> tuple[str, str, str] | None:
@@ -254,6 +286,8 @@ def _direct_tuples(svc: Services, store_id: str, f: ReviewFilter, now: float) ->
     token: str | None = None
     obj = None if f.object_type is None else f"{f.object_type}:"
     user = None if f.user_kind is None else f"{f.user_kind}:"
+    if f.user is not None and (f.user_kind is None or _kind(f.user) == f.user_kind):
+        user = f.user  # exactly this user (read_tuples matches type:id[#rel] exactly)
     while True:
         page = svc.storage.read_tuples(
             store_id, object=obj, relation=f.relation, user=user, page_size=_READ,
@@ -276,10 +310,37 @@ def _too_many() -> ValidationError:
     )
 
 
+def _matches(f: ReviewFilter, user: str, relation: str, obj: str) -> bool:
+    """The checks of ``f`` SQL did not make (``user``, ``tuples``)."""
+    if f.user is not None and user != f.user:
+        return False
+    return not f.tuples or f"{obj}#{relation}@{user}" in f.tuples
+
+
 def _candidates(svc: Services, store_id: str, f: ReviewFilter, now: float) -> list[_Candidate]:
+    out = _select(svc, store_id, f, now)
+    if f.tuples:
+        # named one by one: each must be selected (a current tuple, or an active grant);
+        # the items follow the order the tuples were named in
+        by_key = {f"{c.object}#{c.relation}@{c.user}": c for c in out}
+        missing = [k for k in f.tuples if k not in by_key]
+        if missing:
+            what = "an active grant" if f.source == "grants" else "a current tuple"
+            raise _invalid(
+                f"filter.tuples names {len(missing)} tuple(s) that are not {what} matching "
+                f"the filter: {', '.join(missing[:5])}",
+                field="tuples", missing=missing[:100],
+            )  # fmt: skip
+        out = [by_key[k] for k in f.tuples]
+    return out
+
+
+def _select(svc: Services, store_id: str, f: ReviewFilter, now: float) -> list[_Candidate]:
     out: list[_Candidate] = []
     if f.source == "grants":
         for r in _active_grants(svc, store_id, f, now):
+            if not _matches(f, r.beneficiary, r.relation, r.object):
+                continue
             out.append(_Candidate(r.beneficiary, r.relation, r.object, r.id, r.entitlement_id))
             if len(out) > MAX_ITEMS:
                 raise _too_many()
@@ -289,6 +350,8 @@ def _candidates(svc: Services, store_id: str, f: ReviewFilter, now: float) -> li
         for r in _active_grants(svc, store_id, ReviewFilter(), now)
     }
     for t in _direct_tuples(svc, store_id, f, now):
+        if not _matches(f, t.user, t.relation, t.object):
+            continue
         r = grants.get(t.key)
         if r is not None and t.expires_at == r.grant_expires_at:
             out.append(_Candidate(t.user, t.relation, t.object, r.id, r.entitlement_id))
