@@ -1,0 +1,838 @@
+"""The posture of a store's non-human identities (NHIs, issue 8 §3): the inventory and the
+report whose findings map to the OWASP Non-Human Identities Top 10 (2025).
+
+Operations (``can_read_posture``; nothing is written, nothing recorded when allowed):
+
+* :func:`nhi_inventory` — every NHI (``agent``, ``workload``, ``service_account``) with its
+  owners, status, active credentials (client credentials, and API keys bound to it: a key
+  whose ``owner`` is the identity's node and whose roles reach the store), their age,
+  expiry and use, when it was last seen and the delegations it holds. Paged by (kind, id).
+* :func:`posture_report` — the whole inventory, the findings, the visibility score and the
+  counts, computed from bulk reads: identities, credentials and keys in pages of 1000, the
+  identity plane from memory (:meth:`~keyplane.service.graphs.GraphRegistry.policy`),
+  group memberships from the in-memory graph, and the ledger only through aggregates — the
+  window's allowed decisions once (:func:`keyplane.service.privilege.usage`) and one paged
+  pass over the window's ``token.issued`` events. No query per identity.
+
+Findings (``Finding.code`` is stable; one finding per identity and code, the evidence
+listing every credential, delegation or event behind it):
+
+======  ===========================================  ==========================================
+OWASP   code                                         when
+======  ===========================================  ==========================================
+NHI1    ``orphaned_identity``                        flagged orphaned, or no owner is alive (an
+                                                     active human, an unregistered human node
+                                                     or a group) — as ``identities.is_orphaned``
+NHI1    ``owner_deprovisioned``                      owners remain but every one is a
+                                                     deprovisioned or suspended human
+NHI1    ``active_credential_of_inactive_identity``   a suspended or deprovisioned NHI still has
+                                                     active credentials or API keys (API keys
+                                                     keep authenticating: critical)
+NHI4    ``shared_secret_authentication``             active ``client_secret`` credentials or API
+                                                     keys (bearer secrets) where a registered
+                                                     key (``private_key_jwt``) would do
+NHI5    ``unused_grants``                            grants covering no use in the window
+                                                     (:func:`keyplane.service.privilege.analyze`)
+NHI5    ``exceeds_owner``                            the agent reaches what an owner or a
+                                                     delegator cannot (``privilege.exceeding``)
+NHI7    ``long_lived_secret``                        an active secret lives longer than
+                                                     ``long_lived_days`` (from its creation or
+                                                     last rotation), or never expires
+NHI7    ``stale_credential``                         active and unused for 90 days, or never used
+                                                     and older than 30 days
+NHI8    ``environment_mixing``                       an active delegation between identities whose
+                                                     ``environment`` (or ``env``) attributes
+                                                     differ; a ``group`` whose direct NHI members
+                                                     span environments (identity: the group)
+NHI9    ``identity_reuse``                           in the window, two authenticators (client
+                                                     credentials in ``token.issued``, bound API
+                                                     keys by their last use) in use at once for
+                                                     longer than a rotation overlap (a day); or
+                                                     two active credentials of one type side by
+                                                     side for longer than that
+NHI10   ``human_use``                                an active delegation from the NHI to a human;
+                                                     ``token.issued`` events or allowed decisions
+                                                     in the window with the NHI as subject and a
+                                                     human in the actor chain
+======  ===========================================  ==========================================
+
+Severities: ``critical`` > ``high`` > ``medium`` > ``low``; findings are sorted by
+severity (critical first), then identity, then code. Deprovisioned NHIs are offboarded:
+only ``active_credential_of_inactive_identity`` applies to them, and they are outside the
+visibility score.
+
+Time: ``now`` is the services' clock (injectable), the window ``[now - window_days, now)``.
+Ledger fields hashed by ``KEYPLANE_LEDGER_HMAC_FIELDS`` are matched by hashing our side's
+values (identity nodes), never by un-hashing; a hashed credential id is still a distinct
+authenticator.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from keyplane.errors import InvalidContinuationToken, ValidationError
+from keyplane.governance.posture import (
+    FINDING_SEVERITIES,
+    OWASP_NHI,
+    ExcessAccess,
+    Finding,
+    NhiCredential,
+    NhiInventoryItem,
+    OverPrivilege,
+    PostureReport,
+    VisibilityScore,
+)
+from keyplane.ledger.events import EventFilter
+from keyplane.ledger.redact import HMAC_PREFIX
+from keyplane.policy.records import IDENTITY_STATUSES, NON_HUMAN_KINDS, Delegation, Identity
+from keyplane.policy.state import PolicyState
+from keyplane.service import system
+from keyplane.service.audit import audited
+from keyplane.service.auth import Caller, Permission, authorize
+from keyplane.service.context import Services
+from keyplane.service.inputs import check_page_size
+from keyplane.storage.base import KeyRecord, Page
+from keyplane.storage.paging import decode_token, encode_token
+
+__all__ = [
+    "FINDINGS",
+    "NEVER_USED_DAYS",
+    "ROTATION_OVERLAP",
+    "STALE_DAYS",
+    "nhi_inventory",
+    "posture_report",
+]
+
+DAY = 86400.0
+#: an active credential unused this long is stale
+STALE_DAYS = 90
+#: a never-used active credential older than this is stale
+NEVER_USED_DAYS = 30
+#: how long two authenticators of one identity may overlap before it is reuse (a rotation)
+ROTATION_OVERLAP = DAY
+_BULK = 1000
+_MAX_WINDOW_DAYS = 3650
+_DECISION_TYPES = ("decision.evaluate", "decision.check", "decision.batch_check")
+_SEVERITY_RANK = {s: i for i, s in enumerate(reversed(FINDING_SEVERITIES))}  # critical: 0
+
+#: every finding code -> (OWASP id, title). Codes are stable: surfaces and users key on them.
+FINDINGS: dict[str, tuple[str, str]] = {
+    "orphaned_identity": ("NHI1", "Non-human identity without an active owner"),
+    "owner_deprovisioned": ("NHI1", "Every owner is deprovisioned or suspended"),
+    "active_credential_of_inactive_identity": (
+        "NHI1", "Active credentials on a suspended or deprovisioned identity",
+    ),
+    "shared_secret_authentication": ("NHI4", "Authenticates with a shared secret"),
+    "unused_grants": ("NHI5", "Grants not used in the window"),
+    "exceeds_owner": ("NHI5", "Reaches more than its owner or delegator"),
+    "long_lived_secret": ("NHI7", "Long-lived or non-expiring secret"),
+    "stale_credential": ("NHI7", "Active credential not in use"),
+    "environment_mixing": ("NHI8", "Identities of different environments linked"),
+    "identity_reuse": ("NHI9", "One identity used by several clients"),
+    "human_use": ("NHI10", "A human acts as this non-human identity"),
+}  # fmt: skip
+
+T = TypeVar("T")
+
+
+# -- inputs -------------------------------------------------------------------------------
+
+
+def _days(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_WINDOW_DAYS:
+        raise ValidationError(
+            f"{name} must be a whole number of days between 1 and {_MAX_WINDOW_DAYS}",
+            details={"field": name, "received": value if isinstance(value, int) else None},
+        )
+    return value
+
+
+def _check_filters(kind: str | None, status: str | None) -> None:
+    if kind is not None and kind not in NON_HUMAN_KINDS:
+        raise ValidationError(
+            f"kind must be a non-human kind: one of {', '.join(NON_HUMAN_KINDS)}",
+            details={"field": "kind", "received": str(kind)[:100]},
+        )
+    if status is not None and status not in IDENTITY_STATUSES:
+        raise ValidationError(
+            f"unknown status {status!r}: one of {', '.join(IDENTITY_STATUSES)}",
+            details={"field": "status", "received": str(status)[:100]},
+        )
+
+
+def _all_pages(fetch: Callable[[str | None], Page[T]]) -> Iterator[T]:
+    token: str | None = None
+    while True:
+        page = fetch(token)
+        yield from page.items
+        token = page.continuation_token
+        if token is None:
+            return
+
+
+# -- what is loaded -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Secret:
+    """An active credential of an NHI: a client credential or an API key bound to it."""
+
+    id: str
+    type: str  # "client_secret" | "private_key_jwt" | "api_key"
+    created_at: float
+    issued_at: float  # creation or last rotation: when the current secret was made
+    expires_at: float | None
+    last_used_at: float | None
+
+    def public(self) -> NhiCredential:
+        return NhiCredential(
+            self.id, self.type, "active", self.created_at, self.expires_at, self.last_used_at
+        )
+
+    def unused_since(self) -> float:
+        """Since when it has not been used (its creation when never used)."""
+        return self.created_at if self.last_used_at is None else self.last_used_at
+
+
+@dataclass(slots=True)
+class _Use:
+    """One authenticator's use in the window (from ``token.issued``)."""
+
+    first: float
+    last: float
+    count: int = 0
+
+
+@dataclass(slots=True)
+class _Ledger:
+    """What the window's ledger says, aggregated per NHI node."""
+
+    #: node -> credential id (as stored: maybe hashed) -> its use
+    auth: dict[str, dict[str, _Use]] = field(default_factory=dict)
+    #: node -> the newest allowed decision or token naming it
+    last: dict[str, float] = field(default_factory=dict)
+    #: node -> evidence of humans acting as it (event ids or aggregates)
+    human: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def seen(self, node: str, at: float) -> None:
+        if self.last.get(node, -math.inf) < at:
+            self.last[node] = at
+
+
+class _Plane:
+    """The identity plane of one store as the report reads it, loaded in bulk."""
+
+    def __init__(self, svc: Services, store_id: str, now: float, nhis: Sequence[Identity]) -> None:
+        self.svc, self.store_id, self.now = svc, store_id, now
+        self.state: PolicyState = svc.graphs.policy(store_id)
+        self.nhis = list(nhis)
+        self.by_node = {i.node: i for i in self.nhis}
+        self.secrets: dict[str, list[_Secret]] = {}
+        self.delegations: list[Delegation] = [
+            d
+            for d in self.state.delegations()
+            if d.status == "active" and d.not_before <= now < d.expires_at
+        ]
+        self.delegations.sort(key=lambda d: d.id)
+        self.held: Counter[str] = Counter(d.delegate for d in self.delegations)
+
+    def load_secrets(self, nodes: Iterable[str] | None = None) -> None:
+        """Active client credentials (all in pages, or those of ``nodes``) and API keys."""
+        st = self.svc.storage
+        if nodes is None:
+            recs = _all_pages(
+                lambda t: st.list_credentials(
+                    self.store_id, status="active", page_size=_BULK, continuation_token=t
+                )
+            )
+        else:
+            recs = (r for n in nodes for r in st.credentials_of(self.store_id, n))
+        for rec in recs:
+            c = rec.credential
+            if c.client_id not in self.by_node or not c.usable(self.now):
+                continue
+            self.secrets.setdefault(c.client_id, []).append(
+                _Secret(c.id, c.type, c.created_at, c.rotated_at or c.created_at,
+                        c.expires_at, c.last_used_at)
+            )  # fmt: skip
+        for key in _all_pages(lambda t: st.list_keys(page_size=_BULK, continuation_token=t)):
+            if key.owner in self.by_node and self._key_live(key):
+                self.secrets.setdefault(key.owner, []).append(
+                    _Secret(key.id, "api_key", key.created_at, key.rotated_at or key.created_at,
+                            key.expires_at, key.last_used_at)
+                )  # fmt: skip
+        for lst in self.secrets.values():
+            lst.sort(key=lambda s: (s.created_at, s.id))
+
+    def _key_live(self, key: KeyRecord) -> bool:
+        """Not revoked, not expired, and a role of it reaches this store (a key bound to
+        ``agent:x`` with roles on another store belongs to that store's ``agent:x``; a key
+        with no role is denied everything)."""
+        if key.revoked_at is not None or (
+            key.expires_at is not None and self.now >= key.expires_at
+        ):
+            return False
+        for role in key.roles:
+            try:
+                _, store = system.parse_role(role)
+            except ValidationError:
+                continue
+            if store is None or store == self.store_id:
+                return True
+        return False
+
+    def environment(self, node: str) -> str | None:
+        ident = self.by_node.get(node) or self.state.identity(node)
+        return None if ident is None else _environment(ident)
+
+    def human(self, node: str) -> bool:
+        ident = self.state.identity(node)
+        return node.startswith("human:") or (ident is not None and ident.kind == "human")
+
+    def owner_alive(self, owner: str) -> bool:
+        """As :func:`keyplane.service.identities.owner_alive`: a group, or a human that is
+        active (or not registered: a plain graph node)."""
+        if not owner.startswith("human:"):
+            return True
+        ident = self.state.identity(owner)
+        return ident is None or ident.status == "active"
+
+    def groups_of(self, node: str) -> list[str]:
+        """The ``group`` objects ``node`` is a direct ``member`` of (unexpired edges)."""
+        _, graph = self.svc.graphs.engine(self.store_id)
+        with graph.lock:
+            view = graph.index.view()
+            found = set(_values(view.rev((node, "group", "member"))))
+            for obj in _values(view.rev_special((node, "group", "member"))):
+                edge = (view.special((obj, "member")) or {}).get(node)
+                if edge is not None and (edge[5] is None or edge[5] > self.now):
+                    found.add(obj)
+        return sorted(found)
+
+
+def _values(v: str | set[str] | None) -> Iterable[str]:
+    if v is None:
+        return ()
+    return (v,) if isinstance(v, str) else v
+
+
+def _environment(ident: Identity) -> str | None:
+    for name in ("environment", "env"):
+        v = ident.attributes.get(name)
+        if isinstance(v, str) and v.strip():
+            return v.strip()
+    return None
+
+
+def _list_nhis(
+    svc: Services, store_id: str, kind: str | None, status: str | None
+) -> list[Identity]:
+    """Every NHI of the store (of ``kind``, with ``status``), by (kind, id), fresh from
+    storage (``last_seen`` is written beside the revision-tracked state)."""
+    out: list[Identity] = []
+    for k in sorted(NON_HUMAN_KINDS) if kind is None else (kind,):
+        out += _all_pages(
+            lambda t, k=k: svc.storage.list_identities(  # type: ignore[misc]
+                store_id, kind=k, status=status, page_size=_BULK, continuation_token=t
+            )
+        )
+    return out
+
+
+# -- the ledger, aggregated -----------------------------------------------------------------
+
+
+class _Unhash:
+    """Maps a stored ledger value back to one of ``known`` (hashing ours when it is an
+    HMAC): the ledger may hold ``hmac-sha256:…`` instead of a node."""
+
+    def __init__(self, svc: Services, known: Iterable[str]) -> None:
+        self.svc = svc
+        self.known = set(known)
+        self._hashed: dict[str, str] | None = None
+
+    def __call__(self, value: Any) -> str | None:
+        if not isinstance(value, str):
+            return None
+        if value.startswith(HMAC_PREFIX):
+            if self._hashed is None:
+                h = self.svc.redactor.hash_value
+                self._hashed = {str(h(k)): k for k in self.known}
+            return self._hashed.get(value)
+        return value if value in self.known else None
+
+
+def _read_tokens(plane: _Plane, since: float, until: float, led: _Ledger) -> None:
+    """One paged pass over the window's ``token.issued`` events: per NHI client, each
+    credential's first and last use; tokens naming an NHI subject with a human actor."""
+    st, store = plane.svc.storage, plane.store_id
+    unhash = _Unhash(plane.svc, plane.by_node)
+    flt = EventFilter(since=since, until=until, types=("token.issued",))
+    after = 0
+    while True:
+        events = st.read_events(store, after_seq=after, limit=_BULK, filters=flt)
+        for e in events:
+            d = e.details
+            client = unhash(d.get("client_id")) or unhash(e.caller)
+            cred = d.get("credential_id")
+            if client is not None:
+                led.seen(client, e.time)
+                if isinstance(cred, str):
+                    use = led.auth.setdefault(client, {}).get(cred)
+                    if use is None:
+                        use = led.auth[client][cred] = _Use(e.time, e.time)
+                    use.first, use.last = min(use.first, e.time), max(use.last, e.time)
+                    use.count += 1
+            subject = unhash(e.subject)
+            if subject is not None:
+                led.seen(subject, e.time)
+                humans = [a for a in e.actor_chain if plane.human(a)]
+                if humans:
+                    led.human.setdefault(subject, []).append(
+                        {"event_id": e.id, "type": e.type, "time": e.time, "actors": humans}
+                    )
+        if len(events) < _BULK:
+            return
+        after = events[-1].seq or after
+
+
+def _read_decisions(plane: _Plane, since: float, until: float, led: _Ledger) -> Any:
+    """The window's allowed decisions, aggregated once (``privilege.usage``): the newest
+    use of each NHI and the decisions where a human acted as one. Returns the usage for
+    the NHI5 analysis (None when unavailable)."""
+    # INTEGRATION POINT (NHI5 / H2): privilege.usage is wired in _nhi5 once it lands.
+    return None
+
+
+# -- the inventory ------------------------------------------------------------------------
+
+
+def _item(plane: _Plane, ident: Identity, led: _Ledger | None) -> NhiInventoryItem:
+    now = plane.now
+    secrets = plane.secrets.get(ident.node, [])
+    expiries = [s.expires_at for s in secrets if s.expires_at is not None]
+    seen = [t for t in (ident.last_seen, *(s.last_used_at for s in secrets)) if t is not None]
+    if led is not None and ident.node in led.last:
+        seen.append(led.last[ident.node])
+    return NhiInventoryItem(
+        identity=ident.node,
+        kind=ident.kind,
+        display_name=ident.display_name,
+        status=ident.status,
+        owners=ident.owners,
+        orphaned=ident.orphaned,
+        source=ident.source,
+        created_at=ident.created_at,
+        credentials=tuple(s.public() for s in secrets),
+        credential_count=len(secrets),
+        oldest_credential_age=(now - min(s.created_at for s in secrets)) if secrets else None,
+        next_credential_expiry=min(expiries) if expiries else None,
+        never_used=sum(1 for s in secrets if s.last_used_at is None),
+        unused_30=sum(1 for s in secrets if now - s.unused_since() >= 30 * DAY),
+        unused_90=sum(1 for s in secrets if now - s.unused_since() >= 90 * DAY),
+        last_seen=max(seen) if seen else None,
+        delegations_held=plane.held.get(ident.node, 0),
+        environment=_environment(ident),
+    )
+
+
+def _page_last_seen(plane: _Plane, nodes: Sequence[str], since: float, led: _Ledger) -> None:
+    """For an inventory page: each identity's newest allowed decision or issued token as
+    subject in the window — one read per identity on the ledger's (store, subject, seq)
+    index, bounded by the page size. (Actors are covered by ``last_seen``, which every
+    decision notes; an OAuth client by its credential's ``last_used_at``.)"""
+    st, svc = plane.svc.storage, plane.svc
+    hashed = "subject" in svc.redactor.fields
+    for node in nodes:
+        subject = str(svc.redactor.hash_value(node)) if hashed else node
+        flt = EventFilter(
+            since=since, types=(*_DECISION_TYPES, "token.issued"), subject=subject, outcome="allow"
+        )
+        events = st.read_events(plane.store_id, limit=1, filters=flt, descending=True)
+        if events:
+            led.seen(node, events[0].time)
+
+
+@audited(None)
+def nhi_inventory(
+    svc: Services,
+    caller: Caller,
+    store_id: str,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    window_days: int = 90,
+    page_size: int = 50,
+    continuation_token: str | None = None,
+) -> Page[NhiInventoryItem]:
+    """One page of the store's non-human identities, by (kind, id), each with its owners,
+    status, active credentials (client credentials and bound API keys), their age, expiry
+    and use, when last seen (its ``last_seen``, its credentials' last use and its newest
+    allowed decision in the last ``window_days``) and the delegations it holds.
+    ``kind`` (a non-human kind) and ``status`` filter; the token is bound to them."""
+    authorize(svc, caller, Permission.READ_POSTURE, store_id)
+    _check_filters(kind, status)
+    window = _days("window_days", window_days)
+    size = check_page_size(page_size, svc.settings.max_page_size)
+    query = ("nhi_inventory", store_id, kind, status)
+    after: tuple[str, str] | None = None
+    if continuation_token is not None:
+        k, i = decode_token(continuation_token, query, 2)
+        if not isinstance(k, str) or not isinstance(i, str):
+            raise InvalidContinuationToken("invalid continuation token")
+        after = (k, i)
+    svc.graphs.catch_up(store_id)
+    svc.graphs.flush_seen()
+    nhis = _list_nhis(svc, store_id, kind, status)
+    if after is not None:
+        nhis = [i for i in nhis if (i.kind, i.id) > after]
+    page, more = nhis[:size], len(nhis) > size
+    now = svc.clock.now()
+    plane = _Plane(svc, store_id, now, page)
+    plane.load_secrets([i.node for i in page] if len(page) < 200 else None)
+    led = _Ledger()
+    _page_last_seen(plane, [i.node for i in page], now - window * DAY, led)
+    items = [_item(plane, i, led) for i in page]
+    token = encode_token(query, [page[-1].kind, page[-1].id]) if more and page else None
+    return Page(items, token)
+
+
+# -- findings -----------------------------------------------------------------------------
+
+
+def _finding(
+    code: str, severity: str, identity: str, evidence: dict[str, Any], fix: str
+) -> Finding:
+    owasp, title = FINDINGS[code]
+    assert owasp in OWASP_NHI and severity in FINDING_SEVERITIES
+    return Finding(code, owasp, severity, identity, title, evidence, fix)
+
+
+def _secret_json(s: _Secret, now: float) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "type": s.type,
+        "created_at": s.created_at,
+        "expires_at": s.expires_at,
+        "last_used_at": s.last_used_at,
+        "age_days": round((now - s.created_at) / DAY, 1),
+    }
+
+
+def _revoke_hint(secrets: Sequence[_Secret]) -> str:
+    creds = [s.id for s in secrets if s.type != "api_key"]
+    keys = [s.id for s in secrets if s.type == "api_key"]
+    parts = []
+    if creds:
+        parts.append("revoke credential " + ", ".join(creds) + " (`keyplane credential revoke`)")
+    if keys:
+        parts.append("revoke API key " + ", ".join(keys) + " (`keyplane key revoke`)")
+    return " and ".join(parts)
+
+
+def _offboarding(plane: _Plane, ident: Identity) -> list[Finding]:
+    node, now = ident.node, plane.now
+    out: list[Finding] = []
+    secrets = plane.secrets.get(node, [])
+    if ident.status != "active" and secrets:
+        keys = [s for s in secrets if s.type == "api_key"]
+        sev = "critical" if keys else ("high" if ident.status == "deprovisioned" else "medium")
+        out.append(_finding(
+            "active_credential_of_inactive_identity", sev, node,
+            {"status": ident.status, "credentials": [_secret_json(s, now) for s in secrets]},
+            f"{node} is {ident.status}: {_revoke_hint(secrets)}"
+            + (" — API keys still authenticate whatever the identity's status." if keys else "."),
+        ))  # fmt: skip
+    if ident.status == "deprovisioned":
+        return out
+    alive = [o for o in ident.owners if plane.owner_alive(o)]
+    owners = {o: _owner_status(plane, o) for o in ident.owners}
+    if ident.orphaned or not ident.owners:
+        out.append(_finding(
+            "orphaned_identity", "high" if ident.status == "active" else "medium", node,
+            {"orphaned": ident.orphaned, "owners": owners, "status": ident.status},
+            f"Assign an active owner to {node} (`keyplane identity owners {node} --add "
+            "human:<id>`), or deprovision it if nothing uses it any more.",
+        ))  # fmt: skip
+    elif not alive:
+        out.append(_finding(
+            "owner_deprovisioned", "high", node, {"owners": owners, "status": ident.status},
+            f"Every owner of {node} has left or is suspended: add an active owner (`keyplane "
+            f"identity owners {node} --add human:<id> --remove <owner>`) or deprovision it.",
+        ))  # fmt: skip
+    return out
+
+
+def _owner_status(plane: _Plane, owner: str) -> str:
+    if not owner.startswith("human:"):
+        return "group"
+    ident = plane.state.identity(owner)
+    return "unregistered" if ident is None else ident.status
+
+
+def _secrets_findings(plane: _Plane, ident: Identity, long_lived_days: int) -> list[Finding]:
+    node, now = ident.node, plane.now
+    secrets = plane.secrets.get(node, [])
+    if not secrets or ident.status == "deprovisioned":
+        return []
+    out: list[Finding] = []
+    shared = [s for s in secrets if s.type in ("client_secret", "api_key")]
+    if shared:
+        out.append(_finding(
+            "shared_secret_authentication", "medium", node,
+            {"credentials": [_secret_json(s, now) for s in shared]},
+            f"Register a key pair for {node} (`keyplane credential create {node} --public-jwk "
+            "FILE`: private_key_jwt, RFC 7523), move its clients to signed assertions, then "
+            f"{_revoke_hint(shared)}.",
+        ))  # fmt: skip
+    limit = long_lived_days * DAY
+    long_lived = [s for s in secrets if s.expires_at is None or s.expires_at - s.issued_at > limit]
+    if long_lived:
+        forever = [s for s in long_lived if s.expires_at is None]
+        out.append(_finding(
+            "long_lived_secret", "high" if forever else "medium", node,
+            {
+                "long_lived_days": long_lived_days,
+                "credentials": [
+                    {**_secret_json(s, now), "lifetime_days": None if s.expires_at is None
+                     else round((s.expires_at - s.issued_at) / DAY, 1)}
+                    for s in long_lived
+                ],
+            },
+            f"Replace {', '.join(s.id for s in long_lived)} of {node} with credentials that "
+            f"expire within {long_lived_days} days and rotate them before they do "
+            "(`keyplane credential create --expires-at`, `keyplane key rotate`).",
+        ))  # fmt: skip
+    stale = [
+        s for s in secrets
+        if (s.last_used_at is not None and now - s.last_used_at >= STALE_DAYS * DAY)
+        or (s.last_used_at is None and now - s.created_at >= NEVER_USED_DAYS * DAY)
+    ]  # fmt: skip
+    if stale:
+        unused = any(s.last_used_at is not None for s in stale)
+        out.append(_finding(
+            "stale_credential", "medium" if unused else "low", node,
+            {
+                "stale_days": STALE_DAYS, "never_used_days": NEVER_USED_DAYS,
+                "credentials": [_secret_json(s, now) for s in stale],
+            },
+            f"Nothing uses these credentials of {node}: {_revoke_hint(stale)}.",
+        ))  # fmt: skip
+    return out
+
+
+def _reuse(plane: _Plane, ident: Identity, led: _Ledger, since: float) -> list[Finding]:
+    node, now = ident.node, plane.now
+    if ident.status == "deprovisioned":
+        return []
+    spans: list[tuple[float, float, str, str, int | None]] = [
+        (u.first, u.last, cid, "credential", u.count) for cid, u in led.auth.get(node, {}).items()
+    ]
+    secrets = plane.secrets.get(node, [])
+    for s in secrets:
+        if s.type == "api_key" and s.last_used_at is not None and s.last_used_at >= since:
+            spans.append((max(s.created_at, since), s.last_used_at, s.id, "api_key", None))
+    spans.sort()
+    concurrent: list[dict[str, Any]] = []
+    for i, a in enumerate(spans):
+        for b in spans[i + 1 :]:
+            if min(a[1], b[1]) - b[0] > ROTATION_OVERLAP:
+                concurrent.append({
+                    "authenticators": [a[2], b[2]],
+                    "overlap_days": round((min(a[1], b[1]) - b[0]) / DAY, 1),
+                })  # fmt: skip
+    side_by_side: list[dict[str, Any]] = []
+    by_type: dict[str, list[_Secret]] = {}
+    for s in secrets:
+        by_type.setdefault(s.type, []).append(s)
+    for typ, group in sorted(by_type.items()):
+        if len(group) >= 2 and now - group[1].created_at > ROTATION_OVERLAP:
+            side_by_side.append({"type": typ, "credentials": [s.id for s in group]})
+    if not concurrent and not side_by_side:
+        return []
+    used = [
+        {"id": s[2], "kind": s[3], "first_used": s[0], "last_used": s[1], "uses": s[4]}
+        for s in spans
+    ]
+    return [_finding(
+        "identity_reuse", "medium", node,
+        {"concurrent": concurrent, "active_side_by_side": side_by_side, "used_in_window": used},
+        f"Give each client of {node} its own non-human identity (one per application and "
+        "environment), then revoke the extra credentials so one remains.",
+    )]  # fmt: skip
+
+
+def _human_use(plane: _Plane, led: _Ledger) -> list[Finding]:
+    out: list[Finding] = []
+    by_node: dict[str, dict[str, Any]] = {}
+    for d in plane.delegations:
+        if d.delegator in plane.by_node and plane.human(d.delegate):
+            ev = by_node.setdefault(d.delegator, {"delegations": [], "events": []})
+            ev["delegations"].append({"id": d.id, "delegate": d.delegate})
+    for node, events in led.human.items():
+        if node in plane.by_node:
+            ev = by_node.setdefault(node, {"delegations": [], "events": []})
+            ev["events"] = sorted(events, key=lambda e: e.get("time") or 0)[:100]
+            ev["event_count"] = len(events)
+    for node, ev in by_node.items():
+        humans = sorted(
+            {d["delegate"] for d in ev["delegations"]}
+            | {a for e in ev["events"] for a in e.get("actors", ())}
+        )
+        out.append(_finding(
+            "human_use", "high", node, {**ev, "humans": humans},
+            f"People ({', '.join(humans)}) act as {node}: give them their own identities and "
+            f"a delegation from them to the agent instead; revoke delegations from {node} to "
+            "humans and rotate its credentials.",
+        ))  # fmt: skip
+    return out
+
+
+def _environment_mixing(plane: _Plane) -> list[Finding]:
+    out: list[Finding] = []
+    mixed: dict[str, list[dict[str, Any]]] = {}
+    for d in plane.delegations:
+        a, b = plane.environment(d.delegator), plane.environment(d.delegate)
+        if a is None or b is None or a == b:
+            continue
+        who = d.delegate if d.delegate in plane.by_node else d.delegator
+        if who not in plane.by_node:
+            continue
+        mixed.setdefault(who, []).append({
+            "delegation_id": d.id, "delegator": d.delegator, "delegator_environment": a,
+            "delegate": d.delegate, "delegate_environment": b,
+        })  # fmt: skip
+    for node, ds in mixed.items():
+        out.append(_finding(
+            "environment_mixing", "high", node, {"delegations": ds},
+            f"Revoke the cross-environment delegations of {node} "
+            f"({', '.join(x['delegation_id'] for x in ds)}) and use an identity of the same "
+            "environment on each side.",
+        ))  # fmt: skip
+    groups: dict[str, dict[str, list[str]]] = {}
+    for ident in plane.nhis:
+        env = _environment(ident)
+        if env is None or ident.status == "deprovisioned":
+            continue
+        for g in plane.groups_of(ident.node):
+            groups.setdefault(g, {}).setdefault(env, []).append(ident.node)
+    for g, envs in sorted(groups.items()):
+        if len(envs) > 1:
+            out.append(_finding(
+                "environment_mixing", "medium", g,
+                {"group": g, "members_by_environment": {e: sorted(m) for e, m in envs.items()}},
+                f"Split {g} into one group per environment ({', '.join(sorted(envs))}) so a "
+                "grant to it never spans environments.",
+            ))  # fmt: skip
+    return out
+
+
+def _nhi5(
+    plane: _Plane, usage: Any, since: float, until: float
+) -> tuple[list[Finding], list[OverPrivilege], list[ExcessAccess]]:
+    """INTEGRATION POINT (H2's ``keyplane.service.privilege``): ``unused_grants`` from
+    ``privilege.analyze`` per live NHI over ``usage``, ``exceeds_owner`` from
+    ``privilege.exceeding``."""
+    return [], [], []
+
+
+# -- the report ---------------------------------------------------------------------------
+
+
+def _visibility(plane: _Plane, items: Sequence[NhiInventoryItem]) -> VisibilityScore:
+    total = owned = expiring = observed = complete = 0
+    for it in items:
+        if it.status == "deprovisioned":
+            continue
+        total += 1
+        o = not it.orphaned and any(plane.owner_alive(w) for w in it.owners)
+        e = all(c.expires_at is not None for c in it.credentials)
+        u = it.last_seen is not None
+        owned, expiring, observed = owned + o, expiring + e, observed + u
+        complete += o and e and u
+    return VisibilityScore(total, owned, expiring, observed, complete)
+
+
+def _counts(
+    items: Sequence[NhiInventoryItem], findings: Sequence[Finding]
+) -> dict[str, dict[str, int]]:
+    def tally(values: Iterable[str], keys: Iterable[str] = ()) -> dict[str, int]:
+        c: dict[str, int] = dict.fromkeys(keys, 0)
+        for v in values:
+            c[v] = c.get(v, 0) + 1
+        return c
+
+    return {
+        "nhis_by_kind": tally((i.kind for i in items), NON_HUMAN_KINDS),
+        "nhis_by_status": tally((i.status for i in items), IDENTITY_STATUSES),
+        "nhis_by_source": tally(i.source for i in items),
+        "findings_by_owasp": tally((f.owasp for f in findings), OWASP_NHI),
+        "findings_by_severity": tally((f.severity for f in findings), reversed(FINDING_SEVERITIES)),
+        "findings_by_code": tally(f.code for f in findings),
+    }
+
+
+def _sort_key(f: Finding) -> tuple[int, str, str]:
+    return (_SEVERITY_RANK[f.severity], f.identity, f.code)
+
+
+@audited(None)
+def posture_report(
+    svc: Services,
+    caller: Caller,
+    store_id: str,
+    *,
+    window_days: int = 90,
+    long_lived_days: int = 90,
+    include_inventory: bool = True,
+) -> PostureReport:
+    """The NHI posture of the store now: the inventory (unless ``include_inventory`` is
+    false), the findings (see the module docstring), the visibility score, counts, and the
+    over-privilege and exceeding-owner analyses behind the NHI5 findings, over the last
+    ``window_days`` of the ledger. ``long_lived_days``: the longest acceptable lifetime of
+    a secret."""
+    authorize(svc, caller, Permission.READ_POSTURE, store_id)
+    window = _days("window_days", window_days)
+    long_lived = _days("long_lived_days", long_lived_days)
+    if not isinstance(include_inventory, bool):
+        raise ValidationError("include_inventory must be true or false")
+    started = time.perf_counter()
+    svc.graphs.catch_up(store_id)
+    svc.graphs.flush_seen()
+    now = svc.clock.now()
+    since = now - window * DAY
+    plane = _Plane(svc, store_id, now, _list_nhis(svc, store_id, None, None))
+    plane.load_secrets()
+    led = _Ledger()
+    _read_tokens(plane, since, now, led)
+    usage = _read_decisions(plane, since, now, led)
+    items = [_item(plane, i, led) for i in plane.nhis]
+    findings: list[Finding] = []
+    for ident in plane.nhis:
+        findings += _offboarding(plane, ident)
+        findings += _secrets_findings(plane, ident, long_lived)
+        findings += _reuse(plane, ident, led, since)
+    findings += _human_use(plane, led)
+    findings += _environment_mixing(plane)
+    nhi5, over, exceeding = _nhi5(plane, usage, since, now)
+    findings += nhi5
+    findings.sort(key=_sort_key)
+    return PostureReport(
+        store_id=store_id,
+        generated_at=now,
+        since=since,
+        until=now,
+        inventory=tuple(items) if include_inventory else (),
+        findings=tuple(findings),
+        visibility=_visibility(plane, items),
+        counts=_counts(items, findings),
+        over_privileged=tuple(over),
+        exceeding=tuple(exceeding),
+        elapsed_seconds=round(time.perf_counter() - started, 3),
+    )
