@@ -362,17 +362,17 @@ def test_pages_have_no_duplicates_no_gaps_and_refuse_tampering(svc: Services) ->
 
 def test_one_event_per_page(svc: Services) -> None:
     before = len(_events(svc))
-    pages = 0
+    ids = []
     token = None
     while True:
         page = effective.effective_access(svc, SYSTEM, S, ALICE, page_size=5,
                                           continuation_token=token)  # fmt: skip
-        pages += 1
+        ids.append(page.decision_id)
         token = page.continuation_token
         if token is None:
             break
     evs = _events(svc)[before:]
-    assert pages == 4 and len(evs) == 4
+    assert len(ids) == 4 and [e.decision_id for e in evs] == ids  # each page names its own
     first = evs[0]
     assert (first.subject, first.action, first.resource, first.outcome) == (ALICE, "*", "*", "ok")
     assert first.details["direction"] == "identity" and first.details["count"] == 5
@@ -380,8 +380,9 @@ def test_one_event_per_page(svc: Services) -> None:
     assert first.details["filters"]["continued"] is False
     assert evs[1].details["filters"]["continued"] is True
     assert sum(e.details["count"] for e in evs) == 16
-    effective.who_can_access(svc, SYSTEM, S, "document:d1", relation="viewer")
+    page = effective.who_can_access(svc, SYSTEM, S, "document:d1", relation="viewer")
     last = _events(svc)[-1]
+    assert last.decision_id == page.decision_id
     assert (last.resource, last.action, last.details["direction"]) == (
         "document:d1", "viewer", "resource",
     )  # fmt: skip

@@ -84,12 +84,19 @@ from keyplane.service.inputs import check_page_size
 from keyplane.storage.base import Page
 from keyplane.storage.paging import decode_token, encode_token
 
-__all__ = ["effective_access", "iter_effective", "who_can_access"]
+__all__ = ["AccessPage", "effective_access", "iter_effective", "who_can_access"]
 
 _EVENT: Final = "decision.effective_access"
 _GRAPH, _DELEGATION = 0, 1  # an entry's rank among those of one (object, relation, user)
 
 Pair = tuple[str, str]  # (object type, relation)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessPage(Page[AccessEntry]):
+    """A page of access entries, and the id of the ledger event that recorded it."""
+
+    decision_id: str = ""
 
 
 # ------------------------------------------------------------------------------ the model plan
@@ -382,7 +389,7 @@ def effective_access(
     include_delegated: bool = True,
     page_size: int = 100,
     continuation_token: str | None = None,
-) -> Page[AccessEntry]:
+) -> AccessPage:
     """One page of what ``identity`` can reach (see the module docstring)."""
     authorize(svc, caller, Permission.QUERY, store_id)
     size = check_page_size(page_size, svc.settings.max_page_size)
@@ -431,7 +438,7 @@ def effective_access(
                 break
     items = [_with_paths(reader, e) for _, e in page] if include_paths else [e for _, e in page]
     token = encode_token(query, list(page[-1][0])) if more else None
-    audit.listing(
+    did = audit.listing(
         svc, caller, _EVENT, store_id, subject=identity, action=relation or "*",
         resource=object_type or "*", found=[_result_key(e) for e in items],
         model_id=model.model_id or "", revision=revision,
@@ -441,7 +448,7 @@ def effective_access(
             "page_size": size, "continued": continuation_token is not None,
         }},
     )  # fmt: skip
-    return Page(items, token)
+    return AccessPage(items, token, did)
 
 
 def _with_paths(reader: _Reader, e: AccessEntry) -> AccessEntry:
@@ -477,7 +484,7 @@ def who_can_access(
     include_delegated: bool = True,
     page_size: int = 100,
     continuation_token: str | None = None,
-) -> Page[AccessEntry]:
+) -> AccessPage:
     """One page of who can reach ``object`` (see the module docstring)."""
     authorize(svc, caller, Permission.QUERY, store_id)
     size = check_page_size(page_size, svc.settings.max_page_size)
@@ -540,7 +547,7 @@ def who_can_access(
             break
     items = [_with_paths(reader, e) for _, e in page] if include_paths else [e for _, e in page]
     token = encode_token(query, list(page[-1][0])) if more else None
-    audit.listing(
+    did = audit.listing(
         svc, caller, _EVENT, store_id, subject=None, action=relation or "*", resource=object,
         found=[_result_key(e) for e in items], model_id=model.model_id or "", revision=revision,
         details={"direction": "resource", "filters": {
@@ -549,4 +556,4 @@ def who_can_access(
             "page_size": size, "continued": continuation_token is not None,
         }},
     )  # fmt: skip
-    return Page(items, token)
+    return AccessPage(items, token, did)
