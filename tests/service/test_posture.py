@@ -184,6 +184,14 @@ def build(env: Env) -> dict[str, str]:
         actor_chain=("human:dave",), action="token_exchange", outcome="allow",
         details={"client_id": "service_account:ops", "credential_id": "cred-outside"},
     ))  # fmt: skip
+    # ... and an allowed decision for workload:paused (subject) with a human actor
+    # (twice), and one denied: only allowed decisions are use
+    for outcome in ("allow", "allow", "deny"):
+        svc.ledger.record(LedgerEvent(
+            id=new_event_id(), time=NOW - 3 * DAY, store=S, type="decision.evaluate",
+            caller="system", subject="workload:paused", actor_chain=("human:carol",),
+            action="viewer", resource="document:x", outcome=outcome,
+        ))  # fmt: skip
     env.at(NOW - 2 * DAY)
     env.token("agent:shared", shared_a)
     env.token("agent:rotated", rot2)
@@ -271,6 +279,7 @@ EXPECTED = {
     ("agent:shared", "identity_reuse"): ("NHI9", "medium"),
     ("agent:tool", "human_use"): ("NHI10", "high"),
     ("service_account:ops", "human_use"): ("NHI10", "high"),
+    ("workload:paused", "human_use"): ("NHI10", "high"),
 }
 
 
@@ -353,6 +362,13 @@ def test_report_evidence(built: tuple[Env, dict[str, str]]) -> None:
     assert tool["humans"] == ["human:dave"]
     ops = f[("service_account:ops", "human_use")].evidence
     assert ops["event_count"] == 1 and ops["events"][0]["actors"] == ["human:dave"]
+    assert ops["events"][0]["type"] == "token.issued" and ops["delegations"] == []
+    paused = f[("workload:paused", "human_use")].evidence
+    assert paused["event_count"] == 2 and paused["humans"] == ["human:carol"]
+    assert paused["events"] == [{
+        "type": "decision.evaluate", "time": NOW - 3 * DAY, "actors": ["human:carol"],
+        "action": "viewer", "resource": "document:x", "uses": 2,
+    }]  # fmt: skip
 
 
 def test_report_inventory_score_and_counts(built: tuple[Env, dict[str, str]]) -> None:
@@ -395,10 +411,10 @@ def test_report_inventory_score_and_counts(built: tuple[Env, dict[str, str]]) ->
     assert c["nhis_by_kind"] == {"agent": 9, "workload": 2, "service_account": 3}
     assert c["nhis_by_status"] == {"active": 12, "suspended": 1, "deprovisioned": 1}
     assert c["nhis_by_source"] == {"api": 14}
-    assert c["findings_by_severity"] == {"critical": 1, "high": 6, "medium": 9, "low": 1}
+    assert c["findings_by_severity"] == {"critical": 1, "high": 7, "medium": 9, "low": 1}
     assert c["findings_by_owasp"] == {
         "NHI1": 4, "NHI2": 0, "NHI3": 0, "NHI4": 4, "NHI5": 0, "NHI6": 0, "NHI7": 4,
-        "NHI8": 2, "NHI9": 1, "NHI10": 2,
+        "NHI8": 2, "NHI9": 1, "NHI10": 3,
     }  # fmt: skip
     assert sum(c["findings_by_code"].values()) == len(report.findings)
     assert report.until == NOW and report.since == NOW - 90 * DAY

@@ -303,17 +303,22 @@ class _Plane:
         ident = self.state.identity(owner)
         return ident is None or ident.status == "active"
 
-    def groups_of(self, node: str) -> list[str]:
-        """The ``group`` objects ``node`` is a direct ``member`` of (unexpired edges)."""
-        _, graph = self.svc.graphs.engine(self.store_id)
+    def groups_of(self, nodes: Iterable[str]) -> dict[str, list[str]]:
+        """The ``group`` objects each of ``nodes`` is a direct ``member`` of (unexpired
+        edges), from the in-memory graph's reverse index."""
+        graph = self.svc.graphs.graph(self.store_id)
+        out: dict[str, list[str]] = {}
         with graph.lock:
             view = graph.index.view()
-            found = set(_values(view.rev((node, "group", "member"))))
-            for obj in _values(view.rev_special((node, "group", "member"))):
-                edge = (view.special((obj, "member")) or {}).get(node)
-                if edge is not None and (edge[5] is None or edge[5] > self.now):
-                    found.add(obj)
-        return sorted(found)
+            for node in nodes:
+                found = set(_values(view.rev((node, "group", "member"))))
+                for obj in _values(view.rev_special((node, "group", "member"))):
+                    edge = (view.special((obj, "member")) or {}).get(node)
+                    if edge is not None and (edge[5] is None or edge[5] > self.now):
+                        found.add(obj)
+                if found:
+                    out[node] = sorted(found)
+        return out
 
 
 def _values(v: str | set[str] | None) -> Iterable[str]:
@@ -403,10 +408,22 @@ def _read_tokens(plane: _Plane, since: float, until: float, led: _Ledger) -> Non
 
 
 def _read_decisions(plane: _Plane, since: float, until: float, led: _Ledger) -> Any:
-    """The window's allowed decisions, aggregated once (``privilege.usage``): the newest
-    use of each NHI and the decisions where a human acted as one. Returns the usage for
-    the NHI5 analysis (None when unavailable)."""
-    # INTEGRATION POINT (NHI5 / H2): privilege.usage is wired in _nhi5 once it lands.
+    """The window's allowed decisions, aggregated: the newest use of each NHI, and the
+    decision-point decisions (the only ones with an actor chain) where a human acted as
+    one. Returns the usage for the NHI5 analysis (None when unavailable)."""
+    unhash = _Unhash(plane.svc, plane.by_node)
+    rows = plane.svc.storage.ledger_usage(
+        plane.store_id, since=since, until=until, types=("decision.evaluate",)
+    )
+    for r in rows:
+        humans = [a for a in r.actors if plane.human(a)]
+        subject = unhash(r.subject) if humans else None
+        if subject is not None:
+            led.human.setdefault(subject, []).append({
+                "type": r.type, "time": r.last_at, "actors": humans, "action": r.action,
+                "resource": r.resource, "uses": r.uses,
+            })  # fmt: skip
+    # INTEGRATION POINT (NHI5 / H2): privilege.usage is wired here once it lands.
     return None
 
 
@@ -679,7 +696,7 @@ def _human_use(plane: _Plane, led: _Ledger) -> list[Finding]:
         if node in plane.by_node:
             ev = by_node.setdefault(node, {"delegations": [], "events": []})
             ev["events"] = sorted(events, key=lambda e: e.get("time") or 0)[:100]
-            ev["event_count"] = len(events)
+            ev["event_count"] = sum(int(e.get("uses", 1)) for e in events)
     for node, ev in by_node.items():
         humans = sorted(
             {d["delegate"] for d in ev["delegations"]}
@@ -715,13 +732,15 @@ def _environment_mixing(plane: _Plane) -> list[Finding]:
             f"({', '.join(x['delegation_id'] for x in ds)}) and use an identity of the same "
             "environment on each side.",
         ))  # fmt: skip
+    envs_of = {
+        i.node: env
+        for i in plane.nhis
+        if i.status != "deprovisioned" and (env := _environment(i)) is not None
+    }
     groups: dict[str, dict[str, list[str]]] = {}
-    for ident in plane.nhis:
-        env = _environment(ident)
-        if env is None or ident.status == "deprovisioned":
-            continue
-        for g in plane.groups_of(ident.node):
-            groups.setdefault(g, {}).setdefault(env, []).append(ident.node)
+    for node, member_of in plane.groups_of(envs_of).items():
+        for g in member_of:
+            groups.setdefault(g, {}).setdefault(envs_of[node], []).append(node)
     for g, envs in sorted(groups.items()):
         if len(envs) > 1:
             out.append(_finding(
