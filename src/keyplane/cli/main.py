@@ -607,8 +607,23 @@ def explain(
     model_id: ModelIdOpt = None,
     as_json: JsonOpt = False,
     output: OutputOpt = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="text (the tree, default), json, dot (Graphviz) or mermaid (flowchart).",
+        ),
+    ] = "text",
 ) -> None:
-    """Why USER does (or does not) have RELATION on OBJECT: the granting paths or the reasons."""
+    """Why USER does (or does not) have RELATION on OBJECT: the granting paths or the reasons.
+
+    ``--format dot`` / ``mermaid`` print the paths as a graph to render (``| dot -Tsvg``,
+    or paste into a Mermaid viewer); a denial draws its reasons."""
+    if fmt not in ("text", "json", "dot", "mermaid"):
+        raise typer.BadParameter(
+            f"{fmt!r} is not one of text, json, dot, mermaid", param_hint="'--format'"
+        )
     ex = _ask(
         db,
         url,
@@ -624,7 +639,11 @@ def explain(
             at_least_as_fresh=fresh,
         ),
     )
-    if wants_json(as_json, output):
+    if fmt in ("dot", "mermaid"):
+        from keyplane.graph import draw
+
+        sys.stdout.write(draw.explanation_dot(ex) if fmt == "dot" else draw.explanation_mermaid(ex))
+    elif fmt == "json" or wants_json(as_json, output):
         _json({**ex.to_dict(), "decision_id": ex.decision_id})
     else:
         # a terminal wraps the tree to its width; a pipe or a file gets whole lines
