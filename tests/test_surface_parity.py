@@ -112,6 +112,13 @@ CLI = {
     "reviews.decide_review_item": "review decide",
     "reviews.close_review": "review close",
     "reviews.review_report": "review report",
+    "effective.effective_access": "access effective",
+    "effective.who_can_access": "access holders",
+    "privilege.over_privilege": "posture over-privilege",
+    "privilege.apply_privilege_recommendation": "posture apply",
+    "privilege.agents_exceeding_owners": "posture exceeding",
+    "posture.nhi_inventory": "posture inventory",
+    "posture.posture_report": "posture report",
 }
 CLI_WHY = {
     "access.batch_check": "a shell loops over `keyplane check`; batches are for programs (SDK, REST)",

@@ -18,6 +18,7 @@ from typing import Any
 from keyplane.clock import Clock
 from keyplane.config import Settings
 from keyplane.embedded_governance import GovernanceEmbedded
+from keyplane.embedded_posture import PostureEmbedded
 from keyplane.errors import StoreNotFoundError
 from keyplane.graph.explain import Explanation
 from keyplane.graph.tuples import Tuple
@@ -75,7 +76,7 @@ from keyplane.tokens.clients import Credential
 __all__ = ["Keyplane"]
 
 
-class Keyplane(GovernanceEmbedded):
+class Keyplane(GovernanceEmbedded, PostureEmbedded):
     """One handle on a Keyplane database and the in-memory graphs of its stores."""
 
     def __init__(self, services: Services, *, caller: Caller | None = None) -> None:

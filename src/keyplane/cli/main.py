@@ -745,6 +745,11 @@ app.add_typer(entitlement_app, name="entitlement")
 app.add_typer(request_app, name="request")
 app.add_typer(review_app, name="review")
 
+from keyplane.cli.posture import access_app, posture_app  # noqa: E402  (keyplane access|posture …)
+
+app.add_typer(access_app, name="access")
+app.add_typer(posture_app, name="posture")
+
 
 def main() -> None:  # pragma: no cover - console entry point
     app()

@@ -41,6 +41,11 @@ from keyplane.mcp.identity_tools import (
     IDENTITY_SERVICE_OF_TOOL,
     IDENTITY_SPECS,
 )
+from keyplane.mcp.posture_tools import (
+    POSTURE_NOT_EXPOSED,
+    POSTURE_SERVICE_OF_TOOL,
+    POSTURE_SPECS,
+)
 from keyplane.mcp.signing_key_tools import (
     SIGNING_KEY_NOT_EXPOSED,
     SIGNING_KEY_SERVICE_OF_TOOL,
@@ -684,6 +689,7 @@ SERVICE_OF_TOOL: dict[str, Callable[..., Any]] = {
     **CREDENTIAL_SERVICE_OF_TOOL,
     **TOKEN_SERVICE_OF_TOOL,
     **GOVERNANCE_SERVICE_OF_TOOL,
+    **POSTURE_SERVICE_OF_TOOL,
 }
 
 #: Service operations deliberately not offered to agents, and why.
@@ -707,6 +713,7 @@ NOT_EXPOSED: dict[str, str] = {
     **CREDENTIAL_NOT_EXPOSED,
     **TOKEN_NOT_EXPOSED,
     **GOVERNANCE_NOT_EXPOSED,
+    **POSTURE_NOT_EXPOSED,
 }
 
 #: the identity plane's tools (issue 5), in modules of their own; each entry also names the
@@ -721,6 +728,7 @@ _PLANE_SPECS: list[
     *CREDENTIAL_SPECS,
     *TOKEN_SPECS,
     *GOVERNANCE_SPECS,
+    *POSTURE_SPECS,
 ]
 
 READ_TOOLS: tuple[str, ...] = tuple(n for n, *_rest, w in _SPECS if not w) + tuple(

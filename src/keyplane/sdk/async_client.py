@@ -48,6 +48,7 @@ from keyplane.sdk.client import (
     transport_error,
 )
 from keyplane.sdk.governance_api import AsyncGovernanceClient
+from keyplane.sdk.posture_api import AsyncPostureClient
 from keyplane.sdk.wire import Call
 from keyplane.service.access import BatchItem, BatchItemResult, Decision, ExpandTree, UserList
 from keyplane.service.decisions import DecideItem
@@ -68,7 +69,7 @@ __all__ = ["AsyncClient"]
 R = TypeVar("R")
 
 
-class AsyncClient(AsyncGovernanceClient):
+class AsyncClient(AsyncGovernanceClient, AsyncPostureClient):
     """A Keyplane server for asyncio code; see :class:`keyplane.Client` for the arguments."""
 
     def __init__(
@@ -114,7 +115,11 @@ class AsyncClient(AsyncGovernanceClient):
         attempts = 1 + (self.retries if call.idempotent else 0)
         for attempt in range(attempts):
             request = self._http.build_request(
-                call.method, call.path, params=call.params or None, json=call.body
+                call.method,
+                call.path,
+                params=call.params or None,
+                json=call.body,
+                headers=call.headers or None,
             )
             try:
                 resp = await self._http.send(request, stream=stream)

@@ -45,6 +45,7 @@ from keyplane.sdk import (
     wire,
 )
 from keyplane.sdk.governance_api import GovernanceClient
+from keyplane.sdk.posture_api import PostureClient
 from keyplane.sdk.wire import Call
 from keyplane.service.access import (
     BatchItem,
@@ -112,7 +113,7 @@ def decode_json(url: str, resp: httpx.Response) -> Any:
         ) from None
 
 
-class Client(GovernanceClient):
+class Client(GovernanceClient, PostureClient):
     """A Keyplane server, with :class:`keyplane.Keyplane`'s interface.
 
     ``url`` is the server's base URL; ``api_key`` a ``kp_…`` key. ``timeout`` (seconds)
@@ -164,7 +165,11 @@ class Client(GovernanceClient):
         attempts = 1 + (self.retries if call.idempotent else 0)
         for attempt in range(attempts):
             request = self._http.build_request(
-                call.method, call.path, params=call.params or None, json=call.body
+                call.method,
+                call.path,
+                params=call.params or None,
+                json=call.body,
+                headers=call.headers or None,
             )
             try:
                 resp = self._http.send(request, stream=stream)

@@ -27,6 +27,7 @@ from keyplane.policy.records import (
     TrustedIssuer,
 )
 from keyplane.sdk.governance_api import AsyncGovernanceAPI, GovernanceAPI
+from keyplane.sdk.posture_api import AsyncPostureAPI, PostureAPI
 from keyplane.sdk.wire import AsyncObjectStream
 from keyplane.service.access import (
     BatchItem,
@@ -52,7 +53,7 @@ from keyplane.tokens.clients import Credential
 __all__ = ["AsyncKeyplaneAPI", "KeyplaneAPI"]
 
 
-class KeyplaneAPI(GovernanceAPI, Protocol):
+class KeyplaneAPI(GovernanceAPI, PostureAPI, Protocol):
     """Stores, models, tuples and access queries; ``store=None`` means the default store."""
 
     def close(self) -> None: ...
@@ -537,7 +538,7 @@ class KeyplaneAPI(GovernanceAPI, Protocol):
     ) -> GuardrailDryRun: ...
 
 
-class AsyncKeyplaneAPI(AsyncGovernanceAPI, Protocol):
+class AsyncKeyplaneAPI(AsyncGovernanceAPI, AsyncPostureAPI, Protocol):
     """:class:`KeyplaneAPI` with every method a coroutine (``list_objects`` resolves to an
     async iterator: ``async for o in await client.list_objects(...)``)."""
 

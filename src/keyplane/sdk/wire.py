@@ -63,6 +63,8 @@ class Call(Generic[R]):
     body: dict[str, Any] | None = None
     #: safe to send again after a connection error (reads and queries, never writes)
     idempotent: bool = False
+    #: extra request headers (e.g. ``accept: application/x-ndjson`` for a streamed listing)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def seg(value: str) -> str:

@@ -19,6 +19,7 @@ from keyplane.api.v1 import (
     ledger,
     models,
     policy,
+    posture,
     queries,
     reviews,
     signing_keys,
@@ -47,3 +48,4 @@ router.include_router(tokens.router)
 router.include_router(entitlements.router)
 router.include_router(access_requests.router)
 router.include_router(reviews.router)
+router.include_router(posture.router)
