@@ -24,10 +24,10 @@ from keyplane.governance.posture import Finding, PostureReport
 from keyplane.ledger.events import LedgerEvent, new_event_id
 from keyplane.policy.records import Delegation, ScopeGrant
 from keyplane.service import credentials as C
+from keyplane.service import decisions, posture, stores
 from keyplane.service import delegations as D
 from keyplane.service import identities as I
 from keyplane.service import policies as P
-from keyplane.service import posture, stores
 from keyplane.service import tokens as TK
 from keyplane.service import tuples as T
 from keyplane.service.auth import Caller
@@ -196,7 +196,24 @@ def build(env: Env) -> dict[str, str]:
     env.token("agent:shared", shared_a)
     env.token("agent:rotated", rot2)
     env.token("workload:paused")
+    # NHI5 and NHI8: agent:good and agent:long use their group's document (alice, their
+    # owner, is in the group too); the dev/prod group's agents use nothing through it and
+    # alice is not in it; service_account:ops uses document:a, never document:b
+    T.write_tuples(svc, SYSTEM, S, writes=[
+        "group:prod-bots#member@agent:good", "group:prod-bots#member@agent:long",
+        "group:prod-bots#member@human:alice", "document:plan#viewer@group:prod-bots#member",
+        "group:mixed#member@agent:devbot", "group:mixed#member@agent:secret",
+        "group:mixed#member@human:dave",
+        "document:a#viewer@service_account:ops", "document:b#viewer@service_account:ops",
+    ])  # fmt: skip
+    svc.ledger.record(LedgerEvent(
+        id=new_event_id(), time=NOW - 3 * DAY, store=S, type="decision.check",
+        caller="system", subject="service_account:ops", action="viewer",
+        resource="document:a", outcome="allow",
+    ))  # fmt: skip
     env.at(NOW - 1 * DAY)
+    for agent in ("agent:good", "agent:long"):
+        assert decisions.decide(svc, SYSTEM, S, agent, "viewer", "document:plan").allowed
     env.token("agent:shared", shared_b)
     env.token("agent:good")
     env.token("agent:secret", secret)
@@ -213,11 +230,6 @@ def build(env: Env) -> dict[str, str]:
         svc, SYSTEM, S, delegator="human:alice", delegate="agent:devbot", scope=scope,
         expires_at=NOW + 20 * 3600,
     ).id  # fmt: skip
-    T.write_tuples(svc, SYSTEM, S, writes=[
-        "group:prod-bots#member@agent:good", "group:prod-bots#member@agent:long",
-        "group:mixed#member@agent:devbot", "group:mixed#member@agent:secret",
-        "group:mixed#member@human:dave",
-    ])  # fmt: skip
     # NHI10: a delegation from an agent to a human (the API refuses one; an import wrote it)
     d = Delegation(
         store_id=S, id="01JTOOLTOHUMAN0000000000000", delegator="agent:tool",
@@ -280,6 +292,11 @@ EXPECTED = {
     ("agent:tool", "human_use"): ("NHI10", "high"),
     ("service_account:ops", "human_use"): ("NHI10", "high"),
     ("workload:paused", "human_use"): ("NHI10", "high"),
+    ("agent:devbot", "unused_grants"): ("NHI5", "medium"),
+    ("agent:secret", "unused_grants"): ("NHI5", "medium"),
+    ("service_account:ops", "unused_grants"): ("NHI5", "medium"),
+    ("agent:devbot", "exceeds_owner"): ("NHI5", "high"),
+    ("agent:secret", "exceeds_owner"): ("NHI5", "high"),
 }
 
 
@@ -291,6 +308,16 @@ def test_report_findings(built: tuple[Env, dict[str, str]]) -> None:
     # well kept: agent:good (a registered key, used, expiring, owned, same environment as
     # its delegator and its group) and group:prod-bots have nothing
     assert not [f for f in report.findings if f.identity in ("agent:good", "group:prod-bots")]
+    # the analyses behind the NHI5 findings are in the report
+    assert [o.identity for o in report.over_privileged] == [
+        "agent:devbot",
+        "agent:secret",
+        "service_account:ops",
+    ]
+    assert {(e.agent, e.principal) for e in report.exceeding} == {
+        ("agent:devbot", "human:alice"),
+        ("agent:secret", "human:alice"),
+    }
     # sorted: most severe first, then identity
     ranks = [("critical", "high", "medium", "low").index(f.severity) for f in report.findings]
     assert ranks == sorted(ranks)
@@ -363,6 +390,24 @@ def test_report_evidence(built: tuple[Env, dict[str, str]]) -> None:
     ops = f[("service_account:ops", "human_use")].evidence
     assert ops["event_count"] == 1 and ops["events"][0]["actors"] == ["human:dave"]
     assert ops["events"][0]["type"] == "token.issued" and ops["delegations"] == []
+    ops_grants = f[("service_account:ops", "unused_grants")]
+    assert ops_grants.evidence["unused_grants"] == ["document:b#viewer@service_account:ops"]
+    assert ops_grants.evidence["recommendation"] == {
+        "keep": ["document:a#viewer@service_account:ops"],
+        "revoke": ["document:b#viewer@service_account:ops"],
+    }
+    assert ops_grants.evidence["window_days"] == 90 and ops_grants.evidence["grants"] == 2
+    assert "keyplane posture apply service_account:ops" in ops_grants.fix
+    assert f[("agent:secret", "unused_grants")].evidence["unused_grants"] == [
+        "group:mixed#member@agent:secret"
+    ]
+    assert f[("agent:devbot", "exceeds_owner")].evidence["principals"] == [{
+        "principal": "human:alice", "relationship": "delegator",
+        "delegation_id": ids["prod_to_dev"], "excess_total": 1,
+        "excess": [{"object": "group:mixed", "relation": "member"}],
+    }]  # fmt: skip
+    assert [p["principal"] for p in f[("agent:secret", "exceeds_owner")].evidence[
+        "principals"]] == ["human:alice"]  # fmt: skip
     paused = f[("workload:paused", "human_use")].evidence
     assert paused["event_count"] == 2 and paused["humans"] == ["human:carol"]
     assert paused["events"] == [{
@@ -411,9 +456,9 @@ def test_report_inventory_score_and_counts(built: tuple[Env, dict[str, str]]) ->
     assert c["nhis_by_kind"] == {"agent": 9, "workload": 2, "service_account": 3}
     assert c["nhis_by_status"] == {"active": 12, "suspended": 1, "deprovisioned": 1}
     assert c["nhis_by_source"] == {"api": 14}
-    assert c["findings_by_severity"] == {"critical": 1, "high": 7, "medium": 9, "low": 1}
+    assert c["findings_by_severity"] == {"critical": 1, "high": 9, "medium": 12, "low": 1}
     assert c["findings_by_owasp"] == {
-        "NHI1": 4, "NHI2": 0, "NHI3": 0, "NHI4": 4, "NHI5": 0, "NHI6": 0, "NHI7": 4,
+        "NHI1": 4, "NHI2": 0, "NHI3": 0, "NHI4": 4, "NHI5": 5, "NHI6": 0, "NHI7": 4,
         "NHI8": 2, "NHI9": 1, "NHI10": 3,
     }  # fmt: skip
     assert sum(c["findings_by_code"].values()) == len(report.findings)
@@ -498,12 +543,15 @@ def test_a_well_kept_store_has_no_finding(env: Env) -> None:
     env.nhi("workload:w", env="prod")
     env.keypair("agent:a", NOW + 50 * DAY)
     env.keypair("workload:w", NOW + 50 * DAY)
+    T.write_tuples(env.svc, SYSTEM, S, writes=[
+        "group:g#member@agent:a", "group:g#member@workload:w", "group:g#member@human:alice",
+        "document:d#viewer@group:g#member",
+    ])  # fmt: skip
     env.at(NOW - DAY)
     env.token("agent:a")
     env.token("workload:w")
-    T.write_tuples(env.svc, SYSTEM, S, writes=[
-        "group:g#member@agent:a", "group:g#member@workload:w",
-    ])  # fmt: skip
+    for node in ("agent:a", "workload:w"):  # their one grant is used
+        assert decisions.decide(env.svc, SYSTEM, S, node, "viewer", "document:d").allowed
     env.at(NOW)
     report = env.report()
     assert report.findings == ()
@@ -654,7 +702,8 @@ def test_report_reads_in_bulk(built: tuple[Env, dict[str, str]]) -> None:
     identity): 30 more NHIs with credentials and tokens cost no extra call."""
     env, _ = built
     svc = env.svc
-    svc.graphs.catch_up(S)
+    svc.graphs.catch_up(S)  # what the report does first, done beforehand: the same calls
+    svc.graphs.flush_seen()
     before = _count_storage_calls(svc, env.report)
     env.at(NOW - DAY)
     for n in range(30):
@@ -664,6 +713,7 @@ def test_report_reads_in_bulk(built: tuple[Env, dict[str, str]]) -> None:
         env.token(node)
     env.at(NOW)
     svc.graphs.catch_up(S)
+    svc.graphs.flush_seen()
     started = time.perf_counter()
     after = _count_storage_calls(svc, env.report)
     elapsed = time.perf_counter() - started

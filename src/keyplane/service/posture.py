@@ -92,7 +92,7 @@ from keyplane.ledger.events import EventFilter
 from keyplane.ledger.redact import HMAC_PREFIX
 from keyplane.policy.records import IDENTITY_STATUSES, NON_HUMAN_KINDS, Delegation, Identity
 from keyplane.policy.state import PolicyState
-from keyplane.service import system
+from keyplane.service import privilege, system
 from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
@@ -407,10 +407,10 @@ def _read_tokens(plane: _Plane, since: float, until: float, led: _Ledger) -> Non
         after = events[-1].seq or after
 
 
-def _read_decisions(plane: _Plane, since: float, until: float, led: _Ledger) -> Any:
-    """The window's allowed decisions, aggregated: the newest use of each NHI, and the
-    decision-point decisions (the only ones with an actor chain) where a human acted as
-    one. Returns the usage for the NHI5 analysis (None when unavailable)."""
+def _read_decisions(plane: _Plane, since: float, until: float, led: _Ledger) -> privilege.Usage:
+    """The window's allowed decisions, aggregated: the decision-point decisions (the only
+    ones with an actor chain) where a human acted as an NHI, and every NHI's newest use
+    from :func:`keyplane.service.privilege.usage` — returned for the NHI5 analysis."""
     unhash = _Unhash(plane.svc, plane.by_node)
     rows = plane.svc.storage.ledger_usage(
         plane.store_id, since=since, until=until, types=("decision.evaluate",)
@@ -423,8 +423,12 @@ def _read_decisions(plane: _Plane, since: float, until: float, led: _Ledger) -> 
                 "type": r.type, "time": r.last_at, "actors": humans, "action": r.action,
                 "resource": r.resource, "uses": r.uses,
             })  # fmt: skip
-    # INTEGRATION POINT (NHI5 / H2): privilege.usage is wired here once it lands.
-    return None
+    use = privilege.usage(plane.svc, plane.store_id, since, until)
+    for node in plane.by_node:
+        last = use.last_used(node)
+        if last is not None:
+            led.seen(node, last)
+    return use
 
 
 # -- the inventory ------------------------------------------------------------------------
@@ -752,13 +756,59 @@ def _environment_mixing(plane: _Plane) -> list[Finding]:
     return out
 
 
+#: how many unused grants / excess permissions a finding's evidence lists
+_EVIDENCE_LIMIT = 50
+
+
 def _nhi5(
-    plane: _Plane, usage: Any, since: float, until: float
+    plane: _Plane, use: privilege.Usage, since: float, until: float
 ) -> tuple[list[Finding], list[OverPrivilege], list[ExcessAccess]]:
-    """INTEGRATION POINT (H2's ``keyplane.service.privilege``): ``unused_grants`` from
-    ``privilege.analyze`` per live NHI over ``usage``, ``exceeds_owner`` from
-    ``privilege.exceeding``."""
-    return [], [], []
+    """``unused_grants`` from :func:`keyplane.service.privilege.analyze` for every live
+    NHI over the one usage aggregate; ``exceeds_owner`` from
+    :func:`keyplane.service.privilege.exceeding` (agents: every one at once)."""
+    svc, store = plane.svc, plane.store_id
+    window_days = round((until - since) / DAY)
+    findings: list[Finding] = []
+    over: list[OverPrivilege] = []
+    for ident in plane.nhis:
+        if ident.status == "deprovisioned":
+            continue
+        node = ident.node
+        op = privilege.analyze(svc, store, node, use, since=since, until=until, limit=100)
+        unused = op.unused_grants
+        if not unused:
+            continue
+        over.append(op)
+        findings.append(_finding(
+            "unused_grants", "medium", node,
+            {
+                "window_days": window_days, "since": since, "until": until,
+                "grants": len(op.grants), "unused_grants": list(unused[:_EVIDENCE_LIMIT]),
+                "unused_total": len(unused), "used_permissions": len(op.used),
+                "recommendation": {"keep": list(op.keep), "revoke": list(op.revoke)},
+            },
+            f"{len(unused)} of {len(op.grants)} grants of {node} covered no use in "
+            f"{window_days} days: apply the least-privilege recommendation (`keyplane "
+            f"posture apply {node} --mode review`, or `--mode revoke`).",
+        ))  # fmt: skip
+    live = [i.node for i in plane.nhis if i.kind == "agent" and i.status != "deprovisioned"]
+    exceeding = privilege.exceeding(svc, store, agents=live, limit=_EVIDENCE_LIMIT)
+    by_agent: dict[str, list[ExcessAccess]] = {}
+    for e in exceeding:
+        by_agent.setdefault(e.agent, []).append(e)
+    for agent, found in by_agent.items():
+        findings.append(_finding(
+            "exceeds_owner", "high", agent,
+            {"principals": [{
+                "principal": e.principal, "relationship": e.relationship,
+                "delegation_id": e.delegation_id, "excess_total": e.excess_total,
+                "excess": [{"object": p.object, "relation": p.relation} for p in e.excess],
+            } for e in found]},
+            f"{agent} reaches what {', '.join(e.principal for e in found)} cannot: remove "
+            "those grants from the agent (see its over-privilege recommendation) so it "
+            "never holds more than the people it acts for.",
+        ))  # fmt: skip
+    return findings, over, exceeding
 
 
 # -- the report ---------------------------------------------------------------------------
@@ -830,7 +880,7 @@ def posture_report(
     plane.load_secrets()
     led = _Ledger()
     _read_tokens(plane, since, now, led)
-    usage = _read_decisions(plane, since, now, led)
+    use = _read_decisions(plane, since, now, led)
     items = [_item(plane, i, led) for i in plane.nhis]
     findings: list[Finding] = []
     for ident in plane.nhis:
@@ -839,7 +889,7 @@ def posture_report(
         findings += _reuse(plane, ident, led, since)
     findings += _human_use(plane, led)
     findings += _environment_mixing(plane)
-    nhi5, over, exceeding = _nhi5(plane, usage, since, now)
+    nhi5, over, exceeding = _nhi5(plane, use, since, now)
     findings += nhi5
     findings.sort(key=_sort_key)
     return PostureReport(
