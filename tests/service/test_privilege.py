@@ -265,8 +265,11 @@ def test_use_as_an_actor_public_access_and_uncovered(env: Env) -> None:
     assert _used(op) == {("document:h", "viewer"): 1, ("document:pub", "viewer"): 1}
     assert [(u.object, u.relation) for u in op.uncovered] == [("document:gone", "viewer")]
     assert op.keep == ("document:h#viewer@agent:bot",) and op.revoke == ()
-    # and alice's own view counts for alice
-    assert _used(env.over("human:alice")) == {("document:h", "viewer"): 1}
+    # and alice's own view counts for alice; her owner tuple on the agent is no grant
+    alice = env.over("human:alice")
+    assert _used(alice) == {("document:h", "viewer"): 1}
+    assert set(_grants(alice)) == {"document:h#viewer@human:alice"}
+    assert ("agent:bot", "owner") in {(u.object, u.relation) for u in alice.unused}
 
 
 def test_redacted_ledger_fields_still_match(

@@ -4,7 +4,8 @@ owners or delegators.
 
 **Grants, effective access, use.** A *grant* of ``X`` is a tuple whose user is exactly
 ``X`` (``document:1#viewer@agent:x``, ``group:eng#member@agent:x``), read from the
-in-memory tuple index (expired ones left out). Wildcard tuples (``agent:*``) are public,
+in-memory tuple index (expired ones, and those on identity nodes such as the owner tuples
+``agent:y#owner@human:alice`` the identity plane manages, left out). Wildcard tuples (``agent:*``) are public,
 not grants, and usersets naming ``X``'s own node (``agent:x#rel``) are not grants either.
 Its *effective access* is every ``(object, relation)`` with ``check(X, relation, object)``
 true over every type and relation of the store's latest model. *Use* is an allowed
@@ -80,6 +81,7 @@ from keyplane.graph.check import ALLOW
 from keyplane.graph.engine import CheckItem, Engine
 from keyplane.graph.index import TupleIndex, Val, View, values_of
 from keyplane.graph.tuples import Tuple, parse_tuple, user_error
+from keyplane.policy.records import IDENTITY_KINDS
 from keyplane.service import audit
 from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
@@ -404,18 +406,22 @@ class _Masked:
 
 
 def _grants(engine: Engine, node: str, now: float) -> list[Tuple]:
-    """The unexpired tuples whose user is exactly ``node``, by key."""
+    """The unexpired tuples whose user is exactly ``node``, by key — except those on
+    identity nodes (``agent:x#owner@human:alice``: the identity plane manages them, as
+    access reviews leave them out too)."""
     ix = engine.index
     out: list[Tuple] = []
     for rk, m in ix.rev.items():
         objs = m.get(node)
         if objs is None:
             continue
-        rel = rk.partition("#")[2]
+        otype, _, rel = rk.partition("#")
+        if otype in IDENTITY_KINDS:
+            continue
         out.extend(Tuple(o, rel, node) for o in values_of(objs))
     if ix.rev_special:
-        for (user, _otype, rel), objs in ix.rev_special.items():
-            if user != node:
+        for (user, otype, rel), objs in ix.rev_special.items():
+            if user != node or otype in IDENTITY_KINDS:
                 continue
             for o in values_of(objs):
                 e = (ix.special.get((o, rel)) or {}).get(node)
