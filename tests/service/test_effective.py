@@ -117,9 +117,10 @@ def svc(tmp_path: Path, clock: FixedClock) -> Iterator[Services]:
         s.close()
 
 
-def _all(fn: Any, *args: Any, **kw: Any) -> list[AccessEntry]:
+def _all(fn: Any, *args: Any, continuation_token: str | None = None, **kw: Any
+         ) -> list[AccessEntry]:  # fmt: skip
     out: list[AccessEntry] = []
-    token = None
+    token = continuation_token
     while True:
         page = fn(*args, continuation_token=token, **kw)
         out.extend(page.items)
@@ -355,6 +356,14 @@ def test_pages_have_no_duplicates_no_gaps_and_refuse_tampering(svc: Services) ->
     forged = base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
     with pytest.raises(InvalidContinuationToken):
         effective.effective_access(svc, SYSTEM, S, ALICE, continuation_token=forged)
+    # a write between two pages shows on the next one (a page resumes at its position in
+    # a listing of the new revision: nothing before it repeats, nothing after it is lost)
+    one = effective.effective_access(svc, SYSTEM, S, ALICE, relation="viewer", page_size=2)
+    assert [e.object for e in one.items] == ["document:c_ok", "document:d1"]
+    tuples.write_tuples(svc, SYSTEM, S, writes=["document:zz#viewer@human:alice"])
+    rest = _all(effective.effective_access, svc, SYSTEM, S, ALICE, relation="viewer",
+                page_size=2, continuation_token=one.continuation_token)  # fmt: skip
+    assert [e.object for e in rest] == ["document:d2", "document:own", "document:zz", "folder:f"]
     # the resource side pages the same way
     holders = _all(effective.who_can_access, svc, SYSTEM, S, "document:d1", page_size=1000)
     assert _all(effective.who_can_access, svc, SYSTEM, S, "document:d1", page_size=1) == holders

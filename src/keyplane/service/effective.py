@@ -52,8 +52,10 @@ reports: ``(object, relation)`` pairs, sorted, no paths, no delegation.
 
 from __future__ import annotations
 
+import bisect
+import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -209,13 +211,51 @@ def _decidable(cond: Any, e: Edge, tuple_key: str) -> bool:
     return True
 
 
+#: a continued page reuses its query's listing for this long (seconds), if the graph's
+#: revision did not move: paging through 70,000 entries must not list them 700 times
+_SNAPSHOT_SECONDS: Final = 60.0
+_SNAPSHOTS_KEPT: Final = 32
+_snapshots: dict[tuple[Any, ...], tuple[weakref.ref[StoreGraph], float, list[str]]] = {}
+_snapshots_lock = threading.Lock()
+
+
 @dataclass(slots=True)
 class _Reader:
-    """The engine of one call, and its condition-lenient twin (built on first need)."""
+    """The engine of one call, and its condition-lenient twin (built on first need).
+
+    With ``now`` set (the paged operations), each listing is kept as a snapshot keyed by
+    the graph, model and revision, and a *continued* page (``continued``) of the same
+    query reuses it for :data:`_SNAPSHOT_SECONDS` — so the pages of one listing come from
+    one computation (a grant expiring meanwhile may show until the snapshot ages out); a
+    first page always lists afresh."""
 
     engine: Engine
     graph: StoreGraph
+    now: float | None = None
+    continued: bool = False
     _lenient: Engine | None = None
+
+    def _snapshot(self, key: tuple[str, ...], compute: Callable[[], list[str]]) -> list[str]:
+        if self.now is None:
+            return compute()
+        g = self.graph
+        with g.lock:
+            full = (id(g), self.engine.model.model_id, g.revision, *key)
+            got = _snapshots.get(full)
+            if (
+                self.continued
+                and got is not None
+                and got[0]() is g
+                and 0 <= self.now - got[1] <= _SNAPSHOT_SECONDS
+            ):
+                return got[2]
+            value = compute()
+        with _snapshots_lock:
+            _snapshots.pop(full, None)
+            while len(_snapshots) >= _SNAPSHOTS_KEPT:
+                _snapshots.pop(next(iter(_snapshots)))
+            _snapshots[full] = (weakref.ref(g), self.now, value)
+        return value
 
     @property
     def lenient(self) -> Engine:
@@ -228,20 +268,27 @@ class _Reader:
     def objects(self, node: str, relation: str, object_type: str) -> list[str]:
         """list objects, materialised under the graph lock (the tailer may mutate the
         index sets a lazy stream walks), sorted."""
-        with self.graph.lock:
-            try:
-                found = list(self.engine.list_objects(node, relation, object_type))
-            except ConditionError:
-                found = list(self.lenient.list_objects(node, relation, object_type))
-        found.sort()
-        return found
+
+        def compute() -> list[str]:
+            with self.graph.lock:
+                try:
+                    found = list(self.engine.list_objects(node, relation, object_type))
+                except ConditionError:
+                    found = list(self.lenient.list_objects(node, relation, object_type))
+            found.sort()
+            return found
+
+        return self._snapshot(("objects", node, relation, object_type), compute)
 
     def users(self, object: str, relation: str, filters: Sequence[str]) -> list[str]:
-        with self.graph.lock:
-            try:
-                return self.engine.list_users(object, relation, filters)
-            except ConditionError:
-                return self.lenient.list_users(object, relation, filters)
+        def compute() -> list[str]:
+            with self.graph.lock:
+                try:
+                    return self.engine.list_users(object, relation, filters)
+                except ConditionError:
+                    return self.lenient.list_users(object, relation, filters)
+
+        return self._snapshot(("users", object, relation, *filters), compute)
 
     def check(self, user: str, relation: str, object: str) -> bool:
         with self.graph.lock:
@@ -399,11 +446,10 @@ def effective_access(
     kind = _node(model, identity, "identity")
     query = ("effective_access", store_id, identity, object_type, relation, include_delegated)
     after = _position(continuation_token, query)
-    reader = _Reader(engine, graph)
+    now = svc.clock.now()
+    reader = _Reader(engine, graph, now, continuation_token is not None)
     revision = graph.revision
-    delegs = (
-        _Delegations(svc.graphs.policy(store_id), svc.clock.now()) if include_delegated else None
-    )
+    delegs = _Delegations(svc.graphs.policy(store_id), now) if include_delegated else None
     mine = delegs.to(identity) if delegs is not None else []
     page: list[tuple[tuple[str, ...], AccessEntry]] = []
     more = False
@@ -412,7 +458,11 @@ def effective_access(
         for t, r in pairs:
             if (t, r) not in reach or (after is not None and (t, r) < (after[0], after[1])):
                 continue
-            for obj in reader.objects(identity, r, t):
+            objs = reader.objects(identity, r, t)
+            start = 0
+            if after is not None and (t, r) == (after[0], after[1]):
+                start = bisect.bisect_left(objs, after[2])  # resume at the last object
+            for obj in objs[start:]:
                 group = [((t, r, obj, str(_GRAPH), "", ""), AccessEntry(identity, r, obj))]
                 for d in mine:
                     if (
@@ -507,11 +557,10 @@ def who_can_access(
         filters = plan.user_types
     query = ("who_can_access", store_id, object, relation, user_type, include_delegated)
     after = _position(continuation_token, query)
-    reader = _Reader(engine, graph)
+    now = svc.clock.now()
+    reader = _Reader(engine, graph, now, continuation_token is not None)
     revision = graph.revision
-    delegs = (
-        _Delegations(svc.graphs.policy(store_id), svc.clock.now()) if include_delegated else None
-    )
+    delegs = _Delegations(svc.graphs.policy(store_id), now) if include_delegated else None
     page: list[tuple[tuple[str, ...], AccessEntry]] = []
     more = False
     for r in rels:
