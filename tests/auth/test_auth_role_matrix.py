@@ -36,6 +36,7 @@ from keyplane.service import (
     credentials,
     decisions,
     delegations,
+    effective,
     entitlements,
     guardrails,
     identities,
@@ -45,6 +46,8 @@ from keyplane.service import (
     models,
     observability,
     policies,
+    posture,
+    privilege,
     reviews,
     signing_keys,
     stores,
@@ -120,6 +123,13 @@ def _fresh_agent(w: World) -> str:
         w.svc, SYSTEM, S, "agent", f"target-{next(w.n)}", owners=["human:alice"]
     )
     return ident.node
+
+
+def _fresh_granted_agent(w: World) -> str:
+    """A fresh agent with one grant it never used (a recommendation to apply)."""
+    node = _fresh_agent(w)
+    tuples.write_tuples(w.svc, SYSTEM, S, writes=[f"document:plan#viewer@{node}"])
+    return node
 
 
 def _fresh_delegation(w: World) -> str:
@@ -537,6 +547,38 @@ OPERATIONS: dict[str, tuple[str, Op]] = {
     "reviews.close_review": (
         Permission.MANAGE_REVIEWS,
         lambda w: reviews.close_review(w.svc, w.caller, S, _fresh_review(w)),
+    ),
+    "effective.effective_access": (
+        Permission.QUERY,
+        lambda w: effective.effective_access(w.svc, w.caller, S, "user:anne"),
+    ),
+    "effective.who_can_access": (
+        Permission.QUERY,
+        lambda w: effective.who_can_access(w.svc, w.caller, S, "document:plan"),
+    ),
+    "privilege.over_privilege": (
+        Permission.READ_POSTURE,
+        lambda w: privilege.over_privilege(w.svc, w.caller, S, "agent:bot"),
+    ),
+    "privilege.agents_exceeding_owners": (
+        Permission.READ_POSTURE,
+        lambda w: privilege.agents_exceeding_owners(w.svc, w.caller, S),
+    ),
+    "posture.nhi_inventory": (
+        Permission.READ_POSTURE,
+        lambda w: posture.nhi_inventory(w.svc, w.caller, S),
+    ),
+    "posture.posture_report": (
+        Permission.READ_POSTURE,
+        lambda w: posture.posture_report(w.svc, w.caller, S),
+    ),
+    # mode="review" needs can_manage_reviews (and can_read_posture, which every holder of
+    # the first has); mode="revoke" needs can_write_tuples instead (tests/posture_surfaces)
+    "privilege.apply_privilege_recommendation": (
+        Permission.MANAGE_REVIEWS,
+        lambda w: privilege.apply_privilege_recommendation(
+            w.svc, w.caller, S, _fresh_granted_agent(w), mode="review", reviewer="human:alice"
+        ),
     ),
     "stores.delete_store": (
         Permission.DELETE_STORE,

@@ -41,6 +41,7 @@ from keyplane.service import (
     credentials,
     decisions,
     delegations,
+    effective,
     entitlements,
     guardrails,
     identities,
@@ -50,6 +51,8 @@ from keyplane.service import (
     models,
     observability,
     policies,
+    posture,
+    privilege,
     reviews,
     signing_keys,
     stores,
@@ -434,6 +437,33 @@ TABLE: dict[str, tuple[Call, list[str]]] = {
         lambda w: reviews.close_review(w.svc, w.caller, S, _a_review(w.svc)),
         ["review.closed"],
     ),
+    # governance analytics (issue 8): one event per page of effective access; the posture
+    # reads record nothing; applying a recommendation records its change (here: the review
+    # campaign) and then privilege.applied
+    "effective.effective_access": (
+        lambda w: effective.effective_access(w.svc, w.caller, S, "user:anne"),
+        ["decision.effective_access"],
+    ),
+    "effective.who_can_access": (
+        lambda w: effective.who_can_access(w.svc, w.caller, S, "document:a"),
+        ["decision.effective_access"],
+    ),
+    "privilege.over_privilege": (
+        lambda w: privilege.over_privilege(w.svc, w.caller, S, "agent:bot"),
+        [],
+    ),
+    "privilege.agents_exceeding_owners": (
+        lambda w: privilege.agents_exceeding_owners(w.svc, w.caller, S),
+        [],
+    ),
+    "privilege.apply_privilege_recommendation": (
+        lambda w: privilege.apply_privilege_recommendation(
+            w.svc, w.caller, S, _an_unused_grant(w.svc), mode="review", reviewer="human:alice"
+        ),
+        ["review.created", "privilege.applied"],
+    ),
+    "posture.nhi_inventory": (lambda w: posture.nhi_inventory(w.svc, w.caller, S), []),
+    "posture.posture_report": (lambda w: posture.posture_report(w.svc, w.caller, S), []),
 }
 
 
@@ -505,6 +535,14 @@ def _a_review(svc: Services) -> str:
 _review_ids = itertools.count()
 
 
+def _an_unused_grant(svc: Services) -> str:
+    """agent:bot, given viewer on document:unused — written straight to storage (no
+    event) and never used: the recommendation revokes it."""
+    svc.storage.write(S, writes=[Tuple("document:unused", "viewer", "agent:bot")])
+    svc.graphs.catch_up(S)
+    return "agent:bot"
+
+
 def _a_webhook(svc: Services) -> str:
     """The webhook the world subscribed (see :func:`world`)."""
     return svc.storage.list_webhooks(S)[0].id
@@ -571,6 +609,23 @@ def _new_events(svc: Services, before: dict[str, int]) -> list[LedgerEvent]:
     return sorted(out, key=lambda e: e.id)
 
 
+#: operations whose own event comes after the events of the changes they make
+RECORDED_LAST = {
+    "privilege.apply_privilege_recommendation": (
+        "the revocation (tuples.written) or the campaign (review.created) is recorded "
+        "first, then privilege.applied says which recommendation it applied"
+    ),
+}
+
+
+def _own_type(op: str, expected: list[str]) -> str | None:
+    """The type an operation declares (and records when refused): its first event's, or
+    its last one's for the operations of :data:`RECORDED_LAST`; None for a read."""
+    if not expected:
+        return None
+    return expected[-1] if op in RECORDED_LAST else expected[0]
+
+
 def test_every_operation_has_a_row() -> None:
     assert set(TABLE) == set(OPERATIONS), (
         "a service operation was added or removed: say which events it records in TABLE"
@@ -581,7 +636,7 @@ def test_every_operation_has_a_row() -> None:
 def test_operation_is_audited_with_its_type(op: str) -> None:
     declared = audit.event_type_of(OPERATIONS[op])  # AttributeError: not @audited
     expected = TABLE[op][1]
-    assert declared == (expected[0] if expected else None)
+    assert declared == _own_type(op, expected)
     assert declared is None or declared in EVENT_TYPES
 
 
@@ -659,7 +714,7 @@ def test_refusal_is_recorded_once(op: str, world: World) -> None:
     with pytest.raises(PermissionDeniedError):
         call(World(world.svc, nobody, world.victim_key))
     events = _new_events(world.svc, before)
-    assert [e.type for e in events] == [expected[0] if expected else audit.DENIED_READ]
+    assert [e.type for e in events] == [_own_type(op, expected) or audit.DENIED_READ]
     (e,) = events
     assert e.outcome == "deny" and e.reasons == ("permission_denied",)
     assert e.caller == nobody.principal and e.details["operation"] == op
