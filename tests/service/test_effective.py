@@ -17,6 +17,7 @@ import pytest
 
 from keyplane import FixedClock, Settings
 from keyplane.errors import (
+    ConditionError,
     InvalidContinuationToken,
     PermissionDeniedError,
     RelationNotFoundError,
@@ -173,6 +174,25 @@ def test_alice_reaches_through_groups_computed_ttu_and_conditions(svc: Services)
     assert list(effective.iter_effective(svc, S, ALICE, object_type="folder")) == [
         ("folder:f", "viewer")
     ]
+
+
+def test_exactly_what_check_allows(svc: Services) -> None:
+    """Against the definition: every (object, relation) of every type for which a check
+    without context allows (a condition error counting as no), and nothing else."""
+    engine, graph = svc.graphs.engine(S)
+    objects = sorted({t.object for t in graph.index.iter_tuples()} | {"document:none"})
+    for who in (ALICE, BOB, CAROL, PLANNER, HELPER, "group:eng#member"):
+        want = []
+        for obj in objects:
+            for rel in sorted(engine.model.types[obj.partition(":")[0]]):
+                try:
+                    ok = engine.check(who, rel, obj)
+                except ConditionError:
+                    ok = False
+                if ok:
+                    want.append((obj.partition(":")[0], rel, obj))
+        got = list(effective.iter_effective(svc, S, who))
+        assert got == [(o, r) for _, r, o in sorted(want)], who
 
 
 def test_paths_show_how_each_entry_is_granted(svc: Services) -> None:
