@@ -24,7 +24,7 @@ from keyplane.governance.posture import Finding, PostureReport
 from keyplane.ledger.events import LedgerEvent, new_event_id
 from keyplane.policy.records import Delegation, ScopeGrant
 from keyplane.service import credentials as C
-from keyplane.service import decisions, posture, stores
+from keyplane.service import decisions, posture, privilege, stores
 from keyplane.service import delegations as D
 from keyplane.service import identities as I
 from keyplane.service import policies as P
@@ -616,10 +616,17 @@ def test_inventory_pages_and_filters(built: tuple[Env, dict[str, str]]) -> None:
         if token is None:
             break
     assert seen == full and pages == 4
-    # the same items as the report's inventory
+    # the same items as the report's inventory, but for last_seen: the report also reads
+    # the window's ledger (service_account:ops' token with a human actor)
     by_report = {i.identity: i for i in env.report().inventory}
-    one = posture.nhi_inventory(svc, SYSTEM, S, page_size=1000).items
-    assert {i.identity: i for i in one} == by_report
+    one = {i.identity: i for i in posture.nhi_inventory(svc, SYSTEM, S, page_size=1000).items}
+    assert one.keys() == by_report.keys()
+    for node, item in one.items():
+        other = by_report[node]
+        if node == "service_account:ops":
+            assert (item.last_seen, other.last_seen) == (None, NOW - 3 * DAY)
+        else:
+            assert item == other, node
     workloads = posture.nhi_inventory(svc, SYSTEM, S, kind="workload").items
     assert [i.identity for i in workloads] == ["workload:paused", "workload:retired"]
     suspended = posture.nhi_inventory(svc, SYSTEM, S, status="suspended").items
@@ -639,21 +646,31 @@ def test_inventory_pages_and_filters(built: tuple[Env, dict[str, str]]) -> None:
     assert by_report["agent:shared"].last_seen == NOW - DAY
 
 
-def test_inventory_last_seen_from_decisions(env: Env) -> None:
-    """An allowed decision naming the identity as subject counts in the inventory's
-    ``last_seen`` even before the identity's own last_seen is written."""
+def test_inventory_last_seen(env: Env) -> None:
+    """A page's ``last_seen``: the identity's own (a decision-point decision notes it) and
+    its credentials' last use — no ledger read; the report adds the window's ledger (a
+    plain check naming it as subject)."""
     I.create_identity(env.svc, SYSTEM, S, "human", "alice")
     env.nhi("agent:a")
+    env.nhi("agent:b")
+    T.write_tuples(env.svc, SYSTEM, S, writes=["document:x#viewer@agent:a"])
+    env.at(NOW - 5 * DAY)
+    assert decisions.decide(env.svc, SYSTEM, S, "agent:a", "viewer", "document:x").allowed
     env.svc.ledger.record(LedgerEvent(
-        id=new_event_id(), time=NOW - 5 * DAY, store=S, type="decision.check",
-        caller="system", subject="agent:a", action="viewer", resource="document:x",
+        id=new_event_id(), time=NOW - 2 * DAY, store=S, type="decision.check",
+        caller="system", subject="agent:b", action="viewer", resource="document:x",
         outcome="allow",
     ))  # fmt: skip
+    env.at(NOW)
     env.svc.ledger.flush()
-    (item,) = posture.nhi_inventory(env.svc, SYSTEM, S).items
-    assert item.last_seen == NOW - 5 * DAY
-    (item,) = posture.nhi_inventory(env.svc, SYSTEM, S, window_days=4).items
-    assert item.last_seen is None
+    a, b = posture.nhi_inventory(env.svc, SYSTEM, S).items
+    assert (a.last_seen, b.last_seen) == (NOW - 5 * DAY, None)
+    inv = {i.identity: i.last_seen for i in env.report().inventory}
+    assert inv == {"agent:a": NOW - 5 * DAY, "agent:b": NOW - 2 * DAY}
+    assert {i.identity: i.last_seen for i in env.report(window_days=1).inventory} == {
+        "agent:a": NOW - 5 * DAY,
+        "agent:b": None,
+    }
 
 
 def test_permissions(built: tuple[Env, dict[str, str]]) -> None:
@@ -719,6 +736,7 @@ def test_report_reads_in_bulk(built: tuple[Env, dict[str, str]]) -> None:
     elapsed = time.perf_counter() - started
     assert after == before, (before, after)
     assert sum(after.values()) < 40, after
+    assert after["ledger_usage"] == 1  # the decisions aggregate, shared with NHI5
     print(f"posture report, 44 NHIs: {elapsed * 1000:.0f} ms, storage calls {after}")
 
 
@@ -736,3 +754,29 @@ def test_finding_codes_are_documented() -> None:
     for code, (owasp, _title) in posture.FINDINGS.items():
         assert f"``{code}``" in doc and owasp in doc
     assert dataclasses.is_dataclass(Finding)
+
+
+def _same_usage(env: Env) -> None:
+    svc, now = env.svc, env.clock.now()
+    mine, rows = posture._usage(svc, S, now - 90 * DAY, now)
+    theirs = privilege.usage(svc, S, now - 90 * DAY, now)
+    nodes = {i.node for i in svc.graphs.policy(S).identities()}
+    assert rows and any(mine.of(n) for n in nodes)
+    for n in nodes:
+        assert mine.of(n) == theirs.of(n), n
+
+
+def test_one_usage_aggregate_is_privileges(built: tuple[Env, dict[str, str]]) -> None:
+    """The report builds privilege's Usage from the one aggregate it also reads for human
+    use: the same answers as privilege.usage for every identity."""
+    _same_usage(built[0])
+
+
+def test_one_usage_aggregate_is_privileges_redacted(storage_url: str, clock: FixedClock) -> None:
+    kp = _open(storage_url, clock, ledger_hmac_fields="subject,action,resource")
+    try:
+        env = Env(kp, clock)
+        build(env)
+        _same_usage(env)
+    finally:
+        kp.close()

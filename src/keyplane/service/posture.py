@@ -10,9 +10,13 @@ Operations (``can_read_posture``; nothing is written, nothing recorded when allo
 * :func:`posture_report` — the whole inventory, the findings, the visibility score and the
   counts, computed from bulk reads: identities, credentials and keys in pages of 1000, the
   identity plane from memory (:meth:`~keyplane.service.graphs.GraphRegistry.policy`),
-  group memberships from the in-memory graph, and the ledger only through aggregates — the
-  window's allowed decisions once (:func:`keyplane.service.privilege.usage`) and one paged
-  pass over the window's ``token.issued`` events. No query per identity.
+  group memberships from the in-memory graph, and the ledger twice: the window's allowed
+  decisions in ONE aggregate (:meth:`~keyplane.storage.base.LedgerStore.ledger_usage`,
+  shared by the NHI5 analysis and human use) and one paged pass over the window's
+  ``token.issued`` events (which credential authenticated: in the event's details, not
+  in an indexed column). No query per identity; the NHI5 analysis
+  (:func:`keyplane.service.privilege.analyze` per live NHI, ``exceeding`` over the live
+  agents) runs on the in-memory graph.
 
 Findings (``Finding.code`` is stable; one finding per identity and code, the evidence
 listing every credential, delegation or event behind it):
@@ -69,6 +73,7 @@ authenticator.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import Counter
@@ -76,7 +81,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from keyplane.errors import InvalidContinuationToken, ValidationError
+from keyplane.errors import InvalidContinuationToken, KeyplaneError, ValidationError
 from keyplane.governance.posture import (
     FINDING_SEVERITIES,
     OWASP_NHI,
@@ -97,7 +102,7 @@ from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
 from keyplane.service.inputs import check_page_size
-from keyplane.storage.base import KeyRecord, Page
+from keyplane.storage.base import KeyRecord, Page, UsageRow
 from keyplane.storage.paging import decode_token, encode_token
 
 __all__ = [
@@ -118,7 +123,6 @@ NEVER_USED_DAYS = 30
 ROTATION_OVERLAP = DAY
 _BULK = 1000
 _MAX_WINDOW_DAYS = 3650
-_DECISION_TYPES = ("decision.evaluate", "decision.check", "decision.batch_check")
 _SEVERITY_RANK = {s: i for i, s in enumerate(reversed(FINDING_SEVERITIES))}  # critical: 0
 
 #: every finding code -> (OWASP id, title). Codes are stable: surfaces and users key on them.
@@ -407,15 +411,46 @@ def _read_tokens(plane: _Plane, since: float, until: float, led: _Ledger) -> Non
         after = events[-1].seq or after
 
 
-def _read_decisions(plane: _Plane, since: float, until: float, led: _Ledger) -> privilege.Usage:
-    """The window's allowed decisions, aggregated: the decision-point decisions (the only
-    ones with an actor chain) where a human acted as an NHI, and every NHI's newest use
-    from :func:`keyplane.service.privilege.usage` — returned for the NHI5 analysis."""
-    unhash = _Unhash(plane.svc, plane.by_node)
-    rows = plane.svc.storage.ledger_usage(
-        plane.store_id, since=since, until=until, types=("decision.evaluate",)
+def _usage(
+    svc: Services, store_id: str, since: float, until: float
+) -> tuple[privilege.Usage, list[UsageRow]]:
+    """The window's allowed decisions from ONE :meth:`ledger_usage` aggregate: the
+    :class:`~keyplane.service.privilege.Usage` the NHI5 analysis reads (built exactly as
+    :func:`keyplane.service.privilege.usage` builds it — a test holds the two equal) and
+    the rows themselves, whose actor chains show humans acting as NHIs. The aggregate is
+    the report's most expensive read: it is never run twice."""
+    svc.ledger.flush()
+    rows = svc.storage.ledger_usage(
+        store_id, since=since, until=until, types=privilege.DECISION_TYPES
     )
+    policy = svc.graphs.policy(store_id).policy
+    fields = svc.redactor.fields
+    hash_value = svc.redactor.hash_value if fields else None
+    names: list[str] = []
+    if "action" in fields:
+        with contextlib.suppress(KeyplaneError):  # no model yet: nothing can be held
+            model = svc.graphs.model(store_id)
+            names = sorted({r for rels in model.types.values() for r in rels})
+    use = privilege.Usage(
+        since, until, rows,
+        relation_of=policy.actions or {},
+        hash_subject=hash_value if "subject" in fields else None,
+        hash_value=hash_value,
+        action_names=names,
+        hashed_actions="action" in fields,
+    )  # fmt: skip
+    return use, rows
+
+
+def _read_decisions(plane: _Plane, since: float, until: float, led: _Ledger) -> privilege.Usage:
+    """The window's allowed decisions, aggregated once: every NHI's newest use, and the
+    decisions where a human in the actor chain acted as an NHI (its subject). Returns the
+    usage for the NHI5 analysis."""
+    use, rows = _usage(plane.svc, plane.store_id, since, until)
+    unhash = _Unhash(plane.svc, plane.by_node)
     for r in rows:
+        if not r.actors:
+            continue
         humans = [a for a in r.actors if plane.human(a)]
         subject = unhash(r.subject) if humans else None
         if subject is not None:
@@ -423,7 +458,6 @@ def _read_decisions(plane: _Plane, since: float, until: float, led: _Ledger) -> 
                 "type": r.type, "time": r.last_at, "actors": humans, "action": r.action,
                 "resource": r.resource, "uses": r.uses,
             })  # fmt: skip
-    use = privilege.usage(plane.svc, plane.store_id, since, until)
     for node in plane.by_node:
         last = use.last_used(node)
         if last is not None:
@@ -463,23 +497,6 @@ def _item(plane: _Plane, ident: Identity, led: _Ledger | None) -> NhiInventoryIt
     )
 
 
-def _page_last_seen(plane: _Plane, nodes: Sequence[str], since: float, led: _Ledger) -> None:
-    """For an inventory page: each identity's newest allowed decision or issued token as
-    subject in the window — one read per identity on the ledger's (store, subject, seq)
-    index, bounded by the page size. (Actors are covered by ``last_seen``, which every
-    decision notes; an OAuth client by its credential's ``last_used_at``.)"""
-    st, svc = plane.svc.storage, plane.svc
-    hashed = "subject" in svc.redactor.fields
-    for node in nodes:
-        subject = str(svc.redactor.hash_value(node)) if hashed else node
-        flt = EventFilter(
-            since=since, types=(*_DECISION_TYPES, "token.issued"), subject=subject, outcome="allow"
-        )
-        events = st.read_events(plane.store_id, limit=1, filters=flt, descending=True)
-        if events:
-            led.seen(node, events[0].time)
-
-
 @audited(None)
 def nhi_inventory(
     svc: Services,
@@ -494,12 +511,17 @@ def nhi_inventory(
 ) -> Page[NhiInventoryItem]:
     """One page of the store's non-human identities, by (kind, id), each with its owners,
     status, active credentials (client credentials and bound API keys), their age, expiry
-    and use, when last seen (its ``last_seen``, its credentials' last use and its newest
-    allowed decision in the last ``window_days``) and the delegations it holds.
-    ``kind`` (a non-human kind) and ``status`` filter; the token is bound to them."""
+    and use, when last seen and the delegations it holds. ``kind`` (a non-human kind) and
+    ``status`` filter; the token is bound to them.
+
+    A page reads no ledger: ``last_seen`` is the identity's own (every decision-point
+    decision notes each identity of its chain) and its credentials' last use. The report
+    adds the window's ledger aggregates (plain checks naming it, tokens issued), so its
+    ``last_seen`` may be newer. ``window_days`` (1..3650) is validated for symmetry with
+    the report and keeps the token's query shape; a page does not depend on it."""
     authorize(svc, caller, Permission.READ_POSTURE, store_id)
     _check_filters(kind, status)
-    window = _days("window_days", window_days)
+    _days("window_days", window_days)
     size = check_page_size(page_size, svc.settings.max_page_size)
     query = ("nhi_inventory", store_id, kind, status)
     after: tuple[str, str] | None = None
@@ -517,9 +539,7 @@ def nhi_inventory(
     now = svc.clock.now()
     plane = _Plane(svc, store_id, now, page)
     plane.load_secrets([i.node for i in page] if len(page) < 200 else None)
-    led = _Ledger()
-    _page_last_seen(plane, [i.node for i in page], now - window * DAY, led)
-    items = [_item(plane, i, led) for i in page]
+    items = [_item(plane, i, None) for i in page]
     token = encode_token(query, [page[-1].kind, page[-1].id]) if more and page else None
     return Page(items, token)
 
