@@ -195,6 +195,19 @@ def test_exactly_what_check_allows(svc: Services) -> None:
         assert got == [(o, r) for _, r, o in sorted(want)], who
 
 
+def test_the_model_plan_is_computed_once_per_model(svc: Services) -> None:
+    """The report loops call iter_effective for thousands of identities: the pairs a
+    kind can reach are worked out once per model, and only those are listed."""
+    model = svc.graphs.engine(S)[0].model
+    plan = effective._model_plan(model)
+    assert effective._model_plan(model) is plan
+    humans = plan.reachable("human", "human", ALICE)
+    assert plan.reachable("human", "human", BOB) is humans  # cached per kind
+    assert ("document", "parent") not in humans  # only folders are parents
+    assert ("group", "member") in humans and ("folder", "owner") in humans
+    assert "folder" not in plan.user_types and {"human", "agent"} <= set(plan.user_types)
+
+
 def test_paths_show_how_each_entry_is_granted(svc: Services) -> None:
     got = {
         (e.object, e.relation): e for e in _all(effective.effective_access, svc, SYSTEM, S, ALICE)

@@ -27,8 +27,10 @@ an action the store's action map turns into it; its ``resource`` is the object o
 ``type:*`` — the decision point's own :func:`keyplane.policy.decide._covers`) is listed
 again with ``via="delegation"``, ``on_behalf_of`` the delegator and the delegation id, right
 after the identity's own entry. This is exactly the one-link chain the decision point
-(:mod:`keyplane.policy.decide`) would allow, except that a delegation's ``purposes`` and
-``condition`` depend on the request and are not evaluated here.
+(:mod:`keyplane.policy.decide`) would allow, except that what depends on the request — a
+delegation's ``purposes``, its ``condition``, the ``tools`` a scope grant names, and
+guardrails — is not evaluated here: a delegated entry says the delegation *can* be used
+for it, not that every request would be allowed.
 
 **Resource side** (:func:`who_can_access`): the engine's list users for every relation of the
 object's type (or one), filtered to every type the model lets be a user (or one), so the
