@@ -468,3 +468,26 @@ def test_agents_exceeding_an_owner_and_a_delegator(env: Env) -> None:
     # a suspended owner is not compared with (posture reports that on its own)
     I.suspend_identity(svc, SYSTEM, S, "human:alice")
     assert not [e for e in P.exceeding(svc, S) if e.agent == "agent:bot"]
+
+
+def test_exceeding_a_wide_agent_compares_listings(env: Env) -> None:
+    # more than a few entries: the owner's access is listed per type and relation (once,
+    # shared by every agent it owns) rather than checked entry by entry
+    svc = env.svc
+    I.create_identity(svc, SYSTEM, S, "agent", "twin", owners=["human:alice"])
+    docs = [f"document:big-{i}" for i in range(80)]
+    env.write(*(f"{d}#parent@folder:big" for d in docs))
+    env.write(
+        "folder:big#viewer@human:alice", "folder:big#editor@agent:bot",
+        "folder:big#viewer@agent:twin", "document:own#viewer@agent:twin",
+    )  # fmt: skip
+    got = {(e.agent, e.principal): e for e in P.exceeding(svc, S, limit=1000)}
+    assert set(got) == {("agent:bot", "human:alice"), ("agent:twin", "human:alice")}
+    bot = got[("agent:bot", "human:alice")]
+    assert {(p.object, p.relation) for p in bot.excess} == {
+        *((d, "editor") for d in docs), ("folder:big", "editor"),
+    }  # fmt: skip
+    assert bot.excess_total == 81
+    assert [(p.object, p.relation) for p in got[("agent:twin", "human:alice")].excess] == [
+        ("document:own", "viewer")
+    ]

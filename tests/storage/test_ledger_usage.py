@@ -92,3 +92,25 @@ def test_many_events_are_one_row_per_group(storage: Storage) -> None:
     assert last[("agent:a0", (), "document:0")] == T0 + max(
         i for i in range(20_000) if i % 7 == 0 and i % 11 == 0 and i % 2 == 0
     )
+
+
+def test_one_identitys_use(storage: Storage) -> None:
+    storage.append_events(
+        [
+            _ev(T0 + 1, "agent:a", "read", "document:1"),
+            _ev(T0 + 2, "human:h", "read", "document:2", actors=("agent:a",)),
+            _ev(T0 + 3, "human:h", "read", "document:3", actors=("agent:ab",)),  # not agent:a
+            _ev(T0 + 4, "agent:b", "read", "document:4"),
+            _ev(T0 + 5, "agent:b", "read", "document:5", actors=("agent:a%",)),  # LIKE-safe
+        ]
+    )
+
+    def resources(**who: str) -> set[str | None]:
+        rows = storage.ledger_usage("s1", since=T0, until=T0 + 10, types=TYPES, **who)
+        return {r.resource for r in rows}
+
+    assert resources(subject="agent:a", actor="agent:a") == {"document:1", "document:2"}
+    assert resources(subject="agent:a") == {"document:1"}
+    assert resources(actor="agent:a") == {"document:2"}
+    assert resources(actor="agent:a%") == {"document:5"}
+    assert resources(subject="nobody:x", actor="nobody:x") == set()

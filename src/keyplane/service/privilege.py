@@ -49,9 +49,9 @@ permission exercised only outside it looks unused, and a decision with contextua
 or context counts as use of the stored graph. Conditional grants are checked without a
 request context: a check that cannot be decided (a condition missing its parameters, the
 depth limit) counts as *held* — the conservative side, so a grant a use may have needed
-is kept. ``reaches`` counts at most :data:`REACH_CAP` permissions of the effective access
-reached through the grant alone, looking at no more than :data:`REACH_BUDGET` checks per
-identity (beyond that it is a lower bound).
+is kept. ``reaches`` counts the permissions a grant opens on its own — enumerated from
+the identity's side with only that grant visible, less what it holds with none — up to
+:data:`REACH_CAP`.
 
 **Exceeding** (:func:`exceeding`): each agent's effective access is compared with each
 *active* owner (a human owner that is suspended or deprovisioned is left to the posture
@@ -65,8 +65,10 @@ counted).
 from __future__ import annotations
 
 import importlib
+import itertools
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -80,6 +82,7 @@ from keyplane.governance.posture import ExcessAccess, GrantUse, OverPrivilege, P
 from keyplane.graph.check import ALLOW
 from keyplane.graph.engine import CheckItem, Engine
 from keyplane.graph.index import TupleIndex, Val, View, values_of
+from keyplane.graph.listing import _reverse
 from keyplane.graph.tuples import Tuple, parse_tuple, user_error
 from keyplane.policy.records import IDENTITY_KINDS
 from keyplane.service import audit
@@ -111,8 +114,9 @@ DAY: Final = 86400.0
 MAX_WINDOW_DAYS: Final = 3650
 MAX_LIMIT: Final = 100_000
 #: ``GrantUse.reaches`` stops counting here
-REACH_CAP: Final = 1000
-#: the most checks :func:`analyze` spends counting ``reaches`` for one identity
+REACH_CAP: Final = 250
+#: what the identity holds with no grant at all is enumerated up to this many (``reaches``
+#: subtracts it)
 REACH_BUDGET: Final = 20_000
 _EVALUATE: Final = "decision.evaluate"
 
@@ -244,13 +248,22 @@ def _add(table: dict[str, _Seen], node: str, key: _Perm, n: int, last: float) ->
             had[1] = last
 
 
-def usage(svc: Services, store_id: str, since: float, until: float) -> Usage:
-    """Every allowed decision of the store in ``[since, until)``, aggregated (one query)."""
+def usage(
+    svc: Services, store_id: str, since: float, until: float, *, node: str | None = None
+) -> Usage:
+    """Every allowed decision of the store in ``[since, until)``, aggregated (one query);
+    with ``node``, only that node's (as the subject or in the actor chain) — what one
+    identity's report needs, without aggregating everyone's."""
     svc.ledger.flush()  # async ledger mode: count every decision answered so far
-    rows = svc.storage.ledger_usage(store_id, since=since, until=until, types=DECISION_TYPES)
-    policy = svc.graphs.policy(store_id).policy
     fields = svc.redactor.fields
     hash_value = svc.redactor.hash_value if fields else None
+    subject = None
+    if node is not None:
+        subject = hash_value(node) if hash_value is not None and "subject" in fields else node
+    rows = svc.storage.ledger_usage(
+        store_id, since=since, until=until, types=DECISION_TYPES, subject=subject, actor=node
+    )
+    policy = svc.graphs.policy(store_id).policy
     names: list[str] = []
     if "action" in fields:
         try:
@@ -340,15 +353,16 @@ class _Masked:
         hidden = {k: frozenset(v) for k, v in plain.items()}
         hidden_rev = {k: frozenset(v) for k, v in special_rev.items()}
 
-        def fwd(rk: str) -> Mapping[str, Val] | None:
-            m = ix.fwd.get(rk)
-            h = hidden.get(rk)
-            return m if m is None or h is None else _WithoutUser(m, h, node)  # type: ignore[return-value]
-
-        def revr(rk: str) -> Mapping[str, Val] | None:
-            m = ix.rev.get(rk)
-            h = hidden.get(rk)
-            return m if m is None or h is None else _WithoutObjects(m, h, node)  # type: ignore[return-value]
+        # per-relation maps: a shallow copy of the outer dict with the hidden relations'
+        # maps wrapped, so a lookup stays one C-level dict get (the index's outer dicts
+        # only gain keys, under the graph lock this runs under)
+        fwd_maps: dict[str, Any] = dict(ix.fwd)
+        rev_maps: dict[str, Any] = dict(ix.rev)
+        for rk, h in hidden.items():
+            if rk in fwd_maps:
+                fwd_maps[rk] = _WithoutUser(fwd_maps[rk], h, node)
+            if rk in rev_maps:
+                rev_maps[rk] = _WithoutObjects(rev_maps[rk], h, node)
 
         def spec(key: tuple[str, str]) -> dict[str, Any] | None:
             d = ix.special.get(key)
@@ -363,8 +377,31 @@ class _Masked:
             return v if h is None or v is None else _minus(v, h, None)
 
         return View(
-            fwd, ix.fus.get, spec, revr, rev_spec, ix.up.get, ix.up_us.get, bool(ix.special)
-        )
+            fwd_maps.get, ix.fus.get, spec, rev_maps.get, rev_spec, ix.up.get, ix.up_us.get,
+            bool(ix.special),
+        )  # fmt: skip
+
+    def reach(self, keep: Iterable[Tuple], cap: int, skip: set[_Perm]) -> set[_Perm]:
+        """Up to ``cap`` permissions ``node`` holds with only ``keep`` visible, leaving out
+        ``skip`` — enumerated from the user's side (list objects' reverse walk) over every
+        type and relation, stopping at the cap."""
+        engine = self.engine
+        view = self.view(keep)
+        r = engine.request(self.node, view=view)
+        model = engine.model
+        out: set[_Perm] = set()
+        for otype in sorted(model.types):
+            for rel in sorted(model.types[otype]):
+                try:
+                    for obj in _reverse(engine, model, r, view, rel, otype):
+                        p = (obj, rel)
+                        if p not in skip:
+                            out.add(p)
+                            if len(out) >= cap:
+                                return out
+                except KeyplaneError:  # a condition needing context, the depth limit
+                    continue
+        return out
 
     def holds(self, keep: Iterable[Tuple], perms: Iterable[_Perm]) -> set[_Perm]:
         """The ``perms`` ``node`` holds with only the grants ``keep`` visible. A check that
@@ -382,27 +419,6 @@ class _Masked:
             except KeyplaneError:
                 out.add(perm)
         return out
-
-    def count(
-        self, keep: Iterable[Tuple], perms: Iterable[_Perm], cap: int, budget: int
-    ) -> tuple[int, int]:
-        """How many of ``perms`` are held with only ``keep`` (up to ``cap``), spending at
-        most ``budget`` checks; returns (count, checks spent)."""
-        engine = self.engine
-        r = engine.request(self.node, view=self.view(keep))
-        nodes = self.nodes
-        n = spent = 0
-        for obj, rel in perms:
-            if n >= cap or spent >= budget:
-                break
-            spent += 1
-            try:
-                otype = engine._object_relation(obj, rel)
-                if nodes[otype][rel](r, obj, 0) == ALLOW:
-                    n += 1
-            except KeyplaneError:
-                continue
-        return n, spent
 
 
 def _grants(engine: Engine, node: str, now: float) -> list[Tuple]:
@@ -506,7 +522,7 @@ def analyze(
                     )
                     covers[g] = single[g] | lost
                 keep = _cover(m, grants, single, covers, targets)
-        reaches = _reaches(m, grants, effective)
+        reaches = _reaches(m, grants)
     return _result(
         node, since, until, grants, covers, reaches, effective, keep, uncovered,
         [(p, seen[p]) for p in sorted(held)], limit, seen,
@@ -550,19 +566,13 @@ def _cover(
     return sorted(keep, key=lambda g: order[g])
 
 
-def _reaches(m: _Masked, grants: Sequence[Tuple], effective: Sequence[_Perm]) -> dict[Tuple, int]:
-    out: dict[Tuple, int] = {}
-    budget = REACH_BUDGET
-    if not grants or not effective:
-        return {g: 0 for g in grants}
-    base = m.holds((), effective) if len(effective) <= REACH_BUDGET // 2 else set()
-    rest = [p for p in effective if p not in base]
-    budget -= len(effective) if base else 0
-    # an equal share per grant, so one grant reaching little cannot starve the others
-    share = max(REACH_CAP, budget // len(grants))
-    for g in grants:
-        out[g] = m.count((g,), rest, REACH_CAP, share)[0]
-    return out
+def _reaches(m: _Masked, grants: Sequence[Tuple]) -> dict[Tuple, int]:
+    """Per grant, how many permissions it opens on its own (beyond what ``node`` holds
+    with no grant at all), counted up to :data:`REACH_CAP`."""
+    if not grants:
+        return {}
+    base = m.reach((), REACH_BUDGET, set())  # public access and non-grant paths
+    return {g: len(m.reach((g,), REACH_CAP, base)) for g in grants}
 
 
 def _resolve(
@@ -654,26 +664,75 @@ def _principals(
     return out
 
 
+class _Holdings:
+    """What principals hold, per ``(object type, relation)``, listed once per exceeding
+    run and shared by every agent they own or delegate to (a human typically owns
+    several). Past :data:`_HOLDINGS_MAX` objects the cache starts over (bounded memory)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sets: dict[tuple[str, str, str], frozenset[str] | None] = {}
+        self.size = 0
+
+    def of(self, principal: str, otype: str, rel: str) -> frozenset[str] | None:
+        """The objects of ``otype`` on which ``principal`` holds ``rel`` (None: it could
+        not be listed — a condition needing context, the depth limit)."""
+        key = (principal, otype, rel)
+        if key in self.sets:
+            return self.sets[key]
+        try:
+            found: frozenset[str] | None = frozenset(
+                self.engine.list_objects(principal, rel, otype)
+            )
+        except KeyplaneError:
+            found = None
+        if self.size > _HOLDINGS_MAX:
+            self.sets.clear()
+            self.size = 0
+        self.sets[key] = found
+        self.size += len(found or ())
+        return found
+
+    def lacks(self, principal: str, effective: Sequence[_Perm]) -> list[_Perm]:
+        """The entries of ``effective`` ``principal`` does not hold (one that cannot be
+        decided is not counted). A few entries are checked one by one; more are compared
+        with the principal's listing of each type and relation involved."""
+        engine = self.engine
+        if len(effective) <= _CHECK_FEW:
+            answers = engine.batch_check([CheckItem(principal, r, o) for o, r in effective])
+            return [
+                p for p, a in zip(effective, answers, strict=True)
+                if not a.allowed and a.error is None
+            ]  # fmt: skip
+        out: list[_Perm] = []
+        for (otype, rel), perms in itertools.groupby(
+            effective, key=lambda p: (p[0].partition(":")[0], p[1])
+        ):
+            held = self.of(principal, otype, rel)
+            if held is not None:
+                out.extend(p for p in perms if p[0] not in held)
+        return out
+
+
+#: up to this many entries, an agent's access is checked entry by entry for a principal
+_CHECK_FEW: Final = 64
+_HOLDINGS_MAX: Final = 2_000_000
+
+
 def _excess_of(
-    svc: Services, store_id: str, agent: str, limit: int, now: float
-) -> Iterator[ExcessAccess]:
+    svc: Services, store_id: str, agent: str, limit: int, now: float, held: _Holdings
+) -> list[ExcessAccess]:
     principals = _principals(svc, store_id, agent, now)
     if not principals:
-        return
+        return []
     engine, graph = svc.graphs.engine(store_id)
+    found: list[ExcessAccess] = []
     with graph.lock:
         effective = _effective(svc, store_id, engine, agent)
         if not effective:
-            return
-        found: list[ExcessAccess] = []
+            return []
         for relationship, principal, did in principals:
-            answers = engine.batch_check([CheckItem(principal, r, o) for o, r in effective])
-            # a check that cannot be decided is not counted as excess
-            excess = [
-                p
-                for p, a in zip(effective, answers, strict=True)
-                if not a.allowed and a.error is None
-            ]
+            excess = held.lacks(principal, effective)
             if excess:
                 found.append(
                     ExcessAccess(
@@ -681,7 +740,7 @@ def _excess_of(
                         tuple(PermissionUse(o, r) for o, r in excess[:limit]), len(excess), did,
                     )
                 )  # fmt: skip
-    yield from found
+    return found
 
 
 def exceeding(
@@ -690,10 +749,41 @@ def exceeding(
     """Every agent (identities of kind ``agent``, or ``agents``) that reaches what an
     active owner or a delegator lacks, sorted by agent (no authorization)."""
     now = svc.clock.now()
+    engine, _ = svc.graphs.engine(store_id)
+    held = _Holdings(engine)
     out: list[ExcessAccess] = []
     for a in _agents(svc, store_id, agents):
-        out.extend(_excess_of(svc, store_id, a, limit, now))
+        out.extend(_excess_of(svc, store_id, a, limit, now, held))
     return out
+
+
+#: agents_exceeding_owners' pages: the whole list computed once per query and state, kept
+#: briefly so the next pages are slices of it
+_PAGES: dict[tuple[Any, ...], tuple[float, list[ExcessAccess]]] = {}
+_PAGES_TTL: Final = 60.0
+_PAGES_MAX: Final = 8
+
+
+def _exceeding_cached(
+    svc: Services, store_id: str, agents: Sequence[str] | None, limit: int, *, fresh: bool
+) -> list[ExcessAccess]:
+    engine, graph = svc.graphs.engine(store_id)
+    policy = svc.graphs.policy(store_id)
+    key = (
+        id(svc), store_id, engine.model.model_id, graph.revision, policy.revision,
+        tuple(agents or ()), limit,
+    )  # fmt: skip
+    now = time.monotonic()
+    hit = _PAGES.get(key)
+    if hit is not None and not fresh and now - hit[0] < _PAGES_TTL:
+        return hit[1]
+    found = exceeding(svc, store_id, agents=agents, limit=limit)
+    for k in [k for k, (t, _) in _PAGES.items() if now - t >= _PAGES_TTL]:
+        del _PAGES[k]
+    if len(_PAGES) >= _PAGES_MAX:
+        _PAGES.clear()
+    _PAGES[key] = (now, found)
+    return found
 
 
 # ------------------------------------------------------------------------------ inputs
@@ -766,8 +856,8 @@ def over_privilege(
     lim = _int(limit, "limit", 0, MAX_LIMIT)
     since, until = _window(svc, window_days)
     _prepare(svc, store_id)
-    return analyze(svc, store_id, node, usage(svc, store_id, since, until), since=since,
-                   until=until, limit=lim)  # fmt: skip
+    use = usage(svc, store_id, since, until, node=node)
+    return analyze(svc, store_id, node, use, since=since, until=until, limit=lim)
 
 
 @audited("privilege.applied")
@@ -805,8 +895,8 @@ def apply_privilege_recommendation(
     ):
         raise _invalid("due_at must be a time in seconds since the epoch", "due_at")
     _prepare(svc, store_id)
-    rec = analyze(svc, store_id, node, usage(svc, store_id, since, until), since=since,
-                  until=until, limit=0)  # fmt: skip
+    use = usage(svc, store_id, since, until, node=node)
+    rec = analyze(svc, store_id, node, use, since=since, until=until, limit=0)
     revoke = rec.revoke
     if want is not None and sorted(set(want)) != sorted(revoke):
         raise RecommendationChangedError(
@@ -878,20 +968,17 @@ def agents_exceeding_owners(
     if continuation_token is not None:
         after = tuple(str(k) for k in decode_token(continuation_token, query, 4))
     _prepare(svc, store_id)
-    now = svc.clock.now()
     items: list[ExcessAccess] = []
 
     def pos(e: ExcessAccess) -> tuple[str, ...]:
         return (e.agent, "0" if e.relationship == "owner" else "1", e.principal,
                 e.delegation_id or "")  # fmt: skip
 
-    for a in _agents(svc, store_id, agents):
-        if after is not None and a < after[0]:
+    # a first page computes afresh; the next ones reuse its list while nothing changed
+    for e in _exceeding_cached(svc, store_id, agents, lim, fresh=after is None):
+        if after is not None and pos(e) <= after:
             continue
-        for e in _excess_of(svc, store_id, a, lim, now):
-            if after is not None and pos(e) <= after:
-                continue
-            if len(items) == size:
-                return Page(items, encode_token(query, pos(items[-1])))
-            items.append(e)
+        if len(items) == size:
+            return Page(items, encode_token(query, pos(items[-1])))
+        items.append(e)
     return Page(items, None)

@@ -505,14 +505,23 @@ class LedgerStore(Protocol):
         ...
 
     def ledger_usage(
-        self, store_id: str, *, since: float, until: float, types: Sequence[str]
+        self,
+        store_id: str,
+        *,
+        since: float,
+        until: float,
+        types: Sequence[str],
+        subject: str | None = None,
+        actor: str | None = None,
     ) -> list[UsageRow]:
         """The store's ALLOWED events (``outcome = 'allow'``) of the given ``types`` with
         ``since <= time < until``, aggregated: one row per distinct ``(subject, actors,
         action, resource, type)`` with the count and the newest time, in no particular
         order. It MUST be one aggregate query over the indexed columns (never reading
         event bodies): governance analytics (over-privilege, posture) reads a month of a
-        busy store's decisions with it. Values are returned as stored (redacted fields
+        busy store's decisions with it. With ``subject`` and/or ``actor``, only the events
+        whose subject column is ``subject`` or whose actor chain contains ``actor`` (one
+        identity's use). Values are compared and returned as stored (redacted fields
         hashed). An empty ``types`` returns nothing. MUST NOT raise for a store that has
         no events or no longer exists."""
         ...

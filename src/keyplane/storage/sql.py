@@ -1032,18 +1032,33 @@ class SQLStorage(
         return [event_from_body(r[0], r[1]) for r in self._read_tx(tx)]
 
     def ledger_usage(
-        self, store_id: str, *, since: float, until: float, types: Sequence[str]
+        self,
+        store_id: str,
+        *,
+        since: float,
+        until: float,
+        types: Sequence[str],
+        subject: str | None = None,
+        actor: str | None = None,
     ) -> list[UsageRow]:
         if not types:
             return []
         # one pass over the (store_id, time) index range; the body is never read
+        params: list[Any] = [store_id, float(since), float(until), *types]
+        who: list[str] = []
+        if subject is not None:
+            who.append("subject = ?")
+            params.append(subject)
+        if actor is not None:
+            who.append("actors LIKE ? ESCAPE '\\'")
+            params.append("%" + _like_escape(_json_dumps(actor)) + "%")
         sql = self._q(
             "SELECT subject, actors, action, resource, type, COUNT(*), MAX(time)"
             " FROM ledger_events WHERE store_id = ? AND time >= ? AND time < ?"
             f" AND outcome = 'allow' AND type IN ({', '.join('?' for _ in types)})"
-            " GROUP BY subject, actors, action, resource, type"
+            + (f" AND ({' OR '.join(who)})" if who else "")
+            + " GROUP BY subject, actors, action, resource, type"
         )
-        params = (store_id, float(since), float(until), *types)
 
         def tx(cur: Cursor) -> list[Any]:
             cur.execute(sql, params)
