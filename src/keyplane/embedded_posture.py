@@ -15,12 +15,13 @@ from keyplane.governance.posture import (
     OverPrivilege,
     PostureReport,
 )
+from keyplane.service import effective, posture, privilege
+from keyplane.service.privilege import PrivilegeApplied
 from keyplane.storage.base import Page
 
 if TYPE_CHECKING:
     from keyplane.service.auth import Caller
     from keyplane.service.context import Services
-    from keyplane.service.privilege import PrivilegeApplied
 
 __all__ = ["PostureEmbedded", "walk"]
 
@@ -58,8 +59,6 @@ class PostureEmbedded:
         continuation_token: str | None = None,
     ) -> Page[AccessEntry]:
         """One page of what ``identity`` can reach, with paths (one ledger event a page)."""
-        from keyplane.service import effective
-
         return effective.effective_access(
             self.services, self.caller, self._store(store), identity, object_type=object_type,
             relation=relation, include_paths=include_paths, include_delegated=include_delegated,
@@ -99,8 +98,6 @@ class PostureEmbedded:
         continuation_token: str | None = None,
     ) -> Page[AccessEntry]:
         """One page of who can reach ``object``, with paths."""
-        from keyplane.service import effective
-
         return effective.who_can_access(
             self.services, self.caller, self._store(store), object, relation=relation,
             user_type=user_type, include_paths=include_paths,
@@ -132,8 +129,6 @@ class PostureEmbedded:
         self, identity: str, *, store: str | None = None, window_days: int = 90, limit: int = 1000
     ) -> OverPrivilege:
         """Granted versus used over the window, and the least-privilege recommendation."""
-        from keyplane.service import privilege
-
         return privilege.over_privilege(
             self.services, self.caller, self._store(store), identity, window_days=window_days,
             limit=limit,
@@ -151,8 +146,6 @@ class PostureEmbedded:
         due_at: float | None = None,
     ) -> PrivilegeApplied:
         """Revoke the recommendation's grants (``revoke``) or put them to a review."""
-        from keyplane.service import privilege
-
         return privilege.apply_privilege_recommendation(
             self.services, self.caller, self._store(store), identity, mode=mode,
             window_days=window_days, expected=expected, reviewer=reviewer, due_at=due_at,
@@ -168,8 +161,6 @@ class PostureEmbedded:
         continuation_token: str | None = None,
     ) -> Page[ExcessAccess]:
         """Agents reaching what an owner or delegator of theirs does not."""
-        from keyplane.service import privilege
-
         return privilege.agents_exceeding_owners(
             self.services, self.caller, self._store(store), agent=agent, limit=limit,
             page_size=page_size, continuation_token=continuation_token,
@@ -186,8 +177,6 @@ class PostureEmbedded:
         continuation_token: str | None = None,
     ) -> Page[NhiInventoryItem]:
         """The non-human identities with owners, credentials, last seen, delegations."""
-        from keyplane.service import posture
-
         return posture.nhi_inventory(
             self.services, self.caller, self._store(store), kind=kind, status=status,
             window_days=window_days, page_size=page_size, continuation_token=continuation_token,
@@ -202,8 +191,6 @@ class PostureEmbedded:
         include_inventory: bool = True,
     ) -> PostureReport:
         """Findings (OWASP NHI Top 10), visibility score, inventory, NHI5 summaries."""
-        from keyplane.service import posture
-
         return posture.posture_report(
             self.services, self.caller, self._store(store), window_days=window_days,
             long_lived_days=long_lived_days, include_inventory=include_inventory,

@@ -289,6 +289,7 @@ def test_posture_report_formats(live: Live) -> None:
     html = _get(live, "/posture/report", params={"format": "html"})
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
     assert "<svg" in html.text and "service_account:ci" in html.text
+    assert "default-src 'none'" in html.headers["content-security-policy"]
     assert "http://" not in html.text.replace("http://www.w3.org/2000/svg", "")
     text = _get(live, "/posture/report", params={"format": "text"})
     assert text.headers["content-type"].startswith("text/plain")

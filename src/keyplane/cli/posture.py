@@ -38,6 +38,7 @@ from keyplane.governance.posture import (
     NhiInventoryItem,
     OverPrivilege,
 )
+from keyplane.graph import draw
 
 __all__ = ["access_app", "posture_app"]
 
@@ -121,8 +122,6 @@ def _show_access(entries: list[AccessEntry], fmt: AccessFormat, as_json: bool, t
         emit_json([e.to_dict() for e in entries])
         return
     if fmt in (AccessFormat.dot, AccessFormat.mermaid):
-        from keyplane.graph import draw
-
         drawn = (
             draw.access_dot(entries, title=title)
             if fmt is AccessFormat.dot

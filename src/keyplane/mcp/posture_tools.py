@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from keyplane.api import posture_schemas as ps
 from keyplane.api.schemas import MAX_OBJECT, MAX_RELATION, MAX_TYPE, MAX_USER
+from keyplane.service import effective, posture, privilege
 from keyplane.service.auth import Caller, Permission
 from keyplane.service.context import Services
 
@@ -147,8 +148,6 @@ def _access_text(head: str, out: ps.AccessList) -> str:
 
 
 def _effective(svc: Services, caller: Caller, store: str, a: EffectiveAccessArgs) -> Result:
-    from keyplane.service import effective
-
     page = effective.effective_access(
         svc, caller, store, a.identity, object_type=a.object_type, relation=a.relation,
         include_paths=a.include_paths, include_delegated=a.include_delegated,
@@ -159,8 +158,6 @@ def _effective(svc: Services, caller: Caller, store: str, a: EffectiveAccessArgs
 
 
 def _holders(svc: Services, caller: Caller, store: str, a: WhoCanAccessArgs) -> Result:
-    from keyplane.service import effective
-
     page = effective.who_can_access(
         svc, caller, store, a.object, relation=a.relation, user_type=a.user_type,
         include_paths=a.include_paths, include_delegated=a.include_delegated,
@@ -171,8 +168,6 @@ def _holders(svc: Services, caller: Caller, store: str, a: WhoCanAccessArgs) -> 
 
 
 def _over_privilege(svc: Services, caller: Caller, store: str, a: OverPrivilegeArgs) -> Result:
-    from keyplane.service import privilege
-
     o = privilege.over_privilege(
         svc, caller, store, a.identity, window_days=a.window_days, limit=a.limit
     )
@@ -185,8 +180,6 @@ def _over_privilege(svc: Services, caller: Caller, store: str, a: OverPrivilegeA
 
 
 def _apply(svc: Services, caller: Caller, store: str, a: ApplyPrivilegeArgs) -> Result:
-    from keyplane.service import privilege
-
     r = privilege.apply_privilege_recommendation(
         svc, caller, store, a.identity, mode=a.mode, window_days=a.window_days,
         expected=a.expected, reviewer=a.reviewer, due_at=a.due_at,
@@ -201,8 +194,6 @@ def _apply(svc: Services, caller: Caller, store: str, a: ApplyPrivilegeArgs) -> 
 
 
 def _exceeding(svc: Services, caller: Caller, store: str, a: ExceedingArgs) -> Result:
-    from keyplane.service import privilege
-
     page = privilege.agents_exceeding_owners(
         svc, caller, store, agent=a.agent, limit=a.limit, page_size=a.page_size,
         continuation_token=a.continuation_token,
@@ -220,8 +211,6 @@ def _exceeding(svc: Services, caller: Caller, store: str, a: ExceedingArgs) -> R
 
 
 def _inventory(svc: Services, caller: Caller, store: str, a: InventoryArgs) -> Result:
-    from keyplane.service import posture
-
     page = posture.nhi_inventory(
         svc, caller, store, kind=a.kind, status=a.status, window_days=a.window_days,
         page_size=a.page_size, continuation_token=a.continuation_token,
@@ -240,8 +229,6 @@ def _inventory(svc: Services, caller: Caller, store: str, a: InventoryArgs) -> R
 
 
 def _report(svc: Services, caller: Caller, store: str, a: PostureReportArgs) -> Result:
-    from keyplane.service import posture
-
     r = posture.posture_report(
         svc, caller, store, window_days=a.window_days, long_lived_days=a.long_lived_days,
         include_inventory=a.include_inventory,
@@ -370,21 +357,14 @@ POSTURE_SPECS: list[
 ]
 
 
-def _services() -> dict[str, Any]:
-    """The service function of each tool (imported here: the parity test reads it)."""
-    from keyplane.service import effective, posture, privilege
-
-    return {
-        "effective_access": effective.effective_access,
-        "who_can_access": effective.who_can_access,
-        "over_privilege": privilege.over_privilege,
-        "apply_privilege_recommendation": privilege.apply_privilege_recommendation,
-        "agents_exceeding_owners": privilege.agents_exceeding_owners,
-        "nhi_inventory": posture.nhi_inventory,
-        "posture_report": posture.posture_report,
-    }
-
-
-POSTURE_SERVICE_OF_TOOL: dict[str, Any] = _services()
+POSTURE_SERVICE_OF_TOOL: dict[str, Any] = {
+    "effective_access": effective.effective_access,
+    "who_can_access": effective.who_can_access,
+    "over_privilege": privilege.over_privilege,
+    "apply_privilege_recommendation": privilege.apply_privilege_recommendation,
+    "agents_exceeding_owners": privilege.agents_exceeding_owners,
+    "nhi_inventory": posture.nhi_inventory,
+    "posture_report": posture.posture_report,
+}
 
 POSTURE_NOT_EXPOSED: dict[str, str] = {}

@@ -6,7 +6,7 @@ and the decoder that rebuilds the record the embedded :class:`keyplane.Keyplane`
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from keyplane.governance.posture import (
     AccessEntry,
@@ -16,10 +16,8 @@ from keyplane.governance.posture import (
     PostureReport,
 )
 from keyplane.sdk.wire import Call, _body, _params, seg
+from keyplane.service.privilege import PrivilegeApplied
 from keyplane.storage.base import Page
-
-if TYPE_CHECKING:
-    from keyplane.service.privilege import PrivilegeApplied
 
 __all__ = [
     "NDJSON",
@@ -58,12 +56,6 @@ def _access_page(d: Mapping[str, Any]) -> Page[AccessEntry]:
         [AccessEntry.from_dict(e) for e in d.get("entries") or ()],
         d.get("continuation_token") or None,
     )
-
-
-def _applied(d: Mapping[str, Any]) -> PrivilegeApplied:
-    from keyplane.service.privilege import PrivilegeApplied
-
-    return PrivilegeApplied.from_dict(dict(d))
 
 
 def access_entry(line: str | bytes) -> AccessEntry | None:
@@ -155,7 +147,7 @@ def apply_privilege_recommendation(
     return Call(
         "POST",
         _identity_path(store, identity, "/over-privilege:apply"),
-        _applied,
+        PrivilegeApplied.from_dict,
         body=_body(
             mode=mode,
             window_days=window_days,

@@ -37,6 +37,8 @@ from keyplane.api.posture_schemas import (
 from keyplane.api.schemas import MAX_ID, MAX_OBJECT, MAX_RELATION, MAX_TYPE, MAX_USER
 from keyplane.api.v1.common import PageSize, StoreId, Token, error_responses
 from keyplane.governance.posture import AccessEntry
+from keyplane.graph import draw
+from keyplane.service import effective, posture, privilege
 from keyplane.storage.base import Page
 
 __all__ = ["CONTINUATION_HEADER", "NDJSON", "router"]
@@ -131,8 +133,6 @@ def _answer(
 
         return StreamingResponse(lines(), media_type=NDJSON)
     if fmt in ("dot", "mermaid"):
-        from keyplane.graph import draw
-
         headers = {}
         if first.continuation_token:
             headers[CONTINUATION_HEADER] = first.continuation_token
@@ -187,8 +187,6 @@ def effective_access(
     active delegation (`via: delegation`). Each page is recorded in the ledger
     (`decision.effective_access`)."""
 
-    from keyplane.service import effective
-
     def fetch(token: str | None) -> Page[AccessEntry]:
         return effective.effective_access(
             svc, caller, store, identity, object_type=object_type, relation=relation,
@@ -232,8 +230,6 @@ def who_can_access(
     with paths — and the agents acting for a holder under a covering delegation. Each page
     is recorded in the ledger (`decision.effective_access`)."""
 
-    from keyplane.service import effective
-
     def fetch(token: str | None) -> Page[AccessEntry]:
         return effective.who_can_access(
             svc, caller, store, object, relation=relation, user_type=user_type,
@@ -264,8 +260,6 @@ def over_privilege(
     """The identity's grants with what of the observed use (allowed decisions in the
     window) each covers, its unused grants and permissions, and the smallest set of grants
     found that still covers every use (`recommendation.keep`; `revoke` is the rest)."""
-    from keyplane.service import privilege
-
     o = privilege.over_privilege(
         svc, caller, store, f"{kind}:{id}", window_days=window_days, limit=limit
     )
@@ -290,8 +284,6 @@ def apply_privilege_recommendation(
     exactly those grants (`mode: review`, the default). With `expected` (the revoke list
     you saw) a changed recommendation is a 409 `recommendation_changed` and nothing is
     written; nothing to revoke is a 400."""
-    from keyplane.service import privilege
-
     a = privilege.apply_privilege_recommendation(
         svc, caller, store, f"{kind}:{id}", mode=body.mode, window_days=body.window_days,
         expected=body.expected, reviewer=body.reviewer, due_at=body.due_at,
@@ -320,8 +312,6 @@ def agents_exceeding_owners(
 ) -> ExcessAccessList:
     """Each agent compared with each active owner and each delegator of an active
     delegation to it: what the agent reaches that the principal does not."""
-    from keyplane.service import privilege
-
     page = privilege.agents_exceeding_owners(
         svc, caller, store, agent=agent, limit=limit, page_size=page_size,
         continuation_token=continuation_token,
@@ -357,8 +347,6 @@ def nhi_inventory(
     """Every agent, workload and service account with its owners, status, credentials
     (count, oldest, next expiry, never used, unused for 30/90 days), last seen and the
     delegations it holds."""
-    from keyplane.service import posture
-
     page = posture.nhi_inventory(
         svc, caller, store, kind=kind, status=status, window_days=window_days,
         page_size=page_size, continuation_token=continuation_token,
@@ -404,8 +392,6 @@ def posture_report(
     """The inventory, the findings (each mapped to the OWASP Non-Human Identities Top 10,
     with evidence and fix, most severe first), the visibility score, and the over-privilege
     and agents-exceeding-owners summaries behind the NHI5 findings."""
-    from keyplane.service import posture
-
     r = posture.posture_report(
         svc, caller, store, window_days=window_days, long_lived_days=long_lived_days,
         include_inventory=inventory,
@@ -413,7 +399,11 @@ def posture_report(
     if format == "html":
         from keyplane.governance import report
 
-        return HTMLResponse(report.render_html(r))
+        # the page fetches nothing and runs only its own script: say so to the browser
+        return HTMLResponse(
+            report.render_html(r),
+            headers={"Content-Security-Policy": report.HTML_CONTENT_SECURITY_POLICY},
+        )
     if format == "text":
         from keyplane.governance import report
 
