@@ -78,6 +78,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -442,11 +443,11 @@ def _usage(
     return use, rows
 
 
-def _read_decisions(plane: _Plane, since: float, until: float, led: _Ledger) -> privilege.Usage:
-    """The window's allowed decisions, aggregated once: every NHI's newest use, and the
-    decisions where a human in the actor chain acted as an NHI (its subject). Returns the
-    usage for the NHI5 analysis."""
-    use, rows = _usage(plane.svc, plane.store_id, since, until)
+def _read_decisions(
+    plane: _Plane, use: privilege.Usage, rows: Sequence[UsageRow], led: _Ledger
+) -> None:
+    """From the window's decisions aggregate: every NHI's newest use, and the decisions
+    where a human in the actor chain acted as an NHI (its subject)."""
     unhash = _Unhash(plane.svc, plane.by_node)
     for r in rows:
         if not r.actors:
@@ -462,7 +463,6 @@ def _read_decisions(plane: _Plane, since: float, until: float, led: _Ledger) -> 
         last = use.last_used(node)
         if last is not None:
             led.seen(node, last)
-    return use
 
 
 # -- the inventory ------------------------------------------------------------------------
@@ -780,12 +780,11 @@ def _environment_mixing(plane: _Plane) -> list[Finding]:
 _EVIDENCE_LIMIT = 50
 
 
-def _nhi5(
+def _unused_grants(
     plane: _Plane, use: privilege.Usage, since: float, until: float
-) -> tuple[list[Finding], list[OverPrivilege], list[ExcessAccess]]:
+) -> tuple[list[Finding], list[OverPrivilege]]:
     """``unused_grants`` from :func:`keyplane.service.privilege.analyze` for every live
-    NHI over the one usage aggregate; ``exceeds_owner`` from
-    :func:`keyplane.service.privilege.exceeding` (agents: every one at once)."""
+    NHI over the one usage aggregate."""
     svc, store = plane.svc, plane.store_id
     window_days = round((until - since) / DAY)
     findings: list[Finding] = []
@@ -811,13 +810,25 @@ def _nhi5(
             f"{window_days} days: apply the least-privilege recommendation (`keyplane "
             f"posture apply {node} --mode review`, or `--mode revoke`).",
         ))  # fmt: skip
+    return findings, over
+
+
+def _exceeding(plane: _Plane) -> list[ExcessAccess]:
+    """:func:`keyplane.service.privilege.exceeding` over the live agents (the graph only:
+    it runs while the decisions aggregate is read)."""
     live = [i.node for i in plane.nhis if i.kind == "agent" and i.status != "deprovisioned"]
-    exceeding = privilege.exceeding(svc, store, agents=live, limit=_EVIDENCE_LIMIT)
+    if not live:
+        return []
+    return privilege.exceeding(plane.svc, plane.store_id, agents=live, limit=_EVIDENCE_LIMIT)
+
+
+def _exceeds_owner(exceeding: Sequence[ExcessAccess]) -> list[Finding]:
+    """One ``exceeds_owner`` finding per agent, naming each owner or delegator it exceeds."""
     by_agent: dict[str, list[ExcessAccess]] = {}
     for e in exceeding:
         by_agent.setdefault(e.agent, []).append(e)
-    for agent, found in by_agent.items():
-        findings.append(_finding(
+    return [
+        _finding(
             "exceeds_owner", "high", agent,
             {"principals": [{
                 "principal": e.principal, "relationship": e.relationship,
@@ -827,8 +838,9 @@ def _nhi5(
             f"{agent} reaches what {', '.join(e.principal for e in found)} cannot: remove "
             "those grants from the agent (see its over-privilege recommendation) so it "
             "never holds more than the people it acts for.",
-        ))  # fmt: skip
-    return findings, over, exceeding
+        )
+        for agent, found in by_agent.items()
+    ]  # fmt: skip
 
 
 # -- the report ---------------------------------------------------------------------------
@@ -899,8 +911,15 @@ def posture_report(
     plane = _Plane(svc, store_id, now, _list_nhis(svc, store_id, None, None))
     plane.load_secrets()
     led = _Ledger()
-    _read_tokens(plane, since, now, led)
-    use = _read_decisions(plane, since, now, led)
+    # the decisions aggregate is mostly the database's work (the driver lets go of the GIL
+    # meanwhile): read it beside the token pass and the exceeding analysis, which are
+    # Python's. Storage is safe to call from many threads.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kp-posture") as pool:
+        aggregate = pool.submit(_usage, svc, store_id, since, now)
+        _read_tokens(plane, since, now, led)
+        exceeding = _exceeding(plane)
+        use, rows = aggregate.result()
+    _read_decisions(plane, use, rows, led)
     items = [_item(plane, i, led) for i in plane.nhis]
     findings: list[Finding] = []
     for ident in plane.nhis:
@@ -909,8 +928,8 @@ def posture_report(
         findings += _reuse(plane, ident, led, since)
     findings += _human_use(plane, led)
     findings += _environment_mixing(plane)
-    nhi5, over, exceeding = _nhi5(plane, use, since, now)
-    findings += nhi5
+    unused, over = _unused_grants(plane, use, since, now)
+    findings += unused + _exceeds_owner(exceeding)
     findings.sort(key=_sort_key)
     return PostureReport(
         store_id=store_id,
