@@ -776,8 +776,9 @@ def _environment_mixing(plane: _Plane) -> list[Finding]:
     return out
 
 
-#: how many unused grants / excess permissions a finding's evidence lists
-_EVIDENCE_LIMIT = 50
+#: how many unused grants / unused or excess permissions a finding and the analyses
+#: behind it list (the totals count them all): the report of a large store stays readable
+_EVIDENCE_LIMIT = 20
 
 
 def _unused_grants(
@@ -793,7 +794,9 @@ def _unused_grants(
         if ident.status == "deprovisioned":
             continue
         node = ident.node
-        op = privilege.analyze(svc, store, node, use, since=since, until=until, limit=100)
+        op = privilege.analyze(
+            svc, store, node, use, since=since, until=until, limit=_EVIDENCE_LIMIT
+        )
         unused = op.unused_grants
         if not unused:
             continue
