@@ -92,12 +92,20 @@ def item(
 
 
 def counts(inventory: tuple[NhiInventoryItem, ...], findings: tuple[Finding, ...]) -> dict:
+    """As service/posture.py counts: every kind and status, zeros included."""
     return {
-        "kind": dict(Counter(i.kind for i in inventory)),
-        "status": dict(Counter(i.status for i in inventory)),
-        "source": dict(Counter(i.source for i in inventory)),
-        "owasp": dict(Counter(f.owasp for f in findings)),
-        "severity": dict(Counter(f.severity for f in findings)),
+        "nhis_by_kind": {
+            k: sum(1 for i in inventory if i.kind == k)
+            for k in ("agent", "workload", "service_account")
+        },
+        "nhis_by_status": {
+            s: sum(1 for i in inventory if i.status == s)
+            for s in ("active", "suspended", "deprovisioned")
+        },
+        "nhis_by_source": dict(Counter(i.source for i in inventory)),
+        "findings_by_owasp": dict(Counter(f.owasp for f in findings)),
+        "findings_by_severity": dict(Counter(f.severity for f in findings)),
+        "findings_by_code": dict(Counter(f.code for f in findings)),
     }
 
 

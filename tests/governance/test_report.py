@@ -75,8 +75,8 @@ def test_text_report_reads_at_100_columns() -> None:
     assert re.search(r"an active owner\s+75%.*6/8", text)
     assert re.search(r"an expiry on every credential\s+50%.*4/8", text)
     assert re.search(r"usage data\s+62%.*5/8", text)
-    assert "by kind: agent 4 · service_account 2 · workload 2" in text
-    assert "by status: active 6 · deprovisioned 1 · suspended 1" in text
+    assert "by kind: agent 4 · workload 2 · service_account 2" in text
+    assert "by status: active 6 · suspended 1 · deprovisioned 1" in text
     assert re.search(r"Findings\s+14\s+critical 2 · high 5 · medium 5 · low 2", text)
     assert "NHI1 3 · NHI4 2 · NHI5 2 · NHI7 4 · NHI8 1 · NHI9 1 · NHI10 1" in text
     # findings grouped by severity, most severe first, each with its fix
@@ -156,6 +156,33 @@ def test_html_is_self_contained() -> None:
     assert S.HOSTILE_SCRIPT not in page and S.HOSTILE_IMG not in page
     assert "&lt;script&gt;document.title=&#x27;pwned&#x27;" in page
     assert 'data-identity="agent:&quot;&gt;&lt;svg onload=alert(1)&gt;"' in page
+
+
+def test_report_without_inventory_uses_its_counts() -> None:
+    """``include_inventory=False``: no inventory, but the service's counts (every kind
+    and status, zeros included) still drive the charts and the terminal summary."""
+    full = S.realistic()
+    report = replace(full, inventory=())
+    page = render_html(report)
+    for kind, n in full.counts["nhis_by_kind"].items():
+        assert f'data-key="{kind}" data-value="{n}"' in page
+    assert 'data-key="deprovisioned" data-value="1"' in page
+    assert "Not included in this report." in page
+    text = render_text(report)
+    assert re.search(r"NHIs\s+8\s+by kind: agent 4 · workload 2 · service_account 2", text)
+    # the findings still name their identities (no display names without the inventory)
+    assert "agent:planner — A human drives this agent's identity" in text
+
+
+def test_top_findings_link_to_the_filtered_table() -> None:
+    page = render_html(S.realistic())
+    top = re.findall(r'<li data-code="([a-z_]+)" data-value="(\d+)"><a href="#q=([a-z_]+)">', page)
+    assert top[:3] == [
+        ("long_lived_secret", "2", "long_lived_secret"),
+        ("shared_secret_authentication", "2", "shared_secret_authentication"),
+        ("stale_credential", "2", "stale_credential"),
+    ]
+    assert len(top) == 5
 
 
 def test_large_report_renders_in_seconds(capsys: pytest.CaptureFixture[str]) -> None:

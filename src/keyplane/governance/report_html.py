@@ -27,6 +27,7 @@ import base64
 import hashlib
 import html
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -230,6 +231,13 @@ svg a:hover rect{opacity:.8}
 .kpi .n{font-size:24px;font-weight:700;line-height:1.2}
 .kpi .l{color:var(--muted);font-size:12px}
 .kpi.bad .n{color:#c92a2a}
+.card h4{font-size:12.5px;margin:14px 0 4px;color:var(--muted);font-weight:600}
+ol.top{margin:0;padding:0;list-style:none;font-size:13px}
+ol.top li{display:flex;gap:8px;align-items:baseline;padding:2px 0;border-bottom:1px dotted var(--line)}
+ol.top li b{margin-left:auto;font-variant-numeric:tabular-nums}
+ol.top a{color:inherit;text-decoration:none}
+ol.top a:hover{text-decoration:underline}
+.code-inline{color:var(--muted);font-size:12px}
 .controls{display:flex;flex-wrap:wrap;align-items:center;gap:8px 18px;margin:0 0 10px;
  background:var(--card);border:1px solid var(--line);border-radius:8px;padding:8px 12px}
 .controls label{color:var(--muted)}
@@ -263,6 +271,9 @@ html:not(.js) tr.pg{display:none}
 .more[hidden]{display:none}
 .more button{font:inherit;padding:3px 10px;cursor:pointer}
 td.fix{min-width:220px}
+td.t{white-space:nowrap}
+td.own{min-width:150px}
+th small{font-weight:400;color:var(--muted)}
 td.ev{min-width:260px}
 td.who{min-width:170px}
 td.what{min-width:200px}
@@ -519,7 +530,22 @@ def _kpis(report: PostureReport, v: View) -> str:
             for k, n, label, bad in cells
         )
         + "</div>"
+        + _top_codes(report.findings)
     )
+
+
+def _top_codes(findings: Sequence[Finding], n: int = 5) -> str:
+    """The most frequent findings, each linking to the findings table filtered on it."""
+    counts = Counter((f.code, f.owasp) for f in findings)
+    if not counts:
+        return ""
+    rows = "".join(
+        f'<li data-code="{_e(code)}" data-value="{c}"><a href="#q={quote(code)}">'
+        f'<span class="mono">{_e(code)}</span></a> <span class="code-inline">{_e(owasp)}</span>'
+        f"<b>{fmt_count(c)}</b></li>"
+        for (code, owasp), c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    )
+    return f'<h4>Most frequent findings</h4><ol class="top">{rows}</ol>'
 
 
 def _evidence(f: Finding) -> str:
@@ -611,6 +637,11 @@ def _findings_section(report: PostureReport, v: View) -> str:
     )
 
 
+def _date(ts: float) -> str:
+    """The day, with the full time on hover (the inventory has many columns)."""
+    return f'<span title="{_e(fmt_time(ts))}">{_e(fmt_time(ts)[:10])}</span>'
+
+
 def _inventory_rows(items: Iterable[NhiInventoryItem], v: View) -> Iterable[str]:
     for n, i in enumerate(items):
         owners = (
@@ -622,7 +653,7 @@ def _inventory_rows(items: Iterable[NhiInventoryItem], v: View) -> Iterable[str]
             owners += (" " if owners else "") + _pill("orphaned", "#c92a2a")
         types = sorted({c.type for c in i.credentials if c.status == "active"})
         expiry = (
-            fmt_time(i.next_credential_expiry)
+            _date(i.next_credential_expiry)
             if i.next_credential_expiry is not None
             else ("never" if i.credential_count else "—")
         )
@@ -633,15 +664,15 @@ def _inventory_rows(items: Iterable[NhiInventoryItem], v: View) -> Iterable[str]
             f'data-status="{_e(i.status)}" data-creds="{i.credential_count}" '
             f'data-age="{age if age is not None else -1}" '
             f'data-seen="{i.last_seen if i.last_seen is not None else -1}">'
-            f"<td>{_who(i.identity, v)}</td><td>{_e(i.kind)}</td>"
+            f'<td class="who">{_who(i.identity, v)}</td>'
             f"<td>{_pill(i.status, _STATUS_COLOR.get(i.status, '#495057'))}</td>"
-            f"<td>{owners}</td><td>{_e(i.environment or '—')}</td>"
+            f'<td class="own">{owners}</td><td>{_e(i.environment or "—")}</td>'
             f"<td>{_e(i.source or '—')}</td>"
             f'<td class="num">{fmt_count(i.credential_count)}'
             f"{'<span class=code>' + _e(', '.join(types)) + '</span>' if types else ''}</td>"
-            f'<td class="num">{fmt_age(age)}</td><td>{_e(expiry)}</td>'
+            f'<td class="num">{fmt_age(age)}</td><td class="t">{expiry}</td>'
             f'<td class="num">{i.never_used} / {i.unused_30} / {i.unused_90}</td>'
-            f"<td>{_e(fmt_time(i.last_seen) if i.last_seen else 'never')}</td>"
+            f'<td class="t">{_date(i.last_seen) if i.last_seen else "never"}</td>'
             f'<td class="num">{fmt_count(i.delegations_held)}</td></tr>'
         )
 
@@ -657,13 +688,14 @@ def _inventory_section(report: PostureReport, v: View) -> str:
         f'<section id="inventory-section"><h2>Inventory ({fmt_count(len(report.inventory))} '
         'NHIs)</h2><div class="tablewrap"><table id="inventory" class="sortable" '
         f'data-total="{len(report.inventory)}"><thead><tr>'
-        '<th data-sort="identity">Identity</th><th data-sort="kind">Kind</th>'
+        '<th data-sort="identity" title="kind:id — sorting by it groups the kinds">'
+        "Identity</th>"
         '<th data-sort="status">Status</th><th>Owners</th><th>Env</th><th>Source</th>'
         '<th data-sort="creds" data-num class="num">Credentials</th>'
         '<th data-sort="age" data-num class="num">Oldest</th><th>Next expiry</th>'
         '<th class="num" title="never used / unused 30 days / unused 90 days">'
-        "Never / 30 d / 90 d</th>"
-        '<th data-sort="seen" data-num>Last seen</th><th class="num">Delegations</th>'
+        "Unused<br><small>never / 30 d / 90 d</small></th>"
+        '<th data-sort="seen" data-num>Last seen</th><th class="num" title="active delegations held">Deleg.</th>'
         "</tr></thead><tbody>"
         + "".join(_inventory_rows(report.inventory, v))
         + "</tbody></table>"

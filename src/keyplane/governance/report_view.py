@@ -101,9 +101,10 @@ def owasp_sort_key(owasp_id: str) -> tuple[int, str]:
 
 # Evidence keys whose numbers are times or durations, by naming habit (``*_at``,
 # ``since``/``until``; ``*_seconds``, ``age``). Anything else is shown as it is.
-_TIME_KEY = re.compile(r"(^|_)(at|since|until|time|last_used|last_seen)$")
+_TIME_KEY = re.compile(r"(^|_)(at|since|until|time|first_used|last_used|last_seen)$")
 _AGE_KEY = re.compile(r"(^|_)(age|seconds|lifetime|idle)$")
-_NEVER_KEY = re.compile(r"expir|last_used|last_seen")
+_DAYS_KEY = re.compile(r"_days$")
+_NEVER_KEY = re.compile(r"expir|last_used|last_seen|lifetime")
 _LIST_SHOWN = 25
 
 
@@ -117,6 +118,8 @@ def _evidence_value(key: str, value: Any) -> str:
             return fmt_time(float(value))
         if _AGE_KEY.search(key):
             return fmt_age(float(value))
+        if _DAYS_KEY.search(key):
+            return f"{value:g} d"
         return f"{value:,}" if isinstance(value, int) else f"{value:g}"
     if isinstance(value, list | tuple):
         if not value:
@@ -125,7 +128,11 @@ def _evidence_value(key: str, value: Any) -> str:
         more = len(value) - len(shown)
         return ", ".join(shown) + (f" … and {more:,} more" if more > 0 else "")
     if isinstance(value, dict):
-        return ", ".join(f"{k}={_evidence_value(str(k), v)}" for k, v in value.items())
+        # a record with an id (a credential, a delegation…) reads best as "id (k=v, …)"
+        rest = ", ".join(f"{k}={_evidence_value(str(k), v)}" for k, v in value.items() if k != "id")
+        if "id" in value:
+            return f"{value['id']} ({rest})" if rest else str(value["id"])
+        return rest
     if isinstance(value, str):
         return value
     return json.dumps(value, default=str, sort_keys=True)
@@ -149,8 +156,12 @@ def evidence_parts(evidence: dict[str, Any]) -> list[tuple[str, list[str]]]:
 
 
 def evidence_items(evidence: dict[str, Any]) -> list[tuple[str, str]]:
-    """:func:`evidence_parts` with each value's items joined by commas (one line each)."""
-    return [(label, ", ".join(parts)) for label, parts in evidence_parts(evidence)]
+    """:func:`evidence_parts` with each value's items joined on one line (by commas, or
+    by semicolons when the items have commas of their own)."""
+    return [
+        (label, ("; " if any(", " in p for p in parts) else ", ").join(parts))
+        for label, parts in evidence_parts(evidence)
+    ]
 
 
 def _label(key: str, value: Any) -> str:
@@ -188,15 +199,13 @@ class View:
 
 
 def _counts(report: PostureReport, key: str, items: Iterable[str]) -> dict[str, int]:
-    if report.inventory:
-        return dict(sorted(Counter(items).items()))
-    # Without the inventory, the report's own counts (keys "kind", "status", "source";
-    # tolerated: "by_kind", "nhi_by_kind", …).
-    for name in (key, f"by_{key}", f"nhi_by_{key}", f"nhis_by_{key}", f"{key}s"):
+    # The report's own counts first (the service counts every kind and status, zeros
+    # included: "nhis_by_kind", …; "kind"/"by_kind" tolerated), else the inventory's.
+    for name in (f"nhis_by_{key}", f"nhi_by_{key}", f"by_{key}", key):
         got = report.counts.get(name)
-        if got:
-            return {str(k): int(v) for k, v in sorted(got.items())}
-    return {}
+        if got is not None:
+            return {str(k): int(v) for k, v in got.items()}
+    return dict(sorted(Counter(items).items()))
 
 
 def _age_histogram(report: PostureReport) -> tuple[list[tuple[str, int, bool]], str]:
