@@ -24,7 +24,7 @@ from keyplane.governance.posture import Finding, PostureReport
 from keyplane.ledger.events import LedgerEvent, new_event_id
 from keyplane.policy.records import Delegation, ScopeGrant
 from keyplane.service import credentials as C
-from keyplane.service import decisions, posture, privilege, stores
+from keyplane.service import decisions, posture, stores
 from keyplane.service import delegations as D
 from keyplane.service import identities as I
 from keyplane.service import policies as P
@@ -754,29 +754,3 @@ def test_finding_codes_are_documented() -> None:
     for code, (owasp, _title) in posture.FINDINGS.items():
         assert f"``{code}``" in doc and owasp in doc
     assert dataclasses.is_dataclass(Finding)
-
-
-def _same_usage(env: Env) -> None:
-    svc, now = env.svc, env.clock.now()
-    mine, rows = posture._usage(svc, S, now - 90 * DAY, now)
-    theirs = privilege.usage(svc, S, now - 90 * DAY, now)
-    nodes = {i.node for i in svc.graphs.policy(S).identities()}
-    assert rows and any(mine.of(n) for n in nodes)
-    for n in nodes:
-        assert mine.of(n) == theirs.of(n), n
-
-
-def test_one_usage_aggregate_is_privileges(built: tuple[Env, dict[str, str]]) -> None:
-    """The report builds privilege's Usage from the one aggregate it also reads for human
-    use: the same answers as privilege.usage for every identity."""
-    _same_usage(built[0])
-
-
-def test_one_usage_aggregate_is_privileges_redacted(storage_url: str, clock: FixedClock) -> None:
-    kp = _open(storage_url, clock, ledger_hmac_fields="subject,action,resource")
-    try:
-        env = Env(kp, clock)
-        build(env)
-        _same_usage(env)
-    finally:
-        kp.close()

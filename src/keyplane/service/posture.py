@@ -73,7 +73,6 @@ authenticator.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections import Counter
@@ -82,7 +81,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from keyplane.errors import InvalidContinuationToken, KeyplaneError, ValidationError
+from keyplane.errors import InvalidContinuationToken, ValidationError
 from keyplane.governance.posture import (
     FINDING_SEVERITIES,
     OWASP_NHI,
@@ -103,7 +102,7 @@ from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
 from keyplane.service.inputs import check_page_size
-from keyplane.storage.base import KeyRecord, Page, UsageRow
+from keyplane.storage.base import KeyRecord, Page
 from keyplane.storage.paging import decode_token, encode_token
 
 __all__ = [
@@ -412,44 +411,12 @@ def _read_tokens(plane: _Plane, since: float, until: float, led: _Ledger) -> Non
         after = events[-1].seq or after
 
 
-def _usage(
-    svc: Services, store_id: str, since: float, until: float
-) -> tuple[privilege.Usage, list[UsageRow]]:
-    """The window's allowed decisions from ONE :meth:`ledger_usage` aggregate: the
-    :class:`~keyplane.service.privilege.Usage` the NHI5 analysis reads (built exactly as
-    :func:`keyplane.service.privilege.usage` builds it — a test holds the two equal) and
-    the rows themselves, whose actor chains show humans acting as NHIs. The aggregate is
-    the report's most expensive read: it is never run twice."""
-    svc.ledger.flush()
-    rows = svc.storage.ledger_usage(
-        store_id, since=since, until=until, types=privilege.DECISION_TYPES
-    )
-    policy = svc.graphs.policy(store_id).policy
-    fields = svc.redactor.fields
-    hash_value = svc.redactor.hash_value if fields else None
-    names: list[str] = []
-    if "action" in fields:
-        with contextlib.suppress(KeyplaneError):  # no model yet: nothing can be held
-            model = svc.graphs.model(store_id)
-            names = sorted({r for rels in model.types.values() for r in rels})
-    use = privilege.Usage(
-        since, until, rows,
-        relation_of=policy.actions or {},
-        hash_subject=hash_value if "subject" in fields else None,
-        hash_value=hash_value,
-        action_names=names,
-        hashed_actions="action" in fields,
-    )  # fmt: skip
-    return use, rows
-
-
-def _read_decisions(
-    plane: _Plane, use: privilege.Usage, rows: Sequence[UsageRow], led: _Ledger
-) -> None:
-    """From the window's decisions aggregate: every NHI's newest use, and the decisions
-    where a human in the actor chain acted as an NHI (its subject)."""
+def _read_decisions(plane: _Plane, use: privilege.Usage, led: _Ledger) -> None:
+    """From the window's decisions aggregate (:func:`keyplane.service.privilege.usage`,
+    the one the NHI5 analysis reads): every NHI's newest use, and from its rows the
+    decisions where a human in the actor chain acted as an NHI (its subject)."""
     unhash = _Unhash(plane.svc, plane.by_node)
-    for r in rows:
+    for r in use.rows:
         if not r.actors:
             continue
         humans = [a for a in r.actors if plane.human(a)]
@@ -918,11 +885,11 @@ def posture_report(
     # meanwhile): read it beside the token pass and the exceeding analysis, which are
     # Python's. Storage is safe to call from many threads.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kp-posture") as pool:
-        aggregate = pool.submit(_usage, svc, store_id, since, now)
+        aggregate = pool.submit(privilege.usage, svc, store_id, since, now)
         _read_tokens(plane, since, now, led)
         exceeding = _exceeding(plane)
-        use, rows = aggregate.result()
-    _read_decisions(plane, use, rows, led)
+        use = aggregate.result()
+    _read_decisions(plane, use, led)
     items = [_item(plane, i, led) for i in plane.nhis]
     findings: list[Finding] = []
     for ident in plane.nhis:
