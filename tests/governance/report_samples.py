@@ -188,7 +188,12 @@ def realistic() -> PostureReport:
         f(
             "active_credential_of_inactive_identity", "NHI1", "critical", "workload:etl",
             "Active credential on a deprovisioned workload",
-            {"status": "deprovisioned", "credentials": ["cred_etl"]},
+            {"status": "deprovisioned", "credentials": [
+                {"id": "cred_etl", "type": "client_secret", "created_at": NOW - 150 * DAY,
+                 "expires_at": None, "last_used_at": None, "age_days": 150.0},
+                {"id": "key_etl", "type": "api_key", "created_at": NOW - 20 * DAY,
+                 "expires_at": NOW + 10 * DAY, "last_used_at": NOW - DAY, "age_days": 20.0},
+            ]},
             "Revoke credential cred_etl; a deprovisioned identity must hold no live secret.",
         ),
         f(
@@ -230,8 +235,14 @@ def realistic() -> PostureReport:
         f(
             "exceeds_owner", "NHI5", "medium", "agent:summarizer",
             "Reaches 3 permissions its delegator lacks",
-            {"principal": "human:alice", "relationship": "delegator",
-             "excess": ["document:roadmap#editor", "document:budget#viewer", "folder:hr#viewer"]},
+            {"principals": [{
+                "principal": "human:alice", "relationship": "delegator",
+                "delegation_id": "dlg_7", "excess_total": 3,
+                "excess": [{"object": "document:roadmap", "relation": "editor", "uses": 4,
+                            "last_used_at": NOW - DAY},
+                           {"object": "document:budget", "relation": "viewer", "uses": 0,
+                            "last_used_at": None}],
+            }]},
             "Narrow the agent's grants to what human:alice holds.",
         ),
         f(

@@ -94,6 +94,15 @@ def test_text_report_reads_at_100_columns() -> None:
     assert text.count("Rotate to a credential with an expiry of at most 90 days.") == 1
     assert "age: 2.2 y" in text and "expires at: never" in text
     assert "last used at: 2026-09-17 08:00 UTC" in text
+    flat = re.sub(r"\s+", " ", text)  # records wrap over lines
+    assert (
+        "credentials: cred_etl (type: client_secret, created at: 2026-08-18 08:00 UTC, "
+        "expires at: never, last used at: never, age days: 150 d); key_etl (type: api_key,"
+    ) in flat
+    assert (
+        "principals: principal: human:alice, relationship: delegator, delegation id: dlg_7, "
+        "excess total: 3, excess: document:roadmap#editor (4 uses), document:budget#viewer"
+    ) in flat
     # over-privileged identities and agents exceeding owners
     assert re.search(r"agent:planner \(Planning agent\)\s+58\s+14\s+44\s+3\s+2\s+1 / 2", text)
     assert re.search(r"agent:summarizer \(Summarizer\)\s+human:alice\s+delegator\s+3", text)
@@ -391,7 +400,10 @@ def test_html_in_chromium_dom_after_script(
     assert table.attrs["data-visible"] == "14" and not dom.find_all(id="findings-more")
     assert dom.one(id="f-shown").text() == "14"
     first = rows[0]
-    assert "Revoke credential cred_etl" in first.text() and "cred_etl" in first.text()
+    assert "Revoke credential cred_etl" in first.text()
+    creds = [li.text() for li in first.one("ul", class_="parts").find_all("li")]
+    assert [c.split(" (")[0] for c in creds] == ["cred_etl", "key_etl"]
+    assert "expires at: never" in creds[0] and "age days: 150 d" in creds[0]
     # the inventory, with the usage window and generation time in the header
     assert len(dom.one("table", id="inventory").find_all("tr", data_identity="*")) == 8
     header = dom.one("header").text()

@@ -274,7 +274,9 @@ td.fix{min-width:220px}
 td.t{white-space:nowrap}
 td.own{min-width:150px}
 th small{font-weight:400;color:var(--muted)}
-td.ev{min-width:260px}
+td.ev{min-width:300px}
+ul.parts{margin:0;padding-left:14px}
+ul.parts li{margin:0 0 2px}
 td.who{min-width:170px}
 td.what{min-width:200px}
 details summary{cursor:pointer;color:var(--muted)}
@@ -292,6 +294,8 @@ footer{color:var(--muted);font-size:12px;margin-top:30px}
  .controls select,.controls input,.more button{display:none}
  .controls{border:0;padding:0}
  thead th{position:static}
+ th,td{padding:3px 5px}
+ td.fix,td.ev,td.who,td.what,td.own{min-width:0}
  .tablewrap{overflow:visible;border:0}
  details{display:block}
 }
@@ -548,6 +552,12 @@ def _top_codes(findings: Sequence[Finding], n: int = 5) -> str:
     return f'<h4>Most frequent findings</h4><ol class="top">{rows}</ol>'
 
 
+def _parts_html(parts: list[str]) -> str:
+    if len(parts) == 1:
+        return html.escape(parts[0])
+    return '<ul class="parts">' + "".join(f"<li>{html.escape(p)}</li>" for p in parts) + "</ul>"
+
+
 def _evidence(f: Finding) -> str:
     items = evidence_parts(f.evidence)
     if not items:
@@ -555,10 +565,7 @@ def _evidence(f: Finding) -> str:
     # one value per line, so a list of tuple keys reads as a list, not as a wrapped blob
     return (
         '<dl class="ev">'
-        + "".join(
-            f"<dt>{html.escape(k)}</dt><dd>{'<br>'.join(html.escape(p) for p in parts)}</dd>"
-            for k, parts in items
-        )
+        + "".join(f"<dt>{html.escape(k)}</dt><dd>{_parts_html(parts)}</dd>" for k, parts in items)
         + "</dl>"
     )
 

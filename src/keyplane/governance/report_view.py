@@ -127,9 +127,19 @@ def _evidence_value(key: str, value: Any) -> str:
         shown = [_evidence_value(key, v) for v in value[:_LIST_SHOWN]]
         more = len(value) - len(shown)
         return ", ".join(shown) + (f" … and {more:,} more" if more > 0 else "")
+    if isinstance(value, dict) and {"object", "relation"} <= value.keys():
+        # a permission (PermissionUse): "document:1#viewer", with its use if any
+        perm = f"{value['object']}#{value['relation']}"
+        uses = value.get("uses")
+        return f"{perm} ({uses:,} uses)" if isinstance(uses, int) and uses else perm
     if isinstance(value, dict):
-        # a record with an id (a credential, a delegation…) reads best as "id (k=v, …)"
-        rest = ", ".join(f"{k}={_evidence_value(str(k), v)}" for k, v in value.items() if k != "id")
+        # a record (a credential, a delegation, an event…): "id (field: value, …)"; a map
+        # at the top of the evidence (owner -> status) stays "key=value" (see _parts)
+        rest = ", ".join(
+            f"{str(k).replace('_', ' ')}: {_evidence_value(str(k), v)}"
+            for k, v in value.items()
+            if k != "id"
+        )
         if "id" in value:
             return f"{value['id']} ({rest})" if rest else str(value["id"])
         return rest
@@ -150,8 +160,8 @@ def _parts(key: str, value: Any) -> list[str]:
 
 def evidence_parts(evidence: dict[str, Any]) -> list[tuple[str, list[str]]]:
     """The evidence as (label, readable values), in its own order: times as dates,
-    durations as ages, a list as its items (at most 25, then a count), a nested object as
-    ``key=value`` items. Control characters are neutralized (:func:`clean`)."""
+    durations as ages, a list as its items (at most 25, then a count; a record in it as
+    ``id (field: value, …)``), a map as ``key=value`` items. Control characters are neutralized (:func:`clean`)."""
     return [(clean(_label(k, v)), [clean(p) for p in _parts(k, v)]) for k, v in evidence.items()]
 
 
