@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from keyplane.governance.posture import (
     AccessEntry,
@@ -153,7 +153,9 @@ class ApplyPrivilegeRequest(BaseModel):
         max_length=512,
         description="For `review`: who reviews (as in review campaigns).",
     )
-    due_at: Seconds | None = Field(default=None, description="For `review`: the due date.")
+    due_at: StrictFloat | None = Field(
+        default=None, description="For `review`: the due date, seconds since the epoch."
+    )
 
 
 class PrivilegeAppliedOut(_Out):
