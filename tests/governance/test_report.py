@@ -239,6 +239,16 @@ def _chromium() -> str:
     return found
 
 
+def test_missing_chromium_fails_and_says_make_browser(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without a browser the HTML tests must fail, never skip: an untested report would
+    pass unnoticed."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(pytest.fail.Exception, match=r"run `make browser`"):
+        _chromium()
+
+
 def _run_chromium(tmp: Path, url: str, *extra: str, timeout: float = 60) -> tuple[str, float]:
     """Run headless Chromium on ``url`` with ``extra`` (``--dump-dom``, ``--screenshot=``,
     …) and an isolated profile; returns stdout and the seconds it took."""

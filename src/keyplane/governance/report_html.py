@@ -233,7 +233,8 @@ svg a:hover rect{opacity:.8}
 .kpi.bad .n{color:#c92a2a}
 .card h4{font-size:12.5px;margin:14px 0 4px;color:var(--muted);font-weight:600}
 ol.top{margin:0;padding:0;list-style:none;font-size:13px}
-ol.top li{display:flex;gap:8px;align-items:baseline;padding:2px 0;border-bottom:1px dotted var(--line)}
+ol.top li{display:flex;gap:8px;align-items:baseline;padding:2px 0;
+ border-bottom:1px dotted var(--line)}
 ol.top li b{margin-left:auto;font-variant-numeric:tabular-nums}
 ol.top a{color:inherit;text-decoration:none}
 ol.top a:hover{text-decoration:underline}
@@ -628,8 +629,11 @@ def _findings_section(report: PostureReport, v: View) -> str:
         f'<span class="shown"><b id="f-shown">{fmt_count(total)}</b> of {fmt_count(total)} '
         "shown</span></div>"
     )
-    if not report.findings:
-        return head + '<p class="empty">No findings.</p></section>'
+    if not report.findings:  # nothing to filter
+        return (
+            '<section id="findings-section"><h2>Findings</h2>'
+            '<p class="empty">No findings.</p></section>'
+        )
     return (
         head + '<div class="tablewrap"><table id="findings" class="sortable" '
         f'data-total="{total}" data-shown="{total}"><thead><tr>'
@@ -702,7 +706,8 @@ def _inventory_section(report: PostureReport, v: View) -> str:
         '<th data-sort="age" data-num class="num">Oldest</th><th>Next expiry</th>'
         '<th class="num" title="never used / unused 30 days / unused 90 days">'
         "Unused<br><small>never / 30 d / 90 d</small></th>"
-        '<th data-sort="seen" data-num>Last seen</th><th class="num" title="active delegations held">Deleg.</th>'
+        '<th data-sort="seen" data-num>Last seen</th>'
+        '<th class="num" title="active delegations held">Deleg.</th>'
         "</tr></thead><tbody>"
         + "".join(_inventory_rows(report.inventory, v))
         + "</tbody></table>"

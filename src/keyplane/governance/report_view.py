@@ -161,7 +161,8 @@ def _parts(key: str, value: Any) -> list[str]:
 def evidence_parts(evidence: dict[str, Any]) -> list[tuple[str, list[str]]]:
     """The evidence as (label, readable values), in its own order: times as dates,
     durations as ages, a list as its items (at most 25, then a count; a record in it as
-    ``id (field: value, …)``), a map as ``key=value`` items. Control characters are neutralized (:func:`clean`)."""
+    ``id (field: value, …)``), a map as ``key=value`` items. Control characters are
+    neutralized (:func:`clean`)."""
     return [(clean(_label(k, v)), [clean(p) for p in _parts(k, v)]) for k, v in evidence.items()]
 
 
