@@ -146,3 +146,16 @@ def test_async_client(live: Live, embedded: Keyplane) -> None:
     assert got["revoke"] == sorted(embedded.over_privilege("agent:planner", window_days=30).revoke)
     assert got["inventory"] == ["agent:helper", "agent:planner"]
     assert ("agent:planner", "human:alice") in got["exceeding"]
+
+
+def test_whole_store_analyses_outwait_a_short_client_timeout(live: Live) -> None:
+    """A report over a large store takes longer than a query: the SDK waits for it at least
+    ANALYSIS_TIMEOUT whatever the client's timeout — queries keep the client's."""
+    from keyplane import Client
+    from keyplane.errors import TransportError
+
+    with Client(live.url, live.keys["admin"], timeout=1e-6, retries=0) as c:
+        with pytest.raises(TransportError):
+            c.effective_access("agent:planner")
+        assert c.posture_report(window_days=30).findings
+        assert c.over_privilege("agent:planner").revoke

@@ -159,8 +159,7 @@ def access_effective(
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Everything IDENTITY can reach (object, relation), with the path that grants each —
-    including what an agent exercises for a delegator."""
+    """Everything IDENTITY can reach, with paths (and what it exercises for a delegator)."""
     with connect(db, url, api_key) as kp:
         entries = list(
             kp.iter_effective_access(
@@ -241,8 +240,7 @@ def posture_over_privilege(
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """What IDENTITY is granted versus what it used in the window, and the smallest set of
-    grants that covers the use (the rest are recommended for revocation)."""
+    """IDENTITY's grants versus its use in the window, and the least-privilege advice."""
     with connect(db, url, api_key) as kp:
         o = kp.over_privilege(identity, store=store, window_days=window_days, limit=limit)
     if as_json:
@@ -277,9 +275,9 @@ def posture_apply(
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Apply IDENTITY's least-privilege recommendation: revoke the grants it leaves out, or
-    put them to a review. The list shown is the list applied (if it changed meanwhile the
-    call is refused: recommendation_changed)."""
+    """Revoke the grants IDENTITY's recommendation leaves out, or put them to a review."""
+    # the list shown is the list applied: it goes back as `expected`, so a recommendation
+    # that changed in between is refused (recommendation_changed), never applied unseen
     with connect(db, url, api_key) as kp:
         o = kp.over_privilege(identity, store=store, window_days=window_days, limit=1)
         if o.revoke and not yes:
@@ -393,8 +391,7 @@ def posture_report(
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The NHI posture report: findings mapped to the OWASP NHI Top 10, the visibility
-    score and the inventory — as text, JSON, or a self-contained HTML page (-o FILE)."""
+    """The NHI posture report (OWASP NHI Top 10 findings) as text, JSON or an HTML page."""
     from keyplane.governance import report as render
 
     with connect(db, url, api_key) as kp:

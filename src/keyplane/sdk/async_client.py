@@ -111,6 +111,12 @@ class AsyncClient(AsyncGovernanceClient, AsyncPostureClient):
     def _store(self, store: str | None) -> str:
         return store or self.default_store
 
+    def _timeout_for(self, call: Call[Any]) -> Any:
+        """The client's timeout, or the call's floor when it needs longer."""
+        if call.min_timeout is None or self.timeout is None:
+            return httpx.USE_CLIENT_DEFAULT
+        return max(self.timeout, call.min_timeout)
+
     async def _response(self, call: Call[Any], *, stream: bool = False) -> httpx.Response:
         attempts = 1 + (self.retries if call.idempotent else 0)
         for attempt in range(attempts):
@@ -120,6 +126,7 @@ class AsyncClient(AsyncGovernanceClient, AsyncPostureClient):
                 params=call.params or None,
                 json=call.body,
                 headers=call.headers or None,
+                timeout=self._timeout_for(call),
             )
             try:
                 resp = await self._http.send(request, stream=stream)

@@ -32,6 +32,8 @@ __all__ = [
 ]
 
 NDJSON = "application/x-ndjson"
+#: a whole-store analysis (the bench organisation's report: under a minute) may take this long
+ANALYSIS_TIMEOUT = 300.0
 
 
 def _path(store: str, rest: str) -> str:
@@ -131,6 +133,7 @@ def over_privilege(store: str, identity: str, window_days: int, limit: int) -> C
         OverPrivilege.from_dict,
         params=_params(window_days=window_days, limit=limit),
         idempotent=True,
+        min_timeout=ANALYSIS_TIMEOUT,
     )
 
 
@@ -155,6 +158,7 @@ def apply_privilege_recommendation(
             reviewer=reviewer,
             due_at=due_at,
         ),
+        min_timeout=ANALYSIS_TIMEOUT,
     )
 
 
@@ -173,6 +177,7 @@ def agents_exceeding_owners(
         decode,
         params=_params(agent=agent, limit=limit, page_size=page_size, continuation_token=token),
         idempotent=True,
+        min_timeout=ANALYSIS_TIMEOUT,
     )
 
 
@@ -202,6 +207,7 @@ def nhi_inventory(
             continuation_token=token,
         ),
         idempotent=True,
+        min_timeout=ANALYSIS_TIMEOUT,
     )
 
 
@@ -218,4 +224,5 @@ def posture_report(
             inventory=_flag(include_inventory),
         ),
         idempotent=True,
+        min_timeout=ANALYSIS_TIMEOUT,
     )

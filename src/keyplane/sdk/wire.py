@@ -65,6 +65,9 @@ class Call(Generic[R]):
     idempotent: bool = False
     #: extra request headers (e.g. ``accept: application/x-ndjson`` for a streamed listing)
     headers: dict[str, str] = field(default_factory=dict)
+    #: wait at least this long (seconds) for this call's answer, whatever the client's
+    #: timeout: analyses of a whole store (the posture report) take longer than a query
+    min_timeout: float | None = None
 
 
 def seg(value: str) -> str:
