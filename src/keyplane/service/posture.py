@@ -8,7 +8,8 @@ Operations (``can_read_posture``; nothing is written, nothing recorded when allo
   whose ``owner`` is the identity's node and whose roles reach the store), their age,
   expiry and use, when it was last seen and the delegations it holds. Paged by (kind, id).
 * :func:`posture_report` — the whole inventory, the findings, the visibility score and the
-  counts, computed from bulk reads: identities, credentials and keys in pages of 1000, the
+  counts, computed from bulk reads (:mod:`keyplane.service.posture_plane` loads them; this
+  module holds the operations and the rules): identities, credentials and keys in pages of 1000, the
   identity plane from memory (:meth:`~keyplane.service.graphs.GraphRegistry.policy`),
   group memberships from the in-memory graph, and the ledger twice: the window's allowed
   decisions in ONE aggregate (:meth:`~keyplane.storage.base.LedgerStore.ledger_usage`,
@@ -73,13 +74,10 @@ authenticator.
 
 from __future__ import annotations
 
-import math
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from keyplane.errors import InvalidContinuationToken, ValidationError
 from keyplane.governance.posture import (
@@ -87,22 +85,27 @@ from keyplane.governance.posture import (
     OWASP_NHI,
     ExcessAccess,
     Finding,
-    NhiCredential,
     NhiInventoryItem,
     OverPrivilege,
     PostureReport,
     VisibilityScore,
 )
-from keyplane.ledger.events import EventFilter
-from keyplane.ledger.redact import HMAC_PREFIX
-from keyplane.policy.records import IDENTITY_STATUSES, NON_HUMAN_KINDS, Delegation, Identity
-from keyplane.policy.state import PolicyState
-from keyplane.service import privilege, system
+from keyplane.policy.records import IDENTITY_STATUSES, NON_HUMAN_KINDS, Identity
+from keyplane.service import privilege
 from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
 from keyplane.service.inputs import check_page_size
-from keyplane.storage.base import KeyRecord, Page
+from keyplane.service.posture_plane import (
+    LedgerFacts,
+    Plane,
+    Secret,
+    environment,
+    list_nhis,
+    read_decisions,
+    read_tokens,
+)
+from keyplane.storage.base import Page
 from keyplane.storage.paging import decode_token, encode_token
 
 __all__ = [
@@ -121,7 +124,6 @@ STALE_DAYS = 90
 NEVER_USED_DAYS = 30
 #: how long two authenticators of one identity may overlap before it is reuse (a rotation)
 ROTATION_OVERLAP = DAY
-_BULK = 1000
 _MAX_WINDOW_DAYS = 3650
 _SEVERITY_RANK = {s: i for i, s in enumerate(reversed(FINDING_SEVERITIES))}  # critical: 0
 
@@ -141,9 +143,6 @@ FINDINGS: dict[str, tuple[str, str]] = {
     "identity_reuse": ("NHI9", "One identity used by several clients"),
     "human_use": ("NHI10", "A human acts as this non-human identity"),
 }  # fmt: skip
-
-T = TypeVar("T")
-
 
 # -- inputs -------------------------------------------------------------------------------
 
@@ -170,272 +169,10 @@ def _check_filters(kind: str | None, status: str | None) -> None:
         )
 
 
-def _all_pages(fetch: Callable[[str | None], Page[T]]) -> Iterator[T]:
-    token: str | None = None
-    while True:
-        page = fetch(token)
-        yield from page.items
-        token = page.continuation_token
-        if token is None:
-            return
-
-
-# -- what is loaded -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Secret:
-    """An active credential of an NHI: a client credential or an API key bound to it."""
-
-    id: str
-    type: str  # "client_secret" | "private_key_jwt" | "api_key"
-    created_at: float
-    issued_at: float  # creation or last rotation: when the current secret was made
-    expires_at: float | None
-    last_used_at: float | None
-
-    def public(self) -> NhiCredential:
-        return NhiCredential(
-            self.id, self.type, "active", self.created_at, self.expires_at, self.last_used_at
-        )
-
-    def unused_since(self) -> float:
-        """Since when it has not been used (its creation when never used)."""
-        return self.created_at if self.last_used_at is None else self.last_used_at
-
-
-@dataclass(slots=True)
-class _Use:
-    """One authenticator's use in the window (from ``token.issued``)."""
-
-    first: float
-    last: float
-    count: int = 0
-
-
-@dataclass(slots=True)
-class _Ledger:
-    """What the window's ledger says, aggregated per NHI node."""
-
-    #: node -> credential id (as stored: maybe hashed) -> its use
-    auth: dict[str, dict[str, _Use]] = field(default_factory=dict)
-    #: node -> the newest allowed decision or token naming it
-    last: dict[str, float] = field(default_factory=dict)
-    #: node -> evidence of humans acting as it (event ids or aggregates)
-    human: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-    def seen(self, node: str, at: float) -> None:
-        if self.last.get(node, -math.inf) < at:
-            self.last[node] = at
-
-
-class _Plane:
-    """The identity plane of one store as the report reads it, loaded in bulk."""
-
-    def __init__(self, svc: Services, store_id: str, now: float, nhis: Sequence[Identity]) -> None:
-        self.svc, self.store_id, self.now = svc, store_id, now
-        self.state: PolicyState = svc.graphs.policy(store_id)
-        self.nhis = list(nhis)
-        self.by_node = {i.node: i for i in self.nhis}
-        self.secrets: dict[str, list[_Secret]] = {}
-        self.delegations: list[Delegation] = [
-            d
-            for d in self.state.delegations()
-            if d.status == "active" and d.not_before <= now < d.expires_at
-        ]
-        self.delegations.sort(key=lambda d: d.id)
-        self.held: Counter[str] = Counter(d.delegate for d in self.delegations)
-
-    def load_secrets(self, nodes: Iterable[str] | None = None) -> None:
-        """Active client credentials (all in pages, or those of ``nodes``) and API keys."""
-        st = self.svc.storage
-        if nodes is None:
-            recs = _all_pages(
-                lambda t: st.list_credentials(
-                    self.store_id, status="active", page_size=_BULK, continuation_token=t
-                )
-            )
-        else:
-            recs = (r for n in nodes for r in st.credentials_of(self.store_id, n))
-        for rec in recs:
-            c = rec.credential
-            if c.client_id not in self.by_node or not c.usable(self.now):
-                continue
-            self.secrets.setdefault(c.client_id, []).append(
-                _Secret(c.id, c.type, c.created_at, c.rotated_at or c.created_at,
-                        c.expires_at, c.last_used_at)
-            )  # fmt: skip
-        for key in _all_pages(lambda t: st.list_keys(page_size=_BULK, continuation_token=t)):
-            if key.owner in self.by_node and self._key_live(key):
-                self.secrets.setdefault(key.owner, []).append(
-                    _Secret(key.id, "api_key", key.created_at, key.rotated_at or key.created_at,
-                            key.expires_at, key.last_used_at)
-                )  # fmt: skip
-        for lst in self.secrets.values():
-            lst.sort(key=lambda s: (s.created_at, s.id))
-
-    def _key_live(self, key: KeyRecord) -> bool:
-        """Not revoked, not expired, and a role of it reaches this store (a key bound to
-        ``agent:x`` with roles on another store belongs to that store's ``agent:x``; a key
-        with no role is denied everything)."""
-        if key.revoked_at is not None or (
-            key.expires_at is not None and self.now >= key.expires_at
-        ):
-            return False
-        for role in key.roles:
-            try:
-                _, store = system.parse_role(role)
-            except ValidationError:
-                continue
-            if store is None or store == self.store_id:
-                return True
-        return False
-
-    def environment(self, node: str) -> str | None:
-        ident = self.by_node.get(node) or self.state.identity(node)
-        return None if ident is None else _environment(ident)
-
-    def human(self, node: str) -> bool:
-        ident = self.state.identity(node)
-        return node.startswith("human:") or (ident is not None and ident.kind == "human")
-
-    def owner_alive(self, owner: str) -> bool:
-        """As :func:`keyplane.service.identities.owner_alive`: a group, or a human that is
-        active (or not registered: a plain graph node)."""
-        if not owner.startswith("human:"):
-            return True
-        ident = self.state.identity(owner)
-        return ident is None or ident.status == "active"
-
-    def groups_of(self, nodes: Iterable[str]) -> dict[str, list[str]]:
-        """The ``group`` objects each of ``nodes`` is a direct ``member`` of (unexpired
-        edges), from the in-memory graph's reverse index."""
-        graph = self.svc.graphs.graph(self.store_id)
-        out: dict[str, list[str]] = {}
-        with graph.lock:
-            view = graph.index.view()
-            for node in nodes:
-                found = set(_values(view.rev((node, "group", "member"))))
-                for obj in _values(view.rev_special((node, "group", "member"))):
-                    edge = (view.special((obj, "member")) or {}).get(node)
-                    if edge is not None and (edge[5] is None or edge[5] > self.now):
-                        found.add(obj)
-                if found:
-                    out[node] = sorted(found)
-        return out
-
-
-def _values(v: str | set[str] | None) -> Iterable[str]:
-    if v is None:
-        return ()
-    return (v,) if isinstance(v, str) else v
-
-
-def _environment(ident: Identity) -> str | None:
-    for name in ("environment", "env"):
-        v = ident.attributes.get(name)
-        if isinstance(v, str) and v.strip():
-            return v.strip()
-    return None
-
-
-def _list_nhis(
-    svc: Services, store_id: str, kind: str | None, status: str | None
-) -> list[Identity]:
-    """Every NHI of the store (of ``kind``, with ``status``), by (kind, id), fresh from
-    storage (``last_seen`` is written beside the revision-tracked state)."""
-    out: list[Identity] = []
-    for k in sorted(NON_HUMAN_KINDS) if kind is None else (kind,):
-        out += _all_pages(
-            lambda t, k=k: svc.storage.list_identities(  # type: ignore[misc]
-                store_id, kind=k, status=status, page_size=_BULK, continuation_token=t
-            )
-        )
-    return out
-
-
-# -- the ledger, aggregated -----------------------------------------------------------------
-
-
-class _Unhash:
-    """Maps a stored ledger value back to one of ``known`` (hashing ours when it is an
-    HMAC): the ledger may hold ``hmac-sha256:…`` instead of a node."""
-
-    def __init__(self, svc: Services, known: Iterable[str]) -> None:
-        self.svc = svc
-        self.known = set(known)
-        self._hashed: dict[str, str] | None = None
-
-    def __call__(self, value: Any) -> str | None:
-        if not isinstance(value, str):
-            return None
-        if value.startswith(HMAC_PREFIX):
-            if self._hashed is None:
-                h = self.svc.redactor.hash_value
-                self._hashed = {str(h(k)): k for k in self.known}
-            return self._hashed.get(value)
-        return value if value in self.known else None
-
-
-def _read_tokens(plane: _Plane, since: float, until: float, led: _Ledger) -> None:
-    """One paged pass over the window's ``token.issued`` events: per NHI client, each
-    credential's first and last use; tokens naming an NHI subject with a human actor."""
-    st, store = plane.svc.storage, plane.store_id
-    unhash = _Unhash(plane.svc, plane.by_node)
-    flt = EventFilter(since=since, until=until, types=("token.issued",))
-    after = 0
-    while True:
-        events = st.read_events(store, after_seq=after, limit=_BULK, filters=flt)
-        for e in events:
-            d = e.details
-            client = unhash(d.get("client_id")) or unhash(e.caller)
-            cred = d.get("credential_id")
-            if client is not None:
-                led.seen(client, e.time)
-                if isinstance(cred, str):
-                    use = led.auth.setdefault(client, {}).get(cred)
-                    if use is None:
-                        use = led.auth[client][cred] = _Use(e.time, e.time)
-                    use.first, use.last = min(use.first, e.time), max(use.last, e.time)
-                    use.count += 1
-            subject = unhash(e.subject)
-            if subject is not None:
-                led.seen(subject, e.time)
-                humans = [a for a in e.actor_chain if plane.human(a)]
-                if humans:
-                    led.human.setdefault(subject, []).append(
-                        {"event_id": e.id, "type": e.type, "time": e.time, "actors": humans}
-                    )
-        if len(events) < _BULK:
-            return
-        after = events[-1].seq or after
-
-
-def _read_decisions(plane: _Plane, use: privilege.Usage, led: _Ledger) -> None:
-    """From the window's decisions aggregate (:func:`keyplane.service.privilege.usage`,
-    the one the NHI5 analysis reads): every NHI's newest use, and from its rows the
-    decisions where a human in the actor chain acted as an NHI (its subject)."""
-    unhash = _Unhash(plane.svc, plane.by_node)
-    for r in use.rows:
-        if not r.actors:
-            continue
-        humans = [a for a in r.actors if plane.human(a)]
-        subject = unhash(r.subject) if humans else None
-        if subject is not None:
-            led.human.setdefault(subject, []).append({
-                "type": r.type, "time": r.last_at, "actors": humans, "action": r.action,
-                "resource": r.resource, "uses": r.uses,
-            })  # fmt: skip
-    for node in plane.by_node:
-        last = use.last_used(node)
-        if last is not None:
-            led.seen(node, last)
-
-
 # -- the inventory ------------------------------------------------------------------------
 
 
-def _item(plane: _Plane, ident: Identity, led: _Ledger | None) -> NhiInventoryItem:
+def _item(plane: Plane, ident: Identity, led: LedgerFacts | None) -> NhiInventoryItem:
     now = plane.now
     secrets = plane.secrets.get(ident.node, [])
     expiries = [s.expires_at for s in secrets if s.expires_at is not None]
@@ -460,7 +197,7 @@ def _item(plane: _Plane, ident: Identity, led: _Ledger | None) -> NhiInventoryIt
         unused_90=sum(1 for s in secrets if now - s.unused_since() >= 90 * DAY),
         last_seen=max(seen) if seen else None,
         delegations_held=plane.held.get(ident.node, 0),
-        environment=_environment(ident),
+        environment=environment(ident),
     )
 
 
@@ -499,12 +236,12 @@ def nhi_inventory(
         after = (k, i)
     svc.graphs.catch_up(store_id)
     svc.graphs.flush_seen()
-    nhis = _list_nhis(svc, store_id, kind, status)
+    nhis = list_nhis(svc, store_id, kind, status)
     if after is not None:
         nhis = [i for i in nhis if (i.kind, i.id) > after]
     page, more = nhis[:size], len(nhis) > size
     now = svc.clock.now()
-    plane = _Plane(svc, store_id, now, page)
+    plane = Plane(svc, store_id, now, page)
     plane.load_secrets([i.node for i in page] if len(page) < 200 else None)
     items = [_item(plane, i, None) for i in page]
     token = encode_token(query, [page[-1].kind, page[-1].id]) if more and page else None
@@ -522,7 +259,7 @@ def _finding(
     return Finding(code, owasp, severity, identity, title, evidence, fix)
 
 
-def _secret_json(s: _Secret, now: float) -> dict[str, Any]:
+def _secret_json(s: Secret, now: float) -> dict[str, Any]:
     return {
         "id": s.id,
         "type": s.type,
@@ -533,7 +270,7 @@ def _secret_json(s: _Secret, now: float) -> dict[str, Any]:
     }
 
 
-def _revoke_hint(secrets: Sequence[_Secret]) -> str:
+def _revoke_hint(secrets: Sequence[Secret]) -> str:
     creds = [s.id for s in secrets if s.type != "api_key"]
     keys = [s.id for s in secrets if s.type == "api_key"]
     parts = []
@@ -544,7 +281,7 @@ def _revoke_hint(secrets: Sequence[_Secret]) -> str:
     return " and ".join(parts)
 
 
-def _offboarding(plane: _Plane, ident: Identity) -> list[Finding]:
+def _offboarding(plane: Plane, ident: Identity) -> list[Finding]:
     node, now = ident.node, plane.now
     out: list[Finding] = []
     secrets = plane.secrets.get(node, [])
@@ -577,14 +314,14 @@ def _offboarding(plane: _Plane, ident: Identity) -> list[Finding]:
     return out
 
 
-def _owner_status(plane: _Plane, owner: str) -> str:
+def _owner_status(plane: Plane, owner: str) -> str:
     if not owner.startswith("human:"):
         return "group"
     ident = plane.state.identity(owner)
     return "unregistered" if ident is None else ident.status
 
 
-def _secrets_findings(plane: _Plane, ident: Identity, long_lived_days: int) -> list[Finding]:
+def _secrets_findings(plane: Plane, ident: Identity, long_lived_days: int) -> list[Finding]:
     node, now = ident.node, plane.now
     secrets = plane.secrets.get(node, [])
     if not secrets or ident.status == "deprovisioned":
@@ -635,7 +372,7 @@ def _secrets_findings(plane: _Plane, ident: Identity, long_lived_days: int) -> l
     return out
 
 
-def _reuse(plane: _Plane, ident: Identity, led: _Ledger, since: float) -> list[Finding]:
+def _reuse(plane: Plane, ident: Identity, led: LedgerFacts, since: float) -> list[Finding]:
     node, now = ident.node, plane.now
     if ident.status == "deprovisioned":
         return []
@@ -656,7 +393,7 @@ def _reuse(plane: _Plane, ident: Identity, led: _Ledger, since: float) -> list[F
                     "overlap_days": round((min(a[1], b[1]) - b[0]) / DAY, 1),
                 })  # fmt: skip
     side_by_side: list[dict[str, Any]] = []
-    by_type: dict[str, list[_Secret]] = {}
+    by_type: dict[str, list[Secret]] = {}
     for s in secrets:
         by_type.setdefault(s.type, []).append(s)
     for typ, group in sorted(by_type.items()):
@@ -676,7 +413,7 @@ def _reuse(plane: _Plane, ident: Identity, led: _Ledger, since: float) -> list[F
     )]  # fmt: skip
 
 
-def _human_use(plane: _Plane, led: _Ledger) -> list[Finding]:
+def _human_use(plane: Plane, led: LedgerFacts) -> list[Finding]:
     out: list[Finding] = []
     by_node: dict[str, dict[str, Any]] = {}
     for d in plane.delegations:
@@ -702,7 +439,7 @@ def _human_use(plane: _Plane, led: _Ledger) -> list[Finding]:
     return out
 
 
-def _environment_mixing(plane: _Plane) -> list[Finding]:
+def _environment_mixing(plane: Plane) -> list[Finding]:
     out: list[Finding] = []
     mixed: dict[str, list[dict[str, Any]]] = {}
     for d in plane.delegations:
@@ -726,7 +463,7 @@ def _environment_mixing(plane: _Plane) -> list[Finding]:
     envs_of = {
         i.node: env
         for i in plane.nhis
-        if i.status != "deprovisioned" and (env := _environment(i)) is not None
+        if i.status != "deprovisioned" and (env := environment(i)) is not None
     }
     groups: dict[str, dict[str, list[str]]] = {}
     for node, member_of in plane.groups_of(envs_of).items():
@@ -749,7 +486,7 @@ _EVIDENCE_LIMIT = 20
 
 
 def _unused_grants(
-    plane: _Plane, use: privilege.Usage, since: float, until: float
+    plane: Plane, use: privilege.Usage, since: float, until: float
 ) -> tuple[list[Finding], list[OverPrivilege]]:
     """``unused_grants`` from :func:`keyplane.service.privilege.analyze` for every live
     NHI over the one usage aggregate."""
@@ -783,7 +520,7 @@ def _unused_grants(
     return findings, over
 
 
-def _exceeding(plane: _Plane) -> list[ExcessAccess]:
+def _exceeding(plane: Plane) -> list[ExcessAccess]:
     """:func:`keyplane.service.privilege.exceeding` over the live agents (the graph only:
     it runs while the decisions aggregate is read)."""
     live = [i.node for i in plane.nhis if i.kind == "agent" and i.status != "deprovisioned"]
@@ -816,7 +553,7 @@ def _exceeds_owner(exceeding: Sequence[ExcessAccess]) -> list[Finding]:
 # -- the report ---------------------------------------------------------------------------
 
 
-def _visibility(plane: _Plane, items: Sequence[NhiInventoryItem]) -> VisibilityScore:
+def _visibility(plane: Plane, items: Sequence[NhiInventoryItem]) -> VisibilityScore:
     total = owned = expiring = observed = complete = 0
     for it in items:
         if it.status == "deprovisioned":
@@ -878,18 +615,18 @@ def posture_report(
     svc.graphs.flush_seen()
     now = svc.clock.now()
     since = now - window * DAY
-    plane = _Plane(svc, store_id, now, _list_nhis(svc, store_id, None, None))
+    plane = Plane(svc, store_id, now, list_nhis(svc, store_id, None, None))
     plane.load_secrets()
-    led = _Ledger()
+    led = LedgerFacts()
     # the decisions aggregate is mostly the database's work (the driver lets go of the GIL
     # meanwhile): read it beside the token pass and the exceeding analysis, which are
     # Python's. Storage is safe to call from many threads.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kp-posture") as pool:
         aggregate = pool.submit(privilege.usage, svc, store_id, since, now)
-        _read_tokens(plane, since, now, led)
+        read_tokens(plane, since, now, led)
         exceeding = _exceeding(plane)
         use = aggregate.result()
-    _read_decisions(plane, use, led)
+    read_decisions(plane, use, led)
     items = [_item(plane, i, led) for i in plane.nhis]
     findings: list[Finding] = []
     for ident in plane.nhis:
