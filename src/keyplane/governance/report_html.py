@@ -2,7 +2,9 @@
 
 Everything is inline: the stylesheet (with a print stylesheet), the charts (SVG drawn here,
 in Python, so the page needs no chart library and prints as drawn) and one small script
-that filters the findings table by severity, OWASP id or text and sorts the tables. The
+that filters the findings table by severity, OWASP id or text, sorts the tables and pages
+the big ones (:data:`PAGE` rows at a time: a browser needs tens of seconds to lay out
+20,000 table rows, and nobody reads them unfiltered; without script every row shows). The
 page names no external URL at all — no CDN, no web font, no image — and says so to the
 browser: its Content-Security-Policy (:data:`HTML_CONTENT_SECURITY_POLICY`, also in a
 ``<meta>``) allows no fetch and only the page's own script, by hash. A server sending the
@@ -15,8 +17,9 @@ attributes and ``textContent``; no value is ever placed in the script.
 
 Machine-readable hooks, for tests and for anyone scraping the page: each chart is a
 ``<figure data-chart=…>`` whose bars are ``<g class="bar" data-key=… data-value=…>``; the
-findings table carries ``data-total``/``data-shown``; the script sets ``data-ready`` on
-``<html>`` when it has run. The URL fragment drives the filter (``#severity=high``,
+big tables carry ``data-total``, ``data-shown`` (rows matching the filter) and
+``data-visible`` (rows on screen); the script sets ``data-ready`` on ``<html>`` when it has
+run. The URL fragment drives the filter (``#severity=high``,
 ``#owasp=NHI7``, ``#q=agent:x``, ``#sort=-identity``), so a filtered view can be linked,
 and the severity and OWASP chart bars link to theirs.
 """
@@ -51,7 +54,7 @@ from keyplane.governance.report_view import (
     view,
 )
 
-__all__ = ["HTML_CONTENT_SECURITY_POLICY", "SCRIPT", "render_html"]
+__all__ = ["HTML_CONTENT_SECURITY_POLICY", "PAGE", "SCRIPT", "render_html"]
 
 
 def _e(value: object) -> str:
@@ -261,7 +264,6 @@ tbody tr:hover{background:#f8f9fc}
 .pill{display:inline-block;padding:0 8px;border-radius:10px;font-size:11.5px;font-weight:650;
  color:#fff;white-space:nowrap}
 .pill.sev{text-transform:uppercase;letter-spacing:.3px}
-.pill.light{background:#e9ecef;color:var(--fg)}
 .code{color:var(--muted);display:block;font-size:12px}
 dl.ev{margin:0;display:grid;grid-template-columns:max-content minmax(0,1fr);gap:0 8px;
  font-size:12.5px}
@@ -292,7 +294,7 @@ footer{color:var(--muted);font-size:12px;margin-top:30px}
  .grid{grid-template-columns:repeat(2,1fr)}
  .card,figure,tr,.kpi{break-inside:avoid}
  h2{break-after:avoid}
- .controls select,.controls input,.more button{display:none}
+ .controls label,.more button{display:none}
  .controls{border:0;padding:0}
  thead th{position:static}
  th,td{padding:3px 5px}
