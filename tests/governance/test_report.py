@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import report_samples as S
@@ -249,20 +250,28 @@ def test_missing_chromium_fails_and_says_make_browser(
         _chromium()
 
 
-def _run_chromium(tmp: Path, url: str, *extra: str, timeout: float = 60) -> tuple[str, float]:
+class Run(NamedTuple):
+    out: str  # stdout: the DOM with --dump-dom
+    took: float  # seconds
+    console: list[str]  # the page's console: messages, uncaught errors, CSP violations
+
+
+def _run_chromium(tmp: Path, url: str, *extra: str, timeout: float = 60) -> Run:
     """Run headless Chromium on ``url`` with ``extra`` (``--dump-dom``, ``--screenshot=``,
-    …) and an isolated profile; returns stdout and the seconds it took."""
+    …) and an isolated profile, logging the page's console to stderr."""
     profile = tmp / f"profile-{time.monotonic_ns()}"
     args = [
         _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", f"--user-data-dir={profile}", "--hide-scrollbars", *extra, url,
+        "--disable-sync", f"--user-data-dir={profile}", "--hide-scrollbars",
+        "--enable-logging=stderr", "--v=0", *extra, url,
     ]  # fmt: skip
     t = time.perf_counter()
     done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
     took = time.perf_counter() - t
     assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout, took
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    return Run(done.stdout, took, console)
 
 
 class Node:
@@ -363,8 +372,11 @@ def test_html_in_chromium_dom_after_script(
 ) -> None:
     report, path = realistic_page
     netlog = tmp_path / "net.json"
-    out, took = _run_chromium(tmp_path, path.as_uri(), "--dump-dom", f"--log-net-log={netlog}")
+    out, took, console = _run_chromium(
+        tmp_path, path.as_uri(), "--dump-dom", f"--log-net-log={netlog}"
+    )
     print(f"chromium --dump-dom: {took:.2f} s")
+    assert console == []  # no error, no CSP violation, no message
     dom = parse(out)
     html = dom.one("html")
     assert html.attrs.get("data-ready") == "true", "the page's script did not run"
@@ -435,10 +447,15 @@ def test_netlog_check_would_see_a_request(tmp_path: Path) -> None:
     """The "fetched nothing" assertion above is only worth something if a page that does
     fetch is caught: a page loading an image from a closed local port."""
     page = tmp_path / "fetches.html"
-    page.write_text('<!DOCTYPE html><img src="http://127.0.0.1:9/x.png">')
+    page.write_text(
+        '<!DOCTYPE html><meta http-equiv="Content-Security-Policy" content="script-src '
+        '\'none\'"><img src="http://127.0.0.1:9/x.png"><script>1</script>'
+    )
     netlog = tmp_path / "net.json"
-    _run_chromium(tmp_path, page.as_uri(), "--dump-dom", f"--log-net-log={netlog}")
+    run = _run_chromium(tmp_path, page.as_uri(), "--dump-dom", f"--log-net-log={netlog}")
     assert _page_requests(netlog) == ["http://127.0.0.1:9/x.png"]
+    # and the console check would see a script the policy refused
+    assert any("Content Security Policy" in line for line in run.console), run.console
 
 
 def test_html_filter_and_sort_from_the_fragment(
@@ -446,7 +463,8 @@ def test_html_filter_and_sort_from_the_fragment(
 ) -> None:
     report, path = realistic_page
     url = path.as_uri() + "#severity=medium&owasp=NHI4&sort=-identity"
-    out, _ = _run_chromium(tmp_path, url, "--dump-dom")
+    out, _, console = _run_chromium(tmp_path, url, "--dump-dom")
+    assert console == []
     dom = parse(out)
     assert dom.one("html").attrs.get("data-ready") == "true"
     table = dom.one("table", id="findings")
@@ -468,7 +486,7 @@ def test_html_filter_and_sort_from_the_fragment(
 def test_html_screenshot(realistic_page: tuple[PostureReport, Path], tmp_path: Path) -> None:
     _, path = realistic_page
     png = tmp_path / "report.png"
-    _, took = _run_chromium(
+    _, took, _ = _run_chromium(
         tmp_path, path.as_uri(), f"--screenshot={png}", "--window-size=1400,2400"
     )
     data = png.read_bytes()
@@ -495,7 +513,8 @@ def test_html_prints(realistic_page: tuple[PostureReport, Path], tmp_path: Path)
 def test_empty_report_in_chromium(tmp_path: Path) -> None:
     path = tmp_path / "empty.html"
     path.write_text(render_html(S.empty()), encoding="utf-8")
-    out, _ = _run_chromium(tmp_path, path.as_uri(), "--dump-dom")
+    out, _, console = _run_chromium(tmp_path, path.as_uri(), "--dump-dom")
+    assert console == []
     dom = parse(out)
     assert dom.one("html").attrs.get("data-ready") == "true"
     assert not dom.find_all("table", id="findings")
@@ -515,7 +534,9 @@ def test_big_tables_are_paged(tmp_path: Path) -> None:
     assert len(medium) > PAGE
     path = tmp_path / "paged.html"
     path.write_text(render_html(report), encoding="utf-8")
-    dom = parse(_run_chromium(tmp_path, path.as_uri() + "#severity=medium", "--dump-dom")[0])
+    run = _run_chromium(tmp_path, path.as_uri() + "#severity=medium", "--dump-dom")
+    assert run.console == []
+    dom = parse(run.out)
     assert dom.one("html").attrs.get("data-ready") == "true"
     table = dom.one("table", id="findings")
     rows = table.find_all("tr", data_sev="*")
@@ -541,7 +562,8 @@ def test_large_report_in_chromium(tmp_path: Path) -> None:
     report = S.large()
     path = tmp_path / "large.html"
     path.write_text(render_html(report), encoding="utf-8")
-    out, took = _run_chromium(tmp_path, path.as_uri() + "#severity=critical", "--dump-dom")
+    out, took, console = _run_chromium(tmp_path, path.as_uri() + "#severity=critical", "--dump-dom")
+    assert console == []
     print(
         f"chromium loaded and filtered a {path.stat().st_size / 1e6:.1f} MB report in {took:.1f} s"
     )
