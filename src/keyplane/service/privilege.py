@@ -28,8 +28,9 @@ getters; nothing is written, nothing else is hidden), so every path the model al
 groups, parents, rewrites, intersections, exclusions, other tuples about ``X`` — is taken
 exactly as a decision would take it.
 
-1. ``U``: the used permissions ``X`` still holds (the rest are ``uncovered``: access
-   since removed). ``B`` ⊆ ``U``: those still held with *every* grant hidden (public
+1. ``U``: the used permissions ``X`` still holds — listed in its effective access, or
+   undecidable without the context they were used under (a conditional grant) — the rest
+   are ``uncovered``: access since removed. ``B`` ⊆ ``U``: those still held with *every* grant hidden (public
    access, paths that do not go through a grant) — no grant is needed for them.
 2. Coverage of a grant ``g``: the permissions of ``U − B`` held with *only* ``g``
    visible, together with those lost when ``g`` *alone* is hidden (so both grants of an
@@ -416,7 +417,9 @@ class _Masked:
 
     def holds(self, keep: Iterable[Tuple], perms: Iterable[_Perm]) -> set[_Perm]:
         """The ``perms`` ``node`` holds with only the grants ``keep`` visible. A check that
-        cannot be decided counts as held (the conservative side for a recommendation)."""
+        cannot be decided (a condition without its context, the depth limit) counts as
+        held — the conservative side for a recommendation; a permission the model does not
+        have (or an object still hashed) is not held."""
         engine = self.engine
         r = engine.request(self.node, view=self.view(keep))
         nodes = self.nodes
@@ -425,6 +428,9 @@ class _Masked:
             obj, rel = perm
             try:
                 otype = engine._object_relation(obj, rel)
+            except KeyplaneError:
+                continue
+            try:
                 if nodes[otype][rel](r, obj, 0) == ALLOW:
                     out.add(perm)
             except KeyplaneError:
@@ -447,14 +453,20 @@ def _grants(engine: Engine, node: str, now: float) -> list[Tuple]:
             continue
         out.extend(Tuple(o, rel, node) for o in values_of(objs))
     if ix.rev_special:
-        for (user, otype, rel), objs in ix.rev_special.items():
-            if user != node or otype in IDENTITY_KINDS:
+        # looked up per type and relation of the model: iterating rev_special would walk
+        # every expiring or conditional edge of the store for each identity
+        for otype, rels in engine.model.types.items():
+            if otype in IDENTITY_KINDS:
                 continue
-            for o in values_of(objs):
-                e = (ix.special.get((o, rel)) or {}).get(node)
-                if e is None or (e[5] is not None and e[5] <= now):
+            for rel in rels:
+                objs = ix.rev_special.get((node, otype, rel))
+                if objs is None:
                     continue
-                out.append(Tuple(o, rel, node, e[3], e[4], e[5]))
+                for o in values_of(objs):
+                    e = (ix.special.get((o, rel)) or {}).get(node)
+                    if e is None or (e[5] is not None and e[5] <= now):
+                        continue
+                    out.append(Tuple(o, rel, node, e[3], e[4], e[5]))
     out.sort(key=lambda t: (t.object, t.relation))
     return out
 
@@ -515,9 +527,15 @@ def analyze(
         eff = set(effective)
         if seen and svc.redactor.fields and "resource" in svc.redactor.fields:
             seen = _resolve(svc, seen, effective)
-        held = {p: v for p, v in seen.items() if p in eff}
-        uncovered = sorted(p for p in seen if p not in eff)
         m = _Masked(engine, node, grants)
+        held = {p: v for p, v in seen.items() if p in eff}
+        # not listed: no longer held, or undecidable without a request context (a
+        # conditional grant used under one) — the latter counts as held
+        maybe = [p for p in seen if p not in eff]
+        if maybe:
+            for p in m.holds(grants, maybe):
+                held[p] = seen[p]
+        uncovered = sorted(p for p in seen if p not in held)
         covers: dict[Tuple, set[_Perm]] = {g: set() for g in grants}
         keep: list[Tuple] = []
         if held and grants:
