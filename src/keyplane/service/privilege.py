@@ -78,7 +78,7 @@ import importlib
 import itertools
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -198,8 +198,8 @@ class Usage:
         rows: Iterable[UsageRow],
         *,
         relation_of: Mapping[str, str] | None = None,
-        hash_subject: Any = None,
-        hash_value: Any = None,
+        hash_subject: Callable[[str], str] | None = None,
+        hash_value: Callable[[str], str] | None = None,
         action_names: Iterable[str] = (),
         hashed_actions: bool = False,
     ) -> None:
