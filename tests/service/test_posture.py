@@ -570,6 +570,16 @@ def test_empty_store(env: Env) -> None:
     assert report.visibility.total == 0 and report.visibility.score == 1.0
 
 
+def test_store_without_a_model(env: Env) -> None:
+    """A store created without a model (the OpenFGA-compatible API allows it) has no NHI:
+    an empty report and inventory, not an error."""
+    bare = f"bare-{uuid.uuid4().hex[:8]}"
+    stores.create_store(env.svc, SYSTEM, "bare", store_id=bare)
+    report = posture.posture_report(env.svc, SYSTEM, bare)
+    assert report.findings == () and report.visibility.total == 0
+    assert posture.nhi_inventory(env.svc, SYSTEM, bare).items == []
+
+
 def test_hmac_redacted_ledger(storage_url: str, clock: FixedClock) -> None:
     """With identity fields HMAC'd in the ledger, reuse and human use are still found
     (our side's values are hashed and compared; nothing is un-hashed)."""
