@@ -536,6 +536,29 @@ def test_stale_after_last_use(env: Env) -> None:
     assert stale.evidence["credentials"][0]["last_used_at"] == NOW
 
 
+def test_tokens_count_as_credential_use(env: Env) -> None:
+    """A token issued with a credential is a use of it, whatever its advisory
+    ``last_used_at`` says (written at most once a minute, best effort)."""
+    env.at(NOW - 60 * DAY)
+    I.create_identity(env.svc, SYSTEM, S, "human", "alice")
+    env.nhi("agent:a")
+    cred = env.keypair("agent:a", NOW + 20 * DAY)
+    env.svc.ledger.record(LedgerEvent(
+        id=new_event_id(), time=NOW - 2 * DAY, store=S, type="token.issued",
+        caller="agent:a", subject="agent:a", action="client_credentials", outcome="allow",
+        details={"client_id": "agent:a", "credential_id": cred},
+    ))  # fmt: skip
+    env.at(NOW)
+    assert env.svc.storage.get_credential(S, cred).credential.last_used_at is None  # type: ignore[union-attr]
+    report = env.report()
+    assert [f.code for f in report.findings] == []  # not stale: used two days ago
+    (item,) = report.inventory
+    assert item.credentials[0].last_used_at == NOW - 2 * DAY and item.never_used == 0
+    # the inventory page reads no ledger: there it is never used, and stale
+    (page_item,) = posture.nhi_inventory(env.svc, SYSTEM, S).items
+    assert page_item.never_used == 1
+
+
 def test_a_well_kept_store_has_no_finding(env: Env) -> None:
     env.at(NOW - 10 * DAY)
     I.create_identity(env.svc, SYSTEM, S, "human", "alice", attributes={"env": "prod"})
@@ -595,8 +618,10 @@ def test_hmac_redacted_ledger(storage_url: str, clock: FixedClock) -> None:
         assert stored and all(str(e.subject).startswith("hmac-sha256:") for e in stored)
         f = env.findings()
         reuse = f[("agent:shared", "identity_reuse")].evidence
-        assert len(reuse["concurrent"]) == 1
-        assert all(a.startswith("hmac-sha256:") for a in reuse["concurrent"][0]["authenticators"])
+        # the stored credential ids are HMACs: matched with the active credentials' own
+        assert reuse["concurrent"] == [
+            {"authenticators": [ids["shared_a"], ids["shared_b"]], "overlap_days": 7.0}
+        ]
         assert ("service_account:ops", "human_use") in f
         assert ("agent:rotated", "identity_reuse") not in f
         assert {i.identity: i.last_seen for i in env.report().inventory}[

@@ -12,6 +12,7 @@ values (identity nodes) the same way, never by un-hashing (:class:`Unhash`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -282,8 +283,37 @@ def read_tokens(plane: Plane, since: float, until: float, led: LedgerFacts) -> N
                         {"event_id": e.id, "type": e.type, "time": e.time, "actors": humans}
                     )
         if len(events) < BULK:
-            return
+            break
         after = events[-1].seq or after
+    _resolve_credentials(plane, led)
+
+
+def _resolve_credentials(plane: Plane, led: LedgerFacts) -> None:
+    """Name each authenticator of the token pass by its credential id when it is one of
+    the identity's active credentials (hashed ids are matched by hashing ours; a revoked
+    credential's stays as stored), and count its last token as a use: a credential's
+    ``last_used_at`` is advisory (written at most once a minute, best effort)."""
+    for node, uses in led.auth.items():
+        secrets = {
+            s.id: i for i, s in enumerate(plane.secrets.get(node, ())) if s.type != "api_key"
+        }
+        if not secrets:
+            continue
+        unhash = Unhash(plane.svc, secrets)
+        named: dict[str, Use] = {}
+        for stored, use in uses.items():
+            cid = unhash(stored) or stored
+            had = named.get(cid)
+            if had is not None:  # the same credential stored both ways (a config change)
+                use = Use(min(had.first, use.first), max(had.last, use.last), had.count + use.count)
+            named[cid] = use
+            i = secrets.get(cid)
+            if i is not None:
+                lst = plane.secrets[node]
+                s = lst[i]
+                if s.last_used_at is None or s.last_used_at < use.last:
+                    lst[i] = dataclasses.replace(s, last_used_at=use.last)
+        led.auth[node] = named
 
 
 def read_decisions(plane: Plane, use: privilege.Usage, led: LedgerFacts) -> None:
