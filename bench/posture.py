@@ -435,7 +435,8 @@ def build(svc: Services, clock: FixedClock, args: argparse.Namespace, now: float
 
     # --- the month of ledger data
     t = time.perf_counter()
-    counts = write_month(svc, nhis, humans, args.events, now, rng)
+    month = write_month(svc, nhis, humans, args.events, now, rng)
+    counts = month.counts
     phases["ledger month (build + append)"] = time.perf_counter() - t
     say(
         f"  {counts['total']:,} ledger events over 30 days in "
@@ -444,8 +445,8 @@ def build(svc: Services, clock: FixedClock, args: argparse.Namespace, now: float
         + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()) if k != "total")
     )
     clock.set(now)
-    busiest = [node for node, _ in counts_by_subject(nhis).most_common(10)]
-    popular = POPULAR.most_common(1)[0][0]
+    busiest = [node for node, _ in month.by_nhi.most_common(10)]
+    popular = month.by_doc.most_common(1)[0][0]
     return Meta(
         now=now, tuples=n_tuples, events=counts["total"], nhis=len(nhis), humans=len(humans),
         credentials=n_creds, api_keys=n_keys, delegations=n_dels, busiest=busiest,
@@ -518,19 +519,21 @@ def _delegate(
 
 # ---------------------------------------------------------------------------- the month
 
-POPULAR: Counter[str] = Counter()
-SUBJECTS: Counter[str] = Counter()
 
+@dataclass
+class Month:
+    """What :func:`write_month` wrote: events by type, allowed decisions by NHI, uses by
+    document (the busiest NHIs and the most used document are picked from these)."""
 
-def counts_by_subject(nhis: list[Nhi]) -> Counter[str]:
-    nodes = {n.node for n in nhis}
-    return Counter({k: v for k, v in SUBJECTS.items() if k in nodes})
+    counts: Counter[str] = field(default_factory=Counter)
+    by_nhi: Counter[str] = field(default_factory=Counter)
+    by_doc: Counter[str] = field(default_factory=Counter)
 
 
 def write_month(
     svc: Services, nhis: list[Nhi], humans: list[str], n_events: int, now: float,
     rng: random.Random,
-) -> Counter[str]:  # fmt: skip
+) -> Month:  # fmt: skip
     """``n_events`` events over [now - 30 days, now), in time order, appended in batches."""
     engine, _ = svc.graphs.engine(STORE)
     model_id = engine.model.model_id or None
@@ -556,7 +559,8 @@ def write_month(
     }
     start = now - 30 * DAY
     times = sorted(rng.uniform(start, now - 1.0) for _ in range(n_events))
-    counts: Counter[str] = Counter()
+    month = Month()
+    counts = month.counts
     batch: list[tuple[LedgerEvent, str]] = []
     prepare = svc.ledger.prepare
     last_seen: dict[str, float] = {}
@@ -649,8 +653,8 @@ def write_month(
                 )  # fmt: skip
                 counts[typ] += 1
             if allowed:
-                SUBJECTS[n.node] += 1
-                POPULAR[res] += 1
+                month.by_nhi[n.node] += 1
+                month.by_doc[res] += 1
                 for node in (subject, *actors):
                     last_seen[node] = tm
         batch.append(prepare(ev))
@@ -661,7 +665,7 @@ def write_month(
     seen = [(k.split(":", 1)[0], k.split(":", 1)[1], v) for k, v in sorted(last_seen.items())]
     svc.storage.touch_identities(STORE, seen)
     svc.storage.touch_credentials(STORE, sorted(last_used.items()))
-    return counts
+    return month
 
 
 # ---------------------------------------------------------------------------- checks
@@ -798,6 +802,7 @@ def timed_calls(svc: Services, meta: Meta, runner: Runner, ops: set[str]) -> Non
     caller = Caller.system_caller()
     now = svc.clock.now()
     report: list[Any] = []
+    size = svc.settings.max_page_size  # the fewest pages the operations allow
 
     if "usage" in ops:
 
@@ -872,7 +877,6 @@ def timed_calls(svc: Services, meta: Meta, runner: Runner, ops: set[str]) -> Non
 
         def effective() -> str:
             fn = need("effective", "effective_access")
-            size = _page_size(lambda s: fn(svc, caller, STORE, meta.widest, page_size=s))
             n, p = pages(
                 lambda tok: fn(
                     svc, caller, STORE, meta.widest, page_size=size, continuation_token=tok
@@ -886,7 +890,6 @@ def timed_calls(svc: Services, meta: Meta, runner: Runner, ops: set[str]) -> Non
 
         def who() -> str:
             fn = need("effective", "who_can_access")
-            size = _page_size(lambda s: fn(svc, caller, STORE, meta.popular, page_size=s))
             n, p = pages(
                 lambda tok: fn(
                     svc, caller, STORE, meta.popular, page_size=size, continuation_token=tok
@@ -895,17 +898,6 @@ def timed_calls(svc: Services, meta: Meta, runner: Runner, ops: set[str]) -> Non
             return f"{meta.popular}: {n:,} entries in {p:,} pages of {size}"
 
         runner.run("who_can_access, the most used document (every page)", who)
-
-
-def _page_size(probe: Callable[[int], Any]) -> int:
-    """The largest page size the operation takes (1000, else its default 100)."""
-    from keyplane.errors import ValidationError
-
-    try:
-        probe(1000)
-        return 1000
-    except ValidationError:
-        return 100
 
 
 # ---------------------------------------------------------------------------- main
