@@ -17,8 +17,9 @@ from keyplane.storage.ids import ULID_RE
 from mcp import ClientSession
 
 ALL_TOOLS = {*READ_TOOLS, *WRITE_TOOLS}
-#: what a writer key sees: every tool but deciding review items (can_manage_reviews: admin)
-WRITER_TOOLS = ALL_TOOLS - {"decide_review_item"}
+#: what a writer key sees: every tool but deciding review items and applying a
+#: least-privilege recommendation (both listed for can_manage_reviews: admin)
+WRITER_TOOLS = ALL_TOOLS - {"decide_review_item", "apply_privilege_recommendation"}
 
 
 async def tool_names(session: ClientSession) -> set[str]:

@@ -84,10 +84,6 @@ class AccessList(_Out):
     continuation_token: str | None = Field(
         default=None, description="Pass it back for the next page; null on the last."
     )
-    decision_id: str | None = Field(
-        default=None,
-        description="The ledger event (`decision.effective_access`) recording this page.",
-    )
 
 
 # ---------------------------------------------------------------------------- over-privilege

@@ -129,11 +129,9 @@ Result = tuple[BaseModel, str]
 
 
 def _access_list(page: Any) -> ps.AccessList:
-    did = getattr(page, "decision_id", None)
     return ps.AccessList(
         entries=[ps.AccessEntryOut.of(e) for e in page.items],
         continuation_token=page.continuation_token,
-        decision_id=str(did) if did else None,
     )
 
 

@@ -48,8 +48,6 @@ router = APIRouter(prefix="/stores/{store}", tags=["posture"])
 NDJSON = "application/x-ndjson"
 #: a drawing is one page; this header carries the token of the next one
 CONTINUATION_HEADER = "X-Continuation-Token"
-#: the header naming the ledger event that recorded a drawn page
-DECISION_ID_HEADER = "X-Decision-Id"
 
 QUERY_ERRORS = error_responses(422)
 DOT = "text/vnd.graphviz; charset=utf-8"
@@ -102,12 +100,6 @@ def _wants_ndjson(request: Request) -> bool:
     return NDJSON in request.headers.get("accept", "")
 
 
-def _decision_id(page: Page[AccessEntry]) -> str | None:
-    """The ledger event recording the page (the service hands it back on the page)."""
-    found = getattr(page, "decision_id", None)
-    return str(found) if found else None
-
-
 def _answer(
     request: Request,
     fetch: Callable[[str | None], Page[AccessEntry]],
@@ -136,8 +128,6 @@ def _answer(
         headers = {}
         if first.continuation_token:
             headers[CONTINUATION_HEADER] = first.continuation_token
-        if (did := _decision_id(first)) is not None:
-            headers[DECISION_ID_HEADER] = did
         if fmt == "dot":
             text = draw.access_dot(first.items, title=title)
             return Response(text, media_type=DOT, headers=headers)
@@ -146,7 +136,6 @@ def _answer(
     return AccessList(
         entries=[AccessEntryOut.of(e) for e in first.items],
         continuation_token=first.continuation_token,
-        decision_id=_decision_id(first),
     )
 
 
