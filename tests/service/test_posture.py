@@ -681,6 +681,25 @@ def test_inventory_pages_and_filters(built: tuple[Env, dict[str, str]]) -> None:
     assert by_report["agent:shared"].last_seen == NOW - DAY
 
 
+def test_inventory_pages_in_code_point_order(env: Env) -> None:
+    """Ids whose order depends on the database's collation (case, punctuation) page in
+    code point order on both backends: every identity once, none skipped."""
+    I.create_identity(env.svc, SYSTEM, S, "human", "alice")
+    ids = ["a_b", "a-b", "B", "a", "Z9", "a.b", "ab"]
+    for i in ids:
+        env.nhi(f"agent:{i}")
+    env.nhi("workload:w")
+    seen: list[str] = []
+    token = None
+    while True:
+        page = posture.nhi_inventory(env.svc, SYSTEM, S, page_size=2, continuation_token=token)
+        seen += [i.identity for i in page.items]
+        token = page.continuation_token
+        if token is None:
+            break
+    assert seen == [f"agent:{i}" for i in sorted(ids)] + ["workload:w"]
+
+
 def test_inventory_last_seen(env: Env) -> None:
     """A page's ``last_seen``: the identity's own (a decision-point decision notes it) and
     its credentials' last use — no ledger read; the report adds the window's ledger (a

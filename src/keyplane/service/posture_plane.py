@@ -218,15 +218,18 @@ def environment(ident: Identity) -> str | None:
 
 
 def list_nhis(svc: Services, store_id: str, kind: str | None, status: str | None) -> list[Identity]:
-    """Every NHI of the store (of ``kind``, with ``status``), by (kind, id), fresh from
-    storage (``last_seen`` is written beside the revision-tracked state)."""
+    """Every NHI of the store (of ``kind``, with ``status``), by (kind, id) in code point
+    order, fresh from storage (``last_seen`` is written beside the revision-tracked
+    state). Sorted here, not by the database, whose collation may order ids otherwise:
+    the inventory's keyset pages compare ``(kind, id)`` in Python."""
     out: list[Identity] = []
-    for k in sorted(NON_HUMAN_KINDS) if kind is None else (kind,):
+    for k in NON_HUMAN_KINDS if kind is None else (kind,):
         out += all_pages(
             lambda t, k=k: svc.storage.list_identities(  # type: ignore[misc]
                 store_id, kind=k, status=status, page_size=BULK, continuation_token=t
             )
         )
+    out.sort(key=lambda i: (i.kind, i.id))
     return out
 
 
