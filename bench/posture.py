@@ -679,7 +679,12 @@ def sanity(svc: Services, meta: Meta, full_verify: bool) -> None:
         from keyplane.ledger import chain
 
         rep = chain.verify_stored(svc.storage, STORE)
-        say(f"  ledger verify (whole chain): {rep} in {time.perf_counter() - t:.1f}s")
+        say(
+            f"  ledger verify (whole chain): {'ok' if rep.ok else '!!! ' + str(rep.first_problem)}"
+            f", {rep.checked:,} events checked, last signed checkpoint at seq "
+            f"{rep.last_checkpoint_seq:,} ({rep.unsigned_tail:,} unsigned after it), "
+            f"in {time.perf_counter() - t:.1f}s"
+        )
     else:
         rows = svc.storage.read_chain_rows(STORE, after_seq=0, limit=1)
         head = svc.storage.read_events(STORE, after_seq=0, limit=1, descending=True)
