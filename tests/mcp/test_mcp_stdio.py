@@ -187,4 +187,5 @@ def test_write_tools_are_the_documented_ones() -> None:
         "approve_access_request",
         "deny_access_request",
         "decide_review_item",
+        "apply_privilege_recommendation",
     }
