@@ -159,3 +159,21 @@ def test_whole_store_analyses_outwait_a_short_client_timeout(live: Live) -> None
             c.effective_access("agent:planner")
         assert c.posture_report(window_days=30).findings
         assert c.over_privilege("agent:planner").revoke
+
+
+def test_a_stream_that_fails_after_it_began_raises() -> None:
+    """A failure after the 200 is the stream's last line, the error envelope (the server
+    cannot change its status any more): the SDK raises it rather than end the listing
+    early as if it were complete."""
+    import json
+
+    from keyplane.errors import StoreNotFoundError
+    from keyplane.sdk.posture_wire import access_entry
+
+    entry = {"user": "agent:a", "relation": "viewer", "object": "document:1", "via": "graph"}
+    assert access_entry(json.dumps(entry)) == AccessEntry("agent:a", "viewer", "document:1")
+    assert access_entry("  ") is None
+    line = json.dumps({"error": {"code": "store_not_found", "message": "gone", "request_id": "r1"}})
+    with pytest.raises(StoreNotFoundError) as info:
+        access_entry(line.encode())
+    assert info.value.request_id == "r1"

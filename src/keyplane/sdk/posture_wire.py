@@ -5,6 +5,7 @@ and the decoder that rebuilds the record the embedded :class:`keyplane.Keyplane`
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from keyplane.governance.posture import (
     OverPrivilege,
     PostureReport,
 )
-from keyplane.sdk.wire import Call, _body, _params, seg
+from keyplane.sdk.wire import Call, _body, _params, make_error, seg
 from keyplane.service.privilege import PrivilegeApplied
 from keyplane.storage.base import Page
 
@@ -61,13 +62,20 @@ def _access_page(d: Mapping[str, Any]) -> Page[AccessEntry]:
 
 
 def access_entry(line: str | bytes) -> AccessEntry | None:
-    """One line of a streamed (NDJSON) listing → the entry (None for a blank line)."""
-    import json
-
+    """One line of a streamed (NDJSON) listing → the entry (None for a blank line). A
+    failure after the stream began is its last line, the error envelope: raised here as
+    the :mod:`keyplane.errors` class it names."""
     text = line.decode() if isinstance(line, bytes) else line
     if not text.strip():
         return None
-    return AccessEntry.from_dict(json.loads(text))
+    d = json.loads(text)
+    if "error" in d and "user" not in d:
+        err = d["error"]
+        raise make_error(
+            str(err.get("code", "")), str(err.get("message", "")), err.get("details"),
+            request_id=err.get("request_id"),
+        )  # fmt: skip
+    return AccessEntry.from_dict(d)
 
 
 def effective_access(

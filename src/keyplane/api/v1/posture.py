@@ -21,6 +21,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
 
 from keyplane.api.deps import CallerDep, ServicesDep
+from keyplane.api.errors import envelope, request_id_of
 from keyplane.api.identity_schemas import IdentityKind
 from keyplane.api.posture_schemas import (
     AccessEntryOut,
@@ -36,6 +37,7 @@ from keyplane.api.posture_schemas import (
 )
 from keyplane.api.schemas import MAX_ID, MAX_OBJECT, MAX_RELATION, MAX_TYPE, MAX_USER
 from keyplane.api.v1.common import PageSize, StoreId, Token, error_responses
+from keyplane.errors import KeyplaneError
 from keyplane.governance.posture import AccessEntry
 from keyplane.graph import draw
 from keyplane.service import effective, posture, privilege
@@ -113,6 +115,7 @@ def _answer(
     error envelope with its status, not a broken stream."""
     first = fetch(token)
     if _wants_ndjson(request):
+        rid = request_id_of(request)
 
         def lines() -> Iterator[str]:
             page = first
@@ -121,7 +124,14 @@ def _answer(
                     yield json.dumps(e.to_dict()) + "\n"
                 if page.continuation_token is None:
                     return
-                page = fetch(page.continuation_token)
+                try:
+                    page = fetch(page.continuation_token)
+                except KeyplaneError as exc:
+                    # the 200 is sent: a failure after it is the stream's last line (the
+                    # error envelope), so a reader never takes a cut stream for the whole
+                    yield json.dumps(envelope(exc.code, exc.message, rid, dict(exc.details)))
+                    yield "\n"
+                    return
 
         return StreamingResponse(lines(), media_type=NDJSON)
     if fmt in ("dot", "mermaid"):
