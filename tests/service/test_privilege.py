@@ -319,6 +319,29 @@ def test_use_as_an_actor_public_access_and_uncovered(env: Env) -> None:
     assert ("agent:bot", "owner") in {(u.object, u.relation) for u in alice.unused}
 
 
+def test_use_as_the_second_actor_of_a_chain(env: Env) -> None:
+    """human:carol → agent:bot → agent:helper: the helper's use is found among the
+    decisions of the chain's subject (a delegator two hops up)."""
+    svc = env.svc
+    I.create_identity(svc, SYSTEM, S, "agent", "helper", owners=["human:alice"])
+    env.write(
+        "document:c2#viewer@human:carol", "document:c2#viewer@agent:bot",
+        "document:c2#viewer@agent:helper", "document:spare#viewer@agent:helper",
+    )  # fmt: skip
+    env.clock.advance(99 * DAY)
+    exp = env.clock.now() + 3600
+    scope = [{"actions": ["viewer"], "resource": "document:*"}]
+    root = D.create_delegation(svc, SYSTEM, S, delegator="human:carol", delegate="agent:bot",
+                               scope=scope, expires_at=exp, max_depth=1)  # fmt: skip
+    D.create_delegation(svc, SYSTEM, S, delegator="agent:bot", delegate="agent:helper",
+                        scope=scope, expires_at=exp, parent_id=root.id)  # fmt: skip
+    assert env.decide("human:carol", "viewer", "document:c2", actors=("agent:bot", "agent:helper"))
+    op = env.over("agent:helper")
+    assert _used(op) == {("document:c2", "viewer"): 1}
+    assert op.revoke == ("document:spare#viewer@agent:helper",)
+    assert _used(env.over("agent:bot")) == {("document:c2", "viewer"): 1}
+
+
 def test_redacted_ledger_fields_still_match(
     storage_url: str, clock: FixedClock, tmp_path: Path
 ) -> None:

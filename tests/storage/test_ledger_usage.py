@@ -114,3 +114,24 @@ def test_one_identitys_use(storage: Storage) -> None:
     assert resources(actor="agent:a") == {"document:2"}
     assert resources(actor="agent:a%") == {"document:5"}
     assert resources(subject="nobody:x", actor="nobody:x") == set()
+    # narrowed to the subjects that can have agent:a in their chain (read by subject)
+    rows = storage.ledger_usage(
+        "s1", since=T0, until=T0 + 10, types=TYPES, subject="agent:a", actor="agent:a",
+        actor_subjects=["human:h"],
+    )  # fmt: skip
+    assert {r.resource for r in rows} == {"document:1", "document:2"}
+    rows = storage.ledger_usage(
+        "s1", since=T0, until=T0 + 10, types=TYPES, subject="agent:a", actor="agent:a",
+        actor_subjects=[],
+    )  # fmt: skip
+    assert {r.resource for r in rows} == {"document:1"}  # no delegator: no actor use
+    rows = storage.ledger_usage(
+        "s1", since=T0, until=T0 + 10, types=TYPES, actor="agent:a", actor_subjects=["agent:b"]
+    )
+    assert rows == []  # agent:b's only chain names agent:a%, not agent:a
+    assert (
+        storage.ledger_usage(
+            "s1", since=T0, until=T0 + 10, types=TYPES, actor="agent:a", actor_subjects=[]
+        )
+        == []
+    )

@@ -513,6 +513,7 @@ class LedgerStore(Protocol):
         types: Sequence[str],
         subject: str | None = None,
         actor: str | None = None,
+        actor_subjects: Sequence[str] | None = None,
     ) -> list[UsageRow]:
         """The store's ALLOWED events (``outcome = 'allow'``) of the given ``types`` with
         ``since <= time < until``, aggregated: one row per distinct ``(subject, actors,
@@ -521,7 +522,10 @@ class LedgerStore(Protocol):
         event bodies): governance analytics (over-privilege, posture) reads a month of a
         busy store's decisions with it. With ``subject`` and/or ``actor``, only the events
         whose subject column is ``subject`` or whose actor chain contains ``actor`` (one
-        identity's use). Values are compared and returned as stored (redacted fields
+        identity's use); ``actor_subjects``, when given, are the only subjects an event
+        naming ``actor`` can have (the delegators upstream of it), so the backend SHOULD
+        read just those subjects' events (the subject index) instead of the window.
+        Values are compared and returned as stored (redacted fields
         hashed). An empty ``types`` returns nothing. MUST NOT raise for a store that has
         no events or no longer exists."""
         ...

@@ -234,6 +234,9 @@ class SQLStorage(
     _FOR_SHARE = ""
     #: appended to the ledger head lookup: locks the head until commit (PostgreSQL)
     _FOR_UPDATE = ""
+    #: appended to ``ledger_events`` in a usage query narrowed to a few subjects: makes
+    #: SQLite (which has no statistics) read them through the subject index
+    _BY_SUBJECT = ""
 
     def __init__(self, *, clock: Clock | None = None) -> None:
         self._clock: Clock = clock or SystemClock()
@@ -1040,21 +1043,45 @@ class SQLStorage(
         types: Sequence[str],
         subject: str | None = None,
         actor: str | None = None,
+        actor_subjects: Sequence[str] | None = None,
     ) -> list[UsageRow]:
         if not types:
             return []
-        # one pass over the (store_id, time) index range; the body is never read
-        params: list[Any] = [store_id, float(since), float(until), *types]
+        params: list[Any] = [store_id]
+        table = "ledger_events"
+        narrow = ""
         who: list[str] = []
-        if subject is not None:
-            who.append("subject = ?")
-            params.append(subject)
-        if actor is not None:
-            who.append("actors LIKE ? ESCAPE '\\'")
-            params.append("%" + _like_escape(_json_dumps(actor)) + "%")
+        who_params: list[Any] = []
+        if subject is not None or actor is not None:
+            like = None if actor is None else "%" + _like_escape(_json_dumps(actor)) + "%"
+            if actor is not None and actor_subjects is None:
+                # any subject may have the actor in its chain: the window is scanned
+                if subject is not None:
+                    who.append("subject = ?")
+                    who_params.append(subject)
+                who.append("actors LIKE ? ESCAPE '\\'")
+                who_params.append(like)
+            else:
+                # only these subjects' events can match: read them through the subject
+                # index rather than the whole window
+                subjects = dict.fromkeys(
+                    [*([subject] if subject is not None else []), *(actor_subjects or ())]
+                )
+                if not subjects:
+                    return []
+                table += self._BY_SUBJECT
+                narrow = f" AND subject IN ({', '.join('?' for _ in subjects)})"
+                params.extend(subjects)
+                if subject is not None:
+                    who.append("subject = ?")
+                    who_params.append(subject)
+                if actor is not None:
+                    who.append("actors LIKE ? ESCAPE '\\'")
+                    who_params.append(like)
+        params += [float(since), float(until), *types, *who_params]
         sql = self._q(
             "SELECT subject, actors, action, resource, type, COUNT(*), MAX(time)"
-            " FROM ledger_events WHERE store_id = ? AND time >= ? AND time < ?"
+            f" FROM {table} WHERE store_id = ?{narrow} AND time >= ? AND time < ?"
             f" AND outcome = 'allow' AND type IN ({', '.join('?' for _ in types)})"
             + (f" AND ({' OR '.join(who)})" if who else "")
             + " GROUP BY subject, actors, action, resource, type"
