@@ -65,8 +65,11 @@ with the principal's own listing of each type and relation involved, listed once
 and shared by every agent the principal owns or delegates to.
 
 **Cost.** :func:`usage` is one aggregate over the window (on SQLite it reads each event's
-row: ~12 s for a month of 1M decisions on the bench machine under load; a single
-identity's aggregate, ``usage(node=...)``, still scans the window for actor chains).
+row: ~12 s for a month of 1M decisions on the bench machine under load). A single
+identity's, ``usage(node=X)``, reads only the events whose subject is ``X`` or one of the
+delegators upstream of ``X`` (through the subject index): a decision naming ``X`` in its
+actor chain went through delegations to ``X`` (decisions made before the store was
+deleted and created again are not found that way).
 :func:`analyze` costs the identity's effective access plus a few masked checks per grant
 and used permission; :func:`exceeding` the agents' effective access plus the principals'
 listings.
