@@ -851,6 +851,15 @@ def timed_calls(svc: Services, meta: Meta, runner: Runner, ops: set[str]) -> Non
 
         runner.run("render_html (the report above)", html)
 
+    if "inventory" in ops:
+
+        def inventory() -> str:
+            fn = need("posture", "nhi_inventory")
+            n, p = pages(lambda tok: fn(svc, caller, STORE, page_size=50, continuation_token=tok))
+            return f"{n:,} NHIs in {p} pages of 50 (the default page)"
+
+        runner.run("nhi_inventory (every page)", inventory)
+
     if "over" in ops:
 
         def over() -> str:
@@ -934,7 +943,7 @@ def main() -> None:
     ap.add_argument("--verify", action="store_true", help="verify the whole ledger chain")
     ap.add_argument("--profile", action="store_true", help="cProfile each timed call")
     ap.add_argument(
-        "--ops", default="usage,report,over,exceeding,effective,who",
+        "--ops", default="usage,report,inventory,over,exceeding,effective,who",
         help="which timed calls (comma-separated; default all)",
     )  # fmt: skip
     args = ap.parse_args()
