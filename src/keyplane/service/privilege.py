@@ -80,6 +80,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -817,6 +818,7 @@ def exceeding(
 _PAGES: dict[tuple[Any, ...], tuple[float, list[ExcessAccess]]] = {}
 _PAGES_TTL: Final = 60.0
 _PAGES_MAX: Final = 8
+_PAGES_LOCK = threading.Lock()
 
 
 def _exceeding_cached(
@@ -829,15 +831,17 @@ def _exceeding_cached(
         tuple(agents or ()), limit,
     )  # fmt: skip
     now = time.monotonic()
-    hit = _PAGES.get(key)
+    with _PAGES_LOCK:
+        hit = _PAGES.get(key)
     if hit is not None and not fresh and now - hit[0] < _PAGES_TTL:
         return hit[1]
     found = exceeding(svc, store_id, agents=agents, limit=limit)
-    for k in [k for k, (t, _) in _PAGES.items() if now - t >= _PAGES_TTL]:
-        del _PAGES[k]
-    if len(_PAGES) >= _PAGES_MAX:
-        _PAGES.clear()
-    _PAGES[key] = (now, found)
+    with _PAGES_LOCK:  # surfaces call from several threads
+        for k in [k for k, (t, _) in _PAGES.items() if now - t >= _PAGES_TTL]:
+            del _PAGES[k]
+        if len(_PAGES) >= _PAGES_MAX:
+            _PAGES.clear()
+        _PAGES[key] = (now, found)
     return found
 
 
