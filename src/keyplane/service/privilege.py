@@ -4,9 +4,10 @@ owners or delegators.
 
 **Grants, effective access, use.** A *grant* of ``X`` is a tuple whose user is exactly
 ``X`` (``document:1#viewer@agent:x``, ``group:eng#member@agent:x``), read from the
-in-memory tuple index (expired ones, and those on identity nodes such as the owner tuples
-``agent:y#owner@human:alice`` the identity plane manages, left out). Wildcard tuples (``agent:*``) are public,
-not grants, and usersets naming ``X``'s own node (``agent:x#rel``) are not grants either.
+in-memory tuple index — expired ones left out, and those on identity nodes (the owner
+tuples ``agent:y#owner@human:alice`` the identity plane manages). Wildcard tuples
+(``agent:*``) are public, not grants, and usersets naming ``X``'s own node
+(``agent:x#rel``) are not grants either.
 Its *effective access* is every ``(object, relation)`` with ``check(X, relation, object)``
 true over every type and relation of the store's latest model. *Use* is an allowed
 decision in the ledger within ``[since, until)`` — ``decision.evaluate`` (the decision
@@ -29,9 +30,10 @@ groups, parents, rewrites, intersections, exclusions, other tuples about ``X`` �
 exactly as a decision would take it.
 
 1. ``U``: the used permissions ``X`` still holds — listed in its effective access, or
-   undecidable without the context they were used under (a conditional grant) — the rest
-   are ``uncovered``: access since removed. ``B`` ⊆ ``U``: those still held with *every* grant hidden (public
-   access, paths that do not go through a grant) — no grant is needed for them.
+   undecidable without the context they were used under (a conditional grant); the rest
+   are ``uncovered``: access since removed. ``B`` ⊆ ``U``: those still held with *every*
+   grant hidden (public access, paths that do not go through a grant) — no grant is
+   needed for them.
 2. Coverage of a grant ``g``: the permissions of ``U − B`` held with *only* ``g``
    visible, together with those lost when ``g`` *alone* is hidden (so both grants of an
    intersection count, and two grants reaching the same use both count). A grant covering
@@ -69,8 +71,7 @@ row: ~12 s for a month of 1M decisions on the bench machine under load). A singl
 identity's, ``usage(node=X)``, reads only the events whose subject is ``X`` or one of the
 delegators upstream of ``X`` (through the subject index): a decision naming ``X`` in its
 actor chain went through delegations to ``X`` (decisions made before the store was
-deleted and created again are not found that way).
-:func:`analyze` costs the identity's effective access plus a few masked checks per grant
+deleted and created again are not found that way). :func:`analyze` costs the identity's effective access plus a few masked checks per grant
 and used permission; :func:`exceeding` the agents' effective access plus the principals'
 listings.
 """
