@@ -71,9 +71,9 @@ row: ~12 s for a month of 1M decisions on the bench machine under load). A singl
 identity's, ``usage(node=X)``, reads only the events whose subject is ``X`` or one of the
 delegators upstream of ``X`` (through the subject index): a decision naming ``X`` in its
 actor chain went through delegations to ``X`` (decisions made before the store was
-deleted and created again are not found that way). :func:`analyze` costs the identity's effective access plus a few masked checks per grant
-and used permission; :func:`exceeding` the agents' effective access plus the principals'
-listings.
+deleted and created again are not found that way). :func:`analyze` costs the
+identity's effective access plus a few masked checks per grant and used permission;
+:func:`exceeding` the agents' effective access plus the principals' listings.
 """
 
 from __future__ import annotations
