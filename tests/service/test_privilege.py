@@ -561,3 +561,24 @@ def test_exceeding_a_wide_agent_compares_listings(env: Env) -> None:
     assert [(p.object, p.relation) for p in got[("agent:twin", "human:alice")].excess] == [
         ("document:own", "viewer")
     ]
+
+
+def test_a_decision_at_the_reports_instant_is_use(tmp_path: Path) -> None:
+    """The window includes its end: with a fixed clock (or a report right after the
+    decision) the decision recorded at ``now`` counts as use, and its grant is kept."""
+    clock = FixedClock(1_800_000_000.0)
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'kp.db'}", poll_interval=0.0)
+    with Keyplane.open(settings=settings, clock=clock) as kp:
+        kp.write_model(
+            "model\n  schema 1.1\ntype human\ntype agent\n  relations\n    define owner: [human]\n"
+            "type document\n  relations\n    define viewer: [human, agent]\n"
+        )
+        kp.create_identity("human", "anne")
+        kp.create_identity("agent", "p", owners=["human:anne"])
+        kp.write_tuples(["document:a#viewer@agent:p", "document:b#viewer@agent:p"])
+        assert kp.decide("agent:p", "viewer", "document:a").allowed
+        op = kp.over_privilege("agent:p", window_days=1)
+        assert [(u.object, u.relation, u.uses) for u in op.used] == [("document:a", "viewer", 1)]
+        assert op.until == clock.now()
+        assert op.keep == ("document:a#viewer@agent:p",)
+        assert op.revoke == ("document:b#viewer@agent:p",)

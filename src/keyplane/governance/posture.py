@@ -152,7 +152,7 @@ class GrantUse:
 
 @dataclass(frozen=True, slots=True)
 class OverPrivilege:
-    """Granted versus exercised for one identity over ``[since, until)``.
+    """Granted versus exercised for one identity over ``[since, until]``.
 
     ``grants``: every grant with its coverage. ``used``: the permissions exercised (allowed
     decisions), ``unused``: effective permissions never exercised in the window (at most
@@ -289,8 +289,9 @@ class NhiInventoryItem:
     ``credentials``: its active credentials; ``oldest_credential_age`` in seconds (None:
     none); ``never_used``: active credentials never used; ``unused_30``/``unused_90``:
     active credentials not used for 30/90 days (never-used ones older than that count);
-    ``last_seen``: the newest of the identity's ``last_seen``, its credentials' last use
-    and its last allowed decision in the window; ``delegations_held``: active delegations
+    ``last_seen``: the newest of the identity's own ``last_seen`` and its credentials' last
+    use — in the posture report also of its last allowed decision in the window (inventory
+    pages read no ledger, so the two may differ); ``delegations_held``: active delegations
     to it; ``environment``: its ``environment``/``env`` attribute, if any.
     """
 
@@ -445,7 +446,7 @@ class VisibilityScore:
 @dataclass(frozen=True, slots=True)
 class PostureReport:
     """The store's NHI posture at ``generated_at`` over the usage window ``[since,
-    until)``: the inventory, the findings (most severe first), the visibility score, and
+    until]``: the inventory, the findings (most severe first), the visibility score, and
     the over-privilege and agents-exceeding-owners summaries behind the NHI5 findings.
     ``counts``: NHIs by kind, by status and by source; findings by OWASP id and severity.
     ``elapsed_seconds``: how long the report took to compute."""

@@ -261,7 +261,8 @@ def read_tokens(plane: Plane, since: float, until: float, led: LedgerFacts) -> N
     credential's first and last use; tokens naming an NHI subject with a human actor."""
     st, store = plane.svc.storage, plane.store_id
     unhash = Unhash(plane.svc, plane.by_node)
-    flt = EventFilter(since=since, until=until, types=("token.issued",))
+    # the window includes its end (an event at the report's instant counts)
+    flt = EventFilter(since=since, until=math.nextafter(until, math.inf), types=("token.issued",))
     after = 0
     while True:
         events = st.read_events(store, after_seq=after, limit=BULK, filters=flt)

@@ -10,7 +10,7 @@ tuples ``agent:y#owner@human:alice`` the identity plane manages). Wildcard tuple
 (``agent:x#rel``) are not grants either.
 Its *effective access* is every ``(object, relation)`` with ``check(X, relation, object)``
 true over every type and relation of the store's latest model. *Use* is an allowed
-decision in the ledger within ``[since, until)`` — ``decision.evaluate`` (the decision
+decision in the ledger within ``[since, until]`` — ``decision.evaluate`` (the decision
 point; its action is mapped to a relation by the store policy's action map *as it is
 now*), ``decision.check`` and ``decision.batch_check`` (the action is the relation) — whose
 subject is ``X`` or whose actor chain contains ``X`` (an agent acting for a human uses the
@@ -143,7 +143,7 @@ _EVALUATE: Final = "decision.evaluate"
 class PrivilegeApplied:
     """A recommendation applied to ``identity``: the grants (tuple keys) revoked at
     ``revision`` (``mode="revoke"``) or put to review in campaign ``review_id``
-    (``mode="review"``), computed over the usage window ``[since, until)``."""
+    (``mode="review"``), computed over the usage window ``[since, until]``."""
 
     identity: str
     mode: str
@@ -185,7 +185,7 @@ _Seen = dict[_Perm, list[float]]  # -> [uses, last_used_at]
 
 
 class Usage:
-    """Allowed decisions in ``[since, until)``, aggregated per node: :meth:`of` gives what
+    """Allowed decisions in ``[since, until]``, aggregated per node: :meth:`of` gives what
     one node used. Built by :func:`usage` from one :meth:`ledger_usage` query.
 
     Keys are kept as stored: a node that is an event's subject is looked up by its HMAC
@@ -268,7 +268,7 @@ def _add(table: dict[str, _Seen], node: str, key: _Perm, n: int, last: float) ->
 def usage(
     svc: Services, store_id: str, since: float, until: float, *, node: str | None = None
 ) -> Usage:
-    """Every allowed decision of the store in ``[since, until)``, aggregated (one query);
+    """Every allowed decision of the store in ``[since, until]``, aggregated (one query);
     with ``node``, only that node's (as the subject or in the actor chain) — what one
     identity's report needs, without aggregating everyone's."""
     svc.ledger.flush()  # async ledger mode: count every decision answered so far
@@ -283,8 +283,11 @@ def usage(
         # it: its subject is a delegator upstream of node — read only those subjects'
         # events (indexed) instead of scanning the window for actor chains
         upstream = [stored(d) for d in sorted(_upstream(state.delegations(), node))]
+    # the window includes its end: a decision recorded at the very instant of the report
+    # (a coarse or fixed clock, a report right after the decision) is use
     rows = svc.storage.ledger_usage(
-        store_id, since=since, until=until, types=DECISION_TYPES, subject=subject, actor=node,
+        store_id, since=since, until=math.nextafter(until, math.inf), types=DECISION_TYPES,
+        subject=subject, actor=node,
         actor_subjects=upstream,
     )  # fmt: skip
     policy = state.policy
