@@ -36,6 +36,17 @@ def test_demo_runs_end_to_end() -> None:
     assert "planner (token): view document:budget, retried   allowed" in out
     assert "planner (revoked token): view document:budget    denied — token_invalid" in out
     assert "summarizer (token exchanged from it): view q3-plan denied — token_invalid" in out
+    # part 5: effective access (own and delegated), over-privilege, exceeding, posture
+    assert "agent:summarizer reaches document:q3-plan (viewer) delegation, for agent:planner" in out
+    assert "flowchart LR" in out
+    assert "agent:planner: grants / used / unused grants     3 / 2 / 1" in out
+    assert (
+        "least privilege: revoke                          document:handbook#viewer@agent:planner"
+        in out
+    )
+    assert "agent:planner exceeds its owner human:anne" in out
+    assert "NHI4 shared_secret_authentication" in out and "NHI5 unused_grants" in out
+    assert "keyplane-demo-posture.html" in out
     # the ledger's verify line stays last
     assert out.index("ledger verify") > out.index("revoked token")
     assert "decision.evaluate allow" in out and "ledger verify" in out and "ok=True" in out

@@ -12,6 +12,10 @@ access on request: the planner gets a client secret and an access token (client
 credentials), the summarizer exchanges it (RFC 8693) to act for the planner; the planner is
 denied a document with its token, files the access request the denial names, is approved
 by policy at once and allowed; then the token is revoked, and the exchanged one with it.
+Part 5 is governance analytics: what the summarizer can reach and through which path (drawn
+as Mermaid), what the planner was granted against what it used (and the least-privilege
+recommendation), and the non-human identities' posture — findings mapped to the OWASP NHI
+Top 10, the visibility score, and the HTML report written next to the demo.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from keyplane.clock import FixedClock
 from keyplane.config import Settings
 from keyplane.embedded import Keyplane
 from keyplane.errors import KeyplaneError
+from keyplane.governance.report import render_html
+from keyplane.graph.draw import access_mermaid
 from keyplane.policy.decide import Decision as PolicyDecision
 from keyplane.sdk import Client
 from keyplane.service import access_requests, entitlements
@@ -409,6 +415,7 @@ def agents(kp: Keyplane, clock: FixedClock) -> None:
     show("delegations revoked with it", len(revoked))
 
     tokens_and_requests(kp, clock)
+    analytics(kp)
 
     step("Provenance: the ledger holds every decision, verifiable offline")
     prov = kp.get_decision(d.decision_id)
@@ -503,6 +510,34 @@ def tokens_and_requests(kp: Keyplane, clock: FixedClock) -> None:
         "summarizer (token exchanged from it): view q3-plan",
         kp.decide(None, "viewer", "document:q3-plan", token=exchanged.access_token),
     )
+
+
+def analytics(kp: Keyplane) -> None:
+    step("Part 5. Governance analytics: reachable, used, and the posture of the agents")
+    kp.write_tuples(["document:handbook#viewer@agent:planner"])  # a grant nobody uses
+    entries = list(kp.iter_effective_access("agent:summarizer"))
+    for e in entries:
+        how = f"for {e.on_behalf_of}" if e.via == "delegation" else "itself"
+        show(f"agent:summarizer reaches {e.object} ({e.relation})", f"{e.via}, {how}")
+    own = [e for e in entries if e.via == "graph"]
+    if own:
+        console.print(access_mermaid(own[:1], title="agent:summarizer"), markup=False)
+    op = kp.over_privilege("agent:planner", window_days=30)
+    show("agent:planner: grants / used / unused grants", (
+        f"{len(op.grants)} / {len(op.used)} / {len(op.unused_grants)}"
+    ))  # fmt: skip
+    show("least privilege: keep", ", ".join(op.keep) or "-")
+    show("least privilege: revoke", ", ".join(op.revoke) or "-")
+    for x in kp.agents_exceeding_owners().items:
+        lacks = ", ".join(f"{e.object}#{e.relation}" for e in x.excess)
+        show(f"{x.agent} exceeds its {x.relationship} {x.principal}", lacks)
+    report = kp.posture_report(window_days=30)
+    show("visibility score", f"{report.visibility.score:.0%} of {report.visibility.total} NHIs")
+    for f in report.findings[:4]:
+        show(f"{f.owasp} {f.code}", f"{f.identity}: {f.title}")
+    path = Path(tempfile.gettempdir()) / "keyplane-demo-posture.html"
+    path.write_text(render_html(report), encoding="utf-8")
+    show("HTML report (open it in a browser)", f"{path} ({path.stat().st_size // 1024} KB)")
 
 
 if __name__ == "__main__":
