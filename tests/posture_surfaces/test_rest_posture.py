@@ -45,6 +45,15 @@ def test_effective_access_pages_and_streams(any_live: Live) -> None:
     assert whole.status_code == 200, whole.text
     body = whole.json()
     assert body["continuation_token"] is None
+    # the page's ledger event, in the body and the header, is the decision.effective_access
+    assert body["decision_id"] and whole.headers["x-decision-id"] == body["decision_id"]
+    shown = httpx.get(
+        f"{live.url}/v1/ledger/decisions/{body['decision_id']}",
+        headers={"authorization": f"Bearer {live.keys['admin']}"},
+        timeout=30,
+    )
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["event"]["type"] == "decision.effective_access"
     found = _keys(body["entries"])
     mine = {(o, r) for u, r, o, via in found if via == "graph"}
     # its grants, the group's document, and the rewrites (editor ⇒ viewer)
@@ -210,6 +219,14 @@ def test_over_privilege_and_apply_as_review(any_live: Live) -> None:
     assert a["mode"] == "review" and sorted(a["tuples"]) == revoke and a["review_id"]
     items = _get(live, f"/reviews/{a['review_id']}/items").json()["items"]
     assert sorted(f"{i['object']}#{i['relation']}@{i['user']}" for i in items) == revoke
+    # the campaign reads back over REST with the filter that named its items
+    campaign = _get(live, f"/reviews/{a['review_id']}")
+    assert campaign.status_code == 200, campaign.text
+    flt = campaign.json()["filter"]
+    assert flt["user"] == "agent:planner" and sorted(flt["tuples"]) == revoke
+    listed = _get(live, "/reviews")
+    assert listed.status_code == 200, listed.text
+    assert a["review_id"] in {c["id"] for c in listed.json()["reviews"]}
 
 
 def test_apply_as_revocation(live: Live) -> None:

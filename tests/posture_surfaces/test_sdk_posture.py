@@ -20,6 +20,7 @@ from keyplane.errors import (
 )
 from keyplane.governance.posture import AccessEntry, PostureReport
 from keyplane.sdk.protocol import KeyplaneAPI
+from keyplane.service.effective import AccessPage
 from keyplane.service.privilege import PrivilegeApplied
 
 
@@ -77,6 +78,9 @@ def test_iterators_walk_every_page(live: Live) -> None:
         while True:
             page = c.effective_access("agent:planner", page_size=1, continuation_token=token)
             assert len(page.items) <= 1
+            # each page names its own ledger event
+            assert isinstance(page, AccessPage) and page.decision_id
+            assert c.get_decision(page.decision_id).event.type == "decision.effective_access"
             pages += page.items
             token = page.continuation_token
             if token is None:

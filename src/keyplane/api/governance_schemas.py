@@ -424,6 +424,21 @@ class ReviewFilterModel(_Request):
         le=3650,
         description="Only grants with no allowed decision in the ledger for these days.",
     )
+    user: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=MAX_USER,
+        description="Only this graph user's grants or tuples (exactly it, e.g. `agent:planner`).",
+    )
+    tuples: list[str] | None = Field(
+        default=None,
+        max_length=10_000,
+        description=(
+            "Exactly these tuple keys `object#relation@user` (each must be selected by the "
+            "rest of the filter), the items in this order — what applying a least-privilege "
+            "recommendation as a review creates."
+        ),
+    )
 
 
 class CreateReviewRequest(_Request):

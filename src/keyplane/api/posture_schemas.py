@@ -84,6 +84,11 @@ class AccessList(_Out):
     continuation_token: str | None = Field(
         default=None, description="Pass it back for the next page; null on the last."
     )
+    decision_id: str | None = Field(
+        default=None,
+        description="The ledger event recording this page (`decision.effective_access`); "
+        "`GET /v1/ledger/decisions/{decision_id}` shows it.",
+    )
 
 
 # ---------------------------------------------------------------------------- over-privilege

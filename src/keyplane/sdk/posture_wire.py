@@ -17,6 +17,7 @@ from keyplane.governance.posture import (
     PostureReport,
 )
 from keyplane.sdk.wire import Call, _body, _params, make_error, seg
+from keyplane.service.effective import AccessPage
 from keyplane.service.privilege import PrivilegeApplied
 from keyplane.storage.base import Page
 
@@ -55,9 +56,10 @@ def _flag(value: bool) -> str:
 
 
 def _access_page(d: Mapping[str, Any]) -> Page[AccessEntry]:
-    return Page(
+    return AccessPage(
         [AccessEntry.from_dict(e) for e in d.get("entries") or ()],
         d.get("continuation_token") or None,
+        decision_id=str(d.get("decision_id") or ""),
     )
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
 
 from keyplane.api.deps import CallerDep, ServicesDep
 from keyplane.api.errors import envelope, request_id_of
@@ -37,6 +37,7 @@ from keyplane.api.posture_schemas import (
 )
 from keyplane.api.schemas import MAX_ID, MAX_OBJECT, MAX_RELATION, MAX_TYPE, MAX_USER
 from keyplane.api.v1.common import PageSize, StoreId, Token, error_responses
+from keyplane.api.v1.queries import DECISION_ID_HEADER
 from keyplane.errors import KeyplaneError
 from keyplane.governance.posture import AccessEntry
 from keyplane.graph import draw
@@ -114,6 +115,8 @@ def _answer(
     The first page is fetched before answering, so a bad input or a refusal is the usual
     error envelope with its status, not a broken stream."""
     first = fetch(token)
+    decision_id = getattr(first, "decision_id", "") or None  # effective.AccessPage
+    id_header = {DECISION_ID_HEADER: decision_id} if decision_id else {}
     if _wants_ndjson(request):
         rid = request_id_of(request)
 
@@ -133,9 +136,10 @@ def _answer(
                     yield "\n"
                     return
 
-        return StreamingResponse(lines(), media_type=NDJSON)
+        # the header names the first page's event; each page has its own in the ledger
+        return StreamingResponse(lines(), media_type=NDJSON, headers=id_header)
     if fmt in ("dot", "mermaid"):
-        headers = {}
+        headers = dict(id_header)
         if first.continuation_token:
             headers[CONTINUATION_HEADER] = first.continuation_token
         if fmt == "dot":
@@ -143,9 +147,13 @@ def _answer(
             return Response(text, media_type=DOT, headers=headers)
         text = draw.access_mermaid(first.items, title=title)
         return Response(text, media_type=MERMAID, headers=headers)
-    return AccessList(
-        entries=[AccessEntryOut.of(e) for e in first.items],
-        continuation_token=first.continuation_token,
+    return JSONResponse(
+        AccessList(
+            entries=[AccessEntryOut.of(e) for e in first.items],
+            continuation_token=first.continuation_token,
+            decision_id=decision_id,
+        ).model_dump(mode="json"),
+        headers=id_header,
     )
 
 
