@@ -405,7 +405,9 @@ class Finding:
 class VisibilityScore:
     """The share of NHIs (0..1; 1.0 when there are none) that have an active owner
     (``owned``), an expiry on every active credential (``expiring``) and usage data
-    (``observed``: seen, used or decided on at least once) — and all three (``score``)."""
+    (``observed``: seen, used or decided on at least once) — and all three (``score``).
+    Deprovisioned NHIs are gone for good and not counted (``total`` may be less than the
+    inventory)."""
 
     total: int
     owned: int

@@ -542,7 +542,8 @@ def _exceeds_owner(exceeding: Sequence[ExcessAccess]) -> list[Finding]:
                 "delegation_id": e.delegation_id, "excess_total": e.excess_total,
                 "excess": [{"object": p.object, "relation": p.relation} for p in e.excess],
             } for e in found]},
-            f"{agent} reaches what {', '.join(e.principal for e in found)} cannot: remove "
+            f"{agent} reaches what {', '.join(dict.fromkeys(e.principal for e in found))} "
+            "cannot: remove "
             "those grants from the agent (see its over-privilege recommendation) so it "
             "never holds more than the people it acts for.",
         )
