@@ -814,3 +814,36 @@ def test_finding_codes_are_documented() -> None:
     for code, (owasp, _title) in posture.FINDINGS.items():
         assert f"``{code}``" in doc and owasp in doc
     assert dataclasses.is_dataclass(Finding)
+
+
+def test_an_identity_the_engine_cannot_resolve_is_a_finding_not_a_failed_report(
+    tmp_path: Any,
+) -> None:
+    """One agent behind 41 nested groups (past the depth limit of 25): its access cannot be
+    computed. The report still covers everyone else and names it (access_not_analyzable)
+    instead of failing for the whole store."""
+    clock = FixedClock(1_800_000_000.0)
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'kp.db'}", poll_interval=0.0)
+    with Keyplane.open(settings=settings, clock=clock) as kp:
+        kp.write_model(
+            "model\n  schema 1.1\ntype human\ntype agent\n  relations\n"
+            "    define owner: [human]\ntype group\n  relations\n"
+            "    define member: [agent, group#member]\ntype document\n  relations\n"
+            "    define viewer: [agent, group#member]\n"
+        )
+        kp.create_identity("human", "anne")
+        kp.create_identity("agent", "deep", owners=["human:anne"])
+        kp.create_identity("agent", "ok", owners=["human:anne"])
+        chain = [f"group:g{i + 1}#member@group:g{i}#member" for i in range(40)]
+        kp.write_tuples(
+            ["group:g0#member@agent:deep", *chain, "document:d#viewer@group:g40#member",
+             "document:e#viewer@agent:ok"]
+        )  # fmt: skip
+        report = kp.posture_report()
+        found = {(f.code, f.identity): f for f in report.findings}
+        bad = found[("access_not_analyzable", "agent:deep")]
+        assert bad.owasp == "NHI5" and bad.evidence["error"] == "resolution_too_complex"
+        # the other agent was still analysed: its unused grant and its excess over anne
+        assert ("unused_grants", "agent:ok") in found
+        assert ("exceeds_owner", "agent:ok") in found
+        assert not any(i == "agent:deep" and c != "access_not_analyzable" for c, i in found)

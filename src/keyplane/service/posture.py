@@ -40,6 +40,9 @@ NHI5    ``unused_grants``                            grants covering no use in t
                                                      (:func:`keyplane.service.privilege.analyze`)
 NHI5    ``exceeds_owner``                            the agent reaches what an owner or a
                                                      delegator cannot (``privilege.exceeding``)
+NHI5    ``access_not_analyzable``                    the engine refuses to compute its access
+                                                     (``resolution_too_complex``); the others
+                                                     are still analysed
 NHI7    ``long_lived_secret``                        an active secret lives longer than
                                                      ``long_lived_days`` (from its creation or
                                                      last rotation), or never expires
@@ -79,7 +82,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from keyplane.errors import InvalidContinuationToken, ValidationError
+from keyplane.errors import InvalidContinuationToken, KeyplaneError, ValidationError
 from keyplane.governance.posture import (
     FINDING_SEVERITIES,
     OWASP_NHI,
@@ -137,6 +140,7 @@ FINDINGS: dict[str, tuple[str, str]] = {
     "shared_secret_authentication": ("NHI4", "Authenticates with a shared secret"),
     "unused_grants": ("NHI5", "Grants not used in the window"),
     "exceeds_owner": ("NHI5", "Reaches more than its owner or delegator"),
+    "access_not_analyzable": ("NHI5", "Its access cannot be computed"),
     "long_lived_secret": ("NHI7", "Long-lived or non-expiring secret"),
     "stale_credential": ("NHI7", "Active credential not in use"),
     "environment_mixing": ("NHI8", "Identities of different environments linked"),
@@ -498,9 +502,13 @@ def _unused_grants(
         if ident.status == "deprovisioned":
             continue
         node = ident.node
-        op = privilege.analyze(
-            svc, store, node, use, since=since, until=until, limit=_EVIDENCE_LIMIT
-        )
+        try:
+            op = privilege.analyze(
+                svc, store, node, use, since=since, until=until, limit=_EVIDENCE_LIMIT
+            )
+        except KeyplaneError as exc:  # e.g. resolution_too_complex: one identity, not all
+            plane.unanalyzable.setdefault(node, exc)
+            continue
         unused = op.unused_grants
         if not unused:
             continue
@@ -526,7 +534,27 @@ def _exceeding(plane: Plane) -> list[ExcessAccess]:
     live = [i.node for i in plane.nhis if i.kind == "agent" and i.status != "deprovisioned"]
     if not live:
         return []
-    return privilege.exceeding(plane.svc, plane.store_id, agents=live, limit=_EVIDENCE_LIMIT)
+    return privilege.exceeding(
+        plane.svc, plane.store_id, agents=live, limit=_EVIDENCE_LIMIT,
+        errors=plane.unanalyzable,
+    )  # fmt: skip
+
+
+def _not_analyzable(plane: Plane) -> list[Finding]:
+    """``access_not_analyzable``: NHIs whose effective access the engine refused to
+    compute (the graph around them exceeds the resolution limits) — said, not skipped, so
+    the report never looks cleaner than it is."""
+    return [
+        _finding(
+            "access_not_analyzable", "medium", node,
+            {"error": exc.code, "message": exc.message},
+            f"The graph around {node} exceeds the resolution limits ({exc.code}): flatten "
+            "its group nesting or break the cycle (`keyplane explain` shows where); until "
+            "then its over-privilege and whether it exceeds its owners are unknown, and "
+            "decisions about it fail.",
+        )
+        for node, exc in sorted(plane.unanalyzable.items())
+    ]  # fmt: skip
 
 
 def _exceeds_owner(exceeding: Sequence[ExcessAccess]) -> list[Finding]:
@@ -637,7 +665,7 @@ def posture_report(
     findings += _human_use(plane, led)
     findings += _environment_mixing(plane)
     unused, over = _unused_grants(plane, use, since, now)
-    findings += unused + _exceeds_owner(exceeding)
+    findings += unused + _exceeds_owner(exceeding) + _not_analyzable(plane)
     findings.sort(key=_sort_key)
     return PostureReport(
         store_id=store_id,

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from keyplane.errors import ValidationError
+from keyplane.errors import KeyplaneError, ValidationError
 from keyplane.governance.posture import NhiCredential
 from keyplane.ledger.events import EventFilter
 from keyplane.ledger.redact import HMAC_PREFIX
@@ -115,6 +115,8 @@ class Plane:
         self.state: PolicyState = svc.graphs.policy(store_id)
         self.nhis = list(nhis)
         self.by_node = {i.node: i for i in self.nhis}
+        #: NHIs whose effective access the engine refused to compute (resolution limits)
+        self.unanalyzable: dict[str, KeyplaneError] = {}
         self.secrets: dict[str, list[Secret]] = {}
         self.delegations: list[Delegation] = [
             d

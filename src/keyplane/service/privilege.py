@@ -804,16 +804,31 @@ def _excess_of(
 
 
 def exceeding(
-    svc: Services, store_id: str, *, agents: Sequence[str] | None = None, limit: int = 100
+    svc: Services,
+    store_id: str,
+    *,
+    agents: Sequence[str] | None = None,
+    limit: int = 100,
+    errors: dict[str, KeyplaneError] | None = None,
 ) -> list[ExcessAccess]:
     """Every agent (identities of kind ``agent``, or ``agents``) that reaches what an
-    active owner or a delegator lacks, sorted by agent (no authorization)."""
+    active owner or a delegator lacks, sorted by agent (no authorization).
+
+    ``errors``: when given, an agent whose access cannot be computed (the graph around it
+    exceeds the resolution limits: ``resolution_too_complex``) is recorded there and the
+    others are still compared — a whole-store report is not lost to one agent; without
+    it the error propagates."""
     now = svc.clock.now()
     engine, _ = svc.graphs.engine(store_id)
     held = _Holdings(engine)
     out: list[ExcessAccess] = []
     for a in _agents(svc, store_id, agents):
-        out.extend(_excess_of(svc, store_id, a, limit, now, held))
+        try:
+            out.extend(_excess_of(svc, store_id, a, limit, now, held))
+        except KeyplaneError as exc:
+            if errors is None:
+                raise
+            errors[a] = exc
     return out
 
 
