@@ -504,7 +504,14 @@ def _unused_grants(
         node = ident.node
         try:
             op = privilege.analyze(
-                svc, store, node, use, since=since, until=until, limit=_EVIDENCE_LIMIT
+                svc,
+                store,
+                node,
+                use,
+                since=since,
+                until=until,
+                limit=_EVIDENCE_LIMIT,
+                effective_cache=plane.effective,
             )
         except KeyplaneError as exc:  # e.g. resolution_too_complex: one identity, not all
             plane.unanalyzable.setdefault(node, exc)
@@ -536,7 +543,7 @@ def _exceeding(plane: Plane) -> list[ExcessAccess]:
         return []
     return privilege.exceeding(
         plane.svc, plane.store_id, agents=live, limit=_EVIDENCE_LIMIT,
-        errors=plane.unanalyzable,
+        errors=plane.unanalyzable, effective_cache=plane.effective,
     )  # fmt: skip
 
 

@@ -117,6 +117,8 @@ class Plane:
         self.by_node = {i.node: i for i in self.nhis}
         #: NHIs whose effective access the engine refused to compute (resolution limits)
         self.unanalyzable: dict[str, KeyplaneError] = {}
+        #: each NHI's effective access, computed once for both NHI5 analyses
+        self.effective: dict[str, list[tuple[str, str]]] = {}
         self.secrets: dict[str, list[Secret]] = {}
         self.delegations: list[Delegation] = [
             d

@@ -78,7 +78,6 @@ identity's effective access plus a few masked checks per grant and used permissi
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import math
 import threading
@@ -104,6 +103,7 @@ from keyplane.service import audit
 from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
+from keyplane.service.effective import iter_effective
 from keyplane.service.inputs import check_page_size
 from keyplane.storage.base import Page, UsageRow
 from keyplane.storage.paging import decode_token, encode_token
@@ -509,27 +509,22 @@ def _key(t: Tuple) -> str:
 # ------------------------------------------------------------------------------ effective access
 
 
-def _effective(svc: Services, store_id: str, engine: Engine, node: str) -> list[_Perm]:
-    """``node``'s effective access, ordered by (object type, relation, object): H1's
-    :func:`keyplane.service.effective.iter_effective` when present, else list objects
-    over every type and relation of the model."""
-    try:  # looked up at run time: the module may not exist in this build
-        mod = importlib.import_module("keyplane.service.effective")
-    except ImportError:
-        mod = None
-    iter_effective = getattr(mod, "iter_effective", None)
-    if iter_effective is not None:
-        return [(str(o), str(r)) for o, r in iter_effective(svc, store_id, node)]
-    out: list[_Perm] = []
-    types = engine.model.types
-    for otype in sorted(types):
-        for rel in sorted(types[otype]):
-            try:
-                found = sorted(engine.list_objects(node, rel, otype))
-            except KeyplaneError:  # e.g. a condition that needs a request context
-                continue
-            out.extend((o, rel) for o in found)
-    return out
+#: each identity's effective access, computed once per report when shared by its caller
+EffectiveCache = dict[str, list[tuple[str, str]]]
+
+
+def _effective(
+    svc: Services, store_id: str, node: str, cache: EffectiveCache | None = None
+) -> list[_Perm]:
+    """``node``'s effective access, ordered by (object type, relation, object)
+    (:func:`keyplane.service.effective.iter_effective`); with ``cache``, computed once for
+    every analysis that shares it (the posture report's over-privilege and exceeding)."""
+    if cache is not None and node in cache:
+        return cache[node]
+    found = list(iter_effective(svc, store_id, node))
+    if cache is not None:
+        cache[node] = found
+    return found
 
 
 # ------------------------------------------------------------------------------ analysis
@@ -544,15 +539,17 @@ def analyze(
     since: float,
     until: float,
     limit: int = 1000,
+    effective_cache: EffectiveCache | None = None,
 ) -> OverPrivilege:
     """Granted versus exercised for ``node`` (no authorization: the operations and the
-    posture report call it). See the module docstring for the method."""
+    posture report call it). See the module docstring for the method. ``effective_cache``:
+    see :func:`_effective`."""
     engine, graph = svc.graphs.engine(store_id)
     now = svc.clock.now()
     seen = use.of(node)
     with graph.lock:
         grants = _grants(engine, node, now)
-        effective = _effective(svc, store_id, engine, node)
+        effective = _effective(svc, store_id, node, effective_cache)
         if not grants and not seen:  # nothing granted, nothing used: only the listing
             return _result(node, since, until, [], {}, {}, effective, (), (), [], limit)
         eff = set(effective)
@@ -780,15 +777,21 @@ _HOLDINGS_MAX: Final = 2_000_000
 
 
 def _excess_of(
-    svc: Services, store_id: str, agent: str, limit: int, now: float, held: _Holdings
+    svc: Services,
+    store_id: str,
+    agent: str,
+    limit: int,
+    now: float,
+    held: _Holdings,
+    cache: EffectiveCache | None,
 ) -> list[ExcessAccess]:
     principals = _principals(svc, store_id, agent, now)
     if not principals:
         return []
-    engine, graph = svc.graphs.engine(store_id)
+    _, graph = svc.graphs.engine(store_id)
     found: list[ExcessAccess] = []
     with graph.lock:
-        effective = _effective(svc, store_id, engine, agent)
+        effective = _effective(svc, store_id, agent, cache)
         if not effective:
             return []
         for relationship, principal, did in principals:
@@ -810,6 +813,7 @@ def exceeding(
     agents: Sequence[str] | None = None,
     limit: int = 100,
     errors: dict[str, KeyplaneError] | None = None,
+    effective_cache: EffectiveCache | None = None,
 ) -> list[ExcessAccess]:
     """Every agent (identities of kind ``agent``, or ``agents``) that reaches what an
     active owner or a delegator lacks, sorted by agent (no authorization).
@@ -824,7 +828,7 @@ def exceeding(
     out: list[ExcessAccess] = []
     for a in _agents(svc, store_id, agents):
         try:
-            out.extend(_excess_of(svc, store_id, a, limit, now, held))
+            out.extend(_excess_of(svc, store_id, a, limit, now, held, effective_cache))
         except KeyplaneError as exc:
             if errors is None:
                 raise
