@@ -98,6 +98,8 @@ ALLOWED: dict[str, set[str]] = {
     Permission.APPROVE_REQUESTS: {"admin", "writer", "writer:S"},
     Permission.MANAGE_REVIEWS: {"admin"},
     Permission.READ_POSTURE: {"admin", "auditor", "writer", "writer:S"},
+    Permission.READ_GATEWAY: _ON_S,
+    Permission.MANAGE_GATEWAY: {"admin"},
 }
 
 

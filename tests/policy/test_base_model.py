@@ -34,12 +34,15 @@ def _types(model: dict) -> dict[str, dict]:  # type: ignore[type-arg]
 
 def test_base_declares_every_identity_kind_and_owner() -> None:
     types = _types(base_model())
-    assert set(IDENTITY_KINDS) | {"group"} == set(types)
+    # the identity kinds, groups, and the MCP gateway's servers, tools and toolsets
+    assert set(IDENTITY_KINDS) | {"group", "mcp_server", "mcp_tool", "toolset"} == set(types)
     for kind in NON_HUMAN_KINDS:
         assert "owner" in types[kind]["relations"]
     compiled = CompiledModel.compile(base_model())
     compiled.validate_tuple(Tuple("agent:bot", "owner", "human:alice"))
     compiled.validate_tuple(Tuple("workload:etl", "owner", "group:eng#member"))
+    compiled.validate_tuple(Tuple("mcp_tool:gh/create_issue", "toolset", "toolset:triage"))
+    compiled.validate_tuple(Tuple("toolset:triage", "member", "group:eng#member"))
 
 
 def test_merge_adds_only_what_is_missing() -> None:

@@ -93,6 +93,16 @@ EVENT_TYPES: dict[str, str] = {
     "review.item_applied": "a review's revocation was applied (the grant revoked or the tuple deleted)",
     "review.closed": "a review was closed: every item has its outcome (unanswered ones the default)",
     "privilege.applied": "a least-privilege recommendation was applied (as tuple revocations or as a review campaign)",
+    "gateway.server_registered": "a downstream MCP server was registered with the gateway (never its secret)",
+    "gateway.server_updated": "a downstream MCP server's address, command, credential or schedule changed (never the secret)",
+    "gateway.server_deleted": "a downstream MCP server was removed from the gateway, with its tools",
+    "gateway.tools_discovered": "a server's tools were discovered: the tools added, changed and removed",
+    "gateway.tool_updated": "a gateway tool was approved, classified, disabled or enabled",
+    "gateway.toolset_updated": "a toolset's tools were set (the tuples written and deleted)",
+    "gateway.toolset_deleted": "a toolset was deleted (its tool tuples removed)",
+    "gateway.kill_switch": "a gateway kill switch (store, server, tool or agent) was engaged or released",
+    "gateway.settings_updated": "the store's gateway settings changed (recording of arguments)",
+    "gateway.tool_call": "an agent's tool call through the gateway: the decision, the outcome and the latency",
 }
 
 _ids = UlidGenerator()

@@ -151,6 +151,16 @@ OCSF_CLASSES: dict[str, OcsfClass] = {
     "review.item_applied": _entity("Update", "access_review"),
     "review.closed": _entity("Update", "access_review"),
     "privilege.applied": _entity("Update", "least_privilege"),
+    "gateway.server_registered": _entity("Create", "mcp_server"),
+    "gateway.server_updated": _entity("Update", "mcp_server"),
+    "gateway.server_deleted": _entity("Delete", "mcp_server"),
+    "gateway.tools_discovered": _entity("Update", "mcp_tool"),
+    "gateway.tool_updated": _entity("Update", "mcp_tool"),
+    "gateway.toolset_updated": _entity("Update", "toolset"),
+    "gateway.toolset_deleted": _entity("Delete", "toolset"),
+    "gateway.kill_switch": _entity("Update", "gateway_kill_switch"),
+    "gateway.settings_updated": _entity("Update", "gateway_settings"),
+    "gateway.tool_call": _api(),
 }
 
 

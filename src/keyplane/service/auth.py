@@ -57,6 +57,8 @@ class Permission:
     APPROVE_REQUESTS = "can_approve_requests"  # approve/deny requests, revoke grants
     MANAGE_REVIEWS = "can_manage_reviews"  # create, decide, close review campaigns
     READ_POSTURE = "can_read_posture"  # over-privilege, NHI inventory and posture reports
+    READ_GATEWAY = "can_read_gateway"  # the MCP gateway's servers, tools, toolsets, settings
+    MANAGE_GATEWAY = "can_manage_gateway"  # register servers, approve tools, kill switches (admin)
 
 
 PERMISSIONS: tuple[str, ...] = tuple(
@@ -107,6 +109,7 @@ _WRITES = frozenset(
         Permission.REQUEST_ACCESS,
         Permission.APPROVE_REQUESTS,
         Permission.MANAGE_REVIEWS,
+        Permission.MANAGE_GATEWAY,
     }
 )
 
@@ -124,6 +127,7 @@ _SYSTEM_STORE_LOCKED = frozenset(
         Permission.REQUEST_ACCESS,
         Permission.APPROVE_REQUESTS,
         Permission.MANAGE_REVIEWS,
+        Permission.MANAGE_GATEWAY,
     }
 )
 

@@ -138,6 +138,8 @@ type store
     define can_approve_requests: admin or writer
     define can_manage_reviews: admin
     define can_read_posture: admin or auditor or writer
+    define can_read_gateway: admin or auditor or writer or reader
+    define can_manage_gateway: admin
 """
 
 #: the model as stored (a JSON round trip, so it compares equal to what storage returns)
