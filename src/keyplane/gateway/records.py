@@ -406,6 +406,31 @@ class GatewayWrite:
 
 
 @dataclass(frozen=True, slots=True)
+class Toolset:
+    """A toolset: graph object ``toolset:<name>``; its tools are the ``mcp_tool`` objects
+    with a ``toolset`` tuple to it, its members (who may call them) the ``member`` tuples
+    on it. It exists while it holds a tool."""
+
+    name: str
+    tools: tuple[str, ...] = ()  # tool refs "<server>/<tool>", sorted
+    members: tuple[str, ...] = ()  # users of its member tuples, sorted
+    revision: int = 0
+
+    @property
+    def object(self) -> str:
+        return toolset_object(self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "object": self.object,
+            "tools": list(self.tools),
+            "members": list(self.members),
+            "revision": self.revision,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class DiscoveryResult:
     """What one discovery of a server found, by tool name."""
 

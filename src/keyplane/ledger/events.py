@@ -102,6 +102,7 @@ EVENT_TYPES: dict[str, str] = {
     "gateway.toolset_deleted": "a toolset was deleted (its tool tuples removed)",
     "gateway.kill_switch": "a gateway kill switch (store, server, tool or agent) was engaged or released",
     "gateway.settings_updated": "the store's gateway settings changed (recording of arguments)",
+    "gateway.tools_listed": "an agent listed the gateway's tools: how many it may call, filtered by the decision point",
     "gateway.tool_call": "an agent's tool call through the gateway: the decision, the outcome and the latency",
 }
 

@@ -160,6 +160,7 @@ OCSF_CLASSES: dict[str, OcsfClass] = {
     "gateway.toolset_deleted": _entity("Delete", "toolset"),
     "gateway.kill_switch": _entity("Update", "gateway_kill_switch"),
     "gateway.settings_updated": _entity("Update", "gateway_settings"),
+    "gateway.tools_listed": _api(),
     "gateway.tool_call": _api(),
 }
 
