@@ -54,6 +54,10 @@ _DATA_TABLES = (
     "access_requests",
     "review_campaigns",
     "review_items",
+    # the MCP gateway (migration 0012)
+    "gateway_servers",
+    "gateway_tools",
+    "gateway_settings",
 )
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
+from keyplane.gateway.records import GatewaySettings, GatewayState, GatewayWrite, McpServer, McpTool
 from keyplane.governance.records import AccessRequest, Entitlement
 from keyplane.graph.tuples import Tuple, TupleChange
 from keyplane.policy.records import Delegation, Guardrail, GuardrailSet, Identity, StorePolicy
@@ -39,6 +40,9 @@ __all__ = [
     "ChainRow",
     "ChangeReader",
     "ChangesPage",
+    "GatewayStore",
+    "GatewayTxReader",
+    "GatewayWriteResult",
     "GovernanceStore",
     "KeyRecord",
     "KeyStore",
@@ -1018,6 +1022,92 @@ class GovernanceStore(Protocol):
         ...
 
 
+# -- the MCP gateway (issue 9) --------------------------------------------------------------
+
+
+class GatewayTxReader(Protocol):
+    """Reads inside a :meth:`GatewayStore.write_gateway` transaction. The store's revision
+    is already bumped (its row locked) when the plan runs, so gateway writers of one store
+    are serialized (with every other writer of it) and these reads see every earlier
+    committed change."""
+
+    store_id: str
+
+    def server(self, name: str) -> McpServer | None:
+        """The server (its ``encrypted_secret`` included), or None."""
+        ...
+
+    def tools(self, server: str | None = None) -> list[McpTool]:
+        """The tools of ``server`` (every server's when None), removed ones included,
+        ordered by (server, name)."""
+        ...
+
+    def settings(self) -> GatewaySettings:
+        """The store's gateway settings; ``GatewaySettings(store_id)`` (revision 0) when
+        none were ever stored."""
+        ...
+
+    def tuples(
+        self, object_type: str, relation: str | None = None, user: str | None = None
+    ) -> list[Tuple]:
+        """Stored tuples on objects of ``object_type`` (e.g. ``"mcp_tool"``), narrowed to
+        ``relation`` and ``user`` when given (``user`` exact — ``"toolset:x"``,
+        ``"group:g#member"`` — or ``"type:"`` for every user of a type), in key order;
+        expired ones included (see their ``expires_at``). How toolsets are read: their
+        tools are the ``mcp_tool`` tuples with relation ``toolset``, their members the
+        ``toolset`` tuples with relation ``member``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayWriteResult:
+    """What :meth:`GatewayStore.write_gateway` did: the new revision (the store's current
+    one and ``changed`` False when the plan returned an empty write)."""
+
+    revision: int
+    changed: bool
+
+
+class GatewayStore(Protocol):
+    """Downstream MCP servers, their tools and a store's gateway settings (migration 0012;
+    see :mod:`keyplane.gateway.records` and :mod:`keyplane.storage.gateway_sql`).
+    :meth:`StoreAdmin.delete_store` removes the store's rows. Every method raises
+    StoreNotFoundError for a missing store."""
+
+    def write_gateway(
+        self,
+        store_id: str,
+        plan: Callable[[GatewayTxReader], GatewayWrite],
+        *,
+        ledger_events: Callable[[int], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> GatewayWriteResult:
+        """Run ``plan`` inside one write transaction and store what it returns.
+
+        The store revision is bumped FIRST, then the plan runs against a
+        :class:`GatewayTxReader` bound to the transaction. The plan MAY raise (nothing is
+        written) and MAY run more than once (a retried transaction), so it must not have
+        side effects. An empty :class:`~keyplane.gateway.records.GatewayWrite` MUST roll
+        back: no revision, no ledger events, ``changed`` False and ``revision`` the current
+        one. Otherwise, in this order: ``deleted_servers`` are removed with all their tools;
+        ``servers`` are upserted whole (every column, keyed by name); ``tools`` upserted
+        whole (keyed by (server, name)) — a tool of a server that does not exist after the
+        write MUST raise ValidationError; ``settings`` (when given) replace the store's;
+        every row is stamped with the new revision and the write's store id (whatever the
+        records say). ``tuple_writes`` / ``tuple_deletes`` are applied as a policy write's
+        (idempotent, deletes first, each actual change in the changelog at the revision,
+        so every process's graph applies them). ``ledger_events`` (called with the new
+        revision) commits in the same transaction, as for :meth:`TupleWriter.write`.
+        """
+        ...
+
+    def read_gateway(self, store_id: str) -> GatewayState:
+        """Everything the gateway decides with, read in ONE read transaction: ``revision``
+        is the store's revision at that snapshot (it moves with any write of the store,
+        tuple writes included), ``settings`` (the defaults when none stored), every server
+        (``encrypted_secret`` included) and every tool (removed ones included)."""
+        ...
+
+
 class Storage(
     StoreAdmin,
     ModelStore,
@@ -1033,6 +1123,7 @@ class Storage(
     CredentialStore,
     TokenStore,
     GovernanceStore,
+    GatewayStore,
     Protocol,
 ):
     """Everything a backend offers. Implementations MUST be safe to call from many threads."""

@@ -53,6 +53,7 @@ from keyplane.storage.base import (
     UsageRow,
 )
 from keyplane.storage.credentials_sql import CredentialSQLMixin
+from keyplane.storage.gateway_sql import GatewaySQLMixin
 from keyplane.storage.governance_sql import GovernanceSQLMixin
 from keyplane.storage.ids import UlidGenerator
 from keyplane.storage.ledger_admin import LedgerAdminSQL
@@ -226,6 +227,7 @@ class SQLStorage(
     CredentialSQLMixin,
     TokensSQLMixin,
     GovernanceSQLMixin,
+    GatewaySQLMixin,
     LedgerAdminSQL,
 ):
     """Backend-independent implementation of :class:`keyplane.storage.base.Storage`."""
@@ -431,6 +433,7 @@ class SQLStorage(
             self._delete_credential_rows(cur, store_id)
             self._delete_token_rows(cur, store_id)
             self._delete_governance_rows(cur, store_id)
+            self._delete_gateway_rows(cur, store_id)
             self._ledger_in_tx(cur, ledger_events, store_id)
 
         self._write_tx(tx)
