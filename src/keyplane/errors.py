@@ -26,7 +26,10 @@ each surface (REST, CLI, MCP) maps them in one table of its own.
     │   ├── StoreNotFoundError          store_not_found         (5002)
     │   ├── ModelNotFoundError          model_not_found         (2001)
     │   ├── IdentityNotFoundError       identity_not_found
-    │   └── DelegationNotFoundError     delegation_not_found
+    │   ├── DelegationNotFoundError     delegation_not_found
+    │   ├── GatewayServerNotFoundError  gateway_server_not_found  no such MCP server in the gateway
+    │   ├── GatewayToolNotFoundError    gateway_tool_not_found    no such tool of a gateway server
+    │   └── ToolsetNotFoundError        toolset_not_found       a toolset with no tools or members
     ├── ConflictError                   conflict
     │   ├── TupleExistsError            tuple_exists            (2017)
     │   ├── TupleMissingError           tuple_missing           (2017)
@@ -34,7 +37,10 @@ each surface (REST, CLI, MCP) maps them in one table of its own.
     │   ├── IdentityExistsError         identity_exists
     │   ├── IdentityStateError          identity_state          not allowed in the identity's status
     │   ├── RecommendationChangedError  recommendation_changed  the least-privilege advice moved
-    │   └── NothingToApplyError         nothing_to_apply        no grant to revoke or review
+    │   ├── NothingToApplyError         nothing_to_apply        no grant to revoke or review
+    │   ├── GatewayServerExistsError    gateway_server_exists   a server of that name is registered
+    │   ├── ToolDefinitionChangedError  tool_definition_changed the tool changed since it was reviewed
+    │   └── ToolRemovedError            tool_removed            the server no longer lists the tool
     ├── AuthenticationError             unauthenticated         no, unknown, expired or revoked key
     ├── PermissionDeniedError           permission_denied       the caller's roles do not allow it
     ├── ConsistencyTimeoutError         consistency_timeout     a revision was not reached in time
@@ -56,6 +62,9 @@ __all__ = [
     "DelegationInvalidError",
     "DelegationNotFoundError",
     "DelegationWideningError",
+    "GatewayServerExistsError",
+    "GatewayServerNotFoundError",
+    "GatewayToolNotFoundError",
     "GuardrailInvalidError",
     "IdentityExistsError",
     "IdentityNotFoundError",
@@ -77,6 +86,9 @@ __all__ = [
     "StorageError",
     "StoreExistsError",
     "StoreNotFoundError",
+    "ToolDefinitionChangedError",
+    "ToolRemovedError",
+    "ToolsetNotFoundError",
     "TransportError",
     "TupleExistsError",
     "TupleMissingError",
@@ -371,6 +383,45 @@ class NothingToApplyError(ConflictError):
     observed use): there is nothing to revoke and no review campaign to open."""
 
     code = "nothing_to_apply"
+
+
+class GatewayServerNotFoundError(NotFoundError):
+    """The store's gateway has no downstream MCP server of that name."""
+
+    code = "gateway_server_not_found"
+
+
+class GatewayServerExistsError(ConflictError):
+    """A downstream MCP server of that name is already registered in the store."""
+
+    code = "gateway_server_exists"
+
+
+class GatewayToolNotFoundError(NotFoundError):
+    """The server has no tool of that name (never discovered)."""
+
+    code = "gateway_tool_not_found"
+
+
+class ToolsetNotFoundError(NotFoundError):
+    """No toolset of that name: it holds no tool and has no member."""
+
+    code = "toolset_not_found"
+
+
+class ToolDefinitionChangedError(ConflictError):
+    """A tool was to be approved as the caller reviewed it (``expected_digest``), but its
+    definition has changed since (a new discovery): nothing was changed; review it again.
+    ``details.expected`` and ``details.current`` hold both digests."""
+
+    code = "tool_definition_changed"
+
+
+class ToolRemovedError(ConflictError):
+    """The tool's server no longer lists it (status ``removed``): it cannot be enabled,
+    disabled or put in a toolset until a discovery finds it again."""
+
+    code = "tool_removed"
 
 
 class ConsistencyTimeoutError(KeyplaneError):
