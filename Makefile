@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv browser test test-all lint typecheck demo bench bench-small bench-ledger bench-authzen bench-decide bench-tokens bench-posture openapi clean
+.PHONY: venv browser test test-all lint typecheck demo bench bench-small bench-ledger bench-authzen bench-decide bench-tokens bench-posture bench-gateway openapi clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,11 @@ bench-tokens: $(STAMP)
 # report, over-privilege, agents exceeding owners, effective access (seconds each)
 bench-posture: $(STAMP)
 	$(BIN)/python bench/posture.py
+
+# the MCP gateway: an echo tool called directly and through the gateway (p50/p99, calls/s, the
+# added latency) and where the gateway's own time goes (stage timers; --profile for cProfile)
+bench-gateway: $(STAMP)
+	$(BIN)/python bench/gateway.py --profile
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
