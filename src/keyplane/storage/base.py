@@ -67,6 +67,7 @@ __all__ = [
     "UsageRow",
 ]
 
+from keyplane.storage.ledger_activity import LedgerActivityStore
 from keyplane.storage.ledger_admin import LedgerAdminStore
 
 T = TypeVar("T")
@@ -1118,6 +1119,7 @@ class Storage(
     KeyStore,
     LedgerStore,
     LedgerAdminStore,
+    LedgerActivityStore,
     PolicyStore,
     SigningKeyStore,
     CredentialStore,

@@ -56,6 +56,7 @@ from keyplane.storage.credentials_sql import CredentialSQLMixin
 from keyplane.storage.gateway_sql import GatewaySQLMixin
 from keyplane.storage.governance_sql import GovernanceSQLMixin
 from keyplane.storage.ids import UlidGenerator
+from keyplane.storage.ledger_activity import LedgerActivitySQL
 from keyplane.storage.ledger_admin import LedgerAdminSQL
 from keyplane.storage.paging import check_page_size, decode_token, encode_token
 from keyplane.storage.policy_sql import PolicySQLMixin
@@ -229,6 +230,7 @@ class SQLStorage(
     GovernanceSQLMixin,
     GatewaySQLMixin,
     LedgerAdminSQL,
+    LedgerActivitySQL,
 ):
     """Backend-independent implementation of :class:`keyplane.storage.base.Storage`."""
 
