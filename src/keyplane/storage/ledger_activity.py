@@ -23,8 +23,8 @@ Cursor = Any
 class ActivityRow(NamedTuple):
     """One group of events (:meth:`LedgerActivityStore.ledger_activity`): every event of
     ``type`` with these ``subject``, ``actors`` (the actor chain, in order), ``resource``
-    and ``outcome`` columns — as stored, so possibly HMAC-redacted — how many there were (``events``)
-    and the times of the oldest and the newest."""
+    and ``outcome`` columns — as stored, so possibly HMAC-redacted — how many there were
+    (``events``) and the times of the oldest and the newest."""
 
     subject: str | None
     actors: tuple[str, ...]
