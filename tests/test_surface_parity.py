@@ -25,6 +25,9 @@ from keyplane.service.context import Services
 INTERNAL = {
     "auth.authorize": "the authorization step every operation runs first",
     "system.allowed": "the system model's decision, used by authorize",
+    "decisions.evaluate_unrecorded": (
+        "the gateway's decision: it records the event itself, with the arguments redacted"
+    ),
 }
 
 # operation -> CLI command (None: not on the CLI, with the reason in CLI_WHY)
@@ -119,6 +122,21 @@ CLI = {
     "privilege.agents_exceeding_owners": "posture exceeding",
     "posture.nhi_inventory": "posture inventory",
     "posture.posture_report": "posture report",
+    "gateway.register_server": "gateway server add",
+    "gateway.update_server": "gateway server update",
+    "gateway.get_server": "gateway server get",
+    "gateway.list_servers": "gateway server list",
+    "gateway.delete_server": "gateway server delete",
+    "gateway.discover_tools": "gateway server discover",
+    "gateway.list_tools": "gateway tool list",
+    "gateway.get_tool": "gateway tool get",
+    "gateway.update_tool": "gateway tool approve",  # and disable, enable, classify
+    "gateway.put_toolset": "gateway toolset put",
+    "gateway.list_toolsets": "gateway toolset list",
+    "gateway.delete_toolset": "gateway toolset delete",
+    "gateway.set_kill_switch": "gateway kill",
+    "gateway.get_gateway_settings": "gateway settings get",
+    "gateway.update_gateway_settings": "gateway settings set",
 }
 CLI_WHY = {
     "access.batch_check": "a shell loops over `keyplane check`; batches are for programs (SDK, REST)",

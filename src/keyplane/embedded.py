@@ -17,6 +17,7 @@ from typing import Any
 
 from keyplane.clock import Clock
 from keyplane.config import Settings
+from keyplane.embedded_gateway import GatewayEmbedded
 from keyplane.embedded_governance import GovernanceEmbedded
 from keyplane.embedded_posture import PostureEmbedded
 from keyplane.errors import StoreNotFoundError
@@ -76,7 +77,7 @@ from keyplane.tokens.clients import Credential
 __all__ = ["Keyplane"]
 
 
-class Keyplane(GovernanceEmbedded, PostureEmbedded):
+class Keyplane(GovernanceEmbedded, PostureEmbedded, GatewayEmbedded):
     """One handle on a Keyplane database and the in-memory graphs of its stores."""
 
     def __init__(self, services: Services, *, caller: Caller | None = None) -> None:

@@ -753,3 +753,8 @@ app.add_typer(posture_app, name="posture")
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
+
+
+from keyplane.cli.gateway import gateway_app  # noqa: E402  (keyplane gateway …)
+
+app.add_typer(gateway_app, name="gateway")

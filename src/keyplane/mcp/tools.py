@@ -26,6 +26,11 @@ from keyplane.mcp.credential_tools import (
     CREDENTIAL_SPECS,
 )
 from keyplane.mcp.decision_tools import DECISION_SERVICE_OF_TOOL, DECISION_SPECS
+from keyplane.mcp.gateway_tools import (
+    GATEWAY_NOT_EXPOSED,
+    GATEWAY_SERVICE_OF_TOOL,
+    GATEWAY_SPECS,
+)
 from keyplane.mcp.governance_tools import (
     GOVERNANCE_NOT_EXPOSED,
     GOVERNANCE_SERVICE_OF_TOOL,
@@ -690,6 +695,7 @@ SERVICE_OF_TOOL: dict[str, Callable[..., Any]] = {
     **TOKEN_SERVICE_OF_TOOL,
     **GOVERNANCE_SERVICE_OF_TOOL,
     **POSTURE_SERVICE_OF_TOOL,
+    **GATEWAY_SERVICE_OF_TOOL,
 }
 
 #: Service operations deliberately not offered to agents, and why.
@@ -714,6 +720,7 @@ NOT_EXPOSED: dict[str, str] = {
     **TOKEN_NOT_EXPOSED,
     **GOVERNANCE_NOT_EXPOSED,
     **POSTURE_NOT_EXPOSED,
+    **GATEWAY_NOT_EXPOSED,
 }
 
 #: the identity plane's tools (issue 5), in modules of their own; each entry also names the
@@ -729,6 +736,7 @@ _PLANE_SPECS: list[
     *TOKEN_SPECS,
     *GOVERNANCE_SPECS,
     *POSTURE_SPECS,
+    *GATEWAY_SPECS,
 ]
 
 READ_TOOLS: tuple[str, ...] = tuple(n for n, *_rest, w in _SPECS if not w) + tuple(

@@ -47,6 +47,7 @@ from keyplane.sdk.client import (
     headers_for,
     transport_error,
 )
+from keyplane.sdk.gateway_api import AsyncGatewayClient
 from keyplane.sdk.governance_api import AsyncGovernanceClient
 from keyplane.sdk.posture_api import AsyncPostureClient
 from keyplane.sdk.wire import Call
@@ -69,7 +70,7 @@ __all__ = ["AsyncClient"]
 R = TypeVar("R")
 
 
-class AsyncClient(AsyncGovernanceClient, AsyncPostureClient):
+class AsyncClient(AsyncGovernanceClient, AsyncPostureClient, AsyncGatewayClient):
     """A Keyplane server for asyncio code; see :class:`keyplane.Client` for the arguments."""
 
     def __init__(

@@ -44,6 +44,7 @@ from keyplane.sdk import (
     tokens_wire,
     wire,
 )
+from keyplane.sdk.gateway_api import GatewayClient
 from keyplane.sdk.governance_api import GovernanceClient
 from keyplane.sdk.posture_api import PostureClient
 from keyplane.sdk.wire import Call
@@ -113,7 +114,7 @@ def decode_json(url: str, resp: httpx.Response) -> Any:
         ) from None
 
 
-class Client(GovernanceClient, PostureClient):
+class Client(GovernanceClient, PostureClient, GatewayClient):
     """A Keyplane server, with :class:`keyplane.Keyplane`'s interface.
 
     ``url`` is the server's base URL; ``api_key`` a ``kp_…`` key. ``timeout`` (seconds)

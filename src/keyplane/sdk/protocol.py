@@ -26,6 +26,7 @@ from keyplane.policy.records import (
     StorePolicy,
     TrustedIssuer,
 )
+from keyplane.sdk.gateway_api import AsyncGatewayAPI, GatewayAPI
 from keyplane.sdk.governance_api import AsyncGovernanceAPI, GovernanceAPI
 from keyplane.sdk.posture_api import AsyncPostureAPI, PostureAPI
 from keyplane.sdk.wire import AsyncObjectStream
@@ -53,7 +54,7 @@ from keyplane.tokens.clients import Credential
 __all__ = ["AsyncKeyplaneAPI", "KeyplaneAPI"]
 
 
-class KeyplaneAPI(GovernanceAPI, PostureAPI, Protocol):
+class KeyplaneAPI(GovernanceAPI, PostureAPI, GatewayAPI, Protocol):
     """Stores, models, tuples and access queries; ``store=None`` means the default store."""
 
     def close(self) -> None: ...
@@ -538,7 +539,7 @@ class KeyplaneAPI(GovernanceAPI, PostureAPI, Protocol):
     ) -> GuardrailDryRun: ...
 
 
-class AsyncKeyplaneAPI(AsyncGovernanceAPI, AsyncPostureAPI, Protocol):
+class AsyncKeyplaneAPI(AsyncGovernanceAPI, AsyncPostureAPI, AsyncGatewayAPI, Protocol):
     """:class:`KeyplaneAPI` with every method a coroutine (``list_objects`` resolves to an
     async iterator: ``async for o in await client.list_objects(...)``)."""
 

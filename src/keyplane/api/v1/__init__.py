@@ -13,6 +13,7 @@ from keyplane.api.v1 import (
     decisions,
     delegations,
     entitlements,
+    gateway,
     guardrails,
     identities,
     keys,
@@ -49,3 +50,4 @@ router.include_router(entitlements.router)
 router.include_router(access_requests.router)
 router.include_router(reviews.router)
 router.include_router(posture.router)
+router.include_router(gateway.router)
