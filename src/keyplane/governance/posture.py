@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from keyplane.governance.tool_usage import ToolUsageReport
+
 __all__ = [
     "FINDING_SEVERITIES",
     "OWASP_NHI",
@@ -451,6 +453,8 @@ class PostureReport:
     until]``: the inventory, the findings (most severe first), the visibility score, and
     the over-privilege and agents-exceeding-owners summaries behind the NHI5 findings.
     ``counts``: NHIs by kind, by status and by source; findings by OWASP id and severity.
+    ``tools``: the MCP gateway's tools and their use in the window (the Tools section;
+    None in a report made before the gateway existed).
     ``elapsed_seconds``: how long the report took to compute."""
 
     store_id: str
@@ -464,6 +468,7 @@ class PostureReport:
     over_privileged: tuple[OverPrivilege, ...] = ()
     exceeding: tuple[ExcessAccess, ...] = ()
     elapsed_seconds: float = 0.0
+    tools: ToolUsageReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -477,6 +482,7 @@ class PostureReport:
             "inventory": [i.to_dict() for i in self.inventory],
             "over_privileged": [o.to_dict() for o in self.over_privileged],
             "exceeding": [e.to_dict() for e in self.exceeding],
+            "tools": None if self.tools is None else self.tools.to_dict(),
             "elapsed_seconds": self.elapsed_seconds,
         }
 
@@ -496,4 +502,5 @@ class PostureReport:
             ),
             exceeding=tuple(ExcessAccess.from_dict(e) for e in d.get("exceeding") or ()),
             elapsed_seconds=float(d.get("elapsed_seconds", 0.0)),
+            tools=None if d.get("tools") is None else ToolUsageReport.from_dict(d["tools"]),
         )

@@ -5,7 +5,8 @@
   the MCP tool return, and what ``PostureReport.from_dict`` reads back.
 - :func:`render_text` — a terminal report (rich) that reads well at 100 columns: the
   visibility score, the counts, the findings grouped by severity then by finding with the
-  fix, the most over-privileged identities and the agents that exceed their owners.
+  fix, the most over-privileged identities, the agents that exceed their owners and the
+  MCP gateway's tools (their use, never-used tools, agents with dangerous tools).
 - :func:`render_html` — a self-contained HTML page with inline CSS, server-drawn inline
   SVG charts and a small inline script (see :mod:`keyplane.governance.report_html`).
 
@@ -77,7 +78,7 @@ def render_text(
     for part in _head(report, v):
         console.print(part)
     out.write(_findings(report, v, limit, width, color))
-    for part in (*_over_privileged(v), *_exceeding(v)):
+    for part in (*_over_privileged(v), *_exceeding(v), *_tools(report, v)):
         console.print(part)
     text = out.getvalue()
     # rich pads every line to the width: trailing blanks help nobody reading a file
@@ -377,3 +378,80 @@ def _exceeding(v: View) -> Iterator[RenderableType]:
             Text(sample),
         )
     yield t
+
+
+#: at most this many tools and agents listed in the terminal report's Tools section
+TOOLS_SHOWN = 50
+
+
+def _tools(report: PostureReport, v: View) -> Iterator[RenderableType]:
+    """The MCP gateway's tools: calls, last use and callers per tool; per agent its use and
+    the dangerous tools it may call; the enabled tools never used in the window."""
+    tu = report.tools
+    if tu is None or not (tu.tools or tu.agents):
+        return
+    yield Text()
+    yield Rule(Text("Tools (MCP gateway)", style="bold"), align="left")
+    enabled = sum(1 for t in tu.tools if t.status == "enabled")
+    yield Text(
+        f"{fmt_count(len(tu.tools))} tools ({fmt_count(enabled)} enabled) · "
+        f"{fmt_count(tu.allowed)} calls allowed · {fmt_count(tu.denied)} denied in the window"
+    )
+    never = ", ".join(clean(r) for r in tu.never_used[:TOOLS_SHOWN])
+    more = len(tu.never_used) - TOOLS_SHOWN
+    yield Text.assemble(
+        ("Never used: ", "bold"),
+        (never + (f" … and {fmt_count(more)} more" if more > 0 else "") if never else "none"),
+    )
+    t = Table(box=None, pad_edge=False, header_style="bold", padding=(0, 1))
+    t.add_column("tool", overflow="fold", ratio=2)
+    t.add_column("status", no_wrap=True)
+    t.add_column("kind / risk", no_wrap=True)
+    t.add_column("allowed", justify="right", no_wrap=True)
+    t.add_column("denied", justify="right", no_wrap=True)
+    t.add_column("last used", no_wrap=True)
+    t.add_column("agents", overflow="fold", ratio=2)
+    for x in tu.tools[:TOOLS_SHOWN]:
+        risk = x.risk or "—"
+        t.add_row(
+            Text(clean(x.ref)),
+            clean(x.status),
+            Text(
+                f"{clean(x.kind or '—')} / {clean(risk)}",
+                style="red" if risk == "dangerous" else "",
+            ),
+            fmt_count(x.allowed),
+            fmt_count(x.denied),
+            fmt_time(x.last_used_at),
+            Text(", ".join(clean(a) for a in x.agents[:5]) + (" …" if len(x.agents) > 5 else "")),
+        )
+    yield t
+    if len(tu.tools) > TOOLS_SHOWN:
+        yield Text(f"… and {fmt_count(len(tu.tools) - TOOLS_SHOWN)} more tools", style="dim")
+    if not tu.agents:
+        return
+    yield Text()
+    a = Table(box=None, pad_edge=False, header_style="bold", padding=(0, 1))
+    a.add_column("agent", overflow="fold", ratio=2)
+    a.add_column("calls", justify="right", no_wrap=True)
+    a.add_column("denied", justify="right", no_wrap=True)
+    a.add_column("last used", no_wrap=True)
+    a.add_column("tools used", overflow="fold", ratio=2)
+    a.add_column("dangerous tools it may call (unused *)", overflow="fold", ratio=3)
+    for g in tu.agents[:TOOLS_SHOWN]:
+        unused = set(g.unused_dangerous_tools)
+        a.add_row(
+            _who(g.identity, v),
+            fmt_count(g.calls),
+            fmt_count(g.denied),
+            fmt_time(g.last_used_at),
+            Text(", ".join(clean(x) for x in g.tools) or "—"),
+            Text(
+                ", ".join(clean(x) + ("*" if x in unused else "") for x in g.dangerous_tools)
+                or "—",
+                style="red" if unused else "",
+            ),
+        )
+    yield a
+    if len(tu.agents) > TOOLS_SHOWN:
+        yield Text(f"… and {fmt_count(len(tu.agents) - TOOLS_SHOWN)} more agents", style="dim")

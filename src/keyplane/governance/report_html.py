@@ -534,6 +534,64 @@ def _exceeding_section(v: View) -> str:
     )
 
 
+def _tools_section(report: PostureReport, v: View) -> str:
+    """The MCP gateway's tools (calls, last use, agents) and the agents' use and dangerous
+    tools; nothing when the store has no gateway tools and no calls."""
+    tu = report.tools
+    if tu is None or not (tu.tools or tu.agents):
+        return ""
+    never = set(tu.never_used)
+    rows = "".join(
+        f'<tr data-tool="{_e(t.ref)}" data-status="{_e(t.status)}"'
+        f' data-risk="{_e(t.risk or "")}"><td><code>{_e(t.ref)}</code>'
+        + (' <span class="code-inline">never used</span>' if t.ref in never else "")
+        + f"</td><td>{_e(t.status)}</td><td>{_e(t.kind or '—')}</td>"
+        + f"<td>{_e(t.risk or '—')}</td>"
+        f'<td class="num">{fmt_count(t.allowed)}</td><td class="num">{fmt_count(t.denied)}</td>'
+        f"<td>{_e(fmt_time(t.last_used_at))}</td><td>"
+        + ", ".join(f'<span class="id mono">{_e(a)}</span>' for a in t.agents[:10])
+        + (" …" if len(t.agents) > 10 else "")
+        + "</td></tr>"
+        for t in tu.tools
+    )
+    agents = "".join(
+        f'<tr data-agent="{_e(a.identity)}"><td>{_who(a.identity, v)}</td>'
+        f'<td class="num">{fmt_count(a.calls)}</td><td class="num">{fmt_count(a.denied)}</td>'
+        f"<td>{_e(fmt_time(a.last_used_at))}</td><td>"
+        + (", ".join(f"<code>{_e(x)}</code>" for x in a.tools) or "—")
+        + "</td><td>"
+        + (
+            ", ".join(
+                f"<code>{_e(x)}</code>"
+                + (" <b>(unused)</b>" if x in a.unused_dangerous_tools else "")
+                for x in a.dangerous_tools
+            )
+            or "—"
+        )
+        + "</td></tr>"
+        for a in tu.agents
+    )
+    enabled = sum(1 for t in tu.tools if t.status == "enabled")
+    return (
+        '<section id="tools-section"><h2>Tools (MCP gateway)</h2>'
+        f'<p class="note">{fmt_count(len(tu.tools))} tools ({fmt_count(enabled)} enabled), '
+        f"{fmt_count(tu.allowed)} calls allowed and {fmt_count(tu.denied)} denied in the "
+        f"window; never used: {fmt_count(len(tu.never_used))}.</p>"
+        '<div class="tablewrap"><table id="tools"><thead><tr><th>Tool</th><th>Status</th>'
+        '<th>Kind</th><th>Risk</th><th class="num">Allowed</th><th class="num">Denied</th>'
+        f"<th>Last used</th><th>Agents</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        + (
+            '<h3>Agents</h3><div class="tablewrap"><table id="tool-agents"><thead><tr>'
+            '<th>Agent</th><th class="num">Calls</th><th class="num">Denied</th>'
+            "<th>Last used</th><th>Tools used</th><th>Dangerous tools it may call</th></tr>"
+            f"</thead><tbody>{agents}</tbody></table></div>"
+            if agents
+            else ""
+        )
+        + "</section>"
+    )
+
+
 def _charts(report: PostureReport, v: View) -> str:
     sev = [
         _Bar(s, s, c, _SEV_COLOR.get(s, "#495057"), f"#severity={quote(s)}")
@@ -624,6 +682,7 @@ def render_html(report: PostureReport) -> str:
         + _findings_section(report, v)
         + _privilege_section(v)
         + _exceeding_section(v)
+        + _tools_section(report, v)
         + _inventory_section(report, v)
         + "<footer>Keyplane posture report · findings mapped to the OWASP Non-Human "
         "Identities Top 10 (2025) · credential ages and usage at "

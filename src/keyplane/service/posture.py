@@ -17,7 +17,9 @@ Operations (``can_read_posture``; nothing is written, nothing recorded when allo
   ``token.issued`` events (which credential authenticated: in the event's details, not
   in an indexed column). No query per identity; the NHI5 analysis
   (:func:`keyplane.service.privilege.analyze` per live NHI, ``exceeding`` over the live
-  agents) runs on the in-memory graph.
+  agents) runs on the in-memory graph. The Tools section (the MCP gateway's tools and their
+  use, :func:`keyplane.service.gateway_usage.analyze`) adds one aggregate over the window's
+  ``gateway.tool_call`` events and one read of the gateway registry.
 
 Findings (``Finding.code`` is stable; one finding per identity and code, the evidence
 listing every credential, delegation or event behind it):
@@ -43,6 +45,12 @@ NHI5    ``exceeds_owner``                            the agent reaches what an o
 NHI5    ``access_not_analyzable``                    the engine refuses to compute its access
                                                      (``resolution_too_complex``); the others
                                                      are still analysed
+NHI5    ``agent_with_dangerous_tools``               it may call enabled MCP gateway tools
+                                                     classified ``dangerous`` (high when it did
+                                                     not call some of them in the window)
+NHI5    ``unused_tool``                              an enabled gateway tool, approved at least a
+                                                     window ago, not called in it (identity:
+                                                     the tool, ``mcp_tool:<server>/<tool>``)
 NHI7    ``long_lived_secret``                        an active secret lives longer than
                                                      ``long_lived_days`` (from its creation or
                                                      last rotation), or never expires
@@ -94,7 +102,7 @@ from keyplane.governance.posture import (
     VisibilityScore,
 )
 from keyplane.policy.records import IDENTITY_STATUSES, NON_HUMAN_KINDS, Identity
-from keyplane.service import privilege
+from keyplane.service import gateway_usage, privilege
 from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
@@ -146,6 +154,7 @@ FINDINGS: dict[str, tuple[str, str]] = {
     "environment_mixing": ("NHI8", "Identities of different environments linked"),
     "identity_reuse": ("NHI9", "One identity used by several clients"),
     "human_use": ("NHI10", "A human acts as this non-human identity"),
+    **gateway_usage.TOOL_FINDINGS,
 }  # fmt: skip
 
 # -- inputs -------------------------------------------------------------------------------
@@ -673,6 +682,9 @@ def posture_report(
     findings += _environment_mixing(plane)
     unused, over = _unused_grants(plane, use, since, now)
     findings += unused + _exceeds_owner(exceeding) + _not_analyzable(plane)
+    tools = gateway_usage.analyze(svc, store_id, since, now)
+    gone = [i.node for i in plane.nhis if i.status == "deprovisioned"]
+    findings += gateway_usage.tool_findings(tools, deprovisioned=gone)
     findings.sort(key=_sort_key)
     return PostureReport(
         store_id=store_id,
@@ -686,4 +698,5 @@ def posture_report(
         over_privileged=tuple(over),
         exceeding=tuple(exceeding),
         elapsed_seconds=round(time.perf_counter() - started, 3),
+        tools=tools,
     )
