@@ -423,7 +423,12 @@ class DownstreamHandle:
             stateless_http=self.stateless, json_response=self.json_response
         )
         config = uvicorn.Config(
-            _Front(self, app), log_level="warning", lifespan="on", access_log=False
+            _Front(self, app),
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
+            # open SSE streams would hold a graceful shutdown (restart, stop) for long
+            timeout_graceful_shutdown=1,
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
