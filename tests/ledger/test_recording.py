@@ -24,6 +24,7 @@ import keyplane.service as service_pkg
 from keyplane.api import create_app
 from keyplane.config import Settings
 from keyplane.errors import KeyplaneError, PermissionDeniedError
+from keyplane.gateway.records import GatewayWrite, McpServer, McpTool, definition_digest
 from keyplane.governance.records import (
     AccessRequest,
     Entitlement,
@@ -43,6 +44,7 @@ from keyplane.service import (
     delegations,
     effective,
     entitlements,
+    gateway,
     guardrails,
     identities,
     keys,
@@ -80,7 +82,12 @@ type document
     define editor: [user]
 type agent
 """
-INTERNAL = {"auth.authorize", "system.allowed"}
+INTERNAL = {
+    "auth.authorize",
+    "system.allowed",
+    # the gateway's decision: it records the event itself, with the arguments redacted
+    "decisions.evaluate_unrecorded",
+}
 
 
 def _operations() -> Iterator[tuple[str, Callable[..., Any]]]:
@@ -464,7 +471,95 @@ TABLE: dict[str, tuple[Call, list[str]]] = {
     ),
     "posture.nhi_inventory": (lambda w: posture.nhi_inventory(w.svc, w.caller, S), []),
     "posture.posture_report": (lambda w: posture.posture_report(w.svc, w.caller, S), []),
+    # the MCP gateway's administration (issue 9): reads record nothing, each change its
+    # gateway.* event (registering without discovery: only gateway.server_registered)
+    "gateway.register_server": (
+        lambda w: gateway.register_server(
+            w.svc, w.caller, S, "new", transport="http", url=_UNREACHABLE, discover=False
+        ),
+        ["gateway.server_registered"],
+    ),
+    "gateway.update_server": (
+        lambda w: gateway.update_server(
+            w.svc, w.caller, S, _a_gateway(w.svc), description="changed"
+        ),
+        ["gateway.server_updated"],
+    ),
+    "gateway.get_server": (
+        lambda w: gateway.get_server(w.svc, w.caller, S, _a_gateway(w.svc)),
+        [],
+    ),
+    "gateway.list_servers": (lambda w: gateway.list_servers(w.svc, w.caller, S), []),
+    "gateway.delete_server": (
+        lambda w: gateway.delete_server(w.svc, w.caller, S, _a_gateway(w.svc)),
+        ["gateway.server_deleted"],
+    ),
+    # an unreachable server: the discovery is recorded with its error
+    "gateway.discover_tools": (
+        lambda w: gateway.discover_tools(w.svc, w.caller, S, _a_gateway(w.svc)),
+        ["gateway.tools_discovered"],
+    ),
+    "gateway.list_tools": (lambda w: gateway.list_tools(w.svc, w.caller, S), []),
+    "gateway.get_tool": (
+        lambda w: gateway.get_tool(w.svc, w.caller, S, _a_gateway(w.svc), "echo"),
+        [],
+    ),
+    "gateway.update_tool": (
+        lambda w: gateway.update_tool(
+            w.svc, w.caller, S, _a_gateway(w.svc), "echo", status="enabled", risk="normal"
+        ),
+        ["gateway.tool_updated"],
+    ),
+    "gateway.put_toolset": (
+        lambda w: gateway.put_toolset(w.svc, w.caller, S, "ops", [f"{_a_gateway(w.svc)}/echo"]),
+        ["gateway.toolset_updated"],
+    ),
+    "gateway.list_toolsets": (lambda w: gateway.list_toolsets(w.svc, w.caller, S), []),
+    "gateway.delete_toolset": (
+        lambda w: gateway.delete_toolset(w.svc, w.caller, S, _a_toolset(w.svc)),
+        ["gateway.toolset_deleted"],
+    ),
+    "gateway.set_kill_switch": (
+        lambda w: gateway.set_kill_switch(w.svc, w.caller, S, level="store", reason="drill"),
+        ["gateway.kill_switch"],
+    ),
+    "gateway.get_gateway_settings": (
+        lambda w: gateway.get_gateway_settings(w.svc, w.caller, S),
+        [],
+    ),
+    "gateway.update_gateway_settings": (
+        lambda w: gateway.update_gateway_settings(w.svc, w.caller, S, record_arguments=True),
+        ["gateway.settings_updated"],
+    ),
 }
+
+#: a loopback port nothing listens on: discovery fails at once (connection refused)
+_UNREACHABLE = "http://127.0.0.1:1/mcp"
+
+
+def _a_gateway(svc: Services) -> str:
+    """Server ``srv`` (unreachable) with a pending tool ``echo`` in toolset ``triage``,
+    written straight to storage (no event); its name."""
+    if "srv" not in svc.storage.read_gateway(S).servers:
+        now = svc.clock.now()
+        server = McpServer(S, "srv", "http", url=_UNREACHABLE, created_at=now, updated_at=now)
+        tool = McpTool(S, "srv", "echo", digest=definition_digest("Echo.", {}, {}),
+                       first_seen_at=now, last_seen_at=now, updated_at=now)  # fmt: skip
+        links = (
+            Tuple(tool.object, "server", server.node),
+            Tuple(tool.object, "toolset", "toolset:triage"),
+        )
+        svc.storage.write_gateway(
+            S, lambda r: GatewayWrite(servers=(server,), tools=(tool,), tuple_writes=links)
+        )
+        svc.graphs.catch_up(S)
+    return "srv"
+
+
+def _a_toolset(svc: Services) -> str:
+    """Toolset ``triage`` (holding srv/echo; see :func:`_a_gateway`)."""
+    _a_gateway(svc)
+    return "triage"
 
 
 def _a_decision(svc: Services) -> str:
