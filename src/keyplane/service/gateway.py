@@ -39,13 +39,10 @@ can edit a server cannot redirect its stored secret to an address of their choos
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Final
-from urllib.parse import urlsplit
+from typing import Any
 
 from keyplane.errors import (
     GatewayServerExistsError,
@@ -61,33 +58,23 @@ from keyplane.errors import (
     ValidationError,
 )
 from keyplane.gateway.records import (
-    CREDENTIAL_KINDS,
     DEFAULT_DISCOVERY_SECONDS,
     KILL_LEVELS,
-    MAX_COMMAND_PARTS,
-    MAX_ENV_VARS,
-    SERVER_NAME_RE,
     SERVER_TYPE,
     TOOL_KINDS,
-    TOOL_NAME_RE,
     TOOL_RISKS,
     TOOL_STATUSES,
     TOOL_TYPE,
-    TOOLSET_NAME_RE,
     TOOLSET_TYPE,
     TRANSPORTS,
     DiscoveryResult,
-    DownstreamCredential,
     GatewaySettings,
     GatewayWrite,
     McpServer,
     McpTool,
     Toolset,
-    definition_digest,
-    proposed_classification,
     secret_aad,
     server_object,
-    split_ref,
     tool_object,
     tool_ref,
     toolset_object,
@@ -98,12 +85,27 @@ from keyplane.service import audit
 from keyplane.service.audit import audited
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
+from keyplane.service.gateway_rules import (
+    MAX_TEXT_CHARS,
+    MAX_TOOLSET_TOOLS,
+    after_discovery,
+    check_command,
+    check_credential,
+    check_env,
+    check_interval,
+    check_ref,
+    check_secret,
+    check_server_name,
+    check_text,
+    check_tool_name,
+    check_toolset_name,
+    check_url,
+    listed_definitions,
+)
 from keyplane.service.identities import ensure_model, parse_node
 from keyplane.storage.base import GatewayTxReader
 
 __all__ = [
-    "MAX_TOOLSET_TOOLS",
-    "MAX_TOOLS_PER_SERVER",
     "KillSwitch",
     "delete_server",
     "delete_toolset",
@@ -123,45 +125,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("keyplane.gateway")
-
-#: tools kept per server (a server listing more: the rest are skipped)
-MAX_TOOLS_PER_SERVER: Final = 1000
-#: tools one toolset may hold
-MAX_TOOLSET_TOOLS: Final = 1000
-#: a tool definition (title, description, schema, annotations as JSON) larger is skipped
-MAX_DEFINITION_BYTES: Final = 256 * 1024
-#: discovery intervals: 0 (on demand only) or this range
-MIN_DISCOVERY_SECONDS: Final = 60
-MAX_DISCOVERY_SECONDS: Final = 30 * 86400
-MAX_SECRET_CHARS: Final = 8192
-MAX_URL_CHARS: Final = 2048
-MAX_TEXT_CHARS: Final = 1024
-
-_ENV_NAME_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_HEADER_RE: Final = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
-#: headers the gateway's HTTP client and the MCP transport own
-_RESERVED_HEADERS: Final = frozenset(
-    {
-        "host",
-        "content-length",
-        "content-type",
-        "transfer-encoding",
-        "connection",
-        "accept",
-        "mcp-session-id",
-        "mcp-protocol-version",
-        "last-event-id",
-    }
-)
-#: credential fields a caller may give, per kind (besides ``kind``); the first are required
-_CREDENTIAL_FIELDS: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
-    "none": ((), ()),
-    "bearer": ((), ()),
-    "header": (("header",), ()),
-    "oauth_client_credentials": (("token_url", "client_id"), ("scope", "audience")),
-    "env": (("env_var",), ()),
-}
-_HTTP_KINDS: Final = ("bearer", "header", "oauth_client_credentials")
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,244 +148,6 @@ class KillSwitch:
             "reason": self.reason,
             "revision": self.revision,
         }
-
-
-# ------------------------------------------------------------------------------ validation
-
-
-def _text(value: Any, what: str, *, limit: int = MAX_TEXT_CHARS) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > limit or "\x00" in value:
-        raise ValidationError(
-            f"{what} must be a string of at most {limit} characters",
-            details={"field": what},
-        )
-    return value
-
-
-def _server_name(name: Any) -> str:
-    if not isinstance(name, str) or not SERVER_NAME_RE.match(name):
-        raise ValidationError(
-            f"invalid server name {str(name)[:100]!r}: 1-32 lower-case letters, digits and "
-            "inner hyphens",
-            details={"field": "name", "name": str(name)[:100]},
-        )
-    return name
-
-
-def _tool_name(name: Any) -> str:
-    if not isinstance(name, str) or not TOOL_NAME_RE.match(name):
-        raise ValidationError(
-            f"invalid tool name {str(name)[:150]!r}: 1-128 of A-Z a-z 0-9 _ . -",
-            details={"field": "tool", "tool": str(name)[:150]},
-        )
-    return name
-
-
-def _ref(ref: Any, what: str = "tool") -> tuple[str, str]:
-    parts = split_ref(ref) if isinstance(ref, str) else None
-    if parts is None:
-        raise ValidationError(
-            f"invalid {what} {str(ref)[:200]!r}: '<server>/<tool>'",
-            details={"field": what, what: str(ref)[:200]},
-        )
-    return parts
-
-
-def _url(value: Any, what: str = "url") -> str:
-    if not isinstance(value, str) or not value or len(value) > MAX_URL_CHARS:
-        raise ValidationError(
-            f"{what} must be an absolute http(s) URL of at most {MAX_URL_CHARS} characters",
-            details={"field": what},
-        )
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
-    except ValueError:
-        raise ValidationError(f"{what} is not a valid URL", details={"field": what}) from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise ValidationError(
-            f"{what} must be an absolute http or https URL", details={"field": what}
-        )
-    if parts.username is not None or parts.password is not None:
-        raise ValidationError(
-            f"{what} must not hold credentials: give them as the server's credential "
-            "(stored encrypted), not in the URL",
-            details={"field": what},
-        )
-    if parts.fragment or any(c.isspace() or ord(c) < 0x20 for c in value):
-        raise ValidationError(
-            f"{what} must have no fragment, spaces or control characters",
-            details={"field": what},
-        )
-    return value
-
-
-def _command(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or not value:
-        raise ValidationError(
-            "command must be a non-empty list of strings (argv: the program, then its "
-            "arguments; no shell)",
-            details={"field": "command"},
-        )
-    if len(value) > MAX_COMMAND_PARTS:
-        raise ValidationError(
-            f"command has more than {MAX_COMMAND_PARTS} parts", details={"field": "command"}
-        )
-    for part in value:
-        if not isinstance(part, str) or len(part) > 4096 or "\x00" in part:
-            raise ValidationError(
-                "every part of command must be a string of at most 4096 characters",
-                details={"field": "command"},
-            )
-    if not value[0].strip():
-        raise ValidationError("command must name a program", details={"field": "command"})
-    return tuple(value)
-
-
-def _env(value: Any) -> dict[str, str]:
-    if not isinstance(value, Mapping):
-        raise ValidationError(
-            "env must be a mapping of variable names to values", details={"field": "env"}
-        )
-    if len(value) > MAX_ENV_VARS:
-        raise ValidationError(
-            f"env has more than {MAX_ENV_VARS} variables", details={"field": "env"}
-        )
-    out: dict[str, str] = {}
-    for k, v in value.items():
-        if not isinstance(k, str) or not _ENV_NAME_RE.match(k):
-            raise ValidationError(
-                f"invalid environment variable name {str(k)[:100]!r} (POSIX: letters, "
-                "digits and '_', not starting with a digit)",
-                details={"field": "env", "name": str(k)[:100]},
-            )
-        if not isinstance(v, str) or len(v) > 8192 or "\x00" in v:
-            raise ValidationError(
-                f"the value of {k} must be a string of at most 8192 characters",
-                details={"field": "env", "name": k},
-            )
-        out[k] = v
-    return out
-
-
-def _interval(value: Any) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or not (value == 0 or MIN_DISCOVERY_SECONDS <= value <= MAX_DISCOVERY_SECONDS)
-    ):
-        raise ValidationError(
-            "discovery_interval_seconds must be 0 (on demand only) or an integer in "
-            f"{MIN_DISCOVERY_SECONDS}..{MAX_DISCOVERY_SECONDS}",
-            details={"field": "discovery_interval_seconds", "value": str(value)[:50]},
-        )
-    return value
-
-
-def _credential(value: Any, transport: str, env: Mapping[str, str]) -> DownstreamCredential:
-    """A caller's credential (the fields of DownstreamCredential except ``secret_set_at``)
-    checked against the server's transport; ``secret_set_at`` is left None."""
-    if value is None:
-        return DownstreamCredential()
-    if isinstance(value, DownstreamCredential):
-        value = value.to_json()
-        value.pop("secret_set_at", None)
-    if not isinstance(value, Mapping):
-        raise ValidationError(
-            "credential must be a mapping with a 'kind'", details={"field": "credential"}
-        )
-    kind = value.get("kind", "none")
-    if kind not in CREDENTIAL_KINDS:
-        raise ValidationError(
-            f"unknown credential kind {str(kind)[:50]!r}: one of {', '.join(CREDENTIAL_KINDS)}",
-            details={"field": "credential.kind"},
-        )
-    required, optional = _CREDENTIAL_FIELDS[kind]
-    given = {k: v for k, v in value.items() if k != "kind" and v is not None}
-    unknown = sorted(set(given) - set(required) - set(optional))
-    if unknown:
-        raise ValidationError(
-            f"a {kind!r} credential takes no {', '.join(map(str, unknown))[:200]}"
-            + (f" (it takes {', '.join(required + optional)})" if required + optional else ""),
-            details={"field": "credential", "unexpected": [str(u)[:50] for u in unknown]},
-        )
-    for name in required:
-        if name not in given:
-            raise ValidationError(
-                f"a {kind!r} credential needs {name}", details={"field": f"credential.{name}"}
-            )
-    if kind in _HTTP_KINDS and transport != "http":
-        raise ValidationError(
-            f"a {kind!r} credential is for http servers; a stdio server takes 'env'",
-            details={"field": "credential.kind"},
-        )
-    if kind == "env" and transport != "stdio":
-        raise ValidationError(
-            "an 'env' credential is for stdio servers; an http server takes 'bearer', "
-            "'header' or 'oauth_client_credentials'",
-            details={"field": "credential.kind"},
-        )
-    out: dict[str, Any] = {"kind": kind}
-    if kind == "header":
-        header = given["header"]
-        if not isinstance(header, str) or not _HEADER_RE.match(header):
-            raise ValidationError(
-                "credential.header must be an HTTP header name",
-                details={"field": "credential.header"},
-            )
-        if header.lower() in _RESERVED_HEADERS:
-            raise ValidationError(
-                f"credential.header {header!r} is set by the gateway's MCP transport",
-                details={"field": "credential.header"},
-            )
-        out["header"] = header
-    if kind == "oauth_client_credentials":
-        out["token_url"] = _url(given["token_url"], "credential.token_url")
-        for name in ("client_id", "scope", "audience"):
-            if name in given:
-                text = _text(given[name], f"credential.{name}")
-                if not text or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
-                    raise ValidationError(
-                        f"credential.{name} must be non-empty text without control characters",
-                        details={"field": f"credential.{name}"},
-                    )
-                out[name] = text
-    if kind == "env":
-        var = given["env_var"]
-        if not isinstance(var, str) or not _ENV_NAME_RE.match(var):
-            raise ValidationError(
-                "credential.env_var must be an environment variable name (POSIX)",
-                details={"field": "credential.env_var"},
-            )
-        if var in env:
-            raise ValidationError(
-                f"credential.env_var {var!r} is also in env: the secret's variable must be "
-                "the secret's alone",
-                details={"field": "credential.env_var"},
-            )
-        out["env_var"] = var
-    return DownstreamCredential.from_json(out)
-
-
-def _secret(value: Any, kind: str) -> str:
-    if not isinstance(value, str) or not value or len(value) > MAX_SECRET_CHARS:
-        raise ValidationError(
-            f"secret must be a non-empty string of at most {MAX_SECRET_CHARS} characters",
-            details={"field": "secret"},
-        )
-    if kind in ("bearer", "header"):
-        # sent in an HTTP header: visible ASCII only (no header injection)
-        if value != value.strip() or any(not 0x20 <= ord(c) < 0x7F for c in value):
-            raise ValidationError(
-                "a bearer or header secret must be printable ASCII without surrounding spaces",
-                details={"field": "secret"},
-            )
-    elif any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise ValidationError("secret must have no control characters", details={"field": "secret"})
-    return value
 
 
 def _seal(svc: Services, store_id: str, server: str, secret: str) -> bytes:
@@ -556,7 +281,7 @@ def register_server(
     returned. With ``discover`` the tools are discovered at once (a failure is kept in
     ``last_discovery_error``; the registration stands). Returns the server as stored."""
     authorize(svc, caller, Permission.MANAGE_GATEWAY, store_id)
-    _server_name(name)
+    check_server_name(name)
     if transport not in TRANSPORTS:
         raise ValidationError(
             f"unknown transport {str(transport)[:50]!r}: one of {', '.join(TRANSPORTS)}",
@@ -565,7 +290,7 @@ def register_server(
     cmd: tuple[str, ...] = ()
     variables: dict[str, str] = {}
     if transport == "http":
-        url = _url(url)
+        url = check_url(url)
         if command is not None or env:
             raise ValidationError(
                 "command and env are for stdio servers", details={"field": "command"}
@@ -573,11 +298,11 @@ def register_server(
     else:
         if url is not None:
             raise ValidationError("url is for http servers", details={"field": "url"})
-        cmd = _command(command)
-        variables = _env(env if env is not None else {})
-    cred = _credential(credential, transport, variables)
-    desc = _text(description, "description")
-    interval = _interval(discovery_interval_seconds)
+        cmd = check_command(command)
+        variables = check_env(env if env is not None else {})
+    cred = check_credential(credential, transport, variables)
+    desc = check_text(description, "description")
+    interval = check_interval(discovery_interval_seconds)
     if not isinstance(discover, bool):
         raise ValidationError("discover must be a boolean", details={"field": "discover"})
     now = svc.clock.now()
@@ -592,7 +317,7 @@ def register_server(
             raise ValidationError(
                 f"a {cred.kind!r} credential needs its secret", details={"field": "secret"}
             )
-        sealed = _seal(svc, store_id, name, _secret(secret, cred.kind))
+        sealed = _seal(svc, store_id, name, check_secret(secret, cred.kind))
         cred = replace(cred, secret_set_at=now)
     _check_graph_types(
         svc, caller, store_id, [Tuple(tool_object(name, "t"), "server", server_object(name))]
@@ -638,9 +363,11 @@ def update_server(
     secret goes — the URL, the command, the credential's kind, header, token URL or
     variable — needs the secret again. Returns the server as stored."""
     authorize(svc, caller, Permission.MANAGE_GATEWAY, store_id)
-    _server_name(name)
-    desc = _text(description, "description")
-    interval = None if discovery_interval_seconds is None else _interval(discovery_interval_seconds)
+    check_server_name(name)
+    desc = check_text(description, "description")
+    interval = (
+        None if discovery_interval_seconds is None else check_interval(discovery_interval_seconds)
+    )
     now = svc.clock.now()
 
     def plan(r: GatewayTxReader) -> tuple[GatewayWrite, str, str, dict[str, Any]]:
@@ -651,7 +378,7 @@ def update_server(
         if url is not None:
             if old.transport != "http":
                 raise ValidationError("url is for http servers", details={"field": "url"})
-            if _url(url) != old.url:
+            if check_url(url) != old.url:
                 new, moved = replace(new, url=url), True
                 changed.append("url")
         if command is not None or env is not None:
@@ -659,11 +386,11 @@ def update_server(
                 raise ValidationError(
                     "command and env are for stdio servers", details={"field": "command"}
                 )
-            if command is not None and _command(command) != old.command:
+            if command is not None and check_command(command) != old.command:
                 new, moved = replace(new, command=tuple(command)), True
                 changed.append("command")
-            if env is not None and _env(env) != old.env:
-                new = replace(new, env=_env(env))
+            if env is not None and check_env(env) != old.env:
+                new = replace(new, env=check_env(env))
                 changed.append("env")
         if desc is not None and (desc or None) != old.description:
             new = replace(new, description=desc or None)
@@ -673,7 +400,7 @@ def update_server(
             changed.append("discovery_interval_seconds")
         cred = old.credential
         if credential is not None:
-            cred = _credential(credential, old.transport, new.env)
+            cred = check_credential(credential, old.transport, new.env)
             same_place = dataclasses.astuple(replace(cred, secret_set_at=None)) == (
                 dataclasses.astuple(replace(old.credential, secret_set_at=None))
             )
@@ -695,7 +422,7 @@ def update_server(
                 )
             sealed, cred = None, replace(cred, secret_set_at=None)
         elif secret is not None:
-            sealed = _seal(svc, store_id, name, _secret(secret, cred.kind))
+            sealed = _seal(svc, store_id, name, check_secret(secret, cred.kind))
             cred = replace(cred, secret_set_at=now)
             changed.append("secret")
         elif old.encrypted_secret is None or cred.kind != old.credential.kind:
@@ -722,7 +449,7 @@ def update_server(
 def get_server(svc: Services, caller: Caller, store_id: str, name: str) -> McpServer:
     """The server (never its secret)."""
     authorize(svc, caller, Permission.READ_GATEWAY, store_id)
-    _server_name(name)
+    check_server_name(name)
     return _public(_state_server(svc, store_id, name))
 
 
@@ -739,7 +466,7 @@ def delete_server(svc: Services, caller: Caller, store_id: str, name: str) -> in
     """Remove a server with its tools, its sealed secret and every tuple on the server
     or its tools (``#server``, ``#toolset``, ``#caller`` grants). Returns the revision."""
     authorize(svc, caller, Permission.MANAGE_GATEWAY, store_id)
-    _server_name(name)
+    check_server_name(name)
 
     def plan(r: GatewayTxReader) -> tuple[GatewayWrite, str, str, dict[str, Any]]:
         server = _server(r, name)
@@ -758,89 +485,6 @@ def delete_server(svc: Services, caller: Caller, store_id: str, name: str) -> in
 # ------------------------------------------------------------------------------ discovery
 
 
-def _listed(listed: Sequence[Any]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """The server's tools by name, as stored definitions, and the ones skipped (why)."""
-    tools: dict[str, dict[str, Any]] = {}
-    skipped: dict[str, str] = {}
-    for t in listed:
-        name = getattr(t, "name", None)
-        label = str(name)[:128]
-        if not isinstance(name, str) or not TOOL_NAME_RE.match(name):
-            skipped[label] = "invalid name: 1-128 of A-Z a-z 0-9 _ . -"
-            continue
-        if name in tools:
-            skipped[label] = "listed more than once"
-            continue
-        if len(tools) >= MAX_TOOLS_PER_SERVER:
-            skipped[label] = f"more than {MAX_TOOLS_PER_SERVER} tools"
-            continue
-        ann_obj = getattr(t, "annotations", None)
-        annotations: dict[str, Any] = (
-            ann_obj.model_dump(mode="json", by_alias=True, exclude_none=True)
-            if ann_obj is not None
-            else {}
-        )
-        title = getattr(t, "title", None) or annotations.get("title")
-        schema = getattr(t, "input_schema", None)
-        schema = dict(schema) if isinstance(schema, Mapping) else {}
-        desc = getattr(t, "description", None)
-        title = title if isinstance(title, str) else None
-        desc = desc if isinstance(desc, str) else None
-        definition: dict[str, Any] = {
-            "title": title,
-            "description": desc,
-            "input_schema": schema,
-            "annotations": annotations,
-        }
-        try:
-            size = len(json.dumps(definition, default=str).encode())
-        except (TypeError, ValueError):
-            skipped[label] = "definition is not JSON"
-            continue
-        if size > MAX_DEFINITION_BYTES:
-            skipped[label] = f"definition larger than {MAX_DEFINITION_BYTES} bytes"
-            continue
-        definition["digest"] = definition_digest(desc, schema, annotations, title)
-        tools[name] = definition
-    return tools, skipped
-
-
-def _apply_discovery(
-    old: McpTool | None, d: dict[str, Any], store_id: str, server: str, name: str, now: float
-) -> tuple[McpTool, str]:
-    """The tool after a discovery listed it, and what happened (added / changed /
-    unchanged)."""
-    fields = {k: d[k] for k in ("title", "description", "input_schema", "annotations", "digest")}
-    if old is None:
-        kind, risk = proposed_classification(d["annotations"])
-        tool = McpTool(
-            store_id=store_id, server=server, name=name, **fields, status="pending",
-            status_reason="new: awaiting approval", kind=kind, risk=risk, first_seen_at=now,
-            last_seen_at=now, updated_at=now,
-        )  # fmt: skip
-        return tool, "added"
-    if old.status == "removed":
-        tool = replace(
-            old, **fields, status="pending", status_reason="reappeared: awaiting approval",
-            removed_at=None, last_seen_at=now, updated_at=now,
-        )  # fmt: skip
-        return tool, "added"
-    if d["digest"] == old.digest:
-        return replace(old, last_seen_at=now), "unchanged"
-    tool = replace(old, **fields, last_seen_at=now, updated_at=now)
-    if old.approved_digest is None and (old.kind, old.risk) == proposed_classification(
-        old.annotations
-    ):
-        kind, risk = proposed_classification(d["annotations"])  # never reviewed: propose anew
-        tool = replace(tool, kind=kind, risk=risk)
-    if old.status in ("enabled", "pending"):
-        if d["digest"] == old.approved_digest:
-            tool = replace(tool, status="enabled", status_reason=None)  # back to the approved one
-        else:
-            tool = replace(tool, status="pending", status_reason="definition changed")
-    return tool, "changed"
-
-
 @audited("gateway.tools_discovered")
 def discover_tools(svc: Services, caller: Caller, store_id: str, name: str) -> DiscoveryResult:
     """Connect to the server, list its tools and apply the lifecycle (module docstring):
@@ -850,7 +494,7 @@ def discover_tools(svc: Services, caller: Caller, store_id: str, name: str) -> D
     ``error`` says why (kept as the server's ``last_discovery_error``) and no tool
     changes. The gateway's scheduler calls this as the system caller."""
     authorize(svc, caller, Permission.MANAGE_GATEWAY, store_id)
-    _server_name(name)
+    check_server_name(name)
     server = _state_server(svc, store_id, name)
     error: str | None = None
     listed: Sequence[Any] = ()
@@ -863,7 +507,7 @@ def discover_tools(svc: Services, caller: Caller, store_id: str, name: str) -> D
     except Exception as exc:  # never str(exc): whatever failed might quote a header
         log.warning("discovery of %s/%s failed", store_id, name, exc_info=True)
         error = f"discovery failed: {type(exc).__name__}"
-    definitions, skipped = _listed(listed) if error is None else ({}, {})
+    definitions, skipped = listed_definitions(listed) if error is None else ({}, {})
     now = svc.clock.now()
     out: dict[str, tuple[str, ...]] = {}
     new_tuples = [
@@ -885,7 +529,7 @@ def discover_tools(svc: Services, caller: Caller, store_id: str, name: str) -> D
         tuples: list[Tuple] = []
         seen: dict[str, list[str]] = {"added": [], "changed": [], "unchanged": [], "removed": []}
         for tname in sorted(definitions):
-            tool, what = _apply_discovery(
+            tool, what = after_discovery(
                 existing.get(tname), definitions[tname], store_id, name, tname, now
             )
             seen[what].append(tname)
@@ -945,7 +589,7 @@ def list_tools(
     server (which must exist) or status."""
     authorize(svc, caller, Permission.READ_GATEWAY, store_id)
     if server is not None:
-        _server_name(server)
+        check_server_name(server)
     if status is not None and status not in TOOL_STATUSES:
         raise ValidationError(
             f"unknown status {str(status)[:50]!r}: one of {', '.join(TOOL_STATUSES)}",
@@ -967,8 +611,8 @@ def list_tools(
 def get_tool(svc: Services, caller: Caller, store_id: str, server: str, tool: str) -> McpTool:
     """A tool of a server (also when ``removed``)."""
     authorize(svc, caller, Permission.READ_GATEWAY, store_id)
-    _server_name(server)
-    _tool_name(tool)
+    check_server_name(server)
+    check_tool_name(tool)
     state = svc.storage.read_gateway(store_id)
     if server not in state.servers:
         raise GatewayServerNotFoundError(
@@ -1008,8 +652,8 @@ def update_tool(
     time. A removed tool cannot be enabled or disabled (``tool_removed``). Nothing changed:
     no event; the tool is returned as it is."""
     authorize(svc, caller, Permission.MANAGE_GATEWAY, store_id)
-    _server_name(server)
-    _tool_name(tool)
+    check_server_name(server)
+    check_tool_name(tool)
     if status is None and kind is None and risk is None:
         raise ValidationError(
             "nothing to update: give status, kind or risk", details={"field": "status"}
@@ -1030,7 +674,7 @@ def update_tool(
             f"unknown risk {str(risk)[:50]!r}: one of {', '.join(TOOL_RISKS)}",
             details={"field": "risk"},
         )
-    why = _text(reason, "reason")
+    why = check_text(reason, "reason")
     if expected_digest is not None and not isinstance(expected_digest, str):
         raise ValidationError(
             "expected_digest must be a string", details={"field": "expected_digest"}
@@ -1087,16 +731,6 @@ def update_tool(
 # ------------------------------------------------------------------------------ toolsets
 
 
-def _toolset_name(name: Any) -> str:
-    if not isinstance(name, str) or not TOOLSET_NAME_RE.match(name):
-        raise ValidationError(
-            f"invalid toolset name {str(name)[:100]!r}: 1-64 of a-z 0-9 _ . -, starting "
-            "with a letter or digit",
-            details={"field": "name", "name": str(name)[:100]},
-        )
-    return name
-
-
 def _members(tuples: Sequence[Tuple], obj: str, now: float) -> tuple[str, ...]:
     return tuple(
         sorted(
@@ -1121,7 +755,7 @@ def put_toolset(
     that is not removed): its ``#toolset`` tuples are replaced in one write (those added
     written, those dropped deleted). Its members (the grants) are kept."""
     authorize(svc, caller, Permission.MANAGE_GATEWAY, store_id)
-    _toolset_name(name)
+    check_toolset_name(name)
     if isinstance(tools, str | bytes) or not isinstance(tools, Sequence) or not tools:
         raise ValidationError(
             "tools must be a non-empty list of '<server>/<tool>' (delete_toolset removes a "
@@ -1132,17 +766,17 @@ def put_toolset(
         raise ValidationError(
             f"a toolset holds at most {MAX_TOOLSET_TOOLS} tools", details={"field": "tools"}
         )
-    wanted = sorted({tool_ref(*_ref(t)) for t in tools})
+    wanted = sorted({tool_ref(*check_ref(t)) for t in tools})
     obj = toolset_object(name)
     _check_graph_types(
-        svc, caller, store_id, [Tuple(tool_object(*_ref(wanted[0])), "toolset", obj)]
+        svc, caller, store_id, [Tuple(tool_object(*check_ref(wanted[0])), "toolset", obj)]
     )
     now = svc.clock.now()
     box: dict[str, tuple[str, ...]] = {}
 
     def plan(r: GatewayTxReader) -> tuple[GatewayWrite, str, str, dict[str, Any]]:
         for ref in wanted:
-            t = _tool(r, *_ref(ref))
+            t = _tool(r, *check_ref(ref))
             if t.status == "removed":
                 raise ToolRemovedError(
                     f"tool {ref} is removed: its server no longer lists it", details={"tool": ref}
@@ -1151,7 +785,7 @@ def put_toolset(
         added = [ref for ref in wanted if ref not in held]
         removed = sorted(ref for ref in held if ref not in wanted)
         box["members"] = _members(r.tuples(TOOLSET_TYPE, "member"), obj, now)
-        writes = tuple(Tuple(tool_object(*_ref(ref)), "toolset", obj) for ref in added)
+        writes = tuple(Tuple(tool_object(*check_ref(ref)), "toolset", obj) for ref in added)
         deletes = tuple(held[ref] for ref in removed)
         details = {"tools": wanted, "added": added, "removed": removed}
         return GatewayWrite(tuple_writes=writes, tuple_deletes=deletes), obj, "update", details
@@ -1205,7 +839,7 @@ def delete_toolset(svc: Services, caller: Caller, store_id: str, name: str) -> i
     """Delete a toolset: its ``#toolset`` tuples AND its ``member`` grants (whoever held
     the toolset loses its tools). Returns the revision."""
     authorize(svc, caller, Permission.MANAGE_GATEWAY, store_id)
-    _toolset_name(name)
+    check_toolset_name(name)
     obj = toolset_object(name)
 
     def plan(r: GatewayTxReader) -> tuple[GatewayWrite, str, str, dict[str, Any]]:
@@ -1256,7 +890,7 @@ def set_kill_switch(
         )
     if not isinstance(engaged, bool):
         raise ValidationError("engaged must be a boolean", details={"field": "engaged"})
-    why = _text(reason, "reason")
+    why = check_text(reason, "reason")
     if level == "store":
         if target is not None:
             raise ValidationError(
@@ -1265,9 +899,9 @@ def set_kill_switch(
     elif target is None:
         raise ValidationError(f"a {level} kill switch needs a target", details={"field": "target"})
     elif level == "server":
-        _server_name(target)
+        check_server_name(target)
     elif level == "tool":
-        target = tool_ref(*_ref(target, "target"))
+        target = tool_ref(*check_ref(target, "target"))
     else:
         kind, id_ = parse_node(target, what="target")
         target = f"{kind}:{id_}"
@@ -1308,7 +942,7 @@ def set_kill_switch(
                 action,
                 details,
             )
-        tool = _tool(r, *_ref(target))
+        tool = _tool(r, *check_ref(target))
         if tool.status == "removed":
             raise ToolRemovedError(
                 f"tool {tool.ref} is removed: its server no longer lists it",
