@@ -30,6 +30,8 @@ from auth_helpers import MODEL, SYSTEM
 
 import keyplane.service
 from keyplane.errors import PermissionDeniedError
+from keyplane.gateway.records import GatewayWrite, McpTool, definition_digest
+from keyplane.graph.tuples import Tuple
 from keyplane.service import (
     access,
     access_requests,
@@ -38,6 +40,7 @@ from keyplane.service import (
     delegations,
     effective,
     entitlements,
+    gateway,
     guardrails,
     identities,
     keys,
@@ -185,6 +188,39 @@ def _fresh_review(w: World) -> str:
         reviewer="human:alice",
     )
     return c.id
+
+
+#: a loopback port nothing listens on: a discovery fails at once (and is still a success)
+_UNREACHABLE = "http://127.0.0.1:1/mcp"
+
+
+def _fresh_server(w: World) -> str:
+    """A downstream server registered by the system caller (not discovered)."""
+    name = f"srv{next(w.n)}"
+    gateway.register_server(
+        w.svc, SYSTEM, S, name, transport="http", url=_UNREACHABLE, discover=False
+    )
+    return name
+
+
+def _gateway_tool(w: World) -> tuple[str, str]:
+    """A fresh server with a pending tool ``echo`` (written straight to storage: tools
+    come from discovery)."""
+    server = _fresh_server(w)
+    now = w.svc.clock.now()
+    tool = McpTool(S, server, "echo", digest=definition_digest("Echo.", {}, {}),
+                   first_seen_at=now, last_seen_at=now, updated_at=now)  # fmt: skip
+    link = Tuple(tool.object, "server", f"mcp_server:{server}")
+    w.svc.storage.write_gateway(S, lambda r: GatewayWrite(tools=(tool,), tuple_writes=(link,)))
+    w.svc.graphs.catch_up(S)
+    return server, "echo"
+
+
+def _fresh_toolset(w: World) -> str:
+    server, tool = _gateway_tool(w)
+    name = f"ts{next(w.n)}"
+    gateway.put_toolset(w.svc, SYSTEM, S, name, [f"{server}/{tool}"])
+    return name
 
 
 # operation name → (permission, call). Destructive calls come last (dicts keep order).
@@ -582,6 +618,82 @@ OPERATIONS: dict[str, tuple[str, Op]] = {
             w.svc, w.caller, S, _fresh_granted_agent(w), mode="review", reviewer="human:alice"
         ),
     ),
+    "gateway.list_servers": (
+        Permission.READ_GATEWAY,
+        lambda w: gateway.list_servers(w.svc, w.caller, S),
+    ),
+    "gateway.get_server": (
+        Permission.READ_GATEWAY,
+        lambda w: gateway.get_server(w.svc, w.caller, S, _fresh_server(w)),
+    ),
+    "gateway.list_tools": (
+        Permission.READ_GATEWAY,
+        lambda w: gateway.list_tools(w.svc, w.caller, S),
+    ),
+    "gateway.get_tool": (
+        Permission.READ_GATEWAY,
+        lambda w: gateway.get_tool(w.svc, w.caller, S, *_gateway_tool(w)),
+    ),
+    "gateway.list_toolsets": (
+        Permission.READ_GATEWAY,
+        lambda w: gateway.list_toolsets(w.svc, w.caller, S),
+    ),
+    "gateway.get_gateway_settings": (
+        Permission.READ_GATEWAY,
+        lambda w: gateway.get_gateway_settings(w.svc, w.caller, S),
+    ),
+    "gateway.register_server": (
+        Permission.MANAGE_GATEWAY,
+        lambda w: gateway.register_server(
+            w.svc,
+            w.caller,
+            S,
+            f"new{next(w.n)}",
+            transport="http",
+            url=_UNREACHABLE,
+            discover=False,
+        ),
+    ),
+    "gateway.update_server": (
+        Permission.MANAGE_GATEWAY,
+        lambda w: gateway.update_server(
+            w.svc, w.caller, S, _fresh_server(w), description="changed"
+        ),
+    ),
+    "gateway.discover_tools": (
+        Permission.MANAGE_GATEWAY,
+        lambda w: gateway.discover_tools(w.svc, w.caller, S, _fresh_server(w)),
+    ),
+    "gateway.update_tool": (
+        Permission.MANAGE_GATEWAY,
+        lambda w: gateway.update_tool(w.svc, w.caller, S, *_gateway_tool(w), status="enabled"),
+    ),
+    "gateway.put_toolset": (
+        Permission.MANAGE_GATEWAY,
+        lambda w: gateway.put_toolset(
+            w.svc, w.caller, S, f"ts{next(w.n)}", ["/".join(_gateway_tool(w))]
+        ),
+    ),
+    "gateway.set_kill_switch": (
+        Permission.MANAGE_GATEWAY,
+        lambda w: gateway.set_kill_switch(
+            w.svc, w.caller, S, level="agent", target="agent:bot", engaged=True
+        ),
+    ),
+    "gateway.update_gateway_settings": (
+        Permission.MANAGE_GATEWAY,
+        lambda w: gateway.update_gateway_settings(
+            w.svc, w.caller, S, record_arguments=bool(next(w.n) % 2)
+        ),
+    ),
+    "gateway.delete_toolset": (
+        Permission.MANAGE_GATEWAY,
+        lambda w: gateway.delete_toolset(w.svc, w.caller, S, _fresh_toolset(w)),
+    ),
+    "gateway.delete_server": (
+        Permission.MANAGE_GATEWAY,
+        lambda w: gateway.delete_server(w.svc, w.caller, S, _fresh_server(w)),
+    ),
     "stores.delete_store": (
         Permission.DELETE_STORE,
         lambda w: stores.delete_store(w.svc, w.caller, S),
@@ -619,6 +731,9 @@ def _service_operations() -> set[str]:
 NOT_OPERATIONS = {
     "auth.authorize": "raises unless the caller holds a permission: the check, not an operation",
     "system.allowed": "the system model's decision behind authorize",
+    "decisions.evaluate_unrecorded": (
+        "the gateway's decision: it records the event itself, with the arguments redacted"
+    ),
 }
 
 
@@ -682,6 +797,7 @@ def test_read_only_callers_are_refused_every_write(svc: Services) -> None:
             Permission.REQUEST_ACCESS,
             Permission.APPROVE_REQUESTS,
             Permission.MANAGE_REVIEWS,
+            Permission.MANAGE_GATEWAY,
         }
         if writes:
             with pytest.raises(PermissionDeniedError):
