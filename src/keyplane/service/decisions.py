@@ -77,6 +77,7 @@ __all__ = [
     "Decision",
     "decide",
     "decide_batch",
+    "evaluate_unrecorded",
 ]
 
 #: AuthZEN 1.0 ``evaluations_semantic`` values
@@ -149,6 +150,46 @@ def decide(
     e = _event(ev, None, inp, verdict, None, tok)
     audit.record(svc, (e,))
     return _answer(ev, e, None, verdict)
+
+
+def evaluate_unrecorded(
+    svc: Services,
+    caller: Caller,
+    store_id: str,
+    subject: str | None,
+    action: str,
+    resource: str,
+    *,
+    actors: Sequence[str] = (),
+    purpose: str | None = None,
+    context: Mapping[str, Any] | None = None,
+    delegation_id: str | None = None,
+    tool: str | None = None,
+    model_id: str | None = None,
+    at_least_as_fresh: int | None = None,
+    resource_properties: Mapping[str, Any] | None = None,
+    subject_properties: Mapping[str, Any] | None = None,
+    token: str | None = None,
+    token_audience: str | None = None,
+    default_purpose: str | None = None,
+) -> tuple[Decision, LedgerEvent]:
+    """:func:`decide` without recording: the answer and its ``decision.evaluate`` event,
+    which the caller MUST record before acting on the answer (the MCP gateway records it
+    itself, with the call's arguments replaced by their digest, before it forwards the
+    call). Not audited: an invalid input raises and records nothing.
+
+    ``default_purpose``: the purpose a request declares beside a ``token`` that carries
+    none (the gateway's ``keyplane/purpose`` request meta); a token's own purpose wins."""
+    ev = _Evaluator(svc, caller, store_id, model_id, at_least_as_fresh)
+    inp, relation, tok, verdict = ev.prepare(
+        subject, action, resource, actors, purpose, context, delegation_id, tool,
+        resource_properties, subject_properties, token, token_audience,
+        default_purpose=default_purpose,
+    )  # fmt: skip
+    if verdict is None:
+        verdict = ev.run(inp, relation, None)
+    e = _event(ev, None, inp, verdict, None, tok)
+    return _answer(ev, e, None, verdict), e
 
 
 @audited(_EVENT)
@@ -291,6 +332,8 @@ class _Evaluator:
         token: str | None,
         token_audience: str | None,
         now: float | None = None,
+        *,
+        default_purpose: str | None = None,
     ) -> tuple[DecisionInput, str, _Token | None, Verdict | None]:
         """Validate one request (raises for a malformed one) and verify its token: the
         input, the relation, the token's view, and the verdict when the token alone
@@ -307,6 +350,8 @@ class _Evaluator:
             subject, actors, purpose, delegation_id = _from_token(
                 vt, subject, actors, purpose, delegation_id
             )
+            if purpose is None:
+                purpose = default_purpose
         elif subject is None:
             raise ValidationError(
                 "'subject' is required (or a 'token' that names it)", details={"field": "subject"}
