@@ -14,8 +14,9 @@ Tools (the annotations are what the gateway's proposed classification reads):
 
 The tool list changes between discoveries with a *tool config*, a JSON object::
 
-    {"add": ["name" | {"name", "description"?, "annotations"?}],   # extra tools (echo-like:
-                                                                      # f(text="") -> "<name>: <text>")
+    {"add": ["name" | {"name", "description"?, "annotations"?, "exit"?}],
+                                      # extra tools, echo-like: f(text="") -> "<name>: <text>";
+                                      # "exit": true → over stdio the process exits mid-call
      "remove": ["delete_repo"],                                     # hide base tools
      "describe": {"echo": "a new description"}}                     # change descriptions
 
@@ -135,8 +136,12 @@ _FUNCS = {
 }
 
 
-def _extra_tool(name: str) -> Any:
+def _extra_tool(name: str, *, exits: bool = False) -> Any:
     def extra(text: str = "") -> str:
+        if exits:
+            # the stdio server dies mid-call (tests of a child that goes away)
+            sys.stdout.flush()
+            os._exit(3)
         return f"{name}: {text}"
 
     return extra
@@ -164,7 +169,9 @@ class DownstreamState:
         return self.methods.count("initialize")
 
 
-def _apply_config(server: MCPServer[Any], config: Mapping[str, Any]) -> None:
+def _apply_config(
+    server: MCPServer[Any], config: Mapping[str, Any], *, stdio: bool = False
+) -> None:
     """Make the server's tools the base tools as modified by ``config``."""
     for tool in list(server._tool_manager.list_tools()):
         server.remove_tool(tool.name)
@@ -186,7 +193,7 @@ def _apply_config(server: MCPServer[Any], config: Mapping[str, Any]) -> None:
             continue
         ann = spec.get("annotations")
         server.add_tool(
-            _extra_tool(name),
+            _extra_tool(name, exits=stdio and bool(spec.get("exit"))),
             name=name,
             description=describe.get(name, spec.get("description", f"Extra tool {name}.")),
             annotations=ToolAnnotations.model_validate(ann) if ann else None,
@@ -216,7 +223,7 @@ def build_server(state: DownstreamState, *, stdio: bool = False) -> MCPServer[An
             state.config = _stdio_config()
         wanted = json.dumps(state.config, sort_keys=True)
         if state.applied != wanted:
-            _apply_config(server, state.config)
+            _apply_config(server, state.config, stdio=stdio)
             state.applied = wanted
         if ctx.request_id is not None:
             params = ctx.params if isinstance(ctx.params, Mapping) else {}
@@ -243,7 +250,7 @@ def build_server(state: DownstreamState, *, stdio: bool = False) -> MCPServer[An
         warn_on_duplicate_tools=False,
         middleware=[record],
     )
-    _apply_config(server, state.config)
+    _apply_config(server, state.config, stdio=stdio)
     state.applied = json.dumps(state.config, sort_keys=True)
     return server
 

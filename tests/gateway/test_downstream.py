@@ -446,3 +446,30 @@ def test_nothing_renders_the_secret(svc: Services) -> None:
         assert SECRET not in anyio.run(main)
         assert SECRET not in repr(server) and SECRET not in str(server.to_dict())
     assert os.environ.get("TRACKER_TOKEN") is None
+
+
+def test_stdio_child_that_dies(svc: Services, tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    tools = {"add": [{"name": "crash", "exit": True}]}
+    server = stdio_server(
+        svc, env={"DOWNSTREAM_EVENTS_FILE": str(events), "DOWNSTREAM_TOOLS": json.dumps(tools)}
+    )
+
+    async def main() -> None:
+        async with DownstreamPool(svc) as pool:
+            assert text(await pool.call_tool(server, "echo", {"text": "1"})) == "1"
+            # the child exits while answering: an error, and the call is not sent again
+            with pytest.raises(DownstreamError) as info:
+                await pool.call_tool(server, "crash", {})
+            assert info.value.details["reason"] == "unreachable", info.value.message
+            # the next call starts a new child
+            assert text(await pool.call_tool(server, "echo", {"text": "2"})) == "2"
+
+    anyio.run(main)
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [x["method"] for x in lines].count("initialize") == 2
+    assert [x.get("tool") for x in lines if x["method"] == "tools/call"] == [
+        "echo",
+        "crash",
+        "echo",
+    ]

@@ -24,7 +24,7 @@ import functools
 import hashlib
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -296,6 +296,47 @@ def _as_error(
     return DownstreamError(_scrub(message, secret), details=details)
 
 
+class _WatchedRead:
+    """The transport's read stream, telling the pool the moment it ends (the server closed
+    the connection, a stdio child exited): calls made after that are not sent on it."""
+
+    def __init__(self, inner: Any, on_eof: Callable[[], None]) -> None:
+        self._inner, self._on_eof = inner, on_eof
+
+    @property
+    def last_context(self) -> Any:
+        return getattr(self._inner, "last_context", None)
+
+    async def receive(self) -> Any:
+        try:
+            return await self._inner.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._on_eof()
+            raise
+
+    def __aiter__(self) -> _WatchedRead:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> _WatchedRead:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._inner.aclose()
+
+
+def _watch(read: Any, on_eof: Callable[[], None] | None) -> Any:
+    return read if on_eof is None else _WatchedRead(read, on_eof)
+
+
 @asynccontextmanager
 async def _connect(
     svc: Services,
@@ -304,6 +345,7 @@ async def _connect(
     timeout: float,
     read_timeout: float,
     trace: _HttpTrace,
+    on_eof: Callable[[], None] | None = None,
 ) -> AsyncIterator[ClientSession]:
     """An initialized MCP session with ``server``, its credential injected."""
     secret = _secret_of(svc, server)
@@ -346,7 +388,7 @@ async def _connect(
         async with (
             client,
             streamable_http_client(server.url, http_client=client) as (read, write),
-            ClientSession(read, write, client_info=_client_info()) as session,
+            ClientSession(_watch(read, on_eof), write, client_info=_client_info()) as session,
         ):
             with anyio.fail_after(timeout):
                 await session.initialize()
@@ -372,7 +414,7 @@ async def _connect(
         )
         async with (
             stdio_client(params) as (read, write),
-            ClientSession(read, write, client_info=_client_info()) as session,
+            ClientSession(_watch(read, on_eof), write, client_info=_client_info()) as session,
         ):
             with anyio.fail_after(timeout):
                 await session.initialize()
@@ -452,10 +494,16 @@ class _Entry:
     closing: anyio.Event = field(default_factory=anyio.Event, repr=False)
     done: anyio.Event = field(default_factory=anyio.Event, repr=False)
     calls: set[anyio.CancelScope] = field(default_factory=set, repr=False)
+    #: the server ended the connection (read stream at its end)
+    eof: bool = False
 
     @property
     def alive(self) -> bool:
-        return self.session is not None and not self.done.is_set()
+        return self.session is not None and not self.eof and not self.done.is_set()
+
+    def ended(self) -> None:
+        self.eof = True
+        self.closing.set()
 
 
 class DownstreamPool:
@@ -552,6 +600,7 @@ class DownstreamPool:
                 timeout=self.connect_timeout,
                 read_timeout=max(300.0, self.call_timeout),
                 trace=entry.trace,
+                on_eof=entry.ended,
             ) as session:
                 entry.session = session
                 entry.ready.set()
@@ -575,8 +624,8 @@ class DownstreamPool:
         self, entry: _Entry, tool: str, arguments: dict[str, Any]
     ) -> types.CallToolResult:
         session = entry.session
-        if session is None or entry.done.is_set():
-            raise _Retry(entry.error or RuntimeError("session closed"))
+        if session is None or not entry.alive:
+            raise _Retry(entry.error or RuntimeError("the server closed the connection"))
         request = types.CallToolRequest(
             params=types.CallToolRequestParams(name=tool, arguments=arguments)
         )
@@ -601,6 +650,11 @@ class DownstreamPool:
                     raise _Retry(entry.error or exc) from None
                 if entry.error is not None:
                     raise self._error(entry, entry.error) from None
+                # sent, then the server went away without answering: never resent
+                raise DownstreamError(
+                    f"MCP server {entry.server.name!r} closed the connection during the call",
+                    details={"server": entry.server.name, "reason": "unreachable"},
+                ) from None
             raise self._error(entry, exc) from None
         except (anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
             # the session's streams were closed before the request was written
