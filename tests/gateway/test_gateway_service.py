@@ -247,6 +247,32 @@ def test_skipped_names_and_discovery_errors(svc: Services, ds: DownstreamHandle)
     assert G.get_server(svc, ME, S, "gh").last_discovery_error is None
 
 
+def test_header_and_oauth_credentials_are_injected(svc: Services) -> None:
+    with serve_downstream(require={"x-api-key": "key-123"}) as hdr:
+        srv = G.register_server(
+            svc, ME, S, "hdr", transport="http", url=hdr.url, secret="key-123",
+            credential={"kind": "header", "header": "X-Api-Key"},
+        )  # fmt: skip
+        assert srv.last_discovery_error is None, srv.last_discovery_error
+        assert any(a.get("x-api-key") == "key-123" for a in hdr.seen_auth)
+    with serve_downstream(client_id="gw-client", client_secret="cs-456") as oa:
+        srv = G.register_server(
+            svc, ME, S, "oa", transport="http", url=oa.url, secret="cs-456",
+            credential={
+                "kind": "oauth_client_credentials", "token_url": oa.token_url,
+                "client_id": "gw-client", "scope": "tools:read",
+            },
+        )  # fmt: skip
+        assert srv.last_discovery_error is None, srv.last_discovery_error
+        assert oa.token_requests and oa.token_requests[0].get("scope") == "tools:read"
+        assert srv.credential.to_dict() == {
+            "kind": "oauth_client_credentials", "token_url": oa.token_url,
+            "client_id": "gw-client", "scope": "tools:read", "has_secret": True,
+            "secret_set_at": NOW,
+        }  # fmt: skip
+    assert len(_status(svc, "hdr")) == len(_status(svc, "oa")) == 4
+
+
 def test_unreachable_server_registers_with_its_error(svc: Services) -> None:
     url = f"http://127.0.0.1:{_free_port()}/mcp"
     server = G.register_server(svc, ME, S, "down", transport="http", url=url)
@@ -273,6 +299,19 @@ def test_stdio_server_with_env_secret(svc: Services, tmp_path: Path) -> None:
     assert ev.details["server"]["command"] == stdio_command()
     assert ev.details["server"]["env"] == ["DOWNSTREAM_EVENTS_FILE", "DOWNSTREAM_SECRET_ENV"]
     assert "stdio-secret-1" not in json.dumps(ev.details)
+    # the environment decides what the command runs: changing it needs the secret again
+    with pytest.raises(ValidationError) as info:
+        G.update_server(svc, ME, S, "local", env={"LD_PRELOAD": "/tmp/x.so"})
+    assert info.value.details["field"] == "secret"
+    with pytest.raises(ValidationError):  # the secret's variable is the secret's alone
+        G.update_server(svc, ME, S, "local", env={"DS_TOKEN": "x"}, secret="s2")
+    srv = G.update_server(
+        svc, ME, S, "local", env={"DOWNSTREAM_SECRET_ENV": "DS_TOKEN"}, secret="s2"
+    )
+    assert srv.env == {"DOWNSTREAM_SECRET_ENV": "DS_TOKEN"}
+    assert _events(svc, "gateway.server_updated")[-1].details["changed"] == ["env", "secret"]
+    with pytest.raises(ValidationError):
+        G.update_server(svc, ME, S, "local", url="https://x.example/mcp")  # stdio
 
 
 # ------------------------------------------------------------------------------ toolsets

@@ -31,9 +31,10 @@ current definition is the approved one.
 Secrets: a server's secret is sealed here with the master key (AES-GCM, associated data
 :func:`~keyplane.gateway.records.secret_aad`) and stored beside it; nothing here ever
 decrypts it, returns it (records are returned without the sealed blob) or puts it in an
-event. Changing where a secret goes (an HTTP server's URL, a stdio server's command, the
-credential's kind, header, token URL or variable) requires the secret again: an admin who
-can edit a server cannot redirect its stored secret to an address of their choosing.
+event. Changing where a secret goes (an HTTP server's URL, a stdio server's command or
+environment, the credential's kind, header, token URL or variable) requires the secret
+again: an admin who can edit a server cannot redirect its stored secret to an address
+(or a program) of their choosing.
 """
 
 from __future__ import annotations
@@ -360,8 +361,9 @@ def update_server(
     """Change a server (None: unchanged; the transport and name never change; an empty
     ``description`` clears it). A new ``credential`` replaces the old one whole; kind
     ``none`` clears the secret. ``secret`` alone replaces the secret. Changing where the
-    secret goes — the URL, the command, the credential's kind, header, token URL or
-    variable — needs the secret again. Returns the server as stored."""
+    secret goes — the URL, the command or its environment, the credential's kind, header,
+    token URL or variable — needs the secret again (without a secret, nothing to give).
+    Returns the server as stored."""
     authorize(svc, caller, Permission.MANAGE_GATEWAY, store_id)
     check_server_name(name)
     desc = check_text(description, "description")
@@ -390,7 +392,8 @@ def update_server(
                 new, moved = replace(new, command=tuple(command)), True
                 changed.append("command")
             if env is not None and check_env(env) != old.env:
-                new = replace(new, env=check_env(env))
+                # the environment changes what the command runs (PATH, LD_PRELOAD, …)
+                new, moved = replace(new, env=check_env(env)), True
                 changed.append("env")
         if desc is not None and (desc or None) != old.description:
             new = replace(new, description=desc or None)
@@ -799,7 +802,6 @@ def list_toolsets(svc: Services, caller: Caller, store_id: str) -> list[Toolset]
     """Every toolset (one holding a tool, or with a member), by name, with its tools and
     its members (unexpired ``member`` grants)."""
     authorize(svc, caller, Permission.READ_GATEWAY, store_id)
-    svc.graphs.catch_up(store_id)
     revision = svc.storage.current_revision(store_id)
     now = svc.clock.now()
     tools: dict[str, set[str]] = {}
