@@ -122,6 +122,7 @@ CLI = {
     "privilege.agents_exceeding_owners": "posture exceeding",
     "posture.nhi_inventory": "posture inventory",
     "posture.posture_report": "posture report",
+    "gateway_usage.tool_usage": "posture tools",
     "gateway.register_server": "gateway server add",
     "gateway.update_server": "gateway server update",
     "gateway.get_server": "gateway server get",

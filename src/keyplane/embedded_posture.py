@@ -1,7 +1,7 @@
 """Governance analytics (issue 8) on the embedded :class:`keyplane.Keyplane`: effective
-access, over-privilege, agents exceeding their owners, the NHI inventory and the posture
-report, each method one service call (the REST API, CLI and MCP server call the same
-ones). The ``iter_*`` generators call the listing page by page (one ledger event a page)."""
+access, over-privilege, agents exceeding their owners, the NHI inventory, the posture
+report and the MCP gateway's tool usage, each method one service call (the REST API, CLI
+and MCP server call the same ones). The ``iter_*`` generators call the listing page by page (one ledger event a page)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from keyplane.governance.posture import (
     OverPrivilege,
     PostureReport,
 )
-from keyplane.service import effective, posture, privilege
+from keyplane.governance.tool_usage import ToolUsageReport
+from keyplane.service import effective, gateway_usage, posture, privilege
 from keyplane.service.privilege import PrivilegeApplied
 from keyplane.storage.base import Page
 
@@ -195,3 +196,11 @@ class PostureEmbedded:
             self.services, self.caller, self._store(store), window_days=window_days,
             long_lived_days=long_lived_days, include_inventory=include_inventory,
         )  # fmt: skip
+
+    def tool_usage(
+        self, *, store: str | None = None, since: float | None = None, until: float | None = None
+    ) -> ToolUsageReport:
+        """The MCP gateway's tools and their use over ``[since, until]``."""
+        return gateway_usage.tool_usage(
+            self.services, self.caller, self._store(store), since=since, until=until
+        )

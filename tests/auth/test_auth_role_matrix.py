@@ -41,6 +41,7 @@ from keyplane.service import (
     effective,
     entitlements,
     gateway,
+    gateway_usage,
     guardrails,
     identities,
     keys,
@@ -609,6 +610,10 @@ OPERATIONS: dict[str, tuple[str, Op]] = {
     "posture.posture_report": (
         Permission.READ_POSTURE,
         lambda w: posture.posture_report(w.svc, w.caller, S),
+    ),
+    "gateway_usage.tool_usage": (
+        Permission.READ_POSTURE,
+        lambda w: gateway_usage.tool_usage(w.svc, w.caller, S),
     ),
     # mode="review" needs can_manage_reviews (and can_read_posture, which every holder of
     # the first has); mode="revoke" needs can_write_tuples instead (tests/posture_surfaces)

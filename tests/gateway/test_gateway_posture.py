@@ -329,3 +329,110 @@ def test_posture_report(kp: Keyplane) -> None:
     page = render_html(rep)
     assert 'id="tools-section"' in page and 'data-tool="github/delete_repo"' in page
     assert 'id="tool-agents"' in page and 'data-agent="agent:planner"' in page
+
+
+# -- surfaces: REST, SDK (HTTP and embedded), CLI, MCP -----------------------------------------
+
+
+@pytest.fixture
+def served(tmp_path: Any) -> Iterator[tuple[Keyplane, str, dict[str, str]]]:
+    """A real uvicorn server over the seeded services (its clock fixed at NOW), with an
+    auditor's key (can_read_posture) and a store reader's (cannot)."""
+    from keyplane.service.keys import bootstrap_admin
+    from live_server import serve
+
+    k = _open(f"sqlite:///{tmp_path / 'kp.db'}")
+    try:
+        seed(k)
+        svc = k.services
+        _, admin_secret = bootstrap_admin(svc)
+        admin = authenticate(svc, admin_secret)
+        keys = {}
+        for name, role in (("auditor", "auditor"), ("reader", f"reader:{S}")):
+            keys[name] = create_key(svc, admin, owner=f"test-{name}", roles=[role])[1]
+        with serve(svc) as base:
+            yield k, base, keys
+    finally:
+        k.close()
+
+
+def test_surfaces(served: tuple[Keyplane, str, dict[str, str]]) -> None:
+    import anyio
+    import httpx
+    from typer.testing import CliRunner
+
+    from keyplane.cli.main import app
+    from keyplane.sdk import AsyncClient, Client
+
+    k, base, keys = served
+    expected = k.tool_usage(store=S).to_dict()  # embedded
+    _check(ToolUsageReport.from_dict(expected))
+    window = {"since": NOW - 5 * DAY, "until": NOW - DAY}
+    narrow = k.tool_usage(store=S, **window).to_dict()
+    assert narrow != expected
+
+    auditor = {"Authorization": f"Bearer {keys['auditor']}"}
+    url = f"{base}/v1/stores/{S}/posture/tools"
+    got = httpx.get(url, headers=auditor)
+    assert got.status_code == 200 and got.json() == expected
+    assert httpx.get(url, headers=auditor, params=window).json() == narrow
+    bad = httpx.get(url, headers=auditor, params={"since": NOW, "until": NOW - 1})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "validation_error"
+    refused = httpx.get(url, headers={"Authorization": f"Bearer {keys['reader']}"})
+    assert refused.status_code == 403
+    report = httpx.get(f"{base}/v1/stores/{S}/posture/report", headers=auditor).json()
+    assert report["tools"] == expected
+    assert {f["code"] for f in report["findings"]} >= set(gateway_usage.TOOL_FINDINGS)
+
+    with Client(base, keys["auditor"]) as c:
+        assert c.tool_usage(store=S).to_dict() == expected
+        assert c.tool_usage(store=S, **window).to_dict() == narrow
+        assert c.posture_report(store=S).tools == ToolUsageReport.from_dict(expected)
+
+    async def remote() -> dict[str, Any]:
+        async with AsyncClient(base, keys["auditor"]) as ac:
+            return (await ac.tool_usage(store=S)).to_dict()
+
+    assert anyio.run(remote) == expected
+
+    runner = CliRunner()
+    env = {"KEYPLANE_URL": base, "KEYPLANE_API_KEY": keys["auditor"]}
+    common = ["--store", S, "--url", base, "--api-key", keys["auditor"]]
+    res = runner.invoke(app, ["posture", "tools", *common, "--json"], env=env)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout) == expected
+    res = runner.invoke(app, ["posture", "tools", *common], env=env)
+    assert res.exit_code == 0, res.output
+    assert "github/delete_repo" in res.stdout and "never used: files/read" in res.stdout
+    assert "github/delete_repo*" in res.stdout  # the planner's unused dangerous tool
+    res = runner.invoke(
+        app,
+        ["posture", "tools", *common, "--json", "--since", str(window["since"]), "--until",
+         str(window["until"])],
+        env=env,
+    )  # fmt: skip
+    assert res.exit_code == 0 and json.loads(res.stdout) == narrow
+
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    from mcp import ClientSession
+
+    async def mcp_call() -> tuple[dict[str, Any] | None, str, set[str]]:
+        client = httpx2.AsyncClient(headers=auditor, timeout=30)
+        async with (
+            client,
+            streamable_http_client(f"{base}/mcp", http_client=client) as (read, write),
+            ClientSession(read, write) as s,
+        ):
+            await s.initialize()
+            listed = {t.name for t in (await s.list_tools()).tools}
+            result = await s.call_tool("tool_usage", {})
+            assert not result.is_error, result.content
+            text = result.content[0].text  # type: ignore[union-attr]
+            return result.structured_content, text, listed
+
+    structured, text, listed = anyio.run(mcp_call)
+    assert "tool_usage" in listed
+    assert structured == expected
+    assert "agent:planner may call dangerous tools: github/delete_repo" in text

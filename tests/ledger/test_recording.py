@@ -45,6 +45,7 @@ from keyplane.service import (
     effective,
     entitlements,
     gateway,
+    gateway_usage,
     guardrails,
     identities,
     keys,
@@ -471,6 +472,8 @@ TABLE: dict[str, tuple[Call, list[str]]] = {
     ),
     "posture.nhi_inventory": (lambda w: posture.nhi_inventory(w.svc, w.caller, S), []),
     "posture.posture_report": (lambda w: posture.posture_report(w.svc, w.caller, S), []),
+    # the gateway's tool usage (issue 9): a posture read, records nothing
+    "gateway_usage.tool_usage": (lambda w: gateway_usage.tool_usage(w.svc, w.caller, S), []),
     # the MCP gateway's administration (issue 9): reads record nothing, each change its
     # gateway.* event (registering without discovery: only gateway.server_registered)
     "gateway.register_server": (

@@ -25,10 +25,12 @@ from keyplane.governance.posture import (
     OverPrivilege,
     PostureReport,
 )
+from keyplane.governance.tool_usage import ToolUsageReport
 
 __all__ = [
     "AccessEntryOut",
     "AccessList",
+    "AgentToolUseOut",
     "ApplyPrivilegeRequest",
     "ExcessAccessList",
     "ExcessAccessOut",
@@ -42,6 +44,8 @@ __all__ = [
     "PostureReportOut",
     "PrivilegeAppliedOut",
     "RecommendationOut",
+    "ToolUsageOut",
+    "ToolUseOut",
     "VisibilityOut",
 ]
 
@@ -254,6 +258,65 @@ class VisibilityOut(_Out):
     observed_share: float
 
 
+# ---------------------------------------------------------------------------- gateway tools
+
+
+class ToolUseOut(_Out):
+    server: str
+    tool: str
+    ref: str = Field(description="`<server>/<tool>`, as decisions and toolsets name it.")
+    object: str = Field(description="Its graph object, `mcp_tool:<server>/<tool>`.")
+    status: str = Field(
+        description="`pending`, `enabled`, `disabled`, `removed`, or `unknown` (named by "
+        "the ledger, no longer registered)."
+    )
+    kind: str | None = Field(default=None, description="`read`, `write` or `delete`.")
+    risk: str | None = Field(default=None, description="`normal`, `sensitive` or `dangerous`.")
+    allowed: int = Field(description="Calls the gateway forwarded in the window.")
+    denied: int = Field(description="Calls refused (the decision or a kill switch).")
+    errors: int = Field(description="Forwarded calls that failed downstream (in `allowed`).")
+    last_used_at: Seconds | None = None
+    last_denied_at: Seconds | None = None
+    agents: list[str] = Field(description="The acting identities of its allowed calls.")
+    on_behalf_of: list[str] = Field(description="Whom those agents acted for.")
+    enabled_since: Seconds | None = Field(default=None, description="When it was approved.")
+    first_seen_at: Seconds | None = None
+
+
+class AgentToolUseOut(_Out):
+    identity: str
+    calls: int = Field(description="Its allowed calls in the window.")
+    denied: int
+    last_used_at: Seconds | None = None
+    tools: list[str] = Field(description="The tools it used (refs).")
+    dangerous_tools: list[str] = Field(
+        description="Enabled tools classified `dangerous` it may call now (`can_call`)."
+    )
+    unused_dangerous_tools: list[str] = Field(
+        description="Of those, the ones it did not call in the window."
+    )
+
+
+class ToolUsageOut(_Out):
+    store_id: str
+    since: Seconds
+    until: Seconds
+    allowed: int = Field(description="Calls forwarded in the window, every tool.")
+    denied: int = Field(description="Calls refused in the window, every tool.")
+    tools: list[ToolUseOut] = Field(description="By server and tool; unknown ones last.")
+    agents: list[AgentToolUseOut] = Field(
+        description="Every acting identity, and every NHI that may call a dangerous tool."
+    )
+    never_used: list[str] = Field(description="Enabled tools with no allowed call (refs).")
+    errors: dict[str, str] = Field(
+        description="Dangerous tools whose callers could not be computed: ref → error code."
+    )
+
+    @classmethod
+    def of(cls, r: ToolUsageReport) -> ToolUsageOut:
+        return cls.model_validate(r.to_dict())
+
+
 class PostureReportOut(_Out):
     store_id: str
     generated_at: Seconds
@@ -267,6 +330,9 @@ class PostureReportOut(_Out):
     inventory: list[NhiInventoryItemOut]
     over_privileged: list[OverPrivilegeOut]
     exceeding: list[ExcessAccessOut]
+    tools: ToolUsageOut | None = Field(
+        default=None, description="The MCP gateway's tools and their use in the window."
+    )
     elapsed_seconds: float
 
     @classmethod

@@ -2,8 +2,8 @@
 effective access (``access effective``, ``access holders``), drawn as Graphviz DOT or
 Mermaid; over-privilege and its recommendation (``posture over-privilege``, ``posture
 apply``), agents exceeding their owners (``posture exceeding``), the NHI inventory
-(``posture inventory``) and the posture report (``posture report``: text, JSON or a
-self-contained HTML page).
+(``posture inventory``), the posture report (``posture report``: text, JSON or a
+self-contained HTML page) and the MCP gateway's tool usage (``posture tools``).
 
 Like every command: the local database (``--db``) or a server (``--url`` + ``--api-key``);
 a table for people, JSON for scripts (the REST API's JSON: the records' ``to_dict``).
@@ -12,6 +12,7 @@ a table for people, JSON for scripts (the REST API's JSON: the records' ``to_dic
 from __future__ import annotations
 
 import sys
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -49,7 +50,8 @@ access_app = typer.Typer(
 )
 posture_app = typer.Typer(
     help="Non-human identity posture: over-privilege and least-privilege recommendations, "
-    "agents exceeding their owners, the NHI inventory and the posture report.",
+    "agents exceeding their owners, the NHI inventory, the posture report and the MCP "
+    "gateway's tool usage.",
     no_args_is_help=True,
 )
 
@@ -417,3 +419,58 @@ def posture_report(
         )
         return
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+@posture_app.command("tools")
+def posture_tools(
+    window_days: Annotated[
+        int | None,
+        typer.Option(
+            "--window-days", min=1, max=3650, help="The window: the last N days (default 90)."
+        ),
+    ] = None,
+    since: Annotated[
+        float | None, typer.Option("--since", help="Window start, seconds since the epoch.")
+    ] = None,
+    until: Annotated[
+        float | None, typer.Option("--until", help="Window end, seconds since the epoch.")
+    ] = None,
+    store: StoreOpt = "default",
+    db: DbOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The MCP gateway's tools: calls, last use, agents, never-used and dangerous tools."""
+    if window_days is not None:
+        if since is not None:
+            err.print("give --window-days or --since, not both", highlight=False, markup=False)
+            raise typer.Exit(2)
+        since = (until if until is not None else time.time()) - window_days * 86400.0
+    with connect(db, url, api_key) as kp:
+        r = kp.tool_usage(store=store, since=since, until=until)
+    if as_json:
+        emit_json(r.to_dict())
+        return
+    _say(
+        f"{len(r.tools)} tools, {r.allowed} calls allowed and {r.denied} denied, window "
+        f"{_when(r.since)} .. {_when(r.until)}"
+    )
+    t = table("tool", "status", "kind", "risk", "allowed", "denied", "last used", "agents")
+    for x in r.tools:
+        t.add_row(
+            x.ref, x.status, x.kind or "", x.risk or "", str(x.allowed), str(x.denied),
+            _when(x.last_used_at), ", ".join(x.agents),
+        )  # fmt: skip
+    show_table(t)
+    if r.agents:
+        a = table("agent", "calls", "denied", "last used", "tools used", "dangerous (unused *)")
+        for g in r.agents:
+            unused = set(g.unused_dangerous_tools)
+            a.add_row(
+                g.identity, str(g.calls), str(g.denied), _when(g.last_used_at),
+                ", ".join(g.tools),
+                ", ".join(d + ("*" if d in unused else "") for d in g.dangerous_tools),
+            )  # fmt: skip
+        show_table(a)
+    _say("never used: " + (", ".join(r.never_used) or "none"))

@@ -1,6 +1,6 @@
 """MCP tools of governance analytics (issue 8): effective access (an identity's, a
 resource's), over-privilege and its recommendation, agents exceeding their owners, the NHI
-inventory and the posture report (JSON).
+inventory, the posture report (JSON) and the MCP gateway's tool usage.
 
 Same rules as :mod:`keyplane.mcp.tools`: one tool, one service function; inputs mirror the
 REST query parameters (or request body, plus the path parameters as fields), outputs are
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from keyplane.api import posture_schemas as ps
 from keyplane.api.schemas import MAX_OBJECT, MAX_RELATION, MAX_TYPE, MAX_USER
-from keyplane.service import effective, posture, privilege
+from keyplane.service import effective, gateway_usage, posture, privilege
 from keyplane.service.auth import Caller, Permission
 from keyplane.service.context import Services
 
@@ -120,6 +120,18 @@ class PostureReportArgs(_Args):
     include_inventory: StrictBool = Field(
         default=False,
         description="Include the full inventory (large; the findings name the identities).",
+    )
+
+
+class ToolUsageArgs(_Args):
+    """The MCP gateway's tool usage."""
+
+    since: StrictFloat | StrictInt | None = Field(
+        default=None,
+        description="Window start, seconds since the epoch (default: 90 days before `until`).",
+    )
+    until: StrictFloat | StrictInt | None = Field(
+        default=None, description="Window end, seconds since the epoch (default: now)."
     )
 
 
@@ -239,6 +251,27 @@ def _report(svc: Services, caller: Caller, store: str, a: PostureReportArgs) -> 
     return ps.PostureReportOut.of(r), "\n".join(lines)
 
 
+def _tool_usage(svc: Services, caller: Caller, store: str, a: ToolUsageArgs) -> Result:
+    r = gateway_usage.tool_usage(
+        svc, caller, store,
+        since=None if a.since is None else float(a.since),
+        until=None if a.until is None else float(a.until),
+    )  # fmt: skip
+    lines = [f"{len(r.tools)} tool(s); {r.allowed} call(s) allowed, {r.denied} denied"]
+    lines += [
+        f"{t.ref} [{t.status}, {t.kind or '?'}/{t.risk or '?'}]: {t.allowed} allowed, "
+        f"{t.denied} denied" + (f", by {', '.join(t.agents)}" if t.agents else "")
+        for t in r.tools
+    ]
+    lines += [
+        f"{g.identity} may call dangerous tools: {', '.join(g.dangerous_tools)}"
+        for g in r.agents
+        if g.dangerous_tools
+    ]
+    lines.append("never used: " + (", ".join(r.never_used) or "none"))
+    return ps.ToolUsageOut.of(r), "\n".join(lines)
+
+
 # ------------------------------------------------------------------ the tools
 
 _PATHS_NOTE = (
@@ -352,6 +385,21 @@ POSTURE_SPECS: list[
         None,
         False,
     ),
+    (
+        "tool_usage",
+        "MCP gateway tool usage",
+        "The MCP gateway's tools over a window (the last 90 days by default): per tool its "
+        "status, classification (kind, risk), calls allowed and denied, last use and the "
+        "agents that called it; per agent its calls, the tools it used and the enabled "
+        "dangerous tools it may call; the enabled tools never used. Needs can_read_posture. "
+        'Example: {} or {"since": 1767225600}.',
+        ToolUsageArgs,
+        ps.ToolUsageOut,
+        _tool_usage,
+        False,
+        None,
+        False,
+    ),
 ]
 
 
@@ -363,6 +411,7 @@ POSTURE_SERVICE_OF_TOOL: dict[str, Any] = {
     "agents_exceeding_owners": privilege.agents_exceeding_owners,
     "nhi_inventory": posture.nhi_inventory,
     "posture_report": posture.posture_report,
+    "tool_usage": gateway_usage.tool_usage,
 }
 
 POSTURE_NOT_EXPOSED: dict[str, str] = {}

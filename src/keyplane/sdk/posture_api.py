@@ -1,6 +1,6 @@
 """Governance analytics (issue 8) in the Python interface: effective access, over-privilege
-and its recommendation, agents exceeding their owners, the NHI inventory and the posture
-report.
+and its recommendation, agents exceeding their owners, the NHI inventory, the posture
+report and the MCP gateway's tool usage.
 
 :class:`PostureAPI` (and its coroutine twin :class:`AsyncPostureAPI`) is the part of
 :class:`keyplane.sdk.KeyplaneAPI` these operations make up; :class:`PostureClient` and
@@ -23,6 +23,7 @@ from keyplane.governance.posture import (
     OverPrivilege,
     PostureReport,
 )
+from keyplane.governance.tool_usage import ToolUsageReport
 from keyplane.sdk import posture_wire as pw
 from keyplane.storage.base import Page
 
@@ -136,6 +137,10 @@ class PostureAPI(Protocol):
         include_inventory: bool = True,
     ) -> PostureReport: ...
 
+    def tool_usage(
+        self, *, store: str | None = None, since: float | None = None, until: float | None = None
+    ) -> ToolUsageReport: ...
+
 
 class AsyncPostureAPI(Protocol):
     """:class:`PostureAPI` as coroutines (the ``iter_*`` methods are async iterators)."""
@@ -235,6 +240,10 @@ class AsyncPostureAPI(Protocol):
         long_lived_days: int = 90,
         include_inventory: bool = True,
     ) -> PostureReport: ...
+
+    async def tool_usage(
+        self, *, store: str | None = None, since: float | None = None, until: float | None = None
+    ) -> ToolUsageReport: ...
 
 
 def _streamed(call: Call[Any]) -> Call[Any]:
@@ -432,6 +441,12 @@ class PostureClient:
             pw.posture_report(self._store(store), window_days, long_lived_days, include_inventory)
         )
 
+    def tool_usage(
+        self, *, store: str | None = None, since: float | None = None, until: float | None = None
+    ) -> ToolUsageReport:
+        """The MCP gateway's tools and their use over ``[since, until]``."""
+        return self._send(pw.tool_usage(self._store(store), since, until))
+
 
 class AsyncPostureClient:
     """:class:`AsyncPostureAPI` over HTTP (a base of :class:`keyplane.AsyncClient`)."""
@@ -608,3 +623,8 @@ class AsyncPostureClient:
         return await self._send(
             pw.posture_report(self._store(store), window_days, long_lived_days, include_inventory)
         )
+
+    async def tool_usage(
+        self, *, store: str | None = None, since: float | None = None, until: float | None = None
+    ) -> ToolUsageReport:
+        return await self._send(pw.tool_usage(self._store(store), since, until))

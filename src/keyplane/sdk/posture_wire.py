@@ -1,5 +1,6 @@
 """Wire form of governance analytics (issue 8): effective access, over-privilege, agents
-exceeding their owners, the NHI inventory and the posture report — each call one request
+exceeding their owners, the NHI inventory, the posture report and the MCP gateway's tool
+usage — each call one request
 and the decoder that rebuilds the record the embedded :class:`keyplane.Keyplane` returns
 (the records' own ``from_dict``: the REST API answers with their ``to_dict``)."""
 
@@ -16,6 +17,7 @@ from keyplane.governance.posture import (
     OverPrivilege,
     PostureReport,
 )
+from keyplane.governance.tool_usage import ToolUsageReport
 from keyplane.sdk.wire import Call, _body, _params, make_error, seg
 from keyplane.service.effective import AccessPage
 from keyplane.service.privilege import PrivilegeApplied
@@ -30,6 +32,7 @@ __all__ = [
     "nhi_inventory",
     "over_privilege",
     "posture_report",
+    "tool_usage",
     "who_can_access",
 ]
 
@@ -233,6 +236,17 @@ def posture_report(
             long_lived_days=long_lived_days,
             inventory=_flag(include_inventory),
         ),
+        idempotent=True,
+        min_timeout=ANALYSIS_TIMEOUT,
+    )
+
+
+def tool_usage(store: str, since: float | None, until: float | None) -> Call[ToolUsageReport]:
+    return Call(
+        "GET",
+        _path(store, "/posture/tools"),
+        ToolUsageReport.from_dict,
+        params=_params(since=since, until=until),
         idempotent=True,
         min_timeout=ANALYSIS_TIMEOUT,
     )

@@ -1,9 +1,10 @@
 """``/v1/stores/{store}/…`` governance analytics (issue 8): effective access (an identity's
 and a resource's), over-privilege and its recommendation, agents that exceed their
-owners, the non-human identity inventory and the posture report.
+owners, the non-human identity inventory, the posture report and the MCP gateway's tool
+usage.
 
-A thin surface over :mod:`keyplane.service.effective`, :mod:`keyplane.service.privilege`
-and :mod:`keyplane.service.posture`. The two access listings page like every listing,
+A thin surface over :mod:`keyplane.service.effective`, :mod:`keyplane.service.privilege`,
+:mod:`keyplane.service.posture` and :mod:`keyplane.service.gateway_usage`. The two access listings page like every listing,
 stream every page as NDJSON when asked with ``Accept: application/x-ndjson`` (one entry a
 line, each page recorded by its own ledger event), and draw the page as Graphviz DOT or
 Mermaid with ``format=dot|mermaid`` (:mod:`keyplane.graph.draw`). The posture report is
@@ -34,6 +35,7 @@ from keyplane.api.posture_schemas import (
     OverPrivilegeOut,
     PostureReportOut,
     PrivilegeAppliedOut,
+    ToolUsageOut,
 )
 from keyplane.api.schemas import MAX_ID, MAX_OBJECT, MAX_RELATION, MAX_TYPE, MAX_USER
 from keyplane.api.v1.common import PageSize, StoreId, Token, error_responses
@@ -41,7 +43,7 @@ from keyplane.api.v1.queries import DECISION_ID_HEADER
 from keyplane.errors import KeyplaneError
 from keyplane.governance.posture import AccessEntry
 from keyplane.graph import draw
-from keyplane.service import effective, posture, privilege
+from keyplane.service import effective, gateway_usage, posture, privilege
 from keyplane.storage.base import Page
 
 __all__ = ["CONTINUATION_HEADER", "NDJSON", "router"]
@@ -416,3 +418,31 @@ def posture_report(
 
         return PlainTextResponse(report.render_text(r))
     return PostureReportOut.of(r)
+
+
+@router.get(
+    "/posture/tools",
+    operation_id="tool_usage",
+    responses=error_responses(),
+    summary="The MCP gateway's tools and their use",
+)
+def tool_usage(
+    store: StoreId,
+    svc: ServicesDep,
+    caller: CallerDep,
+    since: Annotated[
+        float | None,
+        Query(
+            description="Window start, seconds since the epoch (default: 90 days before `until`)."
+        ),
+    ] = None,
+    until: Annotated[
+        float | None,
+        Query(description="Window end, seconds since the epoch, included (default: now)."),
+    ] = None,
+) -> ToolUsageOut:
+    """Per gateway tool: status, classification, calls allowed and denied in the window,
+    last use and the agents that called it; per acting identity: its calls, the tools it
+    used and the enabled dangerous tools it may call; the enabled tools never used — from
+    the window's `gateway.tool_call` ledger events and the graph."""
+    return ToolUsageOut.of(gateway_usage.tool_usage(svc, caller, store, since=since, until=until))
