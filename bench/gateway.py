@@ -56,6 +56,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE = "default"
@@ -69,6 +70,15 @@ type human
 type agent
 """
 BENCH_PREFIX = "/__bench/"  # the Keyplane child's own stats routes (outside Keyplane's app)
+#: what-if switches the Keyplane child can turn on between runs (each simulates one change
+#: to the gateway's code, so its gain is measured before anyone writes it)
+WHAT_IFS = {
+    "inline-auth": "the HTTP endpoint verifies the token on the event loop (no worker-"
+    "thread hop; a cached verification is ~15 µs)",
+    "bg-record": "the gateway.tool_call event is recorded without the answer waiting for it",
+    "route-first": "the gateway's routes first in the app's route list (matched at once "
+    "instead of after every other route)",
+}
 
 
 def _free_port() -> int:
@@ -93,15 +103,16 @@ def _pct(xs: list[float], q: float) -> float:
 # =============================================================================== children
 
 
-def role_downstream(ready: Path) -> None:
-    """Serve tests/gateway/downstream_server.py over streamable HTTP until terminated."""
+def role_downstream(ready: Path, answers: str) -> None:
+    """Serve tests/gateway/downstream_server.py over streamable HTTP until terminated:
+    stateful, answers as SSE streams (the SDK's default) or as JSON bodies."""
     sys.path.insert(0, str(ROOT / "tests" / "gateway"))
     sys.path.insert(0, str(ROOT / "tests"))
     import downstream_server  # type: ignore[import-not-found]
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with downstream_server.serve_downstream() as handle:
+    with downstream_server.serve_downstream(json_response=answers == "json") as handle:
         ready.write_text(str(handle.url))
         stop.wait()
 
@@ -116,6 +127,10 @@ class Probe:
         self.profiles: list[cProfile.Profile] = []
         self.local = threading.local()
         self.patched: list[str] = []
+        #: what-if switches (see WHAT_IFS), set through /__bench/what-if?set=a,b
+        self.flags: set[str] = set()
+        self.app: Any = None
+        self.routes: list[Any] = []
 
     # -- timers
     def add(self, name: str, dt: float) -> None:
@@ -201,24 +216,47 @@ class Probe:
         return prof
 
     def install_thread_hook(self) -> None:
-        """Profile whatever runs through ``anyio.to_thread.run_sync`` while profiling."""
+        """Time each ``anyio.to_thread.run_sync`` hop; profile the worker threads."""
         import anyio.to_thread
 
         orig = anyio.to_thread.run_sync
 
-        async def run_sync(func: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-            if not self.profiling:
-                return await orig(func, *args, **kw)
+        pc = time.perf_counter
 
-            def profiled(*a: Any) -> Any:
-                prof = self.thread_profile()
-                prof.enable()
+        async def run_sync(func: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+            """Time the hop (the wall time of the await less the function's own) and,
+            while profiling, profile the function in its worker thread."""
+            inner = [0.0]
+
+            def timed(*a: Any) -> Any:
+                prof = self.thread_profile() if self.profiling else None
+                t0 = pc()
+                if prof is not None:
+                    prof.enable()
                 try:
                     return func(*a)
                 finally:
-                    prof.disable()
+                    if prof is not None:
+                        prof.disable()
+                    inner[0] = pc() - t0
 
-            return await orig(profiled, *args, **kw)
+            name = getattr(func, "__name__", "")
+            if "inline-auth" in self.flags and name == "authenticate":
+                return func(*args)  # on the event loop: no hop
+            if (
+                "bg-record" in self.flags
+                and name == "record"
+                and getattr(func, "__module__", "") == "keyplane.service.audit"
+            ):  # the call's gateway.tool_call event: recorded without waiting for it
+                asyncio.get_running_loop().run_in_executor(None, func, *args)
+                return None
+            t0 = pc()
+            try:
+                return await orig(timed, *args, **kw)
+            finally:
+                self.add(
+                    "anyio.to_thread.run_sync: the hop (wall − function)", pc() - t0 - inner[0]
+                )
 
         anyio.to_thread.run_sync = run_sync  # type: ignore[assignment]
         for m in list(sys.modules.values()):
@@ -230,6 +268,8 @@ class Probe:
     # -- the ASGI wrapper
     def wrap_app(self, app: Any) -> Any:
         pc = time.perf_counter
+        self.app = app
+        self.routes = list(app.router.routes)
 
         async def asgi(scope: Any, receive: Any, send: Any) -> None:
             if scope["type"] != "http":
@@ -274,6 +314,16 @@ class Probe:
             if stats is not None:
                 stats.dump_stats(str(out))
             body["threads"] = len(self.profiles)
+        elif what.startswith("what-if"):
+            query = parse_qs(scope.get("query_string", b"").decode())
+            self.flags = {f for v in query.get("set", []) for f in v.split(",") if f}
+            routes = self.app.router.routes
+            if "route-first" in self.flags:  # the gateway's routes first: matched at once
+                first = [r for r in self.routes if getattr(r, "path", "").startswith("/gateway/")]
+                routes[:] = first + [r for r in self.routes if r not in first]
+            else:
+                routes[:] = self.routes
+            body["flags"] = sorted(self.flags)
         elif what == "stats":
             with self.lock:
                 body["times"] = {k: list(v) for k, v in self.times.items()}
@@ -303,6 +353,11 @@ def role_keyplane(port: int, instrument: bool) -> None:
         signal.signal(sig, _stopped)
     _warm(kp.services)
     app = create_app(kp.services)
+    if not any(getattr(r, "path", "").startswith("/gateway/") for r in app.router.routes):
+        with contextlib.suppress(ImportError):  # before api/app.py mounts it
+            from keyplane.gateway.http import mount_gateway
+
+            mount_gateway(app, kp.services)
     probe = Probe()
     if instrument:
         for module in ("keyplane.gateway.runtime", "keyplane.gateway.http"):
@@ -314,6 +369,19 @@ def role_keyplane(port: int, instrument: bool) -> None:
         probe.patch("keyplane.service.audit", "record")
         probe.patch("keyplane.gateway.downstream", "DownstreamPool.call_tool")
         probe.patch("keyplane.gateway.downstream", "open_secret")
+        # the SDK's share: the server side (stateless manager, per request) and the pool's
+        # client side (the session's request; its HTTP exchange with the downstream server)
+        probe.patch(
+            "mcp.server.streamable_http_manager",
+            "StreamableHTTPSessionManager.handle_request",
+            "mcp SDK server: StreamableHTTPSessionManager.handle_request",
+        )
+        probe.patch(
+            "mcp.client.session",
+            "ClientSession.send_request",
+            "mcp SDK client (pool): ClientSession.send_request",
+        )
+        probe.patch("httpx2", "AsyncClient.send", "httpx2 AsyncClient.send (pool → downstream)")
         for obj, names in (
             (svc.graphs, ("catch_up", "engine", "policy")),
             (svc.storage, ("read_gateway",)),
@@ -360,8 +428,8 @@ def prepare(db: str, downstream_url: str) -> tuple[str, str | None, str]:
         _, secret = credentials.create_credential(svc, system, STORE, AGENT)
         try:
             from keyplane.service import gateway
-        except ImportError:
-            return AGENT, secret, "service.gateway is not there yet"
+        except ImportError:  # before the service ops: the records written directly
+            return AGENT, secret, _register_in_storage(svc, downstream_url)
         server = gateway.register_server(
             svc, system, STORE, SERVER, transport="http", url=downstream_url, discover=True
         )
@@ -375,6 +443,48 @@ def prepare(db: str, downstream_url: str) -> tuple[str, str | None, str]:
         return AGENT, secret, ""
     finally:
         svc.close()
+
+
+def _register_in_storage(svc: Any, downstream_url: str) -> str:
+    """The server and its approved ``echo`` (with the agent's grant) written through
+    ``storage.write_gateway``, its definition from the downstream server's tools/list."""
+    from keyplane.gateway.records import (
+        GatewayWrite,
+        McpServer,
+        McpTool,
+        definition_digest,
+        tool_object,
+    )
+    from keyplane.graph.tuples import Tuple
+
+    async def echo_tool() -> Any:
+        async with session(downstream_url, None) as s:
+            listed = await s.list_tools()
+        return next(t for t in listed.tools if t.name == "echo")
+
+    t = asyncio.run(echo_tool())
+    now = time.time()
+    annotations = t.annotations.model_dump(exclude_none=True) if t.annotations else {}
+    digest = definition_digest(t.description, t.input_schema, annotations, t.title)
+    server = McpServer(STORE, SERVER, "http", url=downstream_url, created_at=now, updated_at=now)
+    tool = McpTool(
+        STORE, SERVER, "echo", title=t.title, description=t.description,
+        input_schema=dict(t.input_schema or {}), annotations=annotations, digest=digest,
+        status="enabled", kind="read", risk="normal", approved_digest=digest,
+        approved_by="bench", approved_at=now, first_seen_at=now, last_seen_at=now,
+        updated_at=now,
+    )  # fmt: skip
+    obj = tool_object(SERVER, "echo")
+    write = GatewayWrite(
+        servers=(server,),
+        tools=(tool,),
+        tuple_writes=(
+            Tuple(obj, "server", f"mcp_server:{SERVER}"),
+            Tuple(obj, "caller", AGENT),
+        ),
+    )
+    svc.storage.write_gateway(STORE, lambda r: write)
+    return ""
 
 
 def fetch_token(base: str, client: str, secret: str, resource: str) -> str:
@@ -450,6 +560,54 @@ async def sequential(t: Target, n: int) -> None:
             if r.is_error:
                 t.errors += 1
                 t.first_error = t.first_error or str(r.content)[:200]
+
+
+async def sequential_raw(t: Target, n: int) -> None:
+    """The same calls from a lean client: pre-encoded JSON-RPC POSTs on one keep-alive
+    httpx2 connection (initialize + initialized once), the answer's JSON (or its SSE
+    ``data:`` line) parsed — no ``ClientSession``, so the client's share is small."""
+    import httpx2
+
+    version = "2025-11-25"
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+    }
+    if t.token:
+        headers["Authorization"] = f"Bearer {t.token}"
+
+    def answer(r: Any) -> dict[str, Any]:
+        text = r.text
+        if r.headers.get("content-type", "").startswith("text/event-stream"):
+            text = next(ln[5:] for ln in text.splitlines() if ln.startswith("data:"))
+        return dict(json.loads(text))
+
+    async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
+        init = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": version, "capabilities": {},
+            "clientInfo": {"name": "bench", "version": "1"}}}  # fmt: skip
+        r = await http.post(t.url, json=init)
+        r.raise_for_status()
+        sid = r.headers.get("mcp-session-id")
+        if sid:
+            http.headers["mcp-session-id"] = sid
+        http.headers["mcp-protocol-version"] = version
+        note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        await http.post(t.url, json=note)
+        pc = time.perf_counter
+        for i in range(n + min(20, n)):
+            body = json.dumps({"jsonrpc": "2.0", "id": i + 1, "method": "tools/call",
+                               "params": {"name": t.tool, "arguments": t.args}}).encode()  # fmt: skip
+            t0 = pc()
+            r = await http.post(t.url, content=body)
+            got = answer(r)
+            dt = pc() - t0
+            if i >= min(20, n):
+                t.lat.append(dt)
+            result = got.get("result") or {}
+            if r.status_code != 200 or "error" in got or result.get("isError"):
+                t.errors += 1
+                t.first_error = t.first_error or str(got)[:200]
 
 
 async def throughput(t: Target, seconds: float, conc: int, pids: list[int]) -> dict[str, float]:
@@ -536,10 +694,61 @@ def print_stages(times: dict[str, list[float]], calls: int) -> None:
         )
 
 
+#: where a function's self time goes, by the first fragment its file path contains
+BUCKETS = (
+    ("/fastapi/", "fastapi (routing, app)"),
+    ("/starlette/", "starlette"),
+    ("/uvicorn/", "uvicorn (HTTP server)"),
+    ("/mcp/server/", "mcp SDK, server side"),
+    ("/mcp/client/", "mcp SDK, client side (pool)"),
+    ("/mcp/shared/", "mcp SDK, shared (dispatcher, streams)"),
+    ("/mcp_types/", "mcp SDK, types"),
+    ("/httpx2/", "httpx2 (pool → downstream)"),
+    ("/httpcore", "httpcore (pool → downstream)"),
+    ("/anyio/", "anyio (task groups, streams, threads)"),
+    ("/pydantic", "pydantic"),
+    ("/keyplane/ledger/", "keyplane.ledger"),
+    ("/keyplane/storage/", "keyplane.storage"),
+    ("/keyplane/gateway/", "keyplane.gateway"),
+    ("/keyplane/", "keyplane (other)"),
+    ("/asyncio/", "asyncio"),
+    ("/json/", "json"),
+    ("/logging/", "logging"),
+    ("bench/gateway.py", "bench probe (timers)"),
+)
+
+
+def _bucket(filename: str, func: str) -> str:
+    for frag, name in BUCKETS:
+        if frag in filename:
+            return name
+    if filename == "~":
+        if "sqlite3" in func:
+            return "sqlite3 (C)"
+        if "lock" in func:
+            return "thread locks (waits)"
+        if "socket" in func or "select" in func or "epoll" in func:
+            return "sockets / poll (C)"
+        if "pydantic" in func:
+            return "pydantic"
+        return "other builtins (C)"
+    return "other Python"
+
+
 def print_profile(path: Path, top: int) -> None:
     if not path.exists():
         print("  (no profile written)")
         return
+    raw = pstats.Stats(str(path))
+    by: dict[str, float] = {}
+    total = 0.0
+    for (filename, _line, func), (_cc, _nc, tt, _ct, _callers) in raw.stats.items():  # type: ignore[attr-defined]
+        b = _bucket(filename, func)
+        by[b] = by.get(b, 0.0) + tt
+        total += tt
+    print("\n  cProfile self time by package (every thread; lock waits are worker threads idle):")
+    for b, tt in sorted(by.items(), key=lambda kv: -kv[1]):
+        print(f"    {100 * tt / total:5.1f}%  {b}")
     for key, title in (("tottime", "self time"), ("cumulative", "cumulative")):
         buf = io.StringIO()
         st = pstats.Stats(str(path), stream=buf)
@@ -556,16 +765,24 @@ def print_profile(path: Path, top: int) -> None:
 
 
 @contextlib.contextmanager
-def child(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen([sys.executable, __file__, *args], env=env)
-    try:
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
+def child(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process (this file with ``--role``); its stderr goes to ``log``, whose tail
+    is printed when the run fails."""
+    with log.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, __file__, *args], env=env, stderr=err)
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            yield proc
+        except BaseException:
+            tail = log.read_text(errors="replace").splitlines()[-40:]
+            if tail:
+                print(f"--- {log.name} (last lines) ---", *tail, sep="\n", file=sys.stderr)
+            raise
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
@@ -588,17 +805,27 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=4.0, help="per throughput run")
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument(
+        "--downstream",
+        choices=["sse", "json"],
+        default="sse",
+        help="the downstream server answers tools/call as an SSE stream (the SDK's default; "
+        "the client opens a new connection per call) or a JSON body (keep-alive)",
+    )
     ap.add_argument("--profile", action="store_true", help="cProfile the Keyplane process")
     ap.add_argument("--profile-calls", type=int, default=400)
     ap.add_argument("--top", type=int, default=30)
-    ap.add_argument("--no-instrument", action="store_true", help="no stage timers")
+    ap.add_argument("--no-instrument", action="store_true", help="no stage timers, no what-if")
+    ap.add_argument(
+        "--what-if-calls", type=int, default=300, help="calls per what-if round (0: none)"
+    )
     ap.add_argument("--role", choices=["downstream", "keyplane"], help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--ready", help=argparse.SUPPRESS)
     ap.add_argument("--instrument", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.role == "downstream":
-        role_downstream(Path(a.ready))
+        role_downstream(Path(a.ready), a.downstream)
         return
     if a.role == "keyplane":
         role_keyplane(a.port, a.instrument)
@@ -629,8 +856,9 @@ def run(a: argparse.Namespace, tmp: Path) -> None:
     os.environ.update({k: env[k] for k in ("KEYPLANE_MASTER_KEY_FILE", "KEYPLANE_ISSUER")})
     ready = tmp / "downstream.url"
     print(f"machine: {os.cpu_count()} cores, shared by the client (this process), Keyplane "
-          f"and the downstream server (one process each); ledger {mode}, SQLite\n")  # fmt: skip
-    with child(["--role", "downstream", "--ready", str(ready)], env) as down:
+          f"and the downstream server (one process each); ledger {mode}, SQLite; downstream answers {a.downstream}\n")  # fmt: skip
+    down_args = ["--role", "downstream", "--ready", str(ready), "--downstream", a.downstream]
+    with child(down_args, env, tmp / "downstream.log") as down:
         deadline = time.time() + 60
         while not ready.exists() or not ready.read_text():
             if time.time() > deadline or down.poll() is not None:
@@ -641,9 +869,34 @@ def run(a: argparse.Namespace, tmp: Path) -> None:
         kp_args = ["--role", "keyplane", "--port", str(port)]
         if not a.no_instrument:
             kp_args.append("--instrument")
-        with child(kp_args, env) as kp:
+        with child(kp_args, env, tmp / "keyplane.log") as kp:
             wait_port(port, kp, "keyplane")
             asyncio.run(drive(a, base, down_url, down.pid, kp.pid, client, secret, note, tmp))
+
+
+async def what_ifs(a: argparse.Namespace, base: str, gw: Target) -> None:
+    """Each what-if switch alone, then all together, against the same processes: the
+    lean client's sequential calls, configurations interleaved round by round."""
+    configs = [("baseline", ""), *((k, k) for k in WHAT_IFS), ("all of them", ",".join(WHAT_IFS))]
+    lat: dict[str, list[float]] = {name: [] for name, _ in configs}
+    for _ in range(a.rounds):
+        for name, flags in configs:
+            await asyncio.to_thread(_bench_get, base, f"what-if?set={flags}")
+            t = Target(name, gw.url, gw.token, gw.tool, gw.pid)
+            t.args = gw.args
+            await sequential_raw(t, a.what_if_calls)
+            lat[name].extend(t.lat)
+    await asyncio.to_thread(_bench_get, base, "what-if?set=")
+    b50, b99 = _pct(lat["baseline"], 0.5), _pct(lat["baseline"], 0.99)
+    print(f"\nwhat-if (simulated in the Keyplane child; lean client, {a.rounds} interleaved "
+          f"rounds × {a.what_if_calls} calls each):")  # fmt: skip
+    print(f"  {'':<16} {'p50 ms':>8} {'p99 ms':>8} {'Δp50 ms':>8} {'Δp99 ms':>8}")
+    for name, _ in configs:
+        x = lat[name]
+        print(f"  {name:<16} {_pct(x, 0.5) * 1e3:>8.3f} {_pct(x, 0.99) * 1e3:>8.3f} "
+              f"{(_pct(x, 0.5) - b50) * 1e3:>+8.3f} {(_pct(x, 0.99) - b99) * 1e3:>+8.3f}")  # fmt: skip
+    for k, v in WHAT_IFS.items():
+        print(f"  {k}: {v}")
 
 
 async def drive(
@@ -679,7 +932,11 @@ async def drive(
     print(f"downstream {down_url} (pid {down_pid}); gateway {gw_url} (pid {kp_pid})")
     print(f"echo arguments: {direct.args}\n")
 
-    # sequential, interleaved rounds
+    # sequential, interleaved rounds: the official client, then a lean one
+    raws = [Target(t.label.replace(" (", " raw (", 1), t.url, t.token, t.tool, t.pid)
+            for t in targets]  # fmt: skip
+    for raw, t in zip(raws, targets, strict=True):
+        raw.args = t.args
     for r in range(a.rounds):
         for t in targets:
             if t is gw and r == 0:
@@ -688,11 +945,19 @@ async def drive(
     stage_times: dict[str, list[float]] = {}
     if gw is not None:
         stage_times = (await asyncio.to_thread(_bench_get, base, "stats")).get("times", {})
+    for _ in range(a.rounds):
+        for t in raws:
+            if t.first_error.startswith("failed"):
+                continue
+            try:
+                await sequential_raw(t, a.calls)
+            except Exception as exc:
+                t.first_error = f"failed: {type(exc).__name__}: {str(exc)[:160]}"
 
     print(f"sequential: one session, {a.rounds} interleaved rounds × {a.calls} calls")
     print(f"  {'':<44} {'calls/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'errors':>6}")
-    for t in targets:
-        total = sum(t.lat)
+    for t in [*targets, *raws]:
+        total = sum(t.lat) or 1.0
         print(f"  {t.label:<44} {len(t.lat) / total:>8,.0f} {_pct(t.lat, 0.5) * 1e3:>8.3f} "
               f"{_pct(t.lat, 0.9) * 1e3:>8.3f} {_pct(t.lat, 0.99) * 1e3:>8.3f} "
               f"{t.errors:>6}")  # fmt: skip
@@ -703,6 +968,11 @@ async def drive(
         g50, g99 = _pct(gw.lat, 0.5), _pct(gw.lat, 0.99)
         print(f"  {'added by the gateway (gateway − direct)':<44} {'':>8} "
               f"{(g50 - d50) * 1e3:>8.3f} {'':>8} {(g99 - d99) * 1e3:>8.3f}")  # fmt: skip
+        rd, rg = raws
+        if rd.lat and rg.lat:
+            print(f"  {'added, lean client (raw gateway − raw direct)':<44} {'':>8} "
+                  f"{(_pct(rg.lat, 0.5) - _pct(rd.lat, 0.5)) * 1e3:>8.3f} {'':>8} "
+                  f"{(_pct(rg.lat, 0.99) - _pct(rd.lat, 0.99)) * 1e3:>8.3f}")  # fmt: skip
         print("  target: ≤ 2 ms added at p50")
 
     # throughput
@@ -725,6 +995,9 @@ async def drive(
         print(f"\nwhere the gateway's time goes (stage timers in the Keyplane process, "
               f"sequential run, {n} calls incl. warm-up):")  # fmt: skip
         print_stages(stage_times, n)
+
+    if gw is not None and not a.no_instrument and a.what_if_calls > 0:
+        await what_ifs(a, base, gw)
 
     if gw is not None and a.profile:
         await asyncio.to_thread(_bench_get, base, "profile-start")
