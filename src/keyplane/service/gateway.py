@@ -244,6 +244,11 @@ def _tool(r: GatewayTxReader, server: str, name: str) -> McpTool:
     )
 
 
+def _endpoint(s: McpServer) -> tuple[Any, ...]:
+    """What decides which server a discovery reaches and with what secret."""
+    return (s.transport, s.url, s.command, s.env, s.credential, s.encrypted_secret)
+
+
 def _state_server(svc: Services, store_id: str, name: str) -> McpServer:
     found = svc.storage.read_gateway(store_id).servers.get(name)
     if found is None:
@@ -302,7 +307,7 @@ def register_server(
         cmd = check_command(command)
         variables = check_env(env if env is not None else {})
     cred = check_credential(credential, transport, variables)
-    desc = check_text(description, "description")
+    desc = check_text(description, "description") or None
     interval = check_interval(discovery_interval_seconds)
     if not isinstance(discover, bool):
         raise ValidationError("discover must be a boolean", details={"field": "discover"})
@@ -513,19 +518,25 @@ def discover_tools(svc: Services, caller: Caller, store_id: str, name: str) -> D
     definitions, skipped = listed_definitions(listed) if error is None else ({}, {})
     now = svc.clock.now()
     out: dict[str, tuple[str, ...]] = {}
-    new_tuples = [
-        Tuple(tool_object(name, t), "server", server_object(name)) for t in sorted(definitions)
-    ]
-    if new_tuples:
-        _check_graph_types(svc, caller, store_id, new_tuples[:1])
+    if definitions:
+        first = next(iter(definitions))
+        _check_graph_types(
+            svc, caller, store_id, [Tuple(tool_object(name, first), "server", server_object(name))]
+        )
 
     def plan(r: GatewayTxReader) -> tuple[GatewayWrite, str, str, dict[str, Any]]:
+        out.clear()  # the plan may run again
         current = _server(r, name)
-        srv = replace(current, last_discovered_at=now, last_discovery_error=error)
-        details: dict[str, Any] = {}
-        if error is not None:
-            out.clear()
-            details = {"added": [], "changed": [], "removed": [], "skipped": {}, "error": error}
+        failed = error
+        if failed is None and _endpoint(current) != _endpoint(server):
+            # changed while it was being listed: the listing may be the old server's
+            failed = "the server's address or credential changed during discovery: run it again"
+        srv = replace(current, last_discovered_at=now, last_discovery_error=failed)
+        if failed is not None:
+            out["error"] = (failed,)
+            details: dict[str, Any] = {
+                "added": [], "changed": [], "removed": [], "skipped": {}, "error": failed,
+            }  # fmt: skip
             return GatewayWrite(servers=(srv,)), srv.node, "discover", details
         existing = {t.name: t for t in r.tools(name)}
         tools: list[McpTool] = []
@@ -569,8 +580,8 @@ def discover_tools(svc: Services, caller: Caller, store_id: str, name: str) -> D
         changed=out.get("changed", ()),
         removed=out.get("removed", ()),
         unchanged=out.get("unchanged", ()),
-        skipped=dict(skipped),
-        error=error,
+        skipped=dict(skipped) if "error" not in out else {},
+        error=out["error"][0] if "error" in out else None,
         discovered_at=now,
         revision=revision,
     )
