@@ -20,6 +20,7 @@ from keyplane.errors import (
     GatewayServerExistsError,
     GatewayServerNotFoundError,
     GatewayToolNotFoundError,
+    LimitExceededError,
     PermissionDeniedError,
     ToolDefinitionChangedError,
     ToolRemovedError,
@@ -413,7 +414,9 @@ def test_delete_server_removes_tools_and_every_tuple(svc: Services, ds: Downstre
 # ------------------------------------------------------------------------------ kill switches
 
 
-def test_kill_switches(svc: Services, ds: DownstreamHandle) -> None:
+def test_kill_switches(
+    svc: Services, ds: DownstreamHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _register(svc, ds)
     G.update_tool(svc, ME, S, "gh", "echo", status="enabled")
     ks = G.set_kill_switch(svc, ME, S, level="store", reason="incident 42")
@@ -472,6 +475,13 @@ def test_kill_switches(svc: Services, ds: DownstreamHandle) -> None:
     assert _events(svc, "gateway.kill_switch")[-2].resource == "agent:bot"
     G.set_kill_switch(svc, ME, S, level="agent", target="agent:bot", engaged=False)
     assert G.get_gateway_settings(svc, ME, S).blocked_agents == {"human:ann": ""}
+
+    # the blocked list is bounded (a smaller bound here, not 1000 writes)
+    monkeypatch.setattr(G, "MAX_BLOCKED_AGENTS", 2)
+    G.set_kill_switch(svc, ME, S, level="agent", target="agent:x")
+    with pytest.raises(LimitExceededError):
+        G.set_kill_switch(svc, ME, S, level="agent", target="agent:y")
+    G.set_kill_switch(svc, ME, S, level="agent", target="agent:x", reason="again")  # present
 
     for bad in (
         {"level": "galaxy"},

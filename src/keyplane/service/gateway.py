@@ -43,7 +43,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Final
 
 from keyplane.errors import (
     GatewayServerExistsError,
@@ -51,6 +51,7 @@ from keyplane.errors import (
     GatewayToolNotFoundError,
     InvalidTupleError,
     KeyplaneError,
+    LimitExceededError,
     RelationNotFoundError,
     ToolDefinitionChangedError,
     ToolRemovedError,
@@ -107,6 +108,7 @@ from keyplane.service.identities import ensure_model, parse_node
 from keyplane.storage.base import GatewayTxReader
 
 __all__ = [
+    "MAX_BLOCKED_AGENTS",
     "KillSwitch",
     "delete_server",
     "delete_toolset",
@@ -126,6 +128,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("keyplane.gateway")
+
+#: agents one store's agent kill switch may hold at once (they live in the settings row)
+MAX_BLOCKED_AGENTS: Final = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -933,6 +938,12 @@ def set_kill_switch(
                 assert target is not None
                 resource = target
                 blocked = dict(old.blocked_agents)
+                if engaged and target not in blocked and len(blocked) >= MAX_BLOCKED_AGENTS:
+                    raise LimitExceededError(
+                        f"at most {MAX_BLOCKED_AGENTS} agents may be blocked at once: release "
+                        "some, or suspend the identities instead",
+                        details={"limit": MAX_BLOCKED_AGENTS},
+                    )
                 if engaged:
                     blocked[target] = why or ""
                 else:
