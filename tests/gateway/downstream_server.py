@@ -18,7 +18,8 @@ The tool list changes between discoveries with a *tool config*, a JSON object::
                                       # extra tools, echo-like: f(text="") -> "<name>: <text>";
                                       # "exit": true → over stdio the process exits mid-call
      "remove": ["delete_repo"],                                     # hide base tools
-     "describe": {"echo": "a new description"}}                     # change descriptions
+     "describe": {"echo": "a new description"},                     # change descriptions
+     "page_size": 2}                                                # tools/list in pages
 
 HTTP: :meth:`DownstreamHandle.set_tools` (applied on the server's next request).
 stdio: ``DOWNSTREAM_TOOLS`` (a JSON config), ``DOWNSTREAM_TOOLS_FILE`` (a JSON config file
@@ -59,7 +60,7 @@ from urllib.parse import parse_qs
 from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.context import HandlerResult as _HandlerResult
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import ToolAnnotations
+from mcp.types import ListToolsResult, ToolAnnotations
 
 __all__ = ["DownstreamHandle", "DownstreamState", "build_server", "serve_downstream"]
 
@@ -241,7 +242,23 @@ def build_server(state: DownstreamState, *, stdio: bool = False) -> MCPServer[An
                     line["arguments"] = params.get("arguments") or {}
                 with open(events, "a", encoding="utf-8") as f:
                     f.write(json.dumps(line) + "\n")
-        return await call_next(ctx)
+        result = await call_next(ctx)
+        size = int(state.config.get("page_size") or 0)
+        if ctx.method == "tools/list" and size > 0:
+            # paginate: the cursor is the offset of the page
+            raw = ctx.params.get("cursor") if isinstance(ctx.params, Mapping) else None
+            start = int(raw or 0)
+            end = start + size
+            if isinstance(result, ListToolsResult):
+                result = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+            if isinstance(result, dict):
+                tools = list(result.get("tools") or [])
+                page = {**result, "tools": tools[start:end]}
+                page.pop("nextCursor", None)
+                if end < len(tools):
+                    page["nextCursor"] = str(end)
+                return page
+        return result
 
     server: MCPServer[Any] = MCPServer(
         name="downstream",
@@ -390,13 +407,16 @@ class DownstreamHandle:
         add: Sequence[str | Mapping[str, Any]] = (),
         remove: Sequence[str] = (),
         describe: Mapping[str, str] | None = None,
+        page_size: int | None = None,
     ) -> None:
         """Replace the tool config (base tools, minus ``remove``, plus ``add``, with
-        ``describe`` overriding descriptions); served from the next request on."""
+        ``describe`` overriding descriptions; ``tools/list`` in pages of ``page_size``);
+        served from the next request on."""
         self.state.config = {
             "add": [a if isinstance(a, str) else dict(a) for a in add],
             "remove": list(remove),
             "describe": dict(describe or {}),
+            "page_size": page_size,
         }
 
     def reset_tools(self) -> None:

@@ -164,6 +164,14 @@ def test_list_tools_over_stdio(svc: Services) -> None:
     assert names(tools) == ["create_ticket", "delete_repo", "echo", "fetch", "search", "whoami"]
 
 
+def test_list_tools_reads_every_page(svc: Services) -> None:
+    with serve_downstream() as ds:
+        ds.set_tools(add=["a1", "a2", "a3"], page_size=2)
+        tools = list_tools_sync(svc, http_server(svc, ds.url))
+        assert len(tools) == 7 and len(set(names(tools))) == 7
+        assert ds.methods.count("tools/list") == 4  # pages of 2, 2, 2, 1
+
+
 # -- every credential kind, proven by what the server saw ------------------------------------
 
 
@@ -262,27 +270,6 @@ def test_oauth_client_credentials(svc: Services) -> None:
         assert_no_secret(info.value, SECRET, "wrong-" + SECRET)
 
 
-def test_stdio_env_credential_and_minimal_environment(
-    svc: Services, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # the gateway's own environment holds its master key: the child must not inherit it
-    monkeypatch.setenv("KEYPLANE_MASTER_KEY", "the-gateway-master-key")
-    monkeypatch.setenv("KEYPLANE_DATABASE_URL", "sqlite:///secret.db")
-    server = stdio_server(svc, secret=SECRET)
-
-    async def whoami() -> dict[str, Any]:
-        async with DownstreamPool(svc) as pool:
-            return dict(json.loads(text(await pool.call_tool(server, "whoami", {}))))
-
-    seen = anyio.run(whoami)
-    assert seen == {
-        "transport": "stdio",
-        "env_var": "TRACKER_TOKEN",
-        "secret": SECRET,
-        "keyplane_env": [],
-    }
-
-
 # -- the pool ------------------------------------------------------------------------------
 
 
@@ -342,13 +329,25 @@ def test_pool_runs_concurrent_calls_on_one_session(svc: Services) -> None:
         assert ds.initializes == 1
 
 
-def test_pool_over_stdio_keeps_one_child(svc: Services, tmp_path: Path) -> None:
+def test_pool_over_stdio_env_credential_one_child(
+    svc: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the gateway's own environment holds its master key: the child must not inherit it
+    monkeypatch.setenv("KEYPLANE_MASTER_KEY", "the-gateway-master-key")
+    monkeypatch.setenv("KEYPLANE_DATABASE_URL", "sqlite:///secret.db")
     events = tmp_path / "events.jsonl"
-    server = stdio_server(svc, env={"DOWNSTREAM_EVENTS_FILE": str(events)})
+    server = stdio_server(svc, secret=SECRET, env={"DOWNSTREAM_EVENTS_FILE": str(events)})
 
     async def main() -> None:
         async with DownstreamPool(svc) as pool:
-            for i in range(3):
+            seen = json.loads(text(await pool.call_tool(server, "whoami", {})))
+            assert seen == {
+                "transport": "stdio",
+                "env_var": "TRACKER_TOKEN",
+                "secret": SECRET,
+                "keyplane_env": [],
+            }
+            for i in range(2):
                 assert text(await pool.call_tool(server, "echo", {"text": str(i)})) == str(i)
             await pool.forget(STORE, "local")
             assert text(await pool.call_tool(server, "delete_repo", {"repo": "r"})) == "deleted r"
