@@ -30,9 +30,9 @@ from keyplane.gateway.records import (
 )
 
 __all__ = [
-    "CredentialIn",
-    "CredentialOut",
     "DiscoveryOut",
+    "DownstreamCredentialIn",
+    "DownstreamCredentialOut",
     "KillSwitchOut",
     "KillSwitchRequest",
     "PutToolsetRequest",
@@ -74,7 +74,7 @@ class _In(BaseModel):
 # ---------------------------------------------------------------------------- servers
 
 
-class CredentialIn(_In):
+class DownstreamCredentialIn(_In):
     """How the gateway authenticates to the server. The secret itself travels beside it
     (``secret``), is sealed under the master key and is never answered."""
 
@@ -101,7 +101,7 @@ class CredentialIn(_In):
     )
 
 
-class CredentialOut(_Out):
+class DownstreamCredentialOut(_Out):
     kind: CredentialKind
     header: str | None = None
     token_url: str | None = None
@@ -140,7 +140,7 @@ class RegisterServerRequest(_In):
         description="For `stdio`: non-secret environment variables (POSIX names, at most 64).",
     )
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
-    credential: CredentialIn | None = Field(
+    credential: DownstreamCredentialIn | None = Field(
         default=None, description="How the gateway authenticates to the server (default none)."
     )
     secret: str | None = Field(
@@ -170,7 +170,7 @@ class UpdateServerRequest(_In):
     command: list[str] | None = None
     env: dict[str, str] | None = None
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
-    credential: CredentialIn | None = None
+    credential: DownstreamCredentialIn | None = None
     secret: str | None = Field(default=None, min_length=1, max_length=MAX_SECRET)
     discovery_interval_seconds: StrictInt | None = Field(default=None, ge=0)
 
@@ -183,7 +183,7 @@ class ServerOut(_Out):
     command: list[str]
     env: dict[str, str]
     description: str | None = None
-    credential: CredentialOut
+    credential: DownstreamCredentialOut
     status: Literal["enabled", "disabled"] = Field(
         description="`disabled`: the server's kill switch is engaged."
     )
