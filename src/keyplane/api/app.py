@@ -2,8 +2,8 @@
 
 ``create_app(services)`` builds one FastAPI app serving, on one port: health and metrics,
 Keyplane's REST API under ``/v1``, the OpenFGA-compatible API, the AuthZEN 1.0
-Authorization API (``/access/v1``, ``/.well-known/authzen-configuration``), and MCP over
-streamable HTTP at ``/mcp``. Routers live in their own modules and are included here.
+Authorization API (``/access/v1``, ``/.well-known/authzen-configuration``), MCP over
+streamable HTTP at ``/mcp``, and the MCP gateway at ``/gateway/{store}/mcp``. Routers live in their own modules and are included here.
 """
 
 from __future__ import annotations
@@ -69,6 +69,11 @@ def create_app(
     from keyplane.mcp.http import mount_mcp  # local: keyplane.mcp imports keyplane.api.schemas
 
     mount_mcp(app, services)
+    # the MCP gateway at /gateway/{store}/mcp and its RFC 9728 metadata (keyplane.gateway.http);
+    # it wraps the lifespan too (its session manager, downstream pool and re-discovery)
+    from keyplane.gateway.http import mount_gateway  # local: the gateway imports keyplane.mcp
+
+    mount_gateway(app, services)
     return app
 
 

@@ -241,7 +241,13 @@ class GatewayRuntime:
 
     def authenticate(self, token: str) -> VerifiedToken:
         """Verify the agent's access token (raises :class:`AuthenticationError` with the
-        reason; blocking: the first verification may read the store's signing keys)."""
+        reason; blocking). The store's state is caught up first, so a revocation or a
+        suspension committed by any process is seen; a call given the token verified
+        here (``verified=``) decides on that same fresh state."""
+        try:
+            self._current()
+        except StoreNotFoundError:
+            raise token_error("unknown_store") from None
         try:
             vt = verify_access_token(self.svc, self.store_id, token)
         except TokenInvalid as exc:
@@ -276,7 +282,7 @@ class GatewayRuntime:
         it). The decisions are made without the call's arguments (``context.arguments``
         empty) and are not recorded one by one: ONE ``gateway.tools_listed`` event is."""
         vt = verified if verified is not None else self.authenticate(token)
-        snap = self._current()
+        snap = self._snap or self._current()
         settings = snap.state.settings
         listed: list[_Tool] = []
         considered = len(snap.callable)
@@ -376,9 +382,12 @@ class GatewayRuntime:
             c.request_id = uuid.uuid4().hex
             request_id_var.set(c.request_id)
         try:
-            snap = self._current()
+            # a token verified for this request (authenticate) caught the state up already
+            snap = self._snap if verified is not None and self._snap is not None else None
+            if snap is None:
+                snap = self._current()
         except StoreNotFoundError as exc:
-            return self._refuse(c, "gateway_disabled", exc.message, None)
+            return self._refuse(c, exc.code, exc.message, None)
         st = snap.state
         settings = st.settings
         c.revision = st.revision
