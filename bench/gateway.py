@@ -76,8 +76,14 @@ WHAT_IFS = {
     "inline-auth": "the HTTP endpoint verifies the token on the event loop (no worker-"
     "thread hop; a cached verification is ~15 µs)",
     "bg-record": "the gateway.tool_call event is recorded without the answer waiting for it",
+    "bridge-record": "the gateway.tool_call event recorded through the fast lane's "
+    "LedgerBridge (awaited, durable, no worker-thread hop; group commit under load)",
     "route-first": "the gateway's routes first in the app's route list (matched at once "
     "instead of after every other route)",
+    "sdk-bypass": "tools/call POSTs answered by the runtime directly (JSON-RPC by hand, "
+    "token verified on the loop), not through the SDK's stateless session manager",
+    "raw-forward": "the pool forwards with one JSON-RPC POST on a keep-alive httpx2 client "
+    "per server, not a ClientSession",
 }
 
 
@@ -130,6 +136,7 @@ class Probe:
         #: what-if switches (see WHAT_IFS), set through /__bench/what-if?set=a,b
         self.flags: set[str] = set()
         self.app: Any = None
+        self.bridge: Any = None
         self.routes: list[Any] = []
 
     # -- timers
@@ -243,12 +250,18 @@ class Probe:
             name = getattr(func, "__name__", "")
             if "inline-auth" in self.flags and name == "authenticate":
                 return func(*args)  # on the event loop: no hop
-            if (
-                "bg-record" in self.flags
-                and name == "record"
-                and getattr(func, "__module__", "") == "keyplane.service.audit"
-            ):  # the call's gateway.tool_call event: recorded without waiting for it
+            is_record = (
+                name == "record" and getattr(func, "__module__", "") == "keyplane.service.audit"
+            )  # the call's gateway.tool_call event (the decision's is recorded in _decide)
+            if is_record and "bg-record" in self.flags:  # not waited for
                 asyncio.get_running_loop().run_in_executor(None, func, *args)
+                return None
+            if is_record and "bridge-record" in self.flags:  # the fast lane's group commit
+                if self.bridge is None:
+                    from keyplane.api.fastpath import LedgerBridge
+
+                    self.bridge = LedgerBridge(args[0])
+                await self.bridge.record(args[1])
                 return None
             t0 = pc()
             try:
@@ -281,12 +294,125 @@ class Probe:
                 return
             t0 = pc()
             try:
-                await app(scope, receive, send)
+                if (
+                    "sdk-bypass" in self.flags
+                    and path.startswith("/gateway/")
+                    and scope.get("method") == "POST"
+                ):
+                    await self._bypass(scope, receive, send)
+                else:
+                    await app(scope, receive, send)
             finally:
                 kind = "gateway" if path.startswith("/gateway/") else "other"
                 self.add(f"http request {kind} (ASGI, whole)", pc() - t0)
 
         return asgi
+
+    async def _bypass(self, scope: Any, receive: Any, send: Any) -> None:
+        """What-if ``sdk-bypass``: a ``tools/call`` POST answered by the runtime directly
+        (token verified on the loop, JSON-RPC in and out by hand); anything else goes to
+        the app as usual."""
+        import uuid
+
+        from keyplane.gateway.http import _base, gateway_path
+        from keyplane.service.context import request_id_var
+
+        chunks = []
+        more = True
+        while more:
+            msg = await receive()
+            chunks.append(msg.get("body", b""))
+            more = bool(msg.get("more_body"))
+        body = b"".join(chunks)
+        try:
+            req = json.loads(body)
+        except ValueError:
+            req = None
+        if not (isinstance(req, dict) and req.get("method") == "tools/call"):
+            sent = False
+
+            async def replay() -> dict[str, Any]:
+                nonlocal sent
+                if not sent:
+                    sent = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            await self.app(scope, replay, send)
+            return
+        endpoint = self.app.state.gateway
+        svc = endpoint.services
+        store_id = scope["path"].split("/")[2]
+        base = _base(svc, scope)
+        runtime = endpoint.gateways.runtime(store_id, base + gateway_path(store_id))
+        headers = dict(scope.get("headers") or [])
+        token = headers.get(b"authorization", b"").decode().partition(" ")[2].strip()
+        request_id_var.set(uuid.uuid4().hex)
+        verified = runtime.authenticate(token)
+        params = req.get("params") or {}
+        result = await runtime.call(
+            token, params.get("name", ""), params.get("arguments"),
+            meta=params.get("_meta"), verified=verified,
+        )  # fmt: skip
+        out = {
+            "jsonrpc": "2.0",
+            "id": req.get("id"),
+            "result": result.model_dump(mode="json", by_alias=True, exclude_none=True),
+        }
+        raw = json.dumps(out, separators=(",", ":")).encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+        await send({"type": "http.response.body", "body": raw})
+
+    def install_raw_forward(self, svc: Any) -> None:
+        """What-if ``raw-forward``: the pool's call as one JSON-RPC POST on a keep-alive
+        httpx2 client per server (initialized once), no ``ClientSession``."""
+        import httpx2
+        import mcp.types as types
+
+        from keyplane.gateway.downstream import DownstreamPool
+
+        orig = DownstreamPool.call_tool
+        clients: dict[tuple[str, str], Any] = {}
+        ids = [0]
+
+        def answer(r: Any) -> dict[str, Any]:
+            text = r.text
+            if r.headers.get("content-type", "").startswith("text/event-stream"):
+                text = next(ln[5:] for ln in text.splitlines() if ln.startswith("data:"))
+            return dict(json.loads(text))
+
+        async def client_for(server: Any) -> Any:
+            key = (server.store_id, server.name)
+            http = clients.get(key)
+            if http is None:
+                http = httpx2.AsyncClient(timeout=60, headers={
+                    "Accept": "application/json, text/event-stream",
+                    "Content-Type": "application/json"})  # fmt: skip
+                init = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                    "protocolVersion": "2025-11-25", "capabilities": {},
+                    "clientInfo": {"name": "keyplane-gateway", "version": "1"}}}  # fmt: skip
+                r = await http.post(server.url, json=init)
+                sid = r.headers.get("mcp-session-id")
+                if sid:
+                    http.headers["mcp-session-id"] = sid
+                http.headers["mcp-protocol-version"] = "2025-11-25"
+                await http.post(server.url, json={"jsonrpc": "2.0",
+                                                  "method": "notifications/initialized"})  # fmt: skip
+                clients[key] = http
+            return http
+
+        async def call_tool(pool: Any, server: Any, tool: str, arguments: Any) -> Any:
+            if "raw-forward" not in self.flags or server.transport != "http":
+                return await orig(pool, server, tool, arguments)
+            http = await client_for(server)
+            ids[0] += 1
+            body = json.dumps({"jsonrpc": "2.0", "id": ids[0], "method": "tools/call",
+                               "params": {"name": tool, "arguments": arguments}})  # fmt: skip
+            r = await http.post(server.url, content=body)
+            return types.CallToolResult.model_validate(answer(r)["result"])
+
+        DownstreamPool.call_tool = call_tool  # type: ignore[method-assign]
 
     async def _control(self, what: str, scope: Any, receive: Any, send: Any) -> None:
         body: dict[str, Any] = {}
@@ -392,6 +518,7 @@ def role_keyplane(port: int, instrument: bool) -> None:
                 if inspect.isfunction(inspect.getattr_static(cls, n, None)):
                     probe.patch(cls.__module__, f"{cls.__qualname__}.{n}", f"{cls.__name__}.{n}")
         probe.install_thread_hook()
+        probe.install_raw_forward(svc)
     try:
         uvicorn.run(
             probe.wrap_app(app),
@@ -546,6 +673,19 @@ class Target:
         self.lat: list[float] = []
         self.errors = 0
         self.first_error = ""
+        #: CPU seconds each server process used during the measured calls
+        self.cpu_pids: list[int] = []
+        self.cpu: dict[int, float] = {}
+
+    def cpu_mark(self) -> dict[int, float]:
+        return {p: _cpu_seconds(p) for p in self.cpu_pids}
+
+    def cpu_add(self, mark: dict[int, float]) -> None:
+        for p, c in mark.items():
+            self.cpu[p] = self.cpu.get(p, 0.0) + _cpu_seconds(p) - c
+
+    def cpu_us(self, pid: int) -> float:
+        return self.cpu.get(pid, 0.0) / len(self.lat) * 1e6 if self.lat else 0.0
 
 
 async def sequential(t: Target, n: int) -> None:
@@ -553,6 +693,7 @@ async def sequential(t: Target, n: int) -> None:
     async with session(t.url, t.token) as s:
         for _ in range(min(20, n)):  # warm the session
             await s.call_tool(t.tool, t.args)
+        mark = t.cpu_mark()
         for _ in range(n):
             t0 = pc()
             r = await s.call_tool(t.tool, t.args)
@@ -560,6 +701,7 @@ async def sequential(t: Target, n: int) -> None:
             if r.is_error:
                 t.errors += 1
                 t.first_error = t.first_error or str(r.content)[:200]
+        t.cpu_add(mark)
 
 
 async def sequential_raw(t: Target, n: int) -> None:
@@ -595,7 +737,10 @@ async def sequential_raw(t: Target, n: int) -> None:
         note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
         await http.post(t.url, json=note)
         pc = time.perf_counter
+        mark = t.cpu_mark()
         for i in range(n + min(20, n)):
+            if i == min(20, n):
+                mark = t.cpu_mark()
             body = json.dumps({"jsonrpc": "2.0", "id": i + 1, "method": "tools/call",
                                "params": {"name": t.tool, "arguments": t.args}}).encode()  # fmt: skip
             t0 = pc()
@@ -608,6 +753,7 @@ async def sequential_raw(t: Target, n: int) -> None:
             if r.status_code != 200 or "error" in got or result.get("isError"):
                 t.errors += 1
                 t.first_error = t.first_error or str(got)[:200]
+        t.cpu_add(mark)
 
 
 async def throughput(t: Target, seconds: float, conc: int, pids: list[int]) -> dict[str, float]:
@@ -877,7 +1023,8 @@ def run(a: argparse.Namespace, tmp: Path) -> None:
 async def what_ifs(a: argparse.Namespace, base: str, gw: Target) -> None:
     """Each what-if switch alone, then all together, against the same processes: the
     lean client's sequential calls, configurations interleaved round by round."""
-    configs = [("baseline", ""), *((k, k) for k in WHAT_IFS), ("all of them", ",".join(WHAT_IFS))]
+    every = ",".join(k for k in WHAT_IFS if k != "bg-record")  # all that keep durability
+    configs = [("baseline", ""), *((k, k) for k in WHAT_IFS), ("all but bg-record", every)]
     lat: dict[str, list[float]] = {name: [] for name, _ in configs}
     for _ in range(a.rounds):
         for name, flags in configs:
@@ -897,6 +1044,13 @@ async def what_ifs(a: argparse.Namespace, base: str, gw: Target) -> None:
               f"{(_pct(x, 0.5) - b50) * 1e3:>+8.3f} {(_pct(x, 0.99) - b99) * 1e3:>+8.3f}")  # fmt: skip
     for k, v in WHAT_IFS.items():
         print(f"  {k}: {v}")
+    print(f"  throughput, {a.concurrency} sessions, {a.seconds:g} s (SDK client):")
+    for name, flags in (configs[0], configs[-1]):
+        await asyncio.to_thread(_bench_get, base, f"what-if?set={flags}")
+        r = await throughput(gw, a.seconds, a.concurrency, [gw.pid])
+        print(f"    {name:<18} {r['rate']:>6,.0f} calls/s  p50 {r['p50']:.2f} ms  p99 "
+              f"{r['p99']:.2f} ms  kp {r[f'cpu_us:{gw.pid}']:,.0f} µs CPU/call")  # fmt: skip
+    await asyncio.to_thread(_bench_get, base, "what-if?set=")
 
 
 async def drive(
@@ -937,6 +1091,8 @@ async def drive(
             for t in targets]  # fmt: skip
     for raw, t in zip(raws, targets, strict=True):
         raw.args = t.args
+    for t in [*targets, *raws]:
+        t.cpu_pids = [down_pid, kp_pid]
     for r in range(a.rounds):
         for t in targets:
             if t is gw and r == 0:
@@ -955,12 +1111,13 @@ async def drive(
                 t.first_error = f"failed: {type(exc).__name__}: {str(exc)[:160]}"
 
     print(f"sequential: one session, {a.rounds} interleaved rounds × {a.calls} calls")
-    print(f"  {'':<44} {'calls/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'errors':>6}")
+    print(f"  {'':<44} {'calls/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'errors':>6} "
+          f"{'down µs/call':>12} {'kp µs/call':>10}")  # fmt: skip
     for t in [*targets, *raws]:
         total = sum(t.lat) or 1.0
         print(f"  {t.label:<44} {len(t.lat) / total:>8,.0f} {_pct(t.lat, 0.5) * 1e3:>8.3f} "
               f"{_pct(t.lat, 0.9) * 1e3:>8.3f} {_pct(t.lat, 0.99) * 1e3:>8.3f} "
-              f"{t.errors:>6}")  # fmt: skip
+              f"{t.errors:>6} {t.cpu_us(down_pid):>12,.0f} {t.cpu_us(kp_pid):>10,.0f}")  # fmt: skip
         if t.first_error:
             print(f"    !! first error: {t.first_error}")
     if gw is not None:
