@@ -436,3 +436,36 @@ def test_surfaces(served: tuple[Keyplane, str, dict[str, str]]) -> None:
     assert "tool_usage" in listed
     assert structured == expected
     assert "agent:planner may call dangerous tools: github/delete_repo" in text
+
+
+def test_ledger_activity(storage_url: str) -> None:
+    """The aggregate itself: one row per (subject, actors, resource, type, outcome) with
+    the count and the oldest and newest times; the window's start included, its end not;
+    only the asked types; nothing for an empty ``types`` or an unknown store."""
+    k = _open(storage_url)
+    try:
+        seed(k)
+        st = k.services.storage
+        rows = st.ledger_activity(S, since=NOW - 90 * DAY, until=NOW, types=("gateway.tool_call",))
+        got = {(r.subject, r.actors, r.resource, r.outcome): (r.events, r.first_at, r.last_at)
+               for r in rows}  # fmt: skip
+        assert all(r.type == "gateway.tool_call" for r in rows)
+        planner = ("human:alice", ("agent:planner",))
+        assert got[(*planner, "mcp_tool:github/create_issue", "allow")] == (
+            3, NOW - 30 * DAY, NOW - 2 * DAY,
+        )  # fmt: skip
+        assert got[(*planner, "mcp_tool:github/create_issue", "error")] == (1, NOW - DAY, NOW - DAY)
+        # the end is excluded here (the service passes the next float up to include it)
+        assert got[("agent:ops", (), "mcp_tool:github/delete_repo", "allow")][0] == 1
+        assert (*planner, "mcp_tool:github/list_repos", "allow") not in got  # 100 days ago
+        assert len(rows) == 5
+        assert st.ledger_activity(S, since=0, until=NOW + 1, types=()) == []
+        assert (
+            st.ledger_activity("nope", since=0, until=NOW + 1, types=("gateway.tool_call",)) == []
+        )
+        other = st.ledger_activity(S, since=0, until=NOW + 1, types=("gateway.tool_updated",))
+        assert [(r.resource, r.outcome, r.events) for r in other] == [
+            ("mcp_tool:github/list_repos", "ok", 1)
+        ]
+    finally:
+        k.close()
