@@ -14,8 +14,9 @@ Tools (the annotations are what the gateway's proposed classification reads):
 
 The tool list changes between discoveries with a *tool config*, a JSON object::
 
-    {"add": ["name" | {"name", "description"?, "annotations"?, "exit"?}],
+    {"add": ["name" | {"name", "description"?, "annotations"?, "exit"?, "sleep"?}],
                                       # extra tools, echo-like: f(text="") -> "<name>: <text>";
+                                      # "sleep": seconds before answering;
                                       # "exit": true → over stdio the process exits mid-call
      "remove": ["delete_repo"],                                     # hide base tools
      "describe": {"echo": "a new description"},                     # change descriptions
@@ -57,6 +58,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+import anyio
 from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.context import HandlerResult as _HandlerResult
 from mcp.server.mcpserver import Context, MCPServer
@@ -137,8 +139,10 @@ _FUNCS = {
 }
 
 
-def _extra_tool(name: str, *, exits: bool = False) -> Any:
-    def extra(text: str = "") -> str:
+def _extra_tool(name: str, *, exits: bool = False, sleep: float = 0.0) -> Any:
+    async def extra(text: str = "") -> str:
+        if sleep:
+            await anyio.sleep(sleep)
         if exits:
             # the stdio server dies mid-call (tests of a child that goes away)
             sys.stdout.flush()
@@ -194,7 +198,9 @@ def _apply_config(
             continue
         ann = spec.get("annotations")
         server.add_tool(
-            _extra_tool(name, exits=stdio and bool(spec.get("exit"))),
+            _extra_tool(
+                name, exits=stdio and bool(spec.get("exit")), sleep=float(spec.get("sleep") or 0)
+            ),
             name=name,
             description=describe.get(name, spec.get("description", f"Extra tool {name}.")),
             annotations=ToolAnnotations.model_validate(ann) if ann else None,

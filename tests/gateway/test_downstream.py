@@ -373,6 +373,23 @@ def test_tool_errors_come_back_as_results(svc: Services) -> None:
         assert ds.calls == [("create_ticket", {})]
 
 
+def test_call_timeout(svc: Services) -> None:
+    with serve_downstream() as ds:
+        ds.set_tools(add=[{"name": "slow", "sleep": 3}])
+        server = http_server(svc, ds.url)
+
+        async def main() -> None:
+            async with DownstreamPool(svc, call_timeout=0.5) as pool:
+                with pytest.raises(DownstreamError) as info:
+                    await pool.call_tool(server, "slow", {})
+                assert info.value.details["reason"] == "timeout", info.value.message
+                # the session stays usable; the slow call was sent once
+                assert text(await pool.call_tool(server, "echo", {"text": "ok"})) == "ok"
+
+        anyio.run(main)
+        assert [c[0] for c in ds.calls] == ["slow", "echo"] and ds.initializes == 1
+
+
 # -- unreachable servers -------------------------------------------------------------------
 
 

@@ -278,7 +278,9 @@ def _as_error(
             f"MCP server {name!r} refused the gateway's credential (HTTP {trace.status}); "
             "check the server's credential and secret"
         )
-    elif isinstance(leaf, TimeoutError):
+    elif isinstance(leaf, TimeoutError) or (
+        isinstance(leaf, MCPError) and leaf.error.code == types.REQUEST_TIMEOUT
+    ):
         details["reason"] = "timeout"
         message = f"MCP server {name!r} did not answer in time"
     elif isinstance(leaf, MCPError):
@@ -376,8 +378,8 @@ async def _connect(
             )
 
         async def note(response: httpx2.Response) -> None:
-            if response.status_code >= 400:
-                trace.status = response.status_code
+            # the latest answer wins: a 401 the OAuth flow recovered from is forgotten
+            trace.status = response.status_code if response.status_code >= 400 else None
 
         client = httpx2.AsyncClient(
             headers=headers,
