@@ -19,7 +19,21 @@ from mcp import ClientSession
 ALL_TOOLS = {*READ_TOOLS, *WRITE_TOOLS}
 #: what a writer key sees: every tool but deciding review items and applying a
 #: least-privilege recommendation (both listed for can_manage_reviews: admin)
-WRITER_TOOLS = ALL_TOOLS - {"decide_review_item", "apply_privilege_recommendation"}
+#: the MCP gateway's administration tools that change it: admin keys only (can_manage_gateway)
+GATEWAY_WRITE_TOOLS = {
+    "gateway_discover_tools",
+    "gateway_delete_server",
+    "gateway_update_tool",
+    "gateway_put_toolset",
+    "gateway_delete_toolset",
+    "gateway_kill_switch",
+    "gateway_update_settings",
+}
+WRITER_TOOLS = ALL_TOOLS - {
+    "decide_review_item",
+    "apply_privilege_recommendation",
+    *GATEWAY_WRITE_TOOLS,
+}
 
 
 async def tool_names(session: ClientSession) -> set[str]:
@@ -61,10 +75,11 @@ async def exercise_read_tools(session: ClientSession) -> None:
     """Every read tool once, on the seeded ``default`` store (see conftest)."""
     model, text = await ok(session, "read_model", {})
     assert "type document" in model["dsl"] and text.startswith(f"model {model['id']}")
-    # the seeded model, extended with the built-in base model's identity types
+    # the seeded model, extended with the built-in base model's identity and gateway types
     assert [t["type"] for t in model["model"]["type_definitions"]] == [
         *("user", "group", "document"),
         *("human", "agent", "workload", "service_account"),
+        *("mcp_server", "toolset", "mcp_tool"),
     ]
 
     d, text = await ok(

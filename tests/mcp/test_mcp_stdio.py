@@ -17,6 +17,7 @@ import anyio
 import pytest
 from mcp_scenario import (
     ALL_TOOLS,
+    GATEWAY_WRITE_TOOLS,
     WRITER_TOOLS,
     exercise_changes,
     exercise_input_errors,
@@ -188,4 +189,5 @@ def test_write_tools_are_the_documented_ones() -> None:
         "deny_access_request",
         "decide_review_item",
         "apply_privilege_recommendation",
+        *GATEWAY_WRITE_TOOLS,
     }
