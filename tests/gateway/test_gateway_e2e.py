@@ -506,3 +506,46 @@ def test_the_gateway_over_stdio(world: World) -> None:
     )  # fmt: skip
     assert bad.returncode != 0 and "KEYPLANE_ACCESS_TOKEN" in bad.stderr
     assert bad.stdout == ""
+
+
+def test_a_raw_json_rpc_tools_call(world: World) -> None:
+    """tools/call as any MCP client sends it over streamable HTTP (JSON response mode):
+    the answer's wire form, and what the gateway leaves to the SDK."""
+    gw.update_tool(world.svc, world.env.admin, STORE, "docs", "whoami", status="disabled")
+    token = world.acting_token("human:alice")
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2025-06-18",
+        "X-Request-ID": "raw-call-1",
+    }
+
+    def post(body: Any, **extra: str) -> httpx.Response:
+        return httpx.post(world.gateway, json=body, headers={**headers, **extra}, timeout=30)
+
+    call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": "docs__echo", "arguments": {"text": "raw"}}}  # fmt: skip
+    r = post(call)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.json() == {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "result": {
+            "content": [{"type": "text", "text": "raw"}],
+            "structuredContent": {"result": "raw"},
+            "isError": False,
+        },
+    }
+    event = world.events("gateway.tool_call")[-1]
+    assert event.request_id == "raw-call-1" and event.outcome == "allow"
+    # a refusal is a result too (isError), with its structured reason
+    denied = post({**call, "id": "x", "params": {"name": "docs__whoami", "arguments": {}}})
+    body = denied.json()
+    assert body["id"] == "x" and body["result"]["isError"] is True
+    assert body["result"]["content"][0]["text"].startswith("tool_disabled: ")
+    assert body["result"]["structuredContent"]["kill_switch"] == "tool"
+    # malformed params: the SDK's own validation answers
+    bad = post({**call, "params": {"name": 3}})
+    assert bad.json()["error"]["code"] == -32602  # invalid params
+    # a client that cannot take JSON: the SDK's 406
+    assert post(call, Accept="text/event-stream").status_code == 406

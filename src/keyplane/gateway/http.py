@@ -20,26 +20,37 @@ downstream servers) and the scheduled re-discovery.
 
 from __future__ import annotations
 
+import json
+import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
 import anyio
 import anyio.to_thread
+import mcp.types as types
 from fastapi import FastAPI
 from mcp.server import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
+from mcp_types import DEFAULT_NEGOTIATED_VERSION
+from mcp_types.methods import serialize_server_result
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from pydantic import ValidationError as PydanticValidationError
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from keyplane.api.errors import envelope
 from keyplane.errors import AuthenticationError, KeyplaneError, StoreNotFoundError
-from keyplane.gateway.runtime import Gateways, run_rediscovery
+from keyplane.gateway.runtime import GatewayRuntime, Gateways, run_rediscovery
 from keyplane.gateway.server import GatewayRequest, build_gateway_server
-from keyplane.service.context import Services
+from keyplane.mcp.errors import error_result
+from keyplane.service.context import Services, request_id_var
 from keyplane.service.tokens import token_issuer
 from keyplane.storage.sql import STORE_ID_RE
 
@@ -53,6 +64,8 @@ __all__ = [
 ]
 
 GATEWAY_SCOPE_KEY = "keyplane.gateway"
+
+log = logging.getLogger("keyplane.gateway")
 
 
 def gateway_path(store_id: str) -> str:
@@ -137,6 +150,14 @@ class GatewayEndpoint:
             await self._error(scope, receive, send, bad, 401, base, store_id, True)
             return
         runtime = gateways.runtime(store_id, base + gateway_path(store_id))
+        version = _lane_headers(scope) if scope.get("method") == "POST" else None
+        if version is not None:
+            body = await _read_body(receive)
+            call = _tools_call(body, version)
+            if call is not None:
+                await self._serve_call(scope, send, runtime, token, call, base, store_id)
+                return
+            receive = _replay(body, receive)
         try:
             verified = await anyio.to_thread.run_sync(runtime.authenticate, token)
         except KeyplaneError as exc:
@@ -144,6 +165,58 @@ class GatewayEndpoint:
             return
         req = GatewayRequest(runtime, token, verified)
         await manager.handle_request({**scope, GATEWAY_SCOPE_KEY: req}, receive, send)
+
+    async def _serve_call(
+        self,
+        scope: Scope,
+        send: Send,
+        runtime: GatewayRuntime,
+        token: str,
+        call: _ToolsCall,
+        base: str,
+        store_id: str,
+    ) -> None:
+        """The tools/call lane: the runtime answers the JSON-RPC request itself (token
+        verification, kill switches, decision and recording in one worker-thread hop), and
+        the result is shaped for the request's protocol version by the SDK's own
+        serializer, as the SDK's stateless JSON transport would answer it."""
+        rid = str((scope.get("state") or {}).get("request_id") or uuid.uuid4().hex)
+        request_id_var.set(rid)
+        try:
+            result = await runtime.call(
+                token, call.name, call.arguments, meta=call.meta, authenticate=True
+            )
+        except AuthenticationError as exc:
+            await self._error(scope, _no_body, send, exc, 401, base, store_id, True)
+            return
+        except Exception as exc:  # the ledger could not take the decision: not forwarded
+            result = error_result(exc)
+        dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+        try:
+            answer: dict[str, Any] = {
+                "jsonrpc": "2.0",
+                "id": call.id,
+                "result": serialize_server_result("tools/call", call.version, dumped),
+            }
+        except (ValueError, KeyError, PydanticValidationError):
+            log.exception("the gateway's tools/call result could not be serialized")
+            answer = {
+                "jsonrpc": "2.0",
+                "id": call.id,
+                "error": {"code": types.INTERNAL_ERROR, "message": "invalid tool result"},
+            }
+        raw = json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(raw)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": raw})
 
     @staticmethod
     async def _error(
@@ -165,6 +238,103 @@ class GatewayEndpoint:
             headers = {"WWW-Authenticate": challenge}
         body = envelope(exc.code, exc.message, rid, exc.details or None)
         await JSONResponse(body, status_code=status, headers=headers)(scope, receive, send)
+
+
+# ------------------------------------------------------------------------------ the lane
+
+
+@dataclass(frozen=True, slots=True)
+class _ToolsCall:
+    id: str | int
+    name: str
+    arguments: dict[str, Any] | None
+    meta: dict[str, Any] | None
+    version: str
+
+
+#: a request body the lane reads whole (larger ones go to the SDK, which refuses them)
+_LANE_MAX_BODY: Final = 1 << 20
+_PV_HEADER: Final = MCP_PROTOCOL_VERSION_HEADER.lower().encode("latin-1")
+
+
+def _lane_headers(scope: Scope) -> str | None:
+    """The protocol version of a POST the lane may take — JSON in, JSON accepted, a
+    handshake-era protocol version (or none: the SDK's default) — else None."""
+    ctype = accept = b""
+    version: bytes | None = None
+    length = 0
+    for name, value in scope.get("headers") or ():
+        if name == b"content-type":
+            ctype = value
+        elif name == b"accept":
+            accept = value
+        elif name == _PV_HEADER:
+            version = value
+        elif name == b"content-length":
+            length = int(value) if value.isdigit() else _LANE_MAX_BODY + 1
+    if not ctype.lower().startswith(b"application/json") or length > _LANE_MAX_BODY:
+        return None
+    kinds = {a.split(b";")[0].strip().lower() for a in accept.split(b",")}
+    if not kinds & {b"application/json", b"application/*", b"*/*"}:
+        return None
+    pv = DEFAULT_NEGOTIATED_VERSION if version is None else version.decode("latin-1")
+    return pv if pv in HANDSHAKE_PROTOCOL_VERSIONS else None
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` with the body already read given back first."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def _tools_call(body: bytes, version: str) -> _ToolsCall | None:
+    """A well-formed single JSON-RPC ``tools/call`` request (without a task), else None
+    (the SDK validates and answers anything else)."""
+    if len(body) > _LANE_MAX_BODY:
+        return None
+    try:
+        msg = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(msg, dict) or msg.get("method") != "tools/call":
+        return None
+    rid, params = msg.get("id"), msg.get("params")
+    if msg.get("jsonrpc") != "2.0" or not isinstance(params, dict) or "task" in params:
+        return None
+    if isinstance(rid, bool) or not isinstance(rid, str | int):
+        return None
+    name, arguments, meta = params.get("name"), params.get("arguments"), params.get("_meta")
+    if not isinstance(name, str):
+        return None
+    if arguments is not None and not isinstance(arguments, dict):
+        return None
+    if meta is not None and not isinstance(meta, dict):
+        return None
+    return _ToolsCall(rid, name, arguments, meta, version)
 
 
 def _metadata_endpoint(services: Services) -> Any:
@@ -193,13 +363,15 @@ def mount_gateway(app: FastAPI, services: Services) -> GatewayEndpoint:
     existing lifespan is wrapped, as :func:`keyplane.mcp.http.mount_mcp` does)."""
     endpoint = GatewayEndpoint(services)
     app.state.gateway = endpoint
-    app.router.routes.append(
+    # first in the route list: matched at once, not after every other route
+    app.router.routes.insert(
+        0,
         Route(
             "/gateway/{store_id}/mcp",
             endpoint,
             methods=["GET", "POST", "DELETE"],
             include_in_schema=False,
-        )
+        ),
     )
     app.router.routes.append(
         Route(

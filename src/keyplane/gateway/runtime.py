@@ -334,14 +334,23 @@ class GatewayRuntime:
         *,
         meta: Mapping[str, Any] | None = None,
         verified: VerifiedToken | None = None,
+        authenticate: bool = False,
     ) -> types.CallToolResult:
         """One ``tools/call`` (see the module docstring). Never raises for a refusal or a
         downstream failure: the agent gets a ``CallToolResult`` with ``isError`` set;
-        raises only when the ledger cannot take the call's events (nothing forwarded)."""
+        raises only when the ledger cannot take the call's events (nothing forwarded).
+
+        ``verified``: the token as :meth:`authenticate` verified it for this request
+        (which caught the state up). ``authenticate``: verify it here, in the same worker
+        thread hop as the decision, raising :class:`AuthenticationError` (nothing
+        recorded) when it fails — for a transport that answers that with a 401."""
         args = dict(arguments or {})
         c = _Call(time.perf_counter(), exposed_name, args, arguments_digest(args))
         c.request_id = request_id_var.get()
-        result = await anyio.to_thread.run_sync(self._decide, c, token, meta, verified)
+        if authenticate and verified is None:
+            result = await anyio.to_thread.run_sync(self._authenticate_and_decide, c, token, meta)
+        else:
+            result = await anyio.to_thread.run_sync(self._decide, c, token, meta, verified)
         if result is not None:  # refused: both events were recorded together
             return result
         assert c.server is not None and c.tool_name is not None
@@ -367,6 +376,11 @@ class GatewayRuntime:
         event = self._call_event(c, outcome, reason, downstream_ms)
         await anyio.to_thread.run_sync(audit.record, self.svc, (event,))
         return answer
+
+    def _authenticate_and_decide(
+        self, c: _Call, token: str, meta: Mapping[str, Any] | None
+    ) -> types.CallToolResult | None:
+        return self._decide(c, token, meta, self.authenticate(token))
 
     def _decide(
         self,
