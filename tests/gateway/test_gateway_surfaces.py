@@ -8,6 +8,7 @@ injects. The secret goes in on every surface and never comes back out."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import subprocess
@@ -36,7 +37,8 @@ from keyplane.errors import (
 from keyplane.gateway import downstream
 from keyplane.gateway.records import DiscoveryResult, McpServer, McpTool, Toolset
 from keyplane.mcp import NOT_EXPOSED, READ_TOOLS, WRITE_TOOLS
-from keyplane.sdk import AsyncClient, Client, KeyplaneAPI
+from keyplane.sdk import AsyncClient, AsyncKeyplaneAPI, Client, KeyplaneAPI
+from keyplane.sdk.gateway_api import AsyncGatewayAPI, GatewayAPI
 from keyplane.secrets import generate_master_key
 from keyplane.service import stores
 from keyplane.service.auth import Caller
@@ -238,6 +240,25 @@ def test_rest_openapi_lists_the_routes(live: Live) -> None:
 
 
 # ---------------------------------------------------------------------------- SDK
+
+
+GATEWAY_METHODS = sorted(
+    n for n, v in vars(GatewayAPI).items() if callable(v) and not n.startswith("_")
+)
+
+
+@pytest.mark.parametrize("name", GATEWAY_METHODS)
+def test_sdk_same_signature_everywhere(name: str) -> None:
+    """Names, kinds, defaults: the embedded API, Client, AsyncClient and the protocols."""
+
+    def shape(fn: Any) -> list[tuple[str, Any, Any]]:
+        return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+    want = shape(getattr(Keyplane, name))
+    for impl in (Client, AsyncClient, KeyplaneAPI, AsyncKeyplaneAPI, GatewayAPI, AsyncGatewayAPI):
+        assert shape(getattr(impl, name)) == want, impl
+    assert inspect.iscoroutinefunction(getattr(AsyncClient, name))
+    assert len(GATEWAY_METHODS) == 15
 
 
 def _sdk_flow(kp: KeyplaneAPI, ds: DownstreamHandle) -> None:
