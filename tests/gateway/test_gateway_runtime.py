@@ -326,3 +326,22 @@ def test_rediscovery_when_due(
     gw.update_server(svc, admin, STORE, "docs", discovery_interval_seconds=0)
     clock.offset += 3600
     assert rediscover_due(svc, [STORE]) == []  # on demand only
+
+
+def test_the_registry_keeps_only_authenticated_runtimes_and_a_bounded_number(
+    env: GatewayStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keyplane.gateway import runtime as runtime_mod
+
+    gateways = runtime_mod.Gateways(env.svc, pool=None)  # type: ignore[arg-type]
+    made_up = gateways.runtime("nope", "https://evil.example/gateway/nope/mcp")
+    assert gateways.runtime("nope", made_up.audience) is not made_up  # not kept
+    assert gateways.stores() == []
+    rt = gateways.runtime(STORE, None)
+    rt.authenticate(env.acting_token("human:alice"))
+    gateways.keep(rt)
+    assert gateways.runtime(STORE, None) is rt and gateways.stores() == [STORE]
+    monkeypatch.setattr(runtime_mod, "MAX_RUNTIMES", 3)
+    for i in range(5):
+        gateways.keep(gateways.runtime(STORE, f"https://h{i}.example/gateway/{STORE}/mcp"))
+    assert len(gateways._runtimes) == 3 and gateways.runtime(STORE, None) is not rt

@@ -155,7 +155,7 @@ class GatewayEndpoint:
             body = await _read_body(receive)
             call = _tools_call(body, version)
             if call is not None:
-                await self._serve_call(scope, send, runtime, token, call, base, store_id)
+                await self._serve_call(scope, send, gateways, runtime, token, call, base)
                 return
             receive = _replay(body, receive)
         try:
@@ -163,6 +163,7 @@ class GatewayEndpoint:
         except KeyplaneError as exc:
             await self._error(scope, receive, send, exc, 401, base, store_id, True)
             return
+        gateways.keep(runtime)
         req = GatewayRequest(runtime, token, verified)
         await manager.handle_request({**scope, GATEWAY_SCOPE_KEY: req}, receive, send)
 
@@ -170,11 +171,11 @@ class GatewayEndpoint:
         self,
         scope: Scope,
         send: Send,
+        gateways: Gateways,
         runtime: GatewayRuntime,
         token: str,
         call: _ToolsCall,
         base: str,
-        store_id: str,
     ) -> None:
         """The tools/call lane: the runtime answers the JSON-RPC request itself (token
         verification, kill switches, decision and recording in one worker-thread hop), and
@@ -187,10 +188,12 @@ class GatewayEndpoint:
                 token, call.name, call.arguments, meta=call.meta, authenticate=True
             )
         except AuthenticationError as exc:
-            await self._error(scope, _no_body, send, exc, 401, base, store_id, True)
+            await self._error(scope, _no_body, send, exc, 401, base, runtime.store_id, True)
             return
         except Exception as exc:  # the ledger could not take the decision: not forwarded
             result = error_result(exc)
+        else:
+            gateways.keep(runtime)
         dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
         try:
             answer: dict[str, Any] = {

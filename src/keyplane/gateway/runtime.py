@@ -641,8 +641,17 @@ def _redacted(event: LedgerEvent, c: _Call) -> LedgerEvent:
 # ------------------------------------------------------------------------------ registry
 
 
+#: runtimes a process keeps (each is a cache: one dropped is rebuilt on its next request)
+MAX_RUNTIMES: Final = 256
+
+
 class Gateways:
-    """The runtimes of one gateway process, by (store, audience), sharing one pool."""
+    """The runtimes of one gateway process, by (store, audience), sharing one pool.
+
+    A runtime is kept only once a request authenticated on it (:meth:`keep`), and at most
+    :data:`MAX_RUNTIMES` are: requests naming made-up stores, or made-up hosts (the
+    audience follows the request's base URL when ``KEYPLANE_ISSUER`` is unset), cannot
+    grow the process."""
 
     def __init__(self, svc: Services, pool: Forwarder) -> None:
         self.svc = svc
@@ -651,15 +660,22 @@ class Gateways:
         self._lock = threading.Lock()
 
     def runtime(self, store_id: str, audience: str | None) -> GatewayRuntime:
-        key = (store_id, audience)
-        rt = self._runtimes.get(key)
+        """The kept runtime of (store, audience), else a new one (not kept yet)."""
+        rt = self._runtimes.get((store_id, audience))
         if rt is None:
-            with self._lock:
-                rt = self._runtimes.get(key)
-                if rt is None:
-                    rt = GatewayRuntime(self.svc, store_id, audience=audience, pool=self.pool)
-                    self._runtimes[key] = rt
+            rt = GatewayRuntime(self.svc, store_id, audience=audience, pool=self.pool)
         return rt
+
+    def keep(self, rt: GatewayRuntime) -> None:
+        """Keep ``rt`` (a request authenticated on it), dropping the oldest past the cap."""
+        key = (rt.store_id, rt.audience)
+        if self._runtimes.get(key) is rt:
+            return
+        with self._lock:
+            if key not in self._runtimes:
+                while len(self._runtimes) >= MAX_RUNTIMES:
+                    del self._runtimes[next(iter(self._runtimes))]
+                self._runtimes[key] = rt
 
     def stores(self) -> list[str]:
         """The stores served so far (the scheduler re-discovers their servers)."""

@@ -61,6 +61,7 @@ def serve_gateway_stdio(svc: Services, store_id: str, token: str | None) -> None
         async with DownstreamPool(svc) as pool, anyio.create_task_group() as tg:
             gateways = Gateways(svc, pool)
             runtime = gateways.runtime(store_id, audience)
+            gateways.keep(runtime)  # its token verified above
 
             def resolve(ctx: ServerRequestContext[Any, Any]) -> GatewayRequest:
                 return GatewayRequest(runtime, token)  # verified again by every call
