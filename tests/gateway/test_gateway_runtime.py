@@ -345,3 +345,21 @@ def test_the_registry_keeps_only_authenticated_runtimes_and_a_bounded_number(
     for i in range(5):
         gateways.keep(gateways.runtime(STORE, f"https://h{i}.example/gateway/{STORE}/mcp"))
     assert len(gateways._runtimes) == 3 and gateways.runtime(STORE, None) is not rt
+
+
+def test_tool_errors_and_an_unreachable_server_are_recorded(
+    env: GatewayStore, downstream: DownstreamHandle
+) -> None:
+    token = env.acting_token("human:alice")
+    # the tool's own error (a missing argument): forwarded, answered with isError as is
+    result, (d,), (c,) = call(env, token, "docs__echo", {})
+    assert result.is_error and d.outcome == "allow", text(result)
+    assert c.outcome == "error" and c.reasons == ("tool_error",)
+    # the server gone: the agent gets downstream_unavailable, never the secret
+    downstream.stop()
+    result, (d,), (c,) = call(env, token, "docs__echo", {"text": "anyone?"})
+    assert result.is_error and text(result).startswith("downstream_unavailable: "), text(result)
+    assert SECRET not in str(result.model_dump())
+    assert result.structured_content["decision_id"] == d.id
+    assert d.outcome == "allow" and c.outcome == "error" and c.reasons == ("downstream_error",)
+    assert "downstream_ms" in c.details

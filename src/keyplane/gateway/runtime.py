@@ -358,17 +358,15 @@ class GatewayRuntime:
         outcome, reason = "allow", "forwarded"
         try:
             answer = await self.pool.call_tool(c.server, c.tool_name, args)
-        except KeyplaneError as exc:
+        except KeyplaneError as exc:  # DownstreamError: its message never holds the secret
             outcome, reason = "error", "downstream_error"
-            answer = _error_result(exc.code, exc.message, {"code": exc.code,
-                                   "reason": exc.message, "decision_id": _did(c)})  # fmt: skip
+            answer = _downstream_failure(exc.code, exc.message, c)
         except Exception as exc:  # never the transport's internals to the agent
             log.warning("gateway call to %s failed: %r", c.server.name, exc)
             outcome, reason = "error", "downstream_error"
-            message = f"the server {c.server.name!r} failed to answer"
-            answer = _error_result("downstream_unavailable", message,
-                                   {"code": "downstream_unavailable", "reason": message,
-                                    "decision_id": _did(c)})  # fmt: skip
+            answer = _downstream_failure(
+                "downstream_unavailable", f"the server {c.server.name!r} failed to answer", c
+            )
         else:
             if answer.is_error:
                 outcome, reason = "error", "tool_error"
@@ -614,6 +612,11 @@ def _request_hint(store_id: str, request: Mapping[str, Any]) -> str:
         + json.dumps(body, separators=(", ", ": "))
         + "."
     )
+
+
+def _downstream_failure(code: str, message: str, c: _Call) -> types.CallToolResult:
+    structured = {"code": code, "reason": message, "requestable": False, "decision_id": _did(c)}
+    return _error_result(code, f"{code}: {message}", structured)
 
 
 def _error_result(code: str, text: str, structured: dict[str, Any]) -> types.CallToolResult:
