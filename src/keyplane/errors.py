@@ -385,6 +385,16 @@ class NothingToApplyError(ConflictError):
     code = "nothing_to_apply"
 
 
+class DownstreamError(KeyplaneError):
+    """A downstream MCP server could not be reached, refused the gateway's credential,
+    timed out or answered a protocol error. Surfaces answer it as ``502 Bad Gateway``.
+    ``details``: ``server``, ``reason`` (``unreachable`` / ``unauthorized`` / ``timeout`` /
+    ``protocol_error`` / ``secret_unreadable`` / ``misconfigured``) and, for a JSON-RPC
+    error, ``mcp_code``. The message never contains the server's secret."""
+
+    code = "downstream_unavailable"
+
+
 class GatewayServerNotFoundError(NotFoundError):
     """The store's gateway has no downstream MCP server of that name."""
 

@@ -32,6 +32,7 @@ STATUS_BY_ERROR: dict[type[e.KeyplaneError], int] = {
     e.ConflictError: 409,
     e.ConsistencyTimeoutError: 504,
     e.StorageError: 503,
+    e.DownstreamError: 502,
     e.KeyplaneError: 500,
 }
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -36,7 +36,7 @@ import mcp.types as types
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from keyplane.errors import KeyplaneError
+from keyplane.errors import DownstreamError, KeyplaneError
 from keyplane.gateway.records import McpServer, secret_aad
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
@@ -63,18 +63,6 @@ CLOSE_TIMEOUT_SECONDS = 5.0
 #: JSON-RPC errors a streamable-HTTP server answers for a session it does not know: the
 #: request was not processed, so sending it again on a new session is safe
 _SESSION_GONE = ("session not found", "session terminated")
-
-
-class DownstreamError(KeyplaneError):
-    """A downstream MCP server could not be reached, refused the gateway's credential,
-    timed out or answered a protocol error. Surfaces answer it as ``502 Bad Gateway``.
-    ``details``: ``server``, ``reason`` (``unreachable`` / ``unauthorized`` / ``timeout`` /
-    ``protocol_error`` / ``secret_unreadable`` / ``misconfigured``) and, for a JSON-RPC
-    error, ``mcp_code``. The message never contains the server's secret."""
-
-    code = "downstream_unavailable"
-    fga_code = None
-    http_status: ClassVar[int] = 502
 
 
 # -- secrets ------------------------------------------------------------------------------
