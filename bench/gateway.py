@@ -73,18 +73,18 @@ BENCH_PREFIX = "/__bench/"  # the Keyplane child's own stats routes (outside Key
 #: what-if switches the Keyplane child can turn on between runs (each simulates one change
 #: to the gateway's code, so its gain is measured before anyone writes it)
 WHAT_IFS = {
-    "inline-auth": "the HTTP endpoint verifies the token on the event loop (no worker-"
-    "thread hop; a cached verification is ~15 µs)",
     "bg-record": "the gateway.tool_call event is recorded without the answer waiting for it",
     "bridge-record": "the gateway.tool_call event recorded through the fast lane's "
     "LedgerBridge (awaited, durable, no worker-thread hop; group commit under load)",
-    "route-first": "the gateway's routes first in the app's route list (matched at once "
-    "instead of after every other route)",
-    "sdk-bypass": "tools/call POSTs answered by the runtime directly (JSON-RPC by hand, "
-    "token verified on the loop), not through the SDK's stateless session manager",
+    "ledger-async": "the ledger in async mode (events queued, not committed before the "
+    "answer): what the two sync commits per call cost",
+    "pre-app-lane": "tools/call POSTs answered ahead of the app's middleware stack and "
+    "routing (JSON-RPC by hand, token verified on the loop, then runtime.call)",
     "raw-forward": "the pool forwards with one JSON-RPC POST on a keep-alive httpx2 client "
     "per server, not a ClientSession",
 }
+#: the what-ifs that keep every guarantee (durable events before the answer)
+DURABLE_WHAT_IFS = ("bridge-record", "pre-app-lane", "raw-forward")
 
 
 def _free_port() -> int:
@@ -137,7 +137,8 @@ class Probe:
         self.flags: set[str] = set()
         self.app: Any = None
         self.bridge: Any = None
-        self.routes: list[Any] = []
+        self.svc: Any = None
+        self.mode0 = "sync"
 
     # -- timers
     def add(self, name: str, dt: float) -> None:
@@ -248,8 +249,6 @@ class Probe:
                     inner[0] = pc() - t0
 
             name = getattr(func, "__name__", "")
-            if "inline-auth" in self.flags and name == "authenticate":
-                return func(*args)  # on the event loop: no hop
             is_record = (
                 name == "record" and getattr(func, "__module__", "") == "keyplane.service.audit"
             )  # the call's gateway.tool_call event (the decision's is recorded in _decide)
@@ -282,7 +281,6 @@ class Probe:
     def wrap_app(self, app: Any) -> Any:
         pc = time.perf_counter
         self.app = app
-        self.routes = list(app.router.routes)
 
         async def asgi(scope: Any, receive: Any, send: Any) -> None:
             if scope["type"] != "http":
@@ -295,7 +293,7 @@ class Probe:
             t0 = pc()
             try:
                 if (
-                    "sdk-bypass" in self.flags
+                    "pre-app-lane" in self.flags
                     and path.startswith("/gateway/")
                     and scope.get("method") == "POST"
                 ):
@@ -309,7 +307,7 @@ class Probe:
         return asgi
 
     async def _bypass(self, scope: Any, receive: Any, send: Any) -> None:
-        """What-if ``sdk-bypass``: a ``tools/call`` POST answered by the runtime directly
+        """What-if ``pre-app-lane``: a ``tools/call`` POST answered by the runtime directly
         (token verified on the loop, JSON-RPC in and out by hand); anything else goes to
         the app as usual."""
         import uuid
@@ -349,6 +347,9 @@ class Probe:
         token = headers.get(b"authorization", b"").decode().partition(" ")[2].strip()
         request_id_var.set(uuid.uuid4().hex)
         verified = runtime.authenticate(token)
+        keep = getattr(endpoint.gateways, "keep", None)
+        if keep is not None:
+            keep(runtime)
         params = req.get("params") or {}
         result = await runtime.call(
             token, params.get("name", ""), params.get("arguments"),
@@ -443,12 +444,8 @@ class Probe:
         elif what.startswith("what-if"):
             query = parse_qs(scope.get("query_string", b"").decode())
             self.flags = {f for v in query.get("set", []) for f in v.split(",") if f}
-            routes = self.app.router.routes
-            if "route-first" in self.flags:  # the gateway's routes first: matched at once
-                first = [r for r in self.routes if getattr(r, "path", "").startswith("/gateway/")]
-                routes[:] = first + [r for r in self.routes if r not in first]
-            else:
-                routes[:] = self.routes
+            if self.svc is not None:
+                self.svc.ledger.mode = "async" if "ledger-async" in self.flags else self.mode0
             body["flags"] = sorted(self.flags)
         elif what == "stats":
             with self.lock:
@@ -519,6 +516,7 @@ def role_keyplane(port: int, instrument: bool) -> None:
                     probe.patch(cls.__module__, f"{cls.__qualname__}.{n}", f"{cls.__name__}.{n}")
         probe.install_thread_hook()
         probe.install_raw_forward(svc)
+        probe.svc, probe.mode0 = svc, svc.ledger.mode
     try:
         uvicorn.run(
             probe.wrap_app(app),
@@ -960,6 +958,9 @@ def main() -> None:
     )
     ap.add_argument("--profile", action="store_true", help="cProfile the Keyplane process")
     ap.add_argument("--profile-calls", type=int, default=400)
+    ap.add_argument(
+        "--profile-what-if", default="", help="what-if switches on during the profiled run"
+    )
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--no-instrument", action="store_true", help="no stage timers, no what-if")
     ap.add_argument(
@@ -1023,25 +1024,29 @@ def run(a: argparse.Namespace, tmp: Path) -> None:
 async def what_ifs(a: argparse.Namespace, base: str, gw: Target) -> None:
     """Each what-if switch alone, then all together, against the same processes: the
     lean client's sequential calls, configurations interleaved round by round."""
-    every = ",".join(k for k in WHAT_IFS if k != "bg-record")  # all that keep durability
-    configs = [("baseline", ""), *((k, k) for k in WHAT_IFS), ("all but bg-record", every)]
+    every = ",".join(DURABLE_WHAT_IFS)
+    configs = [("baseline", ""), *((k, k) for k in WHAT_IFS), ("all durable ones", every)]
     lat: dict[str, list[float]] = {name: [] for name, _ in configs}
+    cpu: dict[str, float] = {name: 0.0 for name, _ in configs}
     for _ in range(a.rounds):
         for name, flags in configs:
             await asyncio.to_thread(_bench_get, base, f"what-if?set={flags}")
             t = Target(name, gw.url, gw.token, gw.tool, gw.pid)
-            t.args = gw.args
+            t.args, t.cpu_pids = gw.args, [gw.pid]
             await sequential_raw(t, a.what_if_calls)
             lat[name].extend(t.lat)
+            cpu[name] += t.cpu.get(gw.pid, 0.0)
     await asyncio.to_thread(_bench_get, base, "what-if?set=")
     b50, b99 = _pct(lat["baseline"], 0.5), _pct(lat["baseline"], 0.99)
     print(f"\nwhat-if (simulated in the Keyplane child; lean client, {a.rounds} interleaved "
           f"rounds × {a.what_if_calls} calls each):")  # fmt: skip
-    print(f"  {'':<16} {'p50 ms':>8} {'p99 ms':>8} {'Δp50 ms':>8} {'Δp99 ms':>8}")
+    print(f"  {'':<16} {'p50 ms':>8} {'p99 ms':>8} {'Δp50 ms':>8} {'Δp99 ms':>8} "
+          f"{'kp µs/call':>10}")  # fmt: skip
     for name, _ in configs:
         x = lat[name]
         print(f"  {name:<16} {_pct(x, 0.5) * 1e3:>8.3f} {_pct(x, 0.99) * 1e3:>8.3f} "
-              f"{(_pct(x, 0.5) - b50) * 1e3:>+8.3f} {(_pct(x, 0.99) - b99) * 1e3:>+8.3f}")  # fmt: skip
+              f"{(_pct(x, 0.5) - b50) * 1e3:>+8.3f} {(_pct(x, 0.99) - b99) * 1e3:>+8.3f} "
+              f"{cpu[name] / max(1, len(x)) * 1e6:>10,.0f}")  # fmt: skip
     for k, v in WHAT_IFS.items():
         print(f"  {k}: {v}")
     print(f"  throughput, {a.concurrency} sessions, {a.seconds:g} s (SDK client):")
@@ -1157,14 +1162,18 @@ async def drive(
         await what_ifs(a, base, gw)
 
     if gw is not None and a.profile:
+        if a.profile_what_if:
+            await asyncio.to_thread(_bench_get, base, f"what-if?set={a.profile_what_if}")
         await asyncio.to_thread(_bench_get, base, "profile-start")
         prof = Target("gateway (profiled)", gw.url, gw.token, gw.tool, kp_pid)
         prof.args = gw.args
         await sequential(prof, a.profile_calls)
         got = await asyncio.to_thread(_bench_get, base, "profile-stop")
+        await asyncio.to_thread(_bench_get, base, "what-if?set=")
         print(f"\nprofiled sequential run: {a.profile_calls} calls, p50 "
               f"{_pct(prof.lat, 0.5) * 1e3:.3f} ms under cProfile "
-              f"({got.get('threads', 0)} threads profiled)")  # fmt: skip
+              f"({got.get('threads', 0)} threads profiled; what-if: "
+              f"{a.profile_what_if or 'none'})")  # fmt: skip
         print_profile(tmp / "gateway.prof", a.top)
 
 
