@@ -75,6 +75,7 @@ ROLES: dict[str, tuple[str, ...]] = {
     "writer:S": (f"writer:{S}",),
     "reader:S": (f"reader:{S}",),
     "writer:O": (f"writer:{O}",),
+    "provisioner:S": (f"provisioner:{S}",),
     "no roles": (),
 }
 
@@ -104,6 +105,8 @@ ALLOWED: dict[str, set[str]] = {
     Permission.READ_POSTURE: {"admin", "auditor", "writer", "writer:S"},
     Permission.READ_GATEWAY: _ON_S,
     Permission.MANAGE_GATEWAY: {"admin"},
+    Permission.PROVISION: {"admin", "provisioner:S"},
+    Permission.IMPORT_SOURCES: {"admin", "writer", "writer:S"},
 }
 
 

@@ -103,6 +103,11 @@ EVENT_TYPES: dict[str, str] = {
     "gateway.kill_switch": "a gateway kill switch (store, server, tool or agent) was engaged or released",
     "gateway.settings_updated": "the store's gateway settings changed (recording of arguments)",
     "gateway.tools_listed": "an agent listed the gateway's tools: how many it may call, filtered by the decision point",
+    "scim.created": "an identity provider created a SCIM resource (User, Group or Agent) over SCIM 2.0",
+    "scim.replaced": "an identity provider replaced a SCIM resource (PUT)",
+    "scim.patched": "an identity provider patched a SCIM resource (PATCH operations)",
+    "scim.deleted": "an identity provider deleted a SCIM resource",
+    "source.imported": "an identity source (AWS IAM, Kubernetes, GitHub) was imported: what was added, changed and removed",
     "gateway.tool_call": "an agent's tool call through the gateway: the decision, the outcome and the latency",
 }
 

@@ -160,6 +160,11 @@ OCSF_CLASSES: dict[str, OcsfClass] = {
     "gateway.toolset_deleted": _entity("Delete", "toolset"),
     "gateway.kill_switch": _entity("Update", "gateway_kill_switch"),
     "gateway.settings_updated": _entity("Update", "gateway_settings"),
+    "scim.created": _entity("Create", "scim_resource"),
+    "scim.replaced": _entity("Update", "scim_resource"),
+    "scim.patched": _entity("Update", "scim_resource"),
+    "scim.deleted": _entity("Delete", "scim_resource"),
+    "source.imported": _entity("Update", "identity_source"),
     "gateway.tools_listed": _api(),
     "gateway.tool_call": _api(),
 }

@@ -59,6 +59,8 @@ class Permission:
     READ_POSTURE = "can_read_posture"  # over-privilege, NHI inventory and posture reports
     READ_GATEWAY = "can_read_gateway"  # the MCP gateway's servers, tools, toolsets, settings
     MANAGE_GATEWAY = "can_manage_gateway"  # register servers, approve tools, kill switches (admin)
+    PROVISION = "can_provision"  # SCIM 2.0 provisioning of users, groups, agents (IdP keys)
+    IMPORT_SOURCES = "can_import_sources"  # import AWS IAM, Kubernetes, GitHub into the graph
 
 
 PERMISSIONS: tuple[str, ...] = tuple(
@@ -110,6 +112,8 @@ _WRITES = frozenset(
         Permission.APPROVE_REQUESTS,
         Permission.MANAGE_REVIEWS,
         Permission.MANAGE_GATEWAY,
+        Permission.PROVISION,
+        Permission.IMPORT_SOURCES,
     }
 )
 
@@ -128,6 +132,8 @@ _SYSTEM_STORE_LOCKED = frozenset(
         Permission.APPROVE_REQUESTS,
         Permission.MANAGE_REVIEWS,
         Permission.MANAGE_GATEWAY,
+        Permission.PROVISION,
+        Permission.IMPORT_SOURCES,
     }
 )
 

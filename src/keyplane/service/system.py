@@ -93,7 +93,7 @@ __all__ = [
 
 SYSTEM_OBJECT = "system:keyplane"
 GLOBAL_ROLES = ("admin", "auditor", "writer", "reader")
-STORE_ROLES = ("writer", "reader")
+STORE_ROLES = ("writer", "reader", "provisioner")
 
 SYSTEM_MODEL_DSL = """\
 model
@@ -140,6 +140,9 @@ type store
     define can_read_posture: admin or auditor or writer
     define can_read_gateway: admin or auditor or writer or reader
     define can_manage_gateway: admin
+    define provisioner: [key]
+    define can_provision: admin or provisioner
+    define can_import_sources: admin or writer
 """
 
 #: the model as stored (a JSON round trip, so it compares equal to what storage returns)
@@ -181,8 +184,8 @@ def parse_role(role: str) -> tuple[str, str | None]:
             )
         return name, store
     raise ValidationError(
-        f"unknown role {role!r}: use admin, auditor, writer, reader, writer:<store> or "
-        "reader:<store>",
+        f"unknown role {role!r}: use admin, auditor, writer, reader, writer:<store>, "
+        "reader:<store> or provisioner:<store>",
         details={"role": role},
     )
 
