@@ -363,3 +363,27 @@ def test_tool_errors_and_an_unreachable_server_are_recorded(
     assert result.structured_content["decision_id"] == d.id
     assert d.outcome == "allow" and c.outcome == "error" and c.reasons == ("downstream_error",)
     assert "downstream_ms" in c.details
+
+
+def test_the_scheduler_rediscovers_the_stores_served(
+    env: GatewayStore, downstream: DownstreamHandle, clock: ShiftedClock
+) -> None:
+    from keyplane.gateway.runtime import Gateways, run_rediscovery
+
+    svc, admin = env.svc, env.admin
+    gw.update_server(svc, admin, STORE, "docs", discovery_interval_seconds=60)
+    downstream.set_tools(remove=["delete_repo"])
+    clock.offset += 61
+    gateways = Gateways(svc, pool=None)  # type: ignore[arg-type]
+    gateways.keep(gateways.runtime(STORE, None))
+
+    async def run() -> None:
+        with anyio.move_on_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(lambda: run_rediscovery(svc, gateways, tick=0.05))
+                while gw.get_tool(svc, admin, STORE, "docs", "delete_repo").status != "removed":
+                    await anyio.sleep(0.05)
+                tg.cancel_scope.cancel()
+
+    anyio.run(run)
+    assert gw.get_tool(svc, admin, STORE, "docs", "delete_repo").status == "removed"
