@@ -82,9 +82,15 @@ WHAT_IFS = {
     "routing (JSON-RPC by hand, token verified on the loop, then runtime.call)",
     "raw-forward": "the pool forwards with one JSON-RPC POST on a keep-alive httpx2 client "
     "per server, not a ClientSession",
+    "stream-forward": "the pool forwards with one pre-built HTTP/1.1 request on a keep-alive "
+    "asyncio connection per server (no httpx2; plain http only): the HTTP client's own cost",
 }
-#: the what-ifs that keep every guarantee (durable events before the answer)
-DURABLE_WHAT_IFS = ("bridge-record", "pre-app-lane", "raw-forward")
+#: combinations that keep every guarantee (events durable before the answer): with the
+#: forward on httpx2, and with the lean HTTP/1.1 forward
+COMBOS = {
+    "durable, httpx2": ("bridge-record", "pre-app-lane", "raw-forward"),
+    "durable, lean": ("bridge-record", "pre-app-lane", "stream-forward"),
+}
 
 
 def _free_port() -> int:
@@ -403,15 +409,64 @@ class Probe:
                 clients[key] = http
             return http
 
+        streams: dict[tuple[str, str], Any] = {}
+
+        async def stream_for(server: Any) -> Any:
+            """A keep-alive asyncio connection and the request head for ``server``."""
+            key = (server.store_id, server.name)
+            got = streams.get(key)
+            if got is None:
+                http = await client_for(server)  # the session (initialize) comes from there
+                u = httpx2.URL(server.url)
+                reader, writer = await asyncio.open_connection(u.host, u.port or 80)
+                head = (
+                    f"POST {u.raw_path.decode()} HTTP/1.1\r\nHost: {u.host}:{u.port}\r\n"
+                    "Content-Type: application/json\r\n"
+                    "Accept: application/json, text/event-stream\r\n"
+                    + "".join(f"{k}: {http.headers[k]}\r\n"
+                              for k in ("mcp-session-id", "mcp-protocol-version")
+                              if k in http.headers)
+                )  # fmt: skip
+                got = streams[key] = (reader, writer, head)
+            return got
+
+        async def stream_post(server: Any, body: bytes) -> dict[str, Any]:
+            reader, writer, head = await stream_for(server)
+            writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            raw_head = await reader.readuntil(b"\r\n\r\n")
+            fields = {}
+            for line in raw_head.split(b"\r\n")[1:]:
+                k, _, v = line.partition(b":")
+                fields[k.strip().lower()] = v.strip()
+            if b"content-length" in fields:
+                data = await reader.readexactly(int(fields[b"content-length"]))
+            else:  # chunked
+                parts = []
+                while True:
+                    size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+                    chunk = await reader.readexactly(size + 2)
+                    if size == 0:
+                        break
+                    parts.append(chunk[:-2])
+                data = b"".join(parts)
+            text = data.decode()
+            if fields.get(b"content-type", b"").startswith(b"text/event-stream"):
+                text = next(ln[5:] for ln in text.splitlines() if ln.startswith("data:"))
+            return dict(json.loads(text))
+
         async def call_tool(pool: Any, server: Any, tool: str, arguments: Any) -> Any:
-            if "raw-forward" not in self.flags or server.transport != "http":
+            lean = "stream-forward" in self.flags
+            if not (lean or "raw-forward" in self.flags) or server.transport != "http":
                 return await orig(pool, server, tool, arguments)
-            http = await client_for(server)
             ids[0] += 1
             body = json.dumps({"jsonrpc": "2.0", "id": ids[0], "method": "tools/call",
                                "params": {"name": tool, "arguments": arguments}})  # fmt: skip
-            r = await http.post(server.url, content=body)
-            return types.CallToolResult.model_validate(answer(r)["result"])
+            if lean:
+                got = await stream_post(server, body.encode())
+            else:
+                http = await client_for(server)
+                got = answer(await http.post(server.url, content=body))
+            return types.CallToolResult.model_validate(got["result"])
 
         DownstreamPool.call_tool = call_tool  # type: ignore[method-assign]
 
@@ -1024,8 +1079,11 @@ def run(a: argparse.Namespace, tmp: Path) -> None:
 async def what_ifs(a: argparse.Namespace, base: str, gw: Target) -> None:
     """Each what-if switch alone, then all together, against the same processes: the
     lean client's sequential calls, configurations interleaved round by round."""
-    every = ",".join(DURABLE_WHAT_IFS)
-    configs = [("baseline", ""), *((k, k) for k in WHAT_IFS), ("all durable ones", every)]
+    configs = [
+        ("baseline", ""),
+        *((k, k) for k in WHAT_IFS),
+        *((name, ",".join(flags)) for name, flags in COMBOS.items()),
+    ]
     lat: dict[str, list[float]] = {name: [] for name, _ in configs}
     cpu: dict[str, float] = {name: 0.0 for name, _ in configs}
     for _ in range(a.rounds):
@@ -1049,8 +1107,10 @@ async def what_ifs(a: argparse.Namespace, base: str, gw: Target) -> None:
               f"{cpu[name] / max(1, len(x)) * 1e6:>10,.0f}")  # fmt: skip
     for k, v in WHAT_IFS.items():
         print(f"  {k}: {v}")
+    for k, flags in COMBOS.items():
+        print(f"  {k}: {' + '.join(flags)}")
     print(f"  throughput, {a.concurrency} sessions, {a.seconds:g} s (SDK client):")
-    for name, flags in (configs[0], configs[-1]):
+    for name, flags in (configs[0], configs[-2], configs[-1]):
         await asyncio.to_thread(_bench_get, base, f"what-if?set={flags}")
         r = await throughput(gw, a.seconds, a.concurrency, [gw.pid])
         print(f"    {name:<18} {r['rate']:>6,.0f} calls/s  p50 {r['p50']:.2f} ms  p99 "
