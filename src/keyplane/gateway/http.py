@@ -265,7 +265,8 @@ def _lane_headers(scope: Scope) -> str | None:
     handshake-era protocol version (or none: the SDK's default) — else None."""
     ctype = accept = b""
     version: bytes | None = None
-    length = 0
+    # no Content-Length (a chunked body): not the lane, which reads the body whole
+    length = _LANE_MAX_BODY + 1
     for name, value in scope.get("headers") or ():
         if name == b"content-type":
             ctype = value
