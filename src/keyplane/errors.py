@@ -45,6 +45,8 @@ each surface (REST, CLI, MCP) maps them in one table of its own.
     ├── PermissionDeniedError           permission_denied       the caller's roles do not allow it
     ├── ConsistencyTimeoutError         consistency_timeout     a revision was not reached in time
     ├── StorageError                    storage_error           the database failed
+    ├── ScimError                       scim_error              (keyplane.scim.errors) a SCIM
+    │                                                           request failed: .status, .scim_type
     └── TransportError                  transport_error         (SDK) the server could not be reached
 """
 
@@ -452,6 +454,11 @@ class TransportError(KeyplaneError):
 
     code = "transport_error"
     fga_code: ClassVar[int | None] = None
+
+
+# SCIM's error lives with SCIM (it carries its HTTP status, part of that protocol); imported
+# here so that every process that knows Keyplane's errors knows ``scim_error`` too.
+from keyplane.scim.errors import ScimError as ScimError  # noqa: E402
 
 
 def all_error_classes() -> list[type[KeyplaneError]]:
