@@ -409,16 +409,16 @@ class Probe:
                 clients[key] = http
             return http
 
-        streams: dict[tuple[str, str], Any] = {}
+        idle: dict[tuple[str, str], list[Any]] = {}
+        heads: dict[tuple[str, str], tuple[str, int, str]] = {}
 
         async def stream_for(server: Any) -> Any:
-            """A keep-alive asyncio connection and the request head for ``server``."""
+            """An idle keep-alive asyncio connection to ``server`` (a new one when none is
+            idle: one request at a time on each) and its request head."""
             key = (server.store_id, server.name)
-            got = streams.get(key)
-            if got is None:
+            if key not in heads:
                 http = await client_for(server)  # the session (initialize) comes from there
                 u = httpx2.URL(server.url)
-                reader, writer = await asyncio.open_connection(u.host, u.port or 80)
                 head = (
                     f"POST {u.raw_path.decode()} HTTP/1.1\r\nHost: {u.host}:{u.port}\r\n"
                     "Content-Type: application/json\r\n"
@@ -427,11 +427,15 @@ class Probe:
                               for k in ("mcp-session-id", "mcp-protocol-version")
                               if k in http.headers)
                 )  # fmt: skip
-                got = streams[key] = (reader, writer, head)
-            return got
+                heads[key] = (u.host, u.port or 80, head)
+            host, port, head = heads[key]
+            free = idle.setdefault(key, [])
+            if free:
+                return key, free.pop(), head
+            return key, await asyncio.open_connection(host, port), head
 
         async def stream_post(server: Any, body: bytes) -> dict[str, Any]:
-            reader, writer, head = await stream_for(server)
+            key, (reader, writer), head = await stream_for(server)
             writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
             raw_head = await reader.readuntil(b"\r\n\r\n")
             fields = {}
@@ -449,6 +453,7 @@ class Probe:
                         break
                     parts.append(chunk[:-2])
                 data = b"".join(parts)
+            idle[key].append((reader, writer))  # the response was read whole: reusable
             text = data.decode()
             if fields.get(b"content-type", b"").startswith(b"text/event-stream"):
                 text = next(ln[5:] for ln in text.splitlines() if ln.startswith("data:"))
@@ -1086,6 +1091,7 @@ async def what_ifs(a: argparse.Namespace, base: str, gw: Target) -> None:
     ]
     lat: dict[str, list[float]] = {name: [] for name, _ in configs}
     cpu: dict[str, float] = {name: 0.0 for name, _ in configs}
+    errs: dict[str, int] = {}
     for _ in range(a.rounds):
         for name, flags in configs:
             await asyncio.to_thread(_bench_get, base, f"what-if?set={flags}")
@@ -1094,17 +1100,20 @@ async def what_ifs(a: argparse.Namespace, base: str, gw: Target) -> None:
             await sequential_raw(t, a.what_if_calls)
             lat[name].extend(t.lat)
             cpu[name] += t.cpu.get(gw.pid, 0.0)
+            errs[name] = errs.get(name, 0) + t.errors
+            if t.first_error:
+                print(f"  !! {name}: {t.first_error}")
     await asyncio.to_thread(_bench_get, base, "what-if?set=")
     b50, b99 = _pct(lat["baseline"], 0.5), _pct(lat["baseline"], 0.99)
     print(f"\nwhat-if (simulated in the Keyplane child; lean client, {a.rounds} interleaved "
           f"rounds × {a.what_if_calls} calls each):")  # fmt: skip
     print(f"  {'':<16} {'p50 ms':>8} {'p99 ms':>8} {'Δp50 ms':>8} {'Δp99 ms':>8} "
-          f"{'kp µs/call':>10}")  # fmt: skip
+          f"{'kp µs/call':>10} {'errors':>6}")  # fmt: skip
     for name, _ in configs:
         x = lat[name]
         print(f"  {name:<16} {_pct(x, 0.5) * 1e3:>8.3f} {_pct(x, 0.99) * 1e3:>8.3f} "
               f"{(_pct(x, 0.5) - b50) * 1e3:>+8.3f} {(_pct(x, 0.99) - b99) * 1e3:>+8.3f} "
-              f"{cpu[name] / max(1, len(x)) * 1e6:>10,.0f}")  # fmt: skip
+              f"{cpu[name] / max(1, len(x)) * 1e6:>10,.0f} {errs.get(name, 0):>6}")  # fmt: skip
     for k, v in WHAT_IFS.items():
         print(f"  {k}: {v}")
     for k, flags in COMBOS.items():
@@ -1114,7 +1123,8 @@ async def what_ifs(a: argparse.Namespace, base: str, gw: Target) -> None:
         await asyncio.to_thread(_bench_get, base, f"what-if?set={flags}")
         r = await throughput(gw, a.seconds, a.concurrency, [gw.pid])
         print(f"    {name:<18} {r['rate']:>6,.0f} calls/s  p50 {r['p50']:.2f} ms  p99 "
-              f"{r['p99']:.2f} ms  kp {r[f'cpu_us:{gw.pid}']:,.0f} µs CPU/call")  # fmt: skip
+              f"{r['p99']:.2f} ms  kp {r[f'cpu_us:{gw.pid}']:,.0f} µs CPU/call  "
+              f"errors {r['errors']:.0f}")  # fmt: skip
     await asyncio.to_thread(_bench_get, base, "what-if?set=")
 
 
