@@ -58,6 +58,8 @@ _DATA_TABLES = (
     "gateway_servers",
     "gateway_tools",
     "gateway_settings",
+    # SCIM 2.0 resources (migration 0013)
+    "scim_resources",
 )
 
 

@@ -338,7 +338,7 @@ def revocation_events(
     return out
 
 
-def _identity_event(
+def identity_event(
     services: Services,
     caller: Caller,
     type: str,
@@ -396,7 +396,7 @@ def create_identity(
         return PolicyWrite(new_identities=[ident], tuple_writes=tuples)
 
     def events(revision: int) -> list[tuple[LedgerEvent, str]]:
-        return _identity_event(
+        return identity_event(
             svc, caller, "identity.created", store_id, revision, ident,
             {"owners": list(own), "source": src, "display_name": name},
         )  # fmt: skip
@@ -494,7 +494,7 @@ def update_identity(
         return PolicyWrite(identities=[dataclasses.replace(new, updated_at=now)])
 
     def events(revision: int) -> list[tuple[LedgerEvent, str]]:
-        return _identity_event(
+        return identity_event(
             svc, caller, "identity.updated", store_id, revision, updated[0], {"changed": changed}
         )
 
@@ -565,7 +565,7 @@ def set_identity_owners(
 
     def events(revision: int) -> list[tuple[LedgerEvent, str]]:
         old, new = seen[0], seen[-1]
-        return _identity_event(
+        return identity_event(
             svc, caller, "identity.owners_changed", store_id, revision, new,
             {
                 "added": [o for o in new.owners if o not in old.owners],
@@ -611,7 +611,7 @@ def suspend_identity(
 
     def events(revision: int) -> list[tuple[LedgerEvent, str]]:
         revoked: list[Revocation] = state["revoked"]
-        return _identity_event(
+        return identity_event(
             svc, caller, "identity.suspended", store_id, revision, state["new"],
             {"reason": why, "revoked": [rv.delegation.id for rv in revoked]},
         ) + revocation_events(svc, caller, store_id, revision, revoked)  # fmt: skip
@@ -650,7 +650,7 @@ def reactivate_identity(svc: Services, caller: Caller, store_id: str, node: str)
         return PolicyWrite(identities=[new])
 
     def events(revision: int) -> list[tuple[LedgerEvent, str]]:
-        return _identity_event(
+        return identity_event(
             svc, caller, "identity.reactivated", store_id, revision, state["new"], {}
         )
 
@@ -659,6 +659,97 @@ def reactivate_identity(svc: Services, caller: Caller, store_id: str, node: str)
         return state["before"]
     svc.graphs.catch_up(store_id)
     return result.identities[0]
+
+
+@dataclasses.dataclass
+class Deprovision:
+    """What deprovisioning one identity changes, planned inside a transaction
+    (:func:`plan_deprovision`): the identity itself, the NHIs it leaves orphaned (each
+    with whether the store policy suspended it), every identity row changed (by node) and
+    every delegation revoked."""
+
+    node: str
+    identity: Identity
+    changed: dict[str, Identity]
+    revoked: list[Revocation]
+    orphans: list[tuple[Identity, bool]]
+
+    def write(self) -> PolicyWrite:
+        return PolicyWrite(
+            identities=list(self.changed.values()),
+            delegations=[rv.delegation for rv in self.revoked],
+        )
+
+
+def plan_deprovision(
+    r: PolicyTxReader, ident: Identity, *, now: float, reason: str | None
+) -> Deprovision | None:
+    """Plan deprovisioning ``ident`` (as the transaction reads it, possibly with other
+    changes already applied, e.g. new attributes): None when it is already deprovisioned.
+    Its delegations (given and held, and everything below) are revoked; each NHI it owned
+    that is left without an active owner is flagged orphaned and, when the store policy
+    has ``suspend_orphans``, suspended with its delegations revoked. Used by
+    :func:`deprovision_identity` and by SCIM (``active: false``, DELETE)."""
+    node = ident.node
+    if ident.status == "deprovisioned":
+        return None
+    new = dataclasses.replace(ident, status="deprovisioned", updated_at=now)
+    changed: dict[str, Identity] = {node: new}
+    done: dict[str, Revocation] = {}
+    revoked = revoke_all(
+        r, r.delegations_of(node), now=now, reason=reason or f"{node} deprovisioned",
+        cause="identity_deprovisioned",
+    )  # fmt: skip
+    done.update((rv.delegation.id, rv) for rv in revoked)
+    orphans: list[tuple[Identity, bool]] = []
+    suspend = r.store_policy().suspend_orphans
+    for owned in r.identities_owned_by(node) if ident.kind == "human" else []:
+        if owned.status == "deprovisioned" or owned.orphaned:
+            continue
+        if not is_orphaned(r, owned.owners, changed):
+            continue
+        o = dataclasses.replace(owned, orphaned=True, updated_at=now)
+        suspended = suspend and owned.status == "active"
+        if suspended:
+            o = dataclasses.replace(o, status="suspended")
+            more = revoke_all(
+                r, r.delegations_of(owned.node), now=now,
+                reason=f"{owned.node} suspended: orphaned", cause="identity_suspended",
+                already=done,
+            )  # fmt: skip
+            done.update((rv.delegation.id, rv) for rv in more)
+            revoked += more
+        changed[owned.node] = o
+        orphans.append((o, suspended))
+    return Deprovision(node, new, changed, revoked, orphans)
+
+
+def deprovision_events(
+    svc: Services,
+    caller: Caller,
+    store_id: str,
+    revision: int,
+    d: Deprovision,
+    *,
+    reason: str | None,
+) -> list[tuple[LedgerEvent, str]]:
+    """The events of a planned deprovisioning: ``identity.deprovisioned``, then per orphan
+    ``identity.orphaned`` (and ``identity.suspended``), then one ``delegation.revoked`` each."""
+    out = identity_event(
+        svc, caller, "identity.deprovisioned", store_id, revision, d.identity,
+        {"reason": reason, "revoked": [rv.delegation.id for rv in d.revoked]},
+    )  # fmt: skip
+    for o, suspended in d.orphans:
+        out += identity_event(
+            svc, caller, "identity.orphaned", store_id, revision, o,
+            {"cause": d.node, "owners": list(o.owners), "suspended": suspended},
+        )  # fmt: skip
+        if suspended:
+            out += identity_event(
+                svc, caller, "identity.suspended", store_id, revision, o,
+                {"reason": "orphaned", "cause": d.node},
+            )  # fmt: skip
+    return out + revocation_events(svc, caller, store_id, revision, d.revoked)
 
 
 @audited("identity.deprovisioned")
@@ -679,58 +770,14 @@ def deprovision_identity(
     def plan(r: PolicyTxReader) -> PolicyWrite:
         ident = _load(r, node)
         state["before"] = ident
-        if ident.status == "deprovisioned":
+        d = plan_deprovision(r, ident, now=now, reason=why)
+        if d is None:
             return PolicyWrite()
-        new = dataclasses.replace(ident, status="deprovisioned", updated_at=now)
-        changed: dict[str, Identity] = {node: new}
-        done: dict[str, Revocation] = {}
-        revoked = revoke_all(
-            r, r.delegations_of(node), now=now, reason=why or f"{node} deprovisioned",
-            cause="identity_deprovisioned",
-        )  # fmt: skip
-        done.update((rv.delegation.id, rv) for rv in revoked)
-        orphans: list[tuple[Identity, bool]] = []
-        suspend = r.store_policy().suspend_orphans
-        for owned in r.identities_owned_by(node) if ident.kind == "human" else []:
-            if owned.status == "deprovisioned" or owned.orphaned:
-                continue
-            if not is_orphaned(r, owned.owners, changed):
-                continue
-            o = dataclasses.replace(owned, orphaned=True, updated_at=now)
-            suspended = suspend and owned.status == "active"
-            if suspended:
-                o = dataclasses.replace(o, status="suspended")
-                more = revoke_all(
-                    r, r.delegations_of(owned.node), now=now,
-                    reason=f"{owned.node} suspended: orphaned", cause="identity_suspended",
-                    already=done,
-                )  # fmt: skip
-                done.update((rv.delegation.id, rv) for rv in more)
-                revoked += more
-            changed[owned.node] = o
-            orphans.append((o, suspended))
-        state.update(new=new, revoked=revoked, orphans=orphans)
-        return PolicyWrite(
-            identities=list(changed.values()), delegations=[rv.delegation for rv in revoked]
-        )
+        state["plan"] = d
+        return d.write()
 
     def events(revision: int) -> list[tuple[LedgerEvent, str]]:
-        revoked: list[Revocation] = state["revoked"]
-        out = _identity_event(
-            svc, caller, "identity.deprovisioned", store_id, revision, state["new"],
-            {"reason": why, "revoked": [rv.delegation.id for rv in revoked]},
-        )  # fmt: skip
-        for o, suspended in state["orphans"]:
-            out += _identity_event(
-                svc, caller, "identity.orphaned", store_id, revision, o,
-                {"cause": node, "owners": list(o.owners), "suspended": suspended},
-            )  # fmt: skip
-            if suspended:
-                out += _identity_event(
-                    svc, caller, "identity.suspended", store_id, revision, o,
-                    {"reason": "orphaned", "cause": node},
-                )  # fmt: skip
-        return out + revocation_events(svc, caller, store_id, revision, revoked)
+        return deprovision_events(svc, caller, store_id, revision, state["plan"], reason=why)
 
     result = svc.storage.write_policy(store_id, plan, ledger_events=events)
     if not result.changed:

@@ -55,6 +55,11 @@ __all__ = [
     "PolicyTxReader",
     "PolicyWrite",
     "PolicyWriteResult",
+    "ScimResource",
+    "ScimStore",
+    "ScimTxReader",
+    "ScimWrite",
+    "ScimWriteResult",
     "SnapshotReader",
     "SnapshotRow",
     "Storage",
@@ -1109,6 +1114,102 @@ class GatewayStore(Protocol):
         ...
 
 
+# -- SCIM 2.0 resources (issue 10) -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScimResource:
+    """A resource an identity provider provisioned over SCIM 2.0 (migration 0013; see
+    :mod:`keyplane.service.scim`). ``resource_type`` is ``User``, ``Group`` or ``Agent``;
+    ``id`` the SCIM id (fixed at creation); ``node`` the graph node it is projected on;
+    ``data`` the resource as stored, without ``meta``; ``unique_key`` the lower-cased
+    userName of a User, the displayName of an Agent, None for a Group."""
+
+    store_id: str
+    resource_type: str
+    id: str
+    external_id: str | None
+    unique_key: str | None
+    node: str
+    data: Mapping[str, Any]
+    version: int
+    created_at: float
+    updated_at: float
+    revision: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ScimWrite:
+    """One atomic SCIM change, as a plan returns it to :meth:`ScimStore.write_scim`:
+    ``resources`` upserted whole (keyed by (resource_type, id)), ``deleted`` ((resource_type,
+    id) pairs) removed, and ``policy`` — the identity-plane change that projects them on the
+    graph (identities, delegations, tuples) — applied as :meth:`PolicyStore.write_policy`
+    would, in the same transaction."""
+
+    resources: Sequence[ScimResource] = ()
+    deleted: Sequence[tuple[str, str]] = ()
+    policy: PolicyWrite = field(default_factory=lambda: PolicyWrite())
+
+    @property
+    def empty(self) -> bool:
+        return not (self.resources or self.deleted) and self.policy.empty
+
+
+@dataclass(frozen=True, slots=True)
+class ScimWriteResult:
+    """What :meth:`ScimStore.write_scim` stored: the revision, ``changed`` (False and the
+    store's current revision when the plan returned an empty write), the resources as
+    stored and the identity-plane rows (as :class:`PolicyWriteResult`)."""
+
+    revision: int
+    changed: bool
+    resources: tuple[ScimResource, ...] = ()
+    policy: PolicyWriteResult | None = None
+
+
+class ScimTxReader(PolicyTxReader, Protocol):
+    """Reads inside a :meth:`ScimStore.write_scim` transaction: everything a
+    :class:`PolicyTxReader` reads (the plan reuses the identity plane's plan logic) and the
+    store's SCIM resources, with the store's revision already bumped (writers serialized)."""
+
+    def scim(self, resource_type: str, id: str) -> ScimResource | None: ...
+
+    def scim_by_key(self, resource_type: str, unique_key: str) -> ScimResource | None: ...
+
+    def scim_all(self, resource_type: str) -> list[ScimResource]:
+        """Every resource of the type, by id."""
+        ...
+
+
+class ScimStore(Protocol):
+    """SCIM 2.0 resources (migration 0013). :meth:`StoreAdmin.delete_store` removes the
+    store's rows. Every method raises StoreNotFoundError for a missing store."""
+
+    def write_scim(
+        self,
+        store_id: str,
+        plan: Callable[[ScimTxReader], ScimWrite],
+        *,
+        ledger_events: Callable[[int], Sequence[tuple[LedgerEvent, str]]] | None = None,
+    ) -> ScimWriteResult:
+        """Run ``plan`` inside one write transaction and store what it returns: the store
+        revision is bumped FIRST, then the plan runs against a :class:`ScimTxReader`; the
+        plan MAY raise (nothing is written) and MAY run more than once. An empty
+        :class:`ScimWrite` MUST roll back (no revision, no events, ``changed`` False).
+        Otherwise ``deleted`` rows are removed, ``resources`` upserted (stamped with the new
+        revision and the write's store id; a unique_key clash with another row MUST raise
+        ConflictError), ``policy`` applied exactly as :meth:`PolicyStore.write_policy`
+        applies a plan's write, and ``ledger_events`` (called with the new revision)
+        committed — one transaction."""
+        ...
+
+    def get_scim(self, store_id: str, resource_type: str, id: str) -> ScimResource | None: ...
+
+    def list_scim(self, store_id: str, resource_type: str) -> list[ScimResource]:
+        """Every resource of the type in the store, by id."""
+        ...
+
+
 class Storage(
     StoreAdmin,
     ModelStore,
@@ -1126,6 +1227,7 @@ class Storage(
     TokenStore,
     GovernanceStore,
     GatewayStore,
+    ScimStore,
     Protocol,
 ):
     """Everything a backend offers. Implementations MUST be safe to call from many threads."""

@@ -60,6 +60,7 @@ from keyplane.storage.ledger_activity import LedgerActivitySQL
 from keyplane.storage.ledger_admin import LedgerAdminSQL
 from keyplane.storage.paging import check_page_size, decode_token, encode_token
 from keyplane.storage.policy_sql import PolicySQLMixin
+from keyplane.storage.scim_sql import ScimSQLMixin
 from keyplane.storage.signing_keys_sql import SigningKeysSQLMixin
 from keyplane.storage.tokens_sql import TokensSQLMixin
 
@@ -229,6 +230,7 @@ class SQLStorage(
     TokensSQLMixin,
     GovernanceSQLMixin,
     GatewaySQLMixin,
+    ScimSQLMixin,
     LedgerAdminSQL,
     LedgerActivitySQL,
 ):
@@ -436,6 +438,7 @@ class SQLStorage(
             self._delete_token_rows(cur, store_id)
             self._delete_governance_rows(cur, store_id)
             self._delete_gateway_rows(cur, store_id)
+            self._delete_scim_rows(cur, store_id)
             self._ledger_in_tx(cur, ledger_events, store_id)
 
         self._write_tx(tx)
