@@ -1,0 +1,459 @@
+"""The AWS IAM importer at plan level: the sample exports of two accounts (an identity
+account 111111111111 where people and CI live, a production account 222222222222 whose
+roles trust it) planned against an identity plane with identity-provider humans, and the
+graph those plans make, evaluated by the real engine over the base model merged with the
+importer's fragment (every tuple validated as a write would validate it).
+
+End-to-end through ``service.imports.import_source`` (SQLite and PostgreSQL): the
+``test_import_*`` tests at the bottom."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from keyplane.errors import ValidationError
+from keyplane.graph.compiled import CompiledModel
+from keyplane.graph.engine import Engine
+from keyplane.graph.index import TupleIndex
+from keyplane.graph.tuples import Tuple
+from keyplane.importers.aws import DEFAULT_OWNER, MODEL, action_class, plan_aws, resource_id
+from keyplane.importers.base import ImportPlan, get_importer
+from keyplane.policy.base_model import load_extended
+from keyplane.policy.records import Identity
+from keyplane.policy.state import PolicyState
+from keyplane.storage.base import PolicyChanges
+
+DATA = Path(__file__).parent / "data"
+IDENTITY_ACCOUNT = "111111111111"
+PROD_ACCOUNT = "222222222222"
+PROD_DEPLOY = f"aws_role:{PROD_ACCOUNT}/prod-deploy"
+
+
+def export(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((DATA / name).read_text())
+    return data
+
+
+def identity_export() -> dict[str, Any]:
+    return export(f"aws_identity_{IDENTITY_ACCOUNT}.json")
+
+
+def prod_export() -> dict[str, Any]:
+    return export(f"aws_prod_{PROD_ACCOUNT}.json")
+
+
+def ident(
+    kind: str, id_: str, *, source: str = "scim", attributes: Mapping[str, Any] | None = None
+) -> Identity:
+    return Identity(
+        store_id="s",
+        kind=kind,
+        id=id_,
+        display_name=id_,
+        attributes=dict(attributes or {}),
+        status="active",
+        owners=(),
+        orphaned=False,
+        source=source,
+        created_at=1.0,
+        updated_at=1.0,
+        last_seen=None,
+        revision=1,
+    )
+
+
+def state_with(*identities: Identity) -> PolicyState:
+    return PolicyState.empty("s").advanced(
+        PolicyChanges(
+            identities=tuple(identities),
+            delegations=(),
+            guardrail_set=None,
+            store_policy=None,
+            revision=1,
+        )
+    )
+
+
+def idp() -> PolicyState:
+    """The identity provider's people: alice and bob by e-mail (SCIM), dave linked to his
+    IAM user explicitly (``links.aws``); carol, erin and frank are not in the IdP."""
+    return state_with(
+        ident("human", "alice", attributes={"emails": ["alice@example.com"], "userName": "alice"}),
+        ident("human", "bob", attributes={"emails": ["bob@example.com"], "userName": "bob"}),
+        ident(
+            "human",
+            "dave",
+            source="api",
+            attributes={"links": {"aws": f"arn:aws:iam::{IDENTITY_ACCOUNT}:user/dave"}},
+        ),
+    )
+
+
+def engine(*plans: ImportPlan) -> Engine:
+    model = CompiledModel.compile(load_extended(MODEL))
+    index = TupleIndex()
+    for plan in plans:
+        owners = [Tuple(p.node, "owner", o) for p in plan.identities for o in p.owners]
+        for t in [*plan.tuples, *owners]:
+            model.validate_tuple(t)  # fits the model exactly as a write must
+            index.add(t)
+    return Engine(model, index)
+
+
+def planned(plan: ImportPlan) -> dict[str, Any]:
+    return {p.display_name: p for p in plan.identities}
+
+
+def path_starts(explanation: Any) -> set[str]:
+    """The users the granting paths' last (direct) steps name: where each path starts."""
+    starts: set[str] = set()
+
+    def walk(steps: Iterable[Any]) -> None:
+        for step in steps:
+            if step.get("kind") == "direct":
+                starts.add(step["tuple"].rpartition("@")[2])
+            for branch in step.get("all_of", ()) or ():
+                walk(branch)
+
+    for path in explanation.paths:
+        walk(path)
+    return starts
+
+
+def tuples_of(plan: ImportPlan) -> set[str]:
+    return {str(t) for t in plan.tuples}
+
+
+# ------------------------------------------------------------------------------ the plan
+
+
+def test_registered_and_scoped_to_the_account() -> None:
+    assert get_importer("aws") is plan_aws
+    plan = plan_aws(identity_export(), idp())
+    assert (plan.source, plan.scope) == ("aws", IDENTITY_ACCOUNT)
+    assert plan_aws(prod_export(), idp()).scope == PROD_ACCOUNT
+    assert "type aws_role" in plan.model and plan.model == MODEL
+
+
+def test_users_resolve_to_idp_humans_else_people_else_service_accounts() -> None:
+    plan = plan_aws(identity_export(), idp())
+    mine = planned(plan)
+    # alice (email tag, any case) and bob (email tag) are the IdP's humans; dave by links.aws
+    assert "alice" not in mine and "bob" not in mine and "dave" not in mine
+    assert f"aws_user:{IDENTITY_ACCOUNT}/alice#identity@human:alice" in tuples_of(plan)
+    assert f"aws_user:{IDENTITY_ACCOUNT}/dave#identity@human:dave" in tuples_of(plan)
+    assert f"aws_group:{IDENTITY_ACCOUNT}/deployers#member@human:bob" in tuples_of(plan)
+    # people the IdP does not know: humans of the import (e-mail tag, or an e-mail user name)
+    carol, frank = mine["carol@example.com"], mine["frank"]
+    assert (carol.kind, carol.attributes["emails"]) == ("human", ["carol@example.com"])
+    assert carol.id == f"aws-arn-aws-iam-{IDENTITY_ACCOUNT}-user-carol@example.com"
+    assert carol.external_id == f"arn:aws:iam::{IDENTITY_ACCOUNT}:user/carol@example.com"
+    assert (frank.kind, frank.attributes["emails"]) == ("human", ["frank@contractor.example.net"])
+    assert frank.attributes["aws"]["path"] == "/contractors/" and not frank.owners
+    # users without an e-mail are service accounts, owned by their owner tag's person
+    assert mine["ci-deployer"].kind == "service_account"
+    assert mine["ci-deployer"].owners == ("human:alice",)
+    assert mine["backup-bot"].owners == (DEFAULT_OWNER,)
+    # an owner tag naming a person of the import itself (erin is not in the IdP)
+    assert mine["legacy-reporting"].owners == (mine["erin"].node,)
+    assert mine["legacy-reporting"].kind == "service_account"  # the keyplane:kind tag
+    # an owner tag no one answers to: the default owner, and a warning saying so
+    assert mine["terraform"].owners == (DEFAULT_OWNER,)
+    assert any("ghost@example.com" in w and "default owner" in w for w in plan.warnings)
+
+
+def test_roles_are_workloads_or_service_accounts_with_their_trust() -> None:
+    plan = plan_aws(prod_export(), idp())
+    mine = planned(plan)
+    t = tuples_of(plan)
+    # a service principal: a workload
+    ecs = mine["prod-orders-ecs"]
+    assert ecs.kind == "workload" and ecs.owners == ("human:bob",)
+    assert f"aws_role:{PROD_ACCOUNT}/prod-orders-ecs#identity@{ecs.node}" in t
+    assert (
+        f"aws_role:{PROD_ACCOUNT}/prod-orders-ecs#trusted@aws_service:ecs-tasks.amazonaws.com" in t
+    )
+    lam = f"aws_role:{PROD_ACCOUNT}/prod-orders-lambda"
+    assert f"{lam}#trusted@aws_service:lambda.amazonaws.com" in t
+    assert f"{lam}#trusted@aws_service:edgelambda.amazonaws.com" in t
+    # people federated through SAML assume it: a service account (no workload identity)
+    assert mine["okta-sso-poweruser"].kind == "service_account"
+    assert (
+        f"aws_role:{PROD_ACCOUNT}/okta-sso-poweruser#trusted"
+        f"@aws_identity_provider:iam/{PROD_ACCOUNT}/saml-provider/Okta"
+    ) in t
+    # trusted AWS principals: an account root; a named principal of another account
+    deploy = mine["prod-deploy"]
+    assert deploy.kind == "service_account" and deploy.owners == ("human:alice",)
+    assert deploy.attributes["aws"]["tags"]["env"] == "production"
+    assert f"{PROD_DEPLOY}#trusted_account@aws_account:{IDENTITY_ACCOUNT}" in t
+    admin = f"aws_role:{PROD_ACCOUNT}/prod-admin"
+    assert f"{admin}#trusted_external@aws_user:{IDENTITY_ACCOUNT}/alice#identity" in t
+    assert f"{admin}#external_account@aws_account:{IDENTITY_ACCOUNT}" in t
+    ci = f"aws_role:{PROD_ACCOUNT}/prod-ci"
+    assert f"{ci}#trusted_external@aws_role:{IDENTITY_ACCOUNT}/github-actions#session" in t
+    # an NHI whose owner tag names nobody known: the default owner group
+    assert mine["OrganizationAccountAccessRole"].owners == (DEFAULT_OWNER,)
+    # an OIDC provider (GitHub Actions) makes the role a workload
+    ident_plan = planned(plan_aws(identity_export(), idp()))
+    assert ident_plan["github-actions"].kind == "workload"
+    assert ident_plan["break-glass"].kind == "service_account"
+
+
+def test_policies_are_attached_and_classed_on_resources() -> None:
+    t = tuples_of(plan_aws(prod_export(), idp()))
+    deploy_policy = f"aws_policy:{PROD_ACCOUNT}/ProdDeploy"
+    assert f"{deploy_policy}#attached@{PROD_DEPLOY}#session" in t
+    # s3:GetObject / s3:PutObject on a pattern of objects → read and write on the pattern
+    artifacts = f"aws_resource:{PROD_ACCOUNT}/s3/acme-prod-artifacts/*"
+    assert f"{artifacts}#read@{deploy_policy}#attached" in t
+    assert f"{artifacts}#write@{deploy_policy}#attached" in t
+    assert f"{artifacts}#admin@{deploy_policy}#attached" not in t
+    # iam:PassRole is a privilege escalation: admin on the role passed
+    assert (
+        f"aws_resource:iam/{PROD_ACCOUNT}/role/prod-orders-ecs#admin@{deploy_policy}#attached" in t
+    )
+    # AWS managed policies are per account (the same ARN grants in each account alone)
+    admin_policy = f"aws_policy:{PROD_ACCOUNT}/aws/AdministratorAccess"
+    assert f"aws_resource:{PROD_ACCOUNT}/*#admin@{admin_policy}#attached" in t
+    assert f"aws_account:{PROD_ACCOUNT}#assume_any@{admin_policy}#attached" in t
+    assert f"{admin_policy}#attached@aws_group:{PROD_ACCOUNT}/break-glass#member" in t
+    # inline policies: aws_policy:<account>/<user|group|role>/<name>/<policy>
+    inline = f"aws_policy:{PROD_ACCOUNT}/user/payments-integration/orders-read"
+    orders = f"aws_resource:dynamodb/eu-west-1/{PROD_ACCOUNT}/table/orders"
+    assert f"{orders}#read@{inline}#attached" in t and f"{orders}#write@{inline}#attached" not in t
+    # a concrete resource is under the account's patterns that cover it
+    assert f"{orders}#parent@aws_resource:{PROD_ACCOUNT}/dynamodb/*" in t
+    assert f"{orders}#parent@aws_resource:{PROD_ACCOUNT}/*" in t
+    # a policy nobody is attached to writes nothing
+    assert not any("FullAccessNobodyUses" in x for x in t)
+
+
+def test_warnings_name_what_is_not_modelled() -> None:
+    ident_w = "\n".join(plan_aws(identity_export(), idp()).warnings)
+    prod_w = "\n".join(plan_aws(prod_export(), idp()).warnings)
+    assert "Deny statement not modelled" in ident_w and "DenyDataDeletion" in ident_w
+    assert "condition not modelled" in ident_w and "trust of role github-actions" in ident_w
+    assert "NotAction taken as read and write" in prod_w and "PowerUserAccess" in prod_w
+    assert "trust of role prod-deploy" in prod_w  # its MFA condition
+
+
+def test_url_encoded_documents_plan_alike() -> None:
+    """The raw IAM API answers documents URL-encoded; the CLI prints them decoded."""
+    data = identity_export()
+    encoded = copy.deepcopy(data)
+    for r in encoded["RoleDetailList"]:
+        if isinstance(r["AssumeRolePolicyDocument"], dict):
+            r["AssumeRolePolicyDocument"] = quote(json.dumps(r["AssumeRolePolicyDocument"]))
+    for p in encoded["Policies"]:
+        for v in p["PolicyVersionList"]:
+            if isinstance(v["Document"], dict):
+                v["Document"] = quote(json.dumps(v["Document"]))
+    a, b = plan_aws(data, idp()), plan_aws(encoded, idp())
+    assert [str(t) for t in a.tuples] == [str(t) for t in b.tuples]
+    assert a.identities == b.identities
+
+
+def test_planning_is_deterministic() -> None:
+    a, b = plan_aws(prod_export(), idp()), plan_aws(prod_export(), idp())
+    assert [str(t) for t in a.tuples] == [str(t) for t in b.tuples]
+    assert a.identities == b.identities and a.warnings == b.warnings
+
+
+def test_default_owner_is_configurable() -> None:
+    data = prod_export()
+    data["DefaultOwner"] = "group:cloud-platform#member"
+    mine = planned(plan_aws(data, state_with()))
+    assert mine["OrganizationAccountAccessRole"].owners == ("group:cloud-platform#member",)
+    data["DefaultOwner"] = "alice"
+    with pytest.raises(ValidationError) as err:
+        plan_aws(data, state_with())
+    assert err.value.details["path"] == "DefaultOwner"
+
+
+# ------------------------------------------------------------------------------ the graph
+
+
+def test_who_can_assume_the_production_role() -> None:
+    """Across both accounts: the production role trusts the identity account's root, so
+    whoever the identity account lets call sts:AssumeRole on it may assume it — the
+    deployers (an inline policy naming the role), and anyone with AdministratorAccess
+    there, including through a role they may assume (dave via break-glass)."""
+    e = engine(plan_aws(identity_export(), idp()), plan_aws(prod_export(), idp()))
+    humans = e.list_users(PROD_DEPLOY, "can_assume", ["human"])
+    assert sorted(humans) == ["human:alice", "human:bob", "human:dave"]
+    for outsider in ("carol@example.com", "erin", "frank"):
+        node = planned(plan_aws(identity_export(), idp()))[outsider].node
+        assert not e.check(node, "can_assume", PROD_DEPLOY)
+    nhis = e.list_users(PROD_DEPLOY, "can_assume", ["service_account"])
+    assert "service_account:aws-arn-aws-iam-111111111111-user-ci-deployer" in nhis
+    # the paths start at the IdP's humans, and say why
+    why = e.explain("human:alice", "can_assume", PROD_DEPLOY)
+    assert why.allowed and "human:alice" in path_starts(why)
+    text = json.dumps(why.paths)
+    assert f"{PROD_DEPLOY}#trusted_account@aws_account:{IDENTITY_ACCOUNT}" in text
+    assert f"aws_group:{IDENTITY_ACCOUNT}/deployers#member@human:alice" in text
+    # dave is no deployer: his path runs through the break-glass role he may assume
+    dave = json.dumps(e.explain("human:dave", "can_assume", PROD_DEPLOY).paths)
+    assert f"aws_role:{IDENTITY_ACCOUNT}/break-glass" in dave
+    assert (
+        f"aws_role:{IDENTITY_ACCOUNT}/break-glass#trusted@aws_user:{IDENTITY_ACCOUNT}/dave" in dave
+    )
+
+
+def test_a_cross_account_trust_needs_both_sides() -> None:
+    """prod-admin trusts alice's IAM user by ARN; AWS also requires alice's own account to
+    allow the call. With only the production account imported nobody can assume it."""
+    prod_only = engine(plan_aws(prod_export(), idp()))
+    assert (
+        prod_only.list_users(f"aws_role:{PROD_ACCOUNT}/prod-admin", "can_assume", ["human"]) == []
+    )
+    both = engine(plan_aws(identity_export(), idp()), plan_aws(prod_export(), idp()))
+    assert both.list_users(f"aws_role:{PROD_ACCOUNT}/prod-admin", "can_assume", ["human"]) == [
+        "human:alice"
+    ]
+    # role chaining across accounts: GitHub Actions' workload → prod-ci
+    ci = both.list_users(f"aws_role:{PROD_ACCOUNT}/prod-ci", "can_assume", ["workload"])
+    assert ci == ["workload:aws-arn-aws-iam-111111111111-role-github-actions"]
+
+
+def test_the_roles_permissions_are_reached_through_can_assume() -> None:
+    e = engine(plan_aws(identity_export(), idp()), plan_aws(prod_export(), idp()))
+    artifacts = f"aws_resource:{PROD_ACCOUNT}/s3/acme-prod-artifacts/*"
+    assert e.check("human:bob", "write", artifacts)  # bob → deployers → prod-deploy
+    orders = f"aws_resource:dynamodb/eu-west-1/{PROD_ACCOUNT}/table/orders"
+    # bob may assume prod-readonly (ReadOnlyAccess: dynamodb:Get* on "*"): read, not write
+    assert e.check("human:bob", "read", orders)
+    assert not e.check("human:bob", "write", orders)
+    writers = e.list_users(orders, "write", ["workload"])
+    assert sorted(writers) == [
+        "workload:aws-arn-aws-iam-222222222222-role-prod-orders-ecs",
+        "workload:aws-arn-aws-iam-222222222222-role-service-role-prod-orders-lambda",
+    ]
+    # a service principal reaches the table through the role it assumes
+    assert e.check("aws_service:lambda.amazonaws.com", "write", orders)
+    # the identity account's developers write their dev data, not production's
+    dev = f"aws_resource:{IDENTITY_ACCOUNT}/s3/acme-dev-data/*"
+    carol = planned(plan_aws(identity_export(), idp()))["carol@example.com"].node
+    assert e.check(carol, "write", dev)
+    assert not e.check(carol, "write", artifacts)
+
+
+def test_reimport_without_the_role_loses_its_trust_and_access() -> None:
+    data = prod_export()
+    data["RoleDetailList"] = [r for r in data["RoleDetailList"] if r["RoleName"] != "prod-deploy"]
+    before = plan_aws(prod_export(), idp())
+    after = plan_aws(data, idp())
+    gone = tuples_of(before) - tuples_of(after)
+    assert f"{PROD_DEPLOY}#trusted_account@aws_account:{IDENTITY_ACCOUNT}" in gone
+    assert f"aws_policy:{PROD_ACCOUNT}/ProdDeploy#attached@{PROD_DEPLOY}#session" in gone
+    assert "prod-deploy" not in planned(after)
+    e = engine(plan_aws(identity_export(), idp()), after)
+    assert e.list_users(PROD_DEPLOY, "can_assume", ["human"]) == []
+
+
+# ------------------------------------------------------------------------------ rules
+
+
+@pytest.mark.parametrize(
+    ("action", "cls"),
+    [
+        ("*", "admin"),
+        ("s3:*", "admin"),
+        ("s3:GetObject", "read"),
+        ("s3:Get*", "read"),
+        ("s3:ListBucket", "read"),
+        ("ec2:Describe*", "read"),
+        ("dynamodb:Query", "read"),
+        ("dynamodb:BatchGetItem", "read"),
+        ("iam:GenerateCredentialReport", "read"),
+        ("s3:PutObject", "write"),
+        ("dynamodb:UpdateItem", "write"),
+        ("ecs:UpdateService", "write"),
+        ("ec2:CreateSnapshot", "write"),
+        ("s3:*Object", "write"),
+        ("s3:Put*", "admin"),  # could be s3:PutBucketPolicy
+        ("s3:PutBucketPolicy", "admin"),
+        ("iam:PassRole", "admin"),
+        ("iam:AttachRolePolicy", "admin"),
+        ("iam:CreateAccessKey", "admin"),
+        ("kms:CreateGrant", "admin"),
+        ("lambda:AddPermission", "admin"),
+        ("IAM:passrole", "admin"),  # action names are case-insensitive
+    ],
+)
+def test_action_classes(action: str, cls: str) -> None:
+    assert action_class(action) == cls
+
+
+@pytest.mark.parametrize(
+    ("arn", "rid"),
+    [
+        ("arn:aws:s3:::prod-data", "s3/prod-data"),
+        ("arn:aws:s3:::prod-data/*", "111111111111/s3/prod-data/*"),
+        (
+            "arn:aws:dynamodb:eu-west-1:222222222222:table/orders",
+            "dynamodb/eu-west-1/222222222222/table/orders",
+        ),
+        ("arn:aws:iam::222222222222:role/x", "iam/222222222222/role/x"),
+        (
+            "arn:aws:logs:eu-west-1:111111111111:log-group:/aws/lambda/x:*",
+            "111111111111/logs/eu-west-1/111111111111/log-group/aws/lambda/x/*",
+        ),
+        ("*", "111111111111/*"),
+    ],
+)
+def test_resource_ids(arn: str, rid: str) -> None:
+    assert resource_id(arn, "111111111111") == rid
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path"),
+    [
+        (lambda d: d["RoleDetailList"][2].pop("RoleName"), "RoleDetailList[2].RoleName"),
+        (lambda d: d["UserDetailList"][1].update(Arn=42), "UserDetailList[1].Arn"),
+        (lambda d: d.update(GroupDetailList={}), "GroupDetailList"),
+        (
+            lambda d: d["RoleDetailList"][0].update(AssumeRolePolicyDocument="%7Bnot-json"),
+            "RoleDetailList[0].AssumeRolePolicyDocument",
+        ),
+        (
+            lambda d: d["UserDetailList"][0]["GroupList"].append(7),
+            "UserDetailList[0].GroupList[2]",
+        ),
+        (
+            lambda d: d["RoleDetailList"][0]["AssumeRolePolicyDocument"]["Statement"][0].update(
+                Action=5
+            ),
+            "RoleDetailList[0].AssumeRolePolicyDocument.Statement[0].Action",
+        ),
+        (
+            # another account's user in this export
+            lambda d: d["UserDetailList"].append(
+                {**d["UserDetailList"][0], "Arn": "arn:aws:iam::999999999999:user/mallory"}
+            ),
+            "UserDetailList[10].Arn",
+        ),
+        (lambda d: d["Policies"][0].update(PolicyVersionList=[]), "Policies[0].PolicyVersionList"),
+    ],
+)
+def test_bad_exports_name_the_field(mutate: Any, path: str) -> None:
+    data = identity_export()
+    mutate(data)
+    with pytest.raises(ValidationError) as err:
+        plan_aws(data, idp())
+    assert err.value.details["path"] == path
+    assert err.value.message.startswith(f"{path}: ")
+
+
+def test_not_an_export() -> None:
+    for bad in ([], {"Users": []}, {"UserDetailList": [], "RoleDetailList": []}):
+        with pytest.raises(ValidationError):
+            plan_aws(bad, idp())
