@@ -60,6 +60,8 @@ _DATA_TABLES = (
     "gateway_settings",
     # SCIM 2.0 resources (migration 0013)
     "scim_resources",
+    # identity source imports (migration 0014)
+    "source_imports",
 )
 
 

@@ -72,6 +72,7 @@ __all__ = [
     "UsageRow",
 ]
 
+from keyplane.importers.records import ImportStore
 from keyplane.storage.ledger_activity import LedgerActivityStore
 from keyplane.storage.ledger_admin import LedgerAdminStore
 
@@ -1228,6 +1229,7 @@ class Storage(
     GovernanceStore,
     GatewayStore,
     ScimStore,
+    ImportStore,
     Protocol,
 ):
     """Everything a backend offers. Implementations MUST be safe to call from many threads."""

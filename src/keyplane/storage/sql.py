@@ -56,6 +56,7 @@ from keyplane.storage.credentials_sql import CredentialSQLMixin
 from keyplane.storage.gateway_sql import GatewaySQLMixin
 from keyplane.storage.governance_sql import GovernanceSQLMixin
 from keyplane.storage.ids import UlidGenerator
+from keyplane.storage.imports_sql import ImportsSQLMixin
 from keyplane.storage.ledger_activity import LedgerActivitySQL
 from keyplane.storage.ledger_admin import LedgerAdminSQL
 from keyplane.storage.paging import check_page_size, decode_token, encode_token
@@ -231,6 +232,7 @@ class SQLStorage(
     GovernanceSQLMixin,
     GatewaySQLMixin,
     ScimSQLMixin,
+    ImportsSQLMixin,
     LedgerAdminSQL,
     LedgerActivitySQL,
 ):
@@ -439,6 +441,7 @@ class SQLStorage(
             self._delete_governance_rows(cur, store_id)
             self._delete_gateway_rows(cur, store_id)
             self._delete_scim_rows(cur, store_id)
+            self._delete_import_rows(cur, store_id)
             self._ledger_in_tx(cur, ledger_events, store_id)
 
         self._write_tx(tx)
