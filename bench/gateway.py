@@ -436,8 +436,19 @@ class Probe:
 
         async def stream_post(server: Any, body: bytes) -> dict[str, Any]:
             key, (reader, writer), head = await stream_for(server)
-            writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
-            raw_head = await reader.readuntil(b"\r\n\r\n")
+            request = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+            try:
+                writer.write(request)
+                raw_head = await reader.readuntil(b"\r\n\r\n")
+            except (ConnectionError, asyncio.IncompleteReadError):
+                # an idle connection the server closed (its keep-alive timeout): nothing
+                # of an answer arrived, so the request was not processed — once more on a
+                # new connection (what httpcore does for a reused connection too)
+                writer.close()
+                host, port, _ = heads[key]
+                reader, writer = await asyncio.open_connection(host, port)
+                writer.write(request)
+                raw_head = await reader.readuntil(b"\r\n\r\n")
             fields = {}
             for line in raw_head.split(b"\r\n")[1:]:
                 k, _, v = line.partition(b":")
