@@ -42,7 +42,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from functools import cache
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
@@ -186,7 +186,7 @@ _ASSUME_ACTIONS = (
 # ------------------------------------------------------------------------------ pure rules
 
 
-@cache
+@lru_cache(maxsize=8192)  # bounded: patterns come from the exports
 def _wild(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
     """IAM's wildcard matching: ``*`` any run of characters, ``?`` one character."""
     body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
@@ -367,8 +367,16 @@ class _Planner:
         owner = _tag(tags, "owner", "keyplane:owner")
         if owner:
             mail = owner.lower()
-            found = resolve(self.state, SOURCE, "", [mail]) or self.people.get(mail)
-            if found is not None and found.startswith("human:"):
+            found = resolve(self.state, SOURCE, "", [mail])
+            if found is not None:
+                known = self.state.identity(found)
+                if known is None or known.status == "active":
+                    return (found,)
+                # an owner must be active: someone who left answers for nothing
+                self.note(f"owner tag naming a {known.status} person (default owner used)", owner)
+                return (self.default_owner,)
+            found = self.people.get(mail)
+            if found is not None:
                 return (found,)
             self.note("owner tag that is no known person's e-mail (default owner used)", owner)
         return (self.default_owner,)
@@ -453,6 +461,9 @@ class _Planner:
                     "tags": tags,
                 }
             }
+            last = r.get("RoleLastUsed")
+            if isinstance(last, Mapping) and isinstance(last.get("LastUsedDate"), str):
+                attrs["aws"]["last_used"] = last["LastUsedDate"]
             node = self.plan.identity(
                 self.state,
                 kind,
