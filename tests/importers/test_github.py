@@ -16,8 +16,10 @@ from keyplane.errors import ValidationError
 from keyplane.importers.base import get_importer
 from keyplane.importers.github import DEFAULT_OWNER, plan_github
 from keyplane.policy.state import PolicyState
+from keyplane.service import identities as I
 
-from .graph_helpers import identity, plan_engine, state_with
+from .graph_helpers import Store, identity, plan_engine, state_with
+from .graph_helpers import store as store  # the fixture
 
 BUNDLE = Path(__file__).parent / "data" / "github_acme.json"
 
@@ -208,3 +210,49 @@ def test_bad_bundle_names_the_field(mutate: Any, path: str) -> None:
     with pytest.raises(ValidationError) as err:
         plan_github(data, PolicyState.empty("s"))
     assert err.value.details["path"].endswith(path), err.value.details
+
+
+# ------------------------------------------------------------------------------ end to end
+
+
+def test_import_end_to_end(store: Store) -> None:
+    """Through import_source, on SQLite and PostgreSQL: an agent linked to a machine user
+    reaches a repository through a team, with the path; people resolve to the IdP; the
+    same bundle again changes nothing; what left the bundle is removed on re-import."""
+    store.human("alice", "alice@example.com")
+    store.human("carol", "carol@example.com")
+    I.create_identity(
+        store.svc, store.me, store.store, "agent", "release-bot", owners=["human:carol"],
+        attributes={"links": {"github": "acme-release-bot"}},
+    )  # fmt: skip
+    r = store.imp("github", bundle())
+    assert (r.source, r.scope, r.model_changed) == ("github", "acme", True)
+    api = "github_repo:acme/api"
+    assert store.check("agent:release-bot", "write", api)
+    assert not store.check("agent:release-bot", "admin", api)
+    assert "github_team:acme/release#member" in store.explain("agent:release-bot", "write", api)
+    assert list(store.list_users(api, "write", ["agent"])) == ["agent:release-bot"]
+    # the IdP's alice is an org owner; a member unknown to the IdP is the import's own
+    assert store.check("human:alice", "admin", "github_repo:acme/infra-terraform")
+    dave = store.identity("human:github-dave-frontend")
+    assert dave.source == "import:github" and dave.attributes["links"] == {
+        "github": "dave-frontend"
+    }
+    key = store.identity("service_account:github-acme-deploy-config-keys-91234777")
+    assert key.owners == ("human:alice",) and not key.orphaned
+    assert store.identity("agent:release-bot").source == "api"  # resolved, not touched
+
+    again = store.imp("github", bundle())
+    assert again.identities.to_json() == {"added": 0, "changed": 0, "removed": 0}
+    assert again.tuples.to_json() == {"added": 0, "changed": 0, "removed": 0}
+
+    smaller = bundle()
+    release = next(t for t in smaller["teams"] if t["team"]["slug"] == "release")
+    release["members"] = [m for m in release["members"] if m["login"] != "acme-release-bot"]
+    smaller["installations"] = smaller["installations"][1:]  # renovate uninstalled
+    after = store.imp("github", smaller)
+    assert after.identities.to_json()["removed"] == 1
+    assert not store.check("agent:release-bot", "write", api)
+    assert store.check("agent:release-bot", "read", api)  # still a member: base permission
+    assert store.identity("workload:github-renovate-bot").status == "deprovisioned"
+    assert store.identity("agent:release-bot").status == "active"

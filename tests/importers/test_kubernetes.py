@@ -17,7 +17,8 @@ from keyplane.importers.base import get_importer
 from keyplane.importers.kubernetes import DEFAULT_OWNER, plan_kubernetes
 from keyplane.policy.state import PolicyState
 
-from .graph_helpers import identity, plan_engine, state_with
+from .graph_helpers import Store, identity, plan_engine, state_with
+from .graph_helpers import store as store  # the fixture
 
 DATA = Path(__file__).parent / "data"
 RBAC = DATA / "k8s_prod_eu.json"
@@ -260,3 +261,57 @@ def _find(data: dict[str, Any], name: str, kind: str) -> tuple[int, dict[str, An
 def _rule(data: dict[str, Any], name: str) -> dict[str, Any]:
     rule: dict[str, Any] = _find(data, name, "ClusterRole")[1]["rules"][0]
     return rule
+
+
+# ------------------------------------------------------------------------------ end to end
+
+
+def test_import_end_to_end(store: Store) -> None:
+    """Through import_source, on SQLite and PostgreSQL: the model fragment, identities and
+    tuples written; a service account bound to a ClusterRole reaching a namespace; an
+    IdP human reaching a namespace through an IdP group; the same export again changes
+    nothing; an account and a binding gone are removed on re-import."""
+    store.human("alice", "alice@example.com")
+    store.human("bob", "bob@example.com")
+    text = RBAC.read_text() + NAMESPACES.read_text()
+    r = store.imp("kubernetes", text)
+    assert (r.source, r.scope, r.model_changed) == ("kubernetes", "prod-eu", True)
+    assert r.identities.to_json()["added"] == 23
+    worker = store.identity(SA + "payments-worker")
+    assert worker.source == "import:kubernetes" and worker.owners == ("human:bob",)
+    assert worker.attributes["links"] == {"kubernetes": "prod-eu/payments/worker"}
+    # a service account bound to a ClusterRole: in its binding's namespace only …
+    operator = SA + "payments-operator"
+    assert store.check(operator, "delete", "k8s_namespace:prod-eu/payments")
+    assert not store.check(operator, "get", "k8s_namespace:prod-eu/billing")
+    # … or cluster-wide
+    deployer = SA + "ci-deployer"
+    assert store.check(deployer, "update", "k8s_resource:prod-eu/billing/deployments")
+    why = store.explain(deployer, "update", "k8s_resource:prod-eu/billing/deployments")
+    assert "k8s_clusterrole:prod-eu/deployer" in why
+    # the IdP's group members (written by the IdP, not by the import) reach through it
+    store.write("group:sre#member@human:bob")
+    assert store.check("human:bob", "create", "k8s_resource:prod-eu/payments/pods/exec")
+    assert "group:sre#member" in store.explain(
+        "human:bob", "create", "k8s_resource:prod-eu/payments/pods/exec"
+    )
+
+    again = store.imp("kubernetes", text)
+    assert again.identities.to_json() == {"added": 0, "changed": 0, "removed": 0}
+    assert again.tuples.to_json() == {"added": 0, "changed": 0, "removed": 0}
+
+    data = export()
+    data["items"] = [
+        it
+        for it in data["items"]
+        if not (it["kind"] == "ServiceAccount" and it["metadata"]["name"] == "operator")
+        and it["metadata"]["name"] != "ci-deployer"
+    ]
+    data["items"] += json.loads(NAMESPACES.read_text())["items"]
+    after = store.imp("kubernetes", data)
+    assert after.identities.to_json()["removed"] == 1
+    assert store.identity(operator).status == "deprovisioned"
+    assert not store.check(deployer, "update", "k8s_resource:prod-eu/billing/deployments")
+    assert store.check(deployer, "update", "k8s_resource:prod-eu/ci/configmaps")  # still
+    # the IdP's own tuple is not the import's: it stays
+    assert store.check("human:bob", "create", "k8s_resource:prod-eu/payments/pods/exec")

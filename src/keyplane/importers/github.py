@@ -27,11 +27,11 @@ Mapping: ``github_org:<org>`` (``owner``, ``member``), ``github_team:<org>/<slug
 People are resolved by ``links.github`` (so an agent whose ``links.github`` is a machine
 user's login *is* that member) or by e-mail (the bundle's, or a member's public one) to
 the identity provider's human, else are ``human:github-<login>`` (source
-``import:github``). Apps are ``workload`` identities ``github-<app>-bot`` (external id the
-app's bot login ``<app>[bot]``) with the access their installation's permissions give on its
-repositories; deploy keys are ``service_account`` identities with ``read`` or ``write``
-on their repository. Both are owned by the resolved human who added the key, else
-:data:`DEFAULT_OWNER`.
+``import:github``). Apps are ``workload`` identities ``github-<app>-bot`` (external id
+the app's bot login ``<app>[bot]``) with the access their installation's permissions give
+on its repositories, owned by :data:`DEFAULT_OWNER`; deploy keys are ``service_account``
+identities with ``read`` or ``write`` on their repository, owned by the member who added
+them (``added_by``), else by :data:`DEFAULT_OWNER` too.
 """
 
 from __future__ import annotations
@@ -244,6 +244,13 @@ class _Planner:
         login = added_by.get("login") if isinstance(added_by, Mapping) else added_by
         if isinstance(login, str) and login:
             node = resolve(self.state, SOURCE, login, self._mails(login))
+            if node is None:  # a member of the bundle the import creates
+                planned = (
+                    q.node
+                    for q in self.plan.identities
+                    if q.external_id == login and q.kind == "human"
+                )
+                node = next(planned, None)
             if node is not None and node.startswith("human:"):
                 return (node,)
         self.unowned += 1
