@@ -10,14 +10,17 @@ End-to-end through ``service.imports.import_source`` (SQLite and PostgreSQL): th
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
-from collections.abc import Iterable, Mapping
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
+from keyplane import FixedClock, Keyplane, Settings
 from keyplane.errors import ValidationError
 from keyplane.graph.compiled import CompiledModel
 from keyplane.graph.engine import Engine
@@ -28,6 +31,8 @@ from keyplane.importers.base import ImportPlan, get_importer
 from keyplane.policy.base_model import load_extended
 from keyplane.policy.records import Identity
 from keyplane.policy.state import PolicyState
+from keyplane.service.imports import import_source, list_imports
+from keyplane.service.scim import scim_create
 from keyplane.storage.base import PolicyChanges
 
 DATA = Path(__file__).parent / "data"
@@ -111,7 +116,7 @@ def planned(plan: ImportPlan) -> dict[str, Any]:
     return {p.display_name: p for p in plan.identities}
 
 
-def path_starts(explanation: Any) -> set[str]:
+def path_starts(paths: Iterable[Any]) -> set[str]:
     """The users the granting paths' last (direct) steps name: where each path starts."""
     starts: set[str] = set()
 
@@ -122,7 +127,7 @@ def path_starts(explanation: Any) -> set[str]:
             for branch in step.get("all_of", ()) or ():
                 walk(branch)
 
-    for path in explanation.paths:
+    for path in paths:
         walk(path)
     return starts
 
@@ -205,6 +210,17 @@ def test_roles_are_workloads_or_service_accounts_with_their_trust() -> None:
     ident_plan = planned(plan_aws(identity_export(), idp()))
     assert ident_plan["github-actions"].kind == "workload"
     assert ident_plan["break-glass"].kind == "service_account"
+
+
+def test_an_owner_who_left_owns_nothing() -> None:
+    gone = dataclasses.replace(
+        ident("human", "bob", attributes={"emails": ["bob@example.com"]}), status="deprovisioned"
+    )
+    plan = plan_aws(prod_export(), state_with(gone))
+    assert planned(plan)["prod-orders-ecs"].owners == (DEFAULT_OWNER,)
+    assert any("deprovisioned person" in w and "bob@example.com" in w for w in plan.warnings)
+    deploy = planned(plan)["prod-deploy"]
+    assert deploy.attributes["aws"]["last_used"] == "2026-11-27T16:02:11Z"
 
 
 def test_policies_are_attached_and_classed_on_resources() -> None:
@@ -296,7 +312,7 @@ def test_who_can_assume_the_production_role() -> None:
     assert "service_account:aws-arn-aws-iam-111111111111-user-ci-deployer" in nhis
     # the paths start at the IdP's humans, and say why
     why = e.explain("human:alice", "can_assume", PROD_DEPLOY)
-    assert why.allowed and "human:alice" in path_starts(why)
+    assert why.allowed and "human:alice" in path_starts(why.paths)
     text = json.dumps(why.paths)
     assert f"{PROD_DEPLOY}#trusted_account@aws_account:{IDENTITY_ACCOUNT}" in text
     assert f"aws_group:{IDENTITY_ACCOUNT}/deployers#member@human:alice" in text
@@ -457,3 +473,108 @@ def test_not_an_export() -> None:
     for bad in ([], {"Users": []}, {"UserDetailList": [], "RoleDetailList": []}):
         with pytest.raises(ValidationError):
             plan_aws(bad, idp())
+
+
+# ------------------------------------------------------------------------------ end to end
+
+
+@pytest.fixture
+def kp(storage_url: str) -> Iterator[Keyplane]:
+    """A store (SQLite and PostgreSQL) whose people came from the identity provider over
+    SCIM: alice and bob (their work e-mails), and the SCIM group of platform admins that
+    owns AWS's unowned NHIs."""
+    store = f"aws-{uuid.uuid4().hex[:10]}"
+    settings = Settings(database_url=storage_url, poll_interval=0.0, default_store=store)
+    k = Keyplane.open(settings=settings, clock=FixedClock(1_800_000_000.0))
+    try:
+        for name in ("alice", "bob"):
+            scim_create(
+                k.services,
+                k.caller,
+                store,
+                "User",
+                {
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": name,
+                    "displayName": name.title(),
+                    "emails": [{"value": f"{name}@example.com", "type": "work", "primary": True}],
+                    "active": True,
+                },
+                base_url="https://keyplane.test/scim/v2",
+            )
+        yield k
+    finally:
+        try:
+            k.delete_store(store)
+        finally:
+            k.close()
+
+
+def _import(k: Keyplane, data: Any, **kw: Any) -> Any:
+    return import_source(k.services, k.caller, _store(k), "aws", data, **kw)
+
+
+def _store(k: Keyplane) -> str:
+    return k.services.settings.default_store
+
+
+def test_import_who_can_assume_the_production_role(kp: Keyplane) -> None:
+    first = _import(kp, identity_export())
+    second = _import(kp, prod_export())
+    assert (first.scope, second.scope) == (IDENTITY_ACCOUNT, PROD_ACCOUNT)
+    assert first.model_changed and not second.model_changed  # one fragment, merged once
+    # the IAM users alice and bob are the IdP's humans (no identity created for them)
+    assert "human:alice" not in first.identities_added
+    alice = kp.get_identity("human:alice")
+    assert alice.source == "scim"
+    carol = kp.get_identity(f"human:aws-arn-aws-iam-{IDENTITY_ACCOUNT}-user-carol@example.com")
+    assert carol.source == "import:aws"
+    assert carol.attributes["links"]["aws"].endswith(":user/carol@example.com")
+    deploy_nhi = kp.get_identity(f"service_account:aws-arn-aws-iam-{PROD_ACCOUNT}-role-prod-deploy")
+    assert deploy_nhi.owners == ("human:alice",)  # the owner tag, resolved to the IdP's alice
+    # who can assume it: people first, with the paths that grant it
+    holders = list(kp.iter_who_can_access(PROD_DEPLOY, relation="can_assume", user_type="human"))
+    by_user = {e.user: e for e in holders}
+    # dave is not in the IdP: the human the import created for him (through break-glass)
+    dave = f"human:aws-arn-aws-iam-{IDENTITY_ACCOUNT}-user-dave"
+    assert sorted(by_user) == ["human:alice", dave, "human:bob"]
+    assert path_starts(by_user["human:alice"].paths) == {"human:alice"}
+    assert f"aws_group:{IDENTITY_ACCOUNT}/deployers#member@human:alice" in json.dumps(
+        by_user["human:alice"].paths
+    )
+    assert kp.check("human:alice", "can_assume", PROD_DEPLOY).allowed
+    assert not kp.check(carol.node, "can_assume", PROD_DEPLOY).allowed
+    # and what that role reaches, alice reaches: effective access through can_assume
+    reach = {
+        (e.relation, e.object)
+        for e in kp.iter_effective_access("human:alice", object_type="aws_resource")
+    }
+    assert ("write", f"aws_resource:{PROD_ACCOUNT}/s3/acme-prod-artifacts/*") in reach
+
+
+def test_import_again_changes_nothing_and_removal_is_applied(kp: Keyplane) -> None:
+    _import(kp, identity_export())
+    _import(kp, prod_export())
+    again = _import(kp, prod_export())
+    assert again.identities.total == 0 and again.tuples.total == 0
+    data = prod_export()
+    data["RoleDetailList"] = [r for r in data["RoleDetailList"] if r["RoleName"] != "prod-deploy"]
+    gone = _import(kp, data)
+    node = f"service_account:aws-arn-aws-iam-{PROD_ACCOUNT}-role-prod-deploy"
+    assert gone.identities_removed == (node,)
+    assert f"{PROD_DEPLOY}#trusted_account@aws_account:{IDENTITY_ACCOUNT}" in gone.tuples_removed
+    assert kp.get_identity(node).status == "deprovisioned"
+    assert not kp.check("human:alice", "can_assume", PROD_DEPLOY).allowed
+    assert list(kp.iter_who_can_access(PROD_DEPLOY, relation="can_assume")) == []
+    # the identity account's import is untouched by the production account's
+    assert kp.check("human:alice", "can_assume", f"aws_role:{PROD_ACCOUNT}/prod-readonly").allowed
+
+
+def test_import_a_bad_export_writes_nothing(kp: Keyplane) -> None:
+    data = prod_export()
+    data["RoleDetailList"][3]["AssumeRolePolicyDocument"] = "%7Bbroken"
+    with pytest.raises(ValidationError) as err:
+        _import(kp, data)
+    assert err.value.details["path"] == "RoleDetailList[3].AssumeRolePolicyDocument"
+    assert [i.node for i in kp.list_identities().items] == ["human:alice", "human:bob"]
+    assert [r for r in list_imports(kp.services, kp.caller, _store(kp))] == []
