@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 
 from keyplane.errors import ValidationError
 from keyplane.importers.base import get_importer
-from keyplane.importers.github import DEFAULT_OWNER, plan_github
+from keyplane.importers.github import DEFAULT_OWNER, MODEL_DSL, plan_github
 from keyplane.policy.state import PolicyState
 from keyplane.service import identities as I
 
@@ -256,3 +257,11 @@ def test_import_end_to_end(store: Store) -> None:
     assert store.check("agent:release-bot", "read", api)  # still a member: base permission
     assert store.identity("workload:github-renovate-bot").status == "deprovisioned"
     assert store.identity("agent:release-bot").status == "active"
+
+
+def test_docs_show_the_model_fragment() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "identity-sources.md").read_text()
+    section = docs.split("### GitHub", 1)[1]
+    shown = {re.sub(r"\s+# .*$", "", line).rstrip() for line in section.splitlines()}
+    for line in MODEL_DSL.splitlines()[3:]:
+        assert line.rstrip() in shown, line

@@ -7,6 +7,7 @@ plan's graph asked the questions ``kubectl auth can-i`` answers."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 
 from keyplane.errors import ValidationError
 from keyplane.importers.base import get_importer
-from keyplane.importers.kubernetes import DEFAULT_OWNER, plan_kubernetes
+from keyplane.importers.kubernetes import DEFAULT_OWNER, MODEL_DSL, VERBS, plan_kubernetes
 from keyplane.policy.state import PolicyState
 
 from .graph_helpers import Store, identity, plan_engine, state_with
@@ -315,3 +316,16 @@ def test_import_end_to_end(store: Store) -> None:
     assert store.check(deployer, "update", "k8s_resource:prod-eu/ci/configmaps")  # still
     # the IdP's own tuple is not the import's: it stays
     assert store.check("human:bob", "create", "k8s_resource:prod-eu/payments/pods/exec")
+
+
+def test_docs_show_the_model_fragment() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "identity-sources.md").read_text()
+    section = docs.split("### Kubernetes RBAC", 1)[1].split("\n### ", 1)[0]
+    shown = {re.sub(r"\s+# .*$", "", line).rstrip() for line in section.splitlines()}
+    lines = [line for line in MODEL_DSL.splitlines()[3:] if line.strip()]
+    for line in lines:  # every type and every relation but the verbs after get
+        if any(f"define {v}:" in line for v in VERBS if v != "get"):
+            continue
+        assert line in shown, line
+    for verb in VERBS:
+        assert f"`{verb}`" in section, verb
