@@ -22,6 +22,13 @@ Sequential calls (one session; direct and gateway interleaved in ``--rounds`` ro
 drift hits both alike) give p50 / p99 per call; ``--concurrency`` sessions for ``--seconds``
 give calls/s. The *added* latency is gateway − direct at p50 and p99.
 
+The same sequential calls are then made by a lean client (``raw`` rows: pre-encoded JSON-RPC
+POSTs on one keep-alive httpx2 connection, no ``ClientSession``), whose own cost is small, so
+the added latency is less blurred by the client. ``--downstream json`` makes the downstream
+server answer JSON bodies instead of SSE streams (the SDK client then keeps its connection;
+with SSE it opens a new one per call). Each row also gives the CPU per call of the downstream
+server and of Keyplane (``/proc``, every thread).
+
 Where the gateway's time goes: the Keyplane child times its stages (each function of
 ``keyplane.gateway.runtime`` and ``keyplane.gateway.http``, token verification, the decision,
 ledger writes, graph catch-up, the gateway snapshot read, the pooled downstream call) and the
@@ -29,6 +36,14 @@ whole HTTP request, and reports them at the end; ``--profile`` also runs cProfil
 thread of that process (the event loop and the worker threads ``anyio.to_thread`` uses)
 during a separate sequential run and prints the top functions. The downstream call is
 reported beside the gateway's own share (request time minus the downstream round trip).
+
+What-ifs (``--what-if-calls``, 0 to skip): switches the Keyplane child turns on between runs,
+each simulating one change to the gateway's code (see ``WHAT_IFS``: recording the call event
+without waiting or through the fast lane's ``LedgerBridge``, the ledger in async mode, the
+tools/call lane ahead of the app's middleware, the pool's forward without ``ClientSession``
+on httpx2 or on a plain keep-alive asyncio connection) — measured against the same processes,
+configurations interleaved round by round, with Keyplane's CPU per call, so a change's gain is
+known before anyone writes it.
 """
 
 from __future__ import annotations
