@@ -169,6 +169,7 @@ class _Planner:
     names: dict[str, str] = field(default_factory=dict)  # node → repo name
     custom_roles: set[str] = field(default_factory=set)
     unowned: int = 0
+    people: dict[str, str] = field(default_factory=dict)  # login → node
 
     def add(self, obj: str, rel: str, user: str) -> None:
         t = Tuple(obj, rel, user)
@@ -176,6 +177,12 @@ class _Planner:
 
     def person(self, obj: Any, path: str) -> str:
         login = _login(obj, path)
+        node = self.people.get(login)
+        if node is None:
+            node = self.people[login] = self._person(login, obj)
+        return node
+
+    def _person(self, login: str, obj: Any) -> str:
         mails: list[str] = []
         extra = self.emails.get(login)
         if isinstance(extra, str):

@@ -302,17 +302,15 @@ def _read(data: Any) -> tuple[str | None, list[_Item], Counter[str]]:
             raise bad_field(prefix or "$", "expected a kubectl List: an object with 'items'")
         for path, it in entries:
             item = _item(path, it)
-            if item is None:
-                continue
             if item.kind == "List":  # a List inside a List: flatten one level
                 sub = it.get("items")
                 if not isinstance(sub, list):
                     raise bad_field(f"{path}.items", "must be an array")
                 for j, s in enumerate(sub):
                     si = _item(f"{path}.items[{j}]", s)
-                    if si is not None and si.kind in _KINDS:
+                    if si.kind in _KINDS:
                         items.append(si)
-                    elif si is not None:
+                    else:
                         ignored[si.kind] += 1
             elif item.kind in _KINDS:
                 items.append(item)
@@ -321,7 +319,7 @@ def _read(data: Any) -> tuple[str | None, list[_Item], Counter[str]]:
     return cluster, items, ignored
 
 
-def _item(path: str, it: Any) -> _Item | None:
+def _item(path: str, it: Any) -> _Item:
     if not isinstance(it, Mapping):
         raise bad_field(path, "must be an object")
     kind = it.get("kind")
@@ -408,6 +406,7 @@ class _Planner:
     unknown_verbs: set[str] = field(default_factory=set)
     unresolved_owners: set[str] = field(default_factory=set)
     sa_nodes: dict[tuple[str, str], str] = field(default_factory=dict)
+    users: dict[str, str] = field(default_factory=dict)  # User subject → node
 
     @property
     def c(self) -> str:
@@ -497,8 +496,12 @@ class _Planner:
                 elif name.startswith("system:"):
                     self.skipped["system users"] += 1
                 else:
-                    mails = (name,) if "@" in name else ()
-                    out.append(self.plan.identity(self.state, "human", name, emails=mails))
+                    node = self.users.get(name)
+                    if node is None:
+                        mails = (name,) if "@" in name else ()
+                        node = self.plan.identity(self.state, "human", name, emails=mails)
+                        self.users[name] = node
+                    out.append(node)
             elif kind == "Group":
                 if name == "system:serviceaccounts":
                     out += [self.account(a) for a in self.accounts.values()]
