@@ -113,6 +113,23 @@ class ImportPlan:
     identities: list[PlannedIdentity] = field(default_factory=list)
     tuples: list[Tuple] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # an index of :attr:`identities` for :meth:`identity` (a scan per call made a plan of
+    # n identities O(n²)); rebuilt when the list was replaced or shrank, extended when
+    # identities were appended directly
+    _index: dict[tuple[str, str], str] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _nodes: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+    _indexed: tuple[int, int] = field(default=(0, 0), init=False, repr=False, compare=False)
+
+    def _sync(self) -> None:
+        list_id, done = self._indexed
+        if list_id != id(self.identities) or done > len(self.identities):
+            self._index, self._nodes, done = {}, set(), 0
+        for p in self.identities[done:]:
+            self._index.setdefault((p.external_id, p.kind), p.node)
+            self._nodes.add(p.node)
+        self._indexed = (id(self.identities), len(self.identities))
 
     def identity(
         self,
@@ -132,13 +149,13 @@ class ImportPlan:
         found = resolve(state, self.source, external_id, emails)
         if found is not None:
             return found
-        for p in self.identities:
-            if p.external_id == external_id and p.kind == kind:
-                return p.node
+        self._sync()
+        known = self._index.get((external_id, kind))
+        if known is not None:
+            return known
         base_id = f"{self.source}-{sanitize_id(external_id)}"
         id_ = base_id
-        taken = {p.node for p in self.identities}
-        if f"{kind}:{id_}" in taken:  # two external ids sanitised alike: keep both apart
+        if f"{kind}:{id_}" in self._nodes:  # two external ids sanitised alike: keep both apart
             id_ = f"{base_id}-{_digest(external_id)}"
         attrs = dict(attributes or {})
         mails = sorted({e.strip().lower() for e in emails if isinstance(e, str) and e.strip()})
@@ -153,6 +170,7 @@ class ImportPlan:
             external_id=external_id,
         )
         self.identities.append(planned)
+        self._sync()
         return planned.node
 
 
