@@ -39,6 +39,7 @@ is taken as read and write, ``NotResource`` as every resource.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -682,14 +683,34 @@ class _Planner:
                 )
 
     def link_patterns(self) -> None:
-        """``parent`` tuples from each concrete resource to every pattern covering it."""
-        for rid, arn in sorted(self.concrete.items()):
+        """``parent`` tuples from each concrete resource to every pattern covering it.
+
+        Only the concrete ARNs that can match are tried: those of the pattern's service
+        for ``"Resource": "*"`` (this account's own, or without an account), those
+        starting with the pattern's literal prefix otherwise (a range of the sorted
+        ARNs), so a large account is not patterns × resources regex matches."""
+        concrete = sorted((arn, rid) for rid, arn in self.concrete.items())
+        arns = [a for a, _ in concrete]
+        by_service: dict[str, list[tuple[str, str]]] = {}
+        for arn, rid in concrete:
             parsed = _parse_arn(arn)
-            mine = parsed is not None and parsed[2] in ("", self.account)
-            for pid, (pattern, scope) in self.patterns.items():
-                if scope == "*" and not mine:
-                    continue  # "Resource": "*" of this account: its own resources only
-                if _wild(pattern, ignore_case=False).match(arn):
+            if parsed is not None and parsed[2] in ("", self.account):
+                by_service.setdefault(parsed[0], []).append((arn, rid))
+        for pid, (pattern, scope) in sorted(self.patterns.items()):
+            if scope == "*":  # "Resource": "*" of this account: its own resources only
+                service = pattern.split(":")[2] if pattern != "*" else "*"
+                if service == "*":
+                    candidates = [c for cs in by_service.values() for c in cs]
+                else:
+                    candidates = by_service.get(service, [])
+            else:
+                prefix = re.split(r"[*?]", pattern, maxsplit=1)[0]
+                lo = bisect.bisect_left(arns, prefix)
+                hi = bisect.bisect_left(arns, prefix + "\U0010ffff")
+                candidates = concrete[lo:hi]
+            match = _wild(pattern, ignore_case=False).match
+            for arn, rid in candidates:
+                if match(arn):
                     self.add(f"aws_resource:{rid}", "parent", f"aws_resource:{pid}")
 
     def run(self) -> ImportPlan:
