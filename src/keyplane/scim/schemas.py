@@ -125,8 +125,7 @@ class AttrDef:
             out["referenceTypes"] = list(self.reference_types)
         out["mutability"] = self.mutability
         out["returned"] = self.returned
-        if self.type != "complex":
-            out["uniqueness"] = self.uniqueness
+        out["uniqueness"] = self.uniqueness
         return out
 
 
@@ -331,7 +330,7 @@ def _s(
     *,
     type: AttrType = "string",
     required: bool = False,
-    case_exact: bool = False,
+    case_exact: bool | None = None,
     mutability: Mutability = "readWrite",
     returned: Returned = "default",
     uniqueness: Uniqueness = "none",
@@ -339,6 +338,8 @@ def _s(
     refs: Sequence[str] = (),
     multi: bool = False,
 ) -> AttrDef:
+    if case_exact is None:  # URIs and binary values are case-exact (RFC 7643 §2.3.6, §2.3.7)
+        case_exact = type in ("reference", "binary")
     return AttrDef(
         name=name,
         type=type,
@@ -502,7 +503,13 @@ _USER_SCHEMA = SchemaDef(
         _s("locale", "The User's default location for localizing output."),
         _s("timezone", "The User's time zone in the 'Olson' time zone database format."),
         _s("active", "The User's administrative status.", type="boolean"),
-        _s("password", "The User's cleartext password.", mutability="writeOnly", returned="never"),
+        _s(
+            "password",
+            "The User's cleartext password.",
+            case_exact=True,
+            mutability="writeOnly",
+            returned="never",
+        ),
         _multi("emails", "Email addresses for the user.", types=("work", "home", "other")),
         _multi(
             "phoneNumbers",
@@ -544,7 +551,12 @@ _USER_SCHEMA = SchemaDef(
             "groups",
             "A list of groups to which the user belongs.",
             [
-                _s("value", "The identifier of the User's group.", mutability="readOnly"),
+                _s(
+                    "value",
+                    "The identifier of the User's group.",
+                    case_exact=True,
+                    mutability="readOnly",
+                ),
                 _s(
                     "$ref",
                     "The URI of the corresponding Group resource.",
@@ -581,7 +593,12 @@ _GROUP_SCHEMA = SchemaDef(
             "members",
             "A list of members of the Group.",
             [
-                _s("value", "Identifier of the member of this Group.", mutability="immutable"),
+                _s(
+                    "value",
+                    "Identifier of the member of this Group.",
+                    case_exact=True,
+                    mutability="immutable",
+                ),
                 _s(
                     "$ref",
                     "The URI of the member resource.",
@@ -616,7 +633,11 @@ _ENTERPRISE_SCHEMA = SchemaDef(
             "manager",
             "The User's manager.",
             [
-                _s("value", "The id of the SCIM resource representing the User's manager."),
+                _s(
+                    "value",
+                    "The id of the SCIM resource representing the User's manager.",
+                    case_exact=True,
+                ),
                 _s(
                     "$ref",
                     "The URI of the SCIM resource representing the User's manager.",
@@ -642,7 +663,7 @@ _AGENT_SCHEMA = SchemaDef(
             "owners",
             "The users accountable for the agent (at least one).",
             [
-                _s("value", "The id of the owning User.", required=True),
+                _s("value", "The id of the owning User.", required=True, case_exact=True),
                 _s("$ref", "The URI of the owning User.", type="reference", refs=("User",)),
                 _s("display", "A human-readable name of the owner."),
                 _s("type", "The type of the owner.", canonical=("User",)),
@@ -809,6 +830,8 @@ def clean_input(
         if d is None or d.mutability in ("readOnly", "writeOnly") or value is None:
             return
         v = check_value(value, d, where=ref.name)
+        if not is_present(v):  # "" / [] / {}: unassigned (RFC 7643 §2.5)
+            return
         if ref.extension:
             out.setdefault(ref.schema, {})[d.name] = v
         else:
@@ -910,7 +933,8 @@ def check_value(value: Any, definition: AttrDef, *, where: str = "") -> Any:
     """``value`` checked against ``definition`` and normalised (a NEW value): canonical
     sub-attribute names, unknown and readOnly sub-attributes dropped, booleans sent as
     ``"True"``/``"False"`` made booleans, a single value for a multi-valued attribute made
-    a list; ``400 invalidValue`` when it does not fit (or more than one value is
+    a list, a bare string for a complex attribute with a ``value`` its ``{"value": …}``
+    (Entra ID's manager); ``400 invalidValue`` when it does not fit (or more than one value is
     ``primary``)."""
     where = where or definition.name
     if definition.multi_valued:
@@ -929,6 +953,9 @@ def check_value(value: Any, definition: AttrDef, *, where: str = "") -> Any:
 def _check_single(value: Any, d: AttrDef, where: str) -> Any:
     if d.type != "complex":
         return _check_scalar(value, d, where)
+    if isinstance(value, str) and d.sub("value") is not None:
+        # Entra ID sets the enterprise manager as a bare id: {"value": id}
+        value = {"value": value}
     if not isinstance(value, Mapping):
         raise ScimError(f"{where} must be a JSON object", scim_type="invalidValue")
     out: dict[str, Any] = {}
