@@ -394,7 +394,6 @@ def test_read_only_attributes_are_refused() -> None:
         {"op": "add", "path": "groups", "value": [{"value": "g"}]},
         {"op": "replace", "path": "meta.created", "value": "2020-01-01T00:00:00Z"},
         {"op": "remove", "path": "groups"},
-        {"op": "replace", "value": {"id": "someone-else"}},
         {"op": "replace", "path": "schemas", "value": [schemas.USER]},
         {"op": "replace", "path": f"{ENT}:manager.displayName", "value": "Jo"},
     ):
@@ -470,6 +469,18 @@ def test_all_or_nothing_and_the_failing_operation_is_named() -> None:
     )
     assert err.details["operation"] == 1
     assert err.message.startswith("Operations[1]: ")
+
+
+def test_read_only_attributes_in_a_pathless_value_are_ignored() -> None:
+    user = bjensen()
+    stored = {k: v for k, v in user.items() if k not in ("id", "meta")}
+    out = patch(
+        stored,
+        USERS,
+        {"op": "replace", "value": {"id": "someone-else", "meta": {}, "active": False}},
+        {"op": "add", "value": {"groups": [{"value": "g"}], "schemas": [schemas.USER]}},
+    )
+    assert out == {**stored, "active": False}
 
 
 def test_unknown_attributes_in_a_pathless_value_are_ignored() -> None:

@@ -13,12 +13,12 @@ resource, returning a NEW dict (the input is never mutated).
 * values are checked against the attribute's type: booleans sent as strings
   (``"False"``) are accepted (Entra ID), anything else ill-typed is ``400 invalidValue``;
 * readOnly attributes → ``400 mutability``; immutable ones → ``400 mutability`` once they
-  have a value that would change; ``id``, ``schemas`` or ``meta`` in a path-less value are
-  ignored when unchanged (Okta sends the ``id``);
+  have a value that would change; readOnly attributes in a path-less value (``id``,
+  ``meta``, ``schemas``, ``groups``) are ignored as a PUT's are (Okta sends the ``id``);
 * remove without a path → ``400 noTarget`` (RFC 7644 §3.5.2.2); a filtered replace or
   remove that matches no value → ``400 noTarget``; an add with a filter that matches no
   value and is a plain ``sub eq "x"`` creates that value (Entra ID's
-  ``emails[type eq "work"].value``); remove on a required attribute → ``400 mutability``;
+  ``emails[type eq "work"].value``); remove on a required attribute → ``400 invalidValue``;
 * a remove of ``members`` with a ``value`` list removes those members (Entra ID).
 """
 
@@ -196,7 +196,6 @@ def _apply(
     else:
         container = doc
     key = _key(container, d.name)
-    current = container.get(key)
 
     if d.mutability == "writeOnly":
         return  # password: Keyplane never stores one (see keyplane.scim.schemas.clean_input)
@@ -206,7 +205,9 @@ def _apply(
         if definition is None:
             raise ScimError(f"{d.name} has no sub-attribute {target.sub}", scim_type="invalidPath")
     if d.mutability == "readOnly" or (definition and definition.mutability == "readOnly"):
-        if pathless and _equal(_value_at(current, ref.sub), value):
+        if pathless:
+            # a path-less value is a partial resource: its readOnly attributes are ignored
+            # as a PUT's are (RFC 7644 §3.5.1); Okta sends the id along
             return
         raise ScimError(f"{_text(target)} is readOnly", scim_type="mutability")
 
@@ -411,14 +412,6 @@ def _same(a: Any, b: Any, d: AttrDef) -> bool:
 
 def _equal(a: Any, b: Any) -> bool:
     return bool(a == b)
-
-
-def _value_at(current: Any, sub: str | None) -> Any:
-    if sub is None:
-        return current
-    if isinstance(current, list):
-        return [_get_ci(v, sub) for v in current]
-    return _get_ci(current, sub)
 
 
 def _check_immutable(item: Mapping[str, Any], sd: AttrDef) -> None:
