@@ -15,7 +15,13 @@ import pytest
 
 from keyplane.errors import ValidationError
 from keyplane.importers.base import get_importer
-from keyplane.importers.kubernetes import DEFAULT_OWNER, MODEL_DSL, VERBS, plan_kubernetes
+from keyplane.importers.kubernetes import (
+    DEFAULT_OWNER,
+    MODEL_DSL,
+    VERBS,
+    group_id,
+    plan_kubernetes,
+)
 from keyplane.policy.state import PolicyState
 
 from .graph_helpers import Store, identity, plan_engine, state_with
@@ -329,3 +335,16 @@ def test_docs_show_the_model_fragment() -> None:
         assert line in shown, line
     for verb in VERBS:
         assert f"`{verb}`" in section, verb
+
+
+def test_group_subjects_are_the_groups_scim_provisions() -> None:
+    assert group_id("Payments Team") == "payments-team"
+    assert group_id("sre") == "sre"
+    assert group_id("oidc:Platform Admins") == "oidc-platform-admins"
+    data = export()
+    _find(data, "sre-debug", "RoleBinding")[1]["subjects"] = [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "SRE On-Call"}
+    ]
+    plan = plan_kubernetes(data, PolicyState.empty("s"))
+    engine = plan_engine(plan, ["group:sre-on-call#member@human:bob"])
+    assert engine.check("human:bob", "create", "k8s_resource:prod-eu/payments/pods/exec")

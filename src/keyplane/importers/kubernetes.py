@@ -30,10 +30,10 @@ Principals: ServiceAccounts are ``service_account`` identities (external id
 e-mail resolved to the identity provider's human, or ``group:<id>``) on the account or
 else on its Namespace item, else by :data:`DEFAULT_OWNER`. ``User`` subjects are humans
 (resolved by ``links.kubernetes`` or, for an e-mail user name, the IdP's e-mails);
-``Group`` subjects are ``group:<name>#member`` (the IdP's groups, whose members the IdP
-provisions); ``system:serviceaccounts[:<namespace>]`` groups expand to the accounts they
-contain. Kubernetes' own components — bindings named ``system:…`` and other ``system:``
-users and groups — are not imported (a warning counts them).
+``Group`` subjects are ``group:<id>#member`` (:func:`group_id`: the IdP's groups, whose
+members the IdP provisions); ``system:serviceaccounts[:<namespace>]`` groups expand to the
+accounts they contain. Kubernetes' own components — bindings named ``system:…`` and other
+``system:`` users and groups — are not imported (a warning counts them).
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ __all__ = [
     "MODEL_DSL",
     "OWNER_ANNOTATION",
     "VERBS",
+    "group_id",
     "plan_kubernetes",
 ]
 
@@ -216,6 +217,17 @@ def _res(text: str) -> str:
     """A resource (``pods``, ``pods/exec``) as it appears in an object id."""
     out = _RES.sub("-", text).strip("/")
     return out or "-"
+
+
+_GROUP_BAD = re.compile(r"[^a-z0-9._@+-]+")
+
+
+def group_id(name: str) -> str:
+    """The Keyplane group a Kubernetes ``Group`` subject is: the id SCIM gives a group of
+    that display name (lower-cased, other characters ``-``: ``Payments Team`` →
+    ``payments-team``), so an OIDC ``groups`` claim meets the IdP's provisioned group."""
+    out = _GROUP_BAD.sub("-", name.lower()).strip("-.")
+    return out[:200] if out else sanitize_id(name)
 
 
 # ------------------------------------------------------------------------------ input
@@ -511,7 +523,7 @@ class _Planner:
                 elif name.startswith("system:"):
                     self.skipped["system groups"] += 1
                 else:
-                    out.append(f"group:{sanitize_id(name)}#member")
+                    out.append(f"group:{group_id(name)}#member")
             else:
                 raise bad_field(f"{sp}.kind", "must be ServiceAccount, User or Group")
         return out
