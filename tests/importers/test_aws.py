@@ -223,6 +223,16 @@ def test_an_owner_who_left_owns_nothing() -> None:
     assert deploy.attributes["aws"]["last_used"] == "2026-11-27T16:02:11Z"
 
 
+def test_an_owner_tag_may_name_a_person_later_in_the_export() -> None:
+    data = identity_export()
+    users = data["UserDetailList"]
+    erin = next(u for u in users if u["UserName"] == "erin")
+    users.remove(erin)
+    users.append(erin)  # legacy-reporting (owner erin@example.com) now comes first
+    mine = planned(plan_aws(data, idp()))
+    assert mine["legacy-reporting"].owners == (mine["erin"].node,)
+
+
 def test_policies_are_attached_and_classed_on_resources() -> None:
     t = tuples_of(plan_aws(prod_export(), idp()))
     deploy_policy = f"aws_policy:{PROD_ACCOUNT}/ProdDeploy"
@@ -532,11 +542,15 @@ def test_import_who_can_assume_the_production_role(kp: Keyplane) -> None:
     assert carol.attributes["links"]["aws"].endswith(":user/carol@example.com")
     deploy_nhi = kp.get_identity(f"service_account:aws-arn-aws-iam-{PROD_ACCOUNT}-role-prod-deploy")
     assert deploy_nhi.owners == ("human:alice",)  # the owner tag, resolved to the IdP's alice
+    # dave is no one the IdP knows, but the identity account's import made him a person:
+    # he owns the production NHIs tagged with his e-mail
+    dave = f"human:aws-arn-aws-iam-{IDENTITY_ACCOUNT}-user-dave"
+    readonly = kp.get_identity(f"service_account:aws-arn-aws-iam-{PROD_ACCOUNT}-role-prod-readonly")
+    assert readonly.owners == (dave,)
     # who can assume it: people first, with the paths that grant it
     holders = list(kp.iter_who_can_access(PROD_DEPLOY, relation="can_assume", user_type="human"))
     by_user = {e.user: e for e in holders}
     # dave is not in the IdP: the human the import created for him (through break-glass)
-    dave = f"human:aws-arn-aws-iam-{IDENTITY_ACCOUNT}-user-dave"
     assert sorted(by_user) == ["human:alice", dave, "human:bob"]
     assert path_starts(by_user["human:alice"].paths) == {"human:alice"}
     assert f"aws_group:{IDENTITY_ACCOUNT}/deployers#member@human:alice" in json.dumps(

@@ -354,6 +354,7 @@ class _Planner:
         self.concrete: dict[str, str] = {}
         self.patterns: dict[str, tuple[str, str]] = {}
         self.people: dict[str, str] = {}  # lower-cased e-mail -> planned human node
+        self._imported: dict[str, str] | None = None
 
     # -- helpers
 
@@ -376,27 +377,51 @@ class _Planner:
                 # an owner must be active: someone who left answers for nothing
                 self.note(f"owner tag naming a {known.status} person (default owner used)", owner)
                 return (self.default_owner,)
-            found = self.people.get(mail)
+            found = self.people.get(mail) or self.imported_people().get(mail)
             if found is not None:
                 return (found,)
             self.note("owner tag that is no known person's e-mail (default owner used)", owner)
         return (self.default_owner,)
 
+    def imported_people(self) -> Mapping[str, str]:
+        """E-mail → the active humans other accounts' imports created (:func:`resolve`
+        skips every ``import:aws`` identity, but a person of another account may well
+        own this account's NHIs)."""
+        if self._imported is None:
+            self._imported = {}
+            for i in self.state.identities():
+                if i.kind != "human" or i.status != "active" or i.source != f"import:{SOURCE}":
+                    continue
+                links = i.attributes.get("links")
+                arn = links.get(SOURCE) if isinstance(links, Mapping) else None
+                parsed = _parse_arn(arn) if isinstance(arn, str) else None
+                if parsed is None or parsed[2] == self.account:
+                    continue  # this account's own: planned again (or gone) in this run
+                mails = i.attributes.get("emails")
+                for m in mails if isinstance(mails, list) else []:
+                    if isinstance(m, str):
+                        self._imported.setdefault(m.strip().lower(), i.node)
+        return self._imported
+
     # -- users, groups, roles
 
     def users(self) -> dict[str, str]:
-        """IAM user name -> its node."""
+        """IAM user name -> its node. People are planned first, so an owner tag may name
+        any person of the export."""
         out: dict[str, str] = {}
+        parsed: list[tuple[str, Mapping[str, Any], str, str, dict[str, str], str | None, str]] = []
         for path, u in _entries(self.data, "UserDetailList"):
             name, arn = _str(u, "UserName", path), _str(u, "Arn", path)
             tags = _tags(u, path)
             mail = _tag(tags, "email", "mail", "e-mail")
             if mail is None and _EMAIL_RE.match(name):
                 mail = name
-            emails = [mail.lower()] if mail else []
             kind = _tag(tags, "keyplane:kind") or ("human" if mail else "service_account")
             if kind not in _KINDS:
                 raise bad_field(f"{path}.Tags", f"keyplane:kind must be one of {_KINDS}")
+            parsed.append((path, u, name, arn, tags, mail, kind))
+        parsed.sort(key=lambda p: p[6] != "human")  # stable: export order within each
+        for path, u, name, arn, tags, mail, kind in parsed:
             attrs = {
                 "aws": {
                     "account": self.account,
@@ -407,15 +432,14 @@ class _Planner:
                     "tags": tags,
                 }
             }
-            owners = self.owners(tags) if kind != "human" else ()
             node = self.plan.identity(
                 self.state,
                 kind,
                 arn,
                 display_name=name,
-                emails=emails,
+                emails=[mail.lower()] if mail else [],
                 attributes=attrs,
-                owners=owners,
+                owners=self.owners(tags) if kind != "human" else (),
             )
             if mail and node.startswith("human:"):
                 self.people.setdefault(mail.lower(), node)
