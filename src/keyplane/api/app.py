@@ -2,7 +2,8 @@
 
 ``create_app(services)`` builds one FastAPI app serving, on one port: health and metrics,
 Keyplane's REST API under ``/v1``, the OpenFGA-compatible API, the AuthZEN 1.0
-Authorization API (``/access/v1``, ``/.well-known/authzen-configuration``), MCP over
+Authorization API (``/access/v1``, ``/.well-known/authzen-configuration``), SCIM 2.0
+provisioning (``/scim/v2/{store}/``), MCP over
 streamable HTTP at ``/mcp``, and the MCP gateway at ``/gateway/{store}/mcp``. Routers live in their own modules and are included here.
 """
 
@@ -22,6 +23,7 @@ from keyplane.api.jwks import router as jwks_router
 from keyplane.api.limits import install_body_limit
 from keyplane.api.oauth import router as oauth_router
 from keyplane.api.openfga import router as openfga_router
+from keyplane.api.scim import router as scim_router
 from keyplane.config import Settings
 from keyplane.service.context import Services, request_id_var
 
@@ -62,6 +64,7 @@ def create_app(
     app.include_router(jwks_router)  # public OAuth discovery: JWKS, RFC 8414 metadata
     app.include_router(oauth_router)  # OAuth 2.0 token, introspection, revocation endpoints
     app.include_router(authzen_router)  # AuthZEN 1.0 at /access/v1… and /stores/{id}/access/v1…
+    app.include_router(scim_router)  # SCIM 2.0 provisioning at /scim/v2/{store}/…
 
     # MCP over streamable HTTP at /mcp (keyplane.mcp.http). mount_mcp WRAPS
     # app.router.lifespan_context to run the MCP SDK's session manager: compose other lifespan
