@@ -25,7 +25,7 @@ from keyplane.errors import ValidationError
 from keyplane.graph.compiled import CompiledModel
 from keyplane.graph.engine import Engine
 from keyplane.graph.index import TupleIndex
-from keyplane.graph.tuples import Tuple
+from keyplane.graph.tuples import Tuple, parse_tuple
 from keyplane.importers.aws import DEFAULT_OWNER, MODEL, action_class, plan_aws, resource_id
 from keyplane.importers.base import ImportPlan, get_importer
 from keyplane.policy.base_model import load_extended
@@ -260,6 +260,23 @@ def test_policies_are_attached_and_classed_on_resources() -> None:
     assert f"{orders}#parent@aws_resource:{PROD_ACCOUNT}/*" in t
     # a policy nobody is attached to writes nothing
     assert not any("FullAccessNobodyUses" in x for x in t)
+
+
+def test_every_tuple_has_a_text_form() -> None:
+    """``object#relation@user`` parses back to the same tuple (an ``@`` of an IAM name is
+    ``%40`` in an object id), so the CLI and the ledger can name every imported tuple."""
+    for plan in (plan_aws(identity_export(), idp()), plan_aws(prod_export(), idp())):
+        for t in plan.tuples:
+            assert parse_tuple(str(t)) == t
+    t = tuples_of(plan_aws(identity_export(), idp()))
+    assert (
+        f"aws_user:{IDENTITY_ACCOUNT}/carol%40example.com#identity@"
+        + (f"human:aws-arn-aws-iam-{IDENTITY_ACCOUNT}-user-carol@example.com")
+        in t
+    )
+    long = "arn:aws:s3:::" + "b" * 300
+    rid = resource_id(long, IDENTITY_ACCOUNT)
+    assert len(rid) <= 200 and rid != resource_id(long + "c", IDENTITY_ACCOUNT)
 
 
 def test_warnings_name_what_is_not_modelled() -> None:

@@ -18,8 +18,8 @@ the fragment):
   ``aws_user:<acct>/<name>#identity``.
 * Groups → ``aws_group:<acct>/<name>`` with their ``member`` users.
 * Roles → ``aws_role:<acct>/<name>`` whose ``identity`` is a ``workload`` NHI (the trust
-  policy names a service or a federated provider) or a ``service_account`` NHI (only AWS
-  principals); the trust policy's principals → ``trusted`` (same account, services,
+  policy names a service or an OIDC provider) or a ``service_account`` NHI (AWS
+  principals, or people through SAML); the trust policy's principals → ``trusted`` (same account, services,
   providers), ``trusted_external`` (a named principal of another account, which also
   needs its own account's permission) or ``trusted_account`` (an account root).
 * Policies → ``aws_policy:<acct>/<name>`` (customer managed), ``<acct>/aws/<name>``
@@ -40,6 +40,7 @@ is taken as read and write, ``NotResource`` as every resource.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -49,7 +50,7 @@ from urllib.parse import unquote
 
 from keyplane.errors import ValidationError
 from keyplane.graph.tuples import Tuple
-from keyplane.importers.base import ImportPlan, bad_field, register, resolve, sanitize_id
+from keyplane.importers.base import ImportPlan, bad_field, register, resolve
 from keyplane.policy.state import PolicyState
 
 __all__ = [
@@ -233,12 +234,19 @@ def action_class(action: str) -> str:
     return "write"
 
 
+def _name(text: str) -> str:
+    """An IAM name in an object id: ``@`` (allowed in IAM names) is written ``%40``, as
+    the text form of a tuple, ``object#relation@user``, cannot hold it in the object."""
+    return text.replace("@", "%40")
+
+
 def _clean(text: str) -> str:
-    """An object id part: ``:`` becomes ``/``, empty parts and ``#``/white space go."""
-    out = re.sub(r"[#\x00-\x20\x7f]", "-", text.replace(":", "/"))
+    """An object id part: ``:`` becomes ``/``, empty parts go, ``@`` is ``%40``, ``#`` and
+    white space ``-``."""
+    out = re.sub(r"[#\x00-\x20\x7f]", "-", _name(text.replace(":", "/")))
     out = re.sub(r"/{2,}", "/", out).strip("/")
     if len(out) > 200:
-        out = f"{out[:191]}-{sanitize_id(text)[-8:]}"
+        out = f"{out[:191]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
     return out or "-"
 
 
@@ -350,7 +358,8 @@ class _Planner:
         self.default_owner = _default_owner(data)
         self.roles: dict[str, str] = {}  # role ARN -> aws_role object (this account)
         self.role_names: dict[str, str] = {}  # role name -> aws_role object
-        # aws_resource ids: concrete id -> ARN; pattern id -> (ARN pattern, service)
+        # aws_resource ids: concrete id -> ARN; pattern id -> (ARN pattern, "*" for a
+        # "Resource": "*" of this account, else "")
         self.concrete: dict[str, str] = {}
         self.patterns: dict[str, tuple[str, str]] = {}
         self.people: dict[str, str] = {}  # lower-cased e-mail -> planned human node
@@ -444,14 +453,14 @@ class _Planner:
             if mail and node.startswith("human:"):
                 self.people.setdefault(mail.lower(), node)
             out[name] = node
-            self.add(f"aws_user:{self.account}/{name}", "identity", node)
+            self.add(f"aws_user:{self.account}/{_name(name)}", "identity", node)
             self.add(f"aws_account:{self.account}", "principal", node)
             if u.get("PermissionsBoundary"):
                 self.note("permissions boundary not modelled", f"user {name}")
             for i, g in enumerate(_list(u, "GroupList", path)):
                 if not isinstance(g, str):
                     raise bad_field(f"{path}.GroupList[{i}]", "must be a group name")
-                self.add(f"aws_group:{self.account}/{g}", "member", node)
+                self.add(f"aws_group:{self.account}/{_name(g)}", "member", node)
         return out
 
     def roles_pass(self) -> list[tuple[str, Mapping[str, Any], str]]:
@@ -459,7 +468,7 @@ class _Planner:
         out = []
         for path, r in _entries(self.data, "RoleDetailList"):
             name, arn = _str(r, "RoleName", path), _str(r, "Arn", path)
-            obj = f"aws_role:{self.account}/{name}"
+            obj = f"aws_role:{self.account}/{_name(name)}"
             self.roles[arn] = obj
             self.role_names[name] = obj
             out.append((path, r, obj))
@@ -517,11 +526,11 @@ class _Planner:
         if service == "iam" and res == "root":
             return acct, f"aws_account:{acct}"
         if service == "iam" and kind == "user" and name:
-            return acct, f"aws_user:{acct}/{name}#identity"
+            return acct, f"aws_user:{acct}/{_name(name)}#identity"
         if service == "iam" and kind == "role" and name:
-            return acct, f"aws_role:{acct}/{name}#session"
+            return acct, f"aws_role:{acct}/{_name(name)}#session"
         if service == "sts" and kind == "assumed-role" and rest:
-            return acct, f"aws_role:{acct}/{rest.split('/')[0]}#session"
+            return acct, f"aws_role:{acct}/{_name(rest.split('/')[0])}#session"
         return None
 
     def trust(self, obj: str, role: str, doc: Mapping[str, Any], path: str) -> set[str]:
@@ -584,7 +593,7 @@ class _Planner:
         managed: dict[str, tuple[str, dict[str, Any], str]] = {}  # ARN -> (id, doc, path)
         for path, p in _entries(self.data, "Policies"):
             arn, name = _str(p, "Arn", path), _str(p, "PolicyName", path)
-            pid = f"{acct}/aws/{name}" if ":aws:policy/" in arn else f"{acct}/{name}"
+            pid = f"{acct}/aws/{_name(name)}" if ":aws:policy/" in arn else f"{acct}/{_name(name)}"
             doc = None
             for i, v in enumerate(_list(p, "PolicyVersionList", path)):
                 if isinstance(v, Mapping) and v.get("IsDefaultVersion"):
@@ -617,7 +626,7 @@ class _Planner:
                 if not isinstance(ip, Mapping):
                     raise bad_field(where, "must be an object")
                 name = _str(ip, "PolicyName", where)
-                pid = f"{acct}/{kind}/{owner}/{name}"
+                pid = f"{acct}/{kind}/{_name(owner)}/{_name(name)}"
                 doc = _doc(ip.get("PolicyDocument"), f"{where}.PolicyDocument")
                 self.add(f"aws_policy:{pid}", "attached", subject)
                 self.statements(pid, doc, f"{where}.PolicyDocument")
@@ -629,7 +638,7 @@ class _Planner:
         for path, g in _entries(self.data, "GroupDetailList"):
             name = _str(g, "GroupName", path)
             _str(g, "Arn", path)
-            obj = f"aws_group:{acct}/{name}"
+            obj = f"aws_group:{acct}/{_name(name)}"
             self.add(obj, "account", f"aws_account:{acct}")
             attach(g, path, f"{obj}#member", f"group {name}")
             inline(g, path, f"{obj}#member", "group", name)
