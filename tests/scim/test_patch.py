@@ -383,6 +383,9 @@ def test_agent_owners() -> None:
     assert [o["value"] for o in out["owners"]] == ["bjensen", "jsmith"]
     err = refused(agent, AGENTS, {"op": "add", "path": "owners", "value": [{"display": "nobody"}]})
     assert err.scim_type == "invalidValue"
+    # owners is required: an agent always keeps one
+    err = refused(agent, AGENTS, {"op": "remove", "path": 'owners[value eq "bjensen"]'})
+    assert err.scim_type == "invalidValue"
 
 
 # ---------------------------------------------------------------------------- refusals

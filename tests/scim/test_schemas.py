@@ -97,7 +97,7 @@ def test_schema_documents() -> None:
     ]
     agent = {a["name"]: a for a in AGENTS.core().to_scim()["attributes"]}
     assert agent["displayName"]["required"] is True
-    assert agent["owners"]["multiValued"] is True
+    assert agent["owners"]["multiValued"] is True and agent["owners"]["required"] is True
     assert {s["name"] for s in agent["owners"]["subAttributes"]} >= {"value", "$ref", "display"}
 
 
@@ -275,9 +275,15 @@ def test_clean_input_groups_and_agents() -> None:
         AGENTS,
     )
     assert agent["owners"] == [{"value": "alice"}]
-    with pytest.raises(ScimError) as info:
-        schemas.clean_input({"displayName": "x", "owners": [{"display": "Alice"}]}, AGENTS)
-    assert info.value.scim_type == "invalidValue"
+    # an owner given by its URI alone: its id is the URI's last segment
+    agent = schemas.clean_input(
+        {"displayName": "x", "owners": [{"$ref": "https://kp/scim/v2/acme/Users/alice"}]}, AGENTS
+    )
+    assert agent["owners"] == [{"$ref": "https://kp/scim/v2/acme/Users/alice", "value": "alice"}]
+    for no_owner in ({"displayName": "x", "owners": [{"display": "Alice"}]}, {"displayName": "x"}):
+        with pytest.raises(ScimError) as info:
+            schemas.clean_input(no_owner, AGENTS)
+        assert info.value.scim_type == "invalidValue"
 
 
 def test_clean_input_for_a_replace() -> None:

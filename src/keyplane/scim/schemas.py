@@ -664,11 +664,20 @@ _AGENT_SCHEMA = SchemaDef(
             "The users accountable for the agent (at least one).",
             [
                 _s("value", "The id of the owning User.", required=True, case_exact=True),
-                _s("$ref", "The URI of the owning User.", type="reference", refs=("User",)),
+                _s(
+                    "$ref",
+                    "The URI of the owning User (the service provider fills it from value "
+                    "when a client sends only the value).",
+                    type="reference",
+                    refs=("User",),
+                    required=True,
+                ),
                 _s("display", "A human-readable name of the owner."),
                 _s("type", "The type of the owner.", canonical=("User",)),
             ],
             multi=True,
+            # Keyplane: a non-human identity always has an owner
+            required=True,
         ),
     ),
 )
@@ -964,9 +973,17 @@ def _check_single(value: Any, d: AttrDef, where: str) -> Any:
         if sd is None or sd.mutability == "readOnly" or v is None:
             continue
         out[sd.name] = _check_scalar(v, sd, f"{where}.{sd.name}")
+    if d.sub("$ref") is not None and d.sub("value") is not None:
+        # a reference given by its URI alone names its id too (the URI's last segment)
+        ref = out.get("$ref")
+        if "value" not in out and isinstance(ref, str) and ref.rstrip("/"):
+            out["value"] = ref.rstrip("/").rsplit("/", 1)[-1]
     for sd in d.sub_attributes:
-        if sd.required and not is_present(out.get(sd.name)):
-            raise ScimError(f"{where}.{sd.name} is required", scim_type="invalidValue")
+        if not sd.required or is_present(out.get(sd.name)):
+            continue
+        if sd.name == "$ref" and is_present(out.get("value")):
+            continue  # the service provider computes $ref from the value on output
+        raise ScimError(f"{where}.{sd.name} is required", scim_type="invalidValue")
     return out
 
 
