@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from keyplane import Keyplane
-from keyplane.service.auth import Caller
+from keyplane.ledger.events import EventFilter
+from keyplane.service.auth import SYSTEM_STORE_ID, Caller
 from scim.scim_live import SCIM_JSON, ScimLive, scim_server
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -174,6 +175,16 @@ def test_authentication_and_permission(live: ScimLive) -> None:
         assert_scim_error(r, 401)
         r = anon.get("/Users", headers={"Authorization": "Basic dXNlcjpwYXNz"})
         assert_scim_error(r, 401)
+    # each refusal is in the _system chain, surface scim
+    live.services.ledger.flush()
+    refusals = live.services.storage.read_events(
+        SYSTEM_STORE_ID, limit=100, filters=EventFilter(types=("auth.failed",))
+    )
+    assert {(e.reasons[0], e.details["surface"]) for e in refusals} == {
+        ("missing_key", "scim"),
+        ("malformed_key", "scim"),
+    }
+    assert "GET /scim/v2/acme/Users" in {e.resource for e in refusals}
     # a writer may manage identities through /v1 but may not provision
     with live.http("writer") as writer:
         assert_scim_error(writer.get("/Users"), 403)
@@ -355,6 +366,8 @@ def test_etags_and_if_match(http: httpx.Client) -> None:
     etag = r.headers["etag"]
     assert etag == ada["meta"]["version"] and etag.startswith('W/"')
     assert http.get(path, headers={"If-None-Match": etag}).status_code == 304
+    assert http.get(path, headers={"If-None-Match": etag[2:]}).status_code == 304  # weak
+    assert http.get(path, headers={"If-None-Match": 'W/"0"'}).status_code == 200
     # a write with the current version succeeds and bumps it
     r = patch(
         http, path, {"op": "replace", "path": "title", "value": "Countess"}, **{"If-Match": etag}
@@ -470,3 +483,20 @@ def test_bad_bodies_are_scim_errors(http: httpx.Client) -> None:
         "/Users", json=okta_user("json@example.com"), headers={"Content-Type": "application/json"}
     )
     assert r.status_code == 201, r.text
+
+
+def test_body_size_limit(live: ScimLive, http: httpx.Client) -> None:
+    """KEYPLANE_MAX_BODY_BYTES (1 MiB by default) as on the rest of the API."""
+    big = okta_user("big@example.com")
+    big["title"] = "x" * (live.services.settings.max_body_bytes + 1)
+    assert http.post("/Users", json=big).status_code == 413  # announced: refused unread
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams in
+        yield b'{"userName": "big@example.com", "title": "'
+        for _ in range(live.services.settings.max_body_bytes // 65536 + 1):
+            yield b"x" * 65536
+        yield b'"}'
+
+    r = http.post("/Users", content=chunks(), headers={"Content-Type": SCIM_JSON})
+    assert_scim_error(r, 413)
+    assert http.get("/Users").json()["totalResults"] == 0

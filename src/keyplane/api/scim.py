@@ -628,13 +628,20 @@ def get(
     _check_id(endpoint, id, "GET")
     resource = ops.scim_get(svc, caller, store, rt.name, id, base_url=_base(request, svc, store))
     version = (resource.get("meta") or {}).get("version")
-    if if_none_match and version and version in _etags(if_none_match):
+    if if_none_match and version and _etag_matches(if_none_match, str(version)):
         return Response(status_code=304, headers={"ETag": str(version)})
     return _resource_response(resource, rt, attributes, excluded)
 
 
-def _etags(header: str) -> set[str]:
-    return {t.strip() for t in header.split(",") if t.strip()}
+def _etag_matches(header: str, version: str) -> bool:
+    """RFC 7232 §3.2 If-None-Match: weak comparison (SCIM versions are weak), ``*`` any."""
+
+    def bare(tag: str) -> str:
+        tag = tag.strip()
+        return (tag[2:] if tag[:2] in ("W/", "w/") else tag).strip('"')
+
+    tags = [t for t in header.split(",") if t.strip()]
+    return any(t.strip() == "*" or bare(t) == bare(version) for t in tags)
 
 
 @router.put(
