@@ -57,6 +57,7 @@ __all__ = [
     "PatchPath",
     "Present",
     "ValuePath",
+    "format_filter",
     "matches",
     "matches_value",
     "parse_filter",
@@ -365,6 +366,32 @@ def _closing_bracket(text: str, start: int) -> int:
             return i
         i += 1
     raise _error("invalidPath", "missing ']'", start)
+
+
+def format_filter(node: Node) -> str:
+    """The filter as text :func:`parse_filter` reads back to the same tree (fully
+    parenthesised where precedence needs it; JSON literals)."""
+    if isinstance(node, Compare):
+        return f"{node.path} {node.op} {json.dumps(node.value, ensure_ascii=False)}"
+    if isinstance(node, Present):
+        return f"{node.path} pr"
+    if isinstance(node, ValuePath):
+        return f"{node.path}[{format_filter(node.filter)}]"
+    if isinstance(node, Not):
+        return f"not ({format_filter(node.expr)})"
+    if isinstance(node, And):
+        # and is left-associative and binds tighter than or
+        left = _wrap(node.left, Or)
+        right = _wrap(node.right, Or | And)
+        return f"{left} and {right}"
+    left = format_filter(node.left)
+    right = _wrap(node.right, Or)
+    return f"{left} or {right}"
+
+
+def _wrap(node: Node, kinds: Any) -> str:
+    text = format_filter(node)
+    return f"({text})" if isinstance(node, kinds) else text
 
 
 # ---------------------------------------------------------------------------- evaluation
