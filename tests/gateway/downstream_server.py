@@ -39,7 +39,11 @@ HTTP by default). Options of :func:`serve_downstream`:
 - ``client_id=…, client_secret=…`` — OAuth client credentials: ``POST /token``
   (``grant_type=client_credentials``, HTTP Basic client auth) issues opaque tokens
   (``expires_in=token_ttl``); ``/mcp`` then requires ``Authorization: Bearer <live token>``;
-- ``token_ttl=3600``, ``stateless=False``, ``json_response=False``, ``tools={config}``.
+- ``token_ttl=3600``, ``stateless=False``, ``json_response=False``, ``tools={config}``;
+- ``keep_alive=5.0`` — uvicorn closes an idle keep-alive connection after this long.
+
+:attr:`DownstreamHandle.connections` counts the TCP connections that carried ``/mcp``
+requests (distinct client ports).
 """
 
 from __future__ import annotations
@@ -166,6 +170,8 @@ class DownstreamState:
     methods: list[str] = field(default_factory=list)
     #: every tools/call: (tool, arguments)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: per /mcp HTTP request: the client's (host, port) — one per TCP connection
+    peers: list[tuple[str, int]] = field(default_factory=list)
     applied: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -298,8 +304,11 @@ class _Front:
             await self._token(scope, receive, send, headers)
             return
         if scope["path"].startswith("/mcp"):
+            client = scope.get("client")
             with h.state.lock:
                 h.state.seen_auth.append(_auth_headers(headers))
+                if client:
+                    h.state.peers.append((str(client[0]), int(client[1])))
             if not h._authorized(headers):
                 await _json(send, 401, {"error": "unauthorized"}, www_auth=True)
                 return
@@ -362,8 +371,10 @@ class DownstreamHandle:
         stateless: bool = False,
         json_response: bool = False,
         tools: Mapping[str, Any] | None = None,
+        keep_alive: float = 5.0,
     ) -> None:
         self.state = DownstreamState(config=dict(tools or {}))
+        self.keep_alive = keep_alive
         self.server = build_server(self.state)
         self.require = {k.lower(): v for k, v in (require or {}).items()}
         self.client_id, self.client_secret, self.token_ttl = client_id, client_secret, token_ttl
@@ -405,6 +416,12 @@ class DownstreamHandle:
     @property
     def calls(self) -> list[tuple[str, dict[str, Any]]]:
         return self.state.calls
+
+    @property
+    def connections(self) -> int:
+        """How many TCP connections carried /mcp requests (distinct client ports)."""
+        with self.state.lock:
+            return len(set(self.state.peers))
 
     # -- what tests change
     def set_tools(
@@ -462,6 +479,7 @@ class DownstreamHandle:
             access_log=False,
             # open SSE streams would hold a graceful shutdown (restart, stop) for long
             timeout_graceful_shutdown=1,
+            timeout_keep_alive=self.keep_alive,
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

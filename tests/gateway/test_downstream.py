@@ -292,10 +292,17 @@ def test_pool_reuses_one_session_and_reconnects_when_needed(svc: Services) -> No
                 await anyio.to_thread.run_sync(ds.restart)
                 assert text(await pool.call_tool(server, "echo", {"text": "back"})) == "back"
                 assert ds.initializes == 2
-                # the server's record changed (a new revision): a new session
-                changed = http_server(svc, ds.url, revision=2)
-                assert text(await pool.call_tool(changed, "echo", {"text": "r2"})) == "r2"
+                # a new revision alone (every discovery bumps it): the same session
+                bumped = http_server(svc, ds.url, revision=2)
+                assert text(await pool.call_tool(bumped, "echo", {"text": "r2"})) == "r2"
+                assert ds.initializes == 2
+                # what the connection depends on changed (the credential): a new session
+                changed = http_server(
+                    svc, ds.url, revision=3, secret="k", kind="header", header="X-Trace"
+                )
+                assert text(await pool.call_tool(changed, "echo", {"text": "r3"})) == "r3"
                 assert ds.initializes == 3
+                assert ds.seen_auth[-1] == {"x-trace": "k"}
                 await pool.call_tool(changed, "echo", {"text": "again"})
                 assert ds.initializes == 3
                 # forget closes it; the next call opens another
@@ -307,7 +314,7 @@ def test_pool_reuses_one_session_and_reconnects_when_needed(svc: Services) -> No
         anyio.run(main)
         assert next(c for c in ds.calls if c[0] == "echo") == ("echo", {"text": "hi 0"})
         # every call delivered exactly once (none resent after an answer)
-        assert len(ds.calls) == 8
+        assert len(ds.calls) == 9
 
 
 def test_pool_runs_concurrent_calls_on_one_session(svc: Services) -> None:

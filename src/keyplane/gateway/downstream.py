@@ -24,10 +24,12 @@ import functools
 import hashlib
 import threading
 import time
+import urllib.request
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
@@ -37,6 +39,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from keyplane.errors import DownstreamError, KeyplaneError
+from keyplane.gateway.downstream_http import HttpLane
 from keyplane.gateway.records import McpServer, secret_aad
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
@@ -103,9 +106,31 @@ def _quiet_secret(svc: Services, server: McpServer) -> str | None:
         return None
 
 
-def _fingerprint(server: McpServer) -> tuple[int, bytes]:
+def _fingerprint(server: McpServer) -> tuple[Any, ...]:
+    """What a connection to ``server`` depends on: its transport, url, command, env,
+    credential and sealed secret — not its revision (every discovery bumps that)."""
     blob = server.encrypted_secret
-    return server.revision, hashlib.sha256(blob).digest() if blob is not None else b""
+    c = server.credential
+    return (
+        server.transport,
+        server.url,
+        tuple(server.command),
+        tuple(sorted(server.env.items())),
+        (c.kind, c.header, c.token_url, c.client_id, c.scope, c.audience, c.env_var),
+        hashlib.sha256(blob).digest() if blob is not None else b"",
+    )
+
+
+def _proxied(url: str | None) -> bool:
+    """Whether the environment routes ``url`` through a proxy (httpx honours it; the
+    direct lane does not, so such a server stays on the SDK's client)."""
+    if not url:
+        return False
+    proxies = urllib.request.getproxies()
+    parts = urlsplit(url)
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(parts.hostname or "")
 
 
 # -- OAuth client credentials --------------------------------------------------------------
@@ -475,7 +500,7 @@ class _Entry:
     """One persistent session, held open by a task of the pool's task group."""
 
     key: tuple[str, str]
-    fingerprint: tuple[int, bytes]
+    fingerprint: tuple[Any, ...]
     server: McpServer = field(repr=False)
     trace: _HttpTrace = field(default_factory=_HttpTrace)
     session: ClientSession | None = field(default=None, repr=False)
@@ -507,6 +532,8 @@ class DownstreamPool:
         self.call_timeout = call_timeout
         self.connect_timeout = 15.0
         self._entries: dict[tuple[str, str], _Entry] = {}
+        #: streamable-HTTP servers: the direct lane (keyplane.gateway.downstream_http)
+        self._lanes: dict[tuple[str, str], tuple[tuple[Any, ...], HttpLane]] = {}
         self._locks: dict[tuple[str, str], anyio.Lock] = {}
         self._tg: anyio.abc.TaskGroup | None = None
 
@@ -527,6 +554,10 @@ class DownstreamPool:
             async with anyio.create_task_group() as closers:
                 for entry in list(self._entries.values()):
                     closers.start_soon(self._close, entry)
+                lanes = [lane for _, lane in self._lanes.values()]
+                self._lanes.clear()
+                for lane in lanes:
+                    closers.start_soon(_close_lane, lane)
         finally:
             tg.cancel_scope.cancel()
             await tg.__aexit__(None, None, None)
@@ -534,7 +565,15 @@ class DownstreamPool:
     @property
     def sessions(self) -> list[tuple[str, str]]:
         """The (store, server) pairs with an open session."""
-        return sorted(k for k, e in self._entries.items() if e.alive)
+        return sorted(
+            [k for k, e in self._entries.items() if e.alive]
+            + [k for k, (_, lane) in self._lanes.items() if lane.initialized]
+        )
+
+    def lane(self, store_id: str, server: str) -> HttpLane | None:
+        """The direct lane to a streamable-HTTP server, if one is open."""
+        got = self._lanes.get((store_id, server))
+        return got[1] if got is not None else None
 
     async def call_tool(
         self, server: McpServer, tool: str, arguments: dict[str, Any]
@@ -543,7 +582,15 @@ class DownstreamPool:
         record or secret changed or the session broke). A request the server did not
         process (its session is gone, the connection was refused, the child exited) is
         sent once more on a new session; one it answered never is. Raises
-        :class:`DownstreamError`."""
+        :class:`DownstreamError`.
+
+        A streamable-HTTP server is called through the direct lane
+        (:class:`~keyplane.gateway.downstream_http.HttpLane`: one POST on a keep-alive
+        connection per call); a stdio one (or one behind a proxy) through the SDK's
+        session."""
+        if server.transport == "http" and not _proxied(server.url):
+            lane = await self._lane(server)
+            return await lane.call_tool(tool, arguments)
         for attempt in (0, 1):
             entry = await self._entry(server)
             try:
@@ -559,8 +606,28 @@ class DownstreamPool:
         entry = self._entries.get((store_id, server))
         if entry is not None:
             await self._close(entry)
+        got = self._lanes.pop((store_id, server), None)
+        if got is not None:
+            await _close_lane(got[1])
 
     # -- internals
+
+    async def _lane(self, server: McpServer) -> HttpLane:
+        key = (server.store_id, server.name)
+        fingerprint = _fingerprint(server)
+        got = self._lanes.get(key)
+        if got is not None and got[0] == fingerprint:
+            return got[1]
+        if self._tg is None:
+            raise RuntimeError("DownstreamPool used outside 'async with'")
+        lane = _new_lane(self._svc, server, self.connect_timeout, self.call_timeout)
+        got = self._lanes.get(key)
+        if got is not None and got[0] == fingerprint:  # another call made it meanwhile
+            return got[1]
+        self._lanes[key] = (fingerprint, lane)
+        if got is not None:
+            self._tg.start_soon(_close_lane, got[1])
+        return lane
 
     async def _entry(self, server: McpServer) -> _Entry:
         key = (server.store_id, server.name)
@@ -671,3 +738,54 @@ def _unsent(exc: BaseException | None) -> bool:
     if exc is None:
         return False
     return any(isinstance(x, httpx2.ConnectError) for x in _leaves(exc))
+
+
+def _new_lane(svc: Services, server: McpServer, connect: float, call: float) -> HttpLane:
+    """The direct lane to ``server`` with its credential: the header to send, or the
+    OAuth token source (the token cache of :class:`_ClientCredentialsAuth`)."""
+    from keyplane import __version__
+
+    secret = _secret_of(svc, server)
+    cred = server.credential
+    if cred.kind != "none" and secret is None:
+        raise DownstreamError(
+            f"MCP server {server.name!r} has credential {cred.kind!r} but no secret",
+            details={"server": server.name, "reason": "misconfigured"},
+        )
+    if not server.url:
+        raise DownstreamError(
+            f"MCP server {server.name!r} has no url",
+            details={"server": server.name, "reason": "misconfigured"},
+        )
+    header: tuple[str, str] | None = None
+    token = None
+    if cred.kind == "bearer":
+        header = ("Authorization", f"Bearer {secret}")
+    elif cred.kind == "header" and cred.header:
+        header = (cred.header, str(secret))
+    elif cred.kind == "oauth_client_credentials":
+        auth = _ClientCredentialsAuth(server, str(secret), connect)
+
+        async def token(refresh: bool) -> str:
+            return await auth._token(refresh=refresh)
+
+    elif cred.kind != "none":
+        raise DownstreamError(
+            f"MCP server {server.name!r}: credential {cred.kind!r} does not fit HTTP",
+            details={"server": server.name, "reason": "misconfigured"},
+        )
+    return HttpLane(
+        server.name,
+        server.url,
+        header=header,
+        token=token,
+        scrub=(secret,) if secret else (),
+        connect_timeout=connect,
+        call_timeout=call,
+        client_version=__version__,
+    )
+
+
+async def _close_lane(lane: HttpLane) -> None:
+    with anyio.move_on_after(CLOSE_TIMEOUT_SECONDS, shield=True):
+        await lane.aclose()
