@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -238,6 +239,10 @@ class ResourceType:
         raise ``ScimError(400, invalidPath)`` when ``strict``; otherwise they resolve with
         ``attr=None`` (a filter on an undefined attribute then matches nothing).
         """
+        # filters and sorts resolve the same few paths for every resource of a list
+        return _locate(self, path, strict)
+
+    def _locate(self, path: str, strict: bool) -> AttrRef:
         text = path.strip()
         urn: str | None = None
         rest = text
@@ -319,6 +324,11 @@ class ResourceType:
         for ext in self.extension_schemas():
             for a in ext.attributes:
                 yield ext.id, True, a
+
+
+@functools.lru_cache(maxsize=1024)
+def _locate(rt: ResourceType, path: str, strict: bool) -> AttrRef:
+    return rt._locate(path, strict)
 
 
 # ---------------------------------------------------------------------------- helpers
