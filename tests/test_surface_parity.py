@@ -138,6 +138,8 @@ CLI = {
     "gateway.set_kill_switch": "gateway kill",
     "gateway.get_gateway_settings": "gateway settings get",
     "gateway.update_gateway_settings": "gateway settings set",
+    "imports.import_source": "import aws",  # and kubernetes, github, source
+    "imports.list_imports": "import list",
 }
 CLI_WHY = {
     "access.batch_check": "a shell loops over `keyplane check`; batches are for programs (SDK, REST)",

@@ -19,6 +19,7 @@ from keyplane.clock import Clock
 from keyplane.config import Settings
 from keyplane.embedded_gateway import GatewayEmbedded
 from keyplane.embedded_governance import GovernanceEmbedded
+from keyplane.embedded_imports import ImportsEmbedded
 from keyplane.embedded_posture import PostureEmbedded
 from keyplane.errors import StoreNotFoundError
 from keyplane.graph.explain import Explanation
@@ -77,7 +78,7 @@ from keyplane.tokens.clients import Credential
 __all__ = ["Keyplane"]
 
 
-class Keyplane(GovernanceEmbedded, PostureEmbedded, GatewayEmbedded):
+class Keyplane(GovernanceEmbedded, PostureEmbedded, GatewayEmbedded, ImportsEmbedded):
     """One handle on a Keyplane database and the in-memory graphs of its stores."""
 
     def __init__(self, services: Services, *, caller: Caller | None = None) -> None:

@@ -27,8 +27,10 @@ from typing import Any
 
 import pytest
 from auth_helpers import MODEL, SYSTEM
+from tests.importers.demo_importer import register_demo
 
 import keyplane.service
+import keyplane.service.imports as imports
 from keyplane.errors import PermissionDeniedError
 from keyplane.gateway.records import GatewayWrite, McpTool, definition_digest
 from keyplane.graph.tuples import Tuple
@@ -195,6 +197,8 @@ def _fresh_review(w: World) -> str:
 
 
 #: a loopback port nothing listens on: a discovery fails at once (and is still a success)
+register_demo()  # the test-only importer the imports.import_source row uses
+
 _UNREACHABLE = "http://127.0.0.1:1/mcp"
 
 
@@ -702,6 +706,17 @@ OPERATIONS: dict[str, tuple[str, Op]] = {
         Permission.MANAGE_GATEWAY,
         lambda w: gateway.delete_server(w.svc, w.caller, S, _fresh_server(w)),
     ),
+    # identity source imports (issue 10), with the test-only importer `demo`
+    "imports.import_source": (
+        Permission.IMPORT_SOURCES,
+        lambda w: imports.import_source(
+            w.svc, w.caller, S, "demo", {"org": f"o{next(w.n)}", "users": [{"login": "zed"}]}
+        ),
+    ),
+    "imports.list_imports": (
+        Permission.READ_IDENTITIES,
+        lambda w: imports.list_imports(w.svc, w.caller, S),
+    ),
     "stores.delete_store": (
         Permission.DELETE_STORE,
         lambda w: stores.delete_store(w.svc, w.caller, S),
@@ -806,6 +821,7 @@ def test_read_only_callers_are_refused_every_write(svc: Services) -> None:
             Permission.APPROVE_REQUESTS,
             Permission.MANAGE_REVIEWS,
             Permission.MANAGE_GATEWAY,
+            Permission.IMPORT_SOURCES,
         }
         if writes:
             with pytest.raises(PermissionDeniedError):

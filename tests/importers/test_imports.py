@@ -150,9 +150,12 @@ def test_first_import_writes_model_identities_tuples_and_events(ops: Ops) -> Non
         r.digest,
         r.revision,
     )
-    assert rec.identities["human:demo-alice"] == "alice" and len(rec.identities) == 5
-    assert len(rec.tuples) == 10
-    assert rec.summary()["identity_count"] == 5
+    assert (rec.identity_count, rec.tuple_count) == (5, 10)
+    assert rec.identities == r.identities and rec.tuples == r.tuples
+    assert (rec.imported_at, rec.imported_by) == (NOW, "system")
+    stored = ops.svc.storage.get_import(S, "demo", "acme")
+    assert stored is not None and stored.identities["human:demo-alice"] == "alice"
+    assert stored.record() == rec
 
 
 def test_reimporting_the_same_export_changes_nothing(ops: Ops) -> None:
@@ -200,7 +203,8 @@ def test_reimport_removes_what_disappeared(ops: Ops) -> None:
     assert {e.resource for e in deprov} == set(r.identities_removed)
     assert all("gone from the demo import of acme" in e.details["reason"] for e in deprov)
     assert ops.events("identity.updated")[-1].details["changed"] == ["display_name"]
-    [rec] = IM.list_imports(ops.svc, ops.me, S)
+    rec = ops.svc.storage.get_import(S, "demo", "acme")
+    assert rec is not None
     assert set(rec.identities) == {"human:demo-alice", "service_account:demo-bot-ci"}
 
 
@@ -243,7 +247,8 @@ def test_resolution_to_idp_humans_by_email_and_to_linked_identities(ops: Ops) ->
     assert ops.check("human:alice", "reader", "demo_repo:acme/web")
     # the resolved identities are never touched (not updated, not recorded)
     assert ops.identity("human:alice") == before_alice
-    [rec] = IM.list_imports(svc, me, S)
+    rec = svc.storage.get_import(S, "demo", "acme")
+    assert rec is not None
     assert "human:alice" not in rec.identities and "agent:ci-agent" not in rec.identities
 
     # alice and the bot leave the export: their tuples go, the identities stay as they are

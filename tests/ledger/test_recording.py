@@ -19,8 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.importers.demo_importer import register_demo
 
 import keyplane.service as service_pkg
+import keyplane.service.imports as imports
 from keyplane.api import create_app
 from keyplane.config import Settings
 from keyplane.errors import KeyplaneError, PermissionDeniedError
@@ -106,6 +108,7 @@ def _operations() -> Iterator[tuple[str, Callable[..., Any]]]:
 
 
 OPERATIONS = dict(_operations())
+register_demo()  # the test-only importer the imports.import_source row uses
 
 
 @dataclass
@@ -534,6 +537,15 @@ TABLE: dict[str, tuple[Call, list[str]]] = {
         lambda w: gateway.update_gateway_settings(w.svc, w.caller, S, record_arguments=True),
         ["gateway.settings_updated"],
     ),
+    # identity source imports (issue 10), with the test-only importer `demo`: the model's
+    # new types, each batch's identity and tuple events, then source.imported at the end
+    "imports.import_source": (
+        lambda w: imports.import_source(
+            w.svc, w.caller, S, "demo", {"org": "acme", "users": [{"login": "zed"}]}
+        ),
+        ["model.written", "identity.created", "tuples.written", "source.imported"],
+    ),
+    "imports.list_imports": (lambda w: imports.list_imports(w.svc, w.caller, S), []),
 }
 
 #: a loopback port nothing listens on: discovery fails at once (connection refused)
@@ -709,6 +721,10 @@ def _new_events(svc: Services, before: dict[str, int]) -> list[LedgerEvent]:
 
 #: operations whose own event comes after the events of the changes they make
 RECORDED_LAST = {
+    "imports.import_source": (
+        "the model, identities and tuples are written (and recorded) batch by batch, then "
+        "source.imported records the whole import"
+    ),
     "privilege.apply_privilege_recommendation": (
         "the revocation (tuples.written) or the campaign (review.created) is recorded "
         "first, then privilege.applied says which recommendation it applied"

@@ -758,3 +758,7 @@ def main() -> None:  # pragma: no cover - console entry point
 from keyplane.cli.gateway import gateway_app  # noqa: E402  (keyplane gateway …)
 
 app.add_typer(gateway_app, name="gateway")
+
+from keyplane.cli.imports import import_app  # noqa: E402  (keyplane import …)
+
+app.add_typer(import_app, name="import")

@@ -181,11 +181,12 @@ def import_source_name(source: str) -> str:
 
 def sanitize_id(text: str) -> str:
     """A readable, deterministic identity id part for an external id: every character
-    outside ``A-Z a-z 0-9 . _ @ + = , -`` becomes ``-`` (so ``/`` and ``:`` of ARNs and
-    ``namespace/name`` do too), runs of ``-`` collapse, leading/trailing ``-`` go; case is
-    kept. Longer than :data:`MAX_ID` → cut and suffixed with a digest of the whole text;
-    an empty result is ``x-<digest>``."""
-    out = re.sub(r"[^A-Za-z0-9._@+=,-]", "-", text)
+    outside ``A-Z a-z 0-9 . _ + = , -`` becomes ``-`` (so ``/`` and ``:`` of ARNs and
+    ``namespace/name`` do too, and ``@``: an identity's node is the object of its owner
+    tuples, whose text form ``object#relation@user`` cannot hold one), runs of ``-``
+    collapse, leading/trailing ``-`` go; case is kept. Longer than :data:`MAX_ID` → cut and
+    suffixed with a digest of the whole text; an empty result is ``x-<digest>``."""
+    out = re.sub(r"[^A-Za-z0-9._+=,-]", "-", text)
     out = re.sub(r"-{2,}", "-", out).strip("-")
     if not out:
         return f"x-{_digest(text)}"

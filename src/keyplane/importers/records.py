@@ -1,9 +1,10 @@
 """Records of identity source imports and the storage contract that keeps them (migration
 ``0014_imports.sql``; implemented by :mod:`keyplane.storage.imports_sql`).
 
-:class:`ImportRecord` is what the latest import of one (source, scope) of a store put in
+:class:`SourceImport` is what the latest import of one (source, scope) of a store put in
 the graph — the identities it created and the tuples it wrote — so the next import of the
-same scope removes what disappeared. :class:`ImportResult` is what one
+same scope removes what disappeared (:class:`ImportRecord` its summary, what
+``list_imports`` answers). :class:`ImportResult` is what one
 :func:`keyplane.service.imports.import_source` call did (or, in a dry run, would do).
 """
 
@@ -23,6 +24,7 @@ __all__ = [
     "ImportRecord",
     "ImportResult",
     "ImportStore",
+    "SourceImport",
     "TupleKey",
 ]
 
@@ -52,9 +54,9 @@ class ChangeCounts:
 
 
 @dataclass(frozen=True, slots=True)
-class ImportRecord:
-    """The latest import of ``source`` (``aws``, ``kubernetes``, ``github``) for ``scope``
-    (an account id, a cluster, an organisation) in a store.
+class SourceImport:
+    """The stored record of the latest import of ``source`` (``aws``, ``kubernetes``,
+    ``github``) for ``scope`` (an account id, a cluster, an organisation) in a store.
 
     ``identities``: node → external id of the identities this import created (source
     ``import:<source>``); ``tuples``: the keys it wrote (owner tuples excluded);
@@ -75,21 +77,73 @@ class ImportRecord:
     imported_by: str | None = None
     revision: int = 0
 
-    def summary(self) -> dict[str, Any]:
-        """The record without its (possibly long) lists: what list_imports shows."""
+    def record(self) -> ImportRecord:
+        """The record without its (possibly long) lists: what list_imports answers."""
+        return ImportRecord(
+            source=self.source,
+            scope=self.scope,
+            digest=self.digest,
+            identity_count=len(self.identities),
+            tuple_count=len(self.tuples),
+            identities=self.identity_counts,
+            tuples=self.tuple_counts,
+            warnings=self.warnings,
+            imported_at=self.imported_at,
+            imported_by=self.imported_by,
+            revision=self.revision,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRecord:
+    """The latest import of one (source, scope) of a store, as :func:`list_imports`
+    answers it: how many identities and tuples the import keeps in the graph
+    (``identity_count``, ``tuple_count``), what that import changed (``identities``,
+    ``tuples``), its warnings, when (``imported_at``: the record's last change), by whom
+    and at which store revision."""
+
+    source: str
+    scope: str
+    digest: str
+    identity_count: int
+    tuple_count: int
+    identities: ChangeCounts
+    tuples: ChangeCounts
+    warnings: tuple[str, ...] = ()
+    imported_at: float = 0.0
+    imported_by: str | None = None
+    revision: int = 0
+
+    def to_json(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "scope": self.scope,
             "digest": self.digest,
-            "identity_count": len(self.identities),
-            "tuple_count": len(self.tuples),
-            "identities": self.identity_counts.to_json(),
-            "tuples": self.tuple_counts.to_json(),
+            "identity_count": self.identity_count,
+            "tuple_count": self.tuple_count,
+            "identities": self.identities.to_json(),
+            "tuples": self.tuples.to_json(),
             "warnings": list(self.warnings),
             "imported_at": self.imported_at,
             "imported_by": self.imported_by,
             "revision": self.revision,
         }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> ImportRecord:
+        return cls(
+            source=str(d["source"]),
+            scope=str(d["scope"]),
+            digest=str(d.get("digest", "")),
+            identity_count=int(d.get("identity_count", 0)),
+            tuple_count=int(d.get("tuple_count", 0)),
+            identities=ChangeCounts.from_json(d.get("identities")),
+            tuples=ChangeCounts.from_json(d.get("tuples")),
+            warnings=tuple(str(w) for w in d.get("warnings") or ()),
+            imported_at=float(d.get("imported_at") or 0.0),
+            imported_by=d.get("imported_by"),
+            revision=int(d.get("revision", 0)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +198,30 @@ class ImportResult:
             "batches": self.batches,
         }
 
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> ImportResult:
+        def strs(key: str) -> tuple[str, ...]:
+            return tuple(str(x) for x in d.get(key) or ())
+
+        return cls(
+            source=str(d["source"]),
+            scope=str(d["scope"]),
+            digest=str(d.get("digest", "")),
+            dry_run=bool(d.get("dry_run", False)),
+            identities=ChangeCounts.from_json(d.get("identities")),
+            tuples=ChangeCounts.from_json(d.get("tuples")),
+            identities_added=strs("identities_added"),
+            identities_changed=strs("identities_changed"),
+            identities_removed=strs("identities_removed"),
+            tuples_added=strs("tuples_added"),
+            tuples_removed=strs("tuples_removed"),
+            warnings=strs("warnings"),
+            model_changed=bool(d.get("model_changed", False)),
+            model_id=d.get("model_id"),
+            revision=int(d.get("revision", 0)),
+            batches=int(d.get("batches", 0)),
+        )
+
 
 class ImportStore(Protocol):
     """The ``source_imports`` records (migration 0014). :meth:`StoreAdmin.delete_store`
@@ -153,7 +231,7 @@ class ImportStore(Protocol):
         self,
         store_id: str,
         plan: Callable[[PolicyTxReader], PolicyWrite],
-        record: ImportRecord | None,
+        record: SourceImport | None,
         *,
         ledger_events: Callable[[int], Sequence[tuple[LedgerEvent, str]]] | None = None,
     ) -> PolicyWriteResult:
@@ -165,10 +243,10 @@ class ImportStore(Protocol):
         change (``changed`` True)."""
         ...
 
-    def get_import(self, store_id: str, source: str, scope: str) -> ImportRecord | None:
+    def get_import(self, store_id: str, source: str, scope: str) -> SourceImport | None:
         """The record of (source, scope), or None."""
         ...
 
-    def list_imports(self, store_id: str) -> list[ImportRecord]:
+    def list_imports(self, store_id: str) -> list[SourceImport]:
         """Every record of the store, by (source, scope)."""
         ...

@@ -46,6 +46,11 @@ from keyplane.mcp.identity_tools import (
     IDENTITY_SERVICE_OF_TOOL,
     IDENTITY_SPECS,
 )
+from keyplane.mcp.import_tools import (
+    IMPORT_NOT_EXPOSED,
+    IMPORT_SERVICE_OF_TOOL,
+    IMPORT_SPECS,
+)
 from keyplane.mcp.posture_tools import (
     POSTURE_NOT_EXPOSED,
     POSTURE_SERVICE_OF_TOOL,
@@ -696,6 +701,7 @@ SERVICE_OF_TOOL: dict[str, Callable[..., Any]] = {
     **GOVERNANCE_SERVICE_OF_TOOL,
     **POSTURE_SERVICE_OF_TOOL,
     **GATEWAY_SERVICE_OF_TOOL,
+    **IMPORT_SERVICE_OF_TOOL,
 }
 
 #: Service operations deliberately not offered to agents, and why.
@@ -721,6 +727,7 @@ NOT_EXPOSED: dict[str, str] = {
     **GOVERNANCE_NOT_EXPOSED,
     **POSTURE_NOT_EXPOSED,
     **GATEWAY_NOT_EXPOSED,
+    **IMPORT_NOT_EXPOSED,
 }
 
 #: the identity plane's tools (issue 5), in modules of their own; each entry also names the
@@ -737,6 +744,7 @@ _PLANE_SPECS: list[
     *GOVERNANCE_SPECS,
     *POSTURE_SPECS,
     *GATEWAY_SPECS,
+    *IMPORT_SPECS,
 ]
 
 READ_TOOLS: tuple[str, ...] = tuple(n for n, *_rest, w in _SPECS if not w) + tuple(

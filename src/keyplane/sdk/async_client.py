@@ -49,6 +49,7 @@ from keyplane.sdk.client import (
 )
 from keyplane.sdk.gateway_api import AsyncGatewayClient
 from keyplane.sdk.governance_api import AsyncGovernanceClient
+from keyplane.sdk.imports_api import AsyncImportsClient
 from keyplane.sdk.posture_api import AsyncPostureClient
 from keyplane.sdk.wire import Call
 from keyplane.service.access import BatchItem, BatchItemResult, Decision, ExpandTree, UserList
@@ -70,7 +71,9 @@ __all__ = ["AsyncClient"]
 R = TypeVar("R")
 
 
-class AsyncClient(AsyncGovernanceClient, AsyncPostureClient, AsyncGatewayClient):
+class AsyncClient(
+    AsyncGovernanceClient, AsyncPostureClient, AsyncGatewayClient, AsyncImportsClient
+):
     """A Keyplane server for asyncio code; see :class:`keyplane.Client` for the arguments."""
 
     def __init__(

@@ -46,6 +46,7 @@ from keyplane.sdk import (
 )
 from keyplane.sdk.gateway_api import GatewayClient
 from keyplane.sdk.governance_api import GovernanceClient
+from keyplane.sdk.imports_api import ImportsClient
 from keyplane.sdk.posture_api import PostureClient
 from keyplane.sdk.wire import Call
 from keyplane.service.access import (
@@ -114,7 +115,7 @@ def decode_json(url: str, resp: httpx.Response) -> Any:
         ) from None
 
 
-class Client(GovernanceClient, PostureClient, GatewayClient):
+class Client(GovernanceClient, PostureClient, GatewayClient, ImportsClient):
     """A Keyplane server, with :class:`keyplane.Keyplane`'s interface.
 
     ``url`` is the server's base URL; ``api_key`` a ``kp_…`` key. ``timeout`` (seconds)

@@ -28,6 +28,7 @@ from keyplane.policy.records import (
 )
 from keyplane.sdk.gateway_api import AsyncGatewayAPI, GatewayAPI
 from keyplane.sdk.governance_api import AsyncGovernanceAPI, GovernanceAPI
+from keyplane.sdk.imports_api import AsyncImportsAPI, ImportsAPI
 from keyplane.sdk.posture_api import AsyncPostureAPI, PostureAPI
 from keyplane.sdk.wire import AsyncObjectStream
 from keyplane.service.access import (
@@ -54,7 +55,7 @@ from keyplane.tokens.clients import Credential
 __all__ = ["AsyncKeyplaneAPI", "KeyplaneAPI"]
 
 
-class KeyplaneAPI(GovernanceAPI, PostureAPI, GatewayAPI, Protocol):
+class KeyplaneAPI(GovernanceAPI, PostureAPI, GatewayAPI, ImportsAPI, Protocol):
     """Stores, models, tuples and access queries; ``store=None`` means the default store."""
 
     def close(self) -> None: ...
@@ -539,7 +540,9 @@ class KeyplaneAPI(GovernanceAPI, PostureAPI, GatewayAPI, Protocol):
     ) -> GuardrailDryRun: ...
 
 
-class AsyncKeyplaneAPI(AsyncGovernanceAPI, AsyncPostureAPI, AsyncGatewayAPI, Protocol):
+class AsyncKeyplaneAPI(
+    AsyncGovernanceAPI, AsyncPostureAPI, AsyncGatewayAPI, AsyncImportsAPI, Protocol
+):
     """:class:`KeyplaneAPI` with every method a coroutine (``list_objects`` resolves to an
     async iterator: ``async for o in await client.list_objects(...)``)."""
 

@@ -53,7 +53,13 @@ from keyplane.importers.base import (
     import_source_name,
 )
 from keyplane.importers.fragment import merge_fragment
-from keyplane.importers.records import ChangeCounts, ImportRecord, ImportResult, TupleKey
+from keyplane.importers.records import (
+    ChangeCounts,
+    ImportRecord,
+    ImportResult,
+    SourceImport,
+    TupleKey,
+)
 from keyplane.ledger.events import LedgerEvent
 from keyplane.policy.records import NON_HUMAN_KINDS, Identity
 from keyplane.policy.state import PolicyState
@@ -219,7 +225,7 @@ class _Diff:
 def _diff(
     checked: _Checked,
     state: PolicyState,
-    previous: ImportRecord | None,
+    previous: SourceImport | None,
     source: str,
     store_id: str,
     now: float,
@@ -534,7 +540,7 @@ def import_source(
             pass
         report("deprovision", n, len(d.deprovision))
 
-    record = ImportRecord(
+    record = SourceImport(
         store_id=store_id, source=source, scope=scope, digest=digest,
         identities=dict(sorted(d.owned.items())), tuples=tuple(sorted(checked.tuples)),
         warnings=tuple(checked.warnings), identity_counts=id_counts, tuple_counts=tuple_counts,
@@ -577,4 +583,4 @@ def import_source(
 def list_imports(svc: Services, caller: Caller, store_id: str) -> list[ImportRecord]:
     """The latest import of each (source, scope) of the store, by source and scope."""
     authorize(svc, caller, Permission.READ_IDENTITIES, store_id)
-    return svc.storage.list_imports(store_id)
+    return [rec.record() for rec in svc.storage.list_imports(store_id)]

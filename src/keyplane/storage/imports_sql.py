@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from keyplane.importers.records import IMPORT_TABLES, ChangeCounts, ImportRecord
+from keyplane.importers.records import IMPORT_TABLES, ChangeCounts, SourceImport
 from keyplane.storage.base import PolicyWrite, PolicyWriteResult
 from keyplane.storage.policy_sql import _TxReader
 
@@ -52,9 +52,9 @@ def _json(v: Any) -> Any:
     return json.loads(v) if isinstance(v, str | bytes) else v
 
 
-def record_from_row(r: Sequence[Any]) -> ImportRecord:
+def record_from_row(r: Sequence[Any]) -> SourceImport:
     counts = _json(r[7]) or {}
-    return ImportRecord(
+    return SourceImport(
         store_id=str(r[0]),
         source=str(r[1]),
         scope=str(r[2]),
@@ -70,7 +70,7 @@ def record_from_row(r: Sequence[Any]) -> ImportRecord:
     )
 
 
-def _params(rec: ImportRecord, store_id: str, revision: int) -> tuple[Any, ...]:
+def _params(rec: SourceImport, store_id: str, revision: int) -> tuple[Any, ...]:
     return (
         store_id,
         rec.source,
@@ -130,7 +130,7 @@ class ImportsSQLMixin:
         self,
         store_id: str,
         plan: Callable[[PolicyTxReader], PolicyWrite],
-        record: ImportRecord | None,
+        record: SourceImport | None,
         *,
         ledger_events: Callable[[int], Sequence[tuple[LedgerEvent, str]]] | None = None,
     ) -> PolicyWriteResult:
@@ -164,8 +164,8 @@ class ImportsSQLMixin:
 
     # -- reads ------------------------------------------------------------------------
 
-    def get_import(self, store_id: str, source: str, scope: str) -> ImportRecord | None:
-        def tx(cur: Cursor) -> ImportRecord | None:
+    def get_import(self, store_id: str, source: str, scope: str) -> SourceImport | None:
+        def tx(cur: Cursor) -> SourceImport | None:
             self._revision(cur, store_id)  # StoreNotFoundError for an unknown store
             cur.execute(
                 self._q(
@@ -179,8 +179,8 @@ class ImportsSQLMixin:
 
         return self._read_tx(tx)
 
-    def list_imports(self, store_id: str) -> list[ImportRecord]:
-        def tx(cur: Cursor) -> list[ImportRecord]:
+    def list_imports(self, store_id: str) -> list[SourceImport]:
+        def tx(cur: Cursor) -> list[SourceImport]:
             self._revision(cur, store_id)
             cur.execute(
                 self._q(

@@ -16,6 +16,7 @@ from keyplane.api.v1 import (
     gateway,
     guardrails,
     identities,
+    imports,
     keys,
     ledger,
     models,
@@ -51,3 +52,4 @@ router.include_router(access_requests.router)
 router.include_router(reviews.router)
 router.include_router(posture.router)
 router.include_router(gateway.router)
+router.include_router(imports.router)
