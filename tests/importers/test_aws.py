@@ -27,18 +27,20 @@ from keyplane.graph.engine import Engine
 from keyplane.graph.index import TupleIndex
 from keyplane.graph.tuples import Tuple, parse_tuple
 from keyplane.importers.aws import DEFAULT_OWNER, MODEL, action_class, plan_aws, resource_id
-from keyplane.importers.base import ImportPlan, get_importer
+from keyplane.importers.base import ImportPlan, get_importer, sanitize_id
 from keyplane.policy.base_model import load_extended
 from keyplane.policy.records import Identity
 from keyplane.policy.state import PolicyState
 from keyplane.service.imports import import_source, list_imports
-from keyplane.service.scim import scim_create
+from keyplane.service.scim import scim_create, scim_patch
 from keyplane.storage.base import PolicyChanges
 
 DATA = Path(__file__).parent / "data"
 IDENTITY_ACCOUNT = "111111111111"
 PROD_ACCOUNT = "222222222222"
 PROD_DEPLOY = f"aws_role:{PROD_ACCOUNT}/prod-deploy"
+# an IAM user named by an e-mail address: its identity id is the sanitised ARN
+CAROL = f"human:aws-{sanitize_id(f'arn:aws:iam::{IDENTITY_ACCOUNT}:user/carol@example.com')}"
 
 
 def export(name: str) -> dict[str, Any]:
@@ -158,7 +160,7 @@ def test_users_resolve_to_idp_humans_else_people_else_service_accounts() -> None
     # people the IdP does not know: humans of the import (e-mail tag, or an e-mail user name)
     carol, frank = mine["carol@example.com"], mine["frank"]
     assert (carol.kind, carol.attributes["emails"]) == ("human", ["carol@example.com"])
-    assert carol.id == f"aws-arn-aws-iam-{IDENTITY_ACCOUNT}-user-carol@example.com"
+    assert carol.id == CAROL.removeprefix("human:")
     assert carol.external_id == f"arn:aws:iam::{IDENTITY_ACCOUNT}:user/carol@example.com"
     assert (frank.kind, frank.attributes["emails"]) == ("human", ["frank@contractor.example.net"])
     assert frank.attributes["aws"]["path"] == "/contractors/" and not frank.owners
@@ -269,11 +271,7 @@ def test_every_tuple_has_a_text_form() -> None:
         for t in plan.tuples:
             assert parse_tuple(str(t)) == t
     t = tuples_of(plan_aws(identity_export(), idp()))
-    assert (
-        f"aws_user:{IDENTITY_ACCOUNT}/carol%40example.com#identity@"
-        + (f"human:aws-arn-aws-iam-{IDENTITY_ACCOUNT}-user-carol@example.com")
-        in t
-    )
+    assert f"aws_user:{IDENTITY_ACCOUNT}/carol%40example.com#identity@" + CAROL in t
     long = "arn:aws:s3:::" + "b" * 300
     rid = resource_id(long, IDENTITY_ACCOUNT)
     assert len(rid) <= 200 and rid != resource_id(long + "c", IDENTITY_ACCOUNT)
@@ -554,7 +552,7 @@ def test_import_who_can_assume_the_production_role(kp: Keyplane) -> None:
     assert "human:alice" not in first.identities_added
     alice = kp.get_identity("human:alice")
     assert alice.source == "scim"
-    carol = kp.get_identity(f"human:aws-arn-aws-iam-{IDENTITY_ACCOUNT}-user-carol@example.com")
+    carol = kp.get_identity(CAROL)
     assert carol.source == "import:aws"
     assert carol.attributes["links"]["aws"].endswith(":user/carol@example.com")
     deploy_nhi = kp.get_identity(f"service_account:aws-arn-aws-iam-{PROD_ACCOUNT}-role-prod-deploy")
@@ -609,3 +607,40 @@ def test_import_a_bad_export_writes_nothing(kp: Keyplane) -> None:
     assert err.value.details["path"] == "RoleDetailList[3].AssumeRolePolicyDocument"
     assert [i.node for i in kp.list_identities().items] == ["human:alice", "human:bob"]
     assert [r for r in list_imports(kp.services, kp.caller, _store(kp))] == []
+
+
+def test_import_nhis_of_someone_who_leaves_are_orphaned(kp: Keyplane) -> None:
+    """The identity provider deactivates alice: the AWS roles and service accounts whose
+    only owner she was (by their owner tags) no longer have an owner — across systems."""
+    _import(kp, identity_export())
+    _import(kp, prod_export())
+    scim_patch(
+        kp.services,
+        kp.caller,
+        _store(kp),
+        "User",
+        "alice",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "value": {"active": False}}],
+        },
+        base_url="https://keyplane.test/scim/v2",
+    )
+    assert kp.get_identity("human:alice").status == "deprovisioned"
+    orphans = {i.node for i in kp.list_identities(orphaned=True, page_size=100).items}
+    assert {
+        f"service_account:aws-arn-aws-iam-{PROD_ACCOUNT}-role-prod-deploy",
+        f"service_account:aws-arn-aws-iam-{PROD_ACCOUNT}-role-prod-admin",
+        f"service_account:aws-arn-aws-iam-{IDENTITY_ACCOUNT}-user-ci-deployer",
+        f"workload:aws-arn-aws-iam-{IDENTITY_ACCOUNT}-role-github-actions",
+    } <= orphans
+    # bob's stay owned; the default owner group's are never orphans
+    assert f"workload:aws-arn-aws-iam-{PROD_ACCOUNT}-role-prod-orders-ecs" not in orphans
+    assert f"workload:aws-arn-aws-iam-{IDENTITY_ACCOUNT}-role-build-runner" not in orphans
+    # re-importing hands them to the default owner group (an owner must be active), and
+    # the warning says whose they were
+    again = _import(kp, identity_export())
+    assert again.identities.changed == 3 and again.tuples.total == 0
+    ci = kp.get_identity(f"service_account:aws-arn-aws-iam-{IDENTITY_ACCOUNT}-user-ci-deployer")
+    assert ci.owners == (DEFAULT_OWNER,) and not ci.orphaned
+    assert any("deprovisioned person" in w and "alice@example.com" in w for w in again.warnings)
