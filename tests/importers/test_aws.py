@@ -235,6 +235,20 @@ def test_an_owner_tag_may_name_a_person_later_in_the_export() -> None:
     assert mine["legacy-reporting"].owners == (mine["erin"].node,)
 
 
+def test_a_role_linked_to_an_agent_is_that_agent() -> None:
+    """An agent registered by hand, linked to the role it runs as (``links.aws``): the
+    import names the agent as the role's identity and creates no NHI for it."""
+    arn = f"arn:aws:iam::{PROD_ACCOUNT}:role/service-role/prod-orders-lambda"
+    agent = ident("agent", "orders-assistant", source="api", attributes={"links": {"aws": arn}})
+    plan = plan_aws(prod_export(), state_with(agent))
+    assert "prod-orders-lambda" not in planned(plan)
+    lam = f"aws_role:{PROD_ACCOUNT}/prod-orders-lambda"
+    assert f"{lam}#identity@agent:orders-assistant" in tuples_of(plan)
+    e = engine(plan)
+    orders = f"aws_resource:dynamodb/eu-west-1/{PROD_ACCOUNT}/table/orders"
+    assert e.check("agent:orders-assistant", "write", orders)
+
+
 def test_policies_are_attached_and_classed_on_resources() -> None:
     t = tuples_of(plan_aws(prod_export(), idp()))
     deploy_policy = f"aws_policy:{PROD_ACCOUNT}/ProdDeploy"

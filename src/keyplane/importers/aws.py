@@ -95,7 +95,7 @@ type aws_policy
 type aws_role
   relations
     define account: [aws_account]
-    define identity: [workload, service_account]
+    define identity: [workload, service_account, agent]
     define trusted: [aws_user#identity, aws_role#session, aws_service, aws_identity_provider]
     define trusted_external: [aws_user#identity, aws_role#session]
     define trusted_account: [aws_account]
