@@ -85,7 +85,18 @@ class _Reply:
 class _Parse:
     """httptools callbacks: one HTTP response, and the SSE events of its body."""
 
-    __slots__ = ("_buf", "body", "complete", "found", "headers", "headers_done", "rid", "sse")
+    __slots__ = (
+        "_buf",
+        "body",
+        "complete",
+        "found",
+        "headers",
+        "headers_done",
+        "keep_alive",
+        "parser",
+        "rid",
+        "sse",
+    )
 
     def __init__(self, rid: int | str | None) -> None:
         self.headers: dict[str, str] = {}
@@ -96,6 +107,8 @@ class _Parse:
         self.sse = False
         self.found: dict[str, Any] | None = None
         self._buf = b""
+        self.keep_alive = False
+        self.parser: httptools.HttpResponseParser | None = None
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
@@ -119,6 +132,8 @@ class _Parse:
 
     def on_message_complete(self) -> None:
         self.complete = True
+        # llhttp answers this only until the message is done (then it resets)
+        self.keep_alive = self.parser is not None and self.parser.should_keep_alive()
         if self.sse and self.found is None and self._buf.strip():
             self._event(self._buf)
             self._buf = b""
@@ -174,6 +189,7 @@ class _Conn:
         may be reused). Raises :class:`_NoAnswer` (nothing read), :class:`_Garbled`."""
         p = _Parse(rid)
         parser = httptools.HttpResponseParser(p)
+        p.parser = parser
         got = False
         try:
             self.writer.write(data)
@@ -203,8 +219,10 @@ class _Conn:
             raise
         except httptools.HttpParserError as exc:
             raise _Garbled(f"not an HTTP answer ({type(exc).__name__})") from None
+        finally:
+            p.parser = None  # no reference cycle
         reply = self._reply(p, parser)
-        return reply, p.complete and parser.should_keep_alive()
+        return reply, p.complete and p.keep_alive
 
     @staticmethod
     def _reply(p: _Parse, parser: httptools.HttpResponseParser) -> _Reply:
