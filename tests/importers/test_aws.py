@@ -149,6 +149,14 @@ def test_registered_and_scoped_to_the_account() -> None:
     assert "type aws_role" in plan.model and plan.model == MODEL
 
 
+def test_the_documented_fragment_is_the_model() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "identity-sources.md").read_text()
+    section = doc[doc.index("### AWS IAM") :]
+    block = section[section.index("**The model fragment**") :]
+    fenced = block.split("```\n", 2)[1]
+    assert fenced.strip() == MODEL.split("schema 1.1\n", 1)[1].strip()
+
+
 def test_users_resolve_to_idp_humans_else_people_else_service_accounts() -> None:
     plan = plan_aws(identity_export(), idp())
     mine = planned(plan)
