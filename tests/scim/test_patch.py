@@ -518,3 +518,34 @@ def test_patch_operations_checks_the_message() -> None:
         with pytest.raises(ScimError) as info:
             patch_operations(body)  # type: ignore[arg-type]
         assert info.value.scim_type == "invalidSyntax", body
+
+
+def test_entra_validator_shapes() -> None:
+    """Shapes from Microsoft's SCIM validator requests: members with a null ``$ref``, a new
+    work address built from filtered paths, roles with string booleans."""
+    group = tour_guides()
+    out = patch(
+        group,
+        GROUPS,
+        {"op": "Add", "path": "members", "value": [{"$ref": None, "value": "f648f8d5"}]},
+    )
+    assert out["members"][-1] == {"value": "f648f8d5"}
+    user = bjensen()
+    del user["addresses"]
+    out = patch(
+        user,
+        USERS,
+        {"op": "Add", "path": 'addresses[type eq "work"].streetAddress', "value": "1 Main St"},
+        {"op": "Add", "path": 'addresses[type eq "work"].locality', "value": "Springfield"},
+        {
+            "op": "Add",
+            "path": "roles",
+            "value": [{"primary": "False", "type": "Role", "value": "Admin"}],
+        },
+        {"op": "Replace", "path": "externalId", "value": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"},
+    )
+    assert out["addresses"] == [
+        {"type": "work", "streetAddress": "1 Main St", "locality": "Springfield"}
+    ]
+    assert out["roles"] == [{"primary": False, "type": "Role", "value": "Admin"}]
+    assert out["externalId"] == "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"
