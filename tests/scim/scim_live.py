@@ -1,6 +1,7 @@
 """A real Keyplane server for the SCIM tests: uvicorn on loopback, real API keys.
 
-:func:`scim_server` yields a :class:`ScimLive`: the base URL of the store ``acme``'s SCIM
+:func:`scim_server` (on SQLite or PostgreSQL: the ``storage_url`` fixture) yields a
+:class:`ScimLive`: the base URL of the store ``acme``'s SCIM
 service (``<server>/scim/v2/acme``) and keys — ``admin``, ``provisioner``
 (``provisioner:acme``), ``other`` (``provisioner:other``, a store of its own) and
 ``writer`` (may write tuples and identities, may not provision).
@@ -11,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 
@@ -56,8 +56,8 @@ def seed(svc: Services) -> dict[str, str]:
 
 
 @contextmanager
-def scim_server(tmp_path: Path) -> Iterator[ScimLive]:
-    url = f"sqlite:///{tmp_path / 'scim.db'}"
+def scim_server(url: str) -> Iterator[ScimLive]:
+    """The server on the database at ``url`` (empty: the ``storage_url`` fixture's)."""
     svc = Services.open(Settings(database_url=url, poll_interval=0.0, consistency_timeout=0.5))
     try:
         keys = seed(svc)

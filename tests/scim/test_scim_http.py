@@ -10,7 +10,6 @@ read back through the embedded API on the server's own database.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,8 +30,8 @@ ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 
 @pytest.fixture
-def live(tmp_path: Path) -> Iterator[ScimLive]:
-    with scim_server(tmp_path) as server:
+def live(storage_url: str) -> Iterator[ScimLive]:
+    with scim_server(storage_url) as server:
         yield server
 
 
