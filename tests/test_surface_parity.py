@@ -30,6 +30,10 @@ INTERNAL = {
     ),
 }
 
+_SCIM_WHY = (
+    "SCIM is the identity provider's protocol; people and agents use the identity operations"
+)
+
 # operation -> CLI command (None: not on the CLI, with the reason in CLI_WHY)
 CLI = {
     "stores.create_store": "store create",
@@ -138,6 +142,12 @@ CLI = {
     "gateway.set_kill_switch": "gateway kill",
     "gateway.get_gateway_settings": "gateway settings get",
     "gateway.update_gateway_settings": "gateway settings set",
+    "scim.scim_create": None,
+    "scim.scim_get": None,
+    "scim.scim_replace": None,
+    "scim.scim_patch": None,
+    "scim.scim_delete": None,
+    "scim.scim_list": None,
     "imports.import_source": "import aws",  # and kubernetes, github, source
     "imports.list_imports": "import list",
 }
@@ -145,13 +155,36 @@ CLI_WHY = {
     "access.batch_check": "a shell loops over `keyplane check`; batches are for programs (SDK, REST)",
     "observability.graph_stats": "an operator reads it from /metrics (Prometheus)",
     "decisions.decide_batch": "a shell loops over `keyplane decide`; batches are for programs (SDK, REST, MCP)",
+    "scim.scim_create": _SCIM_WHY,
+    "scim.scim_get": _SCIM_WHY,
+    "scim.scim_replace": _SCIM_WHY,
+    "scim.scim_patch": _SCIM_WHY,
+    "scim.scim_delete": _SCIM_WHY,
+    "scim.scim_list": _SCIM_WHY,
 }
 
 # operation -> REST operation id, where it differs from the function name
 REST_ID = {"observability.graph_stats": "metrics", "tokens.revoke_token_id": "revoke_token"}
 # operation -> SDK method, where it differs; None = not in the SDK
-SDK = {"observability.graph_stats": None, "tokens.revoke_token_id": "revoke_token"}
-SDK_WHY = {"observability.graph_stats": "scraped from /metrics by Prometheus, not called"}
+SDK = {
+    "observability.graph_stats": None,
+    "tokens.revoke_token_id": "revoke_token",
+    "scim.scim_create": None,
+    "scim.scim_get": None,
+    "scim.scim_replace": None,
+    "scim.scim_patch": None,
+    "scim.scim_delete": None,
+    "scim.scim_list": None,
+}
+SDK_WHY = {
+    "observability.graph_stats": "scraped from /metrics by Prometheus, not called",
+    "scim.scim_create": _SCIM_WHY,
+    "scim.scim_get": _SCIM_WHY,
+    "scim.scim_replace": _SCIM_WHY,
+    "scim.scim_patch": _SCIM_WHY,
+    "scim.scim_delete": _SCIM_WHY,
+    "scim.scim_list": _SCIM_WHY,
+}
 # operation -> the operation whose surfaces also serve it (the same route, method, command
 # and tool, with other arguments): revoking by jti is revoke_token({"jti": …})
 VIA = {"tokens.revoke_token_id": "token_admin.revoke_token"}

@@ -31,6 +31,7 @@ from tests.importers.demo_importer import register_demo
 
 import keyplane.service
 import keyplane.service.imports as imports
+import keyplane.service.scim as scim_svc
 from keyplane.errors import PermissionDeniedError
 from keyplane.gateway.records import GatewayWrite, McpTool, definition_digest
 from keyplane.graph.tuples import Tuple
@@ -196,9 +197,20 @@ def _fresh_review(w: World) -> str:
     return c.id
 
 
-#: a loopback port nothing listens on: a discovery fails at once (and is still a success)
 register_demo()  # the test-only importer the imports.import_source row uses
 
+_SCIM = f"https://keyplane.example/scim/v2/{S}"
+
+
+def _fresh_scim_user(w: World) -> str:
+    """A SCIM User provisioned by the system caller; its SCIM id."""
+    made = scim_svc.scim_create(
+        w.svc, SYSTEM, S, "User", {"userName": f"f{next(w.n)}@example.com"}, base_url=_SCIM
+    )
+    return str(made["id"])
+
+
+#: a loopback port nothing listens on: a discovery fails at once (and is still a success)
 _UNREACHABLE = "http://127.0.0.1:1/mcp"
 
 
@@ -706,6 +718,54 @@ OPERATIONS: dict[str, tuple[str, Op]] = {
         Permission.MANAGE_GATEWAY,
         lambda w: gateway.delete_server(w.svc, w.caller, S, _fresh_server(w)),
     ),
+    # SCIM 2.0 (issue 10): the identity provider's key (provisioner:<store>) and admins
+    "scim.scim_create": (
+        Permission.PROVISION,
+        lambda w: scim_svc.scim_create(
+            w.svc, w.caller, S, "User", {"userName": f"u{next(w.n)}@example.com"}, base_url=_SCIM
+        ),
+    ),
+    "scim.scim_get": (
+        Permission.PROVISION,
+        lambda w: scim_svc.scim_get(
+            w.svc, w.caller, S, "User", _fresh_scim_user(w), base_url=_SCIM
+        ),
+    ),
+    "scim.scim_list": (
+        Permission.PROVISION,
+        lambda w: scim_svc.scim_list(w.svc, w.caller, S, "User", base_url=_SCIM),
+    ),
+    "scim.scim_replace": (
+        Permission.PROVISION,
+        lambda w: scim_svc.scim_replace(
+            w.svc,
+            w.caller,
+            S,
+            "User",
+            _fresh_scim_user(w),
+            {"userName": f"r{next(w.n)}"},
+            base_url=_SCIM,
+        ),
+    ),
+    "scim.scim_patch": (
+        Permission.PROVISION,
+        lambda w: scim_svc.scim_patch(
+            w.svc,
+            w.caller,
+            S,
+            "User",
+            _fresh_scim_user(w),
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "title", "value": "Engineer"}],
+            },
+            base_url=_SCIM,
+        ),
+    ),
+    "scim.scim_delete": (
+        Permission.PROVISION,
+        lambda w: scim_svc.scim_delete(w.svc, w.caller, S, "User", _fresh_scim_user(w)),
+    ),
     # identity source imports (issue 10), with the test-only importer `demo`
     "imports.import_source": (
         Permission.IMPORT_SOURCES,
@@ -821,6 +881,7 @@ def test_read_only_callers_are_refused_every_write(svc: Services) -> None:
             Permission.APPROVE_REQUESTS,
             Permission.MANAGE_REVIEWS,
             Permission.MANAGE_GATEWAY,
+            Permission.PROVISION,  # SCIM reads too: the provisioning protocol is a write role
             Permission.IMPORT_SOURCES,
         }
         if writes:

@@ -23,6 +23,7 @@ from tests.importers.demo_importer import register_demo
 
 import keyplane.service as service_pkg
 import keyplane.service.imports as imports
+import keyplane.service.scim as scim_svc
 from keyplane.api import create_app
 from keyplane.config import Settings
 from keyplane.errors import KeyplaneError, PermissionDeniedError
@@ -37,6 +38,7 @@ from keyplane.governance.records import (
 from keyplane.graph.tuples import Tuple
 from keyplane.ledger.events import EVENT_TYPES, EventFilter, LedgerEvent
 from keyplane.policy.records import Delegation, Identity, ScopeGrant
+from keyplane.scim.schemas import USER as SCIM_USER
 from keyplane.service import (
     access,
     access_requests,
@@ -69,7 +71,7 @@ from keyplane.service.access import BatchItem
 from keyplane.service.auth import SYSTEM_STORE_ID, Caller
 from keyplane.service.context import Services, request_id_var
 from keyplane.service.decisions import DecideItem
-from keyplane.storage.base import PolicyWrite
+from keyplane.storage.base import PolicyWrite, ScimResource, ScimWrite
 from keyplane.storage.ids import ULID_RE
 from keyplane.tokens.clients import Credential, CredentialRecord
 
@@ -537,6 +539,55 @@ TABLE: dict[str, tuple[Call, list[str]]] = {
         lambda w: gateway.update_gateway_settings(w.svc, w.caller, S, record_arguments=True),
         ["gateway.settings_updated"],
     ),
+    # SCIM 2.0 (issue 10): reads record nothing; each change its scim.* event, then the
+    # identity-plane events of its projection, in the same transaction
+    "scim.scim_create": (
+        lambda w: scim_svc.scim_create(
+            w.svc, w.caller, S, "User", {"userName": "new@example.com"}, base_url=_SCIM
+        ),
+        ["scim.created", "identity.created"],
+    ),
+    "scim.scim_get": (
+        lambda w: scim_svc.scim_get(
+            w.svc, w.caller, S, "User", _a_scim_user(w.svc), base_url=_SCIM
+        ),
+        [],
+    ),
+    "scim.scim_list": (
+        lambda w: scim_svc.scim_list(w.svc, w.caller, S, "User", base_url=_SCIM),
+        [],
+    ),
+    "scim.scim_replace": (
+        lambda w: scim_svc.scim_replace(
+            w.svc,
+            w.caller,
+            S,
+            "User",
+            _a_scim_user(w.svc),
+            {"userName": "scimmy@example.com", "title": "Engineer"},
+            base_url=_SCIM,
+        ),
+        ["scim.replaced", "identity.updated"],
+    ),
+    "scim.scim_patch": (
+        lambda w: scim_svc.scim_patch(
+            w.svc,
+            w.caller,
+            S,
+            "User",
+            _a_scim_user(w.svc),
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "title", "value": "Engineer"}],
+            },
+            base_url=_SCIM,
+        ),
+        ["scim.patched", "identity.updated"],
+    ),
+    "scim.scim_delete": (
+        lambda w: scim_svc.scim_delete(w.svc, w.caller, S, "User", _a_scim_user(w.svc)),
+        ["scim.deleted", "identity.deprovisioned"],
+    ),
     # identity source imports (issue 10), with the test-only importer `demo`: the model's
     # new types, each batch's identity and tuple events, then source.imported at the end
     "imports.import_source": (
@@ -547,6 +598,27 @@ TABLE: dict[str, tuple[Call, list[str]]] = {
     ),
     "imports.list_imports": (lambda w: imports.list_imports(w.svc, w.caller, S), []),
 }
+
+_SCIM = f"https://keyplane.example/scim/v2/{S}"
+
+
+def _a_scim_user(svc: Services) -> str:
+    """SCIM User ``scimmy`` (human:scimmy), written straight to storage (no event)."""
+    if svc.storage.get_scim(S, "User", "scimmy") is None:
+        now = svc.clock.now()
+        data = {"schemas": [SCIM_USER], "id": "scimmy", "userName": "scimmy@example.com"}
+        res = ScimResource(S, "User", "scimmy", None, "scimmy@example.com", "human:scimmy",
+                           data, 1, now, now)  # fmt: skip
+        attrs = {"userName": "scimmy@example.com", "emails": [], "active": True,
+                 "links": {"scim": "scimmy"}}  # fmt: skip
+        ident = Identity(S, "human", "scimmy", "scimmy@example.com", attrs, "active", (), False,
+                         "scim", now, now, None, 0)  # fmt: skip
+        svc.storage.write_scim(
+            S, lambda r: ScimWrite([res], (), PolicyWrite(new_identities=[ident]))
+        )
+        svc.graphs.catch_up(S)
+    return "scimmy"
+
 
 #: a loopback port nothing listens on: discovery fails at once (connection refused)
 _UNREACHABLE = "http://127.0.0.1:1/mcp"

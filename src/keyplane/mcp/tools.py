@@ -728,6 +728,7 @@ NOT_EXPOSED: dict[str, str] = {
     **POSTURE_NOT_EXPOSED,
     **GATEWAY_NOT_EXPOSED,
     **IMPORT_NOT_EXPOSED,
+    "scim.*": "SCIM is the identity provider's protocol; people and agents use the identity operations",
 }
 
 #: the identity plane's tools (issue 5), in modules of their own; each entry also names the

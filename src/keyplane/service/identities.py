@@ -725,7 +725,7 @@ def plan_deprovision(
 
 
 def deprovision_events(
-    svc: Services,
+    services: Services,
     caller: Caller,
     store_id: str,
     revision: int,
@@ -736,20 +736,20 @@ def deprovision_events(
     """The events of a planned deprovisioning: ``identity.deprovisioned``, then per orphan
     ``identity.orphaned`` (and ``identity.suspended``), then one ``delegation.revoked`` each."""
     out = identity_event(
-        svc, caller, "identity.deprovisioned", store_id, revision, d.identity,
+        services, caller, "identity.deprovisioned", store_id, revision, d.identity,
         {"reason": reason, "revoked": [rv.delegation.id for rv in d.revoked]},
     )  # fmt: skip
     for o, suspended in d.orphans:
         out += identity_event(
-            svc, caller, "identity.orphaned", store_id, revision, o,
+            services, caller, "identity.orphaned", store_id, revision, o,
             {"cause": d.node, "owners": list(o.owners), "suspended": suspended},
         )  # fmt: skip
         if suspended:
             out += identity_event(
-                svc, caller, "identity.suspended", store_id, revision, o,
+                services, caller, "identity.suspended", store_id, revision, o,
                 {"reason": "orphaned", "cause": d.node},
             )  # fmt: skip
-    return out + revocation_events(svc, caller, store_id, revision, d.revoked)
+    return out + revocation_events(services, caller, store_id, revision, d.revoked)
 
 
 @audited("identity.deprovisioned")
