@@ -154,6 +154,12 @@ def _counts_table(report: PostureReport, v: View) -> Table:
     t.add_row("", "", Text("by status: ").append_text(_dotted(v.by_status)))
     if v.by_source:
         t.add_row("", "", Text("by source: ").append_text(_dotted(v.by_source)))
+    if v.identities_by_source:
+        t.add_row(
+            "Identities",
+            fmt_count(sum(v.identities_by_source.values())),
+            Text("by source: ").append_text(_dotted(v.identities_by_source)),
+        )
     sev = Text()
     for n, (s, c) in enumerate(v.by_severity.items()):
         if n:

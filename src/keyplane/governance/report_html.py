@@ -603,6 +603,7 @@ def _charts(report: PostureReport, v: View) -> str:
     ]
     kind = [_Bar(k, k, c, _ACCENT) for k, c in v.by_kind.items()]
     status = [_Bar(k, k, c, _STATUS_COLOR.get(k, "#495057")) for k, c in v.by_status.items()]
+    sources = [_Bar(k, k, c, _ACCENT) for k, c in v.identities_by_source.items()]
     exceed = [
         _Bar(
             f"{e.agent} {e.principal}",
@@ -634,6 +635,16 @@ def _charts(report: PostureReport, v: View) -> str:
         )
         + card("NHIs by kind", _hbars("kind", "NHIs by kind", kind))
         + card("NHIs by status", _hbars("status", "NHIs by status", status))
+        + (
+            card(
+                "Identities by source",
+                _hbars("source", "Identities by source", sources),
+                "Every live identity, people included: the identity provider (scim), "
+                "imports (import:aws, …) and the API.",
+            )
+            if sources
+            else ""
+        )
         + card("Credential age", _age_chart(v))
         + card(
             "Over-privilege: granted vs used",

@@ -187,7 +187,9 @@ class View:
     """Everything the renderers draw, derived once.
 
     ``by_kind``/``by_status``/``by_source``: NHIs counted from the inventory (or, when
-    the report was made without it, the report's own ``counts``). ``by_owasp``: every
+    the report was made without it, the report's own ``counts``). ``identities_by_source``:
+    every live identity, humans included, by source (``scim``, ``import:aws``, …; empty
+    in a report made before identity sources existed). ``by_owasp``: every
     OWASP NHI id (zero included), ``by_severity``: every severity, most severe first.
     ``ages``: credential age histogram over active credentials at ``generated_at``
     (``age_basis`` says whether it counts credentials or, when the inventory lists none,
@@ -198,6 +200,7 @@ class View:
     by_kind: dict[str, int]
     by_status: dict[str, int]
     by_source: dict[str, int]
+    identities_by_source: dict[str, int]
     by_owasp: dict[str, int]
     by_severity: dict[str, int]
     ages: list[tuple[str, int, bool]]  # (bucket label, count, long-lived?)
@@ -266,6 +269,7 @@ def view(report: PostureReport, *, worst: int = 10, exceeding: int = 10) -> View
         by_kind=_counts(report, "kind", (i.kind for i in inv)),
         by_status=_counts(report, "status", (i.status for i in inv)),
         by_source=_counts(report, "source", (i.source or "—" for i in inv)),
+        identities_by_source=dict(report.counts.get("identities_by_source") or {}),
         by_owasp=_owasp_counts(report.findings),
         by_severity=_severity_counts(report.findings),
         ages=ages,

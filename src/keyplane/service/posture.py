@@ -35,6 +35,13 @@ NHI1    ``owner_deprovisioned``                      owners remain but every one
 NHI1    ``active_credential_of_inactive_identity``   a suspended or deprovisioned NHI still has
                                                      active credentials or API keys (API keys
                                                      keep authenticating: critical)
+NHI1    ``not_in_identity_provider``                 a human not provisioned by the identity
+                                                     provider (source not ``scim``; imported
+                                                     from AWS, Kubernetes, GitHub, or created by
+                                                     hand) while the store has SCIM-provisioned
+                                                     humans: the IdP's offboarding cannot reach
+                                                     them (a person, not an NHI: NHI1 is the
+                                                     nearest risk — offboarding)
 NHI4    ``shared_secret_authentication``             active ``client_secret`` credentials or API
                                                      keys (bearer secrets) where a registered
                                                      key (``private_key_jwt``) would do
@@ -71,6 +78,9 @@ NHI10   ``human_use``                                an active delegation from t
                                                      in the window with the NHI as subject and a
                                                      human in the actor chain
 ======  ===========================================  ==========================================
+
+The counts add ``identities_by_source``: every identity not deprovisioned (humans
+included), by ``source`` (``api``, ``scim``, ``import:aws``, …).
 
 Severities: ``critical`` > ``high`` > ``medium`` > ``low``; findings are sorted by
 severity (critical first), then identity, then code. Deprovisioned NHIs are offboarded:
@@ -145,6 +155,7 @@ FINDINGS: dict[str, tuple[str, str]] = {
     "active_credential_of_inactive_identity": (
         "NHI1", "Active credentials on a suspended or deprovisioned identity",
     ),
+    "not_in_identity_provider": ("NHI1", "A person who is not in the identity provider"),
     "shared_secret_authentication": ("NHI4", "Authenticates with a shared secret"),
     "unused_grants": ("NHI5", "Grants not used in the window"),
     "exceeds_owner": ("NHI5", "Reaches more than its owner or delegator"),
@@ -323,6 +334,34 @@ def _offboarding(plane: Plane, ident: Identity) -> list[Finding]:
             "owner_deprovisioned", "high", node, {"owners": owners, "status": ident.status},
             f"Every owner of {node} has left or is suspended: add an active owner (`keyplane "
             f"identity owners {node} --add human:<id> --remove <owner>`) or deprovision it.",
+        ))  # fmt: skip
+    return out
+
+
+def _not_in_identity_provider(plane: Plane) -> list[Finding]:
+    """``not_in_identity_provider``: once an identity provider provisions the store's people
+    (SCIM humans exist), every other live human — imported from another system, or created
+    by hand — exists somewhere the IdP's offboarding does not reach."""
+    humans = [i for i in plane.state.identities() if i.kind == "human"]
+    idp = sum(1 for i in humans if i.source == "scim" and i.status != "deprovisioned")
+    if not idp:
+        return []
+    out: list[Finding] = []
+    for ident in sorted(humans, key=lambda i: i.node):
+        if ident.source == "scim" or ident.status == "deprovisioned":
+            continue
+        attrs = ident.attributes if isinstance(ident.attributes, dict) else {}
+        links = attrs.get("links") if isinstance(attrs.get("links"), dict) else {}
+        emails = attrs.get("emails") if isinstance(attrs.get("emails"), list) else []
+        where = ident.source.removeprefix("import:")
+        out.append(_finding(
+            "not_in_identity_provider", "medium", ident.node,
+            {"source": ident.source, "status": ident.status, "links": links, "emails": emails,
+             "idp_humans": idp},
+            f"{ident.node} ({ident.source}) is not in the identity provider: provision the "
+            "person there — an e-mail of theirs on the SCIM user (or attributes.links."
+            f"{where} on the IdP's identity) makes the next import resolve to it — or "
+            f"remove the access in {where} if nobody should hold it.",
         ))  # fmt: skip
     return out
 
@@ -613,7 +652,7 @@ def _visibility(plane: Plane, items: Sequence[NhiInventoryItem]) -> VisibilitySc
 
 
 def _counts(
-    items: Sequence[NhiInventoryItem], findings: Sequence[Finding]
+    items: Sequence[NhiInventoryItem], findings: Sequence[Finding], plane: Plane
 ) -> dict[str, dict[str, int]]:
     def tally(values: Iterable[str], keys: Iterable[str] = ()) -> dict[str, int]:
         c: dict[str, int] = dict.fromkeys(keys, 0)
@@ -625,6 +664,13 @@ def _counts(
         "nhis_by_kind": tally((i.kind for i in items), NON_HUMAN_KINDS),
         "nhis_by_status": tally((i.status for i in items), IDENTITY_STATUSES),
         "nhis_by_source": tally(i.source for i in items),
+        "identities_by_source": dict(
+            sorted(
+                tally(
+                    i.source for i in plane.state.identities() if i.status != "deprovisioned"
+                ).items()
+            )
+        ),
         "findings_by_owasp": tally((f.owasp for f in findings), OWASP_NHI),
         "findings_by_severity": tally((f.severity for f in findings), reversed(FINDING_SEVERITIES)),
         "findings_by_code": tally(f.code for f in findings),
@@ -679,6 +725,7 @@ def posture_report(
         findings += _secrets_findings(plane, ident, long_lived)
         findings += _reuse(plane, ident, led, since)
     findings += _human_use(plane, led)
+    findings += _not_in_identity_provider(plane)
     findings += _environment_mixing(plane)
     unused, over = _unused_grants(plane, use, since, now)
     findings += unused + _exceeds_owner(exceeding) + _not_analyzable(plane)
@@ -694,7 +741,7 @@ def posture_report(
         inventory=tuple(items) if include_inventory else (),
         findings=tuple(findings),
         visibility=_visibility(plane, items),
-        counts=_counts(items, findings),
+        counts=_counts(items, findings, plane),
         over_privileged=tuple(over),
         exceeding=tuple(exceeding),
         elapsed_seconds=round(time.perf_counter() - started, 3),
