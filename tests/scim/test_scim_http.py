@@ -455,6 +455,16 @@ def test_list_search_projection_and_paging(http: httpx.Client) -> None:
     r = http.post("/.search", json={"filter": 'userName sw "a"', "attributes": ["userName"]})
     assert r.status_code == 200, r.text
     assert [u["userName"] for u in r.json()["Resources"]] == ["alice@example.com"]
+    create(http, "/Groups", {"schemas": [GROUP], "displayName": "Admins"})
+    r = http.post(
+        "/.search",
+        json={"filter": 'displayName sw "a"', "sortBy": "displayName", "attributes": "displayName"},
+    )
+    assert r.status_code == 200, r.text
+    both = r.json()
+    assert [x["displayName"] for x in both["Resources"]] == ["Admins", "Alice Example"]
+    assert [x["schemas"] for x in both["Resources"]] == [[GROUP], [USER]]
+    assert both["totalResults"] == 2
 
     one = http.get("/Users", params={"filter": 'userName eq "bob@example.com"'}).json()[
         "Resources"

@@ -46,7 +46,7 @@ from keyplane.api.errors import status_for
 from keyplane.api.scim_meta import META_SCHEMAS
 from keyplane.scim import schemas as sch
 from keyplane.scim.errors import ERROR_SCHEMA, ScimError
-from keyplane.scim.projection import project
+from keyplane.scim.projection import project, sort_key
 from keyplane.service import scim as ops
 from keyplane.service.auth import Caller, Permission, authorize
 from keyplane.service.context import Services
@@ -336,9 +336,7 @@ def _list(
     attributes: str | Sequence[str] | None,
     excluded: str | Sequence[str] | None,
 ) -> dict[str, Any]:
-    order = (sort_order or "ascending").lower()
-    if order not in ("ascending", "descending"):
-        raise ScimError("sortOrder is ascending or descending", scim_type="invalidValue")
+    order = _sort_order(sort_order)
     answer = ops.scim_list(
         svc,
         caller,
@@ -464,32 +462,51 @@ def get_schema(
 def search_all(
     request: Request, store: StoreId, svc: ServicesDep, caller: ScimCaller, body: JsonBody = None
 ) -> Response:
-    """A SearchRequest over Users, Groups and Agents at once; ``filter`` is applied to each
-    type (an attribute a type does not define matches none of its resources)."""
+    """A SearchRequest over Users, Groups and Agents at once: ``filter`` applies to each
+    type (an attribute a type does not define matches none of its resources), ``sortBy``
+    orders them all, then the page is cut."""
     base = _base(request, svc, store)
     data = body or {}
     start, count = _page_args(data.get("startIndex"), data.get("count"))
+    order = _sort_order(data.get("sortOrder"))
     attributes, excluded = data.get("attributes"), data.get("excludedAttributes")
-    found: list[dict[str, Any]] = []
+    if attributes and excluded:
+        _projected({}, sch.resource_types()[0], attributes, excluded)  # the 400
+    found: list[tuple[sch.ResourceType, dict[str, Any]]] = []
     for rt in sch.resource_types():
-        page = _list(
-            svc,
-            caller,
-            store,
-            rt,
-            base,
-            filter=data.get("filter"),
-            start_index=1,
-            count=sch.MAX_RESULTS,
-            sort_by=data.get("sortBy"),
-            sort_order=data.get("sortOrder"),
-            attributes=attributes,
-            excluded=excluded,
-        )
-        found.extend(page.get("Resources", []))
+        index = 1
+        while True:
+            page = ops.scim_list(
+                svc,
+                caller,
+                store,
+                rt.name,
+                filter=data.get("filter") or None,
+                start_index=index,
+                count=sch.MAX_RESULTS,
+                base_url=base,
+            )
+            items = page.get("Resources", [])
+            found += [(rt, r) for r in items]
+            index += len(items)
+            if not items or index > int(page.get("totalResults", 0)):
+                break
+    if data.get("sortBy"):
+        sort_by = str(data["sortBy"])
+        # as on one type (keyplane.scim.projection.sort_key): no value last ascending,
+        # first descending
+        found.sort(key=lambda item: sort_key(item[1], sort_by), reverse=order == "descending")
     limit = sch.MAX_RESULTS if count is None else min(count, sch.MAX_RESULTS)
     window = found[start - 1 : start - 1 + limit]
-    return _json(sch.list_response(window, total_results=len(found), start_index=start))
+    resources = [_projected(r, rt, attributes, excluded) for rt, r in window]
+    return _json(sch.list_response(resources, total_results=len(found), start_index=start))
+
+
+def _sort_order(value: Any) -> str:
+    order = str(value or "ascending").lower()
+    if order not in ("ascending", "descending"):
+        raise ScimError("sortOrder is ascending or descending", scim_type="invalidValue")
+    return order
 
 
 # -- resources (RFC 7644 §3.3–§3.6) ---------------------------------------------------
