@@ -549,3 +549,58 @@ def test_a_raw_json_rpc_tools_call(world: World) -> None:
     assert bad.json()["error"]["code"] == -32602  # invalid params
     # a client that cannot take JSON: the SDK's 406
     assert post(call, Accept="text/event-stream").status_code == 406
+
+
+def _gateway_requests(world: World, status: str) -> float:
+    """keyplane_http_requests_total of the gateway route with that status (/metrics)."""
+    r = httpx.get(f"{world.url}/metrics", headers={"Authorization": f"Bearer {world.admin_key}"},
+                  timeout=30)  # fmt: skip
+    assert r.status_code == 200, r.text
+    for line in r.text.splitlines():
+        if (
+            line.startswith("keyplane_http_requests_total{")
+            and 'operation="/gateway/{store_id}/mcp"' in line
+            and 'method="POST"' in line
+            and f'status="{status}"' in line
+        ):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_the_tools_call_lane_ahead_of_the_middleware(world: World) -> None:
+    """The outer lane (gateway.http.GatewayLane, outermost of the app's middleware) keeps
+    what the stack gives every request: the request id (echoed, on the ledger events),
+    the metrics under the gateway route, and the body limit."""
+    from keyplane.api.app import create_app
+    from keyplane.gateway.http import GatewayLane
+
+    # outermost of the middleware the app adds (Starlette's error middleware aside)
+    app = create_app(world.svc)
+    assert app.user_middleware[0].cls is GatewayLane
+    token = world.acting_token("human:alice")
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2025-06-18",
+    }
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "docs__echo", "arguments": {"text": "lane"}}}  # fmt: skip
+    before = _gateway_requests(world, "200")
+    r = httpx.post(world.gateway, json=call, headers={**headers, "X-Request-ID": "lane-1"},
+                   timeout=30)  # fmt: skip
+    assert r.status_code == 200 and r.json()["result"]["content"][0]["text"] == "lane"
+    assert r.headers.get_list("x-request-id") == ["lane-1"]
+    assert world.events("gateway.tool_call")[-1].request_id == "lane-1"
+    # without X-Request-ID: a new one, echoed and on the events
+    r = httpx.post(world.gateway, json=call, headers=headers, timeout=30)
+    rid = r.headers["x-request-id"]
+    assert len(rid) == 32 and world.events("gateway.tool_call")[-1].request_id == rid
+    assert _gateway_requests(world, "200") == before + 2
+    # a refused token through the lane: 401 with the challenge, counted, with its id
+    bad = httpx.post(world.gateway, json=call, headers={**headers, "Authorization": "Bearer x"},
+                     timeout=30)  # fmt: skip
+    assert bad.status_code == 401 and "resource_metadata=" in bad.headers["www-authenticate"]
+    assert bad.headers["x-request-id"] and _gateway_requests(world, "401") >= 1
+    # a body over the limit (1 MiB by default) is the stack's: 413
+    big = {**call, "params": {"name": "docs__echo", "arguments": {"text": "x" * 1_100_000}}}
+    assert httpx.post(world.gateway, json=big, headers=headers, timeout=30).status_code == 413

@@ -22,7 +22,7 @@ from gateway.gateway_env import SECRET, STORE, GatewayStore, build, claims_of
 from keyplane.config import Settings
 from keyplane.errors import AuthenticationError
 from keyplane.gateway.downstream import DownstreamPool
-from keyplane.gateway.runtime import GatewayRuntime, arguments_digest, rediscover_due
+from keyplane.gateway.runtime import GatewayRuntime, Gateways, arguments_digest, rediscover_due
 from keyplane.ledger.events import LedgerEvent
 from keyplane.policy.records import Guardrail
 from keyplane.service import delegations, entitlements, guardrails, tuples
@@ -387,3 +387,40 @@ def test_the_scheduler_rediscovers_the_stores_served(
 
     anyio.run(run)
     assert gw.get_tool(svc, admin, STORE, "docs", "delete_repo").status == "removed"
+
+
+def test_calls_recorded_through_the_ledger_bridge(
+    env: GatewayStore, downstream: DownstreamHandle
+) -> None:
+    """The runtimes of a Gateways record through its one LedgerBridge (from the event
+    loop, no thread hop per record): durable when the call returns, the decision's event
+    before the call's; a ledger that cannot take the decision refuses the call unsent."""
+    token = env.acting_token("human:alice")
+    env.svc.ledger.record_many(())  # the writer is up
+    before = {e.id for e in env.svc.storage.read_events(STORE, limit=10_000)}
+
+    async def go() -> tuple[Any, Any, Exception | None]:
+        async with DownstreamPool(env.svc) as pool:
+            gateways = Gateways(env.svc, pool)
+            rt = gateways.runtime(STORE, None)
+            assert rt.bridge is gateways.bridge and rt.bridge is not None
+            allowed = await rt.call(token, "docs__echo", {"text": "bridged"})
+            denied = await rt.call(token, "docs__nope", {})
+            env.svc.ledger.close()  # the ledger can no longer take events
+            try:
+                await rt.call(token, "docs__echo", {"text": "never"})
+            except Exception as exc:
+                return allowed, denied, exc
+            return allowed, denied, None
+
+    allowed, denied, failure = anyio.run(go)
+    assert text(allowed) == "bridged" and denied.is_error
+    assert failure is not None and "closed" in str(failure)
+    assert [c for c in downstream.calls if c[0] == "echo"] == [("echo", {"text": "bridged"})]
+    new = [e for e in env.svc.storage.read_events(STORE, limit=10_000) if e.id not in before]
+    kinds = [(e.type, e.outcome) for e in new]
+    assert kinds == [
+        ("decision.evaluate", "allow"),
+        ("gateway.tool_call", "allow"),
+        ("gateway.tool_call", "deny"),
+    ]

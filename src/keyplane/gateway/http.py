@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -43,7 +44,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyplane.api.errors import envelope
 from keyplane.errors import AuthenticationError, KeyplaneError, StoreNotFoundError
@@ -57,6 +58,7 @@ from keyplane.storage.sql import STORE_ID_RE
 __all__ = [
     "GATEWAY_SCOPE_KEY",
     "GatewayEndpoint",
+    "GatewayLane",
     "gateway_path",
     "metadata_path",
     "mount_gateway",
@@ -341,6 +343,148 @@ def _tools_call(body: bytes, version: str) -> _ToolsCall | None:
     return _ToolsCall(rid, name, arguments, meta, version)
 
 
+class GatewayLane:
+    """ASGI middleware, OUTERMOST of the app's: a well-formed JSON-RPC ``tools/call`` POST
+    to ``/gateway/{store}/mcp`` is answered by :meth:`GatewayEndpoint._serve_call` without
+    the middleware stack and the router; everything else goes on untouched.
+
+    What the stack does for such a request is done here: the body limit (the lane takes
+    only a request whose ``Content-Length`` is within it and within the lane's own limit;
+    the stack refuses the rest), the request id (``X-Request-ID`` or a new one: in the
+    scope's state, the context variable the ledger events read, and the response header)
+    and the metrics (the request counted and timed under the gateway route, as the
+    metrics middleware would)."""
+
+    def __init__(
+        self, app: ASGIApp, endpoint: GatewayEndpoint, route: Route, max_body_bytes: int
+    ) -> None:
+        self.app = app
+        self.endpoint = endpoint
+        self.route = route
+        self.limit = min(max_body_bytes, _LANE_MAX_BODY)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope.get("root_path"):
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        store_id = path[9:-4] if path.startswith("/gateway/") and path.endswith("/mcp") else ""
+        ep = self.endpoint
+        gateways = ep.gateways
+        if not store_id or ep._manager is None or gateways is None:
+            await self.app(scope, receive, send)
+            return
+        head = _lane_request(scope, self.limit)
+        if head is None or not STORE_ID_RE.match(store_id):
+            await self.app(scope, receive, send)
+            return
+        version, token, rid = head
+        messages: list[Message] = []
+        body = await _read_all(receive, messages)
+        call = _tools_call(body, version) if body is not None else None
+        if call is None:
+            await self.app(scope, _replay_messages(messages, receive), send)
+            return
+        start = time.perf_counter()
+        rid = (rid or uuid.uuid4().hex)[:128]
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        scope["path_params"] = {"store_id": store_id}
+        scope["route"] = self.route
+        status = 500
+        id_header = (b"x-request-id", rid.encode("latin-1"))
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                message["headers"] = [*message.get("headers", ()), id_header]
+            await send(message)
+
+        reset = request_id_var.set(rid)
+        try:
+            base = _base(ep.services, scope)
+            runtime = gateways.runtime(store_id, base + gateway_path(store_id))
+            await ep._serve_call(scope, send_with_id, gateways, runtime, token, call, base)
+        finally:
+            request_id_var.reset(reset)
+            app = scope.get("app")
+            metrics = getattr(getattr(app, "state", None), "metrics", None)
+            if metrics is not None:
+                op = self.route.path
+                metrics.requests.labels(op, "POST", str(status)).inc()
+                metrics.latency.labels(op).observe(time.perf_counter() - start)
+
+
+def _lane_request(scope: Scope, limit: int) -> tuple[str, str, str] | None:
+    """(protocol version, bearer token, X-Request-ID or "") of a POST the outer lane may
+    take — JSON in, JSON accepted, a handshake-era protocol version (or none), a
+    ``Content-Length`` within ``limit``, a bearer token, headers not repeated — else None."""
+    ctype = accept = auth = rid = None
+    version: bytes | None = None
+    length = -1
+    for name, value in scope.get("headers") or ():
+        if name == b"content-type":
+            if ctype is not None:
+                return None
+            ctype = value
+        elif name == b"accept":
+            accept = value if accept is None else accept + b"," + value
+        elif name == _PV_HEADER:
+            if version is not None:
+                return None
+            version = value
+        elif name == b"content-length":
+            if length >= 0 or not value.isdigit():
+                return None
+            length = int(value)
+        elif name == b"authorization":
+            if auth is not None:
+                return None
+            auth = value
+        elif name == b"x-request-id" and rid is None:
+            rid = value
+    if ctype is None or not ctype.lower().startswith(b"application/json"):
+        return None
+    if length < 0 or length > limit or auth is None or accept is None:
+        return None
+    kinds = {a.split(b";")[0].strip().lower() for a in accept.split(b",")}
+    if not kinds & {b"application/json", b"application/*", b"*/*"}:
+        return None
+    scheme, _, token = auth.decode("latin-1").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    pv = DEFAULT_NEGOTIATED_VERSION if version is None else version.decode("latin-1")
+    if pv not in HANDSHAKE_PROTOCOL_VERSIONS:
+        return None
+    return pv, token, rid.decode("latin-1") if rid is not None else ""
+
+
+async def _read_all(receive: Receive, messages: list[Message]) -> bytes | None:
+    """The whole body (None on a disconnect), every message kept for a replay."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replay_messages(messages: list[Message], receive: Receive) -> Receive:
+    queue = list(messages)
+
+    async def replay() -> Message:
+        if queue:
+            return queue.pop(0)
+        return await receive()
+
+    return replay
+
+
 def _metadata_endpoint(services: Services) -> Any:
     async def metadata(request: Request) -> Response:
         store_id = str(request.path_params.get("store_id", ""))
@@ -367,16 +511,15 @@ def mount_gateway(app: FastAPI, services: Services) -> GatewayEndpoint:
     existing lifespan is wrapped, as :func:`keyplane.mcp.http.mount_mcp` does)."""
     endpoint = GatewayEndpoint(services)
     app.state.gateway = endpoint
+    route = Route(
+        "/gateway/{store_id}/mcp", endpoint, methods=["GET", "POST", "DELETE"],
+        include_in_schema=False,
+    )  # fmt: skip
     # first in the route list: matched at once, not after every other route
-    app.router.routes.insert(
-        0,
-        Route(
-            "/gateway/{store_id}/mcp",
-            endpoint,
-            methods=["GET", "POST", "DELETE"],
-            include_in_schema=False,
-        ),
-    )
+    app.router.routes.insert(0, route)
+    # the tools/call lane ahead of the whole middleware stack (added last: outermost)
+    limit = services.settings.max_body_bytes
+    app.add_middleware(GatewayLane, endpoint=endpoint, route=route, max_body_bytes=limit)
     app.router.routes.append(
         Route(
             "/.well-known/oauth-protected-resource/gateway/{store_id}/mcp",

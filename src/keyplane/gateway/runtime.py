@@ -24,9 +24,11 @@ One :class:`GatewayRuntime` per (store, audience) serves every agent of that sto
   :class:`~keyplane.gateway.downstream.DownstreamPool` and its result returned as it
   came, and one ``gateway.tool_call`` event whatever happened.
 
-The blocking part of a call (catching up, verifying, deciding, recording the decision)
-runs in ONE worker-thread hop; everything it needs per tool (the resource properties,
-the tool object) is prepared once per snapshot.
+The blocking part of a call (catching up, verifying, deciding) runs in ONE worker-thread
+hop; everything it needs per tool (the resource properties, the tool object) is prepared
+once per snapshot. The call's events are recorded from the event loop through the
+:class:`~keyplane.api.fastpath.LedgerBridge` of its :class:`Gateways` (durable in sync
+mode, one ledger-writer call for every request waiting, no thread hop per record).
 
 :func:`rediscover_due` and :func:`run_rediscovery` are the scheduled re-discovery of the
 servers of the stores the gateway has served.
@@ -41,7 +43,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Protocol
@@ -50,6 +52,7 @@ import anyio
 import anyio.to_thread
 import mcp.types as types
 
+from keyplane.api.fastpath import LedgerBridge
 from keyplane.errors import AuthenticationError, KeyplaneError, StoreNotFoundError
 from keyplane.gateway.records import (
     CALL_RELATION,
@@ -209,12 +212,20 @@ class GatewayRuntime:
     gateway's resource URL; None: tokens obtained for the store's issuer only)."""
 
     def __init__(
-        self, svc: Services, store_id: str, *, audience: str | None, pool: Forwarder
+        self,
+        svc: Services,
+        store_id: str,
+        *,
+        audience: str | None,
+        pool: Forwarder,
+        bridge: LedgerBridge | None = None,
     ) -> None:
         self.svc = svc
         self.store_id = store_id
         self.audience = audience
         self.pool = pool
+        #: records a call's events from the event loop (None: a worker thread per record)
+        self.bridge = bridge
         self._snap: _Snapshot | None = None
         self._lock = threading.Lock()
 
@@ -351,7 +362,10 @@ class GatewayRuntime:
             result = await anyio.to_thread.run_sync(self._authenticate_and_decide, c, token, meta)
         else:
             result = await anyio.to_thread.run_sync(self._decide, c, token, meta, verified)
-        if result is not None:  # refused: both events were recorded together
+        # the decision event (and a refusal's tool_call event, in one group): durable
+        # before anything is forwarded or answered; raises if the ledger cannot take it
+        await self._record(c.events)
+        if result is not None:
             return result
         assert c.server is not None and c.tool_name is not None
         t1 = time.perf_counter()
@@ -371,9 +385,19 @@ class GatewayRuntime:
             if answer.is_error:
                 outcome, reason = "error", "tool_error"
         downstream_ms = (time.perf_counter() - t1) * 1000
-        event = self._call_event(c, outcome, reason, downstream_ms)
-        await anyio.to_thread.run_sync(audit.record, self.svc, (event,))
+        await self._record((self._call_event(c, outcome, reason, downstream_ms),))
         return answer
+
+    async def _record(self, events: Sequence[LedgerEvent]) -> None:
+        """Record ``events`` durably (sync mode), from the event loop: through the
+        :class:`~keyplane.api.fastpath.LedgerBridge` (one writer call for every request
+        waiting), else in a worker thread."""
+        if not events:
+            return
+        if self.bridge is not None:
+            await self.bridge.record(events)
+        else:
+            await anyio.to_thread.run_sync(audit.record, self.svc, events)
 
     def _authenticate_and_decide(
         self, c: _Call, token: str, meta: Mapping[str, Any] | None
@@ -387,9 +411,9 @@ class GatewayRuntime:
         meta: Mapping[str, Any] | None,
         verified: VerifiedToken | None,
     ) -> types.CallToolResult | None:
-        """The blocking part of a call, in one worker thread: kill switches, decision,
-        the decision event recorded. Returns the refusal (with its events recorded), or
-        None when the call may be forwarded (``c`` then names the server and tool)."""
+        """The blocking part of a call, in one worker thread: kill switches, decision.
+        Returns the refusal, or None when the call may be forwarded (``c`` then names the
+        server and tool); either way the events to record first are in ``c.events``."""
         if c.request_id is None:
             c.request_id = uuid.uuid4().hex
             request_id_var.set(c.request_id)
@@ -467,15 +491,13 @@ class GatewayRuntime:
         c.events.append(_redacted(event, c))
         if not d.allowed:
             return self._refuse(c, d.code, d.reason_user, None)
-        audit.record(self.svc, c.events)  # durable before the call is forwarded
-        return None
+        return None  # the decision event is recorded (call) before the call is forwarded
 
     def _refuse(self, c: _Call, code: str, message: str, level: str | None) -> types.CallToolResult:
-        """A refused call: its events recorded (with the decision's, if any, in one
-        group) and the agent's answer."""
+        """A refused call: its tool_call event added to ``c.events`` (recorded with the
+        decision's, if any, in one group) and the agent's answer."""
         c.denial = (code, message, level)
         c.events.append(self._call_event(c, "deny", code, None))
-        audit.record(self.svc, c.events)
         d = c.decision
         structured: dict[str, Any] = {
             "code": code,
@@ -656,9 +678,11 @@ class Gateways:
     audience follows the request's base URL when ``KEYPLANE_ISSUER`` is unset), cannot
     grow the process."""
 
-    def __init__(self, svc: Services, pool: Forwarder) -> None:
+    def __init__(self, svc: Services, pool: Forwarder, *, bridge: bool = True) -> None:
         self.svc = svc
         self.pool = pool
+        #: one ledger bridge for every runtime of the process (their events share commits)
+        self.bridge = LedgerBridge(svc) if bridge else None
         self._runtimes: dict[tuple[str, str | None], GatewayRuntime] = {}
         self._lock = threading.Lock()
 
@@ -666,7 +690,9 @@ class Gateways:
         """The kept runtime of (store, audience), else a new one (not kept yet)."""
         rt = self._runtimes.get((store_id, audience))
         if rt is None:
-            rt = GatewayRuntime(self.svc, store_id, audience=audience, pool=self.pool)
+            rt = GatewayRuntime(
+                self.svc, store_id, audience=audience, pool=self.pool, bridge=self.bridge
+            )
         return rt
 
     def keep(self, rt: GatewayRuntime) -> None:
