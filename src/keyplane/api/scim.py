@@ -61,11 +61,15 @@ DISCOVERY: Final = frozenset({"ServiceProviderConfig", "ResourceTypes", "Schemas
 
 # ------------------------------------------------------------------------------ errors
 
-#: scimType for Keyplane's own errors when a service operation raises them (RFC 7644 §3.12)
-_SCIM_TYPE: Final[dict[type[e.KeyplaneError], str]] = {
-    e.ValidationError: "invalidValue",
-    e.ConflictError: "uniqueness",
-}
+
+def _scim_type(exc: e.KeyplaneError, status: int) -> str | None:
+    """The scimType of one of Keyplane's own errors (RFC 7644 §3.12): invalidValue for a
+    400, uniqueness for a 409 about something that exists already, else none."""
+    if status == 400 and isinstance(exc, e.ValidationError):
+        return "invalidValue"
+    if status == 409 and exc.code.endswith("_exists"):
+        return "uniqueness"
+    return None
 
 
 def scim_error_body(status: int, detail: str, scim_type: str | None = None) -> dict[str, Any]:
@@ -90,24 +94,22 @@ def error_response(exc: Exception) -> JSONResponse:
             headers["Allow"] = str(exc.details.get("allow", "GET"))
     elif isinstance(exc, e.KeyplaneError):
         status = status_for(exc)
-        scim_type = next((t for cls, t in _SCIM_TYPE.items() if isinstance(exc, cls)), None)
-        if status not in (400, 409):
-            scim_type = None  # RFC 7644 §3.12: scimType goes with 400 (and 409 uniqueness)
-        body = scim_error_body(status, exc.message, scim_type)
+        body = scim_error_body(status, exc.message, _scim_type(exc, status))
     elif isinstance(exc, RequestValidationError):
         status = 400
         problems = exc.errors()
         first = problems[0] if problems else {}
         where = ".".join(str(x) for x in first.get("loc", ())[1:]) or "request"
         kind = str(first.get("type", ""))
-        scim_type = (
-            "invalidSyntax" if kind.startswith(("json", "dict", "model")) else "invalidValue"
+        syntax = kind.startswith(("json", "dict", "model"))
+        body = scim_error_body(
+            400,
+            f"{where}: {first.get('msg', 'invalid request')}",
+            "invalidSyntax" if syntax else "invalidValue",
         )
-        body = scim_error_body(400, f"{where}: {first.get('msg', 'invalid request')}", scim_type)
     elif isinstance(exc, StarletteHTTPException):
         status = exc.status_code
-        scim_type = "invalidSyntax" if status == 400 else None
-        body = scim_error_body(status, str(exc.detail), scim_type)
+        body = scim_error_body(status, str(exc.detail), "invalidSyntax" if status == 400 else None)
         headers.update(getattr(exc, "headers", None) or {})
     else:
         log.exception("SCIM request failed")
