@@ -376,3 +376,28 @@ def test_import_needs_import_sources_permission(ops: Ops) -> None:
     assert IM.list_imports(ops.svc, reader, S) == []
     refused = ops.events("source.imported")
     assert refused and refused[-1].outcome == "deny"
+
+
+def test_an_installed_importer_is_found_by_its_entry_point(
+    ops: Ops, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keyplane.importers.base import IMPORTERS, get_importer
+
+    # a real distribution on sys.path: a module and its entry point in the group
+    (tmp_path / "kp_plugdemo.py").write_text(
+        "from keyplane.importers.base import ImportPlan\n"
+        "def plan(data, state):\n"
+        "    p = ImportPlan('plugdemo', data['scope'])\n"
+        "    p.identity(state, 'human', data['who'])\n"
+        "    return p\n"
+    )
+    info = tmp_path / "kp_plugdemo-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: kp-plugdemo\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[keyplane.importers]\nplugdemo = kp_plugdemo:plan\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(IMPORTERS, "plugdemo", raising=False)
+    assert get_importer("plugdemo").__module__ == "kp_plugdemo"
+    r = IM.import_source(ops.svc, ops.me, S, "plugdemo", {"scope": "x", "who": "pat"})
+    assert r.identities_added == ("human:plugdemo-pat",)
+    monkeypatch.delitem(IMPORTERS, "plugdemo")

@@ -24,7 +24,8 @@ naming the JSON path of the field, e.g. ``RoleDetailList[3].RoleName``) — noth
 written when a plan cannot be made.
 
 Registry: ``register("aws", plan_aws)`` at the import of the importer's module;
-:func:`get_importer` imports the built-in modules (:data:`BUILTIN`) on first use.
+:func:`get_importer` imports the built-in modules (:data:`BUILTIN`) on first use, and
+finds other installed importers by their entry points (group ``keyplane.importers``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from typing import Any
 
 from keyplane.errors import ValidationError
@@ -44,6 +46,7 @@ from keyplane.policy.state import PolicyState
 
 __all__ = [
     "BUILTIN",
+    "ENTRY_POINT_GROUP",
     "IMPORTERS",
     "ImportPlan",
     "Importer",
@@ -66,6 +69,9 @@ Importer = Callable[[Any, PolicyState], "ImportPlan"]
 
 #: the importers shipped with Keyplane, imported (and so registered) on first use
 BUILTIN: tuple[str, ...] = ("aws", "kubernetes", "github")
+
+#: installed packages may provide importers as entry points of this group (name → plan)
+ENTRY_POINT_GROUP = "keyplane.importers"
 
 IMPORTERS: dict[str, Importer] = {}
 
@@ -300,14 +306,20 @@ def register(name: str, importer: Importer) -> Importer:
 
 
 def get_importer(name: str) -> Importer:
-    """The importer registered as ``name`` (a built-in one's module is imported first);
-    unknown → ValidationError listing the known sources."""
+    """The importer registered as ``name``: a built-in one's module is imported first; any
+    other name is looked up among the installed packages' entry points of the group
+    :data:`ENTRY_POINT_GROUP` (``[project.entry-points."keyplane.importers"] okta_apps =
+    "mypkg.okta:plan_apps"``). Unknown → ValidationError listing the known sources."""
     if name not in IMPORTERS and name in BUILTIN:
         try:
             importlib.import_module(f"keyplane.importers.{name}")
         except ModuleNotFoundError as exc:
             if exc.name != f"keyplane.importers.{name}":
                 raise
+    if name not in IMPORTERS and isinstance(name, str) and _SOURCE_RE.match(name):
+        for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
+            register(name, ep.load())
+            break
     found = IMPORTERS.get(name)
     if found is None:
         known = sorted(set(IMPORTERS) | set(BUILTIN))
