@@ -604,3 +604,22 @@ def test_the_graph_is_the_projection_of_stored_resources(ops: Ops) -> None:
     assert ops.tuples("group:g") == expected == {
         "group:g#member@human:a2", "group:g#member@human:a3",
     }  # fmt: skip
+
+
+def test_removing_active_from_an_inactive_resource_does_not_reactivate(ops: Ops) -> None:
+    ops.create("User", _user("noor"))
+    ops.create("Agent", _agent("Noorbot", "noor", active=False))
+    assert ops.identity("agent:noorbot").status == "deprovisioned"
+    out = ops.patch("Agent", "noorbot", {"op": "remove", "path": "active"})
+    assert "active" not in out and out["meta"]["version"] == 'W/"2"'
+    bot = ops.identity("agent:noorbot")
+    assert bot.status == "deprovisioned" and bot.attributes["active"] is False
+    with pytest.raises(ScimError) as exc:
+        ops.patch("Agent", "noorbot", {"op": "add", "path": "active", "value": True})
+    assert _scim_error(exc) == (400, "mutability")
+    # deprovisioned through the identity operations while the IdP says active: the
+    # profile still follows the IdP, the identity stays deprovisioned
+    identities.deprovision_identity(ops.svc, ME, S, "human:noor")
+    ops.put("User", "noor", _user("noor", active=True, title="Gone"))
+    noor = ops.identity("human:noor")
+    assert noor.status == "deprovisioned" and noor.attributes["title"] == "Gone"

@@ -241,9 +241,15 @@ def _canonical(
 
 
 def _identity_attrs(
-    rt: S.ResourceType, id: str, data: Mapping[str, Any], before: Mapping[str, Any] | None
+    rt: S.ResourceType,
+    id: str,
+    data: Mapping[str, Any],
+    before: Mapping[str, Any] | None,
+    *,
+    deprovisioned: bool = False,
 ) -> dict[str, Any]:
-    """The identity's attributes: SCIM's (replaced whole) over what else it had."""
+    """The identity's attributes: SCIM's (replaced whole) over what else it had. ``active``
+    is the resource's, or — when it says nothing — whether the identity is still alive."""
     keys = (USER_KEYS if rt.name == "User" else AGENT_KEYS) + COMMON_KEYS
     kept = {k: v for k, v in (before or {}).items() if k not in keys and k != "links"}
     links = (
@@ -278,7 +284,8 @@ def _identity_attrs(
         for key in ("agentType", "description"):
             if isinstance(data.get(key), str):
                 mine[key] = data[key]
-    mine["active"] = _active(data)
+    active = data.get("active")
+    mine["active"] = active if isinstance(active, bool) else not deprovisioned
     if isinstance(data.get("externalId"), str):
         mine["externalId"] = data["externalId"]
     out = {**kept, **mine, "links": links}
@@ -508,9 +515,17 @@ class _Plan:
             data["owners"] = refs
         ident = self.identities.get(node) or r.identity(kind, id)
         name = _display_name(rt, data)
-        attrs = _identity_attrs(rt, id, data, None if ident is None else ident.attributes)
-        active, was_active = _active(data), (old is None or _active(old.data))
-        if ident is not None and ident.status == "deprovisioned" and active and not was_active:
+        gone = ident is not None and ident.status == "deprovisioned"
+        attrs = _identity_attrs(
+            rt, id, data, None if ident is None else ident.attributes, deprovisioned=gone
+        )
+        active = _active(data)
+        # an explicit active: true where SCIM last said inactive (false, or nothing after
+        # that: the identity's attributes.active) is a reactivation; a resource SCIM kept
+        # active (the identity deprovisioned through the identity operations) keeps
+        # following its identity provider
+        said_active = ident is None or ident.attributes.get("active") is not False
+        if gone and data.get("active") is True and not said_active:
             raise ScimError(
                 f"{node} was deprovisioned (active false), which is for good in Keyplane: it "
                 "cannot be made active again; provision a new "
