@@ -401,3 +401,28 @@ def test_an_installed_importer_is_found_by_its_entry_point(
     r = IM.import_source(ops.svc, ops.me, S, "plugdemo", {"scope": "x", "who": "pat"})
     assert r.identities_added == ("human:plugdemo-pat",)
     monkeypatch.delitem(IMPORTERS, "plugdemo")
+
+
+def test_an_identity_back_at_the_source_stays_deprovisioned(ops: Ops) -> None:
+    ops.imp(export())
+    users = [u for u in export()["users"] if u["login"] != "bob"]
+    ops.imp(export(users=users, repos=[]))
+    assert ops.identity("human:demo-bob").status == "deprovisioned"
+    r = ops.imp(export())
+    assert r.identities.added == 0 and "human:demo-bob" not in r.identities_changed
+    assert any("human:demo-bob was deprovisioned" in w for w in r.warnings)
+    assert ops.identity("human:demo-bob").status == "deprovisioned"
+    # the source's facts are still mirrored: bob's grant is in the graph (decisions deny him)
+    assert "demo_repo:acme/web#writer@human:demo-bob" in ops.tuples("demo_repo:acme/web")
+    rec = ops.svc.storage.get_import(S, "demo", "acme")
+    assert rec is not None and "human:demo-bob" in rec.identities
+    assert rec.warnings == r.warnings
+
+
+def test_unknown_store(ops: Ops) -> None:
+    from keyplane.errors import StoreNotFoundError
+
+    with pytest.raises(StoreNotFoundError):
+        IM.import_source(ops.svc, ops.me, "no-such-store", "demo", export())
+    with pytest.raises(StoreNotFoundError):
+        IM.list_imports(ops.svc, ops.me, "no-such-store")
