@@ -521,6 +521,16 @@ class _Entry:
         self.closing.set()
 
 
+@dataclass(eq=False, slots=True)
+class _LaneEntry:
+    """The direct lane to one streamable-HTTP server and what it was made for."""
+
+    fingerprint: tuple[Any, ...]
+    lane: HttpLane
+    #: the record of the latest call (the same object again: nothing to compare)
+    server: McpServer = field(repr=False)
+
+
 class DownstreamPool:
     """Persistent sessions, one per (store, server), for the gateway process.
 
@@ -533,7 +543,7 @@ class DownstreamPool:
         self.connect_timeout = 15.0
         self._entries: dict[tuple[str, str], _Entry] = {}
         #: streamable-HTTP servers: the direct lane (keyplane.gateway.downstream_http)
-        self._lanes: dict[tuple[str, str], tuple[tuple[Any, ...], HttpLane]] = {}
+        self._lanes: dict[tuple[str, str], _LaneEntry] = {}
         self._locks: dict[tuple[str, str], anyio.Lock] = {}
         self._tg: anyio.abc.TaskGroup | None = None
 
@@ -554,7 +564,7 @@ class DownstreamPool:
             async with anyio.create_task_group() as closers:
                 for entry in list(self._entries.values()):
                     closers.start_soon(self._close, entry)
-                lanes = [lane for _, lane in self._lanes.values()]
+                lanes = [got.lane for got in self._lanes.values()]
                 self._lanes.clear()
                 for lane in lanes:
                     closers.start_soon(_close_lane, lane)
@@ -567,13 +577,13 @@ class DownstreamPool:
         """The (store, server) pairs with an open session."""
         return sorted(
             [k for k, e in self._entries.items() if e.alive]
-            + [k for k, (_, lane) in self._lanes.items() if lane.initialized]
+            + [k for k, got in self._lanes.items() if got.lane.initialized]
         )
 
     def lane(self, store_id: str, server: str) -> HttpLane | None:
         """The direct lane to a streamable-HTTP server, if one is open."""
         got = self._lanes.get((store_id, server))
-        return got[1] if got is not None else None
+        return got.lane if got is not None else None
 
     async def call_tool(
         self, server: McpServer, tool: str, arguments: dict[str, Any]
@@ -588,9 +598,14 @@ class DownstreamPool:
         (:class:`~keyplane.gateway.downstream_http.HttpLane`: one POST on a keep-alive
         connection per call); a stdio one (or one behind a proxy) through the SDK's
         session."""
-        if server.transport == "http" and not _proxied(server.url):
-            lane = await self._lane(server)
-            return await lane.call_tool(tool, arguments)
+        if server.transport == "http":
+            got = self._lanes.get((server.store_id, server.name))
+            # the same record object as the last call (the runtime's snapshot): unchanged
+            if got is not None and got.server is server:
+                return await got.lane.call_tool(tool, arguments)
+            if not _proxied(server.url):
+                lane = await self._lane(server)
+                return await lane.call_tool(tool, arguments)
         for attempt in (0, 1):
             entry = await self._entry(server)
             try:
@@ -608,7 +623,7 @@ class DownstreamPool:
             await self._close(entry)
         got = self._lanes.pop((store_id, server), None)
         if got is not None:
-            await _close_lane(got[1])
+            await _close_lane(got.lane)
 
     # -- internals
 
@@ -616,17 +631,15 @@ class DownstreamPool:
         key = (server.store_id, server.name)
         fingerprint = _fingerprint(server)
         got = self._lanes.get(key)
-        if got is not None and got[0] == fingerprint:
-            return got[1]
+        if got is not None and got.fingerprint == fingerprint:
+            got.server = server
+            return got.lane
         if self._tg is None:
             raise RuntimeError("DownstreamPool used outside 'async with'")
         lane = _new_lane(self._svc, server, self.connect_timeout, self.call_timeout)
-        got = self._lanes.get(key)
-        if got is not None and got[0] == fingerprint:  # another call made it meanwhile
-            return got[1]
-        self._lanes[key] = (fingerprint, lane)
+        self._lanes[key] = _LaneEntry(fingerprint, lane, server)
         if got is not None:
-            self._tg.start_soon(_close_lane, got[1])
+            self._tg.start_soon(_close_lane, got.lane)
         return lane
 
     async def _entry(self, server: McpServer) -> _Entry:

@@ -198,7 +198,8 @@ class _Conn:
                 if p.found is not None:
                     # the answer is in; the stream's end may lag (or never come)
                     try:
-                        chunk = await asyncio.wait_for(self.reader.read(_READ), SSE_TAIL_SECONDS)
+                        async with asyncio.timeout(SSE_TAIL_SECONDS):
+                            chunk = await self.reader.read(_READ)
                     except TimeoutError:
                         return self._reply(p, parser), False
                 else:
@@ -345,7 +346,9 @@ class HttpLane:
                 await self._initialize()
             sid = self.session_id
             try:
-                reply = await asyncio.wait_for(self._post(body, rid), self.call_timeout)
+                # asyncio.timeout, not wait_for: no task per call
+                async with asyncio.timeout(self.call_timeout):
+                    reply = await self._post(body, rid)
             except TimeoutError:
                 raise self._fail(
                     "timeout", f"MCP server {self.name!r} did not answer in time"
