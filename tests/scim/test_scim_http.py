@@ -253,6 +253,15 @@ def test_okta_flow_create_lookup_deactivate(live: ScimLive, http: httpx.Client) 
     assert_scim_error(r, 400, "mutability")
     assert kp(live).get_identity(f"human:{ada['id']}", store="acme").status == "deprovisioned"
 
+    # to provision her again: delete the old resource, Okta's lookup then creates a new one
+    assert http.delete(f"/Users/{ada['id']}").status_code == 204
+    filtered = http.get("/Users", params={"filter": 'userName eq "ada@example.com"'}).json()
+    assert filtered["totalResults"] == 0
+    again = create(http, "/Users", okta_user("ada@example.com"))
+    assert again["id"] != ada["id"] and again["active"] is True
+    assert kp(live).get_identity(f"human:{again['id']}", store="acme").status == "active"
+    assert kp(live).get_identity(f"human:{ada['id']}", store="acme").status == "deprovisioned"
+
 
 def test_okta_rename_keeps_the_id(live: ScimLive, http: httpx.Client) -> None:
     grace = create(http, "/Users", okta_user("grace@example.com", "Grace", "Hopper"))
