@@ -4,6 +4,8 @@ writes nothing, unique keys clash as ConflictError, rows go with their store."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from keyplane.errors import ConflictError, IdentityExistsError, StoreNotFoundError
@@ -11,6 +13,7 @@ from keyplane.graph.tuples import Tuple
 from keyplane.policy.records import Identity
 from keyplane.storage import Storage
 from keyplane.storage.base import PolicyWrite, ScimResource, ScimTxReader, ScimWrite
+from keyplane.storage.scim_sql import SCIM_COLS
 
 S = "scimstore"
 
@@ -115,3 +118,26 @@ def test_deletes_and_store_removal(st: Storage) -> None:
         st.list_scim("nope", "User")
     with pytest.raises(StoreNotFoundError):
         st.write_scim("nope", lambda r: ScimWrite([_user("x", "x")]))
+
+
+def test_migration_0013_has_the_same_columns_on_both_backends(storage: Storage) -> None:
+    sqlite = type(storage).__name__ == "SQLiteStorage"
+
+    def columns(cur: Any) -> list[tuple[str, str, str | None]]:
+        if sqlite:
+            rows = cur.execute("PRAGMA table_info(scim_resources)").fetchall()
+            return [(r[1], r[2].lower(), None) for r in rows]
+        cur.execute(
+            "SELECT column_name, data_type, collation_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = 'scim_resources'"
+            " ORDER BY ordinal_position"
+        )
+        return [(r[0], r[1], r[2]) for r in cur.fetchall()]
+
+    found = storage._read_tx(columns)  # type: ignore[attr-defined]
+    assert [c[0] for c in found] == [c.strip() for c in SCIM_COLS.split(",")]
+    for name, kind, collation in found:
+        if name.endswith("_at"):  # float8 in PostgreSQL (a float4 would lose seconds)
+            assert kind == ("real" if sqlite else "double precision"), (name, kind)
+        if name in ("store_id", "resource_type", "id", "unique_key", "node"):
+            assert collation in (None, "C"), (name, collation)
