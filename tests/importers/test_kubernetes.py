@@ -83,7 +83,7 @@ def test_service_accounts_become_owned_identities() -> None:
     assert SA + "kube-public-default" in by_node
     # a User subject with an e-mail name is the IdP's human; another one is created
     assert "human:carol" not in by_node
-    dave = by_node["human:kubernetes-dave@example.com"]
+    dave = by_node["human:kubernetes-dave-example.com"]
     assert dave.external_id == "dave@example.com" and dave.attributes["emails"] == [
         "dave@example.com"
     ]
