@@ -183,6 +183,9 @@ def test_display_name_falls_back_to_user_name(ops: Ops) -> None:
     assert ops.identity("human:carol").display_name == "carol"
     ops.create("User", _user("dave", displayName="Dave D."))
     assert ops.identity("human:dave").display_name == "Dave D."
+    # Okta sends the name's parts, no displayName
+    ops.create("User", _user("ella", name={"givenName": "Ella", "familyName": "Fitz"}))
+    assert ops.identity("human:ella").display_name == "Ella Fitz"
 
 
 def test_ids_are_stable_slugs(ops: Ops) -> None:
