@@ -9,6 +9,7 @@ read back through the embedded API on the server's own database.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -223,6 +224,13 @@ def test_okta_flow_create_lookup_deactivate(live: ScimLive, http: httpx.Client) 
     assert r.headers["etag"] == ada["meta"]["version"]
     assert ada["userName"] == "ada@example.com" and ada["active"] is True
     assert "password" not in ada  # returned: never
+    # ... and never kept: neither in the stored resource nor in the ledger
+    stored = live.services.storage.get_scim("acme", "User", ada["id"])
+    assert stored is not None and "1mz050nq" not in json.dumps(stored.data)
+    live.services.ledger.flush()
+    events = live.services.storage.read_events("acme", limit=1000)
+    assert {"scim.created", "identity.created"} <= {e.type for e in events}
+    assert not any("1mz050nq" in json.dumps(e.details) for e in events)
     assert ada["meta"]["resourceType"] == "User"
 
     # mapped onto the identity plane: a human, source scim
