@@ -111,6 +111,7 @@ def _update(
     details: dict[str, Any],
 ) -> None:
     """Store ``data`` over ``old`` unless it is the same (a retry: nothing written)."""
+    p.seed(old)
     data = p.resolve_refs(r, old.id, data)
     if {**data, "id": old.id} == dict(old.data):
         p.result = old

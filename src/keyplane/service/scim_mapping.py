@@ -323,6 +323,20 @@ class ScimPlan:
         default_factory=list
     )
     result: ScimResource | None = None
+    #: (resource type, id) → whether that SCIM resource exists, as read in this transaction
+    #: (seeded with a group's stored members: a deleted resource leaves every group with it)
+    known: dict[tuple[str, str], bool] = dataclasses.field(default_factory=dict)
+
+    def exists(self, r: ScimTxReader, resource_type: str, id: str) -> bool:
+        key = (resource_type, id)
+        if key not in self.known:
+            self.known[key] = r.scim(resource_type, id) is not None
+        return self.known[key]
+
+    def seed(self, old: ScimResource) -> None:
+        for m in old.data.get("members") or [] if old.resource_type == "Group" else []:
+            if isinstance(m, Mapping) and m.get("type") in ("User", "Group"):
+                self.known[(str(m["type"]), str(m["value"]))] = True
 
     def write(self) -> ScimWrite:
         policy = PolicyWrite(
@@ -416,10 +430,10 @@ class ScimPlan:
                 f"member {v!r} of type {want!r}: a group's members are Users and Groups "
                 "(the model's group#member holds humans and groups)"
             )
-        if want in (None, "User") and r.scim("User", v) is not None:
+        if want in (None, "User") and self.exists(r, "User", v):
             m["type"] = "User"
             return f"human:{v}"
-        if want in (None, "Group") and r.scim("Group", v) is not None:
+        if want in (None, "Group") and self.exists(r, "Group", v):
             if v == group_id:
                 raise invalid(f"group {group_id!r} cannot be a member of itself")
             m["type"] = "Group"
@@ -428,7 +442,7 @@ class ScimPlan:
 
     def owner_user(self, r: ScimTxReader, m: dict[str, Any]) -> str:
         v = m["value"]
-        if m.get("type") not in (None, "User") or r.scim("User", v) is None:
+        if m.get("type") not in (None, "User") or not self.exists(r, "User", v):
             raise invalid(f"owner {v!r} is no SCIM User of this store")
         m["type"] = "User"
         return f"human:{v}"
