@@ -20,6 +20,17 @@ def test_demo_runs_end_to_end() -> None:
     assert "direct tuple group:platform#member@user:bob" in out  # CLI explain via the server
     assert "refused — permission_denied" in out  # the reader key may not write
     assert "erin editor handbook one hour later" in out and "Demo finished" in out
+    # part 1, the MCP gateway: discovery, approval, calls with the injected secret, refusals
+    assert (
+        "tools/list                                       tracker__create_ticket, tracker__list_tickets"
+        in out
+    )
+    assert "(token seen: sha256:" in out  # the tracker got the secret the agent never had
+    assert "tools/call tracker__delete_project               error — tool_pending" in out
+    assert "tools/call tracker__create_ticket                error — tool_disabled" in out
+    assert (
+        "deny mcp_tool:tracker/create_ticket" in out and "tool_disabled, arguments sha256:" in out
+    )
     # part 3: the delegation chain, a guardrail, the kill switch, provenance
     assert "a sub-delegation wider than its parent           delegation_widening" in out
     assert "anne → planner → summarizer: view q3-plan        allowed" in out

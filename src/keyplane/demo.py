@@ -3,7 +3,12 @@
 Run with ``python -m keyplane.demo``. Part 1 is what an operator and a developer do:
 ``keyplane init`` (the first admin API key), ``keyplane serve`` (REST, OpenFGA API and MCP
 on one port), then the CLI and the Python SDK against that server — a model, an
-organisation, checks, explain, a least-privilege reader key that is refused a write.
+organisation, checks, explain, a least-privilege reader key that is refused a write — and
+the MCP gateway: a ticket-tracker MCP server (stdio, ``keyplane.gateway.example_server``)
+registered with a sealed token, its tools discovered pending and two approved, a toolset
+granted to an agent, the agent (the official MCP client, with its access token) listing and
+calling tools through ``/gateway/default/mcp``, a pending tool refused, a tool kill switch
+taking effect on the next call, and each call's ``gateway.tool_call`` ledger event.
 Part 2 tours the graph engine in-process: exclusion, contextual tuples, a CEL condition,
 an expiring grant and the errors bad input gets. Part 3 is the identity plane: a person, the
 agent she delegates to and its sub-agent, decisions over the whole chain (purpose, scope),
@@ -31,6 +36,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import anyio
 from rich.console import Console
 from rich.panel import Panel
 
@@ -42,6 +48,7 @@ from keyplane.governance.report import render_html
 from keyplane.graph.draw import access_mermaid
 from keyplane.policy.decide import Decision as PolicyDecision
 from keyplane.sdk import Client
+from keyplane.sdk.oauth import TokenClient
 from keyplane.service import access_requests, entitlements
 from keyplane.service.credentials import authenticate_client
 from keyplane.service.tokens import exchange_token, issue_client_credentials, token_issuer
@@ -173,6 +180,7 @@ def server_part(tmp: Path) -> None:
                 time.sleep(0.1)
         remote = {**env, "KEYPLANE_URL": url, "KEYPLANE_API_KEY": admin}
         org_walkthrough(tmp, client, remote)
+        gateway_walkthrough(client, url, remote)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -221,6 +229,76 @@ def org_walkthrough(tmp: Path, client: Client, env: dict[str, str]) -> None:
         reader_client.write_tuples(["document:roadmap#viewer@user:mallory"])
     except KeyplaneError as exc:
         show("reader: write a tuple", f"refused — {exc.code}: {exc.message}")
+
+
+def gateway_walkthrough(client: Client, url: str, env: dict[str, str]) -> None:
+    step("The MCP gateway: a tracker MCP server behind Keyplane, an agent calling it")
+    # the tracker's token: the gateway seals it and injects it; the agent never has it
+    env = {**env, "DEMO_TRACKER_TOKEN": "tracker-secret-" + os.urandom(6).hex()}
+    command = f"{sys.executable} -m keyplane.gateway.example_server"
+    _cli(
+        env, "gateway", "server", "add", "tracker", "--transport", "stdio",
+        "--command", command, "--credential", "env", "--env-var", "TRACKER_TOKEN",
+        "--secret-env", "DEMO_TRACKER_TOKEN", "--description", "ticket tracker",
+    )  # fmt: skip
+    _cli(env, "gateway", "tool", "list", "--server", "tracker")
+    for tool in ("list_tickets", "create_ticket"):  # delete_project stays pending
+        digest = client.get_tool("tracker", tool).digest
+        _cli(env, "gateway", "tool", "approve", f"tracker/{tool}", "--digest", digest)
+    _cli(env, "gateway", "toolset", "put", "triage", "tracker/list_tickets",
+         "tracker/create_ticket")  # fmt: skip
+    client.create_identity("human", "alice")
+    client.create_identity("agent", "triage", owners=["human:alice"])
+    _cli(env, "tuple", "write", "toolset:triage#member@agent:triage")
+    _cred, secret = client.create_credential("agent:triage")
+    assert secret is not None
+    resource = f"{url}/gateway/default/mcp"
+    with TokenClient(url, "agent:triage", secret) as oauth:
+        token = oauth.client_credentials(resource=[resource])["access_token"]
+    show("agent:triage's access token (client credentials, audience the gateway)",
+         f"{token[:16]}…")  # fmt: skip
+
+    async def agent(calls: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, str]]:
+        import httpx2
+        from mcp.client.streamable_http import streamable_http_client
+
+        from mcp import ClientSession
+
+        out: list[tuple[str, str]] = []
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        async with (
+            http,
+            streamable_http_client(resource, http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            listed = await session.list_tools()
+            out.append(("tools/list", ", ".join(t.name for t in listed.tools)))
+            for name, args in calls:
+                r = await session.call_tool(name, args)
+                text = " ".join(c.text for c in r.content if hasattr(c, "text"))
+                out.append((f"tools/call {name}", ("error — " if r.is_error else "") + text))
+        return out
+
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("tracker__list_tickets", {}),
+        ("tracker__create_ticket", {"title": "Agent-filed: flaky test"}),
+        ("tracker__delete_project", {"project": "web"}),
+    ]
+    for label, text in anyio.run(agent, calls):
+        show(label, text.replace("\n", " | "))
+    step("A kill switch on one tool: the very next call is refused")
+    _cli(env, "gateway", "kill", "--tool", "tracker/create_ticket", "--reason", "incident 42")
+    for label, text in anyio.run(agent, [("tracker__create_ticket", {"title": "again"})]):
+        show(label, text.replace("\n", " | "))
+    step("Every call is a ledger event: who, for whom, which tool, the argument digest")
+    for e in client.query_events(types=["gateway.tool_call"]).events:
+        d = e.details or {}
+        show(
+            f"{e.outcome} {e.resource}",
+            f"subject {e.subject}, {', '.join(e.reasons)}, arguments "
+            f"{str(d.get('arguments_digest', ''))[:19]}…, {d.get('latency_ms')} ms",
+        )
 
 
 def tour(kp: Keyplane, clock: FixedClock) -> None:
