@@ -27,11 +27,11 @@ from typing import Any
 
 import pytest
 from auth_helpers import MODEL, SYSTEM
-from tests.importers.demo_importer import register_demo
 
 import keyplane.service
 import keyplane.service.imports as imports
 import keyplane.service.scim as scim_svc
+from importers.demo_importer import register_demo
 from keyplane.errors import PermissionDeniedError
 from keyplane.gateway.records import GatewayWrite, McpTool, definition_digest
 from keyplane.graph.tuples import Tuple

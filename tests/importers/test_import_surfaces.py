@@ -17,9 +17,9 @@ import httpx
 import httpx2
 import pytest
 from mcp.client.streamable_http import streamable_http_client
-from tests.importers.demo_importer import export, register_demo
 from typer.testing import CliRunner
 
+from importers.demo_importer import export, register_demo
 from keyplane import Keyplane
 from keyplane.cli.main import app as cli_app
 from keyplane.config import Settings

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.importers.demo_importer import export, register_demo
 
+from importers.demo_importer import export, register_demo
 from keyplane import FixedClock, Keyplane, Settings
 from keyplane.errors import (
     InvalidModelError,

@@ -19,11 +19,11 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.importers.demo_importer import register_demo
 
 import keyplane.service as service_pkg
 import keyplane.service.imports as imports
 import keyplane.service.scim as scim_svc
+from importers.demo_importer import register_demo
 from keyplane.api import create_app
 from keyplane.config import Settings
 from keyplane.errors import KeyplaneError, PermissionDeniedError
