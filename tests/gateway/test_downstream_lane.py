@@ -323,7 +323,7 @@ def test_call_timeout_keeps_the_session(svc: Services) -> None:
 Answer = Callable[[dict[str, Any], dict[str, str]], Awaitable[bytes]]
 
 
-async def raw_server(answer: Answer) -> tuple[asyncio.Server, str]:
+async def raw_server(answer: Answer, *, tls: Any = None) -> tuple[asyncio.Server, str]:
     """A bare HTTP/1.1 server: each request (headers, JSON body) answered with the bytes
     ``answer`` returns."""
 
@@ -345,7 +345,7 @@ async def raw_server(answer: Answer) -> tuple[asyncio.Server, str]:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=tls)
     port = server.sockets[0].getsockname()[1]
     return server, f"http://127.0.0.1:{port}/mcp"
 
@@ -376,7 +376,12 @@ async def handshake(msg: dict[str, Any], headers: dict[str, str]) -> bytes | Non
 
 def garbage_case(call_answer: Callable[[dict[str, Any], dict[str, str]], bytes]) -> Answer:
     async def answer(msg: dict[str, Any], headers: dict[str, str]) -> bytes:
-        return await handshake(msg, headers) or call_answer(msg, headers)
+        got = await handshake(msg, headers)
+        if got is not None:
+            return got
+        if msg.get("method") != "tools/call":  # e.g. the DELETE ending the session
+            return http(405, b"")
+        return call_answer(msg, headers)
 
     return answer
 
@@ -497,3 +502,88 @@ def test_a_server_that_never_answers_times_out(svc: Services) -> None:
             srv.close()
 
     anyio.run(main)
+
+
+# -- TLS -----------------------------------------------------------------------------------------
+
+
+def self_signed(tmp_path: Path) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key (PEM files)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_file), str(key_file)
+
+
+def test_https_server_with_the_trust_of_the_sdk_client(
+    svc: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ssl
+
+    cert, key = self_signed(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    seen: list[str] = []
+
+    def call(msg: dict[str, Any], headers: dict[str, str]) -> bytes:
+        seen.append(headers.get("authorization", ""))
+        return http(200, rpc(msg, {"content": [{"type": "text", "text": "over tls"}]}))
+
+    async def main(trusted: bool) -> None:
+        srv, url = await raw_server(garbage_case(call), tls=tls)
+        server = server_at(svc, url.replace("http://", "https://"), secret=SECRET, kind="bearer")
+        try:
+            async with DownstreamPool(svc) as pool:
+                if trusted:
+                    for _ in range(2):
+                        assert text(await pool.call_tool(server, "echo", {})) == "over tls"
+                    assert lane_of(pool).connections_opened == 1
+                else:
+                    with pytest.raises(DownstreamError) as info:
+                        await pool.call_tool(server, "echo", {})
+                    assert info.value.details["reason"] == "unreachable"
+                    assert "CERTIFICATE_VERIFY_FAILED" in info.value.message
+        finally:
+            srv.close()
+
+    # a certificate no trusted CA signed: refused
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    anyio.run(main, False)
+    assert seen == []
+    # SSL_CERT_FILE naming it (as httpx2, the SDK's client, reads it): trusted
+    monkeypatch.setenv("SSL_CERT_FILE", cert)
+    anyio.run(main, True)
+    assert seen == [f"Bearer {SECRET}"] * 2

@@ -258,20 +258,13 @@ def _header_safe(value: str) -> bool:
     return "\r" not in value and "\n" not in value and "\0" not in value
 
 
-_SSL: ssl.SSLContext | None = None
-
-
 def _ssl_context() -> ssl.SSLContext:
-    """The CA bundle httpx uses (certifi), else the system's."""
-    global _SSL
-    if _SSL is None:
-        try:
-            import certifi
+    """The trust the SDK's HTTP client (httpx2 → httpcore2) has: ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR`` when set, else the system's CA store — so discovery (SDK) and calls
+    (this lane) trust the same servers."""
+    import httpcore2
 
-            _SSL = ssl.create_default_context(cafile=certifi.where())
-        except ImportError:  # pragma: no cover - certifi comes with httpx
-            _SSL = ssl.create_default_context()
-    return _SSL
+    return httpcore2.default_ssl_context()
 
 
 class HttpLane:
@@ -302,6 +295,7 @@ class HttpLane:
                 "misconfigured", f"MCP server {name!r}: its credential cannot go in a header"
             )
         self._header = header
+        self._ssl = _ssl_context() if self._target.tls else None
         self._token_source = token
         self._token: str | None = None
         self._scrub = tuple(s for s in scrub if s)
@@ -558,7 +552,7 @@ class HttpLane:
                 asyncio.open_connection(
                     t.host,
                     t.port,
-                    ssl=_ssl_context() if t.tls else None,
+                    ssl=self._ssl,
                     server_hostname=t.host if t.tls else None,
                     limit=1 << 20,
                 ),
