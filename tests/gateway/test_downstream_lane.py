@@ -587,3 +587,24 @@ def test_https_server_with_the_trust_of_the_sdk_client(
     monkeypatch.setenv("SSL_CERT_FILE", cert)
     anyio.run(main, True)
     assert seen == [f"Bearer {SECRET}"] * 2
+
+
+def test_an_answer_over_the_size_limit_is_refused() -> None:
+    with serve_downstream(json_response=True) as ds:
+
+        async def main() -> None:
+            lane = HttpLane("tracker", ds.url, max_answer_bytes=2_000)
+            try:
+                assert text(await lane.call_tool("echo", {"text": "small"})) == "small"
+                with pytest.raises(DownstreamError) as info:
+                    await lane.call_tool("echo", {"text": "x" * 5_000})
+                assert info.value.details["reason"] == "protocol_error"
+                assert "exceeds 2000 bytes" in info.value.message
+                # the connection is dropped, the session stays
+                assert text(await lane.call_tool("echo", {"text": "again"})) == "again"
+                assert lane.connections_opened == 2
+            finally:
+                await lane.aclose()
+
+        anyio.run(main)
+        assert ds.initializes == 1

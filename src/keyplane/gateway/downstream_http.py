@@ -53,6 +53,8 @@ IDLE_SECONDS: Final = 4.0
 #: connection is given up instead of reused
 SSE_TAIL_SECONDS: Final = 1.0
 _READ: Final = 65536
+#: the largest answer the lane reads (a tool's result with images can be large)
+MAX_ANSWER_BYTES: Final = 64 << 20
 _ACCEPT: Final = "application/json, text/event-stream"
 
 #: (name, value) of the header a static credential adds
@@ -171,6 +173,8 @@ class _Conn:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     uses: int = 0
+    #: the largest answer read (bytes on the wire)
+    max_bytes: int = MAX_ANSWER_BYTES
     last_used: float = field(default_factory=time.monotonic)
 
     def usable(self, now: float) -> bool:
@@ -190,7 +194,7 @@ class _Conn:
         p = _Parse(rid)
         parser = httptools.HttpResponseParser(p)
         p.parser = parser
-        got = False
+        got = 0
         try:
             self.writer.write(data)
             await self.writer.drain()
@@ -212,7 +216,9 @@ class _Conn:
                     if p.found is not None:
                         return self._reply(p, parser), False
                     raise _Garbled("the connection ended in the middle of the answer")
-                got = True
+                got += len(chunk)
+                if got > self.max_bytes:
+                    raise _Garbled(f"the answer exceeds {self.max_bytes} bytes")
                 parser.feed_data(chunk)
         except (ConnectionError, OSError) as exc:
             if not got:
@@ -283,6 +289,7 @@ class HttpLane:
         connect_timeout: float = 15.0,
         call_timeout: float = 60.0,
         client_version: str = "0",
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         self.name = name
         self.url = url
@@ -302,6 +309,7 @@ class HttpLane:
         self.connect_timeout = connect_timeout
         self.call_timeout = call_timeout
         self._client_version = client_version
+        self.max_answer_bytes = max_answer_bytes
         self._idle: list[_Conn] = []
         self._busy: set[_Conn] = set()
         self._init_lock = asyncio.Lock()
@@ -568,7 +576,7 @@ class HttpLane:
                 f"MCP server {self.name!r} is unreachable ({self.url}): " + _describe(exc),
             ) from None
         self.connections_opened += 1
-        return _Conn(reader, writer)
+        return _Conn(reader, writer, max_bytes=self.max_answer_bytes)
 
     # -- answers ---------------------------------------------------------------------------
 
