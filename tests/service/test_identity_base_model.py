@@ -72,6 +72,21 @@ type workload
 type service_account
   relations
     define owner: [human, group#member]
+
+type mcp_server
+  relations
+    define caller: [human, agent, workload, service_account, group#member]
+
+type toolset
+  relations
+    define member: [human, agent, workload, service_account, group#member]
+
+type mcp_tool
+  relations
+    define server: [mcp_server]
+    define toolset: [toolset]
+    define caller: [human, agent, workload, service_account, group#member]
+    define can_call: caller or member from toolset or caller from server
 """
 
 
