@@ -11,10 +11,12 @@ one SQL statement both backends run.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 __all__ = ["ActivityRow", "LedgerActivitySQL", "LedgerActivityStore"]
+
+from keyplane.storage.sql_host import SQLHost
 
 R = TypeVar("R")
 Cursor = Any
@@ -50,15 +52,8 @@ class LedgerActivityStore(Protocol):
         ...
 
 
-class LedgerActivitySQL:
+class LedgerActivitySQL(SQLHost):
     """:class:`LedgerActivityStore` in SQL both backends understand."""
-
-    # provided by SQLStorage
-    def _q(self, sql: str) -> str:
-        raise NotImplementedError
-
-    def _read_tx(self, fn: Callable[[Cursor], R]) -> R:
-        raise NotImplementedError
 
     def ledger_activity(
         self, store_id: str, *, since: float, until: float, types: Sequence[str]

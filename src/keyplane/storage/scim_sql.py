@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from keyplane.errors import ConflictError, ValidationError
 from keyplane.storage.base import ScimResource, ScimWrite, ScimWriteResult
 from keyplane.storage.policy_sql import _TxReader
+from keyplane.storage.sql_host import SQLHost
 
 if TYPE_CHECKING:
     from keyplane.ledger.events import LedgerEvent
@@ -136,29 +137,8 @@ class _Unchanged(Exception):
         self.revision = revision
 
 
-class ScimSQLMixin:
+class ScimSQLMixin(SQLHost):
     """Implementation of :class:`keyplane.storage.base.ScimStore` for SQLStorage."""
-
-    # provided by SQLStorage
-    def _q(self, sql: str) -> str:
-        raise NotImplementedError
-
-    def _write_tx(self, fn: Callable[[Cursor], R], *, retry: bool = True) -> R:
-        raise NotImplementedError
-
-    def _read_tx(self, fn: Callable[[Cursor], R]) -> R:
-        raise NotImplementedError
-
-    def _bump(self, cur: Cursor, store_id: str) -> int:
-        raise NotImplementedError
-
-    def _revision(self, cur: Cursor, store_id: str, suffix: str = "") -> int:
-        raise NotImplementedError
-
-    def _append_encoded_tx(
-        self, cur: Cursor, items: Sequence[tuple[LedgerEvent, str]]
-    ) -> list[tuple[int, str, str]]:
-        raise NotImplementedError
 
     if TYPE_CHECKING:  # provided by PolicySQLMixin (a stub here would shadow it)
 
